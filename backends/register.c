@@ -1,0 +1,9 @@
+/* register: makes the built-in backends known to core's registry. */
+#include "register.h"
+
+#include "backends/ref/ref.h"
+#include "core/backend.h"
+
+void pn_register_builtin_backends(void) {
+    pn_backend_register("ref", pn_ref_backend_create);
+}

@@ -1,0 +1,355 @@
+/* backend: checked wrappers around the backend vtable, node shape checks, and the backend registry. */
+#define _GNU_SOURCE
+#include "backend.h"
+
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---------------- buffers and tensors ---------------- */
+
+pn_status pn_buffer_alloc(pn_backend *be, pn_buffer *buf, size_t bytes) {
+    PN_ASSERT(be && buf);
+    memset(buf, 0, sizeof *buf);
+    buf->backend = be;
+    buf->bytes = bytes;
+    pn_status st = be->buffer_alloc(be, buf, bytes);
+    if (st != PN_OK) buf->backend = NULL;
+    return st;
+}
+
+void pn_buffer_free(pn_buffer *buf) {
+    if (!buf || !buf->backend) return;
+    buf->backend->buffer_free(buf->backend, buf);
+    memset(buf, 0, sizeof *buf);
+}
+
+static void check_in_bounds(const pn_tensor *t) {
+    PN_ASSERT(t->buf && t->buf->backend);
+    PN_ASSERT(t->offset + pn_tensor_bytes(t) <= t->buf->bytes);
+}
+
+pn_status pn_tensor_set(const pn_tensor *t, const float *src) {
+    check_in_bounds(t);
+    pn_backend *be = t->buf->backend;
+    return be->tensor_set(be, t, src);
+}
+
+pn_status pn_tensor_get(const pn_tensor *t, float *dst) {
+    check_in_bounds(t);
+    pn_backend *be = t->buf->backend;
+    return be->tensor_get(be, t, dst);
+}
+
+/* ---------------- node checks ---------------- */
+
+static pn_status shape_error(const pn_node *n, const char *what, const pn_tensor *t, const char *expected) {
+    char s[64];
+    return pn_error(PN_ERR_ARG, "%s%s%s: %s has shape %s, expected %s", pn_op_name(n->op), n->label ? " " : "",
+                    n->label ? n->label : "", what, t ? pn_shape_str(t, s, sizeof s) : "(none)", expected);
+}
+
+static pn_status expect_shape(const pn_node *n, const char *what, const pn_tensor *t, int ndim, int64_t d0,
+                              int64_t d1, int64_t d2, int64_t d3) {
+    int64_t d[4] = {d0, d1, d2, d3};
+    int ok = t && t->ndim == ndim;
+    for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == d[i];
+    if (ok) return PN_OK;
+    char e[96] = "";
+    size_t used = 0;
+    for (int i = 0; i < ndim; i++)
+        used += (size_t)snprintf(e + used, sizeof e - used, i ? "x%lld" : "%lld", (long long)d[i]);
+    return shape_error(n, what, t, e);
+}
+
+static pn_status expect_same(const pn_node *n, const char *what, const pn_tensor *t, const pn_tensor *like) {
+    char s[64];
+    if (t && pn_tensor_same_shape(t, like)) return PN_OK;
+    return shape_error(n, what, t, pn_shape_str(like, s, sizeof s));
+}
+
+static pn_status expect_vec(const pn_node *n, const char *what, const pn_tensor *t, int64_t len) {
+    return expect_shape(n, what, t, 1, len, 0, 0, 0);
+}
+
+static int64_t conv_out(int64_t in, int64_t k, int stride, int pad) { return (in + 2 * pad - k) / stride + 1; }
+
+static pn_status check_conv(const pn_node *n) {
+    const pn_conv2d_params *p = &n->p.conv2d_fwd;
+    const pn_tensor *x, *w, *y;
+    if (p->stride < 1 || p->pad < 0 || p->groups < 1) return pn_error(PN_ERR_ARG, "conv2d: bad stride/pad/groups");
+    if (n->op == PN_OP_CONV2D_FWD) {
+        y = n->out[0], x = n->in[0], w = n->in[1];
+    } else if (n->op == PN_OP_CONV2D_BWD_DATA) {
+        x = n->out[0], y = n->in[0], w = n->in[1];
+    } else {
+        w = n->out[0], y = n->in[0], x = n->in[1];
+    }
+    if (!x || !w || !y || x->ndim != 4 || w->ndim != 4 || y->ndim != 4)
+        return pn_error(PN_ERR_ARG, "%s: needs 4-d x, w and y", pn_op_name(n->op));
+    int64_t cout = w->shape[0], k = w->shape[2];
+    if (w->shape[3] != k) return shape_error(n, "weight", w, "a square kernel");
+    if (x->shape[1] != w->shape[1] * p->groups || cout % p->groups)
+        return shape_error(n, "weight", w, "channels matching x and groups");
+    int64_t oh = conv_out(x->shape[2], k, p->stride, p->pad), ow = conv_out(x->shape[3], k, p->stride, p->pad);
+    if (oh < 1 || ow < 1) return shape_error(n, "x", x, "a spatial size at least the kernel");
+    PN_TRY(expect_shape(n, n->op == PN_OP_CONV2D_FWD ? "y" : "dy", y, 4, x->shape[0], cout, oh, ow));
+    const pn_tensor *bias = n->op == PN_OP_CONV2D_FWD ? n->in[2] : n->op == PN_OP_CONV2D_BWD_WEIGHTS ? n->out[1] : NULL;
+    if (bias) PN_TRY(expect_vec(n, "bias", bias, cout));
+    return PN_OK;
+}
+
+static pn_status check_batchnorm(const pn_node *n) {
+    const pn_tensor *x = n->op == PN_OP_BATCHNORM_BWD ? n->in[1] : n->in[0];
+    if (!x || x->ndim != 4) return pn_error(PN_ERR_ARG, "%s: x must be 4-d", pn_op_name(n->op));
+    int64_t c = x->shape[1];
+    switch (n->op) {
+    case PN_OP_BATCHNORM_TRAIN_FWD:
+        if (x->shape[0] * x->shape[2] * x->shape[3] < 2)
+            return pn_error(PN_ERR_ARG, "batchnorm in train mode needs more than 1 value per channel (got %s)",
+                            pn_shape_str(x, (char[64]){0}, 64));
+        PN_TRY(expect_same(n, "y", n->out[0], x));
+        for (int i = 1; i < 5; i++) PN_TRY(expect_vec(n, "statistics", n->out[i], c));
+        for (int i = 1; i < 3; i++) PN_TRY(expect_vec(n, "gamma/beta", n->in[i], c));
+        return PN_OK;
+    case PN_OP_BATCHNORM_INFER_FWD:
+        PN_TRY(expect_same(n, "y", n->out[0], x));
+        for (int i = 1; i < 5; i++) PN_TRY(expect_vec(n, "parameters", n->in[i], c));
+        return PN_OK;
+    default:
+        PN_TRY(expect_same(n, "dx", n->out[0], x));
+        PN_TRY(expect_same(n, "dy", n->in[0], x));
+        for (int i = 1; i < 3; i++) PN_TRY(expect_vec(n, "dgamma/dbeta", n->out[i], c));
+        for (int i = 2; i < 5; i++) PN_TRY(expect_vec(n, "gamma/statistics", n->in[i], c));
+        return PN_OK;
+    }
+}
+
+static pn_status check_pool(const pn_node *n) {
+    const pn_pool_params *p = &n->p.maxpool_fwd;
+    const pn_tensor *x = n->op == PN_OP_MAXPOOL_FWD ? n->in[0] : n->in[1];
+    const pn_tensor *y = n->op == PN_OP_MAXPOOL_FWD ? n->out[0] : n->in[0];
+    if (p->kernel < 1 || p->stride < 1 || p->pad < 0 || 2 * p->pad > p->kernel)
+        return pn_error(PN_ERR_ARG, "maxpool: bad kernel/stride/pad");
+    if (!x || x->ndim != 4) return pn_error(PN_ERR_ARG, "maxpool: x must be 4-d");
+    int64_t oh = conv_out(x->shape[2], p->kernel, p->stride, p->pad);
+    int64_t ow = conv_out(x->shape[3], p->kernel, p->stride, p->pad);
+    PN_TRY(expect_shape(n, "y", y, 4, x->shape[0], x->shape[1], oh, ow));
+    if (n->op == PN_OP_MAXPOOL_BWD) PN_TRY(expect_same(n, "dx", n->out[0], x));
+    return PN_OK;
+}
+
+static pn_status check_upsample(const pn_node *n) {
+    const pn_tensor *small = n->op == PN_OP_UPSAMPLE2X_FWD ? n->in[0] : n->out[0];
+    const pn_tensor *big = n->op == PN_OP_UPSAMPLE2X_FWD ? n->out[0] : n->in[0];
+    if (!small || small->ndim != 4) return pn_error(PN_ERR_ARG, "upsample2x: tensors must be 4-d");
+    return expect_shape(n, "the large tensor", big, 4, small->shape[0], small->shape[1], 2 * small->shape[2],
+                        2 * small->shape[3]);
+}
+
+static pn_status check_concat(const pn_node *n) {
+    const pn_tensor *a = n->op == PN_OP_CONCAT ? n->in[0] : n->out[0];
+    const pn_tensor *b = n->op == PN_OP_CONCAT ? n->in[1] : n->out[1];
+    const pn_tensor *y = n->op == PN_OP_CONCAT ? n->out[0] : n->in[0];
+    if (!a || !y || a->ndim != 4 || y->ndim != 4) return pn_error(PN_ERR_ARG, "concat/split: tensors must be 4-d");
+    int64_t cb = y->shape[1] - a->shape[1];
+    if (cb < 1) return shape_error(n, "the joined tensor", y, "more channels than the first part");
+    if (b) PN_TRY(expect_shape(n, "second part", b, 4, a->shape[0], cb, a->shape[2], a->shape[3]));
+    return expect_shape(n, "the joined tensor", y, 4, a->shape[0], a->shape[1] + cb, a->shape[2], a->shape[3]);
+}
+
+static pn_status check_all_same(const pn_node *n) {
+    const pn_tensor *ref = n->in[0] ? n->in[0] : n->out[0];
+    int nin = pn_op_num_inputs(n->op), nout = pn_op_num_outputs(n->op);
+    for (int i = 0; i < nin; i++) PN_TRY(expect_same(n, "input", n->in[i], ref));
+    for (int i = 0; i < nout; i++) PN_TRY(expect_same(n, "output", n->out[i], ref));
+    return PN_OK;
+}
+
+static pn_status check_shapes(const pn_node *n) {
+    switch (n->op) {
+    case PN_OP_CONV2D_FWD:
+    case PN_OP_CONV2D_BWD_DATA:
+    case PN_OP_CONV2D_BWD_WEIGHTS: return check_conv(n);
+    case PN_OP_BATCHNORM_TRAIN_FWD:
+    case PN_OP_BATCHNORM_INFER_FWD:
+    case PN_OP_BATCHNORM_BWD: return check_batchnorm(n);
+    case PN_OP_MAXPOOL_FWD:
+    case PN_OP_MAXPOOL_BWD: return check_pool(n);
+    case PN_OP_UPSAMPLE2X_FWD:
+    case PN_OP_UPSAMPLE2X_BWD: return check_upsample(n);
+    case PN_OP_CONCAT:
+    case PN_OP_SPLIT: return check_concat(n);
+    case PN_OP_SUM_SQUARES: return expect_vec(n, "s", n->out[0], 1);
+    case PN_OP_COMBO_LOSS_FWD:
+        PN_TRY(expect_same(n, "target", n->in[1], n->in[0]));
+        return expect_vec(n, "loss", n->out[0], 1);
+    case PN_OP_FILL: return PN_OK;
+    default: return check_all_same(n);
+    }
+}
+
+static bool slot_optional(pn_op op, bool is_out, int i) {
+    if (op == PN_OP_CONV2D_FWD && !is_out && i == 2) return true;
+    if (op == PN_OP_CONV2D_BWD_WEIGHTS && is_out && i == 1) return true;
+    if (op == PN_OP_SPLIT && is_out && i == 1) return true;
+    return false;
+}
+
+pn_status pn_node_check(const pn_node *n) {
+    if ((unsigned)n->op >= PN_OP_COUNT) return pn_error(PN_ERR_ARG, "unknown op %d", (int)n->op);
+    for (int s = 0; s < 2; s++) {
+        bool is_out = s == 0;
+        int count = is_out ? pn_op_num_outputs(n->op) : pn_op_num_inputs(n->op);
+        pn_tensor *const *slots = is_out ? n->out : n->in;
+        for (int i = 0; i < PN_OP_MAX_IO; i++) {
+            const pn_tensor *t = slots[i];
+            if (i >= count) {
+                if (t) return pn_error(PN_ERR_ARG, "%s: unexpected %s slot %d", pn_op_name(n->op), is_out ? "output" : "input", i);
+                continue;
+            }
+            if (!t) {
+                if (slot_optional(n->op, is_out, i)) continue;
+                return pn_error(PN_ERR_ARG, "%s: %s slot %d is missing", pn_op_name(n->op), is_out ? "output" : "input", i);
+            }
+            if (!t->buf || !t->buf->backend) return pn_error(PN_ERR_ARG, "%s: a tensor has no storage", pn_op_name(n->op));
+            if (t->offset + pn_tensor_bytes(t) > t->buf->bytes)
+                return pn_error(PN_ERR_ARG, "%s: a tensor runs past its buffer", pn_op_name(n->op));
+        }
+    }
+    return check_shapes(n);
+}
+
+const char *pn_node_unsupported(pn_backend *be, const pn_node *node) {
+    if (!be->supports_op) return NULL;
+    return be->supports_op(be, node);
+}
+
+pn_status pn_node_prepare(pn_backend *be, pn_node *node) {
+    PN_TRY(pn_node_check(node));
+    const char *why = pn_node_unsupported(be, node);
+    if (why) return pn_error(PN_ERR_UNSUPPORTED, "backend %s cannot run %s: %s", be->name, pn_op_name(node->op), why);
+    if (be->prepare) return be->prepare(be, node);
+    return PN_OK;
+}
+
+pn_status pn_node_compute(pn_backend *be, pn_node *node) { return be->compute(be, node); }
+
+void pn_node_release(pn_backend *be, pn_node *node) {
+    if (be->release && node->state) be->release(be, node);
+    node->state = NULL;
+}
+
+pn_status pn_backend_synchronize(pn_backend *be) { return be->synchronize ? be->synchronize(be) : PN_OK; }
+
+/* ---------------- registry ---------------- */
+
+#define MAX_BACKENDS 8
+static struct {
+    const char *name;
+    pn_backend_factory factory;
+} registry[MAX_BACKENDS];
+static int registry_count;
+static char builtin_names[128];
+
+void pn_backend_register(const char *name, pn_backend_factory factory) {
+    for (int i = 0; i < registry_count; i++)
+        if (strcmp(registry[i].name, name) == 0) return;
+    PN_ASSERT(registry_count < MAX_BACKENDS);
+    registry[registry_count].name = name;
+    registry[registry_count].factory = factory;
+    registry_count++;
+    size_t used = strlen(builtin_names);
+    snprintf(builtin_names + used, sizeof builtin_names - used, "%s%s", used ? "," : "", name);
+}
+
+const char *pn_backend_builtin_names(void) { return builtin_names; }
+
+static pn_backend_factory find_builtin(const char *name) {
+    for (int i = 0; i < registry_count; i++)
+        if (strcmp(registry[i].name, name) == 0) return registry[i].factory;
+    return NULL;
+}
+
+/* Tries dir/libpneumoseg-<name>.so; returns the dlopen handle or NULL (reason in `why`). */
+static void *try_module_dir(const char *dir, const char *name, char *why, size_t n) {
+    char path[PATH_MAX + 64];
+    if (snprintf(path, sizeof path, "%s/libpneumoseg-%s.so", dir, name) >= (int)sizeof path) return NULL;
+    if (access(path, R_OK) != 0) return NULL;
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) snprintf(why, n, "%s", dlerror());
+    return h;
+}
+
+static void *find_module(const char *name, char *why, size_t n) {
+    snprintf(why, n, "libpneumoseg-%s.so was not found in PN_BACKEND_PATH or next to the executable", name);
+    const char *env = getenv("PN_BACKEND_PATH");
+    if (env && *env) {
+        char copy[PATH_MAX];
+        snprintf(copy, sizeof copy, "%s", env);
+        for (char *save = NULL, *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+            void *h = try_module_dir(dir, name, why, n);
+            if (h) return h;
+        }
+    }
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len > 0) {
+        exe[len] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = 0;
+        return try_module_dir(exe, name, why, n);
+    }
+    return NULL;
+}
+
+/* Loads a backend module; never dlclose'd (its code may stay referenced by atexit handlers). */
+static pn_status open_module(const char *name, int threads, pn_backend **out) {
+    char why[512];
+    void *h = find_module(name, why, sizeof why);
+    if (!h) return pn_error(PN_ERR_BACKEND, "%s backend unavailable: %s", name, why);
+    pn_module_score_fn score = (pn_module_score_fn)(uintptr_t)dlsym(h, "pn_backend_score");
+    pn_module_init_fn init = (pn_module_init_fn)(uintptr_t)dlsym(h, "pn_backend_init");
+    if (!score || !init)
+        return pn_error(PN_ERR_BACKEND, "%s backend unavailable: the module lacks pn_backend_score/pn_backend_init", name);
+    if (score(why, sizeof why) <= 0) return pn_error(PN_ERR_BACKEND, "%s backend unavailable: %s", name, why);
+    pn_status st = init(PN_BACKEND_API_VERSION, threads, out);
+    if (st != PN_OK) return st;
+    if ((*out)->api_version != PN_BACKEND_API_VERSION)
+        return pn_error(PN_ERR_BACKEND, "%s backend module speaks API %d, this binary needs %d", name,
+                        (*out)->api_version, PN_BACKEND_API_VERSION);
+    return PN_OK;
+}
+
+pn_status pn_backend_open(const char *name, int threads, pn_backend **out) {
+    *out = NULL;
+    if (threads < 0) return pn_error(PN_ERR_ARG, "--threads must be >= 0 (0 = all cores), got %d", threads);
+    if (strcmp(name, "auto") == 0) {
+        if (!find_builtin("cuda")) {
+            if (open_module("cuda", threads, out) == PN_OK) return PN_OK;
+            pn_log_info("%s; using the CPU", pn_last_error());
+        }
+        const char *order[] = {"cuda", "cpu", "ref"};
+        for (int i = 0; i < 3; i++) {
+            pn_backend_factory f = find_builtin(order[i]);
+            if (f) return f(threads, out);
+        }
+        return pn_error(PN_ERR_BACKEND, "no backend is built in");
+    }
+    pn_backend_factory f = find_builtin(name);
+    if (f) return f(threads, out);
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))
+            return pn_error(PN_ERR_ARG, "unknown backend '%s' (built in: %s)", name, builtin_names);
+    pn_status st = open_module(name, threads, out);
+    if (st != PN_OK && strcmp(name, "cuda") != 0)
+        return pn_error(PN_ERR_ARG, "unknown backend '%s' (built in: %s, or a module)", name, builtin_names);
+    return st;
+}
+
+void pn_backend_close(pn_backend *be) {
+    if (be) be->destroy(be);
+}

@@ -1,0 +1,84 @@
+/* backend: the interface every backend implements (a vtable), the node it computes, and the registry. */
+#ifndef PN_BACKEND_H
+#define PN_BACKEND_H
+
+#include <stdbool.h>
+
+#include "base.h"
+#include "ops.h"
+#include "tensor.h"
+
+#define PN_BACKEND_API_VERSION 1
+
+/* One op applied to concrete tensors. Outputs first, then inputs (see ops.def). */
+typedef struct pn_node {
+    pn_op op;
+    pn_op_params p;
+    pn_tensor *out[PN_OP_MAX_IO];
+    pn_tensor *in[PN_OP_MAX_IO];
+    void *state;       /* the backend's per-node state, made by prepare, freed by release */
+    const char *label; /* e.g. "encoder.layer1.0.conv1", for messages */
+} pn_node;
+
+/* A backend. Optional slots may be NULL. Every call goes through the checked wrappers below. */
+typedef struct pn_backend {
+    const char *name;
+    int api_version;
+    bool host_memory; /* buffers are plain host memory (buf->host is valid) */
+    void *ctx;
+    pn_status (*buffer_alloc)(struct pn_backend *be, pn_buffer *buf, size_t bytes); /* zeroed */
+    void (*buffer_free)(struct pn_backend *be, pn_buffer *buf);
+    /* Host NCHW float32 <-> the tensor (any internal layout or dtype). */
+    pn_status (*tensor_set)(struct pn_backend *be, const pn_tensor *t, const float *src);
+    pn_status (*tensor_get)(struct pn_backend *be, const pn_tensor *t, float *dst);
+    /* NULL if the node can run here, else a short reason (e.g. "groups > 1 not implemented"). */
+    const char *(*supports_op)(struct pn_backend *be, const pn_node *node);
+    pn_status (*prepare)(struct pn_backend *be, pn_node *node);             /* optional */
+    pn_status (*compute)(struct pn_backend *be, pn_node *node);
+    void (*release)(struct pn_backend *be, pn_node *node);                  /* optional */
+    pn_status (*synchronize)(struct pn_backend *be);                        /* optional */
+    pn_status (*set_threads)(struct pn_backend *be, int threads);           /* optional */
+    void (*destroy)(struct pn_backend *be);
+} pn_backend;
+
+/* ---- checked wrappers ---- */
+
+/* Allocates `bytes` of zeroed backend memory into *buf. */
+pn_status pn_buffer_alloc(pn_backend *be, pn_buffer *buf, size_t bytes);
+void pn_buffer_free(pn_buffer *buf);
+/* Copies numel floats (host, NCHW) into the tensor / out of it. */
+pn_status pn_tensor_set(const pn_tensor *t, const float *src);
+pn_status pn_tensor_get(const pn_tensor *t, float *dst);
+/* Checks slot counts, required slots, shapes and dtypes of a node; PN_ERR_ARG with a message if wrong. */
+pn_status pn_node_check(const pn_node *node);
+/* NULL if `be` can run the node, else the reason. */
+const char *pn_node_unsupported(pn_backend *be, const pn_node *node);
+/* Checks the node and lets the backend prepare it (once per node and shape). */
+pn_status pn_node_prepare(pn_backend *be, pn_node *node);
+/* Runs the node (prepare must have succeeded). */
+pn_status pn_node_compute(pn_backend *be, pn_node *node);
+void pn_node_release(pn_backend *be, pn_node *node);
+pn_status pn_backend_synchronize(pn_backend *be);
+
+/* ---- registry ---- */
+
+/* Makes a backend with `threads` threads (0 = all cores). */
+typedef pn_status (*pn_backend_factory)(int threads, pn_backend **out);
+
+/* Registers a built-in backend under `name` (backends/register.c does this at start-up). */
+void pn_backend_register(const char *name, pn_backend_factory factory);
+/* Opens "ref", "cpu", "cuda" or "auto". A name that is not built in is looked for as a module
+ * libpneumoseg-<name>.so in $PN_BACKEND_PATH, then next to the executable. "auto" = cuda if its
+ * module loads and finds a device (else one line saying why), then cpu, then ref. */
+pn_status pn_backend_open(const char *name, int threads, pn_backend **out);
+void pn_backend_close(pn_backend *be);
+/* Names of the built-in backends, comma separated. */
+const char *pn_backend_builtin_names(void);
+
+/* What a backend module exports (C linkage):
+ *   int pn_backend_score(char *reason, size_t n);   > 0 usable (higher is better), 0 not, reason filled
+ *   pn_status pn_backend_init(int api_version, int threads, pn_backend **out);          */
+typedef int (*pn_module_score_fn)(char *reason, size_t n);
+typedef pn_status (*pn_module_init_fn)(int api_version, int threads, pn_backend **out);
+
+#endif

@@ -1,0 +1,35 @@
+/* ops: the op names and slot counts generated from ops.def. */
+#include "ops.h"
+
+#include <string.h>
+
+static const char *const op_names[] = {
+#define OP(E, name, P, nin, nout) #name,
+#include "ops.def"
+#undef OP
+};
+static const int op_inputs[] = {
+#define OP(E, name, P, nin, nout) nin,
+#include "ops.def"
+#undef OP
+};
+static const int op_outputs[] = {
+#define OP(E, name, P, nin, nout) nout,
+#include "ops.def"
+#undef OP
+};
+
+_Static_assert(sizeof op_names / sizeof op_names[0] == PN_OP_COUNT, "op table and enum disagree");
+#define OP(E, name, P, nin, nout) _Static_assert(nin <= PN_OP_MAX_IO && nout <= PN_OP_MAX_IO, #name);
+#include "ops.def"
+#undef OP
+
+const char *pn_op_name(pn_op op) { return (unsigned)op < PN_OP_COUNT ? op_names[op] : "?"; }
+int pn_op_num_inputs(pn_op op) { return op_inputs[op]; }
+int pn_op_num_outputs(pn_op op) { return op_outputs[op]; }
+
+pn_op pn_op_from_name(const char *name) {
+    for (int i = 0; i < PN_OP_COUNT; i++)
+        if (strcmp(op_names[i], name) == 0) return (pn_op)i;
+    return PN_OP_COUNT;
+}

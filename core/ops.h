@@ -1,0 +1,66 @@
+/* ops: the op enum, names and typed parameter structs generated from ops.def. */
+#ifndef PN_OPS_H
+#define PN_OPS_H
+
+#include <stdint.h>
+
+typedef struct pn_none_params {
+    int unused;
+} pn_none_params;
+
+typedef struct pn_fill_params {
+    float value;
+} pn_fill_params;
+
+typedef struct pn_scale_params {
+    float alpha;
+} pn_scale_params;
+
+typedef struct pn_conv2d_params {
+    int stride, pad, groups; /* square kernels; kernel size comes from the weight shape */
+} pn_conv2d_params;
+
+typedef struct pn_batchnorm_params {
+    float eps;      /* 1e-5 */
+    float momentum; /* 0.1: running = (1 - m) * running + m * batch, unbiased variance */
+} pn_batchnorm_params;
+
+typedef struct pn_pool_params {
+    int kernel, stride, pad;
+} pn_pool_params;
+
+typedef struct pn_combo_loss_params {
+    float w_bce, w_dice, w_focal; /* a weight of 0 skips that term */
+    float grad_scale;             /* backward only: d(total)/d(loss) */
+} pn_combo_loss_params;
+
+typedef struct pn_adam_params {
+    float lr, beta1, beta2, eps;
+    float weight_decay; /* coupled: g += wd * p */
+    int64_t step;       /* 1-based step number for bias correction */
+} pn_adam_params;
+
+typedef enum pn_op {
+#define OP(E, name, P, nin, nout) PN_OP_##E,
+#include "ops.def"
+#undef OP
+    PN_OP_COUNT
+} pn_op;
+
+typedef union pn_op_params {
+#define OP(E, name, P, nin, nout) P name;
+#include "ops.def"
+#undef OP
+} pn_op_params;
+
+#define PN_OP_MAX_IO 5
+
+/* "conv2d_fwd", ... */
+const char *pn_op_name(pn_op op);
+/* Number of input / output slots of an op. */
+int pn_op_num_inputs(pn_op op);
+int pn_op_num_outputs(pn_op op);
+/* The op whose name is `name`, or PN_OP_COUNT. */
+pn_op pn_op_from_name(const char *name);
+
+#endif

@@ -1,0 +1,72 @@
+/* safetensors: a bounds-checked reader and an atomic writer for the safetensors format
+ * (8-byte little-endian header length, JSON header, raw little-endian data). */
+#ifndef PN_SAFETENSORS_H
+#define PN_SAFETENSORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base.h"
+
+typedef enum pn_st_dtype {
+    PN_ST_F32,
+    PN_ST_F16,
+    PN_ST_BF16,
+    PN_ST_F64,
+    PN_ST_I64,
+    PN_ST_I32,
+    PN_ST_U8,
+    PN_ST_BOOL,
+    PN_ST_OTHER /* a dtype we know the size of but do not convert (e.g. I8, I16, U16...) */
+} pn_st_dtype;
+
+#define PN_ST_MAX_DIMS 8
+
+typedef struct pn_st_entry {
+    char *name;
+    pn_st_dtype dtype;
+    char dtype_name[8]; /* as written in the file, e.g. "F32" */
+    int ndim;
+    int64_t shape[PN_ST_MAX_DIMS];
+    size_t begin, end; /* byte offsets into the data section */
+} pn_st_entry;
+
+typedef struct pn_st_file {
+    char *path;
+    pn_st_entry *entries; /* in file order */
+    int count;
+    uint8_t *data; /* the data section (owned) */
+    size_t data_len;
+    char **meta_keys, **meta_values; /* the "__metadata__" string map */
+    int meta_count;
+} pn_st_file;
+
+/* Reads and validates the whole file: header length within the file, well-formed JSON, known dtypes,
+ * shapes whose byte size matches the offsets, offsets in range, no overlaps or gaps, unique names.
+ * Any violation is PN_ERR_FORMAT naming the file and the tensor. */
+pn_status pn_st_open(const char *path, pn_st_file **out);
+void pn_st_close(pn_st_file *f);
+/* The entry called `name`, or NULL. */
+const pn_st_entry *pn_st_find(const pn_st_file *f, const char *name);
+/* Number of elements of an entry. */
+int64_t pn_st_numel(const pn_st_entry *e);
+/* Converts an F32/F16/BF16/F64 entry into `count` floats (count must equal numel). */
+pn_status pn_st_read_f32(const pn_st_file *f, const pn_st_entry *e, float *dst, int64_t count);
+/* Reads an I64/I32 entry into `count` int64 values. */
+pn_status pn_st_read_i64(const pn_st_file *f, const pn_st_entry *e, int64_t *dst, int64_t count);
+
+/* A writer collects tensors (by reference: the data must stay valid until save) and metadata. */
+typedef struct pn_st_writer pn_st_writer;
+pn_st_writer *pn_st_writer_new(void);
+/* Adds a tensor; dtype is PN_ST_F32 or PN_ST_I64 (data is float* or int64_t*). */
+pn_status pn_st_writer_add(pn_st_writer *w, const char *name, pn_st_dtype dtype, int ndim, const int64_t *shape,
+                           const void *data);
+/* Adds a "__metadata__" string entry (keys and values are copied). */
+pn_status pn_st_writer_meta(pn_st_writer *w, const char *key, const char *value);
+/* Writes the file atomically (temporary name, then rename). Tensors are written in the order added. */
+pn_status pn_st_writer_save(pn_st_writer *w, const char *path);
+void pn_st_writer_free(pn_st_writer *w);
+/* The metadata value for `key` in an opened file, or NULL. */
+const char *pn_st_meta(const pn_st_file *f, const char *key);
+
+#endif
