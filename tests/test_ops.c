@@ -417,6 +417,10 @@ static const conv_cfg conv_cfgs[] = {
     {2, 4, 4, 8, 8, 1, 2, 0, 1, 1},    /* 1x1 stride 2 (downsample) */
     {1, 1, 16, 16, 16, 3, 1, 1, 1, 1}, /* 1 -> many channels */
     {2, 12, 1, 11, 13, 3, 1, 1, 1, 1}, /* many -> 1 channel (a head) */
+    {2, 17, 24, 17, 17, 3, 1, 1, 1, 1}, /* channel counts off any SIMD block (tails) */
+    {2, 32, 16, 9, 9, 3, 2, 1, 1, 0},   /* a ResNet downsampling conv, in miniature */
+    {1, 16, 48, 5, 7, 1, 1, 0, 1, 1},   /* 1x1 expansion */
+    {2, 64, 64, 7, 7, 3, 1, 1, 32, 1},  /* ResNeXt-style grouped conv (32 groups of 2) */
 };
 
 static int64_t conv_out_size(int64_t in, int64_t k, int stride, int pad) { return (in + 2 * pad - k) / stride + 1; }
@@ -542,6 +546,7 @@ static void add_batchnorm_cases(void) {
     add_batchnorm_case_set(2, 1, 13, 11, 0);
     add_batchnorm_case_set(4, 8, 1, 1, 0);
     add_batchnorm_case_set(1, 2, 1, 2, 0); /* two values per channel: the smallest train batch */
+    add_batchnorm_case_set(2, 17, 9, 7, 0); /* a channel count off any SIMD block */
     add_batchnorm_case_set(2, 3, 7, 9, 1);
 }
 
@@ -634,6 +639,7 @@ static void add_pool_cases(void) {
         {2, 3, 7, 9, 3, 1, 1, 0},
         {2, 4, 9, 9, 3, 2, 1, 1},    /* ties: the gradient goes to the first maximum */
         {1, 2, 7, 7, 7, 1, 3, 0},    /* large window */
+        {2, 17, 17, 16, 3, 2, 1, 0}, /* channel count off any SIMD block */
     };
     char label[160];
     for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
