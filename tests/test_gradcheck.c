@@ -44,7 +44,8 @@ static void ht_free(ht *a) {
 static ht *ht_normal(pn_tensor desc, float scale, float mean) {
     ht *a = ht_new(desc);
     pn_rng r = pn_rng_make(SEED, PN_RNG_TEST, g_stream++, 0);
-    for (int64_t i = 0; i < a->n; i++) a->h[i] = mean + scale * pn_rng_normal(&r);
+    for (int64_t i = 0; i < a->n; i++)
+        a->h[i] = mean + scale * pn_rng_normal(&r);
     return a;
 }
 
@@ -84,7 +85,8 @@ static double fwd_loss(fwd_ctx *c) {
     const ht *y = c->out[0];
     if (!c->r) return y->h[0];
     double s = 0.0;
-    for (int64_t i = 0; i < y->n; i++) s += (double)c->r[i] * y->h[i];
+    for (int64_t i = 0; i < y->n; i++)
+        s += (double)c->r[i] * y->h[i];
     return s;
 }
 
@@ -96,7 +98,8 @@ static void fd_check(const char *label, const char *what, fwd_ctx *c, float *v, 
                      double h, double tol, double noise) {
     double amax = 0.0, err = 0.0;
     int64_t worst = -1;
-    for (int64_t i = 0; i < n; i++) amax = fmax(amax, fabs(analytic[i]));
+    for (int64_t i = 0; i < n; i++)
+        amax = fmax(amax, fabs(analytic[i]));
     pn_rng rng = pn_rng_make(SEED, PN_RNG_TEST, 100000 + g_stream++, 0);
     int64_t count = n <= MAX_COORDS ? n : MAX_COORDS;
     double fd_worst = 0.0;
@@ -118,8 +121,8 @@ static void fd_check(const char *label, const char *what, fwd_ctx *c, float *v, 
     int ok = err <= bound && amax > 0.0;
     printf("%-58s %-6s max|grad| %.3e  max err %.2e  rel %.2e  (tol %.0e, %lld coords)%s\n", label, what, amax, err,
            amax > 0 ? err / amax : 0.0, tol, (long long)count, note);
-    CHECK_MSG(ok, "%s %s: at %lld analytic %.9g vs finite difference %.9g (err %.3g > %.3g, max|grad| %.3g)", label, what,
-              (long long)worst, worst >= 0 ? (double)analytic[worst] : 0.0, fd_worst, err, bound, amax);
+    CHECK_MSG(ok, "%s %s: at %lld analytic %.9g vs finite difference %.9g (err %.3g > %.3g, max|grad| %.3g)", label,
+              what, (long long)worst, worst >= 0 ? (double)analytic[worst] : 0.0, fd_worst, err, bound, amax);
 }
 
 /* ---- conv2d: dx from bwd_data, dw and db from bwd_weights ---- */
@@ -138,10 +141,12 @@ static int64_t out_size(int64_t in, int64_t k, int stride, int pad) { return (in
 static void check_conv(const conv_cfg *g) {
     char label[128];
     snprintf(label, sizeof label, "conv2d x=%lldx%lldx%lldx%lld cout=%lld k=%lld s=%d p=%d g=%d%s", (long long)g->n,
-             (long long)g->cin, (long long)g->h, (long long)g->w, (long long)g->cout, (long long)g->k, g->stride, g->pad,
-             g->groups, g->bias ? " bias" : "");
-    pn_tensor xd = pn_tensor_nchw(g->n, g->cin, g->h, g->w), wd = pn_tensor_nchw(g->cout, g->cin / g->groups, g->k, g->k);
-    pn_tensor yd = pn_tensor_nchw(g->n, g->cout, out_size(g->h, g->k, g->stride, g->pad), out_size(g->w, g->k, g->stride, g->pad));
+             (long long)g->cin, (long long)g->h, (long long)g->w, (long long)g->cout, (long long)g->k, g->stride,
+             g->pad, g->groups, g->bias ? " bias" : "");
+    pn_tensor xd = pn_tensor_nchw(g->n, g->cin, g->h, g->w),
+              wd = pn_tensor_nchw(g->cout, g->cin / g->groups, g->k, g->k);
+    pn_tensor yd =
+        pn_tensor_nchw(g->n, g->cout, out_size(g->h, g->k, g->stride, g->pad), out_size(g->w, g->k, g->stride, g->pad));
     ht *x = ht_normal(xd, 1.0f, 0.0f), *w = ht_normal(wd, 1.0f / sqrtf((float)(wd.shape[1] * g->k * g->k)), 0.0f);
     ht *b = g->bias ? ht_normal(pn_tensor_vec(g->cout), 0.5f, 0.0f) : NULL;
     ht *y = ht_zeros(yd), *r = ht_normal(yd, 1.0f, 0.0f);
@@ -174,7 +179,8 @@ static void check_batchnorm(int64_t n, int64_t ch, int64_t h, int64_t w, float x
     p.batchnorm_train_fwd = (pn_batchnorm_params){1e-5f, 0.1f};
     fwd_ctx c = {PN_OP_BATCHNORM_TRAIN_FWD, p, {y, mean, invstd, rmean, rvar}, {x, gamma, beta}, r->h};
     fwd_loss(&c); /* saves the batch statistics of the unperturbed x */
-    run_op(PN_OP_BATCHNORM_BWD, &p, (ht *[PN_OP_MAX_IO]){dx, dgamma, dbeta}, (ht *[PN_OP_MAX_IO]){r, x, gamma, mean, invstd});
+    run_op(PN_OP_BATCHNORM_BWD, &p, (ht *[PN_OP_MAX_IO]){dx, dgamma, dbeta},
+           (ht *[PN_OP_MAX_IO]){r, x, gamma, mean, invstd});
     double hx = 1e-2 * x_scale;
     fd_check(label, "dx", &c, x->h, x->n, dx->h, hx, 1e-3, 0.0);
     fd_check(label, "dgamma", &c, gamma->h, gamma->n, dgamma->h, 1e-2, 1e-3, 0.0);
@@ -191,7 +197,8 @@ static void check_batchnorm(int64_t n, int64_t ch, int64_t h, int64_t w, float x
 static void check_relu(void) {
     pn_tensor d = pn_tensor_nchw(2, 3, 5, 7);
     ht *x = ht_normal(d, 1.0f, 0.0f), *y = ht_zeros(d), *r = ht_normal(d, 1.0f, 0.0f), *dx = ht_zeros(d);
-    for (int64_t i = 0; i < x->n; i++) x->h[i] = x->h[i] < 0 ? x->h[i] - 0.1f : x->h[i] + 0.1f; /* |x| >= 0.1 > h */
+    for (int64_t i = 0; i < x->n; i++)
+        x->h[i] = x->h[i] < 0 ? x->h[i] - 0.1f : x->h[i] + 0.1f; /* |x| >= 0.1 > h */
     pn_op_params p;
     memset(&p, 0, sizeof p);
     run_op(PN_OP_RELU_FWD, &p, (ht *[PN_OP_MAX_IO]){y}, (ht *[PN_OP_MAX_IO]){x});
@@ -203,13 +210,15 @@ static void check_relu(void) {
 
 static void check_maxpool(int64_t n, int64_t ch, int64_t h, int64_t w, int k, int s, int pad) {
     char label[128];
-    snprintf(label, sizeof label, "maxpool %lldx%lldx%lldx%lld k=%d s=%d p=%d", (long long)n, (long long)ch, (long long)h,
-             (long long)w, k, s, pad);
-    pn_tensor xd = pn_tensor_nchw(n, ch, h, w), yd = pn_tensor_nchw(n, ch, out_size(h, k, s, pad), out_size(w, k, s, pad));
+    snprintf(label, sizeof label, "maxpool %lldx%lldx%lldx%lld k=%d s=%d p=%d", (long long)n, (long long)ch,
+             (long long)h, (long long)w, k, s, pad);
+    pn_tensor xd = pn_tensor_nchw(n, ch, h, w),
+              yd = pn_tensor_nchw(n, ch, out_size(h, k, s, pad), out_size(w, k, s, pad));
     ht *x = ht_zeros(xd), *y = ht_zeros(yd), *r = ht_normal(yd, 1.0f, 0.0f), *dx = ht_zeros(xd);
     /* Distinct values 0.1 apart in a seeded random order: a step of h = 1e-2 never changes a window's argmax. */
     pn_rng rng = pn_rng_make(SEED, PN_RNG_TEST, g_stream++, 0);
-    for (int64_t i = 0; i < x->n; i++) x->h[i] = 0.1f * (float)(i - x->n / 2);
+    for (int64_t i = 0; i < x->n; i++)
+        x->h[i] = 0.1f * (float)(i - x->n / 2);
     for (int64_t i = x->n - 1; i > 0; i--) {
         int64_t j = pn_rng_below(&rng, (uint32_t)(i + 1));
         float t = x->h[i];
@@ -239,7 +248,8 @@ static void check_split(int64_t n, int64_t ca, int64_t cb, int64_t h, int64_t w)
     snprintf(label, sizeof label, "split vs concat n=%lld ca=%lld cb=%lld %lldx%lld", (long long)n, (long long)ca,
              (long long)cb, (long long)h, (long long)w);
     pn_tensor ad = pn_tensor_nchw(n, ca, h, w), bd = pn_tensor_nchw(n, cb, h, w), yd = pn_tensor_nchw(n, ca + cb, h, w);
-    ht *a = ht_normal(ad, 1.0f, 0.0f), *b = ht_normal(bd, 1.0f, 0.0f), *y = ht_zeros(yd), *r = ht_normal(yd, 1.0f, 0.0f);
+    ht *a = ht_normal(ad, 1.0f, 0.0f), *b = ht_normal(bd, 1.0f, 0.0f), *y = ht_zeros(yd),
+       *r = ht_normal(yd, 1.0f, 0.0f);
     ht *da = ht_zeros(ad), *db = ht_zeros(bd);
     pn_op_params p;
     memset(&p, 0, sizeof p);
@@ -291,14 +301,15 @@ int main(void) {
         return 1;
     }
     const conv_cfg convs[] = {
-        {1, 1, 1, 5, 6, 3, 1, 1, 1, 1},  /* batch 1, one channel */
-        {2, 3, 4, 7, 5, 3, 2, 1, 1, 1},  /* stride 2 */
-        {1, 4, 4, 6, 7, 3, 1, 1, 2, 0},  /* groups 2, no bias */
-        {1, 2, 3, 9, 8, 7, 2, 3, 1, 1},  /* 7x7 stride 2 pad 3 */
-        {2, 4, 4, 5, 5, 1, 1, 0, 4, 1},  /* depthwise 1x1 */
-        {2, 6, 3, 4, 5, 3, 1, 3, 3, 1},  /* pad 3 > k/2, groups 3 */
+        {1, 1, 1, 5, 6, 3, 1, 1, 1, 1}, /* batch 1, one channel */
+        {2, 3, 4, 7, 5, 3, 2, 1, 1, 1}, /* stride 2 */
+        {1, 4, 4, 6, 7, 3, 1, 1, 2, 0}, /* groups 2, no bias */
+        {1, 2, 3, 9, 8, 7, 2, 3, 1, 1}, /* 7x7 stride 2 pad 3 */
+        {2, 4, 4, 5, 5, 1, 1, 0, 4, 1}, /* depthwise 1x1 */
+        {2, 6, 3, 4, 5, 3, 1, 3, 3, 1}, /* pad 3 > k/2, groups 3 */
     };
-    for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) check_conv(&convs[i]);
+    for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++)
+        check_conv(&convs[i]);
 
     check_batchnorm(2, 3, 4, 5, 0.0f, 1.0f);
     check_batchnorm(1, 2, 3, 3, 3.0f, 2.0f);
@@ -315,7 +326,8 @@ int main(void) {
     const pn_combo_loss_params weights[] = {{1, 0, 0, 1}, {0, 1, 0, 1}, {0, 0, 1, 1}, {3, 1, 4, 1}};
     pn_tensor small = pn_tensor_nchw(1, 1, 3, 4), big = pn_tensor_nchw(2, 1, 8, 8);
     for (int wi = 0; wi < 4; wi++)
-        for (int tk = 0; tk < 4; tk++) check_combo(small, weights[wi], (target_kind)tk, 1e-3);
+        for (int tk = 0; tk < 4; tk++)
+            check_combo(small, weights[wi], (target_kind)tk, 1e-3);
     check_combo(big, weights[3], T_BINARY, 2e-3);
     check_combo(big, weights[3], T_SOFT, 2e-3);
 

@@ -11,10 +11,10 @@
 #include "tests/check.h"
 
 #define SEED 20261128u
-#define NMSE_TOL 1e-7        /* default fp32 tolerance against ref */
-#define GUARD_FLOATS 16      /* sentinel floats before and after every tensor */
+#define NMSE_TOL 1e-7   /* default fp32 tolerance against ref */
+#define GUARD_FLOATS 16 /* sentinel floats before and after every tensor */
 #define GUARD_BYTES (GUARD_FLOATS * sizeof(float))
-#define PREFILL_REF 1234.5f  /* what overwritten outputs hold before the op, on ref ... */
+#define PREFILL_REF 1234.5f   /* what overwritten outputs hold before the op, on ref ... */
 #define PREFILL_TEST -777.25f /* ... and on the backend under test (so an unwritten element shows) */
 #define MAX_BACKENDS 8
 
@@ -56,27 +56,31 @@ static float *host_copy(const float *src, int64_t n) {
 static float *host_normal(int64_t n, float scale, float mean) {
     pn_rng r = pn_rng_make(SEED, PN_RNG_TEST, g_stream++, 0);
     float *v = host_new(n);
-    for (int64_t i = 0; i < n; i++) v[i] = mean + scale * pn_rng_normal(&r);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = mean + scale * pn_rng_normal(&r);
     return v;
 }
 
 static float *host_uniform(int64_t n, float lo, float hi) {
     pn_rng r = pn_rng_make(SEED, PN_RNG_TEST, g_stream++, 0);
     float *v = host_new(n);
-    for (int64_t i = 0; i < n; i++) v[i] = pn_rng_uniform_range(&r, lo, hi);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = pn_rng_uniform_range(&r, lo, hi);
     return v;
 }
 
 static float *host_const(int64_t n, float value) {
     float *v = host_new(n);
-    for (int64_t i = 0; i < n; i++) v[i] = value;
+    for (int64_t i = 0; i < n; i++)
+        v[i] = value;
     return v;
 }
 
 /* 0/1 values with P(1) = p. */
 static float *host_binary(int64_t n, float p) {
     float *v = host_uniform(n, 0.0f, 1.0f);
-    for (int64_t i = 0; i < n; i++) v[i] = v[i] < p ? 1.0f : 0.0f;
+    for (int64_t i = 0; i < n; i++)
+        v[i] = v[i] < p ? 1.0f : 0.0f;
     return v;
 }
 
@@ -105,18 +109,15 @@ static op_case *case_add(pn_op op, const char *label) {
     c->op = op;
     c->tol = NMSE_TOL;
     snprintf(c->label, sizeof c->label, "%s", label);
-    for (int i = 0; i < PN_OP_MAX_IO; i++) c->in[i].alias = c->out[i].alias = -1;
+    for (int i = 0; i < PN_OP_MAX_IO; i++)
+        c->in[i].alias = c->out[i].alias = -1;
     return c;
 }
 
-static void case_in(op_case *c, int i, pn_tensor desc, float *data) {
-    c->in[i] = (slot){1, desc, data, -1};
-}
+static void case_in(op_case *c, int i, pn_tensor desc, float *data) { c->in[i] = (slot){1, desc, data, -1}; }
 
 /* An output: init = starting values (accumulated / in-place updated outputs) or NULL (overwritten). */
-static void case_out(op_case *c, int i, pn_tensor desc, float *init) {
-    c->out[i] = (slot){1, desc, init, -1};
-}
+static void case_out(op_case *c, int i, pn_tensor desc, float *init) { c->out[i] = (slot){1, desc, init, -1}; }
 
 static void case_free(op_case *c) {
     for (int i = 0; i < PN_OP_MAX_IO; i++) {
@@ -158,7 +159,8 @@ static pn_status dev_tensor_make(pn_backend *be, dev_tensor *d, const pn_tensor 
     free(fill);
     PN_TRY(st);
     float guard[GUARD_FLOATS];
-    for (int i = 0; i < GUARD_FLOATS; i++) guard[i] = guard_value(i);
+    for (int i = 0; i < GUARD_FLOATS; i++)
+        guard[i] = guard_value(i);
     for (int side = 0; side < 2; side++) {
         pn_tensor g = guard_view(d, side);
         PN_TRY(pn_tensor_set(&g, guard));
@@ -236,13 +238,18 @@ static run_rc case_run(pn_backend *be, const op_case *c, int use_alias, float pr
         if (pn_tensor_get(node.out[o], res[o]) != PN_OK) goto fail;
     }
     for (int i = 0; i < PN_OP_MAX_IO; i++) {
-        if (in[i].made) CHECK_MSG(dev_tensor_guards_ok(&in[i]), "%s on %s: guard bytes of input %d overwritten", c->label, be->name, i);
-        if (out[i].made) CHECK_MSG(dev_tensor_guards_ok(&out[i]), "%s on %s: guard bytes of output %d overwritten", c->label, be->name, i);
+        if (in[i].made)
+            CHECK_MSG(dev_tensor_guards_ok(&in[i]), "%s on %s: guard bytes of input %d overwritten", c->label, be->name,
+                      i);
+        if (out[i].made)
+            CHECK_MSG(dev_tensor_guards_ok(&out[i]), "%s on %s: guard bytes of output %d overwritten", c->label,
+                      be->name, i);
     }
     for (int i = 0; i < PN_OP_MAX_IO; i++) {
         if (!in[i].made) continue;
         int written = 0;
-        for (int o = 0; o < PN_OP_MAX_IO; o++) written |= node.out[o] == &in[i].t;
+        for (int o = 0; o < PN_OP_MAX_IO; o++)
+            written |= node.out[o] == &in[i].t;
         if (written) continue;
         int64_t n = pn_tensor_numel(&in[i].t);
         float *now = host_new(n);
@@ -280,7 +287,8 @@ static int compare(const float *got, const float *want, int64_t n, double tol, i
         if (isnan(w) || isinf(w) || !isfinite(g)) {
             int same = isnan(w) ? isnan(g) : g == w;
             if (!same) {
-                snprintf(msg, nmsg, "element %lld is %g, expected %g (NaN/Inf parity)", (long long)i, (double)g, (double)w);
+                snprintf(msg, nmsg, "element %lld is %g, expected %g (NaN/Inf parity)", (long long)i, (double)g,
+                         (double)w);
                 return 0;
             }
             continue;
@@ -406,17 +414,17 @@ typedef struct conv_cfg {
 } conv_cfg;
 
 static const conv_cfg conv_cfgs[] = {
-    {1, 1, 1, 7, 9, 3, 1, 1, 1, 1},    /* batch 1, one channel, odd sizes */
-    {2, 3, 8, 13, 11, 3, 2, 1, 1, 0},  /* stride 2, no bias */
-    {2, 16, 4, 9, 7, 1, 1, 0, 1, 1},   /* 1x1 */
-    {1, 3, 5, 17, 15, 7, 2, 3, 1, 1},  /* 7x7 stride 2 pad 3 (a ResNet stem) */
-    {2, 8, 8, 7, 9, 3, 1, 1, 2, 1},    /* groups 2 */
-    {1, 8, 8, 9, 7, 3, 2, 1, 8, 0},    /* depthwise, stride 2 */
-    {2, 16, 16, 5, 5, 3, 1, 0, 4, 1},  /* groups 4, pad 0 */
-    {1, 4, 6, 6, 7, 3, 1, 3, 1, 0},    /* pad 3 > k/2 */
-    {2, 4, 4, 8, 8, 1, 2, 0, 1, 1},    /* 1x1 stride 2 (downsample) */
-    {1, 1, 16, 16, 16, 3, 1, 1, 1, 1}, /* 1 -> many channels */
-    {2, 12, 1, 11, 13, 3, 1, 1, 1, 1}, /* many -> 1 channel (a head) */
+    {1, 1, 1, 7, 9, 3, 1, 1, 1, 1},     /* batch 1, one channel, odd sizes */
+    {2, 3, 8, 13, 11, 3, 2, 1, 1, 0},   /* stride 2, no bias */
+    {2, 16, 4, 9, 7, 1, 1, 0, 1, 1},    /* 1x1 */
+    {1, 3, 5, 17, 15, 7, 2, 3, 1, 1},   /* 7x7 stride 2 pad 3 (a ResNet stem) */
+    {2, 8, 8, 7, 9, 3, 1, 1, 2, 1},     /* groups 2 */
+    {1, 8, 8, 9, 7, 3, 2, 1, 8, 0},     /* depthwise, stride 2 */
+    {2, 16, 16, 5, 5, 3, 1, 0, 4, 1},   /* groups 4, pad 0 */
+    {1, 4, 6, 6, 7, 3, 1, 3, 1, 0},     /* pad 3 > k/2 */
+    {2, 4, 4, 8, 8, 1, 2, 0, 1, 1},     /* 1x1 stride 2 (downsample) */
+    {1, 1, 16, 16, 16, 3, 1, 1, 1, 1},  /* 1 -> many channels */
+    {2, 12, 1, 11, 13, 3, 1, 1, 1, 1},  /* many -> 1 channel (a head) */
     {2, 17, 24, 17, 17, 3, 1, 1, 1, 1}, /* channel counts off any SIMD block (tails) */
     {2, 32, 16, 9, 9, 3, 2, 1, 1, 0},   /* a ResNet downsampling conv, in miniature */
     {1, 16, 48, 5, 7, 1, 1, 0, 1, 1},   /* 1x1 expansion */
@@ -427,8 +435,8 @@ static int64_t conv_out_size(int64_t in, int64_t k, int stride, int pad) { retur
 
 static void conv_cfg_label(char *buf, size_t n, const char *op, const conv_cfg *g, const char *extra) {
     snprintf(buf, n, "%s x=%lldx%lldx%lldx%lld cout=%lld k=%lld s=%d p=%d g=%d bias=%d%s", op, (long long)g->n,
-             (long long)g->cin, (long long)g->h, (long long)g->w, (long long)g->cout, (long long)g->k, g->stride, g->pad,
-             g->groups, g->bias, extra);
+             (long long)g->cin, (long long)g->h, (long long)g->w, (long long)g->cout, (long long)g->k, g->stride,
+             g->pad, g->groups, g->bias, extra);
 }
 
 static void add_conv_case_set(const conv_cfg *g, int nonfinite) {
@@ -471,7 +479,8 @@ static void add_conv_case_set(const conv_cfg *g, int nonfinite) {
 
 static void add_conv_cases(void) {
     int n = (int)(sizeof conv_cfgs / sizeof conv_cfgs[0]);
-    for (int i = 0; i < n; i++) add_conv_case_set(&conv_cfgs[i], 0);
+    for (int i = 0; i < n; i++)
+        add_conv_case_set(&conv_cfgs[i], 0);
     add_conv_case_set(&conv_cfgs[1], 1);
     add_conv_case_set(&conv_cfgs[4], 1);
 }
@@ -482,10 +491,12 @@ static void bn_stats(const float *x, const pn_tensor *t, float eps, float *mean,
     for (int64_t c = 0; c < ch; c++) {
         double s = 0.0, s2 = 0.0;
         for (int64_t i = 0; i < n; i++)
-            for (int64_t j = 0; j < hw; j++) s += x[(i * ch + c) * hw + j];
+            for (int64_t j = 0; j < hw; j++)
+                s += x[(i * ch + c) * hw + j];
         double m = s / (double)(n * hw);
         for (int64_t i = 0; i < n; i++)
-            for (int64_t j = 0; j < hw; j++) s2 += (x[(i * ch + c) * hw + j] - m) * (x[(i * ch + c) * hw + j] - m);
+            for (int64_t j = 0; j < hw; j++)
+                s2 += (x[(i * ch + c) * hw + j] - m) * (x[(i * ch + c) * hw + j] - m);
         mean[c] = (float)m;
         invstd[c] = (float)(1.0 / sqrt(s2 / (double)(n * hw) + eps));
     }
@@ -545,7 +556,7 @@ static void add_batchnorm_cases(void) {
     add_batchnorm_case_set(1, 16, 5, 5, 0);
     add_batchnorm_case_set(2, 1, 13, 11, 0);
     add_batchnorm_case_set(4, 8, 1, 1, 0);
-    add_batchnorm_case_set(1, 2, 1, 2, 0); /* two values per channel: the smallest train batch */
+    add_batchnorm_case_set(1, 2, 1, 2, 0);  /* two values per channel: the smallest train batch */
     add_batchnorm_case_set(2, 17, 9, 7, 0); /* a channel count off any SIMD block */
     add_batchnorm_case_set(2, 3, 7, 9, 1);
 }
@@ -553,7 +564,9 @@ static void add_batchnorm_cases(void) {
 static const int64_t ew_shapes[][4] = {{1, 1, 1, 1}, {2, 3, 7, 9}, {1, 16, 13, 11}, {2, 5, 17, 16}};
 #define N_EW_SHAPES 4
 
-static pn_tensor ew_shape(int i) { return pn_tensor_nchw(ew_shapes[i][0], ew_shapes[i][1], ew_shapes[i][2], ew_shapes[i][3]); }
+static pn_tensor ew_shape(int i) {
+    return pn_tensor_nchw(ew_shapes[i][0], ew_shapes[i][1], ew_shapes[i][2], ew_shapes[i][3]);
+}
 
 static void add_elementwise_cases(void) {
     char label[160];
@@ -575,12 +588,16 @@ static void add_elementwise_cases(void) {
             c = case_add(PN_OP_RELU_BWD, label);
             case_in(c, 0, t, host_normal(n, 1.0f, 0.0f));
             case_in(c, 1, t, host_normal(n, 1.0f, 0.0f));
-            for (int64_t j = 0; j < n; j++) c->in[1].data[j] = c->in[1].data[j] < 0 ? 0.0f : c->in[1].data[j];
+            for (int64_t j = 0; j < n; j++)
+                c->in[1].data[j] = c->in[1].data[j] < 0 ? 0.0f : c->in[1].data[j];
             case_out(c, 0, t, NULL);
             if (inplace) c->out[0].alias = 0;
         }
         for (int alias = -1; alias < 2; alias++) {
-            snprintf(label, sizeof label, "add %s%s", s, alias < 0 ? "" : alias == 0 ? " in-place y==a" : " in-place y==b");
+            snprintf(label, sizeof label, "add %s%s", s,
+                     alias < 0    ? ""
+                     : alias == 0 ? " in-place y==a"
+                                  : " in-place y==b");
             op_case *c = case_add(PN_OP_ADD, label);
             case_in(c, 0, t, host_normal(n, 1.0f, 0.0f));
             case_in(c, 1, t, host_normal(n, 2.0f, 0.5f));
@@ -630,16 +647,12 @@ typedef struct pool_cfg {
 
 static void add_pool_cases(void) {
     const pool_cfg cfgs[] = {
-        {1, 1, 7, 9, 3, 2, 1, 0},    /* the ResNet stem pool on odd sizes */
-        {2, 3, 13, 11, 3, 2, 1, 0},
-        {2, 16, 8, 8, 3, 2, 1, 0},
-        {1, 4, 1, 1, 3, 2, 1, 0},    /* 1x1 input */
-        {2, 3, 8, 10, 2, 2, 0, 0},
-        {1, 5, 7, 9, 2, 2, 0, 0},    /* floor on odd sizes */
-        {2, 3, 7, 9, 3, 1, 1, 0},
-        {2, 4, 9, 9, 3, 2, 1, 1},    /* ties: the gradient goes to the first maximum */
-        {1, 2, 7, 7, 7, 1, 3, 0},    /* large window */
-        {2, 17, 17, 16, 3, 2, 1, 0}, /* channel count off any SIMD block */
+        {1, 1, 7, 9, 3, 2, 1, 0}, /* the ResNet stem pool on odd sizes */
+        {2, 3, 13, 11, 3, 2, 1, 0},  {2, 16, 8, 8, 3, 2, 1, 0}, {1, 4, 1, 1, 3, 2, 1, 0}, /* 1x1 input */
+        {2, 3, 8, 10, 2, 2, 0, 0},   {1, 5, 7, 9, 2, 2, 0, 0},                            /* floor on odd sizes */
+        {2, 3, 7, 9, 3, 1, 1, 0},    {2, 4, 9, 9, 3, 2, 1, 1}, /* ties: the gradient goes to the first maximum */
+        {1, 2, 7, 7, 7, 1, 3, 0},                              /* large window */
+        {2, 17, 17, 16, 3, 2, 1, 0},                           /* channel count off any SIMD block */
     };
     char label[160];
     for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
@@ -655,7 +668,8 @@ static void add_pool_cases(void) {
             for (int k = 0; k < 2; k++) {
                 xs[k] = host_normal(nx, 1.0f, 0.0f);
                 if (g->ties)
-                    for (int64_t j = 0; j < nx; j++) xs[k][j] = roundf(xs[k][j] * 1.5f) / 1.5f;
+                    for (int64_t j = 0; j < nx; j++)
+                        xs[k][j] = roundf(xs[k][j] * 1.5f) / 1.5f;
                 if (nonfinite) host_inject_nonfinite(xs[k], nx, 1);
             }
             snprintf(label, sizeof label, "maxpool_fwd x=%lldx%lldx%lldx%lld k=%d s=%d p=%d%s%s", (long long)g->n,
@@ -700,7 +714,8 @@ static void add_shape_cases(void) {
     const int64_t cat[][5] = {{1, 1, 3, 7, 9}, {2, 16, 8, 5, 5}, {2, 3, 1, 13, 11}, {1, 32, 64, 4, 4}};
     for (int i = 0; i < 4; i++) {
         int64_t n = cat[i][0], ca = cat[i][1], cb = cat[i][2], h = cat[i][3], w = cat[i][4];
-        pn_tensor a = pn_tensor_nchw(n, ca, h, w), b = pn_tensor_nchw(n, cb, h, w), y = pn_tensor_nchw(n, ca + cb, h, w);
+        pn_tensor a = pn_tensor_nchw(n, ca, h, w), b = pn_tensor_nchw(n, cb, h, w),
+                  y = pn_tensor_nchw(n, ca + cb, h, w);
         snprintf(label, sizeof label, "concat n=%lld ca=%lld cb=%lld %lldx%lld", (long long)n, (long long)ca,
                  (long long)cb, (long long)h, (long long)w);
         op_case *c = case_add(PN_OP_CONCAT, label);
@@ -755,7 +770,8 @@ static void add_combo_cases(void) {
         {3, 1, 4, 1}, {0, 1, 4, 1}, {3, 0, 4, 1}, {3, 1, 0, 1}, {1, 0, 0, 1}, {0, 1, 0, 1}, {0, 0, 1, 1},
     };
     for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++)
-        for (int tk = 0; tk < 4; tk++) add_combo_case(big, weights[i], (target_kind)tk, 2.0f, 0.0f, 0, NULL);
+        for (int tk = 0; tk < 4; tk++)
+            add_combo_case(big, weights[i], (target_kind)tk, 2.0f, 0.0f, 0, NULL);
     add_combo_case(small, (pn_combo_loss_params){3, 1, 4, 0.25f}, T_BINARY, 3.0f, 0.0f, 0, "small");
     add_combo_case(small, (pn_combo_loss_params){3, 1, 4, 1}, T_SOFT, 12.0f, 0.0f, 0, "saturated logits");
     /* All-zero targets with very negative logits and no Dice: the loss sits on its 1e-5 floor. */
@@ -810,7 +826,8 @@ static void prop_expect(pn_backend *be, const char *what, const float *got, cons
 
 static double dot(const float *a, const float *b, int64_t n) {
     double s = 0.0;
-    for (int64_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    for (int64_t i = 0; i < n; i++)
+        s += (double)a[i] * b[i];
     return s;
 }
 
@@ -819,16 +836,19 @@ static void prop_conv_delta(pn_backend *be) {
     if (!op_selected(PN_OP_CONV2D_FWD)) return;
     for (int depthwise = 0; depthwise < 2; depthwise++) {
         for (int stride = 1; stride <= 2; stride++) {
-            int64_t n = 2, ch = 4, h = 7, w = 9, oh = conv_out_size(h, 3, stride, 1), ow = conv_out_size(w, 3, stride, 1);
+            int64_t n = 2, ch = 4, h = 7, w = 9, oh = conv_out_size(h, 3, stride, 1),
+                    ow = conv_out_size(w, 3, stride, 1);
             op_case c;
             memset(&c, 0, sizeof c);
-            snprintf(c.label, sizeof c.label, "conv2d_fwd delta kernel stride %d%s", stride, depthwise ? " depthwise" : "");
+            snprintf(c.label, sizeof c.label, "conv2d_fwd delta kernel stride %d%s", stride,
+                     depthwise ? " depthwise" : "");
             c.op = PN_OP_CONV2D_FWD;
             c.p.conv2d_fwd = (pn_conv2d_params){stride, 1, depthwise ? (int)ch : 1};
             pn_tensor x = pn_tensor_nchw(n, ch, h, w), wt = pn_tensor_nchw(ch, depthwise ? 1 : ch, 3, 3);
             case_in(&c, 0, x, host_normal(n * ch * h * w, 1.0f, 0.0f));
             case_in(&c, 1, wt, host_new(pn_tensor_numel(&wt)));
-            for (int64_t co = 0; co < ch; co++) c.in[1].data[((co * wt.shape[1] + (depthwise ? 0 : co)) * 3 + 1) * 3 + 1] = 1.0f;
+            for (int64_t co = 0; co < ch; co++)
+                c.in[1].data[((co * wt.shape[1] + (depthwise ? 0 : co)) * 3 + 1) * 3 + 1] = 1.0f;
             case_out(&c, 0, pn_tensor_nchw(n, ch, oh, ow), NULL);
             float *res[PN_OP_MAX_IO];
             if (prop_run(be, &c, res)) {
@@ -852,7 +872,8 @@ static void prop_conv_adjoint(pn_backend *be) {
         return;
     const conv_cfg g = {2, 6, 4, 9, 7, 3, 2, 1, 2, 1};
     pn_tensor x = pn_tensor_nchw(g.n, g.cin, g.h, g.w), w = pn_tensor_nchw(g.cout, g.cin / g.groups, g.k, g.k);
-    pn_tensor y = pn_tensor_nchw(g.n, g.cout, conv_out_size(g.h, g.k, g.stride, g.pad), conv_out_size(g.w, g.k, g.stride, g.pad));
+    pn_tensor y =
+        pn_tensor_nchw(g.n, g.cout, conv_out_size(g.h, g.k, g.stride, g.pad), conv_out_size(g.w, g.k, g.stride, g.pad));
     pn_tensor b = pn_tensor_vec(g.cout);
     pn_conv2d_params p = {g.stride, g.pad, g.groups};
     int64_t nx = pn_tensor_numel(&x), nw = pn_tensor_numel(&w), ny = pn_tensor_numel(&y);
@@ -880,11 +901,15 @@ static void prop_conv_adjoint(pn_backend *be) {
     if (prop_run(be, &fwd, ry) && prop_run(be, &bd, rd) && prop_run(be, &bw, rw)) {
         double lhs = dot(ry[0], r, ny), via_dx = dot(xv, rd[0], nx), via_dw = dot(wv, rw[0], nw);
         double sum_r = 0.0, sum_db = 0.0;
-        for (int64_t i = 0; i < ny; i++) sum_r += r[i];
-        for (int64_t i = 0; i < g.cout; i++) sum_db += rw[1][i];
+        for (int64_t i = 0; i < ny; i++)
+            sum_r += r[i];
+        for (int64_t i = 0; i < g.cout; i++)
+            sum_db += rw[1][i];
         double scale = sqrt(dot(ry[0], ry[0], ny) * dot(r, r, ny)); /* Cauchy-Schwarz bound of the sums */
-        CHECK_MSG(fabs(lhs - via_dx) <= 1e-5 * scale, "conv adjoint on %s: <y,r>=%.9g, <x,dx>=%.9g", be->name, lhs, via_dx);
-        CHECK_MSG(fabs(lhs - via_dw) <= 1e-5 * scale, "conv adjoint on %s: <y,r>=%.9g, <w,dw>=%.9g", be->name, lhs, via_dw);
+        CHECK_MSG(fabs(lhs - via_dx) <= 1e-5 * scale, "conv adjoint on %s: <y,r>=%.9g, <x,dx>=%.9g", be->name, lhs,
+                  via_dx);
+        CHECK_MSG(fabs(lhs - via_dw) <= 1e-5 * scale, "conv adjoint on %s: <y,r>=%.9g, <w,dw>=%.9g", be->name, lhs,
+                  via_dw);
         CHECK_MSG(fabs(sum_r - sum_db) <= 1e-5 * (1.0 + fabs(sum_r)), "conv db on %s: sum(db)=%.9g, sum(dy)=%.9g",
                   be->name, sum_db, sum_r);
         results_free(ry);
@@ -915,7 +940,8 @@ static void prop_upsample(pn_backend *be) {
         case_out(&down, 0, s, NULL);
         if (prop_run(be, &down, rd)) {
             float *want = host_new(n);
-            for (int64_t i = 0; i < n; i++) want[i] = 4.0f * up.in[0].data[i];
+            for (int64_t i = 0; i < n; i++)
+                want[i] = 4.0f * up.in[0].data[i];
             prop_expect(be, down.label, rd[0], want, n, 1);
             free(want);
             results_free(rd);
@@ -946,8 +972,10 @@ static void prop_concat_split(pn_backend *be) {
         case_out(&split, 0, a, NULL);
         case_out(&split, 1, b, NULL);
         if (prop_run(be, &split, rs)) {
-            CHECK_MSG(compare(rs[0], cat.in[0].data, pn_tensor_numel(&a), 0.0, 1, msg, sizeof msg), "split(concat) a on %s: %s", be->name, msg);
-            CHECK_MSG(compare(rs[1], cat.in[1].data, pn_tensor_numel(&b), 0.0, 1, msg, sizeof msg), "split(concat) b on %s: %s", be->name, msg);
+            CHECK_MSG(compare(rs[0], cat.in[0].data, pn_tensor_numel(&a), 0.0, 1, msg, sizeof msg),
+                      "split(concat) a on %s: %s", be->name, msg);
+            CHECK_MSG(compare(rs[1], cat.in[1].data, pn_tensor_numel(&b), 0.0, 1, msg, sizeof msg),
+                      "split(concat) b on %s: %s", be->name, msg);
             results_free(rs);
         }
         results_free(rc);
@@ -1038,7 +1066,8 @@ static void prop_accumulate(pn_backend *be, pn_op op) {
             if (!c.out[o].present) continue;
             int64_t n = pn_tensor_numel(&c.out[o].desc);
             float *want = host_new(n);
-            for (int64_t i = 0; i < n; i++) want[i] = r0[o][i] + c.out[o].data[i];
+            for (int64_t i = 0; i < n; i++)
+                want[i] = r0[o][i] + c.out[o].data[i];
             prop_expect(be, c.label, rk[o], want, n, 1);
             free(want);
         }
@@ -1064,14 +1093,16 @@ static void prop_relu(pn_backend *be) {
     float *rf[PN_OP_MAX_IO], *rb[PN_OP_MAX_IO];
     if (prop_run(be, &f, rf)) {
         float *want = host_new(n);
-        for (int64_t i = 0; i < n; i++) want[i] = f.in[0].data[i] > 0 ? f.in[0].data[i] : 0.0f;
+        for (int64_t i = 0; i < n; i++)
+            want[i] = f.in[0].data[i] > 0 ? f.in[0].data[i] : 0.0f;
         prop_expect(be, f.label, rf[0], want, n, 1);
         case_in(&b, 0, t, host_normal(n, 1.0f, 0.0f));
         case_in(&b, 1, t, rf[0]);
         rf[0] = NULL;
         case_out(&b, 0, t, NULL);
         if (prop_run(be, &b, rb)) {
-            for (int64_t i = 0; i < n; i++) want[i] = f.in[0].data[i] > 0 ? b.in[0].data[i] : 0.0f;
+            for (int64_t i = 0; i < n; i++)
+                want[i] = f.in[0].data[i] > 0 ? b.in[0].data[i] : 0.0f;
             prop_expect(be, b.label, rb[0], want, n, 1);
             results_free(rb);
         }
@@ -1098,7 +1129,8 @@ static void prop_maxpool(pn_backend *be) {
     f.op = PN_OP_MAXPOOL_FWD, b.op = PN_OP_MAXPOOL_BWD;
     f.p.maxpool_fwd = b.p.maxpool_bwd = p;
     float *xv = host_normal(nx, 1.0f, 0.0f);
-    for (int64_t i = 0; i < nx; i++) xv[i] = roundf(xv[i]); /* values in {-3..3}: most windows hold ties */
+    for (int64_t i = 0; i < nx; i++)
+        xv[i] = roundf(xv[i]); /* values in {-3..3}: most windows hold ties */
     case_in(&f, 0, x, xv);
     case_out(&f, 0, y, NULL);
     case_in(&b, 0, y, host_normal(ny, 1.0f, 0.0f));
@@ -1146,7 +1178,8 @@ static void prop_add(pn_backend *be) {
     float *res[PN_OP_MAX_IO];
     if (prop_run(be, &c, res)) {
         float *want = host_new(n);
-        for (int64_t i = 0; i < n; i++) want[i] = c.in[0].data[i] + c.in[1].data[i];
+        for (int64_t i = 0; i < n; i++)
+            want[i] = c.in[0].data[i] + c.in[1].data[i];
         prop_expect(be, c.label, res[0], want, n, 1);
         free(want);
         results_free(res);
@@ -1188,7 +1221,8 @@ static void prop_batchnorm(pn_backend *be) {
     for (int64_t c = 0; c < ch; c++) {
         double s = 0, s2 = 0, ys = 0, ys2 = 0;
         for (int64_t i = 0; i < n; i++)
-            for (int64_t j = 0; j < hw; j++) s += xv[(i * ch + c) * hw + j];
+            for (int64_t j = 0; j < hw; j++)
+                s += xv[(i * ch + c) * hw + j];
         double mean = s / (double)m;
         for (int64_t i = 0; i < n; i++)
             for (int64_t j = 0; j < hw; j++) {
@@ -1217,7 +1251,8 @@ static void prop_batchnorm(pn_backend *be) {
     if (prop_run(be, &inf, ri)) {
         char msg[256];
         /* save_mean is rounded to float: NMSE 1e-10 allows for it */
-        CHECK_MSG(compare(ri[0], rt[0], n * ch * hw, 1e-10, 0, msg, sizeof msg), "%s on %s: %s", inf.label, be->name, msg);
+        CHECK_MSG(compare(ri[0], rt[0], n * ch * hw, 1e-10, 0, msg, sizeof msg), "%s on %s: %s", inf.label, be->name,
+                  msg);
         results_free(ri);
     }
     results_free(rt);
@@ -1233,14 +1268,16 @@ static void prop_sigmoid(pn_backend *be) {
     snprintf(c.label, sizeof c.label, "sigmoid symmetry");
     c.op = PN_OP_SIGMOID;
     float *x = host_normal(n, 5.0f, 0.0f);
-    for (int64_t i = 0; i < n / 2; i++) x[n / 2 + i] = -x[i];
+    for (int64_t i = 0; i < n / 2; i++)
+        x[n / 2 + i] = -x[i];
     x[0] = x[n / 2] = 0.0f;
     case_in(&c, 0, pn_tensor_vec(n), x);
     case_out(&c, 0, pn_tensor_vec(n), NULL);
     float *res[PN_OP_MAX_IO];
     if (prop_run(be, &c, res)) {
         int bad = res[0][0] != 0.5f;
-        for (int64_t i = 0; i < n / 2; i++) bad += fabs((double)res[0][i] + res[0][n / 2 + i] - 1.0) > 1.2e-7;
+        for (int64_t i = 0; i < n / 2; i++)
+            bad += fabs((double)res[0][i] + res[0][n / 2 + i] - 1.0) > 1.2e-7;
         CHECK_MSG(bad == 0, "%s on %s: %d values off", c.label, be->name, bad);
         results_free(res);
     }
@@ -1282,7 +1319,8 @@ static void prop_combo(pn_backend *be) {
         if (op_selected(PN_OP_COMBO_LOSS_FWD) && prop_run(be, &c, res)) {
             double want = combo_loss_spec(c.in[0].data, c.in[1].data, n, p);
             /* focal clamps at 1 - 1e-8, which is 1 in float32 but not in double: a relative 1e-5 absorbs it */
-            CHECK_MSG(fabs(res[0][0] - want) <= 1e-5 * want, "%s on %s: %.9g vs %.9g", c.label, be->name, (double)res[0][0], want);
+            CHECK_MSG(fabs(res[0][0] - want) <= 1e-5 * want, "%s on %s: %.9g vs %.9g", c.label, be->name,
+                      (double)res[0][0], want);
             results_free(res);
         }
         if (op_selected(PN_OP_COMBO_LOSS_BWD)) {
@@ -1294,7 +1332,8 @@ static void prop_combo(pn_backend *be) {
                 c.p.combo_loss_bwd.grad_scale = -2.0f; /* a power of two: exact on ref */
                 if (prop_run(be, &c, r2)) {
                     float *want = host_new(n);
-                    for (int64_t i = 0; i < n; i++) want[i] = -2.0f * r1[0][i];
+                    for (int64_t i = 0; i < n; i++)
+                        want[i] = -2.0f * r1[0][i];
                     prop_expect(be, c.label, r2[0], want, n, 1);
                     free(want);
                     results_free(r2);
@@ -1325,7 +1364,8 @@ static void prop_combo(pn_backend *be) {
         case_out(&c, 0, t, NULL);
         if (prop_run(be, &c, res)) {
             int nonzero = 0;
-            for (int64_t i = 0; i < n; i++) nonzero += res[0][i] != 0.0f;
+            for (int64_t i = 0; i < n; i++)
+                nonzero += res[0][i] != 0.0f;
             CHECK_MSG(nonzero == 0, "%s on %s: %d nonzero gradients", c.label, be->name, nonzero);
             results_free(res);
         }
@@ -1381,7 +1421,8 @@ static void prop_blas1(pn_backend *be) {
         if (prop_run(be, &c, res)) {
             double want = dot(c.in[0].data, c.in[0].data, 100000);
             /* float32 output: 1 ulp; a float accumulator would miss by far more at this length */
-            CHECK_MSG(fabs(res[0][0] - want) <= 1.2e-7 * want, "%s on %s: %.9g vs %.9g", c.label, be->name, (double)res[0][0], want);
+            CHECK_MSG(fabs(res[0][0] - want) <= 1.2e-7 * want, "%s on %s: %.9g vs %.9g", c.label, be->name,
+                      (double)res[0][0], want);
             results_free(res);
         }
         case_free(&c);
@@ -1408,8 +1449,10 @@ static void run_properties(pn_backend *be) {
 /* ---------------- main ---------------- */
 
 static int usage(const char *argv0) {
-    fprintf(stderr, "usage: %s [-o OP] [-b BACKEND]\n  -o OP       only this op (e.g. conv2d_fwd)\n"
-                    "  -b BACKEND  only this backend (ref is still the oracle)\n", argv0);
+    fprintf(stderr,
+            "usage: %s [-o OP] [-b BACKEND]\n  -o OP       only this op (e.g. conv2d_fwd)\n"
+            "  -b BACKEND  only this backend (ref is still the oracle)\n",
+            argv0);
     return 2;
 }
 
@@ -1447,7 +1490,8 @@ int main(int argc, char **argv) {
         tok = comma + 1;
     }
     int has_cuda = 0;
-    for (int i = 0; i < nlist; i++) has_cuda |= strcmp(list[i], "cuda") == 0;
+    for (int i = 0; i < nlist; i++)
+        has_cuda |= strcmp(list[i], "cuda") == 0;
     if (!has_cuda) list[nlist++] = "cuda";
 
     add_blas1_cases();
@@ -1482,7 +1526,8 @@ int main(int argc, char **argv) {
         pn_backend_close(ref);
         return 2;
     }
-    for (int k = 0; k < g_ncases; k++) case_free(&g_cases[k]);
+    for (int k = 0; k < g_ncases; k++)
+        case_free(&g_cases[k]);
     free(g_cases);
     pn_backend_close(ref);
     return check_report("test_ops");
