@@ -1164,6 +1164,30 @@ static void prop_maxpool(pn_backend *be) {
     case_free(&f), case_free(&b);
 }
 
+/* ref only: in a window holding several NaNs the gradient goes to the LAST NaN, as in PyTorch
+ * (max_pool2d of [[NaN, 1], [NaN, 0.5]] gives NaN and routes dy to the second NaN). Other backends need only
+ * match ref's NaN positions, which the NaN/Inf cases check. */
+static void prop_maxpool_nan_ref(pn_backend *be) {
+    if (strcmp(be->name, "ref") != 0 || !op_selected(PN_OP_MAXPOOL_BWD)) return;
+    op_case c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.label, sizeof c.label, "maxpool_bwd routes to the last NaN of a window (PyTorch)");
+    c.op = PN_OP_MAXPOOL_BWD;
+    c.p.maxpool_bwd = (pn_pool_params){2, 2, 0};
+    case_in(&c, 0, pn_tensor_nchw(1, 1, 1, 1), host_const(1, 3.0f));
+    case_in(&c, 1, pn_tensor_nchw(1, 1, 2, 2), host_new(4));
+    const float x[4] = {NAN, 1.0f, NAN, 0.5f};
+    memcpy(c.in[1].data, x, sizeof x);
+    case_out(&c, 0, pn_tensor_nchw(1, 1, 2, 2), NULL);
+    float *res[PN_OP_MAX_IO];
+    if (prop_run(be, &c, res)) {
+        const float want[4] = {0.0f, 0.0f, 3.0f, 0.0f};
+        prop_expect(be, c.label, res[0], want, 4, 1);
+        results_free(res);
+    }
+    case_free(&c);
+}
+
 /* add = a + b, one float addition per element (exact on every backend, required exact on ref). */
 static void prop_add(pn_backend *be) {
     if (!op_selected(PN_OP_ADD)) return;
@@ -1438,6 +1462,7 @@ static void run_properties(pn_backend *be) {
     prop_batchnorm(be);
     prop_relu(be);
     prop_maxpool(be);
+    prop_maxpool_nan_ref(be);
     prop_add(be);
     prop_upsample(be);
     prop_concat_split(be);
