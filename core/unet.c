@@ -173,9 +173,6 @@ static pn_tensor view_of(pn_buffer *buf, int64_t offset, int ndim, const int64_t
 static pn_status allocate_buffers(pn_unet *m) {
     size_t pbytes = (size_t)m->n_scalars * sizeof(float);
     PN_TRY(pn_buffer_alloc(m->be, &m->pbuf, pbytes));
-    PN_TRY(pn_buffer_alloc(m->be, &m->gbuf, pbytes));
-    PN_TRY(pn_buffer_alloc(m->be, &m->mbuf, pbytes));
-    PN_TRY(pn_buffer_alloc(m->be, &m->vbuf, pbytes));
     PN_TRY(pn_buffer_alloc(m->be, &m->sbuf, (size_t)(m->n_state ? m->n_state : 1) * sizeof(float)));
     PN_TRY(pn_buffer_alloc(m->be, &m->scratch, 64));
     for (int i = 0; i < m->n_params; i++) {
@@ -202,6 +199,15 @@ static pn_status allocate_buffers(pn_unet *m) {
     int64_t one = 1;
     m->norm_out = view_of(&m->scratch, 0, 1, &one, "norm");
     return PN_OK;
+}
+
+/* Gradients and Adam moments exist only once the model trains (inference needs a quarter of the memory). */
+static pn_status ensure_training_buffers(pn_unet *m) {
+    if (m->gbuf.backend) return PN_OK;
+    size_t pbytes = (size_t)m->n_scalars * sizeof(float);
+    PN_TRY(pn_buffer_alloc(m->be, &m->gbuf, pbytes));
+    PN_TRY(pn_buffer_alloc(m->be, &m->mbuf, pbytes));
+    return pn_buffer_alloc(m->be, &m->vbuf, pbytes); /* zeroed: fresh gradients and moments */
 }
 
 pn_status pn_unet_create(const char *encoder, pn_backend *be, pn_unet **out) {
@@ -295,6 +301,7 @@ pn_status pn_unet_init_weights(pn_unet *m, uint64_t seed) {
         PN_TRY(fill_tensor(&m->bns[i].running_var, 1.0f));
         m->bns[i].num_batches_tracked = 0;
     }
+    if (!m->gbuf.backend) return PN_OK;
     PN_TRY(fill_tensor(&m->flat_m, 0.0f));
     PN_TRY(fill_tensor(&m->flat_v, 0.0f));
     return pn_unet_zero_grad(m);
@@ -500,6 +507,7 @@ pn_status pn_unet_plan(pn_unet *m, int n, int h, int w, pn_unet_mode mode) {
     pn_graph_free(m->g);
     m->g = pn_graph_new(m->be);
     if (!m->g) return PN_ERR_NOMEM;
+    if (mode == PN_UNET_TRAIN) PN_TRY(ensure_training_buffers(m));
     m->n = n, m->h = h, m->w = w, m->mode = mode;
     m->target = m->loss = m->dlogits = NULL;
     pn_status st = build_program(m, m->g);
@@ -560,12 +568,14 @@ static pn_status run_flat(pn_unet *m, pn_op op, pn_op_params p, pn_tensor *const
 }
 
 pn_status pn_unet_zero_grad(pn_unet *m) {
+    PN_TRY(ensure_training_buffers(m));
     pn_op_params p = {.fill = {0.0f}};
     pn_tensor *outs[] = {&m->flat_g};
     return run_flat(m, PN_OP_FILL, p, outs, NULL);
 }
 
 pn_status pn_unet_grad_norm(pn_unet *m, double *norm) {
+    PN_TRY(ensure_training_buffers(m));
     pn_op_params p = {0};
     pn_tensor *outs[] = {&m->norm_out}, *ins[] = {&m->flat_g};
     PN_TRY(run_flat(m, PN_OP_SUM_SQUARES, p, outs, ins));
@@ -586,6 +596,7 @@ pn_status pn_unet_clip_grad_norm(pn_unet *m, double max_norm, double *norm) {
 }
 
 pn_status pn_unet_adam_step(pn_unet *m, const pn_adam_params *ap) {
+    PN_TRY(ensure_training_buffers(m));
     pn_op_params p = {.adam_step = *ap};
     pn_tensor *outs[] = {&m->flat_p, &m->flat_m, &m->flat_v}, *ins[] = {&m->flat_g};
     return run_flat(m, PN_OP_ADAM_STEP, p, outs, ins);
