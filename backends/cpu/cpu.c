@@ -1,0 +1,147 @@
+/* cpu: the cpu backend's vtable: host memory, float32 NCHW tensors, OpenMP threads, oneDNN/OpenBLAS kernels. */
+#include "cpu.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef PN_HAVE_OPENMP
+#include <omp.h>
+#endif
+#ifdef PN_HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+
+typedef pn_status (*cpu_op_fn)(cpu_ctx *ctx, pn_node *node);
+
+static const cpu_op_fn cpu_ops[PN_OP_COUNT] = {
+#define OP(E, name, P, nin, nout) [PN_OP_##E] = pn_cpu_##name,
+#include "core/ops.def"
+#undef OP
+};
+
+#ifdef PN_HAVE_ONEDNN
+pn_status pn_cpu_dnnl_check(dnnl_status_t st, const char *what) {
+    return pn_error(PN_ERR_BACKEND, "oneDNN call failed with status %d: %s", (int)st, what);
+}
+#endif
+
+pn_status pn_cpu_work_reserve(cpu_ctx *ctx, size_t bytes) {
+    if (bytes <= ctx->work_bytes) return PN_OK;
+    void *p = pn_alloc(bytes);
+    if (!p) return pn_error(PN_ERR_NOMEM, "cpu backend: out of memory reserving %zu scratch bytes", bytes);
+    pn_free(ctx->work);
+    ctx->work = p;
+    ctx->work_bytes = bytes;
+    return PN_OK;
+}
+
+static pn_status cpu_buffer_alloc(pn_backend *be, pn_buffer *buf, size_t bytes) {
+    (void)be;
+    buf->host = pn_alloc(bytes);
+    if (!buf->host) return PN_ERR_NOMEM;
+    buf->handle = buf->host;
+    return PN_OK;
+}
+
+static void cpu_buffer_free(pn_backend *be, pn_buffer *buf) {
+    (void)be;
+    pn_free(buf->host);
+}
+
+static pn_status cpu_tensor_set(pn_backend *be, const pn_tensor *t, const float *src) {
+    (void)be;
+    memcpy(pn_tensor_host_f32(t), src, pn_tensor_bytes(t));
+    return PN_OK;
+}
+
+static pn_status cpu_tensor_get(pn_backend *be, const pn_tensor *t, float *dst) {
+    (void)be;
+    memcpy(dst, pn_tensor_host_f32(t), pn_tensor_bytes(t));
+    return PN_OK;
+}
+
+static const char *cpu_supports_op(pn_backend *be, const pn_node *node) {
+    (void)be;
+    for (int i = 0; i < PN_OP_MAX_IO; i++) {
+        if ((node->in[i] && node->in[i]->dtype != PN_F32) || (node->out[i] && node->out[i]->dtype != PN_F32))
+            return "the cpu backend's ops take float32 tensors";
+    }
+    return NULL;
+}
+
+static bool is_conv(pn_op op) {
+    return op == PN_OP_CONV2D_FWD || op == PN_OP_CONV2D_BWD_DATA || op == PN_OP_CONV2D_BWD_WEIGHTS;
+}
+
+static pn_status cpu_prepare(pn_backend *be, pn_node *node) {
+    if (is_conv(node->op)) return pn_cpu_conv2d_prepare(be->ctx, node);
+    return PN_OK;
+}
+
+static pn_status cpu_compute(pn_backend *be, pn_node *node) { return cpu_ops[node->op](be->ctx, node); }
+
+static void cpu_release(pn_backend *be, pn_node *node) {
+    if (is_conv(node->op)) pn_cpu_conv2d_release(be->ctx, node);
+}
+
+static pn_status cpu_set_threads(pn_backend *be, int threads) {
+    cpu_ctx *ctx = be->ctx;
+    if (threads <= 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cores > 0 ? (int)cores : 1;
+    }
+    ctx->threads = threads;
+#ifdef PN_HAVE_OPENMP
+    omp_set_num_threads(threads);
+#endif
+#ifdef PN_HAVE_OPENBLAS
+    openblas_set_num_threads(threads);
+#endif
+    return PN_OK;
+}
+
+static void cpu_destroy(pn_backend *be) {
+    cpu_ctx *ctx = be->ctx;
+#ifdef PN_HAVE_ONEDNN
+    if (ctx->stream) dnnl_stream_destroy(ctx->stream);
+    if (ctx->engine) dnnl_engine_destroy(ctx->engine);
+#endif
+    pn_free(ctx->work);
+    free(ctx);
+    free(be);
+}
+
+pn_status pn_cpu_backend_create(int threads, pn_backend **out) {
+    pn_backend *be = calloc(1, sizeof *be);
+    cpu_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!be || !ctx) {
+        free(be);
+        free(ctx);
+        return pn_error(PN_ERR_NOMEM, "out of memory creating the cpu backend");
+    }
+    be->name = "cpu";
+    be->api_version = PN_BACKEND_API_VERSION;
+    be->host_memory = true;
+    be->ctx = ctx;
+    be->buffer_alloc = cpu_buffer_alloc;
+    be->buffer_free = cpu_buffer_free;
+    be->tensor_set = cpu_tensor_set;
+    be->tensor_get = cpu_tensor_get;
+    be->supports_op = cpu_supports_op;
+    be->prepare = cpu_prepare;
+    be->compute = cpu_compute;
+    be->release = cpu_release;
+    be->set_threads = cpu_set_threads;
+    be->destroy = cpu_destroy;
+#ifdef PN_HAVE_ONEDNN
+    if (dnnl_engine_create(&ctx->engine, dnnl_cpu, 0) != dnnl_success ||
+        dnnl_stream_create(&ctx->stream, ctx->engine, dnnl_stream_default_flags) != dnnl_success) {
+        cpu_destroy(be);
+        return pn_error(PN_ERR_BACKEND, "cpu backend: oneDNN could not create a CPU engine and stream");
+    }
+#endif
+    cpu_set_threads(be, threads);
+    *out = be;
+    return PN_OK;
+}
