@@ -83,15 +83,48 @@ typedef struct conv_mds {
     dnnl_dims_t strides, pad;
 } conv_mds;
 
-static pn_status init_mds(const pn_conv_dims *d, conv_mds *m) {
+/* The md of an activation stored with channel block b (1 = nchw). */
+static pn_status act_md(dnnl_memory_desc_t *md, const dnnl_dims_t dims, int64_t b) {
+    dnnl_format_tag_t tag = b == 16 ? dnnl_aBcd16b : b == 8 ? dnnl_aBcd8b : dnnl_nchw;
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32, tag));
+    return PN_OK;
+}
+
+/* The md of the weights as the backend stores them: (Cout, Cin/g, k, k) with channel block b on dim 1;
+ * for groups, the same bytes seen as (g, Cout/g, Cin/g, k, k). */
+static pn_status weight_md(dnnl_memory_desc_t *md, const pn_conv_dims *d, int64_t b) {
+    if (d->groups == 1) {
+        dnnl_dims_t wei = {d->cout, d->cin_g, d->k, d->k};
+        return act_md(md, wei, b);
+    }
+    dnnl_dims_t gwei = {d->groups, d->cout_g, d->cin_g, d->k, d->k};
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(md, 5, gwei, dnnl_f32, dnnl_goihw));
+    if (b > 1) { /* the input-channel dim is blocked by b: strides of (g, o, i/b, h, w), inner block b on dim 2 */
+        dnnl_blocking_desc_t *bd = &md->format_desc.blocking;
+        int64_t kk = d->k * d->k;
+        bd->strides[4] = b;
+        bd->strides[3] = d->k * b;
+        bd->strides[2] = kk * b;
+        bd->strides[1] = d->cin_g * kk;
+        bd->strides[0] = d->cout_g * d->cin_g * kk;
+        bd->inner_nblks = 1;
+        bd->inner_blks[0] = b;
+        bd->inner_idxs[0] = 2;
+    }
+    return PN_OK;
+}
+
+static pn_status init_mds(cpu_ctx *ctx, const pn_node *node, const pn_conv_dims *d, conv_mds *m) {
     dnnl_dims_t src = {d->n, d->cin, d->h, d->w}, dst = {d->n, d->cout, d->oh, d->ow}, bias = {d->cout};
     dnnl_dims_t wei = {d->cout, d->cin_g, d->k, d->k}, gwei = {d->groups, d->cout_g, d->cin_g, d->k, d->k};
+    const pn_tensor *tx = node->op == PN_OP_CONV2D_BWD_DATA ? node->out[0] : node->op == PN_OP_CONV2D_FWD ? node->in[0] : node->in[1];
+    const pn_tensor *ty = node->op == PN_OP_CONV2D_FWD ? node->out[0] : node->in[0];
+    const pn_tensor *tw = node->op == PN_OP_CONV2D_BWD_WEIGHTS ? node->out[0] : node->in[1];
     bool grouped = d->groups > 1;
-    DNNL_TRY(dnnl_memory_desc_init_by_tag(&m->src, 4, src, dnnl_f32, dnnl_nchw));
-    DNNL_TRY(dnnl_memory_desc_init_by_tag(&m->dst, 4, dst, dnnl_f32, dnnl_nchw));
+    PN_TRY(act_md(&m->src, src, cpu_blk(ctx, tx)));
+    PN_TRY(act_md(&m->dst, dst, cpu_blk(ctx, ty)));
+    PN_TRY(weight_md(&m->wei, d, cpu_blk(ctx, tw)));
     DNNL_TRY(dnnl_memory_desc_init_by_tag(&m->bias, 1, bias, dnnl_f32, dnnl_x));
-    DNNL_TRY(dnnl_memory_desc_init_by_tag(&m->wei, grouped ? 5 : 4, grouped ? gwei : wei, dnnl_f32,
-                                          grouped ? dnnl_goihw : dnnl_oihw));
     DNNL_TRY(dnnl_memory_desc_init_by_tag(&m->any_src, 4, src, dnnl_f32, dnnl_format_tag_any));
     DNNL_TRY(dnnl_memory_desc_init_by_tag(&m->any_dst, 4, dst, dnnl_f32, dnnl_format_tag_any));
     DNNL_TRY(dnnl_memory_desc_init_by_tag(&m->any_wei, grouped ? 5 : 4, grouped ? gwei : wei, dnnl_f32,
@@ -134,7 +167,7 @@ static const dnnl_memory_desc_t *query(dnnl_primitive_desc_t pd, dnnl_query_t wh
 
 static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_state *s) {
     conv_mds m;
-    PN_TRY(init_mds(d, &m));
+    PN_TRY(init_mds(ctx, node, d, &m));
     bool bias = node->op == PN_OP_CONV2D_FWD ? node->in[2] != NULL
                 : node->op == PN_OP_CONV2D_BWD_WEIGHTS ? node->out[1] != NULL : false;
     dnnl_primitive_desc_t pd = NULL;

@@ -49,15 +49,34 @@ static void cpu_buffer_free(pn_backend *be, pn_buffer *buf) {
     pn_free(buf->host);
 }
 
+/* Copies between NCHW `plain` and the tensor's own layout with channel block b (to_plain picks the direction). */
+static void convert_layout(const pn_tensor *t, int64_t b, float *plain, float *own, bool to_plain) {
+    int64_t n = t->shape[0], c = t->shape[1], hw = t->shape[2] * t->shape[3], cb = c / b;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t in = 0; in < n; in++)
+        for (int64_t ib = 0; ib < cb; ib++) {
+            float *blk = own + (in * cb + ib) * hw * b;
+            for (int64_t l = 0; l < b; l++) {
+                float *pl = plain + (in * c + ib * b + l) * hw;
+                if (to_plain)
+                    for (int64_t i = 0; i < hw; i++) pl[i] = blk[i * b + l];
+                else
+                    for (int64_t i = 0; i < hw; i++) blk[i * b + l] = pl[i];
+            }
+        }
+}
+
 static pn_status cpu_tensor_set(pn_backend *be, const pn_tensor *t, const float *src) {
-    (void)be;
-    memcpy(pn_tensor_host_f32(t), src, pn_tensor_bytes(t));
+    int64_t b = cpu_blk(be->ctx, t);
+    if (b == 1) memcpy(pn_tensor_host_f32(t), src, pn_tensor_bytes(t));
+    else convert_layout(t, b, (float *)src, pn_tensor_host_f32(t), false);
     return PN_OK;
 }
 
 static pn_status cpu_tensor_get(pn_backend *be, const pn_tensor *t, float *dst) {
-    (void)be;
-    memcpy(dst, pn_tensor_host_f32(t), pn_tensor_bytes(t));
+    int64_t b = cpu_blk(be->ctx, t);
+    if (b == 1) memcpy(dst, pn_tensor_host_f32(t), pn_tensor_bytes(t));
+    else convert_layout(t, b, dst, pn_tensor_host_f32(t), true);
     return PN_OK;
 }
 
@@ -140,7 +159,10 @@ pn_status pn_cpu_backend_create(int threads, pn_backend **out) {
         cpu_destroy(be);
         return pn_error(PN_ERR_BACKEND, "cpu backend: oneDNN could not create a CPU engine and stream");
     }
+    ctx->blk = dnnl_get_effective_cpu_isa() >= dnnl_cpu_isa_avx512_core ? 16 : 8;
 #endif
+    const char *layout = getenv("PN_CPU_LAYOUT"); /* "nchw": keep every tensor plain (for comparisons) */
+    if (layout && strcmp(layout, "nchw") == 0) ctx->blk = 0;
     cpu_set_threads(be, threads);
     *out = be;
     return PN_OK;

@@ -15,6 +15,7 @@ pn_status pn_cpu_backend_create(int threads, pn_backend **out);
  * prepare grows it, compute never allocates. */
 typedef struct cpu_ctx {
     int threads;
+    int blk; /* channel block of the activation layout: 8 (AVX2) or 16 (AVX-512), 0 = plain NCHW only */
     void *work;
     size_t work_bytes;
 #ifdef PN_HAVE_ONEDNN
@@ -33,6 +34,20 @@ pn_status pn_cpu_work_reserve(cpu_ctx *ctx, size_t bytes);
 
 pn_status pn_cpu_conv2d_prepare(cpu_ctx *ctx, pn_node *node);
 void pn_cpu_conv2d_release(cpu_ctx *ctx, pn_node *node);
+
+/* The layout of a tensor is a function of its shape: a 4-d tensor whose channel count is a multiple of
+ * ctx->blk is stored blocked, nChw<B>c (element (n,c,i) at ((n*C/B + c/B)*HW + i)*B + c%B, the layout oneDNN's
+ * convolutions use), everything else plain (B = 1, which is NCHW). Same shape means same layout, so
+ * elementwise ops are layout-free, and a channel slice [c0, c0+k) of a batch-1 tensor is contiguous in both
+ * layouts when c0 and k are multiples of B. tensor_set/tensor_get convert to and from NCHW. */
+static inline int64_t cpu_blk(const cpu_ctx *ctx, const pn_tensor *t) {
+    return (ctx->blk > 1 && t->ndim == 4 && t->shape[1] % ctx->blk == 0) ? ctx->blk : 1;
+}
+
+/* Offset of element (n, c, i) (i = y*W + x) of an N x C x HW tensor stored with channel block b. */
+static inline int64_t cpu_at(int64_t b, int64_t c_total, int64_t hw, int64_t n, int64_t c, int64_t i) {
+    return ((n * (c_total / b) + c / b) * hw + i) * b + c % b;
+}
 
 /* Host float pointer of a node slot (NULL for an empty optional slot). */
 static inline float *cpu_ptr(const pn_tensor *t) { return t ? pn_tensor_host_f32(t) : NULL; }
