@@ -44,6 +44,10 @@ pn_status pn_tensor_get(const pn_tensor *t, float *dst) {
     return be->tensor_get(be, t, dst);
 }
 
+size_t pn_backend_storage_bytes(pn_backend *be, const pn_tensor *t) {
+    return be->storage_bytes ? be->storage_bytes(be, t) : pn_tensor_bytes(t);
+}
+
 /* ---------------- node checks ---------------- */
 
 static pn_status shape_error(const pn_node *n, const char *what, const pn_tensor *t, const char *expected) {

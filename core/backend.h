@@ -31,6 +31,8 @@ typedef struct pn_backend {
     /* Host NCHW float32 <-> the tensor (any internal layout or dtype). */
     pn_status (*tensor_set)(struct pn_backend *be, const pn_tensor *t, const float *src);
     pn_status (*tensor_get)(struct pn_backend *be, const pn_tensor *t, float *dst);
+    /* Bytes of storage the backend needs for t (e.g. padded blocked layouts); NULL = numel * dtype size. */
+    size_t (*storage_bytes)(struct pn_backend *be, const pn_tensor *t);
     /* NULL if the node can run here, else a short reason (e.g. "groups > 1 not implemented"). */
     const char *(*supports_op)(struct pn_backend *be, const pn_node *node);
     pn_status (*prepare)(struct pn_backend *be, pn_node *node);             /* optional */
@@ -49,6 +51,8 @@ void pn_buffer_free(pn_buffer *buf);
 /* Copies numel floats (host, NCHW) into the tensor / out of it. */
 pn_status pn_tensor_set(const pn_tensor *t, const float *src);
 pn_status pn_tensor_get(const pn_tensor *t, float *dst);
+/* Bytes of backend storage a tensor of this shape needs. */
+size_t pn_backend_storage_bytes(pn_backend *be, const pn_tensor *t);
 /* Checks slot counts, required slots, shapes and dtypes of a node; PN_ERR_ARG with a message if wrong. */
 pn_status pn_node_check(const pn_node *node);
 /* NULL if `be` can run the node, else the reason. */

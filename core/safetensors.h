@@ -39,6 +39,7 @@ typedef struct pn_st_file {
     size_t data_len;
     char **meta_keys, **meta_values; /* the "__metadata__" string map */
     int meta_count;
+    char *strings; /* owned storage the names and metadata strings point into */
 } pn_st_file;
 
 /* Reads and validates the whole file: header length within the file, well-formed JSON, known dtypes,
@@ -54,14 +55,19 @@ int64_t pn_st_numel(const pn_st_entry *e);
 pn_status pn_st_read_f32(const pn_st_file *f, const pn_st_entry *e, float *dst, int64_t count);
 /* Reads an I64/I32 entry into `count` int64 values. */
 pn_status pn_st_read_i64(const pn_st_file *f, const pn_st_entry *e, int64_t *dst, int64_t count);
+/* The entry's raw little-endian bytes (end - begin of them) inside the data section. */
+const void *pn_st_raw(const pn_st_file *f, const pn_st_entry *e);
+/* Bytes per element of the entry's dtype (1, 2, 4 or 8). */
+size_t pn_st_dtype_size(const pn_st_entry *e);
 
 /* A writer collects tensors (by reference: the data must stay valid until save) and metadata. */
 typedef struct pn_st_writer pn_st_writer;
 pn_st_writer *pn_st_writer_new(void);
-/* Adds a tensor; dtype is PN_ST_F32 or PN_ST_I64 (data is float* or int64_t*). */
+/* Adds a tensor; dtype is PN_ST_F32 or PN_ST_I64 (data is float* or int64_t*). The name is copied; it must be
+ * valid UTF-8, unique and not "__metadata__"; 0 <= ndim <= PN_ST_MAX_DIMS. Bad arguments are PN_ERR_ARG. */
 pn_status pn_st_writer_add(pn_st_writer *w, const char *name, pn_st_dtype dtype, int ndim, const int64_t *shape,
                            const void *data);
-/* Adds a "__metadata__" string entry (keys and values are copied). */
+/* Adds a "__metadata__" string entry (keys and values are copied, UTF-8); a repeated key replaces the value. */
 pn_status pn_st_writer_meta(pn_st_writer *w, const char *key, const char *value);
 /* Writes the file atomically (temporary name, then rename). Tensors are written in the order added. */
 pn_status pn_st_writer_save(pn_st_writer *w, const char *path);

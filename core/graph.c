@@ -1,0 +1,315 @@
+/* graph: a straight-line program of nodes over tensors, reverse-mode differentiation of it, and one
+ * planned activation arena (tensors whose lifetimes do not overlap share memory). */
+#include "graph.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A tensor plus what the graph knows about it. `t` comes first so a pn_tensor* converts back. */
+typedef struct gtensor {
+    pn_tensor t;
+    char name[96];
+    bool in_arena, keep, requires_grad;
+    int first, last;  /* node indices of first and last use (arena tensors) */
+    size_t bytes;     /* storage bytes (arena tensors) */
+    pn_tensor *grad;  /* external tensors: where gradients accumulate */
+    pn_tensor *dgrad; /* during pn_graph_backward: the current gradient of this tensor */
+} gtensor;
+
+struct pn_graph {
+    pn_backend *be;
+    gtensor **tensors;
+    int n_tensors, cap_tensors;
+    pn_node *nodes;
+    int n_nodes, cap_nodes;
+    int n_prepared;
+    pn_buffer arena;
+    size_t arena_bytes, unshared_bytes;
+};
+
+static gtensor *gt(pn_tensor *t) { return (gtensor *)t; }
+
+pn_graph *pn_graph_new(pn_backend *be) {
+    pn_graph *g = calloc(1, sizeof *g);
+    if (!g) {
+        pn_error(PN_ERR_NOMEM, "out of memory creating a graph");
+        return NULL;
+    }
+    g->be = be;
+    return g;
+}
+
+void pn_graph_free(pn_graph *g) {
+    if (!g) return;
+    for (int i = 0; i < g->n_prepared; i++) pn_node_release(g->be, &g->nodes[i]);
+    pn_buffer_free(&g->arena);
+    for (int i = 0; i < g->n_tensors; i++) free(g->tensors[i]);
+    free(g->tensors);
+    free(g->nodes);
+    free(g);
+}
+
+static gtensor *new_tensor(pn_graph *g, pn_tensor view, const char *name) {
+    if (g->n_tensors == g->cap_tensors) {
+        int cap = g->cap_tensors ? 2 * g->cap_tensors : 256;
+        gtensor **grown = realloc(g->tensors, (size_t)cap * sizeof *grown);
+        PN_ASSERT(grown);
+        g->tensors = grown;
+        g->cap_tensors = cap;
+    }
+    gtensor *t = calloc(1, sizeof *t);
+    PN_ASSERT(t);
+    t->t = view;
+    snprintf(t->name, sizeof t->name, "%s", name ? name : "");
+    t->t.name = t->name;
+    t->first = -1;
+    t->last = -1;
+    t->requires_grad = true;
+    g->tensors[g->n_tensors++] = t;
+    return t;
+}
+
+pn_tensor *pn_graph_activation(pn_graph *g, pn_tensor shape, const char *name) {
+    gtensor *t = new_tensor(g, shape, name);
+    t->in_arena = true;
+    t->t.buf = NULL;
+    t->t.offset = 0;
+    return &t->t;
+}
+
+pn_tensor *pn_graph_external(pn_graph *g, pn_tensor view, pn_tensor *grad) {
+    gtensor *t = new_tensor(g, view, view.name);
+    t->grad = grad;
+    t->requires_grad = grad != NULL;
+    return &t->t;
+}
+
+void pn_graph_keep(pn_graph *g, pn_tensor *t) {
+    (void)g;
+    gt(t)->keep = true;
+}
+
+void pn_graph_no_grad(pn_graph *g, pn_tensor *t) {
+    (void)g;
+    gt(t)->requires_grad = false;
+}
+
+int pn_graph_size(const pn_graph *g) { return g->n_nodes; }
+
+pn_node *pn_graph_node(pn_graph *g, int i) { return &g->nodes[i]; }
+
+pn_status pn_graph_add(pn_graph *g, pn_op op, pn_op_params p, pn_tensor *const *outs, pn_tensor *const *ins,
+                       const char *label) {
+    if (g->n_nodes == g->cap_nodes) {
+        int cap = g->cap_nodes ? 2 * g->cap_nodes : 256;
+        pn_node *grown = realloc(g->nodes, (size_t)cap * sizeof *grown);
+        if (!grown) return pn_error(PN_ERR_NOMEM, "out of memory building the graph");
+        g->nodes = grown;
+        g->cap_nodes = cap;
+    }
+    pn_node *n = &g->nodes[g->n_nodes];
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->p = p;
+    n->label = label;
+    bool any_grad = false;
+    for (int i = 0; i < pn_op_num_inputs(op); i++) {
+        n->in[i] = ins[i];
+        if (ins[i] && gt(ins[i])->requires_grad) any_grad = true;
+    }
+    for (int i = 0; i < pn_op_num_outputs(op); i++) {
+        n->out[i] = outs[i];
+        if (outs[i] && gt(outs[i])->in_arena) gt(outs[i])->requires_grad = any_grad;
+    }
+    g->n_nodes++;
+    return PN_OK;
+}
+
+/* ---------------- reverse-mode differentiation ---------------- */
+
+static pn_tensor *like(pn_graph *g, pn_tensor *t, const char *prefix) {
+    char name[112];
+    snprintf(name, sizeof name, "%s%s", prefix, t->name ? t->name : "");
+    pn_tensor shape = *t;
+    shape.name = NULL;
+    pn_tensor *d = pn_graph_activation(g, shape, name);
+    gt(d)->requires_grad = false;
+    return d;
+}
+
+/* Adds `contribution` to the gradient of `t` (SSA: a new tensor when one exists already). */
+static pn_status accumulate(pn_graph *g, pn_tensor *t, pn_tensor *contribution) {
+    gtensor *x = gt(t);
+    if (!x->requires_grad) return PN_OK;
+    if (!x->dgrad) {
+        x->dgrad = contribution;
+        return PN_OK;
+    }
+    pn_tensor *sum = like(g, t, "d+");
+    pn_op_params p = {0};
+    pn_tensor *outs[] = {sum}, *ins[] = {x->dgrad, contribution};
+    PN_TRY(pn_graph_add(g, PN_OP_ADD, p, outs, ins, "grad accumulate"));
+    x->dgrad = sum;
+    return PN_OK;
+}
+
+static pn_tensor *param_grad(pn_tensor *t) { return t ? gt(t)->grad : NULL; }
+
+static pn_status backward_node(pn_graph *g, const pn_node *f) {
+    pn_tensor *dy = gt(f->out[0])->dgrad;
+    if (!dy) return PN_OK;
+    pn_op_params p = f->p;
+    pn_tensor *x = f->in[0];
+    switch (f->op) {
+    case PN_OP_CONV2D_FWD: {
+        if (gt(x)->requires_grad) {
+            pn_tensor *dx = like(g, x, "d");
+            pn_tensor *outs[] = {dx}, *ins[] = {dy, f->in[1]};
+            PN_TRY(pn_graph_add(g, PN_OP_CONV2D_BWD_DATA, p, outs, ins, f->label));
+            PN_TRY(accumulate(g, x, dx));
+        }
+        pn_tensor *gw = param_grad(f->in[1]), *gb = param_grad(f->in[2]);
+        if (gw) {
+            pn_tensor *outs[] = {gw, gb}, *ins[] = {dy, x};
+            PN_TRY(pn_graph_add(g, PN_OP_CONV2D_BWD_WEIGHTS, p, outs, ins, f->label));
+        }
+        return PN_OK;
+    }
+    case PN_OP_BATCHNORM_TRAIN_FWD: {
+        pn_tensor *dx = like(g, x, "d");
+        pn_tensor *outs[] = {dx, param_grad(f->in[1]), param_grad(f->in[2])};
+        pn_tensor *ins[] = {dy, x, f->in[1], f->out[1], f->out[2]};
+        if (!outs[1] || !outs[2]) return pn_error(PN_ERR_ARG, "batchnorm %s: gamma/beta have no gradient", f->label);
+        PN_TRY(pn_graph_add(g, PN_OP_BATCHNORM_BWD, p, outs, ins, f->label));
+        return accumulate(g, x, dx);
+    }
+    case PN_OP_RELU_FWD:
+    case PN_OP_MAXPOOL_FWD:
+    case PN_OP_UPSAMPLE2X_FWD: {
+        pn_tensor *dx = like(g, x, "d");
+        pn_op bwd = f->op == PN_OP_RELU_FWD ? PN_OP_RELU_BWD
+                    : f->op == PN_OP_MAXPOOL_FWD ? PN_OP_MAXPOOL_BWD
+                                                 : PN_OP_UPSAMPLE2X_BWD;
+        pn_tensor *second = f->op == PN_OP_RELU_FWD ? f->out[0] : f->op == PN_OP_MAXPOOL_FWD ? x : NULL;
+        pn_tensor *outs[] = {dx}, *ins[] = {dy, second};
+        PN_TRY(pn_graph_add(g, bwd, p, outs, ins, f->label));
+        return accumulate(g, x, dx);
+    }
+    case PN_OP_ADD:
+        PN_TRY(accumulate(g, f->in[0], dy));
+        return accumulate(g, f->in[1], dy);
+    case PN_OP_CONCAT: {
+        pn_tensor *a = f->in[0], *b = f->in[1];
+        pn_tensor *da = like(g, a, "d"), *db = gt(b)->requires_grad ? like(g, b, "d") : NULL;
+        pn_tensor *outs[] = {da, db}, *ins[] = {dy};
+        PN_TRY(pn_graph_add(g, PN_OP_SPLIT, p, outs, ins, f->label));
+        PN_TRY(accumulate(g, a, da));
+        return db ? accumulate(g, b, db) : PN_OK;
+    }
+    default:
+        return pn_error(PN_ERR_ARG, "no backward rule for %s", pn_op_name(f->op));
+    }
+}
+
+pn_status pn_graph_backward(pn_graph *g, int fwd_end, pn_tensor *y, pn_tensor *dy) {
+    for (int i = 0; i < g->n_tensors; i++) g->tensors[i]->dgrad = NULL;
+    gt(y)->dgrad = dy;
+    for (int i = fwd_end - 1; i >= 0; i--) {
+        pn_node f = g->nodes[i]; /* copy: adding nodes may move the array */
+        PN_TRY(backward_node(g, &f));
+    }
+    return PN_OK;
+}
+
+/* ---------------- arena planning ---------------- */
+
+static void compute_lifetimes(pn_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        pn_node *n = &g->nodes[i];
+        for (int s = 0; s < 2 * PN_OP_MAX_IO; s++) {
+            pn_tensor *t = s < PN_OP_MAX_IO ? n->out[s] : n->in[s - PN_OP_MAX_IO];
+            if (!t || !gt(t)->in_arena) continue;
+            if (gt(t)->first < 0) gt(t)->first = i;
+            gt(t)->last = i;
+        }
+    }
+    for (int i = 0; i < g->n_tensors; i++) {
+        gtensor *t = g->tensors[i];
+        if (t->in_arena && t->keep) {
+            t->first = 0;
+            t->last = g->n_nodes;
+        }
+    }
+}
+
+static int by_size_desc(const void *a, const void *b) {
+    const gtensor *x = *(gtensor *const *)a, *y = *(gtensor *const *)b;
+    if (x->bytes != y->bytes) return x->bytes < y->bytes ? 1 : -1;
+    return x->first - y->first;
+}
+
+static bool lifetimes_overlap(const gtensor *a, const gtensor *b) { return a->first <= b->last && b->first <= a->last; }
+
+/* Greedy: biggest first, each at the lowest offset that clashes with no placed tensor alive at once. */
+static size_t place_tensors(gtensor **list, int n) {
+    size_t arena = 0;
+    for (int i = 0; i < n; i++) {
+        gtensor *t = list[i];
+        size_t offset = 0;
+        bool moved = true;
+        while (moved) {
+            moved = false;
+            for (int j = 0; j < i; j++) {
+                gtensor *o = list[j];
+                if (!lifetimes_overlap(t, o)) continue;
+                if (offset < o->t.offset + o->bytes && o->t.offset < offset + t->bytes) {
+                    offset = o->t.offset + o->bytes;
+                    moved = true;
+                }
+            }
+        }
+        t->t.offset = offset;
+        if (offset + t->bytes > arena) arena = offset + t->bytes;
+    }
+    return arena;
+}
+
+pn_status pn_graph_plan(pn_graph *g) {
+    compute_lifetimes(g);
+    gtensor **list = malloc((size_t)(g->n_tensors + 1) * sizeof *list);
+    if (!list) return pn_error(PN_ERR_NOMEM, "out of memory planning the arena");
+    int n = 0;
+    g->unshared_bytes = 0;
+    for (int i = 0; i < g->n_tensors; i++) {
+        gtensor *t = g->tensors[i];
+        if (!t->in_arena || t->first < 0) continue;
+        t->bytes = (pn_backend_storage_bytes(g->be, &t->t) + 63) & ~(size_t)63;
+        g->unshared_bytes += t->bytes;
+        list[n++] = t;
+    }
+    qsort(list, (size_t)n, sizeof *list, by_size_desc);
+    g->arena_bytes = place_tensors(list, n);
+    free(list);
+    PN_TRY(pn_buffer_alloc(g->be, &g->arena, g->arena_bytes ? g->arena_bytes : 64));
+    for (int i = 0; i < g->n_tensors; i++)
+        if (g->tensors[i]->in_arena) g->tensors[i]->t.buf = &g->arena;
+    for (int i = 0; i < g->n_nodes; i++) {
+        pn_status st = pn_node_prepare(g->be, &g->nodes[i]);
+        if (st != PN_OK) return st;
+        g->n_prepared = i + 1;
+    }
+    return PN_OK;
+}
+
+size_t pn_graph_arena_bytes(const pn_graph *g) { return g->arena_bytes; }
+size_t pn_graph_unshared_bytes(const pn_graph *g) { return g->unshared_bytes; }
+
+pn_status pn_graph_run(pn_graph *g, int from, int to) {
+    PN_ASSERT(from >= 0 && to <= g->n_prepared && from <= to);
+    for (int i = from; i < to; i++) {
+        pn_status st = pn_node_compute(g->be, &g->nodes[i]);
+        if (st != PN_OK) return st;
+    }
+    return PN_OK;
+}

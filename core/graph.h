@@ -1,0 +1,47 @@
+/* graph: a straight-line program of nodes over tensors, reverse-mode differentiation of it, and one
+ * planned activation arena (tensors whose lifetimes do not overlap share memory). */
+#ifndef PN_GRAPH_H
+#define PN_GRAPH_H
+
+#include <stdbool.h>
+
+#include "backend.h"
+
+typedef struct pn_graph pn_graph;
+
+/* An empty graph that will run on `be`. */
+pn_graph *pn_graph_new(pn_backend *be);
+/* Releases the nodes' backend state, the arena and every tensor the graph made. */
+void pn_graph_free(pn_graph *g);
+
+/* A new activation tensor of the given shape, placed in the arena by pn_graph_plan. `name` is copied. */
+pn_tensor *pn_graph_activation(pn_graph *g, pn_tensor shape, const char *name);
+/* A tensor whose storage lives outside the arena (a parameter, running statistic, ...): `view` must
+ * already have its buffer and offset. `grad` (may be NULL) is where gradients accumulate. */
+pn_tensor *pn_graph_external(pn_graph *g, pn_tensor view, pn_tensor *grad);
+/* Keeps an activation alive for the whole program (inputs, targets, logits, loss). */
+void pn_graph_keep(pn_graph *g, pn_tensor *t);
+/* Marks a tensor as not needing a gradient (the network input, the target). */
+void pn_graph_no_grad(pn_graph *g, pn_tensor *t);
+
+/* Appends a node; `outs` and `ins` are NULL-padded arrays of the op's slot counts. */
+pn_status pn_graph_add(pn_graph *g, pn_op op, pn_op_params p, pn_tensor *const *outs, pn_tensor *const *ins,
+                       const char *label);
+/* Number of nodes so far (use it to mark segments such as "forward ends here"). */
+int pn_graph_size(const pn_graph *g);
+
+/* Appends the backward program of nodes [0, fwd_end): `dy` is the gradient of `y`. Parameter
+ * gradients accumulate into the `grad` tensors given to pn_graph_external. */
+pn_status pn_graph_backward(pn_graph *g, int fwd_end, pn_tensor *y, pn_tensor *dy);
+
+/* Computes lifetimes, places activations in one arena, allocates it and prepares every node. */
+pn_status pn_graph_plan(pn_graph *g);
+/* Bytes of the activation arena (after planning) and the sum of all activation sizes (no reuse). */
+size_t pn_graph_arena_bytes(const pn_graph *g);
+size_t pn_graph_unshared_bytes(const pn_graph *g);
+/* Runs nodes [from, to). */
+pn_status pn_graph_run(pn_graph *g, int from, int to);
+/* The node at index i (for tests and diagnostics). */
+pn_node *pn_graph_node(pn_graph *g, int i);
+
+#endif

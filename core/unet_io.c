@@ -1,0 +1,156 @@
+/* unet_io: the model's weights as safetensors under smp's state_dict names (load and save). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "safetensors.h"
+#include "unet.h"
+
+#define KEY_LEN 160
+
+/* Strips an optional "module." prefix (DataParallel checkpoints). */
+static const char *canonical(const char *name) { return strncmp(name, "module.", 7) == 0 ? name + 7 : name; }
+
+static const pn_st_entry *find_entry(const pn_st_file *f, const char *key) {
+    for (int i = 0; i < f->count; i++)
+        if (strcmp(canonical(f->entries[i].name), key) == 0) return &f->entries[i];
+    return NULL;
+}
+
+static void shape_text(int ndim, const int64_t *shape, char *buf, size_t n) {
+    size_t used = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < ndim && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, i ? ", %lld" : "%lld", (long long)shape[i]);
+    if (used < n) snprintf(buf + used, n - used, "]");
+}
+
+static pn_status load_float(const pn_st_file *f, const char *key, const pn_tensor *t) {
+    const pn_st_entry *e = find_entry(f, key);
+    if (!e) return pn_error(PN_ERR_FORMAT, "%s: missing tensor '%s'", f->path, key);
+    bool same = e->ndim == t->ndim;
+    for (int i = 0; same && i < t->ndim; i++) same = e->shape[i] == t->shape[i];
+    if (!same) {
+        char want[96], got[96];
+        shape_text(t->ndim, t->shape, want, sizeof want);
+        shape_text(e->ndim, e->shape, got, sizeof got);
+        return pn_error(PN_ERR_FORMAT, "%s: tensor '%s' has shape %s, the model expects %s", f->path, key, got, want);
+    }
+    int64_t n = pn_tensor_numel(t);
+    float *v = malloc((size_t)n * sizeof *v);
+    if (!v) return pn_error(PN_ERR_NOMEM, "out of memory loading %s", key);
+    pn_status st = pn_st_read_f32(f, e, v, n);
+    if (st == PN_OK) st = pn_tensor_set(t, v);
+    free(v);
+    return st;
+}
+
+static pn_status load_counter(const pn_st_file *f, const char *key, int64_t *out) {
+    const pn_st_entry *e = find_entry(f, key);
+    if (!e) return pn_error(PN_ERR_FORMAT, "%s: missing tensor '%s'", f->path, key);
+    if (pn_st_numel(e) != 1) return pn_error(PN_ERR_FORMAT, "%s: tensor '%s' must hold one value", f->path, key);
+    return pn_st_read_i64(f, e, out, 1);
+}
+
+/* Every entry of the file must be a tensor the model has. */
+static pn_status check_no_extra(pn_unet *m, const pn_st_file *f) {
+    for (int i = 0; i < f->count; i++) {
+        const char *name = canonical(f->entries[i].name);
+        bool known = false;
+        for (int p = 0; !known && p < pn_unet_num_params(m); p++) known = strcmp(pn_unet_param_at(m, p)->name, name) == 0;
+        for (int b = 0; !known && b < pn_unet_num_bns(m); b++) {
+            const char *prefix = pn_unet_bn_at(m, b)->prefix;
+            size_t len = strlen(prefix);
+            known = strncmp(name, prefix, len) == 0 && name[len] == '.' &&
+                    (strcmp(name + len + 1, "running_mean") == 0 || strcmp(name + len + 1, "running_var") == 0 ||
+                     strcmp(name + len + 1, "num_batches_tracked") == 0);
+        }
+        if (!known)
+            return pn_error(PN_ERR_FORMAT, "%s: unexpected tensor '%s' (not part of this model)", f->path, f->entries[i].name);
+    }
+    return PN_OK;
+}
+
+static pn_status load_all(pn_unet *m, const pn_st_file *f) {
+    PN_TRY(check_no_extra(m, f));
+    for (int i = 0; i < pn_unet_num_params(m); i++) {
+        pn_unet_param *p = pn_unet_param_at(m, i);
+        PN_TRY(load_float(f, p->name, &p->value));
+    }
+    char key[KEY_LEN];
+    for (int i = 0; i < pn_unet_num_bns(m); i++) {
+        pn_unet_bn *b = pn_unet_bn_at(m, i);
+        snprintf(key, sizeof key, "%s.running_mean", b->prefix);
+        PN_TRY(load_float(f, key, &b->running_mean));
+        snprintf(key, sizeof key, "%s.running_var", b->prefix);
+        PN_TRY(load_float(f, key, &b->running_var));
+        snprintf(key, sizeof key, "%s.num_batches_tracked", b->prefix);
+        if (find_entry(f, key)) PN_TRY(load_counter(f, key, &b->num_batches_tracked));
+    }
+    return PN_OK;
+}
+
+pn_status pn_unet_load(pn_unet *m, const char *path) {
+    pn_st_file *f;
+    PN_TRY(pn_st_open(path, &f));
+    pn_status st = load_all(m, f);
+    pn_st_close(f);
+    return st;
+}
+
+/* Copies a tensor to host memory (the writer keeps references until save). */
+static float *host_copy(const pn_tensor *t) {
+    float *v = malloc((size_t)pn_tensor_numel(t) * sizeof *v);
+    if (v && pn_tensor_get(t, v) != PN_OK) {
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
+typedef struct save_state {
+    pn_st_writer *w;
+    void **owned;
+    char (*keys)[KEY_LEN];
+    int n_owned, n_keys;
+} save_state;
+
+static pn_status add_float(save_state *s, const char *key, const pn_tensor *t) {
+    float *v = host_copy(t);
+    if (!v) return pn_error(PN_ERR_NOMEM, "out of memory saving %s", key);
+    s->owned[s->n_owned++] = v;
+    return pn_st_writer_add(s->w, key, PN_ST_F32, t->ndim, t->shape, v);
+}
+
+static pn_status save_all(pn_unet *m, save_state *s, const char *path) {
+    for (int i = 0; i < pn_unet_num_params(m); i++) {
+        pn_unet_param *p = pn_unet_param_at(m, i);
+        PN_TRY(add_float(s, p->name, &p->value));
+    }
+    for (int i = 0; i < pn_unet_num_bns(m); i++) {
+        pn_unet_bn *b = pn_unet_bn_at(m, i);
+        char *k = s->keys[s->n_keys++];
+        snprintf(k, KEY_LEN, "%s.running_mean", b->prefix);
+        PN_TRY(add_float(s, k, &b->running_mean));
+        k = s->keys[s->n_keys++];
+        snprintf(k, KEY_LEN, "%s.running_var", b->prefix);
+        PN_TRY(add_float(s, k, &b->running_var));
+        k = s->keys[s->n_keys++];
+        snprintf(k, KEY_LEN, "%s.num_batches_tracked", b->prefix);
+        PN_TRY(pn_st_writer_add(s->w, k, PN_ST_I64, 0, NULL, &b->num_batches_tracked));
+    }
+    PN_TRY(pn_st_writer_meta(s->w, "format", "pt"));
+    PN_TRY(pn_st_writer_meta(s->w, "producer", "pneumoseg"));
+    return pn_st_writer_save(s->w, path);
+}
+
+pn_status pn_unet_save(pn_unet *m, const char *path) {
+    int n_tensors = pn_unet_num_params(m) + 3 * pn_unet_num_bns(m);
+    save_state s = {pn_st_writer_new(), calloc((size_t)n_tensors, sizeof(void *)),
+                    calloc((size_t)n_tensors, KEY_LEN), 0, 0};
+    pn_status st = (s.w && s.owned && s.keys) ? save_all(m, &s, path) : pn_error(PN_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < s.n_owned; i++) free(s.owned[i]);
+    free(s.owned);
+    free(s.keys);
+    pn_st_writer_free(s.w);
+    return st;
+}

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""PyTorch parity golden for the smp U-Net (resnet34): writes tests/ref/golden/parity_resnet34.safetensors.
+
+The weights are made by pneumoseg itself (`pneumoseg init --seed 1234`), loaded into the real
+segmentation_models_pytorch.Unet('resnet34', encoder_weights=None, classes=1), and run twice: in
+float64 (the truth stored in the golden) and in float32 (whose error against the truth sets a fair
+tolerance). The C test (tests/test_parity.c) regenerates the same weights from the same seed and
+compares every backend against this file.
+
+Sequence (the C test repeats it exactly):
+  1. eval-mode logits for x64 (2x3x64x64) and x128 (1x3x128x128);
+  2. train mode on (x64, t64): six iterations of zero_grad, forward, ComboLoss(bce=3, dice=1, focal=4),
+     backward; iterations 0..4 are each followed by an Adam step (lr 1e-4, betas 0.9/0.999, eps 1e-8,
+     coupled weight decay 1e-4). Stored: train logits and loss and parameter gradients of iteration 0,
+     the losses of iterations 0..5, and the BatchNorm running statistics after all six forwards.
+Gradients are stored as a deterministic sample: for a tensor of n elements, K = min(n, 1024) values at
+flat indices floor(k * n / K), k = 0..K-1.
+
+Environment (Debian 12): python3-torch 1.13 from Debian, plus, in a venv made with
+    /usr/bin/python3 -m venv --system-site-packages VENV
+    VENV/bin/pip install --no-deps segmentation-models-pytorch==0.4.0 timm==1.0.9 \
+        huggingface_hub==0.25.2 safetensors==0.4.5 pretrainedmodels==0.7.4 \
+        efficientnet-pytorch==0.7.1 munch filelock
+(the light way, on top of Debian's torch, works; no PyPI torch needed). Run:
+    VENV/bin/python tests/ref/make_parity_golden.py --pneumoseg build/tools/pneumoseg
+"""
+import argparse
+import copy
+import os
+import subprocess
+import tempfile
+
+import numpy as np
+import torch
+
+SEED = 1234
+SAMPLE = 1024
+ADAM = dict(lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-4)
+
+
+def combo_loss(logits, target, w_bce=3.0, w_dice=1.0, w_focal=4.0):
+    """ComboLoss of the SIIM 1st-place Losses.py (weights bce 3, dice 1, focal 4), per_image=False."""
+    x = logits.reshape(-1)
+    t = target.reshape(-1)
+    bce = (x.clamp(min=0) - x * t + (1 + (-x.abs()).exp()).log()).mean()
+    s = torch.sigmoid(logits)
+    eps = 1e-6
+    inter = torch.sum(s.reshape(1, -1) * t.reshape(1, -1))
+    union = torch.sum(s) + torch.sum(t) + eps
+    dice = (1 - (2 * inter + eps) / union).mean()
+    fe = 1e-8
+    so = torch.clamp(s.reshape(-1), fe, 1.0 - fe)
+    tt = torch.clamp(t, fe, 1.0 - fe)
+    pt = (1 - tt) * (1 - so) + tt * so
+    focal = (-(1.0 - pt) ** 2 * torch.log(pt)).mean()
+    return (w_bce * bce + w_dice * dice + w_focal * focal).clamp(min=1e-5)
+
+
+def make_inputs():
+    rng = np.random.RandomState(0)
+    x64 = rng.standard_normal((2, 3, 64, 64)).astype(np.float32)
+    x128 = rng.standard_normal((1, 3, 128, 128)).astype(np.float32)
+    yy, xx = np.mgrid[0:64, 0:64]
+    t64 = np.zeros((2, 1, 64, 64), np.float32)
+    t64[0, 0] = ((yy - 20) ** 2 + (xx - 40) ** 2 < 12 ** 2)
+    t64[1, 0] = (np.abs(yy - 40) < 6) & (xx > 10) & (xx < 30)
+    return x64, x128, t64
+
+
+def sample(flat):
+    n = flat.numel()
+    k = min(n, SAMPLE)
+    idx = torch.tensor([(i * n) // k for i in range(k)], dtype=torch.long)
+    return flat[idx]
+
+
+def run_sequence(model, dtype, x64, x128, t64):
+    """Runs the whole sequence on a copy of model in dtype; returns a dict of results."""
+    m = copy.deepcopy(model).to(dtype)
+    out = {}
+    m.eval()
+    with torch.no_grad():
+        out["eval64"] = m(torch.from_numpy(x64).to(dtype))
+        out["eval128"] = m(torch.from_numpy(x128).to(dtype))
+    m.train()
+    opt = torch.optim.Adam(m.parameters(), **ADAM)
+    x = torch.from_numpy(x64).to(dtype)
+    t = torch.from_numpy(t64).to(dtype)
+    losses = []
+    for it in range(6):
+        opt.zero_grad()
+        logits = m(x)
+        loss = combo_loss(logits, t)
+        loss.backward()
+        losses.append(loss.item())
+        if it == 0:
+            out["train64"] = logits.detach()
+            out["grads"] = {n: p.grad.detach().clone() for n, p in m.named_parameters()}
+        if it < 5:
+            opt.step()
+    out["losses"] = torch.tensor(losses, dtype=torch.float64)
+    out["stats"] = {n: b.detach().clone() for n, b in m.named_buffers() if "running" in n}
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pneumoseg", required=True, help="path to the built pneumoseg binary")
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "golden", "parity_resnet34.safetensors"))
+    args = ap.parse_args()
+
+    import segmentation_models_pytorch as smp
+    from safetensors.torch import load_file, save_file
+
+    torch.set_num_threads(2)
+    with tempfile.TemporaryDirectory() as tmp:
+        wpath = os.path.join(tmp, "w.safetensors")
+        subprocess.run([args.pneumoseg, "init", "--seed", str(SEED), "--out", wpath], check=True)
+        state = load_file(wpath)
+    model = smp.Unet("resnet34", encoder_weights=None, classes=1)
+    model.load_state_dict(state, strict=True)
+    print("parameters:", sum(p.numel() for p in model.parameters()))
+
+    x64, x128, t64 = make_inputs()
+    truth = run_sequence(model, torch.float64, x64, x128, t64)
+    f32 = run_sequence(model, torch.float32, x64, x128, t64)
+
+    g = {
+        "x64": torch.from_numpy(x64), "x128": torch.from_numpy(x128), "t64": torch.from_numpy(t64),
+        "losses": truth["losses"], "losses_f32": f32["losses"],
+    }
+    for key in ("eval64", "eval128", "train64"):
+        g[key] = truth[key].double().contiguous()
+        g[key + "_err32"] = torch.tensor([(f32[key].double() - truth[key]).abs().max().item()], dtype=torch.float64)
+        print(f"{key}: max |f32 - f64| = {g[key + '_err32'].item():.3g}")
+    worst = 0.0
+    for name, gt in truth["grads"].items():
+        s64 = sample(gt.reshape(-1))
+        s32 = sample(f32["grads"][name].reshape(-1)).double()
+        err = ((s32 - s64).norm() / s64.norm().clamp(min=1e-30)).item()
+        worst = max(worst, err)
+        g["grad/" + name] = s64.float().contiguous()
+        g["grad_err32/" + name] = torch.tensor([err], dtype=torch.float64)
+    print(f"worst float32 gradient normalized error vs float64: {worst:.3g}")
+    for name, st in truth["stats"].items():
+        g["stat/" + name] = st.double().contiguous()
+    print("losses f64:", [f"{v:.6f}" for v in truth["losses"].tolist()])
+    save_file(g, args.out, metadata={"seed": str(SEED), "torch": torch.__version__, "smp": smp.__version__})
+    print("wrote", args.out, os.path.getsize(args.out), "bytes")
+
+
+if __name__ == "__main__":
+    main()

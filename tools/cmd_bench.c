@@ -1,0 +1,135 @@
+/* cmd_bench: times U-Net inference and training steps (median, min, max after warm-up; peak RSS). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "common.h"
+#include "core/rng.h"
+
+typedef struct bench_args {
+    const char *backend, *encoder, *weights;
+    int size, batch, runs, warmup, threads;
+} bench_args;
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void fill_random(float *v, int64_t n, uint32_t stream, bool binary) {
+    pn_rng r = pn_rng_make(0, PN_RNG_TEST, stream, 0);
+    for (int64_t i = 0; i < n; i++) v[i] = binary ? (float)(pn_rng_uniform(&r) < 0.2f) : pn_rng_normal(&r);
+}
+
+/* One timed unit of work: a forward pass, or forward + loss + backward + Adam. */
+static pn_status bench_once(pn_unet *m, bool train, int64_t step) {
+    if (!train) {
+        PN_TRY(pn_unet_forward(m));
+        return pn_backend_synchronize(pn_unet_backend(m));
+    }
+    float loss;
+    pn_adam_params ap = {1e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, step};
+    PN_TRY(pn_unet_zero_grad(m));
+    PN_TRY(pn_unet_forward(m));
+    PN_TRY(pn_unet_loss(m, 3.0f, 1.0f, 4.0f, &loss));
+    PN_TRY(pn_unet_backward(m, 1.0f));
+    PN_TRY(pn_unet_adam_step(m, &ap));
+    return pn_backend_synchronize(pn_unet_backend(m));
+}
+
+static pn_status setup_model(const bench_args *a, bool train, pn_backend **be, pn_unet **m) {
+    PN_TRY(pn_tool_open_backend(a->backend, a->threads, be));
+    if (a->weights)
+        PN_TRY(pn_tool_load_model(a->encoder, a->weights, *be, m));
+    else
+        PN_TRY(pn_unet_create(a->encoder, *be, m));
+    PN_TRY(pn_unet_plan(*m, a->batch, a->size, a->size, train ? PN_UNET_TRAIN : PN_UNET_EVAL));
+    int64_t n = (int64_t)a->batch * a->size * a->size;
+    float *v = malloc((size_t)(3 * n) * sizeof *v);
+    if (!v) return pn_error(PN_ERR_NOMEM, "out of memory");
+    fill_random(v, 3 * n, 1, false);
+    pn_status st = pn_tensor_set(pn_unet_input(*m), v);
+    if (st == PN_OK && train) {
+        fill_random(v, n, 2, true);
+        st = pn_tensor_set(pn_unet_target(*m), v);
+    }
+    free(v);
+    return st;
+}
+
+static pn_status run_bench(const bench_args *a, bool train) {
+    pn_backend *be = NULL;
+    pn_unet *m = NULL;
+    double *times = calloc((size_t)a->runs, sizeof *times);
+    pn_status st = times ? setup_model(a, train, &be, &m) : pn_error(PN_ERR_NOMEM, "out of memory");
+    for (int i = 0; st == PN_OK && i < a->warmup; i++) st = bench_once(m, train, i + 1);
+    for (int i = 0; st == PN_OK && i < a->runs; i++) {
+        double t0 = pn_now();
+        st = bench_once(m, train, a->warmup + i + 1);
+        times[i] = pn_now() - t0;
+    }
+    if (st == PN_OK) {
+        qsort(times, (size_t)a->runs, sizeof *times, cmp_double);
+        double median = a->runs % 2 ? times[a->runs / 2] : 0.5 * (times[a->runs / 2 - 1] + times[a->runs / 2]);
+        printf("bench %s backend=%s encoder=%s batch=%d size=%d threads=%d runs=%d warmup=%d\n",
+               train ? "train" : "infer", be->name, a->encoder, a->batch, a->size, a->threads, a->runs, a->warmup);
+        printf("median %.4f s  min %.4f s  max %.4f s  (%.2f images/s)\n", median, times[0], times[a->runs - 1],
+               a->batch / median);
+        printf("arena %.1f MB  peak RSS %.1f MB\n", (double)pn_unet_arena_bytes(m) / 1e6,
+               (double)pn_peak_rss_bytes() / 1e6);
+    }
+    free(times);
+    pn_unet_free(m);
+    pn_backend_close(be);
+    return st;
+}
+
+static int bench_model(int argc, char **argv, bool train) {
+    bench_args a = {"auto", "resnet34", NULL, train ? 256 : 512, train ? 4 : 1, 5, 1, 0};
+    const pn_opt opts[] = {
+        {"size", PN_OPT_INT, &a.size, "S", "image side, a multiple of 32 (infer 512, train 256)", false},
+        {"batch", PN_OPT_INT, &a.batch, "N", "batch size (infer 1, train 4)", false},
+        {"runs", PN_OPT_INT, &a.runs, "N", "timed runs (default 5)", false},
+        {"warmup", PN_OPT_INT, &a.warmup, "N", "untimed runs first (default 1)", false},
+        {"weights", PN_OPT_STR, &a.weights, "W", "weights to load (default: zero weights, same speed)", false},
+        {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default resnet34)", false},
+        {"backend", PN_OPT_STR, &a.backend, "NAME", "auto (default), ref, cpu or cuda", false},
+        {"threads", PN_OPT_INT, &a.threads, "N", "threads (default 0 = all cores)", false},
+        {0},
+    };
+    const pn_command_help help = {train ? "pneumoseg bench train [--size 256] [--batch 4] [--runs 5]"
+                                        : "pneumoseg bench infer [--size 512] [--batch 1] [--runs 5]",
+                                  train ? "Times a training step: forward, ComboLoss, backward and Adam."
+                                        : "Times a forward pass of the U-Net in eval mode."};
+    int rc = pn_cli_parse(argc, argv, opts, &help);
+    if (rc) return rc < 0 ? 0 : rc;
+    if (a.runs < 1 || a.warmup < 0) {
+        fprintf(stderr, "pneumoseg bench: --runs must be >= 1 and --warmup >= 0\n");
+        return 2;
+    }
+    return run_bench(&a, train) == PN_OK ? 0 : pn_cli_fail("bench");
+}
+
+static int bench_infer(int argc, char **argv) { return bench_model(argc, argv, false); }
+static int bench_train(int argc, char **argv) { return bench_model(argc, argv, true); }
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *summary;
+} benches[] = {
+    {"infer", bench_infer, "U-Net forward pass (eval mode)"},
+    {"train", bench_train, "U-Net training step (forward, loss, backward, Adam)"},
+};
+
+int pn_cmd_bench(int argc, char **argv) {
+    size_t count = sizeof benches / sizeof benches[0];
+    if (argc >= 2)
+        for (size_t i = 0; i < count; i++)
+            if (strcmp(argv[1], benches[i].name) == 0) return benches[i].fn(argc - 1, argv + 1);
+    FILE *to = argc >= 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr;
+    fprintf(to, "usage: pneumoseg bench <what> [options]   (pneumoseg bench <what> --help)\n\n");
+    for (size_t i = 0; i < count; i++) fprintf(to, "  %-8s %s\n", benches[i].name, benches[i].summary);
+    return to == stdout ? 0 : 2;
+}

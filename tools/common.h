@@ -1,0 +1,15 @@
+/* common: small helpers the subcommands share (opening a backend, reporting memory). */
+#ifndef PN_TOOLS_COMMON_H
+#define PN_TOOLS_COMMON_H
+
+#include "core/backend.h"
+#include "core/unet.h"
+
+/* Opens the backend named by --backend (default "auto") with --threads (0 = all cores) and logs it. */
+pn_status pn_tool_open_backend(const char *name, int threads, pn_backend **out);
+/* Creates the model and loads `weights` (safetensors) into it. */
+pn_status pn_tool_load_model(const char *encoder, const char *weights, pn_backend *be, pn_unet **out);
+/* Prints "peak RSS N MB" to stderr. */
+void pn_tool_report_memory(void);
+
+#endif
