@@ -98,8 +98,8 @@ pn_status pn_cpu_batchnorm_infer_fwd(cpu_ctx *ctx, pn_node *node) {
     return PN_OK;
 }
 
-/* dx = gamma * invstd / M * (M * dy - sum(dy) - xhat * sum(dy * xhat)), M = N*H*W, folded per channel into
- * dx = a * dy + b * x + c0. */
+/* dx = gamma * invstd / M * (M * dy - sum(dy) - xhat * sum(dy * xhat)), M = N*H*W; the same expression order
+ * as ref, so Inf and NaN propagate the same way. */
 pn_status pn_cpu_batchnorm_bwd(cpu_ctx *ctx, pn_node *node) {
     bn_dims d = bn_dims_of(ctx, node->in[1]);
     float *dx = cpu_ptr(node->out[0]), *dgamma = cpu_ptr(node->out[1]), *dbeta = cpu_ptr(node->out[2]);
@@ -108,31 +108,32 @@ pn_status pn_cpu_batchnorm_bwd(cpu_ctx *ctx, pn_node *node) {
     double count = (double)(d.n * d.hw);
 #pragma omp parallel for schedule(dynamic, 1)
     for (int64_t cb = 0; cb < d.c / d.b; cb++) {
-        double sum_dy[MAXB] = {0}, sum_dy_x[MAXB] = {0}, a[MAXB], bx[MAXB], c0[MAXB];
+        double sum_dy[MAXB] = {0}, sum_dy_xhat[MAXB] = {0}, mean[MAXB], invstd[MAXB], k[MAXB];
+        for (int64_t l = 0; l < d.b; l++) {
+            mean[l] = save_mean[cb * d.b + l];
+            invstd[l] = save_invstd[cb * d.b + l];
+            k[l] = gamma[cb * d.b + l] * invstd[l] / count;
+        }
         for (int64_t n = 0; n < d.n; n++) {
             const float *dyp = dy + block_at(d, n, cb), *xp = x + block_at(d, n, cb);
             for (int64_t i = 0; i < d.hw * d.b; i += d.b)
                 for (int64_t l = 0; l < d.b; l++) {
                     sum_dy[l] += dyp[i + l];
-                    sum_dy_x[l] += (double)dyp[i + l] * xp[i + l];
+                    sum_dy_xhat[l] += dyp[i + l] * (xp[i + l] - mean[l]) * invstd[l];
                 }
-        }
-        for (int64_t l = 0; l < d.b; l++) {
-            int64_t c = cb * d.b + l;
-            double mean = save_mean[c], invstd = save_invstd[c];
-            double sum_dy_xhat = (sum_dy_x[l] - mean * sum_dy[l]) * invstd;
-            double k = gamma[c] * invstd / count;
-            a[l] = k * count;
-            bx[l] = -k * sum_dy_xhat * invstd;
-            c0[l] = -k * sum_dy[l] + k * sum_dy_xhat * invstd * mean;
-            dgamma[c] += (float)sum_dy_xhat;
-            dbeta[c] += (float)sum_dy[l];
         }
         for (int64_t n = 0; n < d.n; n++) {
             const float *dyp = dy + block_at(d, n, cb), *xp = x + block_at(d, n, cb);
             float *dxp = dx + block_at(d, n, cb);
             for (int64_t i = 0; i < d.hw * d.b; i += d.b)
-                for (int64_t l = 0; l < d.b; l++) dxp[i + l] = (float)(a[l] * dyp[i + l] + bx[l] * xp[i + l] + c0[l]);
+                for (int64_t l = 0; l < d.b; l++) {
+                    double xhat = (xp[i + l] - mean[l]) * invstd[l];
+                    dxp[i + l] = (float)(k[l] * (count * dyp[i + l] - sum_dy[l] - xhat * sum_dy_xhat[l]));
+                }
+        }
+        for (int64_t l = 0; l < d.b; l++) {
+            dgamma[cb * d.b + l] += (float)sum_dy_xhat[l];
+            dbeta[cb * d.b + l] += (float)sum_dy[l];
         }
     }
     return PN_OK;
