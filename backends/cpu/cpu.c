@@ -1,6 +1,7 @@
 /* cpu: the cpu backend's vtable: host memory, float32 NCHW tensors, OpenMP threads, oneDNN/OpenBLAS kernels. */
 #include "cpu.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -93,15 +94,57 @@ static bool is_conv(pn_op op) {
     return op == PN_OP_CONV2D_FWD || op == PN_OP_CONV2D_BWD_DATA || op == PN_OP_CONV2D_BWD_WEIGHTS;
 }
 
+static bool is_fusable(pn_op op) { return op == PN_OP_BATCHNORM_INFER_FWD || op == PN_OP_RELU_FWD || op == PN_OP_ADD; }
+
 static pn_status cpu_prepare(pn_backend *be, pn_node *node) {
-    if (is_conv(node->op)) return pn_cpu_conv2d_prepare(be->ctx, node);
+    cpu_ctx *ctx = be->ctx;
+    if (is_conv(node->op)) return pn_cpu_conv2d_prepare(ctx, node);
+#ifdef PN_HAVE_ONEDNN
+    if (is_fusable(node->op)) {
+        bool fused;
+        return pn_cpu_fuse_prepare(ctx, node, &fused);
+    }
+#endif
+    ctx->chain = NULL;
     return PN_OK;
 }
 
-static pn_status cpu_compute(pn_backend *be, pn_node *node) { return cpu_ops[node->op](be->ctx, node); }
+static pn_status cpu_run(cpu_ctx *ctx, pn_node *node) {
+#ifdef PN_HAVE_ONEDNN
+    if (is_fusable(node->op) && pn_cpu_fused_node(node)) return pn_cpu_fused_compute(ctx, node);
+#endif
+    if (node->op != PN_OP_CONV2D_FWD) ctx->ran_conv = NULL;
+    return cpu_ops[node->op](ctx, node);
+}
+
+static pn_status cpu_compute(pn_backend *be, pn_node *node) {
+    cpu_ctx *ctx = be->ctx;
+    if (!ctx->profile) return cpu_run(ctx, node);
+    double t0 = pn_now();
+    pn_status st = cpu_run(ctx, node);
+    ctx->op_seconds[node->op] += pn_now() - t0;
+    ctx->op_calls[node->op]++;
+    return st;
+}
+
+static void print_profile(const cpu_ctx *ctx) {
+    double total = 0;
+    for (int i = 0; i < PN_OP_COUNT; i++) total += ctx->op_seconds[i];
+    fprintf(stderr, "cpu backend profile (%d threads): %.3f s in ops\n", ctx->threads, total);
+    for (int i = 0; i < PN_OP_COUNT; i++)
+        if (ctx->op_calls[i])
+            fprintf(stderr, "  %-22s %7lld calls %9.3f s %5.1f%%\n", pn_op_name((pn_op)i), (long long)ctx->op_calls[i],
+                    ctx->op_seconds[i], 100.0 * ctx->op_seconds[i] / (total > 0 ? total : 1));
+}
 
 static void cpu_release(pn_backend *be, pn_node *node) {
-    if (is_conv(node->op)) pn_cpu_conv2d_release(be->ctx, node);
+    cpu_ctx *ctx = be->ctx;
+    if (ctx->chain == node) ctx->chain = NULL;
+    if (ctx->ran_conv == node) ctx->ran_conv = NULL;
+    if (is_conv(node->op)) pn_cpu_conv2d_release(ctx, node);
+#ifdef PN_HAVE_ONEDNN
+    if (is_fusable(node->op) && pn_cpu_fused_node(node)) pn_cpu_fused_release(node);
+#endif
 }
 
 static pn_status cpu_set_threads(pn_backend *be, int threads) {
@@ -122,6 +165,7 @@ static pn_status cpu_set_threads(pn_backend *be, int threads) {
 
 static void cpu_destroy(pn_backend *be) {
     cpu_ctx *ctx = be->ctx;
+    if (ctx->profile) print_profile(ctx);
 #ifdef PN_HAVE_ONEDNN
     if (ctx->stream) dnnl_stream_destroy(ctx->stream);
     if (ctx->engine) dnnl_engine_destroy(ctx->engine);
@@ -163,6 +207,10 @@ pn_status pn_cpu_backend_create(int threads, pn_backend **out) {
 #endif
     const char *layout = getenv("PN_CPU_LAYOUT"); /* "nchw": keep every tensor plain (for comparisons) */
     if (layout && strcmp(layout, "nchw") == 0) ctx->blk = 0;
+    const char *profile = getenv("PN_CPU_PROFILE");
+    ctx->profile = profile && strcmp(profile, "1") == 0;
+    const char *fuse = getenv("PN_CPU_FUSE");
+    ctx->fuse = !(fuse && strcmp(fuse, "0") == 0);
     cpu_set_threads(be, threads);
     *out = be;
     return PN_OK;

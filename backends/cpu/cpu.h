@@ -18,6 +18,15 @@ typedef struct cpu_ctx {
     int blk; /* channel block of the activation layout: 8 (AVX2) or 16 (AVX-512), 0 = plain NCHW only */
     void *work;
     size_t work_bytes;
+    bool profile;                  /* PN_CPU_PROFILE=1: time per op, printed when the backend closes */
+    double op_seconds[PN_OP_COUNT];
+    /* inference fusion (PN_CPU_FUSE=0 turns it off): the forward conv prepared last, whose output the next
+     * prepared node may join; at run time the conv that ran last and how many joined nodes ran since */
+    bool fuse;
+    pn_node *chain;
+    pn_node *ran_conv;
+    int ran_step;
+    int64_t op_calls[PN_OP_COUNT];
 #ifdef PN_HAVE_ONEDNN
     dnnl_engine_t engine;
     dnnl_stream_t stream;
@@ -33,6 +42,14 @@ pn_status pn_cpu_work_reserve(cpu_ctx *ctx, size_t bytes);
 #undef OP
 
 pn_status pn_cpu_conv2d_prepare(cpu_ctx *ctx, pn_node *node);
+
+/* Inference fusion (oneDNN builds only). fuse_prepare joins an in-place BATCHNORM_INFER_FWD, RELU_FWD or ADD
+ * on the output of the forward conv prepared just before it into that conv (*fused = true); a joined
+ * node's compute only checks the order. */
+pn_status pn_cpu_fuse_prepare(cpu_ctx *ctx, pn_node *node, bool *fused);
+bool pn_cpu_fused_node(const pn_node *node);
+pn_status pn_cpu_fused_compute(cpu_ctx *ctx, pn_node *node);
+void pn_cpu_fused_release(pn_node *node);
 void pn_cpu_conv2d_release(cpu_ctx *ctx, pn_node *node);
 
 /* The layout of a tensor is a function of its shape: a 4-d tensor whose channel count is a multiple of
