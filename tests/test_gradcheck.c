@@ -49,7 +49,12 @@ static ht *ht_normal(pn_tensor desc, float scale, float mean) {
     return a;
 }
 
-static ht *ht_zeros(pn_tensor desc) { return ht_new(desc); /* pn_buffer_alloc zeroes */ }
+/* Parameter-gradient ops accumulate (+=), so their outputs must start at zero. */
+static ht *ht_zeros(pn_tensor desc) {
+    ht *a = ht_new(desc);
+    memset(a->h, 0, (size_t)a->n * sizeof *a->h);
+    return a;
+}
 
 /* Runs one op on ref; outs/ins are NULL-terminated-free arrays of PN_OP_MAX_IO slots. */
 static void run_op(pn_op op, const pn_op_params *p, ht *const outs[PN_OP_MAX_IO], ht *const ins[PN_OP_MAX_IO]) {

@@ -831,38 +831,50 @@ static double dot(const float *a, const float *b, int64_t n) {
     return s;
 }
 
-/* Conv with a delta kernel copies (stride 1) or subsamples (stride 2) its input; groups 1 and depthwise. */
+/* A one-hot kernel moves pixels: with the single 1 at tap (ky, kx) of w[co][src(co)],
+ * y[n, co, oy, ox] = x[n, src(co), oy*s - p + ky, ox*s - p + kx] (0 outside), PyTorch's cross-correlation.
+ * The centre tap copies (stride 1) or subsamples (stride 2); the off-centre tap (0, 2) pins the kernel's
+ * orientation; src(co) = co + 1 mod C (groups 1) pins the weight layout (cout, cin/groups, k, k). */
 static void prop_conv_delta(pn_backend *be) {
     if (!op_selected(PN_OP_CONV2D_FWD)) return;
-    for (int depthwise = 0; depthwise < 2; depthwise++) {
-        for (int stride = 1; stride <= 2; stride++) {
-            int64_t n = 2, ch = 4, h = 7, w = 9, oh = conv_out_size(h, 3, stride, 1),
-                    ow = conv_out_size(w, 3, stride, 1);
-            op_case c;
-            memset(&c, 0, sizeof c);
-            snprintf(c.label, sizeof c.label, "conv2d_fwd delta kernel stride %d%s", stride,
-                     depthwise ? " depthwise" : "");
-            c.op = PN_OP_CONV2D_FWD;
-            c.p.conv2d_fwd = (pn_conv2d_params){stride, 1, depthwise ? (int)ch : 1};
-            pn_tensor x = pn_tensor_nchw(n, ch, h, w), wt = pn_tensor_nchw(ch, depthwise ? 1 : ch, 3, 3);
-            case_in(&c, 0, x, host_normal(n * ch * h * w, 1.0f, 0.0f));
-            case_in(&c, 1, wt, host_new(pn_tensor_numel(&wt)));
-            for (int64_t co = 0; co < ch; co++)
-                c.in[1].data[((co * wt.shape[1] + (depthwise ? 0 : co)) * 3 + 1) * 3 + 1] = 1.0f;
-            case_out(&c, 0, pn_tensor_nchw(n, ch, oh, ow), NULL);
-            float *res[PN_OP_MAX_IO];
-            if (prop_run(be, &c, res)) {
-                float *want = host_new(n * ch * oh * ow);
-                for (int64_t p = 0; p < n * ch; p++)
-                    for (int64_t y = 0; y < oh; y++)
-                        for (int64_t xx = 0; xx < ow; xx++)
-                            want[(p * oh + y) * ow + xx] = c.in[0].data[(p * h + y * stride) * w + xx * stride];
-                prop_expect(be, c.label, res[0], want, n * ch * oh * ow, 1);
-                free(want);
-                results_free(res);
-            }
-            case_free(&c);
+    const int64_t n = 2, ch = 4, h = 7, w = 9;
+    for (int variant = 0; variant < 6; variant++) {
+        int depthwise = variant % 2, stride = 1 + (variant / 2) % 2, off_centre = variant >= 4;
+        int64_t ky = off_centre ? 0 : 1, kx = off_centre ? 2 : 1;
+        int64_t oh = conv_out_size(h, 3, stride, 1), ow = conv_out_size(w, 3, stride, 1);
+        op_case c;
+        memset(&c, 0, sizeof c);
+        snprintf(c.label, sizeof c.label, "conv2d_fwd one-hot kernel tap (%lld,%lld) stride %d%s", (long long)ky,
+                 (long long)kx, stride, depthwise ? " depthwise" : " channel shift");
+        c.op = PN_OP_CONV2D_FWD;
+        c.p.conv2d_fwd = (pn_conv2d_params){stride, 1, depthwise ? (int)ch : 1};
+        pn_tensor x = pn_tensor_nchw(n, ch, h, w), wt = pn_tensor_nchw(ch, depthwise ? 1 : ch, 3, 3);
+        case_in(&c, 0, x, host_normal(n * ch * h * w, 1.0f, 0.0f));
+        case_in(&c, 1, wt, host_new(pn_tensor_numel(&wt)));
+        for (int64_t co = 0; co < ch; co++) {
+            int64_t ci = depthwise ? 0 : (co + 1) % ch;
+            c.in[1].data[((co * wt.shape[1] + ci) * 3 + ky) * 3 + kx] = 1.0f;
         }
+        case_out(&c, 0, pn_tensor_nchw(n, ch, oh, ow), NULL);
+        float *res[PN_OP_MAX_IO];
+        if (prop_run(be, &c, res)) {
+            float *want = host_new(n * ch * oh * ow);
+            for (int64_t b = 0; b < n; b++)
+                for (int64_t co = 0; co < ch; co++) {
+                    int64_t src = depthwise ? co : (co + 1) % ch;
+                    for (int64_t oy = 0; oy < oh; oy++)
+                        for (int64_t ox = 0; ox < ow; ox++) {
+                            int64_t iy = oy * stride - 1 + ky, ix = ox * stride - 1 + kx;
+                            int inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
+                            want[((b * ch + co) * oh + oy) * ow + ox] =
+                                inside ? c.in[0].data[((b * ch + src) * h + iy) * w + ix] : 0.0f;
+                        }
+                }
+            prop_expect(be, c.label, res[0], want, n * ch * oh * ow, 1);
+            free(want);
+            results_free(res);
+        }
+        case_free(&c);
     }
 }
 
@@ -1164,6 +1176,30 @@ static void prop_maxpool(pn_backend *be) {
     case_free(&f), case_free(&b);
 }
 
+/* ref only: in a window holding several NaNs the gradient goes to the LAST NaN, as in PyTorch
+ * (max_pool2d of [[NaN, 1], [NaN, 0.5]] gives NaN and routes dy to the second NaN). Other backends need only
+ * match ref's NaN positions, which the NaN/Inf cases check. */
+static void prop_maxpool_nan_ref(pn_backend *be) {
+    if (strcmp(be->name, "ref") != 0 || !op_selected(PN_OP_MAXPOOL_BWD)) return;
+    op_case c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.label, sizeof c.label, "maxpool_bwd routes to the last NaN of a window (PyTorch)");
+    c.op = PN_OP_MAXPOOL_BWD;
+    c.p.maxpool_bwd = (pn_pool_params){2, 2, 0};
+    case_in(&c, 0, pn_tensor_nchw(1, 1, 1, 1), host_const(1, 3.0f));
+    case_in(&c, 1, pn_tensor_nchw(1, 1, 2, 2), host_new(4));
+    const float x[4] = {NAN, 1.0f, NAN, 0.5f};
+    memcpy(c.in[1].data, x, sizeof x);
+    case_out(&c, 0, pn_tensor_nchw(1, 1, 2, 2), NULL);
+    float *res[PN_OP_MAX_IO];
+    if (prop_run(be, &c, res)) {
+        const float want[4] = {0.0f, 0.0f, 3.0f, 0.0f};
+        prop_expect(be, c.label, res[0], want, 4, 1);
+        results_free(res);
+    }
+    case_free(&c);
+}
+
 /* add = a + b, one float addition per element (exact on every backend, required exact on ref). */
 static void prop_add(pn_backend *be) {
     if (!op_selected(PN_OP_ADD)) return;
@@ -1438,6 +1474,7 @@ static void run_properties(pn_backend *be) {
     prop_batchnorm(be);
     prop_relu(be);
     prop_maxpool(be);
+    prop_maxpool_nan_ref(be);
     prop_add(be);
     prop_upsample(be);
     prop_concat_split(be);

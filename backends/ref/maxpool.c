@@ -3,7 +3,8 @@
 
 #include "ref.h"
 
-/* Index (into the H*W plane) of the window's first maximum; NaN wins, as in PyTorch. -1 if empty. */
+/* Index (into the H*W plane) of the window's first maximum. A NaN wins over any number and a later NaN over an
+ * earlier one: PyTorch's CPU and CUDA kernels keep updating on `val > max || isnan(val)`. -1 if empty. */
 static int64_t window_argmax(const float *plane, int64_t h, int64_t w, int64_t oy, int64_t ox,
                              const pn_pool_params *p) {
     int64_t best = -1;
@@ -18,7 +19,6 @@ static int64_t window_argmax(const float *plane, int64_t h, int64_t w, int64_t o
             if (best < 0 || v > best_v || isnan(v)) {
                 best = iy * w + ix;
                 best_v = v;
-                if (isnan(v)) return best;
             }
         }
     }

@@ -1,0 +1,196 @@
+/* test_parity: the U-Net on every available backend against PyTorch + smp (golden made by
+ * tests/ref/make_parity_golden.py from weights that `pneumoseg init --seed 1234` writes). */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/register.h"
+#include "core/safetensors.h"
+#include "core/unet.h"
+#include "tests/check.h"
+
+#define GOLDEN "ref/golden/parity_resnet34.safetensors"
+#define SEED 1234
+#define SAMPLE 1024
+
+static pn_st_file *golden;
+
+/* Reads golden tensor `name` as doubles (caller frees); n gets its length. */
+static double *golden_get(const char *name, int64_t *n) {
+    const pn_st_entry *e = pn_st_find(golden, name);
+    if (!e) {
+        fprintf(stderr, "golden lacks %s\n", name);
+        return NULL;
+    }
+    *n = pn_st_numel(e);
+    double *d = malloc((size_t)*n * sizeof *d);
+    if (e->dtype == PN_ST_F64) { /* little-endian doubles, exactly as written */
+        memcpy(d, golden->data + e->begin, (size_t)*n * sizeof *d);
+        return d;
+    }
+    float *f = malloc((size_t)*n * sizeof *f);
+    pn_status st = pn_st_read_f32(golden, e, f, *n);
+    for (int64_t i = 0; st == PN_OK && i < *n; i++) d[i] = f[i];
+    free(f);
+    if (st != PN_OK) {
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+static double golden_scalar(const char *name) {
+    int64_t n;
+    double *v = golden_get(name, &n);
+    double s = v ? v[0] : NAN;
+    free(v);
+    return s;
+}
+
+static pn_status set_from_golden(pn_tensor *t, const char *name) {
+    int64_t n;
+    double *d = golden_get(name, &n);
+    if (!d || n != pn_tensor_numel(t)) return pn_error(PN_ERR_FORMAT, "golden %s has the wrong size", name);
+    float *f = malloc((size_t)n * sizeof *f);
+    for (int64_t i = 0; i < n; i++) f[i] = (float)d[i];
+    pn_status st = pn_tensor_set(t, f);
+    free(f);
+    free(d);
+    return st;
+}
+
+/* Max |ours - golden| for logits; checks it against max(1e-4, 4 x PyTorch's own float32 error). */
+static void compare_logits(const char *be, pn_unet *m, const char *key) {
+    int64_t n;
+    double *want = golden_get(key, &n);
+    char errkey[64];
+    snprintf(errkey, sizeof errkey, "%s_err32", key);
+    double err32 = golden_scalar(errkey), tol = fmax(1e-4, 4 * err32);
+    float *got = malloc((size_t)n * sizeof *got);
+    CHECK(pn_tensor_get(pn_unet_logits(m), got) == PN_OK);
+    double worst = 0;
+    for (int64_t i = 0; i < n; i++) worst = fmax(worst, fabs(got[i] - want[i]));
+    printf("  %s %s: max |diff| %.3g (PyTorch f32 %.3g, tolerance %.3g)\n", be, key, worst, err32, tol);
+    CHECK_MSG(worst <= tol, "%s %s max abs diff %g > %g", be, key, worst, tol);
+    free(got);
+    free(want);
+}
+
+static void run_eval(const char *be, pn_unet *m, int n, int s, const char *xkey, const char *key) {
+    CHECK(pn_unet_plan(m, n, s, s, PN_UNET_EVAL) == PN_OK);
+    CHECK(set_from_golden(pn_unet_input(m), xkey) == PN_OK);
+    CHECK(pn_unet_forward(m) == PN_OK);
+    compare_logits(be, m, key);
+}
+
+/* Normalized error of every parameter's gradient sample; tolerance max(1e-3, 4 x PyTorch f32's). */
+static void compare_grads(const char *be, pn_unet *m) {
+    double worst = 0, worst_ratio = 0;
+    const char *worst_name = "";
+    for (int i = 0; i < pn_unet_num_params(m); i++) {
+        pn_unet_param *p = pn_unet_param_at(m, i);
+        char key[160];
+        snprintf(key, sizeof key, "grad/%s", p->name);
+        int64_t k, n = pn_tensor_numel(&p->grad);
+        double *want = golden_get(key, &k);
+        snprintf(key, sizeof key, "grad_err32/%s", p->name);
+        double tol = fmax(1e-3, 4 * golden_scalar(key));
+        float *g = malloc((size_t)n * sizeof *g);
+        CHECK(pn_tensor_get(&p->grad, g) == PN_OK);
+        double num = 0, den = 0;
+        for (int64_t j = 0; want && j < k; j++) {
+            double d = g[(j * n) / k] - want[j];
+            num += d * d;
+            den += want[j] * want[j];
+        }
+        double err = sqrt(num / fmax(den, 1e-300));
+        CHECK_MSG(want && err <= tol, "%s gradient of %s: normalized error %.3g > %.3g", be, p->name, err, tol);
+        if (err > worst) worst = err, worst_name = p->name;
+        worst_ratio = fmax(worst_ratio, err / tol);
+        free(g);
+        free(want);
+    }
+    printf("  %s gradients: worst normalized error %.3g (%s), worst error/tolerance %.2f\n", be, worst, worst_name,
+           worst_ratio);
+}
+
+static void compare_stats(const char *be, pn_unet *m) {
+    double worst = 0;
+    for (int i = 0; i < pn_unet_num_bns(m); i++) {
+        pn_unet_bn *b = pn_unet_bn_at(m, i);
+        for (int which = 0; which < 2; which++) {
+            char key[160];
+            snprintf(key, sizeof key, "stat/%s.%s", b->prefix, which ? "running_var" : "running_mean");
+            int64_t n;
+            double *want = golden_get(key, &n);
+            pn_tensor *t = which ? &b->running_var : &b->running_mean;
+            float *got = malloc((size_t)n * sizeof *got);
+            CHECK(want && n == pn_tensor_numel(t) && pn_tensor_get(t, got) == PN_OK);
+            for (int64_t j = 0; want && j < n; j++) worst = fmax(worst, fabs(got[j] - want[j]) / fmax(1.0, fabs(want[j])));
+            free(got);
+            free(want);
+        }
+    }
+    printf("  %s running statistics after 6 train forwards: worst relative error %.3g\n", be, worst);
+    CHECK_MSG(worst <= 1e-4, "%s running stats error %g", be, worst);
+}
+
+static void run_train(const char *be, pn_unet *m) {
+    CHECK(pn_unet_plan(m, 2, 64, 64, PN_UNET_TRAIN) == PN_OK);
+    CHECK(set_from_golden(pn_unet_input(m), "x64") == PN_OK);
+    CHECK(set_from_golden(pn_unet_target(m), "t64") == PN_OK);
+    int64_t nl;
+    double *losses = golden_get("losses", &nl);
+    for (int it = 0; it < 6; it++) {
+        float loss = NAN;
+        CHECK(pn_unet_zero_grad(m) == PN_OK);
+        CHECK(pn_unet_forward(m) == PN_OK);
+        CHECK(pn_unet_loss(m, 3.0f, 1.0f, 4.0f, &loss) == PN_OK);
+        double rel = fabs(loss - losses[it]) / fabs(losses[it]);
+        printf("  %s iteration %d: loss %.7f (PyTorch f64 %.7f, relative %.2g)\n", be, it, loss, losses[it], rel);
+        CHECK_MSG(rel <= (it == 0 ? 1e-5 : 1e-4), "%s loss at iteration %d off by %g", be, it, rel);
+        if (it == 0) compare_logits(be, m, "train64");
+        if (it == 5) break;
+        CHECK(pn_unet_backward(m, 1.0f) == PN_OK);
+        if (it == 0) compare_grads(be, m);
+        pn_adam_params ap = {1e-4f, 0.9f, 0.999f, 1e-8f, 1e-4f, it + 1};
+        CHECK(pn_unet_adam_step(m, &ap) == PN_OK);
+    }
+    free(losses);
+    compare_stats(be, m);
+}
+
+static void run_backend(const char *name) {
+    pn_backend *be;
+    if (pn_backend_open(name, 0, &be) != PN_OK) {
+        SKIP("parity on %s: %s", name, pn_last_error());
+        return;
+    }
+    pn_unet *m;
+    CHECK(pn_unet_create("resnet34", be, &m) == PN_OK);
+    CHECK(pn_unet_init_weights(m, SEED) == PN_OK);
+    double t0 = pn_now();
+    run_eval(name, m, 2, 64, "x64", "eval64");
+    run_eval(name, m, 1, 128, "x128", "eval128");
+    run_train(name, m);
+    printf("  %s: %.1f s\n", name, pn_now() - t0);
+    pn_unet_free(m);
+    pn_backend_close(be);
+}
+
+int main(int argc, char **argv) {
+    const char *only = argc > 2 && strcmp(argv[1], "-b") == 0 ? argv[2] : NULL;
+    pn_register_builtin_backends();
+    if (pn_st_open(GOLDEN, &golden) != PN_OK) {
+        fprintf(stderr, "%s\n", pn_last_error());
+        return 1;
+    }
+    char names[128];
+    snprintf(names, sizeof names, "%s,cuda", pn_backend_builtin_names());
+    for (char *save = NULL, *b = strtok_r(names, ",", &save); b; b = strtok_r(NULL, ",", &save))
+        if (!only || strcmp(only, b) == 0) run_backend(b);
+    pn_st_close(golden);
+    return check_report("test_parity");
+}
