@@ -286,6 +286,86 @@ static void test_shapes_misc(pn_backend *ref, pn_backend *cpu, int n, int c, int
         test_same_shape(ref, cpu, same[i][0], (int)same[i][1], (int)same[i][2], T4(n, c, h, w));
 }
 
+/* An inference chain conv -> BN (in place) -> ADD (in place) -> ReLU (in place), prepared and run in order: the
+ * cpu backend fuses it into one conv; the result must match ref's four separate ops. Running a fused node
+ * out of order must fail with a message instead of computing garbage. */
+typedef struct chain {
+    pn_buffer bx, bw, by, br, bp;
+    pn_tensor x, w, y, r, gamma, beta, mean, var;
+    pn_node nodes[4];
+} chain;
+
+static void chain_setup(pn_backend *be, chain *c, int n, int cin, int cout, int hw, bool with_add) {
+    memset(c, 0, sizeof *c);
+    c->x = T4(n, cin, hw, hw), c->w = T4(cout, cin, 3, 3), c->y = T4(n, cout, hw, hw), c->r = c->y;
+    pn_tensor *ts[] = {&c->x, &c->w, &c->y, &c->r};
+    pn_buffer *bs[] = {&c->bx, &c->bw, &c->by, &c->br};
+    for (int i = 0; i < 4; i++) {
+        pn_buffer_alloc(be, bs[i], pn_tensor_bytes(ts[i]));
+        ts[i]->buf = bs[i];
+        float *v = random_data(pn_tensor_numel(ts[i]), IN_NORMAL, 50 + (uint64_t)i);
+        pn_tensor_set(ts[i], v);
+        free(v);
+    }
+    pn_buffer_alloc(be, &c->bp, 4 * (size_t)cout * sizeof(float));
+    pn_tensor *ps[] = {&c->gamma, &c->beta, &c->mean, &c->var};
+    for (int i = 0; i < 4; i++) {
+        *ps[i] = V(cout);
+        ps[i]->buf = &c->bp;
+        ps[i]->offset = (size_t)i * cout * sizeof(float);
+        float *v = random_data(cout, i == 3 ? IN_POSITIVE : IN_NORMAL, 60 + (uint64_t)i);
+        pn_tensor_set(ps[i], v);
+        free(v);
+    }
+    pn_node *nd = c->nodes;
+    nd[0].op = PN_OP_CONV2D_FWD, nd[0].p.conv2d_fwd = (pn_conv2d_params){1, 1, 1};
+    nd[0].out[0] = &c->y, nd[0].in[0] = &c->x, nd[0].in[1] = &c->w;
+    nd[1].op = PN_OP_BATCHNORM_INFER_FWD, nd[1].p.batchnorm_infer_fwd = (pn_batchnorm_params){1e-5f, 0.1f};
+    nd[1].out[0] = &c->y, nd[1].in[0] = &c->y, nd[1].in[1] = &c->gamma, nd[1].in[2] = &c->beta;
+    nd[1].in[3] = &c->mean, nd[1].in[4] = &c->var;
+    int k = 2;
+    if (with_add) {
+        nd[k].op = PN_OP_ADD, nd[k].out[0] = &c->y, nd[k].in[0] = &c->y, nd[k].in[1] = &c->r;
+        k++;
+    }
+    nd[k].op = PN_OP_RELU_FWD, nd[k].out[0] = &c->y, nd[k].in[0] = &c->y;
+}
+
+static int chain_len(bool with_add) { return with_add ? 4 : 3; }
+
+static void chain_free(pn_backend *be, chain *c, bool with_add) {
+    for (int i = 0; i < chain_len(with_add); i++) pn_node_release(be, &c->nodes[i]);
+    pn_buffer *bs[] = {&c->bx, &c->bw, &c->by, &c->br, &c->bp};
+    for (int i = 0; i < 5; i++) pn_buffer_free(bs[i]);
+}
+
+static void test_fused_chain(pn_backend *ref, pn_backend *cpu, int n, int cin, int cout, int hw, bool with_add) {
+    chain a, b;
+    chain_setup(ref, &a, n, cin, cout, hw, with_add);
+    chain_setup(cpu, &b, n, cin, cout, hw, with_add);
+    bool ok = true;
+    for (int i = 0; i < chain_len(with_add); i++)
+        ok = ok && pn_node_prepare(ref, &a.nodes[i]) == PN_OK && pn_node_prepare(cpu, &b.nodes[i]) == PN_OK;
+    for (int i = 0; i < chain_len(with_add); i++)
+        ok = ok && pn_node_compute(ref, &a.nodes[i]) == PN_OK && pn_node_compute(cpu, &b.nodes[i]) == PN_OK;
+    CHECK_MSG(ok, "fused chain: %s", pn_last_error());
+    int64_t cnt = pn_tensor_numel(&a.y);
+    float *ya = malloc((size_t)cnt * 4), *yb = malloc((size_t)cnt * 4);
+    pn_tensor_get(&a.y, ya);
+    pn_tensor_get(&b.y, yb);
+    double e = nmse(yb, ya, cnt);
+    CHECK_MSG(e <= 1e-7, "fused conv+bn%s+relu %d->%d %dx%d: NMSE %.3g", with_add ? "+add" : "", cin, cout, hw, hw, e);
+#ifdef PN_HAVE_ONEDNN
+    /* the BN node alone, without its conv just before: refused when it was fused */
+    const char *fuse = getenv("PN_CPU_FUSE");
+    if (!fuse || strcmp(fuse, "0") != 0) CHECK(pn_node_compute(cpu, &b.nodes[1]) != PN_OK);
+#endif
+    free(ya);
+    free(yb);
+    chain_free(ref, &a, with_add);
+    chain_free(cpu, &b, with_add);
+}
+
 int main(void) {
     pn_backend *ref = NULL, *cpu = NULL;
     if (pn_ref_backend_create(1, &ref) != PN_OK || pn_cpu_backend_create(2, &cpu) != PN_OK) {
@@ -302,6 +382,9 @@ int main(void) {
     test_conv(ref, cpu, 1, 32, 32, 5, 5, 3, 1, 1, 4, false);
     test_conv(ref, cpu, 1, 64, 64, 32, 32, 3, 1, 1, 1, false);
     test_conv(ref, cpu, 2, 8, 8, 4, 4, 1, 1, 0, 1, true);
+    test_fused_chain(ref, cpu, 1, 16, 16, 9, false);
+    test_fused_chain(ref, cpu, 2, 8, 24, 7, true);
+    test_fused_chain(ref, cpu, 1, 3, 5, 6, true);
     test_bn(ref, cpu, 2, 16, 7, 9);
     test_bn(ref, cpu, 1, 1, 5, 3);
     test_bn(ref, cpu, 4, 64, 16, 16);

@@ -94,7 +94,7 @@ static bool is_conv(pn_op op) {
     return op == PN_OP_CONV2D_FWD || op == PN_OP_CONV2D_BWD_DATA || op == PN_OP_CONV2D_BWD_WEIGHTS;
 }
 
-static bool is_fusable(pn_op op) { return op == PN_OP_BATCHNORM_INFER_FWD || op == PN_OP_RELU_FWD || op == PN_OP_ADD; }
+static inline bool is_fusable(pn_op op) { return op == PN_OP_BATCHNORM_INFER_FWD || op == PN_OP_RELU_FWD || op == PN_OP_ADD; }
 
 static pn_status cpu_prepare(pn_backend *be, pn_node *node) {
     cpu_ctx *ctx = be->ctx;
