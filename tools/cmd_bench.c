@@ -9,7 +9,7 @@
 #include "core/rng.h"
 
 typedef struct bench_args {
-    const char *backend, *encoder, *weights;
+    const char *backend, *encoder, *weights, *precision;
     int size, batch, runs, warmup, threads;
 } bench_args;
 
@@ -41,6 +41,7 @@ static pn_status bench_once(pn_unet *m, bool train, int64_t step) {
 
 static pn_status setup_model(const bench_args *a, bool train, pn_backend **be, pn_unet **m) {
     PN_TRY(pn_tool_open_backend(a->backend, a->threads, be));
+    PN_TRY(pn_tool_check_precision(*be, a->precision));
     if (a->weights)
         PN_TRY(pn_tool_load_model(a->encoder, a->weights, *be, m));
     else
@@ -73,8 +74,9 @@ static pn_status run_bench(const bench_args *a, bool train) {
     if (st == PN_OK) {
         qsort(times, (size_t)a->runs, sizeof *times, cmp_double);
         double median = a->runs % 2 ? times[a->runs / 2] : 0.5 * (times[a->runs / 2 - 1] + times[a->runs / 2]);
-        printf("bench %s backend=%s encoder=%s batch=%d size=%d threads=%d runs=%d warmup=%d\n",
-               train ? "train" : "infer", be->name, a->encoder, a->batch, a->size, a->threads, a->runs, a->warmup);
+        printf("bench %s backend=%s encoder=%s batch=%d size=%d threads=%d precision=%s runs=%d warmup=%d\n",
+               train ? "train" : "infer", be->name, a->encoder, a->batch, a->size, a->threads, a->precision, a->runs,
+               a->warmup);
         printf("median %.4f s  min %.4f s  max %.4f s  (%.2f images/s)\n", median, times[0], times[a->runs - 1],
                a->batch / median);
         printf("arena %.1f MB  peak RSS %.1f MB\n", (double)pn_unet_arena_bytes(m) / 1e6,
@@ -87,7 +89,7 @@ static pn_status run_bench(const bench_args *a, bool train) {
 }
 
 static int bench_model(int argc, char **argv, bool train) {
-    bench_args a = {"auto", "resnet34", NULL, train ? 256 : 512, train ? 4 : 1, 5, 1, 0};
+    bench_args a = {"auto", "resnet34", NULL, "fp32", train ? 256 : 512, train ? 4 : 1, 5, 1, 0};
     const pn_opt opts[] = {
         {"size", PN_OPT_INT, &a.size, "S", "image side, a multiple of 32 (infer 512, train 256)", false},
         {"batch", PN_OPT_INT, &a.batch, "N", "batch size (infer 1, train 4)", false},
@@ -97,6 +99,7 @@ static int bench_model(int argc, char **argv, bool train) {
         {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default resnet34)", false},
         {"backend", PN_OPT_STR, &a.backend, "NAME", "auto (default), ref, cpu or cuda", false},
         {"threads", PN_OPT_INT, &a.threads, "N", "threads (default 0 = all cores)", false},
+        {"precision", PN_OPT_STR, &a.precision, "fp32|bf16", "arithmetic (bf16 needs AVX512_BF16; default fp32)", false},
         {0},
     };
     const pn_command_help help = {train ? "pneumoseg bench train [--size 256] [--batch 4] [--runs 5]"
@@ -116,7 +119,7 @@ static int bench_infer(int argc, char **argv) { return bench_model(argc, argv, f
 static int bench_train(int argc, char **argv) { return bench_model(argc, argv, true); }
 
 static int bench_ops(int argc, char **argv) {
-    bench_args a = {"auto", "resnet34", NULL, 512, 1, 5, 2, 0};
+    bench_args a = {"auto", "resnet34", NULL, "fp32", 512, 1, 5, 2, 0};
     bool backward = false;
     const pn_opt opts[] = {
         {"size", PN_OPT_INT, &a.size, "S", "image side the layer shapes come from (default 512)", false},

@@ -27,6 +27,21 @@ pn_status pn_cpu_dnnl_check(dnnl_status_t st, const char *what) {
 }
 #endif
 
+void pn_cpu_bf16_unavailable(char *why, size_t n) {
+#ifdef PN_HAVE_ONEDNN
+    if (dnnl_get_effective_cpu_isa() < dnnl_cpu_isa_avx512_core_bf16) {
+        snprintf(why, n, "bf16 inference needs a CPU with AVX512_BF16 and this one lacks it (oneDNN ISA level 0x%x, "
+                 "AVX512_BF16 is 0x%x); use --precision fp32", (unsigned)dnnl_get_effective_cpu_isa(),
+                 (unsigned)dnnl_cpu_isa_avx512_core_bf16);
+        return;
+    }
+    snprintf(why, n, "bf16 inference is not implemented in the cpu backend yet (the CPU has AVX512_BF16); "
+             "use --precision fp32");
+#else
+    snprintf(why, n, "bf16 inference needs oneDNN and AVX512_BF16; this build has no oneDNN; use --precision fp32");
+#endif
+}
+
 pn_status pn_cpu_work_reserve(cpu_ctx *ctx, size_t bytes) {
     if (bytes <= ctx->work_bytes) return PN_OK;
     void *p = pn_alloc(bytes);

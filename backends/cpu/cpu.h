@@ -11,6 +11,10 @@
 /* Creates the cpu backend with `threads` threads (0 = all cores). */
 pn_status pn_cpu_backend_create(int threads, pn_backend **out);
 
+/* Why bf16 inference cannot run on this machine ("" never: the cpu backend computes in float32 today).
+ * Names the missing ISA (AVX512_BF16) when the CPU lacks it. Writes at most n bytes into why. */
+void pn_cpu_bf16_unavailable(char *why, size_t n);
+
 /* The backend's shared state. `work` is one scratch area reused by every node (compute is serial);
  * prepare grows it, compute never allocates. */
 typedef struct cpu_ctx {
