@@ -170,9 +170,28 @@ static pn_tensor view_of(pn_buffer *buf, int64_t offset, int ndim, const int64_t
     return t;
 }
 
+/* Allocates the (zeroed) gradient and Adam-moment buffers on first use. */
+static pn_status ensure_train_buffers(pn_unet *m) {
+    if (m->gbuf.backend) return PN_OK;
+    size_t pbytes = (size_t)m->n_scalars * sizeof(float);
+    pn_status st = pn_buffer_alloc(m->be, &m->gbuf, pbytes);
+    if (st == PN_OK) st = pn_buffer_alloc(m->be, &m->mbuf, pbytes);
+    if (st == PN_OK) st = pn_buffer_alloc(m->be, &m->vbuf, pbytes);
+    if (st != PN_OK) {
+        pn_buffer_free(&m->gbuf);
+        pn_buffer_free(&m->mbuf);
+        pn_buffer_free(&m->vbuf);
+        return pn_error(PN_ERR_NOMEM, "out of memory allocating gradients and Adam moments (3 x %.1f MB)",
+                        (double)pbytes / 1e6);
+    }
+    return PN_OK;
+}
+
 static pn_status allocate_buffers(pn_unet *m) {
     size_t pbytes = (size_t)m->n_scalars * sizeof(float);
     PN_TRY(pn_buffer_alloc(m->be, &m->pbuf, pbytes));
+    /* gradients and Adam moments are allocated when first needed (ensure_train_buffers): inference never
+     * pays for them */
     PN_TRY(pn_buffer_alloc(m->be, &m->sbuf, (size_t)(m->n_state ? m->n_state : 1) * sizeof(float)));
     PN_TRY(pn_buffer_alloc(m->be, &m->scratch, 64));
     for (int i = 0; i < m->n_params; i++) {
@@ -199,15 +218,6 @@ static pn_status allocate_buffers(pn_unet *m) {
     int64_t one = 1;
     m->norm_out = view_of(&m->scratch, 0, 1, &one, "norm");
     return PN_OK;
-}
-
-/* Gradients and Adam moments exist only once the model trains (inference needs a quarter of the memory). */
-static pn_status ensure_training_buffers(pn_unet *m) {
-    if (m->gbuf.backend) return PN_OK;
-    size_t pbytes = (size_t)m->n_scalars * sizeof(float);
-    PN_TRY(pn_buffer_alloc(m->be, &m->gbuf, pbytes));
-    PN_TRY(pn_buffer_alloc(m->be, &m->mbuf, pbytes));
-    return pn_buffer_alloc(m->be, &m->vbuf, pbytes); /* zeroed: fresh gradients and moments */
 }
 
 pn_status pn_unet_create(const char *encoder, pn_backend *be, pn_unet **out) {
@@ -301,7 +311,7 @@ pn_status pn_unet_init_weights(pn_unet *m, uint64_t seed) {
         PN_TRY(fill_tensor(&m->bns[i].running_var, 1.0f));
         m->bns[i].num_batches_tracked = 0;
     }
-    if (!m->gbuf.backend) return PN_OK;
+    if (!m->gbuf.backend) return PN_OK; /* not allocated yet: they start zeroed */
     PN_TRY(fill_tensor(&m->flat_m, 0.0f));
     PN_TRY(fill_tensor(&m->flat_v, 0.0f));
     return pn_unet_zero_grad(m);
@@ -353,7 +363,8 @@ static pn_tensor *batchnorm(builder *b, pn_tensor *x, const char *prefix) {
     while (bi < m->n_bns && strcmp(m->bn_decl[bi].prefix, prefix) != 0) bi++;
     PN_ASSERT(bi < m->n_bns);
     const bn_decl *d = &m->bn_decl[bi];
-    pn_tensor *y = act(b, x->shape[0], x->shape[1], x->shape[2], x->shape[3], d->prefix);
+    /* eval: in place (a backend may then fold it into the conv before it) */
+    pn_tensor *y = m->mode == PN_UNET_TRAIN ? act(b, x->shape[0], x->shape[1], x->shape[2], x->shape[3], d->prefix) : x;
     pn_tensor *gamma = m->param_t[d->gamma], *beta = m->param_t[d->beta];
     pn_tensor *rmean = m->rstat_t[2 * bi], *rvar = m->rstat_t[2 * bi + 1];
     pn_op_params p = {.batchnorm_train_fwd = {1e-5f, 0.1f}};
@@ -376,13 +387,19 @@ static pn_tensor *unary(builder *b, pn_op op, pn_op_params p, pn_tensor *x, int6
     return y;
 }
 
+/* In eval mode ReLU and ADD work in place (y = x, z = x), so a backend can fuse them into the conv before. */
 static pn_tensor *relu(builder *b, pn_tensor *x, const char *label) {
     pn_op_params p = {0};
+    if (b->m->mode != PN_UNET_TRAIN) {
+        pn_tensor *outs[] = {x}, *ins[] = {x};
+        add_node(b, PN_OP_RELU_FWD, p, outs, ins, label);
+        return x;
+    }
     return unary(b, PN_OP_RELU_FWD, p, x, x->shape[2], x->shape[3], label);
 }
 
 static pn_tensor *add(builder *b, pn_tensor *x, pn_tensor *y, const char *label) {
-    pn_tensor *z = act(b, x->shape[0], x->shape[1], x->shape[2], x->shape[3], label);
+    pn_tensor *z = b->m->mode == PN_UNET_TRAIN ? act(b, x->shape[0], x->shape[1], x->shape[2], x->shape[3], label) : x;
     pn_op_params p = {0};
     pn_tensor *outs[] = {z}, *ins[] = {x, y};
     add_node(b, PN_OP_ADD, p, outs, ins, label);
@@ -413,6 +430,8 @@ static pn_tensor *basic_block(builder *b, pn_tensor *x, int stage, int index) {
         set_name(dc, "%s.downsample.0", p);
         set_name(db, "%s.downsample.1", p);
         shortcut = batchnorm(b, conv(b, x, dc, 2, 0), db);
+        /* eval: the sum goes into the downsample branch, the conv computed last */
+        return relu(b, add(b, shortcut, y, p), p);
     }
     return relu(b, add(b, y, shortcut, p), p);
 }
@@ -504,10 +523,11 @@ pn_status pn_unet_plan(pn_unet *m, int n, int h, int w, pn_unet_mode mode) {
                         n, h, w);
     if (mode == PN_UNET_TRAIN && n == 1 && h == 32 && w == 32)
         return pn_error(PN_ERR_ARG, "training needs more than one value per BatchNorm channel: use batch >= 2 or a larger image");
+    if (mode == PN_UNET_TRAIN) PN_TRY(ensure_train_buffers(m));
     pn_graph_free(m->g);
     m->g = pn_graph_new(m->be);
     if (!m->g) return PN_ERR_NOMEM;
-    if (mode == PN_UNET_TRAIN) PN_TRY(ensure_training_buffers(m));
+    if (mode == PN_UNET_TRAIN) PN_TRY(ensure_train_buffers(m));
     m->n = n, m->h = h, m->w = w, m->mode = mode;
     m->target = m->loss = m->dlogits = NULL;
     pn_status st = build_program(m, m->g);
@@ -568,14 +588,14 @@ static pn_status run_flat(pn_unet *m, pn_op op, pn_op_params p, pn_tensor *const
 }
 
 pn_status pn_unet_zero_grad(pn_unet *m) {
-    PN_TRY(ensure_training_buffers(m));
+    PN_TRY(ensure_train_buffers(m));
     pn_op_params p = {.fill = {0.0f}};
     pn_tensor *outs[] = {&m->flat_g};
     return run_flat(m, PN_OP_FILL, p, outs, NULL);
 }
 
 pn_status pn_unet_grad_norm(pn_unet *m, double *norm) {
-    PN_TRY(ensure_training_buffers(m));
+    PN_TRY(ensure_train_buffers(m));
     pn_op_params p = {0};
     pn_tensor *outs[] = {&m->norm_out}, *ins[] = {&m->flat_g};
     PN_TRY(run_flat(m, PN_OP_SUM_SQUARES, p, outs, ins));
@@ -596,7 +616,7 @@ pn_status pn_unet_clip_grad_norm(pn_unet *m, double max_norm, double *norm) {
 }
 
 pn_status pn_unet_adam_step(pn_unet *m, const pn_adam_params *ap) {
-    PN_TRY(ensure_training_buffers(m));
+    PN_TRY(ensure_train_buffers(m));
     pn_op_params p = {.adam_step = *ap};
     pn_tensor *outs[] = {&m->flat_p, &m->flat_m, &m->flat_v}, *ins[] = {&m->flat_g};
     return run_flat(m, PN_OP_ADAM_STEP, p, outs, ins);

@@ -5,10 +5,11 @@
 
 #include "cli.h"
 #include "common.h"
+#include "bench/conv_layers.h"
 #include "core/rng.h"
 
 typedef struct bench_args {
-    const char *backend, *encoder, *weights;
+    const char *backend, *encoder, *weights, *precision;
     int size, batch, runs, warmup, threads;
 } bench_args;
 
@@ -40,6 +41,7 @@ static pn_status bench_once(pn_unet *m, bool train, int64_t step) {
 
 static pn_status setup_model(const bench_args *a, bool train, pn_backend **be, pn_unet **m) {
     PN_TRY(pn_tool_open_backend(a->backend, a->threads, be));
+    PN_TRY(pn_tool_check_precision(*be, a->precision));
     if (a->weights)
         PN_TRY(pn_tool_load_model(a->encoder, a->weights, *be, m));
     else
@@ -72,8 +74,9 @@ static pn_status run_bench(const bench_args *a, bool train) {
     if (st == PN_OK) {
         qsort(times, (size_t)a->runs, sizeof *times, cmp_double);
         double median = a->runs % 2 ? times[a->runs / 2] : 0.5 * (times[a->runs / 2 - 1] + times[a->runs / 2]);
-        printf("bench %s backend=%s encoder=%s batch=%d size=%d threads=%d runs=%d warmup=%d\n",
-               train ? "train" : "infer", be->name, a->encoder, a->batch, a->size, a->threads, a->runs, a->warmup);
+        printf("bench %s backend=%s encoder=%s batch=%d size=%d threads=%d precision=%s runs=%d warmup=%d\n",
+               train ? "train" : "infer", be->name, a->encoder, a->batch, a->size, a->threads, a->precision, a->runs,
+               a->warmup);
         printf("median %.4f s  min %.4f s  max %.4f s  (%.2f images/s)\n", median, times[0], times[a->runs - 1],
                a->batch / median);
         printf("arena %.1f MB  peak RSS %.1f MB\n", (double)pn_unet_arena_bytes(m) / 1e6,
@@ -86,7 +89,7 @@ static pn_status run_bench(const bench_args *a, bool train) {
 }
 
 static int bench_model(int argc, char **argv, bool train) {
-    bench_args a = {"auto", "resnet34", NULL, train ? 256 : 512, train ? 4 : 1, 5, 1, 0};
+    bench_args a = {"auto", "resnet34", NULL, "fp32", train ? 256 : 512, train ? 4 : 1, 5, 1, 0};
     const pn_opt opts[] = {
         {"size", PN_OPT_INT, &a.size, "S", "image side, a multiple of 32 (infer 512, train 256)", false},
         {"batch", PN_OPT_INT, &a.batch, "N", "batch size (infer 1, train 4)", false},
@@ -96,6 +99,7 @@ static int bench_model(int argc, char **argv, bool train) {
         {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default resnet34)", false},
         {"backend", PN_OPT_STR, &a.backend, "NAME", "auto (default), ref, cpu or cuda", false},
         {"threads", PN_OPT_INT, &a.threads, "N", "threads (default 0 = all cores)", false},
+        {"precision", PN_OPT_STR, &a.precision, "fp32|bf16", "arithmetic (bf16 needs AVX512_BF16; default fp32)", false},
         {0},
     };
     const pn_command_help help = {train ? "pneumoseg bench train [--size 256] [--batch 4] [--runs 5]"
@@ -114,11 +118,46 @@ static int bench_model(int argc, char **argv, bool train) {
 static int bench_infer(int argc, char **argv) { return bench_model(argc, argv, false); }
 static int bench_train(int argc, char **argv) { return bench_model(argc, argv, true); }
 
+static int bench_ops(int argc, char **argv) {
+    bench_args a = {"auto", "resnet34", NULL, "fp32", 512, 1, 5, 2, 0};
+    bool backward = false;
+    const pn_opt opts[] = {
+        {"size", PN_OPT_INT, &a.size, "S", "image side the layer shapes come from (default 512)", false},
+        {"batch", PN_OPT_INT, &a.batch, "N", "batch size (default 1)", false},
+        {"runs", PN_OPT_INT, &a.runs, "N", "timed runs per layer (default 5)", false},
+        {"warmup", PN_OPT_INT, &a.warmup, "N", "untimed runs first (default 2)", false},
+        {"backward", PN_OPT_FLAG, &backward, NULL, "also time bwd_data and bwd_weights", false},
+        {"backend", PN_OPT_STR, &a.backend, "NAME", "auto (default), ref, cpu or cuda", false},
+        {"threads", PN_OPT_INT, &a.threads, "N", "threads (default 0 = all cores)", false},
+        {0},
+    };
+    const pn_command_help help = {"pneumoseg bench ops [--size 512] [--batch 1] [--backward]",
+                                  "Times every distinct convolution of Unet-resnet34 on its own (random data) and "
+                                  "prints median, min and max milliseconds and GFLOP/s per layer."};
+    int rc = pn_cli_parse(argc, argv, opts, &help);
+    if (rc) return rc < 0 ? 0 : rc;
+    if (a.runs < 1 || a.warmup < 0 || a.size < 32 || a.size % 32 || a.batch < 1) {
+        fprintf(stderr, "pneumoseg bench ops: need --runs >= 1, --warmup >= 0, --batch >= 1 and --size a multiple of 32\n");
+        return 2;
+    }
+    pn_backend *be = NULL;
+    pn_status st = pn_tool_open_backend(a.backend, a.threads, &be);
+    if (st == PN_OK) {
+        printf("bench ops backend=%s batch=%d size=%d threads=%d runs=%d warmup=%d\n", be->name, a.batch, a.size,
+               a.threads, a.runs, a.warmup);
+        st = pn_bench_conv_layers(be, a.size, a.batch, a.warmup, a.runs, backward, stdout);
+    }
+    if (st == PN_OK) printf("peak RSS %.1f MB\n", (double)pn_peak_rss_bytes() / 1e6);
+    pn_backend_close(be);
+    return st == PN_OK ? 0 : pn_cli_fail("bench");
+}
+
 static const struct {
     const char *name;
     int (*fn)(int, char **);
     const char *summary;
 } benches[] = {
+    {"ops", bench_ops, "GFLOP/s of every convolution of the U-Net, one layer at a time"},
     {"infer", bench_infer, "U-Net forward pass (eval mode)"},
     {"train", bench_train, "U-Net training step (forward, loss, backward, Adam)"},
 };

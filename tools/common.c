@@ -2,11 +2,26 @@
 #include "common.h"
 
 #include <stdio.h>
+#include <string.h>
+
+#include "backends/cpu/cpu.h"
 
 pn_status pn_tool_open_backend(const char *name, int threads, pn_backend **out) {
     PN_TRY(pn_backend_open(name ? name : "auto", threads, out));
     pn_log_info("backend: %s", (*out)->name);
     return PN_OK;
+}
+
+pn_status pn_tool_check_precision(pn_backend *be, const char *precision) {
+    if (!precision || strcmp(precision, "fp32") == 0) return PN_OK;
+    if (strcmp(precision, "bf16") != 0)
+        return pn_error(PN_ERR_ARG, "--precision must be fp32 or bf16, got '%s'", precision);
+    char why[256];
+    if (strcmp(be->name, "cpu") == 0) {
+        pn_cpu_bf16_unavailable(why, sizeof why);
+        return pn_error(PN_ERR_UNSUPPORTED, "--precision bf16: %s", why);
+    }
+    return pn_error(PN_ERR_UNSUPPORTED, "--precision bf16: the %s backend computes in float32 only", be->name);
 }
 
 pn_status pn_tool_load_model(const char *encoder, const char *weights, pn_backend *be, pn_unet **out) {

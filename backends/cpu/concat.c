@@ -1,0 +1,49 @@
+/* cpu concat/split: join two NCHW tensors along channels, and the inverse. When the parts and the whole
+ * share a layout, each image's part is one contiguous run (plain, or blocked with channel counts that are
+ * multiples of the block); otherwise elements are moved one by one between the layouts. */
+#include <string.h>
+
+#include "cpu.h"
+
+/* Copies `rows` blocks of `len` floats from src (stride src_stride) to dst (stride dst_stride). */
+static void copy_blocks(float *dst, int64_t dst_stride, const float *src, int64_t src_stride, int64_t rows,
+                        int64_t len) {
+#pragma omp parallel for schedule(static) if (rows * len > 65536)
+    for (int64_t r = 0; r < rows; r++) memcpy(dst + r * dst_stride, src + r * src_stride, (size_t)len * sizeof(float));
+}
+
+/* Moves channels [c0, c0 + pc) of `whole` (wc channels, block wb) to/from `part` (pc channels, block pb). */
+static void move_channels(float *whole, int64_t wc, int64_t wb, int64_t c0, float *part, int64_t pc, int64_t pb,
+                          int64_t n, int64_t hw, bool to_whole) {
+    if (wb == pb) {
+        if (to_whole) copy_blocks(whole + c0 * hw, wc * hw, part, pc * hw, n, pc * hw);
+        else copy_blocks(part, pc * hw, whole + c0 * hw, wc * hw, n, pc * hw);
+        return;
+    }
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t in = 0; in < n; in++)
+        for (int64_t c = 0; c < pc; c++)
+            for (int64_t i = 0; i < hw; i++) {
+                float *w = whole + cpu_at(wb, wc, hw, in, c0 + c, i), *p = part + cpu_at(pb, pc, hw, in, c, i);
+                if (to_whole) *w = *p;
+                else *p = *w;
+            }
+}
+
+pn_status pn_cpu_concat(cpu_ctx *ctx, pn_node *node) {
+    const pn_tensor *a = node->in[0], *b = node->in[1], *y = node->out[0];
+    int64_t n = y->shape[0], hw = y->shape[2] * y->shape[3], cy = y->shape[1], ca = a->shape[1], cb = cy - ca;
+    int64_t by = cpu_blk(ctx, y);
+    move_channels(cpu_ptr(y), cy, by, 0, cpu_ptr(a), ca, cpu_blk(ctx, a), n, hw, true);
+    move_channels(cpu_ptr(y), cy, by, ca, cpu_ptr(b), cb, cpu_blk(ctx, b), n, hw, true);
+    return PN_OK;
+}
+
+pn_status pn_cpu_split(cpu_ctx *ctx, pn_node *node) {
+    const pn_tensor *dy = node->in[0], *da = node->out[0], *db = node->out[1];
+    int64_t n = dy->shape[0], hw = dy->shape[2] * dy->shape[3], cy = dy->shape[1], ca = da->shape[1], cb = cy - ca;
+    int64_t by = cpu_blk(ctx, dy);
+    move_channels(cpu_ptr(dy), cy, by, 0, cpu_ptr(da), ca, cpu_blk(ctx, da), n, hw, false);
+    if (db) move_channels(cpu_ptr(dy), cy, by, ca, cpu_ptr(db), cb, cpu_blk(ctx, db), n, hw, false);
+    return PN_OK;
+}

@@ -1,0 +1,33 @@
+/* cpu conv2d internals: the convolution's sizes and the two implementations (oneDNN, im2col + sgemm). */
+#ifndef PN_CPU_CONV2D_H
+#define PN_CPU_CONV2D_H
+
+#include "cpu.h"
+
+typedef struct pn_conv_dims {
+    int64_t n, cin, h, w;      /* input */
+    int64_t cout, oh, ow;      /* output */
+    int64_t k, cin_g, cout_g;  /* kernel size, channels per group */
+    int64_t groups;
+    int stride, pad;
+} pn_conv_dims;
+
+/* The sizes of a conv node (any of the three conv ops). */
+pn_conv_dims pn_cpu_conv_dims(const pn_node *node);
+
+/* im2col + sgemm: scratch bytes needed in ctx->work, then the three ops (dw and db accumulate). */
+size_t pn_cpu_conv2d_gemm_work(const pn_conv_dims *d);
+void pn_cpu_conv2d_gemm_fwd(cpu_ctx *ctx, const pn_conv_dims *d, float *y, const float *x, const float *w,
+                            const float *b);
+void pn_cpu_conv2d_gemm_bwd_data(cpu_ctx *ctx, const pn_conv_dims *d, float *dx, const float *dy, const float *w);
+void pn_cpu_conv2d_gemm_bwd_weights(cpu_ctx *ctx, const pn_conv_dims *d, float *dw, float *db, const float *dy,
+                                    const float *x);
+
+#ifdef PN_HAVE_ONEDNN
+/* oneDNN: builds the node's primitive and reorders (node->state), runs it, frees it. */
+pn_status pn_cpu_conv2d_dnnl_prepare(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d);
+pn_status pn_cpu_conv2d_dnnl_run(cpu_ctx *ctx, pn_node *node);
+void pn_cpu_conv2d_dnnl_release(pn_node *node);
+#endif
+
+#endif

@@ -1,0 +1,440 @@
+/* cpu conv2d through oneDNN 2.6: one primitive per node built in prepare with format_tag_any, plus the
+ * reorders between the node's tensors and the layouts the primitive chose (none when they match).
+ * Reordered copies and the primitive's scratchpad live in the backend's shared scratch area.
+ * Inference fusion: an in-place BATCHNORM_INFER_FWD, RELU_FWD or ADD prepared right after a forward conv on
+ * its output joins the conv: BN is folded into the weights and bias, ReLU and the residual add become
+ * oneDNN post-ops, and the joined nodes' compute only checks that they run in the same order. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv2d.h"
+
+/* One primitive argument: the node's tensor, its plain memory, and the primitive's memory if different. */
+typedef struct dnnl_arg_map {
+    int arg;
+    const pn_tensor *t; /* NULL: the plain data is at work + user_off (folded weights and bias) */
+    size_t user_off;
+    bool is_out;
+    dnnl_memory_t user, prim; /* prim == user when no reorder is needed */
+    dnnl_primitive_t reorder; /* user -> prim for inputs, prim -> user (+= when accumulating) for outputs */
+    size_t off;               /* prim's offset in ctx->work */
+} dnnl_arg_map;
+
+/* What an inference conv has absorbed from the nodes after it. */
+typedef struct conv_fuse {
+    const pn_tensor *gamma, *beta, *mean, *var; /* a folded BatchNorm (gamma NULL: none) */
+    float eps;
+    int n_post;
+    struct {
+        const pn_tensor *addend; /* NULL: ReLU, else y += addend */
+    } post[4];
+} conv_fuse;
+
+typedef struct conv_state {
+    pn_node *node;
+    pn_conv_dims d;
+    conv_fuse f;
+    dnnl_primitive_t prim;
+    dnnl_arg_map a[8];
+    int na;
+    dnnl_memory_t scratch;
+    size_t scratch_off;
+    size_t fold_w_off, fold_b_off; /* folded weights (the weight tensor's layout) and bias in ctx->work */
+} conv_state;
+
+/* The state of a node that a conv absorbed: which conv, and its place in the chain (1, 2, ...). */
+typedef struct fused_marker {
+    int magic;
+    pn_node *conv;
+    int step;
+} fused_marker;
+#define FUSED_MAGIC 0x46555345
+
+static size_t align64(size_t v) { return (v + 63) & ~(size_t)63; }
+
+/* Frees the oneDNN objects of a state (not the state). */
+static void conv_state_clear(conv_state *s) {
+    for (int i = 0; i < s->na; i++) {
+        if (s->a[i].reorder) dnnl_primitive_destroy(s->a[i].reorder);
+        if (s->a[i].prim && s->a[i].prim != s->a[i].user) dnnl_memory_destroy(s->a[i].prim);
+        if (s->a[i].user) dnnl_memory_destroy(s->a[i].user);
+    }
+    if (s->scratch) dnnl_memory_destroy(s->scratch);
+    if (s->prim) dnnl_primitive_destroy(s->prim);
+    memset(s->a, 0, sizeof s->a);
+    s->na = 0;
+    s->scratch = NULL;
+    s->prim = NULL;
+}
+
+static void conv_state_free(conv_state *s) {
+    if (!s) return;
+    conv_state_clear(s);
+    free(s);
+}
+
+/* Makes a reorder from `src` to `dst`; with `accumulate` it adds into dst (sum post-op). */
+static pn_status make_reorder(cpu_ctx *ctx, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
+                              bool accumulate, dnnl_primitive_t *out) {
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t ops = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    dnnl_status_t st = dnnl_primitive_attr_create(&attr);
+    if (st == dnnl_success && accumulate) {
+        st = dnnl_post_ops_create(&ops);
+        if (st == dnnl_success) st = dnnl_post_ops_append_sum(ops, 1.0f);
+        if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(attr, ops);
+    }
+    if (st == dnnl_success) st = dnnl_reorder_primitive_desc_create(&pd, src, ctx->engine, dst, ctx->engine, attr);
+    if (st == dnnl_success) st = dnnl_primitive_create(out, pd);
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (ops) dnnl_post_ops_destroy(ops);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    return st == dnnl_success ? PN_OK : pn_cpu_dnnl_check(st, "creating a reorder");
+}
+
+/* Adds argument `arg` bound to tensor t (plain layout user_md) to the state; the primitive wants prim_md.
+ * Outputs that accumulate always go through a scratch copy and an adding reorder. */
+static pn_status add_arg(cpu_ctx *ctx, conv_state *s, int arg, const pn_tensor *t, const dnnl_memory_desc_t *user_md,
+                         const dnnl_memory_desc_t *prim_md, bool is_out, bool accumulate, size_t *work) {
+    PN_ASSERT(s->na < 8);
+    dnnl_arg_map *m = &s->a[s->na++];
+    m->arg = arg;
+    m->t = t;
+    if (!t) m->user_off = arg == DNNL_ARG_BIAS ? s->fold_b_off : s->fold_w_off;
+    m->is_out = is_out;
+    DNNL_TRY(dnnl_memory_create(&m->user, user_md, ctx->engine, DNNL_MEMORY_NONE));
+    if (!accumulate && dnnl_memory_desc_equal(user_md, prim_md)) {
+        m->prim = m->user;
+        return PN_OK;
+    }
+    DNNL_TRY(dnnl_memory_create(&m->prim, prim_md, ctx->engine, DNNL_MEMORY_NONE));
+    m->off = *work;
+    *work = align64(*work + dnnl_memory_desc_get_size(prim_md));
+    if (is_out) return make_reorder(ctx, prim_md, user_md, accumulate, &m->reorder);
+    return make_reorder(ctx, user_md, prim_md, false, &m->reorder);
+}
+
+typedef struct conv_mds {
+    dnnl_memory_desc_t src, wei, bias, dst;         /* plain: nchw, (g)oihw, x */
+    dnnl_memory_desc_t any_src, any_wei, any_dst;   /* format_tag_any */
+    dnnl_dims_t strides, pad;
+} conv_mds;
+
+/* The md of an activation stored with channel block b (1 = nchw). */
+static pn_status act_md(dnnl_memory_desc_t *md, const dnnl_dims_t dims, int64_t b) {
+    dnnl_format_tag_t tag = b == 16 ? dnnl_aBcd16b : b == 8 ? dnnl_aBcd8b : dnnl_nchw;
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32, tag));
+    return PN_OK;
+}
+
+/* The md of the weights as the backend stores them: (Cout, Cin/g, k, k) with channel block b on dim 1;
+ * for groups, the same bytes seen as (g, Cout/g, Cin/g, k, k). */
+static pn_status weight_md(dnnl_memory_desc_t *md, const pn_conv_dims *d, int64_t b) {
+    if (d->groups == 1) {
+        dnnl_dims_t wei = {d->cout, d->cin_g, d->k, d->k};
+        return act_md(md, wei, b);
+    }
+    dnnl_dims_t gwei = {d->groups, d->cout_g, d->cin_g, d->k, d->k};
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(md, 5, gwei, dnnl_f32, dnnl_goihw));
+    if (b > 1) { /* the input-channel dim is blocked by b: strides of (g, o, i/b, h, w), inner block b on dim 2 */
+        dnnl_blocking_desc_t *bd = &md->format_desc.blocking;
+        int64_t kk = d->k * d->k;
+        bd->strides[4] = b;
+        bd->strides[3] = d->k * b;
+        bd->strides[2] = kk * b;
+        bd->strides[1] = d->cin_g * kk;
+        bd->strides[0] = d->cout_g * d->cin_g * kk;
+        bd->inner_nblks = 1;
+        bd->inner_blks[0] = b;
+        bd->inner_idxs[0] = 2;
+    }
+    return PN_OK;
+}
+
+static pn_status init_mds(cpu_ctx *ctx, const pn_node *node, const pn_conv_dims *d, conv_mds *m) {
+    dnnl_dims_t src = {d->n, d->cin, d->h, d->w}, dst = {d->n, d->cout, d->oh, d->ow}, bias = {d->cout};
+    dnnl_dims_t wei = {d->cout, d->cin_g, d->k, d->k}, gwei = {d->groups, d->cout_g, d->cin_g, d->k, d->k};
+    const pn_tensor *tx = node->op == PN_OP_CONV2D_BWD_DATA ? node->out[0] : node->op == PN_OP_CONV2D_FWD ? node->in[0] : node->in[1];
+    const pn_tensor *ty = node->op == PN_OP_CONV2D_FWD ? node->out[0] : node->in[0];
+    const pn_tensor *tw = node->op == PN_OP_CONV2D_BWD_WEIGHTS ? node->out[0] : node->in[1];
+    bool grouped = d->groups > 1;
+    PN_TRY(act_md(&m->src, src, cpu_blk(ctx, tx)));
+    PN_TRY(act_md(&m->dst, dst, cpu_blk(ctx, ty)));
+    PN_TRY(weight_md(&m->wei, d, cpu_blk(ctx, tw)));
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&m->bias, 1, bias, dnnl_f32, dnnl_x));
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&m->any_src, 4, src, dnnl_f32, dnnl_format_tag_any));
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&m->any_dst, 4, dst, dnnl_f32, dnnl_format_tag_any));
+    DNNL_TRY(dnnl_memory_desc_init_by_tag(&m->any_wei, grouped ? 5 : 4, grouped ? gwei : wei, dnnl_f32,
+                                          dnnl_format_tag_any));
+    m->strides[0] = m->strides[1] = d->stride;
+    m->pad[0] = m->pad[1] = d->pad;
+    return PN_OK;
+}
+
+/* The post-op chain of a fused conv: ReLU as eltwise, residual adds as binary add on the addend's layout. */
+static dnnl_status_t set_post_ops(cpu_ctx *ctx, dnnl_primitive_attr_t attr, const conv_fuse *f) {
+    if (f->n_post == 0) return dnnl_success;
+    dnnl_post_ops_t ops = NULL;
+    dnnl_status_t st = dnnl_post_ops_create(&ops);
+    for (int i = 0; i < f->n_post && st == dnnl_success; i++) {
+        const pn_tensor *t = f->post[i].addend;
+        if (!t) {
+            st = dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
+            continue;
+        }
+        dnnl_dims_t dims = {t->shape[0], t->shape[1], t->shape[2], t->shape[3]};
+        dnnl_memory_desc_t md;
+        int64_t b = cpu_blk(ctx, t);
+        st = dnnl_memory_desc_init_by_tag(&md, 4, dims, dnnl_f32, b == 16 ? dnnl_aBcd16b : b == 8 ? dnnl_aBcd8b : dnnl_nchw);
+        if (st == dnnl_success) st = dnnl_post_ops_append_binary(ops, dnnl_binary_add, &md);
+    }
+    if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(attr, ops);
+    if (ops) dnnl_post_ops_destroy(ops);
+    return st;
+}
+
+static pn_status make_pd(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const conv_fuse *f,
+                         dnnl_primitive_desc_t *pd) {
+    dnnl_convolution_desc_t fwd_desc, desc;
+    dnnl_primitive_desc_t hint = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    bool inference = f->gamma || f->n_post;
+    DNNL_TRY(dnnl_convolution_forward_desc_init(&fwd_desc, inference ? dnnl_forward_inference : dnnl_forward_training,
+                                                dnnl_convolution_direct, &m->any_src, &m->any_wei,
+                                                bias ? &m->bias : NULL, &m->any_dst, m->strides, m->pad, m->pad));
+    DNNL_TRY(dnnl_primitive_attr_create(&attr));
+    dnnl_status_t st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    if (st == dnnl_success && op == PN_OP_CONV2D_FWD) st = set_post_ops(ctx, attr, f);
+    if (st == dnnl_success && op == PN_OP_CONV2D_FWD) {
+        st = dnnl_primitive_desc_create(pd, &fwd_desc, attr, ctx->engine, NULL);
+    } else if (st == dnnl_success) {
+        st = dnnl_primitive_desc_create(&hint, &fwd_desc, NULL, ctx->engine, NULL);
+        if (st == dnnl_success && op == PN_OP_CONV2D_BWD_DATA)
+            st = dnnl_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &m->any_src, &m->any_wei,
+                                                          &m->any_dst, m->strides, m->pad, m->pad);
+        else if (st == dnnl_success)
+            st = dnnl_convolution_backward_weights_desc_init(&desc, dnnl_convolution_direct, &m->any_src,
+                                                             &m->any_wei, bias ? &m->bias : NULL, &m->any_dst,
+                                                             m->strides, m->pad, m->pad);
+        if (st == dnnl_success) st = dnnl_primitive_desc_create(pd, &desc, attr, ctx->engine, hint);
+    }
+    if (hint) dnnl_primitive_desc_destroy(hint);
+    dnnl_primitive_attr_destroy(attr);
+    return st == dnnl_success ? PN_OK : pn_cpu_dnnl_check(st, "creating a convolution primitive descriptor");
+}
+
+static const dnnl_memory_desc_t *query(dnnl_primitive_desc_t pd, dnnl_query_t what) {
+    return dnnl_primitive_desc_query_md(pd, what, 0);
+}
+
+static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_state *s) {
+    conv_mds m;
+    PN_TRY(init_mds(ctx, node, d, &m));
+    bool folded = s->f.gamma != NULL;
+    bool bias = node->op == PN_OP_CONV2D_FWD ? (node->in[2] != NULL || folded)
+                : node->op == PN_OP_CONV2D_BWD_WEIGHTS ? node->out[1] != NULL : false;
+    dnnl_primitive_desc_t pd = NULL;
+    PN_TRY(make_pd(ctx, node->op, &m, bias, &s->f, &pd));
+    size_t work = 0;
+    pn_status st = PN_OK;
+    if (folded) {
+        s->fold_w_off = work;
+        work = align64(work + pn_tensor_bytes(node->in[1]));
+        s->fold_b_off = work;
+        work = align64(work + (size_t)d->cout * sizeof(float));
+    }
+    if (node->op == PN_OP_CONV2D_FWD) {
+        const pn_tensor *wt = folded ? NULL : node->in[1], *bt = folded ? NULL : node->in[2];
+        st = add_arg(ctx, s, DNNL_ARG_SRC, node->in[0], &m.src, query(pd, dnnl_query_src_md), false, false, &work);
+        if (!st) st = add_arg(ctx, s, DNNL_ARG_WEIGHTS, wt, &m.wei, query(pd, dnnl_query_weights_md), false, false, &work);
+        if (!st && bias) st = add_arg(ctx, s, DNNL_ARG_BIAS, bt, &m.bias, &m.bias, false, false, &work);
+        if (!st) st = add_arg(ctx, s, DNNL_ARG_DST, node->out[0], &m.dst, query(pd, dnnl_query_dst_md), true, false, &work);
+        for (int i = 0; i < s->f.n_post && !st; i++) {
+            const pn_tensor *t = s->f.post[i].addend;
+            if (!t) continue;
+            dnnl_memory_desc_t amd;
+            dnnl_dims_t dims = {t->shape[0], t->shape[1], t->shape[2], t->shape[3]};
+            PN_TRY(act_md(&amd, dims, cpu_blk(ctx, t)));
+            st = add_arg(ctx, s, DNNL_ARG_ATTR_MULTIPLE_POST_OP(i) | DNNL_ARG_SRC_1, t, &amd, &amd, false, false, &work);
+        }
+    } else if (node->op == PN_OP_CONV2D_BWD_DATA) {
+        st = add_arg(ctx, s, DNNL_ARG_DIFF_DST, node->in[0], &m.dst, query(pd, dnnl_query_diff_dst_md), false, false, &work);
+        if (!st) st = add_arg(ctx, s, DNNL_ARG_WEIGHTS, node->in[1], &m.wei, query(pd, dnnl_query_weights_md), false, false, &work);
+        if (!st) st = add_arg(ctx, s, DNNL_ARG_DIFF_SRC, node->out[0], &m.src, query(pd, dnnl_query_diff_src_md), true, false, &work);
+    } else {
+        st = add_arg(ctx, s, DNNL_ARG_DIFF_DST, node->in[0], &m.dst, query(pd, dnnl_query_diff_dst_md), false, false, &work);
+        if (!st) st = add_arg(ctx, s, DNNL_ARG_SRC, node->in[1], &m.src, query(pd, dnnl_query_src_md), false, false, &work);
+        if (!st) st = add_arg(ctx, s, DNNL_ARG_DIFF_WEIGHTS, node->out[0], &m.wei, query(pd, dnnl_query_diff_weights_md), true, true, &work);
+        if (!st && bias) st = add_arg(ctx, s, DNNL_ARG_DIFF_BIAS, node->out[1], &m.bias, &m.bias, true, true, &work);
+    }
+    const dnnl_memory_desc_t *smd = query(pd, dnnl_query_scratchpad_md);
+    if (!st && smd && dnnl_memory_desc_get_size(smd) > 0) {
+        s->scratch_off = work;
+        work = align64(work + dnnl_memory_desc_get_size(smd));
+        if (dnnl_memory_create(&s->scratch, smd, ctx->engine, DNNL_MEMORY_NONE) != dnnl_success)
+            st = pn_error(PN_ERR_BACKEND, "oneDNN: could not create the scratchpad memory");
+    }
+    if (!st && dnnl_primitive_create(&s->prim, pd) != dnnl_success)
+        st = pn_error(PN_ERR_BACKEND, "oneDNN: could not create the convolution primitive");
+    dnnl_primitive_desc_destroy(pd);
+    if (!st) st = pn_cpu_work_reserve(ctx, work);
+    return st;
+}
+
+pn_status pn_cpu_conv2d_dnnl_prepare(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d) {
+    pn_cpu_conv2d_dnnl_release(node);
+    ctx->chain = NULL;
+    conv_state *s = calloc(1, sizeof *s);
+    if (!s) return pn_error(PN_ERR_NOMEM, "out of memory preparing a convolution");
+    s->node = node;
+    s->d = *d;
+    pn_status st = build(ctx, node, d, s);
+    if (st != PN_OK) {
+        conv_state_free(s);
+        return st;
+    }
+    node->state = s;
+    if (node->op == PN_OP_CONV2D_FWD) ctx->chain = node;
+    return PN_OK;
+}
+
+void pn_cpu_conv2d_dnnl_release(pn_node *node) {
+    conv_state_free(node->state);
+    node->state = NULL;
+}
+
+/* ---------------- inference fusion ---------------- */
+
+static bool same_memory(const pn_tensor *a, const pn_tensor *b) {
+    return a && b && a->buf == b->buf && a->offset == b->offset && pn_tensor_same_shape(a, b);
+}
+
+/* Which fusion step `node` would be for the conv chain head `conv`, or 0 if it cannot join. */
+static bool can_join(const conv_state *s, const pn_node *node) {
+    const pn_tensor *y = s->node->out[0];
+    const conv_fuse *f = &s->f;
+    if (!same_memory(node->out[0], y) || f->n_post >= 4) return false;
+    switch (node->op) {
+    case PN_OP_BATCHNORM_INFER_FWD: return same_memory(node->in[0], y) && !f->gamma && f->n_post == 0;
+    case PN_OP_RELU_FWD: return same_memory(node->in[0], y) && (f->n_post == 0 || f->post[f->n_post - 1].addend);
+    case PN_OP_ADD: {
+        bool first = same_memory(node->in[0], y), second = same_memory(node->in[1], y);
+        const pn_tensor *other = first ? node->in[1] : node->in[0];
+        for (int i = 0; i < f->n_post; i++)
+            if (f->post[i].addend) return false;
+        return first != second && other->buf && !same_memory(other, y);
+    }
+    default: return false;
+    }
+}
+
+pn_status pn_cpu_fuse_prepare(cpu_ctx *ctx, pn_node *node, bool *fused) {
+    *fused = false;
+    pn_node *head = ctx->chain;
+    ctx->chain = NULL;
+    if (!head || !head->state || !ctx->fuse) return PN_OK;
+    conv_state *s = head->state;
+    if (!can_join(s, node)) return PN_OK;
+    fused_marker *mk = calloc(1, sizeof *mk);
+    if (!mk) return pn_error(PN_ERR_NOMEM, "out of memory preparing a fused node");
+    conv_fuse saved = s->f;
+    if (node->op == PN_OP_BATCHNORM_INFER_FWD) {
+        s->f.gamma = node->in[1], s->f.beta = node->in[2], s->f.mean = node->in[3], s->f.var = node->in[4];
+        s->f.eps = node->p.batchnorm_infer_fwd.eps;
+    } else if (node->op == PN_OP_RELU_FWD) {
+        s->f.post[s->f.n_post++].addend = NULL;
+    } else {
+        s->f.post[s->f.n_post++].addend = same_memory(node->in[0], head->out[0]) ? node->in[1] : node->in[0];
+    }
+    conv_state_clear(s);
+    pn_status st = build(ctx, head, &s->d, s);
+    if (st != PN_OK) { /* this fusion is not available: rebuild without it and run the node on its own */
+        free(mk);
+        s->f = saved;
+        conv_state_clear(s);
+        return build(ctx, head, &s->d, s);
+    }
+    int steps = (s->f.gamma ? 1 : 0) + s->f.n_post;
+    mk->magic = FUSED_MAGIC;
+    mk->conv = head;
+    mk->step = steps;
+    node->state = mk;
+    *fused = true;
+    ctx->chain = head;
+    return PN_OK;
+}
+
+bool pn_cpu_fused_node(const pn_node *node) {
+    const fused_marker *mk = node->state;
+    return mk && mk->magic == FUSED_MAGIC;
+}
+
+pn_status pn_cpu_fused_compute(cpu_ctx *ctx, pn_node *node) {
+    fused_marker *mk = node->state;
+    if (ctx->ran_conv != mk->conv || ctx->ran_step + 1 != mk->step)
+        return pn_error(PN_ERR_BACKEND, "%s %s: this node was fused into the convolution before it, which must run "
+                        "immediately before it", pn_op_name(node->op), node->label ? node->label : "");
+    ctx->ran_step++;
+    return PN_OK;
+}
+
+void pn_cpu_fused_release(pn_node *node) {
+    free(node->state);
+    node->state = NULL;
+}
+
+/* Folded BatchNorm: w' = w * s and b' = b * s + beta - mean * s per output channel, s = gamma / sqrt(var + eps),
+ * written to the scratch area (the weights keep their own layout: each output channel is one run). */
+static void fold_bn(cpu_ctx *ctx, conv_state *s) {
+    const conv_fuse *f = &s->f;
+    const float *w = cpu_ptr(s->node->in[1]), *b = cpu_ptr(s->node->in[2]);
+    const float *gamma = cpu_ptr(f->gamma), *beta = cpu_ptr(f->beta), *mean = cpu_ptr(f->mean), *var = cpu_ptr(f->var);
+    float *fw = (float *)((char *)ctx->work + s->fold_w_off), *fb = (float *)((char *)ctx->work + s->fold_b_off);
+    int64_t cout = s->d.cout, per = s->d.cin_g * s->d.k * s->d.k;
+#pragma omp parallel for schedule(static)
+    for (int64_t o = 0; o < cout; o++) {
+        double sc = gamma[o] / sqrt((double)var[o] + f->eps);
+        float scf = (float)sc;
+        for (int64_t i = 0; i < per; i++) fw[o * per + i] = w[o * per + i] * scf;
+        fb[o] = (float)((b ? b[o] : 0.0) * sc + beta[o] - mean[o] * sc);
+    }
+}
+
+static pn_status run_reorder(cpu_ctx *ctx, dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to) {
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    DNNL_TRY(dnnl_primitive_execute(r, ctx->stream, 2, args));
+    return PN_OK;
+}
+
+pn_status pn_cpu_conv2d_dnnl_run(cpu_ctx *ctx, pn_node *node) {
+    conv_state *s = node->state;
+    if (!s) return pn_error(PN_ERR_BACKEND, "%s: compute before prepare", pn_op_name(node->op));
+    dnnl_exec_arg_t args[5];
+    int nargs = 0;
+    char *work = ctx->work;
+    if (s->f.gamma) fold_bn(ctx, s);
+    for (int i = 0; i < s->na; i++) {
+        dnnl_arg_map *m = &s->a[i];
+        DNNL_TRY(dnnl_memory_set_data_handle(m->user, m->t ? (void *)cpu_ptr(m->t) : work + m->user_off));
+        if (m->reorder) DNNL_TRY(dnnl_memory_set_data_handle(m->prim, work + m->off));
+        if (m->reorder && !m->is_out) PN_TRY(run_reorder(ctx, m->reorder, m->user, m->prim));
+        args[nargs].arg = m->arg;
+        args[nargs++].memory = m->prim;
+    }
+    if (s->scratch) {
+        DNNL_TRY(dnnl_memory_set_data_handle(s->scratch, work + s->scratch_off));
+        args[nargs].arg = DNNL_ARG_SCRATCHPAD;
+        args[nargs++].memory = s->scratch;
+    }
+    DNNL_TRY(dnnl_primitive_execute(s->prim, ctx->stream, nargs, args));
+    for (int i = 0; i < s->na; i++) {
+        dnnl_arg_map *m = &s->a[i];
+        if (m->reorder && m->is_out) PN_TRY(run_reorder(ctx, m->reorder, m->prim, m->user));
+    }
+    DNNL_TRY(dnnl_stream_wait(ctx->stream));
+    ctx->ran_conv = node;
+    ctx->ran_step = 0;
+    return PN_OK;
+}

@@ -1,0 +1,86 @@
+/* cpu: the multi-threaded CPU backend's internals: context, per-op functions and small helpers. */
+#ifndef PN_CPU_H
+#define PN_CPU_H
+
+#include "core/backend.h"
+
+#ifdef PN_HAVE_ONEDNN
+#include <dnnl.h>
+#endif
+
+/* Creates the cpu backend with `threads` threads (0 = all cores). */
+pn_status pn_cpu_backend_create(int threads, pn_backend **out);
+
+/* Why bf16 inference cannot run on this machine ("" never: the cpu backend computes in float32 today).
+ * Names the missing ISA (AVX512_BF16) when the CPU lacks it. Writes at most n bytes into why. */
+void pn_cpu_bf16_unavailable(char *why, size_t n);
+
+/* The backend's shared state. `work` is one scratch area reused by every node (compute is serial);
+ * prepare grows it, compute never allocates. */
+typedef struct cpu_ctx {
+    int threads;
+    int blk; /* channel block of the activation layout: 8 (AVX2) or 16 (AVX-512), 0 = plain NCHW only */
+    void *work;
+    size_t work_bytes;
+    bool profile;                  /* PN_CPU_PROFILE=1: time per op, printed when the backend closes */
+    double op_seconds[PN_OP_COUNT];
+    /* inference fusion (PN_CPU_FUSE=0 turns it off): the forward conv prepared last, whose output the next
+     * prepared node may join; at run time the conv that ran last and how many joined nodes ran since */
+    bool fuse;
+    pn_node *chain;
+    pn_node *ran_conv;
+    int ran_step;
+    int64_t op_calls[PN_OP_COUNT];
+#ifdef PN_HAVE_ONEDNN
+    dnnl_engine_t engine;
+    dnnl_stream_t stream;
+#endif
+} cpu_ctx;
+
+/* Grows the shared scratch area to at least `bytes` (prepare only). */
+pn_status pn_cpu_work_reserve(cpu_ctx *ctx, size_t bytes);
+
+/* One compute function per op; prepare/release hooks for the ops that keep per-node state. */
+#define OP(E, name, P, nin, nout) pn_status pn_cpu_##name(cpu_ctx *ctx, pn_node *node);
+#include "core/ops.def"
+#undef OP
+
+pn_status pn_cpu_conv2d_prepare(cpu_ctx *ctx, pn_node *node);
+
+/* Inference fusion (oneDNN builds only). fuse_prepare joins an in-place BATCHNORM_INFER_FWD, RELU_FWD or ADD
+ * on the output of the forward conv prepared just before it into that conv (*fused = true); a joined
+ * node's compute only checks the order. */
+pn_status pn_cpu_fuse_prepare(cpu_ctx *ctx, pn_node *node, bool *fused);
+bool pn_cpu_fused_node(const pn_node *node);
+pn_status pn_cpu_fused_compute(cpu_ctx *ctx, pn_node *node);
+void pn_cpu_fused_release(pn_node *node);
+void pn_cpu_conv2d_release(cpu_ctx *ctx, pn_node *node);
+
+/* The layout of a tensor is a function of its shape: a 4-d tensor whose channel count is a multiple of
+ * ctx->blk is stored blocked, nChw<B>c (element (n,c,i) at ((n*C/B + c/B)*HW + i)*B + c%B, the layout oneDNN's
+ * convolutions use), everything else plain (B = 1, which is NCHW). Same shape means same layout, so
+ * elementwise ops are layout-free, and a channel slice [c0, c0+k) of a batch-1 tensor is contiguous in both
+ * layouts when c0 and k are multiples of B. tensor_set/tensor_get convert to and from NCHW. */
+static inline int64_t cpu_blk(const cpu_ctx *ctx, const pn_tensor *t) {
+    return (ctx->blk > 1 && t->ndim == 4 && t->shape[1] % ctx->blk == 0) ? ctx->blk : 1;
+}
+
+/* Offset of element (n, c, i) (i = y*W + x) of an N x C x HW tensor stored with channel block b. */
+static inline int64_t cpu_at(int64_t b, int64_t c_total, int64_t hw, int64_t n, int64_t c, int64_t i) {
+    return ((n * (c_total / b) + c / b) * hw + i) * b + c % b;
+}
+
+/* Host float pointer of a node slot (NULL for an empty optional slot). */
+static inline float *cpu_ptr(const pn_tensor *t) { return t ? pn_tensor_host_f32(t) : NULL; }
+
+#ifdef PN_HAVE_ONEDNN
+/* Turns a oneDNN status into a pn_status with a message naming `what`. */
+pn_status pn_cpu_dnnl_check(dnnl_status_t st, const char *what);
+#define DNNL_TRY(call)                                                   \
+    do {                                                                 \
+        dnnl_status_t dnnl_st_ = (call);                                 \
+        if (dnnl_st_ != dnnl_success) return pn_cpu_dnnl_check(dnnl_st_, #call); \
+    } while (0)
+#endif
+
+#endif

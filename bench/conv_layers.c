@@ -1,0 +1,136 @@
+/* conv_layers: the convolutions of smp Unet-resnet34 and a per-layer GFLOP/s benchmark on any backend. */
+#include "conv_layers.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rng.h"
+
+static pn_conv_layer L(const char *name, int cin, int cout, int k, int stride, int h, int count, int bias) {
+    pn_conv_layer l = {name, cin, cout, k, stride, k / 2, h, count, bias};
+    return l;
+}
+
+int pn_unet_r34_conv_layers(int s, pn_conv_layer *o) {
+    int n = 0;
+    o[n++] = L("enc.conv1 7x7/2", 3, 64, 7, 2, s, 1, 0);
+    o[n++] = L("enc.layer1 3x3", 64, 64, 3, 1, s / 4, 6, 0);
+    o[n++] = L("enc.layer2.0 3x3/2", 64, 128, 3, 2, s / 4, 1, 0);
+    o[n++] = L("enc.layer2.0 down 1x1/2", 64, 128, 1, 2, s / 4, 1, 0);
+    o[n++] = L("enc.layer2 3x3", 128, 128, 3, 1, s / 8, 7, 0);
+    o[n++] = L("enc.layer3.0 3x3/2", 128, 256, 3, 2, s / 8, 1, 0);
+    o[n++] = L("enc.layer3.0 down 1x1/2", 128, 256, 1, 2, s / 8, 1, 0);
+    o[n++] = L("enc.layer3 3x3", 256, 256, 3, 1, s / 16, 11, 0);
+    o[n++] = L("enc.layer4.0 3x3/2", 256, 512, 3, 2, s / 16, 1, 0);
+    o[n++] = L("enc.layer4.0 down 1x1/2", 256, 512, 1, 2, s / 16, 1, 0);
+    o[n++] = L("enc.layer4 3x3", 512, 512, 3, 1, s / 32, 5, 0);
+    o[n++] = L("dec.block0.conv1", 768, 256, 3, 1, s / 16, 1, 0);
+    o[n++] = L("dec.block0.conv2", 256, 256, 3, 1, s / 16, 1, 0);
+    o[n++] = L("dec.block1.conv1", 384, 128, 3, 1, s / 8, 1, 0);
+    o[n++] = L("dec.block1.conv2", 128, 128, 3, 1, s / 8, 1, 0);
+    o[n++] = L("dec.block2.conv1", 192, 64, 3, 1, s / 4, 1, 0);
+    o[n++] = L("dec.block2.conv2", 64, 64, 3, 1, s / 4, 1, 0);
+    o[n++] = L("dec.block3.conv1", 128, 32, 3, 1, s / 2, 1, 0);
+    o[n++] = L("dec.block3.conv2", 32, 32, 3, 1, s / 2, 1, 0);
+    o[n++] = L("dec.block4.conv1", 32, 16, 3, 1, s, 1, 0);
+    o[n++] = L("dec.block4.conv2", 16, 16, 3, 1, s, 1, 0);
+    o[n++] = L("head 3x3 +bias", 16, 1, 3, 1, s, 1, 1);
+    return n;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct conv_bufs {
+    pn_buffer bx, bw, by, bb;
+    pn_tensor x, w, y, b;
+} conv_bufs;
+
+static pn_status alloc_tensor(pn_backend *be, pn_buffer *buf, pn_tensor *t, pn_tensor shape, uint32_t seed) {
+    *t = shape;
+    PN_TRY(pn_buffer_alloc(be, buf, pn_tensor_bytes(t)));
+    t->buf = buf;
+    int64_t n = pn_tensor_numel(t);
+    float *v = malloc((size_t)n * sizeof *v);
+    if (!v) return pn_error(PN_ERR_NOMEM, "bench: out of memory");
+    pn_rng r = pn_rng_make(7, 99, seed, 0);
+    for (int64_t i = 0; i < n; i++) v[i] = pn_rng_uniform_range(&r, -1.0f, 1.0f);
+    pn_status st = pn_tensor_set(t, v);
+    free(v);
+    return st;
+}
+
+static void free_bufs(conv_bufs *c) {
+    pn_buffer_free(&c->bx);
+    pn_buffer_free(&c->bw);
+    pn_buffer_free(&c->by);
+    pn_buffer_free(&c->bb);
+}
+
+/* Median/min/max milliseconds of `reps` runs of the node after `warmup` runs. */
+static pn_status time_node(pn_backend *be, pn_node *node, int warmup, int reps, double ms[3]) {
+    PN_TRY(pn_node_prepare(be, node));
+    double *t = calloc((size_t)reps, sizeof *t);
+    pn_status st = PN_OK;
+    for (int i = 0; i < warmup + reps && st == PN_OK; i++) {
+        double t0 = pn_now();
+        st = pn_node_compute(be, node);
+        if (st == PN_OK) st = pn_backend_synchronize(be);
+        if (i >= warmup) t[i - warmup] = (pn_now() - t0) * 1e3;
+    }
+    pn_node_release(be, node);
+    qsort(t, (size_t)reps, sizeof *t, cmp_double);
+    ms[0] = t[reps / 2], ms[1] = t[0], ms[2] = t[reps - 1];
+    free(t);
+    return st;
+}
+
+pn_status pn_bench_conv_layers(pn_backend *be, int size, int batch, int warmup, int reps, int backward, FILE *to) {
+    pn_conv_layer layers[32];
+    int n = pn_unet_r34_conv_layers(size, layers);
+    const char *kinds[3] = {"fwd", "bwd_data", "bwd_weights"};
+    double total[3] = {0, 0, 0};
+    fprintf(to, "%-26s %5s %5s %4s %5s %3s %-11s %9s %9s %9s %8s\n", "layer", "cin", "cout", "k", "in", "x", "pass",
+            "med_ms", "min_ms", "max_ms", "GFLOP/s");
+    for (int i = 0; i < n; i++) {
+        pn_conv_layer *l = &layers[i];
+        int oh = (l->h + 2 * l->pad - l->k) / l->stride + 1;
+        conv_bufs c;
+        memset(&c, 0, sizeof c);
+        pn_status st = alloc_tensor(be, &c.bx, &c.x, pn_tensor_nchw(batch, l->cin, l->h, l->h), 1);
+        if (!st) st = alloc_tensor(be, &c.bw, &c.w, pn_tensor_nchw(l->cout, l->cin, l->k, l->k), 2);
+        if (!st) st = alloc_tensor(be, &c.by, &c.y, pn_tensor_nchw(batch, l->cout, oh, oh), 3);
+        if (!st) st = alloc_tensor(be, &c.bb, &c.b, pn_tensor_vec(l->cout), 4);
+        double flops = 2.0 * batch * l->cin * l->cout * l->k * l->k * (double)oh * oh;
+        for (int kind = 0; kind < (backward ? 3 : 1) && st == PN_OK; kind++) {
+            pn_node node;
+            memset(&node, 0, sizeof node);
+            node.label = l->name;
+            pn_conv2d_params p = {l->stride, l->pad, 1};
+            if (kind == 0) {
+                node.op = PN_OP_CONV2D_FWD, node.p.conv2d_fwd = p;
+                node.out[0] = &c.y, node.in[0] = &c.x, node.in[1] = &c.w, node.in[2] = l->bias ? &c.b : NULL;
+            } else if (kind == 1) {
+                node.op = PN_OP_CONV2D_BWD_DATA, node.p.conv2d_bwd_data = p;
+                node.out[0] = &c.x, node.in[0] = &c.y, node.in[1] = &c.w;
+            } else {
+                node.op = PN_OP_CONV2D_BWD_WEIGHTS, node.p.conv2d_bwd_weights = p;
+                node.out[0] = &c.w, node.out[1] = l->bias ? &c.b : NULL, node.in[0] = &c.y, node.in[1] = &c.x;
+            }
+            double ms[3];
+            st = time_node(be, &node, warmup, reps, ms);
+            if (st) break;
+            total[kind] += ms[0] * l->count;
+            fprintf(to, "%-26s %5d %5d %4d %5d %3d %-11s %9.3f %9.3f %9.3f %8.1f\n", l->name, l->cin, l->cout, l->k,
+                    l->h, l->count, kinds[kind], ms[0], ms[1], ms[2], flops / (ms[0] * 1e-3) / 1e9);
+        }
+        free_bufs(&c);
+        if (st) return st;
+    }
+    for (int kind = 0; kind < (backward ? 3 : 1); kind++)
+        fprintf(to, "all convs of the model, %s, batch %d, size %d: %.1f ms (sum of medians x count)\n", kinds[kind],
+                batch, size, total[kind]);
+    return PN_OK;
+}
