@@ -144,13 +144,15 @@ static void run_train(const char *be, pn_unet *m) {
     CHECK(set_from_golden(pn_unet_target(m), "t64") == PN_OK);
     int64_t nl;
     double *losses = golden_get("losses", &nl), *losses32 = golden_get("losses_f32", &nl);
+    double drift32 = 0;
     for (int it = 0; it < 6; it++) {
         float loss = NAN;
         CHECK(pn_unet_zero_grad(m) == PN_OK);
         CHECK(pn_unet_forward(m) == PN_OK);
         CHECK(pn_unet_loss(m, 3.0f, 1.0f, 4.0f, &loss) == PN_OK);
         double rel = fabs(loss - losses[it]) / fabs(losses[it]);
-        double drift32 = fabs(losses32[it] - losses[it]) / fabs(losses[it]);
+        /* PyTorch float32's drift from float64 so far (chaos grows with steps, so the running maximum) */
+        drift32 = fmax(drift32, fabs(losses32[it] - losses[it]) / fabs(losses[it]));
         double tol = it == 0 ? 1e-5 : fmax(1e-4, 4 * drift32);
         printf("  %s iteration %d: loss %.7f (PyTorch f64 %.7f), relative error %.2g (PyTorch f32 %.2g, tolerance %.2g)\n",
                be, it, loss, losses[it], rel, drift32, tol);

@@ -17,7 +17,7 @@ Sequence (the C test repeats it exactly):
 Training a randomly initialised deep network is chaotic at the scale of float32 rounding: PyTorch's own
 float32 run drifts from float64 by ~1e-3 in the loss and ~0.2 in deep running variances within five
 steps. So the golden also stores PyTorch's float32 results, and the C test allows max(1e-4, 4 x that
-drift) after Adam steps, while everything before the first step is held to fixed tight bounds.
+drift so far) after Adam steps, while everything before the first step is held to fixed tight bounds.
 Gradients are stored as a deterministic sample: for a tensor of n elements, K = min(n, 1024) values at
 flat indices floor(k * n / K), k = 0..K-1.
 
