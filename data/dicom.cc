@@ -12,6 +12,7 @@ extern "C" {
 #include <dcmtk/dcmdata/dctk.h>
 #include <dcmtk/dcmimage/diregist.h>
 #include <dcmtk/dcmimgle/dcmimage.h>
+#include <dcmtk/dcmimgle/dipixel.h>
 #include <dcmtk/dcmjpeg/djdecode.h>
 #include <dcmtk/dcmjpls/djdecode.h>
 #include <dcmtk/oflog/oflog.h>
@@ -127,6 +128,9 @@ pn_status check_and_decompress(const char *path, DcmDataset *ds, const pn_dicom_
     if (is_jpeg2000(xfer))
         return pn_error(PN_ERR_UNSUPPORTED, "%s: transfer syntax %s (%s) cannot be decoded: this build has no JPEG 2000 decoder",
                         path, x.getXferID(), x.getXferName());
+    if (xfer == EXS_BigEndianExplicit && info.bits_allocated == 32)
+        return pn_error(PN_ERR_UNSUPPORTED, "%s: transfer syntax %s (%s) with 32 bits allocated is not supported (dcmtk swaps it as 16-bit words)",
+                        path, x.getXferID(), x.getXferName());
     if (x.isEncapsulated()) {
         OFCondition c = ds->chooseRepresentation(EXS_LittleEndianExplicit, NULL);
         if (c.bad() || !ds->canWriteXfer(EXS_LittleEndianExplicit))
@@ -139,6 +143,8 @@ pn_status check_and_decompress(const char *path, DcmDataset *ds, const pn_dicom_
         return pn_error(PN_ERR_FORMAT, "%s: no pixel data (7FE0,0010)", path);
     unsigned long long need =
         ((unsigned long long)info.rows * info.cols * info.samples_per_pixel * info.bits_allocated + 7) / 8;
+    if (std::strncmp(info.photometric, "YBR_FULL_422", 12) == 0 || std::strncmp(info.photometric, "YBR_PARTIAL_422", 15) == 0)
+        need = need * 2 / 3;  // chroma subsampled horizontally: 2 samples per pixel
     if ((unsigned long long)pd->getLength() < need)
         return pn_error(PN_ERR_FORMAT, "%s: pixel data is truncated: %lu bytes, one frame needs %llu", path,
                         (unsigned long)pd->getLength(), need);
@@ -147,29 +153,96 @@ pn_status check_and_decompress(const char *path, DcmDataset *ds, const pn_dicom_
 
 // True when the stored values map to the output unchanged: unsigned, at most 8 bits, no rescale.
 bool maps_unchanged(DcmDataset *ds, const pn_dicom_info &info) {
-    Float64 slope = 1.0, intercept = 0.0;
-    ds->findAndGetFloat64(DCM_RescaleSlope, slope);
-    ds->findAndGetFloat64(DCM_RescaleIntercept, intercept);
+    // findAndGet* zero their output when the tag is absent, so keep the defaults unless found.
+    Float64 slope = 1.0, intercept = 0.0, v = 0.0;
+    if (ds->findAndGetFloat64(DCM_RescaleSlope, v).good()) slope = v;
+    if (ds->findAndGetFloat64(DCM_RescaleIntercept, v).good()) intercept = v;
     return info.bits_stored <= 8 && !info.pixel_signed && slope == 1.0 && intercept == 0.0;
+}
+
+// Colour: dcmtk renders RGB at 16 bits, we take 0.299 R + 0.587 G + 0.114 B and map it as the rule says.
+pn_status render_colour(const char *path, DicomImage &img, const pn_dicom_info &info, int bits, pn_dicom_image *out) {
+    const Uint16 *rgb = static_cast<const Uint16 *>(img.getOutputData(16, 0, 0));
+    if (!rgb) return pn_error(PN_ERR_FORMAT, "%s: cannot render the %s image: %s", path, info.photometric,
+                              DicomImage::getString(img.getStatus()));
+    size_t w = img.getWidth(), h = img.getHeight(), n = w * h;
+    if (w == 0 || h == 0 || img.getOutputDataSize(16) < n * 6)
+        return pn_error(PN_ERR_FORMAT, "%s: rendered image has an unexpected size", path);
+    std::unique_ptr<double[]> grey(new double[n]);
+    double lo = 1e300, hi = -1e300;
+    for (size_t i = 0; i < n; i++) {
+        double g = 0.299 * rgb[3 * i] + 0.587 * rgb[3 * i + 1] + 0.114 * rgb[3 * i + 2];
+        grey[i] = g;
+        lo = g < lo ? g : lo;
+        hi = g > hi ? g : hi;
+    }
+    double ymax = bits == 8 ? 255.0 : 65535.0;
+    bool full_range = info.bits_stored <= 8;
+    out->pixels = pn_alloc(n * (size_t)(bits / 8));
+    if (!out->pixels) return pn_error(PN_ERR_NOMEM, "%s: out of memory for a %zux%zu image", path, w, h);
+    for (size_t i = 0; i < n; i++) {
+        double y = full_range ? grey[i] / 65535.0 * ymax : (hi > lo ? (grey[i] - lo) / (hi - lo) * ymax : 0.0);
+        y = y < 0 ? 0 : (y > ymax ? ymax : y);
+        unsigned v = (unsigned)(y + 1e-7);
+        if (bits == 8) static_cast<uint8_t *>(out->pixels)[i] = (uint8_t)(v > 255 ? 255 : v);
+        else static_cast<uint16_t *>(out->pixels)[i] = (uint16_t)(v > 65535 ? 65535 : v);
+    }
+    out->width = (int)w;
+    out->height = (int)h;
+    out->bits = bits;
+    return PN_OK;
+}
+
+// Unsigned <= 8 stored bits without rescale or window: 0..2^bits-1 onto the output range, by integer
+// arithmetic from dcmtk's modality values (its own "no VOI" output stretches the image's min..max).
+template <typename T>
+void map_stored(const T *v, size_t n, unsigned maxv, unsigned ymax, bool invert, int bits, void *dst) {
+    for (size_t i = 0; i < n; i++) {
+        long long x = (long long)v[i];
+        x = x < 0 ? 0 : (x > (long long)maxv ? (long long)maxv : x);
+        unsigned y = (unsigned)((unsigned long long)x * ymax / maxv);
+        if (invert) y = ymax - y;
+        if (bits == 8) static_cast<uint8_t *>(dst)[i] = (uint8_t)y;
+        else static_cast<uint16_t *>(dst)[i] = (uint16_t)y;
+    }
+}
+
+pn_status render_stored_range(const char *path, DicomImage &img, const pn_dicom_info &info, int bits, pn_dicom_image *out) {
+    const DiPixel *px = img.getInterData();
+    size_t w = img.getWidth(), h = img.getHeight(), n = w * h;
+    if (!px || !px->getData() || w == 0 || h == 0 || px->getCount() < n)
+        return pn_error(PN_ERR_FORMAT, "%s: cannot render the image: no pixel values", path);
+    out->pixels = pn_alloc(n * (size_t)(bits / 8));
+    if (!out->pixels) return pn_error(PN_ERR_NOMEM, "%s: out of memory for a %zux%zu image", path, w, h);
+    unsigned maxv = (1u << (info.bits_stored > 0 ? info.bits_stored : 8)) - 1, ymax = bits == 8 ? 255u : 65535u;
+    bool invert = std::strcmp(info.photometric, "MONOCHROME1") == 0;
+    const void *d = px->getData();
+    switch (px->getRepresentation()) {
+    case EPR_Uint8: map_stored(static_cast<const Uint8 *>(d), n, maxv, ymax, invert, bits, out->pixels); break;
+    case EPR_Sint8: map_stored(static_cast<const Sint8 *>(d), n, maxv, ymax, invert, bits, out->pixels); break;
+    case EPR_Uint16: map_stored(static_cast<const Uint16 *>(d), n, maxv, ymax, invert, bits, out->pixels); break;
+    case EPR_Sint16: map_stored(static_cast<const Sint16 *>(d), n, maxv, ymax, invert, bits, out->pixels); break;
+    case EPR_Uint32: map_stored(static_cast<const Uint32 *>(d), n, maxv, ymax, invert, bits, out->pixels); break;
+    case EPR_Sint32: map_stored(static_cast<const Sint32 *>(d), n, maxv, ymax, invert, bits, out->pixels); break;
+    default:
+        pn_dicom_image_free(out);
+        return pn_error(PN_ERR_FORMAT, "%s: cannot render the image: unexpected internal representation", path);
+    }
+    out->width = (int)w;
+    out->height = (int)h;
+    out->bits = bits;
+    return PN_OK;
 }
 
 pn_status render(const char *path, DcmDataset *ds, const pn_dicom_info &info, int bits, pn_dicom_image *out) {
     DicomImage img(ds, ds->getCurrentXfer(), CIF_DecompressCompletePixelData, 0, 1);
     if (img.getStatus() != EIS_Normal)
         return pn_error(PN_ERR_FORMAT, "%s: cannot render the image: %s", path, DicomImage::getString(img.getStatus()));
-    std::unique_ptr<DicomImage> mono;
+    if (!img.isMonochrome()) return render_colour(path, img, info, bits, out);
     DicomImage *im = &img;
-    if (!img.isMonochrome()) {
-        mono.reset(img.createMonochromeImage());
-        if (!mono || mono->getStatus() != EIS_Normal)
-            return pn_error(PN_ERR_FORMAT, "%s: cannot convert the %s image to grey", path, info.photometric);
-        im = mono.get();
-    }
     bool windowed = im->getWindowCount() > 0 && im->setWindow(0);
-    if (!windowed) {
-        if (maps_unchanged(ds, info)) im->setNoVoiTransformation();
-        else im->setMinMaxWindow(0);
-    }
+    if (!windowed && maps_unchanged(ds, info)) return render_stored_range(path, img, info, bits, out);
+    if (!windowed) im->setMinMaxWindow(0);
     const void *data = im->getOutputData(bits, 0, 0);
     if (!data) return pn_error(PN_ERR_FORMAT, "%s: cannot render the image: %s", path, DicomImage::getString(im->getStatus()));
     size_t w = im->getWidth(), h = im->getHeight(), bytes = w * h * (size_t)(bits / 8);

@@ -38,12 +38,12 @@ pn_status pn_dicom_read_info(const char *path, pn_dicom_info *info);
  *  - colour (RGB, YBR, palette) becomes grey with weights 0.299/0.587/0.114 first;
  *  - modality rescale (slope/intercept) is applied;
  *  - if the file has a VOI window, the first one is applied (DICOM linear function);
- *  - else unsigned data of at most 8 stored bits without a rescale maps unchanged (8-bit output is
- *    the stored pixels; 16-bit output is them times 257);
+ *  - else unsigned data of at most 8 stored bits without a rescale maps its stored range 0..2^bits-1
+ *    onto the output range (8 stored bits: 8-bit output is the stored pixels, 16-bit is them x 257);
  *  - else the image's own min..max maps linearly onto the output range;
- *  - MONOCHROME1 is inverted, so bright is always dense.
+ *  - MONOCHROME1 is inverted, so bright is always dense; values are truncated to integers.
  * Every failure (not DICOM, truncated, no pixel data, a transfer syntax dcmtk cannot decode such as
- * JPEG 2000, a size above 16384x16384) is one message naming the file and the reason (with the
+ * JPEG 2000, 32-bit pixels in explicit big endian which dcmtk misreads, a size above 16384x16384) is one message naming the file and the reason (with the
  * transfer syntax UID where it is the reason). Built without dcmtk: PN_ERR_UNSUPPORTED. */
 pn_status pn_dicom_read(const char *path, int bits, pn_dicom_image *out, pn_dicom_info *info);
 

@@ -1,6 +1,7 @@
-/* png: libpng's classic API for writing (fast zlib level, like cv2.imwrite) and its simplified API for reading. */
+/* png: libpng's classic API for writing (fast zlib level, like cv2.imwrite) and for reading. */
 #include "png.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/atomic_file.h"
@@ -76,43 +77,7 @@ pn_status pn_png_write(const char *path, int width, int height, int channels, in
     return pn_atomic_commit(&af);
 }
 
-/* Finishes a simplified-API read started on `im`. */
-static pn_status finish_read(png_image *im, const char *name, pn_image *out) {
-    bool colour = (im->format & PNG_FORMAT_FLAG_COLOR) != 0;
-    bool wide = (im->format & PNG_FORMAT_FLAG_LINEAR) != 0;
-    im->format = (colour ? PNG_FORMAT_FLAG_COLOR : 0) | (wide ? PNG_FORMAT_FLAG_LINEAR : 0);
-    /* The simplified API's 16-bit ("linear") output is gamma-converted; read 16-bit files raw instead. */
-    if (wide) {
-        png_image_free(im);
-        return PN_ERR_UNSUPPORTED;
-    }
-    int channels = colour ? 3 : 1;
-    size_t bytes;
-    if (!pn_mul_size((size_t)im->width * channels, im->height, &bytes) || bytes > ((size_t)1 << 31)) {
-        png_image_free(im);
-        return pn_error(PN_ERR_FORMAT, "%s: PNG of %ux%u is too large", name, im->width, im->height);
-    }
-    void *px = pn_alloc(bytes);
-    if (!px) {
-        png_image_free(im);
-        return pn_error(PN_ERR_NOMEM, "%s: out of memory for a %ux%u PNG", name, im->width, im->height);
-    }
-    if (!png_image_finish_read(im, NULL, px, 0, NULL)) {
-        pn_free(px);
-        pn_status st = pn_error(PN_ERR_FORMAT, "%s: not a readable PNG: %s", name, im->message);
-        png_image_free(im);
-        return st;
-    }
-    out->width = (int)im->width;
-    out->height = (int)im->height;
-    out->channels = channels;
-    out->bit_depth = 8;
-    out->pixels = px;
-    png_image_free(im);
-    return PN_OK;
-}
-
-/* A memory reader for the classic API, used for 16-bit files. */
+/* A memory reader for the classic API. */
 typedef struct {
     const uint8_t *data;
     size_t size, pos;
@@ -132,8 +97,8 @@ static void on_read_error(png_structp png, png_const_charp msg) {
     png_longjmp(png, 1);
 }
 
-/* Reads a 16-bit grey or RGB PNG with the classic API (no gamma conversion). */
-static pn_status read_16(const void *data, size_t size, const char *name, pn_image *out) {
+/* Reads any PNG with the classic API: palette -> RGB, low bit depths -> 8, alpha stripped, no gamma change. */
+static pn_status read_any(const void *data, size_t size, const char *name, pn_image *out) {
     mem_src src = {data, size, 0, ""};
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, on_read_error, on_write_warning);
     if (!png) return pn_error(PN_ERR_NOMEM, "%s: cannot create a PNG reader", name);
@@ -143,7 +108,9 @@ static pn_status read_16(const void *data, size_t size, const char *name, pn_ima
         return pn_error(PN_ERR_NOMEM, "%s: cannot create a PNG reader", name);
     }
     void *volatile px = NULL;
+    png_bytep *volatile rows = NULL;
     if (setjmp(png_jmpbuf(png))) {
+        free(rows);
         pn_free(px);
         png_destroy_read_struct(&png, &info, NULL);
         return pn_error(PN_ERR_FORMAT, "%s: not a readable PNG: %s", name, src.msg);
@@ -154,39 +121,41 @@ static pn_status read_16(const void *data, size_t size, const char *name, pn_ima
     int ct = png_get_color_type(png, info);
     if (ct & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
     if (ct == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    if (ct == PNG_COLOR_TYPE_GRAY && png_get_bit_depth(png, info) < 8) png_set_expand_gray_1_2_4_to_8(png);
+    if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
+    if (ct & PNG_COLOR_MASK_ALPHA || png_get_valid(png, info, PNG_INFO_tRNS)) png_set_strip_alpha(png);
+    int depth = png_get_bit_depth(png, info) == 16 ? 16 : 8;
     uint16_t probe = 1;
-    if (*(uint8_t *)&probe == 1) png_set_swap(png);
+    if (depth == 16 && *(uint8_t *)&probe == 1) png_set_swap(png);
+    png_set_interlace_handling(png);
     png_read_update_info(png, info);
     int channels = (png_get_color_type(png, info) & PNG_COLOR_MASK_COLOR) ? 3 : 1;
-    size_t stride = (size_t)w * (size_t)channels * 2;
+    size_t stride = (size_t)w * (size_t)channels * (size_t)(depth / 8);
     if (png_get_rowbytes(png, info) != stride || (size_t)h * stride > ((size_t)1 << 31))
-        png_error(png, "unexpected 16-bit row layout");
+        png_error(png, "unexpected row layout or an image too large");
     px = pn_alloc(stride * h);
     if (!px) png_error(png, "out of memory");
-    for (png_uint_32 y = 0; y < h; y++) png_read_row(png, (png_bytep)px + y * stride, NULL);
+    rows = malloc(h * sizeof *rows);
+    if (!rows) png_error(png, "out of memory");
+    for (png_uint_32 y = 0; y < h; y++) rows[y] = (png_bytep)px + y * stride;
+    png_read_image(png, rows);
+    free(rows);
+    rows = NULL;
     png_read_end(png, NULL);
     png_destroy_read_struct(&png, &info, NULL);
     out->width = (int)w;
     out->height = (int)h;
     out->channels = channels;
-    out->bit_depth = 16;
+    out->bit_depth = depth;
     out->pixels = px;
     return PN_OK;
 }
 
 pn_status pn_png_read_memory(const void *data, size_t size, const char *name, pn_image *out) {
     memset(out, 0, sizeof *out);
-    png_image im;
-    memset(&im, 0, sizeof im);
-    im.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_memory(&im, data, size)) {
-        pn_status st = pn_error(PN_ERR_FORMAT, "%s: not a readable PNG: %s", name, im.message);
-        png_image_free(&im);
-        return st;
-    }
-    pn_status st = finish_read(&im, name, out);
-    if (st == PN_ERR_UNSUPPORTED) return read_16(data, size, name, out);
-    return st;
+    if (size < 8 || png_sig_cmp((png_const_bytep)data, 0, 8) != 0)
+        return pn_error(PN_ERR_FORMAT, "%s: not a PNG file (bad signature)", name);
+    return read_any(data, size, name, out);
 }
 
 pn_status pn_png_read(const char *path, pn_image *out) {

@@ -61,7 +61,7 @@ static void make_taps(int in, int out, axis_tap *taps) {
         if (i1 < 0) i1 = 0;
         if (i0 > in - 1) i0 = in - 1;
         if (i1 > in - 1) i1 = in - 1;
-        taps[o] = (axis_tap){i0, i1, 1.0 - t, t};
+        taps[o] = (axis_tap){i0, i1, 1.0 - t, 1.0 - (1.0 - t)}; /* scipy: the last weight is 1 - the others */
     }
 }
 
@@ -71,7 +71,7 @@ void pn_prepare_resize(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw,
         return;
     }
     double lut[256];
-    for (int v = 0; v < 256; v++) lut[v] = (double)v / 255.0;
+    for (int v = 0; v < 256; v++) lut[v] = (double)v * (1.0 / 255.0); /* skimage's img_as_float */
     uint8_t lo = 255, hi = 0;
     for (size_t i = 0; i < (size_t)sw * (size_t)sh; i++) {
         if (src[i] < lo) lo = src[i];
@@ -365,7 +365,7 @@ static pn_status attach_rows(const pn_csv *csv, int col_id, job_list *jobs, size
         r = r2;
     }
     for (size_t k = 0; k < ntrain; k++)
-        if (jobs->v[k].nrows == 0) sum->dicoms_without_row++;
+        if (jobs->v[k].nrows == 0 && pn_prepare_id_valid(jobs->v[k].id, jobs->v[k].path)) sum->dicoms_without_row++;
     free(keys);
     free(ids);
     return st;

@@ -97,10 +97,11 @@ pn_status pn_rle_decode(const char *text, int width, int height, pn_rle_format f
         else fmt = PN_RLE_RELATIVE;
     }
     if (!runs_fit(a, pairs, total, fmt, &bad)) {
+        pn_error(PN_ERR_FORMAT, "%s: RLE run %zu (start %lld, length %lld) goes past the %dx%d image or overlaps (%s starts)",
+                 what, bad + 1, (long long)a[2 * bad], (long long)a[2 * bad + 1], width, height,
+                 fmt == PN_RLE_RELATIVE ? "relative" : "absolute");
         free(a);
-        return pn_error(PN_ERR_FORMAT, "%s: RLE run %zu (start %lld, length %lld) goes past the %dx%d image (%s starts)",
-                        what, bad + 1, (long long)a[2 * bad], (long long)a[2 * bad + 1], width, height,
-                        fmt == PN_RLE_RELATIVE ? "relative" : "absolute");
+        return PN_ERR_FORMAT;
     }
     int64_t pos = 0;
     for (size_t i = 0; i < pairs; i++) {
