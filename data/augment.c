@@ -103,12 +103,23 @@ void pn_aug_warp_affine_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int
         uint8_t *out = dst + (size_t)y * dw;
         for (int x = 0; x < dw; x++) {
             if (nearest) {
-                int X = (x0 + adelta[x]) >> AB_BITS, Y = (y0 + bdelta[x]) >> AB_BITS;
-                out[x] = sample_nearest(src, sw, sh, sat_short(X), sat_short(Y), border);
+                int X = sat_short((x0 + adelta[x]) >> AB_BITS), Y = sat_short((y0 + bdelta[x]) >> AB_BITS);
+                if ((unsigned)X < (unsigned)sw && (unsigned)Y < (unsigned)sh)
+                    out[x] = src[(size_t)Y * sw + X];
+                else
+                    out[x] = sample_nearest(src, sw, sh, X, Y, border);
             } else {
                 int X = (x0 + adelta[x]) >> (AB_BITS - INTER_BITS), Y = (y0 + bdelta[x]) >> (AB_BITS - INTER_BITS);
-                out[x] = sample_bilinear(src, sw, sh, sat_short(X >> INTER_BITS), sat_short(Y >> INTER_BITS),
-                                         X & (INTER_TAB - 1), Y & (INTER_TAB - 1), border);
+                int sx = sat_short(X >> INTER_BITS), sy = sat_short(Y >> INTER_BITS);
+                int fx = X & (INTER_TAB - 1), fy = Y & (INTER_TAB - 1);
+                if ((unsigned)sx < (unsigned)(sw - 1) && (unsigned)sy < (unsigned)(sh - 1)) {
+                    /* interior fast path: the same arithmetic as sample_bilinear */
+                    const uint8_t *s0 = src + (size_t)sy * sw + sx, *s1 = s0 + sw;
+                    int top = s0[0] * (INTER_TAB - fx) + s0[1] * fx, bot = s1[0] * (INTER_TAB - fx) + s1[1] * fx;
+                    out[x] = (uint8_t)(((top * (INTER_TAB - fy) + bot * fy) * INTER_TAB + (1 << (COEF_BITS - 1))) >> COEF_BITS);
+                } else {
+                    out[x] = sample_bilinear(src, sw, sh, sx, sy, fx, fy, border);
+                }
             }
         }
     }

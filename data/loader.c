@@ -92,12 +92,17 @@ pn_status pn_loader_epoch_order(const pn_loader_config *cfg, uint32_t epoch, int
 
 /* ---------------------------------------------------------------- one sample */
 
-/* Reads an 8-bit grey PNG into a malloc'ed buffer (16-bit: high byte; colour: first channel). */
+/* Reads an 8-bit grey PNG into a pn_alloc'ed buffer (16-bit: high byte; colour: first channel). */
 static pn_status read_grey(const char *path, uint8_t **px, int *w, int *h) {
     pn_image im;
     PN_TRY(pn_png_read(path, &im));
+    *w = im.width, *h = im.height;
+    if (im.channels == 1 && im.bit_depth == 8) { /* the common case: take the buffer as it is */
+        *px = im.pixels;
+        return PN_OK;
+    }
     size_t n = (size_t)im.width * im.height;
-    uint8_t *out = malloc(n ? n : 1);
+    uint8_t *out = pn_alloc(n ? n : 1);
     if (!out) {
         pn_image_free(&im);
         return pn_error(PN_ERR_NOMEM, "%s: no memory for a %dx%d image", path, im.width, im.height);
@@ -106,7 +111,7 @@ static pn_status read_grey(const char *path, uint8_t **px, int *w, int *h) {
         size_t j = i * im.channels;
         out[i] = im.bit_depth == 16 ? (uint8_t)(((const uint16_t *)im.pixels)[j] >> 8) : ((const uint8_t *)im.pixels)[j];
     }
-    *w = im.width, *h = im.height, *px = out;
+    *px = out;
     pn_image_free(&im);
     return PN_OK;
 }
@@ -140,19 +145,19 @@ static pn_status load_sample(pn_loader_t *ld, int idx, int64_t pos, float *img, 
         }
     }
     if (st == PN_OK && !mk) {
-        mk = calloc((size_t)w * h, 1);
+        mk = pn_alloc((size_t)w * h);
         if (!mk) st = pn_error(PN_ERR_NOMEM, "loader: no memory");
     }
     if (st == PN_OK) st = pn_aug_apply(c->aug, im, mk, w, h, c->seed, ld->epoch, (uint32_t)pos);
     int s = c->size;
     if (st == PN_OK && (w != s || h != s)) {
-        ri = malloc((size_t)s * s), rm = malloc((size_t)s * s);
+        ri = pn_alloc((size_t)s * s), rm = pn_alloc((size_t)s * s);
         if (!ri || !rm) {
             st = pn_error(PN_ERR_NOMEM, "loader: no memory");
         } else {
             pn_aug_resize_u8(im, w, h, ri, s, s, false);
             pn_aug_resize_u8(mk, w, h, rm, s, s, true);
-            free(im), free(mk);
+            pn_free(im), pn_free(mk);
             im = ri, mk = rm, ri = rm = NULL;
         }
     }
@@ -160,7 +165,7 @@ static pn_status load_sample(pn_loader_t *ld, int idx, int64_t pos, float *img, 
         pn_aug_normalize(im, s, s, c->norm, img);
         for (size_t i = 0; i < (size_t)s * s; i++) target[i] = mk[i] * (1.0f / 255.0f);
     }
-    free(im), free(mk), free(ri), free(rm);
+    pn_free(im), pn_free(mk), pn_free(ri), pn_free(rm);
     return st;
 }
 
