@@ -101,7 +101,7 @@ static void dicom_path(const char *dir, bool test, uint32_t i, char *out, size_t
              test ? "dicom-images-test" : "dicom-images-train", test ? 2 : 1, i, test ? 2 : 1, i, id);
 }
 
-static const char *python;
+static const char *python, *pydicom_script;
 
 /* dcmj2pnm (dcmtk) and pydicom read `path` as our reader did (`ours`); exactly `rendered` when uncompressed. */
 static void check_decoders(const char *dir, const char *path, const char *id, uint32_t i, int quality,
@@ -133,27 +133,42 @@ static void check_decoders(const char *dir, const char *path, const char *id, ui
         snprintf(cmd, sizeof cmd, "dcmdump '%s' 2>/dev/null | grep -F '(0008,0018)' | grep -qF '[%s]'", path, id);
         CHECK(system(cmd) == 0);
     }
+}
+
+/* pydicom decodes the first `count` train images of dir exactly as our reader did (ours[i]). */
+static void check_pydicom(const char *dir, int count, uint8_t *const *ours) {
     if (!python || access(python, X_OK) != 0) {
         SKIP("pydicom check: no python3 given");
         return;
     }
-    snprintf(pgm, sizeof pgm, "%s/pyd%u.pgm", dir, i);
-    snprintf(cmd, sizeof cmd, "'%s' ref/synth_pydicom_pixels.py '%s' '%s' >/dev/null 2>&1", python, path, pgm);
+    static char cmd[16384];
+    int len = snprintf(cmd, sizeof cmd, "'%s' '%s'", python, pydicom_script);
+    for (int i = 0; i < count; i++) {
+        char path[2048];
+        dicom_path(dir, false, (uint32_t)i, path, sizeof path);
+        len += snprintf(cmd + len, sizeof cmd - len, " '%s' '%s/pyd%d.pgm'", path, dir, i);
+    }
+    snprintf(cmd + len, sizeof cmd - len, " >/dev/null 2>&1");
     int rc = system(cmd);
     if (WIFEXITED(rc) && WEXITSTATUS(rc) == 77) {
         SKIP("pydicom check: python3-pydicom (or a JPEG handler) is not installed");
         return;
     }
-    CHECK_MSG(rc == 0, "pydicom could not read %s", path);
-    int w, h;
-    uint8_t *px = NULL;
-    CHECK(read_pgm(pgm, &w, &h, &px) == 0 && w == S && h == S);
-    if (px) {
-        int maxd = 0;
-        for (size_t p = 0; p < n; p++) maxd = abs((int)px[p] - (int)ours[p]) > maxd ? abs((int)px[p] - (int)ours[p]) : maxd;
-        CHECK_MSG(maxd == 0, "image %u: pydicom differs from our reader by up to %d grey levels", i, maxd);
+    CHECK_MSG(rc == 0, "pydicom could not read the files of %s", dir);
+    for (int i = 0; i < count; i++) {
+        char pgm[2048];
+        snprintf(pgm, sizeof pgm, "%s/pyd%d.pgm", dir, i);
+        int w, h;
+        uint8_t *px = NULL;
+        CHECK(read_pgm(pgm, &w, &h, &px) == 0 && w == S && h == S);
+        if (px && ours[i]) {
+            int maxd = 0;
+            for (size_t p = 0; p < (size_t)S * S; p++)
+                maxd = abs((int)px[p] - (int)ours[i][p]) > maxd ? abs((int)px[p] - (int)ours[i][p]) : maxd;
+            CHECK_MSG(maxd == 0, "image %d: pydicom differs from our reader by up to %d grey levels", i, maxd);
+        }
+        free(px);
     }
-    free(px);
 }
 
 static void test_write(const char *scratch, int quality) {
@@ -182,6 +197,7 @@ static void test_write(const char *scratch, int quality) {
     static char line[1 << 16];
     CHECK(fgets(line, sizeof line, f) && strcmp(line, "ImageId, EncodedPixels\n") == 0);
     static uint8_t dec[24][S * S], buf[5 * S * S];
+    uint8_t *kept[4] = {NULL, NULL, NULL, NULL};
     int rows = 0, ids_seen[24] = {0};
     memset(dec, 0, sizeof dec);
     while (fgets(line, sizeof line, f)) {
@@ -226,9 +242,15 @@ static void test_write(const char *scratch, int quality) {
         CHECK(strcmp(info.transfer_syntax, quality ? "1.2.840.10008.1.2.4.50" : "1.2.840.10008.1.2.1") == 0);
 
         /* dcmtk's own tools and pydicom decode the same pixels. */
-        if (i < 4) check_decoders(dir, path, id, i, quality, t.image, (uint8_t *)im.pixels);
-        pn_dicom_image_free(&im);
+        if (i < 4) {
+            check_decoders(dir, path, id, i, quality, t.image, (uint8_t *)im.pixels);
+            kept[i] = im.pixels;
+        } else {
+            pn_dicom_image_free(&im);
+        }
     }
+    check_pydicom(dir, 4, kept);
+    for (int i = 0; i < 4; i++) pn_free(kept[i]);
     /* sample_submission.csv lists the test ids with -1. */
     snprintf(path, sizeof path, "%s/sample_submission.csv", dir);
     f = fopen(path, "r");
@@ -246,6 +268,7 @@ int main(int argc, char **argv) {
     test_render();
     const char *scratch = argc > 1 ? argv[1] : ".";
     python = argc > 2 ? argv[2] : NULL;
+    pydicom_script = argc > 3 ? argv[3] : "ref/synth_pydicom_pixels.py";
     mkdir(scratch, 0777);
     test_write(scratch, 0);
     test_write(scratch, 95);
