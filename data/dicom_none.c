@@ -11,9 +11,9 @@ pn_status pn_dicom_read_info(const char *path, pn_dicom_info *info) {
 }
 
 pn_status pn_dicom_read(const char *path, int bits, pn_dicom_image *out, pn_dicom_info *info) {
-    (void)bits;
     memset(out, 0, sizeof *out);
     if (info) memset(info, 0, sizeof *info);
+    if (bits != 8 && bits != 16) return pn_error(PN_ERR_ARG, "%s: output bits must be 8 or 16, got %d", path, bits);
     return pn_error(PN_ERR_UNSUPPORTED, "%s: cannot read DICOM: built without DCMTK", path);
 }
 

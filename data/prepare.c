@@ -16,7 +16,7 @@
 #include "data/dicom.h"
 #include "data/png.h"
 
-static const char *reason_names[PN_PREP_FAIL_COUNT] = {"unreadable DICOM", "unsupported transfer syntax",
+static const char *reason_names[PN_PREP_FAIL_COUNT] = {"unreadable DICOM", "unsupported (transfer syntax or build)",
                                                        "bad ImageId", "bad RLE row", "write error"};
 
 const char *pn_prepare_reason_name(int reason) {
