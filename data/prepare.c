@@ -65,13 +65,16 @@ static void make_taps(int in, int out, axis_tap *taps) {
     }
 }
 
-void pn_prepare_resize(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh) {
+void pn_prepare_resize(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh, bool mask) {
     if (sw == dw && sh == dh) {
         memcpy(dst, src, (size_t)sw * (size_t)sh);
         return;
     }
+    /* The image goes through skimage's img_as_float (v * (1/255)) and back (* 255); the reference's mask
+     * is already float 0/255, which skimage leaves as it is. */
     double lut[256];
-    for (int v = 0; v < 256; v++) lut[v] = (double)v * (1.0 / 255.0); /* skimage's img_as_float */
+    for (int v = 0; v < 256; v++) lut[v] = mask ? (double)v : (double)v * (1.0 / 255.0);
+    double scale = mask ? 1.0 : 255.0;
     uint8_t lo = 255, hi = 0;
     for (size_t i = 0; i < (size_t)sw * (size_t)sh; i++) {
         if (src[i] < lo) lo = src[i];
@@ -94,7 +97,9 @@ void pn_prepare_resize(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw,
             v += lut[r1[t->i1]] * wy1 * t->w1;
             if (v < lut[lo]) v = lut[lo];
             if (v > lut[hi]) v = lut[hi];
-            dst[(size_t)y * (size_t)dw + (size_t)x] = (uint8_t)(v * 255.0);
+            /* cv2.imwrite of a float array: saturate_cast, i.e. round half to even. */
+            double r = nearbyint(v * scale);
+            dst[(size_t)y * (size_t)dw + (size_t)x] = (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
         }
     }
     free(tx);
@@ -256,11 +261,11 @@ static int run_job(shared_state *s, const job *j, bool *positive) {
             }
         }
         for (size_t i = 0; i < npx && !*positive; i++) *positive = mask[i] != 0;
-        pn_prepare_resize(mask, w, h, mout, size, size);
+        pn_prepare_resize(mask, w, h, mout, size, size, true);
         if (o->binary_masks)
-            for (size_t i = 0; i < nout; i++) mout[i] = mout[i] > 127 ? 255 : 0;
+            for (size_t i = 0; i < nout; i++) mout[i] = mout[i] >= 128 ? 255 : 0;
     }
-    pn_prepare_resize(img.pixels, w, h, out, size, size);
+    pn_prepare_resize(img.pixels, w, h, out, size, size, false);
     size_t plen = strlen(o->out_dir) + strlen(j->id) + 16;
     char *path = malloc(plen);
     if (!path) {

@@ -13,7 +13,7 @@ typedef struct pn_prepare_opts {
     const char *rle_csv;   /* ImageId,EncodedPixels; required with train_dir */
     const char *out_dir;
     int size;              /* output side; the DICOM side (1024) gives the pixels unchanged */
-    bool binary_masks;     /* false: soft masks as the reference (edges 63/127/191); true: 0/255 */
+    bool binary_masks;     /* false: soft masks as the reference (edges 64/128/191); true: 255 where >= 128 */
     bool force;            /* write into a non-empty out_dir */
     int threads;           /* 0 = all cores */
     pn_rle_format rle_format;
@@ -49,9 +49,12 @@ pn_status pn_prepare_run(const pn_prepare_opts *opts, pn_prepare_summary *summar
  * separator and no "..". Sets a message naming `where` otherwise. */
 bool pn_prepare_id_valid(const char *id, const char *where);
 
-/* Resizes an 8-bit grey image as the reference does: skimage resize(order=1, anti_aliasing=False) of
- * the image scaled to [0,1] (scipy zoom with grid_mode, half-pixel centres), clipped to the input's
- * range, times 255, truncated to uint8. Equal sizes copy the pixels. */
-void pn_prepare_resize(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh);
+/* Resizes an 8-bit grey image or 0/255 mask as the reference prepare_png.py does: skimage
+ * resize(order=1) (scipy zoom with grid_mode: half-pixel centres; no anti-aliasing, as the skimage of
+ * the reference) of the image as float (the image via img_as_float, v * (1/255), the mask as its 0/255
+ * values), clipped to the input's range, brought back to 0..255 and written by cv2.imwrite, which rounds
+ * half to even. An exact halving is the rounded mean of each 2x2 block (mask edges 64/128/191); equal
+ * sizes copy the pixels. */
+void pn_prepare_resize(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh, bool mask);
 
 #endif

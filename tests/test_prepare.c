@@ -33,7 +33,8 @@ static void check_resize_golden(void) {
         if (head[0] == '#' || sscanf(head, "%15s %d %d", name, &dw, &dh) != 3) continue;
         if (!fgets(hex, sizeof hex, f)) break;
         uint8_t *out = malloc((size_t)dw * dh);
-        pn_prepare_resize(strcmp(name, "image") == 0 ? image : mask, W, H, out, dw, dh);
+        bool is_mask = strcmp(name, "mask") == 0;
+        pn_prepare_resize(is_mask ? mask : image, W, H, out, dw, dh, is_mask);
         int bad = 0;
         for (int i = 0; i < dw * dh; i++) bad += out[i] != hexval(hex[2 * i]) * 16 + hexval(hex[2 * i + 1]);
         CHECK_MSG(bad == 0, "%s %dx%d: %d of %d pixels differ from skimage", name, dw, dh, bad, dw * dh);
@@ -41,15 +42,15 @@ static void check_resize_golden(void) {
         cases++;
     }
     fclose(f);
-    CHECK(cases == 14);
-    /* The same size copies (skimage would truncate some v/255*255 down; SPEC wants the pixels unchanged). */
+    CHECK(cases == 16);
+    /* The same size gives the pixels back (the golden's 64x48 case shows the reference does too). */
     uint8_t same[W * H];
-    pn_prepare_resize(image, W, H, same, W, H);
+    pn_prepare_resize(image, W, H, same, W, H, false);
     CHECK(memcmp(same, image, sizeof same) == 0);
-    /* An exact halving is the truncated 2x2 mean; soft mask edges are 63/127/191. */
+    /* An exact halving is the rounded (half to even) 2x2 mean; soft mask edges are 64/128/191. */
     uint8_t m4[16] = {255, 255, 0, 0, 255, 0, 0, 0, 255, 255, 0, 0, 0, 0, 0, 255}, m2[4];
-    pn_prepare_resize(m4, 4, 4, m2, 2, 2);
-    CHECK(m2[0] == 191 && m2[1] == 0 && m2[2] == 127 && m2[3] == 63);
+    pn_prepare_resize(m4, 4, 4, m2, 2, 2, true);
+    CHECK(m2[0] == 191 && m2[1] == 0 && m2[2] == 128 && m2[3] == 64);
 }
 
 static void check_ids(void) {
@@ -157,19 +158,19 @@ static void check_end_to_end(void) {
     o.threads = 1;
     CHECK(pn_prepare_run(&o, &s) == PN_OK && s.failures == 2);
     uint8_t small[32 * 32], soft[32 * 32];
-    pn_prepare_resize(d.pixels, 64, 64, small, 32, 32);
-    pn_prepare_resize(mask, 64, 64, soft, 32, 32);
+    pn_prepare_resize(d.pixels, 64, 64, small, 32, 32, false);
+    pn_prepare_resize(mask, 64, 64, soft, 32, 32, true);
     CHECK(read_png_gray(out, "train", id1, &im) && im.width == 32 && memcmp(im.pixels, small, 32 * 32) == 0);
     CHECK(read_png_gray(out, "mask", id1, &mk) && memcmp(mk.pixels, soft, 32 * 32) == 0);
     int edges = 0;
-    for (int i = 0; i < 32 * 32; i++) edges += soft[i] == 127 || soft[i] == 63 || soft[i] == 191;
+    for (int i = 0; i < 32 * 32; i++) edges += soft[i] == 128 || soft[i] == 64 || soft[i] == 191;
     CHECK(edges > 0);
     pn_image_free(&im), pn_image_free(&mk);
     o.binary_masks = true;
     CHECK(pn_prepare_run(&o, &s) == PN_OK);
     CHECK(read_png_gray(out, "mask", id1, &mk));
     int bad = 0;
-    for (int i = 0; i < 32 * 32 && mk.pixels; i++) bad += ((uint8_t *)mk.pixels)[i] != (soft[i] > 127 ? 255 : 0);
+    for (int i = 0; i < 32 * 32 && mk.pixels; i++) bad += ((uint8_t *)mk.pixels)[i] != (soft[i] >= 128 ? 255 : 0);
     CHECK(bad == 0);
     pn_image_free(&mk);
     pn_dicom_image_free(&d);

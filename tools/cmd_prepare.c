@@ -15,7 +15,7 @@ int pn_cmd_prepare(int argc, char **argv) {
         {"rle", PN_OPT_STR, &rle, "CSV", "train-rle.csv (ImageId, EncodedPixels); needed with --train-dicom", false},
         {"out", PN_OPT_STR, &out, "DIR", "output folder: train/, mask/, test/ of <ImageId>.png", true},
         {"size", PN_OPT_INT, &size, "N", "output side in pixels (default 1024 = the DICOM pixels unchanged)", false},
-        {"mask-mode", PN_OPT_STR, &mask_mode, "soft|binary", "soft = resized like the image, as the reference (default); binary = 0/255", false},
+        {"mask-mode", PN_OPT_STR, &mask_mode, "soft|binary", "soft = resized like the image, as the reference (default); binary = 255 where soft >= 128", false},
         {"rle-format", PN_OPT_STR, &rle_format, "auto|relative|absolute", "how RLE starts are read (default auto)", false},
         {"threads", PN_OPT_INT, &threads, "N", "worker threads (default: all cores)", false},
         {"force", PN_OPT_FLAG, &force, NULL, "write into a non-empty output folder", false},
@@ -25,7 +25,7 @@ int pn_cmd_prepare(int argc, char **argv) {
     const pn_command_help help = {
         "pneumoseg prepare --train-dicom D --rle train-rle.csv [--test-dicom D] --out DIR [--size 512] [options]",
         "Decodes every DICOM to 8-bit grey, unites the RLE rows of each train image into a mask, resizes both as the\n"
-        "reference prepare_png.py does (skimage bilinear on [0,1], *255, truncated) and writes OUT/train/<id>.png,\n"
+        "reference prepare_png.py does (skimage bilinear, rounded as cv2.imwrite rounds floats) and writes OUT/train/<id>.png,\n"
         "OUT/mask/<id>.png and OUT/test/<id>.png. A failing file is reported and skipped; the summary counts them.\n"
         "Exit status: 0 all written, 1 setup error (nothing written), 2 usage error, 3 some files failed."};
     int rc = pn_cli_parse(argc, argv, opts, &help);
