@@ -480,14 +480,20 @@ static pn_status apply_one(work *k, const tf *t, pn_rng *rng) {
     return PN_OK;
 }
 
-static bool mask_is_soft(const uint8_t *mask, size_t n) {
+/* Classifies a mask: *empty (all zero: every transform keeps it so, so it need not be warped) and
+ * soft (more than one nonzero value: resampled bilinearly). */
+static void mask_kind(const uint8_t *mask, size_t n, bool *empty, bool *soft) {
     int other = -1;
+    *empty = true, *soft = false;
     for (size_t i = 0; i < n; i++) {
         if (!mask[i]) continue;
+        *empty = false;
         if (other < 0) other = mask[i];
-        else if (mask[i] != other) return true;
+        else if (mask[i] != other) {
+            *soft = true;
+            return;
+        }
     }
-    return false;
 }
 
 pn_status pn_aug_apply(const pn_aug_pipeline *p, uint8_t *img, uint8_t *mask, int w, int h, uint64_t seed,
@@ -495,7 +501,9 @@ pn_status pn_aug_apply(const pn_aug_pipeline *p, uint8_t *img, uint8_t *mask, in
     if (!p || p->n == 0) return PN_OK;
     if (w <= 0 || h <= 0) return pn_error(PN_ERR_ARG, "augment: bad image size %dx%d", w, h);
     size_t n = (size_t)w * h;
-    work k = {img, mask, w, h, mask && mask_is_soft(mask, n), malloc(n)};
+    bool empty = true, soft = false;
+    if (mask) mask_kind(mask, n, &empty, &soft);
+    work k = {img, empty ? NULL : mask, w, h, soft, malloc(n)};
     if (!k.tmp) return pn_error(PN_ERR_NOMEM, "augment: no memory for a %dx%d image", w, h);
     pn_rng rng = pn_rng_make(seed, PN_RNG_AUGMENT, epoch, sample);
     pn_status st = PN_OK;

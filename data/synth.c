@@ -23,6 +23,7 @@
 typedef struct lung_p {
     float cx, cy, side; /* side: -1 = image-left lung (its lateral edge is at smaller x) */
     float r_lat, r_med, r_top, r_bot;
+    float inv_lat, inv_med, inv_top, inv_bot;
     float harm_a[3], harm_c[3], harm_s[3]; /* outline harmonics k = 2..4: amplitude, cos and sin of the phase */
 } lung_p;
 
@@ -39,7 +40,7 @@ typedef struct scene {
     int n_ptx;
     float body_rx, body_ry, body_cy, mshift;
     float heart_cx, heart_cy, heart_rx, heart_ry;
-    float rib_r0, rib_rs, rib_rc, rib_gain;
+    float rib_r0, rib_rs, rib_rc, rib_gain, rib_inv;
     float contrast, bright, noise_sigma, tissue;
     bool marker, fold;
     float fold_u, fold_v, fold_r;
@@ -47,8 +48,8 @@ typedef struct scene {
     float *g1, *g2; /* coarse random grids for lung markings */
 } scene;
 
-static float smoothstep(float e0, float e1, float x) {
-    float t = (x - e0) / (e1 - e0);
+static inline float smoothstep(float e0, float e1, float x) {
+    float t = (x - e0) * (1.0f / (e1 - e0)); /* constant edges: the reciprocal folds at compile time */
     t = t < 0 ? 0 : t > 1 ? 1 : t;
     return t * t * (3 - 2 * t);
 }
@@ -66,10 +67,10 @@ static float grid_sample(const float *g, int n, float u, float v) {
 /* Lung-local polar coordinates: rho < 1 inside; (ct, st) = (cos, sin) of the angle, 0 = lateral, -pi/2 = apex. */
 static void lung_coords(const lung_p *l, float u, float v, float *rho, float *ct, float *st) {
     float dx = (u - l->cx) * l->side, dy = v - l->cy;
-    float px = dx / (dx >= 0 ? l->r_lat : l->r_med), py = dy / (dy < 0 ? l->r_top : l->r_bot);
+    float px = dx * (dx >= 0 ? l->inv_lat : l->inv_med), py = dy * (dy < 0 ? l->inv_top : l->inv_bot);
     if (py < 0) px *= 1 + 0.7f * -py; /* narrower apex */
-    float r = sqrtf(px * px + py * py);
-    float c = r > 0 ? px / r : 1, sn = r > 0 ? py / r : 0;
+    float r = sqrtf(px * px + py * py), ir = r > 0 ? 1.0f / r : 0;
+    float c = r > 0 ? px * ir : 1, sn = py * ir;
     /* cos(k t + phi) for k = 2, 3, 4 by complex powers of (c + i sn) */
     float c2 = c * c - sn * sn, s2 = 2 * c * sn, c3 = c2 * c - s2 * sn, s3 = c2 * sn + s2 * c;
     float c4 = c2 * c2 - s2 * s2, s4 = 2 * c2 * s2;
@@ -101,6 +102,7 @@ static void scene_make(uint64_t seed, bool test, uint32_t index, int size, doubl
         l->r_med = pn_rng_uniform_range(&r, 0.09f, 0.11f) * ls;
         l->r_top = pn_rng_uniform_range(&r, 0.29f, 0.33f) * ls;
         l->r_bot = pn_rng_uniform_range(&r, 0.20f, 0.24f) * ls;
+        l->inv_lat = 1 / l->r_lat, l->inv_med = 1 / l->r_med, l->inv_top = 1 / l->r_top, l->inv_bot = 1 / l->r_bot;
         for (int k = 0; k < 3; k++) {
             l->harm_a[k] = pn_rng_uniform_range(&r, -0.05f, 0.05f);
             float ph = pn_rng_uniform_range(&r, 0, 2 * PI_F);
@@ -113,6 +115,7 @@ static void scene_make(uint64_t seed, bool test, uint32_t index, int size, doubl
     s->heart_rx = pn_rng_uniform_range(&r, 0.12f, 0.16f) * ls, s->heart_ry = pn_rng_uniform_range(&r, 0.10f, 0.13f) * ls;
     s->rib_r0 = pn_rng_uniform_range(&r, 0.12f, 0.16f), s->rib_rs = pn_rng_uniform_range(&r, 0.062f, 0.072f) * ls;
     s->rib_rc = pn_rng_uniform_range(&r, 0.7f, 1.1f), s->rib_gain = pn_rng_uniform_range(&r, 0.05f, 0.09f);
+    s->rib_inv = 1 / s->rib_rs;
     s->contrast = pn_rng_uniform_range(&r, 0.85f, 1.15f), s->bright = pn_rng_uniform_range(&r, -0.05f, 0.05f);
     s->noise_sigma = pn_rng_uniform_range(&r, 2.0f, 4.5f), s->tissue = pn_rng_uniform_range(&r, 0.55f, 0.64f);
     s->marker = pn_rng_uniform(&r) < 0.7f;
@@ -152,13 +155,13 @@ static float ribs(const scene *s, float u, float v) {
     if (d < 0.05f || d > 0.46f) return 0;
     float fade = smoothstep(0.05f, 0.09f, d) * (1 - smoothstep(0.40f, 0.46f, d));
     float base = s->rib_r0 + s->rib_rc * d * d;
-    float k = floorf((v - base) / s->rib_rs);
-    float best = 0;
+    float k = floorf((v - base) * s->rib_inv);
+    float best = 0, inv_th = 1.0f / (0.016f + 0.012f * d);
     for (int j = 0; j < 2; j++) {
         float kk = k + j;
         if (kk < 0 || kk > 9) continue;
-        float yk = base + kk * s->rib_rs, th = 0.016f + 0.012f * d;
-        float t = (v - yk) / th;
+        float yk = base + kk * s->rib_rs;
+        float t = (v - yk) * inv_th;
         if (fabsf(t) < 1) {
             float val = 0.55f + 0.45f * t * t;
             best = val > best ? val : best;
@@ -190,14 +193,15 @@ void pn_synth_render(uint64_t seed, bool test, uint32_t index, int size, double 
     for (int k = 0; k < PN_SYNTH_MAX_REGIONS; k++)
         if (out->regions[k]) memset(out->regions[k], 0, n);
     memset(out->mask, 0, n);
-    float inv = 1.0f / size, line_w = fmaxf(0.9f, size / 600.0f);
+    float inv = 1.0f / size, line_w = fmaxf(0.9f, size / 600.0f), inv_lw = 1.0f / line_w;
+    float ibrx = 1 / s.body_rx, ibry = 1 / s.body_ry, ihrx = 1 / s.heart_rx, ihry = 1 / s.heart_ry;
     for (int y = 0; y < size; y++) {
         float v = (y + 0.5f) * inv;
         for (int x = 0; x < size; x++) {
             float u = (x + 0.5f) * inv;
             size_t i = (size_t)y * size + x;
             /* body and mediastinum */
-            float bx = (u - 0.5f) / s.body_rx, by = (v - s.body_cy) / s.body_ry;
+            float bx = (u - 0.5f) * ibrx, by = (v - s.body_cy) * ibry;
             float body = 1 - smoothstep(0.92f, 1.0f, bx * bx + by * by);
             if (v < 0.16f) body = fmaxf(body * smoothstep(0.02f, 0.16f, v), 0.8f * (1 - smoothstep(0.06f, 0.09f, fabsf(u - 0.5f))));
             float f = 0.05f + body * (s.tissue + 0.08f * (v - 0.5f));
@@ -212,7 +216,7 @@ void pn_synth_render(uint64_t seed, bool test, uint32_t index, int size, double 
                 float rho, ct, st;
                 lung_coords(l, u, v, &rho, &ct, &st);
                 if (rho > 1.1f) continue;
-                float edge = 2.5f * inv / l->r_lat;
+                float edge = 2.5f * inv * l->inv_lat;
                 float L = 1 - smoothstep(1 - edge, 1, rho);
                 if (L <= 0) continue;
                 float py = v - l->cy;
@@ -229,22 +233,22 @@ void pn_synth_render(uint64_t seed, bool test, uint32_t index, int size, double 
                     float inside = smoothstep(-line_w, line_w, dist_px);
                     clear *= 1 - inside;
                     darker += p->dark * inside;
-                    if (reach > 0.01f) line += expf(-(dist_px / line_w) * (dist_px / line_w)) * smoothstep(0.0f, 0.03f, reach);
+                    if (reach > 0.01f) line += expf(-(dist_px * inv_lw) * (dist_px * inv_lw)) * smoothstep(0.0f, 0.03f, reach);
                     if (rho < 1 && rho > inner && reach > 0.004f && out->regions[k]) out->regions[k][i] = 255;
                     if (rho < 1 && rho > inner && reach > 0.004f) out->mask[i] = 255;
                 }
                 in_lung = fmaxf(in_lung, L);
-                f -= L * (0.34f - 0.12f * (py > 0 ? py : 0) / l->r_bot);
+                f -= L * (0.34f - 0.12f * (py > 0 ? py : 0) * l->inv_bot);
                 f += L * (tex * hilum * clear - darker + 0.05f * line);
             }
             /* heart, bones, skin fold, marker */
-            float hx = (u - s.heart_cx) / s.heart_rx, hy = (v - s.heart_cy) / s.heart_ry;
+            float hx = (u - s.heart_cx) * ihrx, hy = (v - s.heart_cy) * ihry;
             f += 0.17f * (1 - smoothstep(0.55f, 1.0f, hx * hx + hy * hy)) * body;
             f += s.rib_gain * ribs(&s, u, v) * body * (0.45f + 0.55f * in_lung) + 0.08f * clavicles(u, v) * body;
             if (s.fold) {
                 float fd = sqrtf((u - s.fold_u) * (u - s.fold_u) + (v - s.fold_v) * (v - s.fold_v)) - s.fold_r;
                 float fpx = fd * size;
-                if (fabsf(fpx) < 4 * line_w && v > s.fold_v) f += 0.035f * expf(-(fpx / line_w) * (fpx / line_w));
+                if (fabsf(fpx) < 4 * line_w && v > s.fold_v) f += 0.035f * expf(-(fpx * inv_lw) * (fpx * inv_lw));
             }
             if (s.marker && u > 0.84f && u < 0.87f && v > 0.06f && v < 0.1f) f = 0.95f;
             /* exposure and noise */

@@ -6,7 +6,7 @@
 
 int pn_cmd_synth(int argc, char **argv) {
     const char *out = NULL;
-    int n = 400, n_test = -1, size = 1024, seed = 0, quality = 95, threads = 0;
+    int n = 400, n_test = -1, size = 1024, seed = 0, quality = 90, threads = 0;
     double pos_rate = 0.22;
     bool uncompressed = false, force = false;
     const pn_opt opts[] = {
@@ -16,7 +16,7 @@ int pn_cmd_synth(int argc, char **argv) {
         {"size", PN_OPT_INT, &size, "S", "image side in pixels (default 1024, as SIIM)", false},
         {"seed", PN_OPT_INT, &seed, "N", "seed: the same seed gives the same files (default 0)", false},
         {"pos-rate", PN_OPT_FLOAT, &pos_rate, "P", "share of images with a finding (default 0.22)", false},
-        {"quality", PN_OPT_INT, &quality, "Q", "JPEG baseline quality 1..100 (default 95)", false},
+        {"quality", PN_OPT_INT, &quality, "Q", "JPEG baseline quality 1..100 (default 90: about 150 KB per 1024 image, as SIIM)", false},
         {"uncompressed", PN_OPT_FLAG, &uncompressed, NULL, "write Explicit VR Little Endian instead of JPEG", false},
         {"threads", PN_OPT_INT, &threads, "N", "worker threads (default: all cores)", false},
         {"force", PN_OPT_FLAG, &force, NULL, "write into a non-empty --out", false},
