@@ -391,22 +391,28 @@ static pn_status do_grid(work *k, const tf *t, pn_rng *rng) {
     return PN_OK;
 }
 
+void pn_aug_optical_map(int w, int h, double k, double dx, double dy, float *map_x, float *map_y) {
+    /* With no new camera matrix OpenCV rectifies onto getDefaultNewCameraMatrix(A, size, true): the
+     * same focal lengths, principal point ((w-1)/2, (h-1)/2). */
+    double fx = w, fy = h, cx = w * 0.5 + dx, cy = h * 0.5 + dy, ncx = (w - 1) * 0.5, ncy = (h - 1) * 0.5;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            double u = (x - ncx) / fx, v = (y - ncy) / fy, r2 = u * u + v * v;
+            double kr = 1 + k * r2 + k * r2 * r2;
+            map_x[(size_t)y * w + x] = (float)(fx * u * kr + cx), map_y[(size_t)y * w + x] = (float)(fy * v * kr + cy);
+        }
+}
+
 static pn_status do_optical(work *k, const tf *t, pn_rng *rng) {
     int w = k->w, h = k->h;
     double kk = pn_rng_uniform_range(rng, (float)-t->a[0], (float)t->a[0]);
     double sx = rint(pn_rng_uniform_range(rng, (float)-t->a[1], (float)t->a[1]));
     double sy = rint(pn_rng_uniform_range(rng, (float)-t->a[1], (float)t->a[1]));
-    double fx = w, fy = h, cx = w * 0.5 + sx, cy = h * 0.5 + sy;
     size_t n = (size_t)w * h;
     float *mx = malloc(sizeof(float) * 2 * n);
     if (!mx) return pn_error(PN_ERR_NOMEM, "augment: no memory for a %dx%d distortion map", w, h);
     float *my = mx + n;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            double u = (x - cx) / fx, v = (y - cy) / fy, r2 = u * u + v * v;
-            double kr = 1 + kk * r2 + kk * r2 * r2;
-            mx[(size_t)y * w + x] = (float)(fx * u * kr + cx), my[(size_t)y * w + x] = (float)(fy * v * kr + cy);
-        }
+    pn_aug_optical_map(w, h, kk, sx, sy, mx, my);
     remap_both(k, mx, my, t->border);
     free(mx);
     return PN_OK;

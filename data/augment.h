@@ -25,6 +25,10 @@ void pn_aug_warp_affine_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int
 /* cv2.remap(src, map_x, map_y) with float maps of dw*dh entries (source coordinates per dst pixel). */
 void pn_aug_remap_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh, const float *map_x,
                      const float *map_y, bool nearest, pn_border border);
+/* The source maps of albumentations' OpticalDistortion: cv2.initUndistortRectifyMap with camera
+ * fx = w, fy = h, centre (w/2 + dx, h/2 + dy), distortion (k, k, 0, 0, 0) and OpenCV's default new
+ * camera (principal point ((w-1)/2, (h-1)/2)); maps hold w*h floats. */
+void pn_aug_optical_map(int w, int h, double k, double dx, double dy, float *map_x, float *map_y);
 /* Resize (dw, dh): bilinear with half-pixel centres (cv2.INTER_LINEAR geometry) or nearest
  * (cv2.INTER_NEAREST: source index floor(d * s / dst)). */
 void pn_aug_resize_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh, bool nearest);

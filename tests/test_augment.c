@@ -46,6 +46,41 @@ static void test_warp_golden(void) {
     pn_free(in.data), pn_free(cases.data), pn_free(gold.data);
 }
 
+/* OpticalDistortion's map against cv2.initUndistortRectifyMap, and remap against cv2.remap. */
+static void test_optical_golden(void) {
+    pn_npy in, cases, gold;
+    if (pn_npy_read("golden/augment_input.npy", 3, 3, &in) != PN_OK ||
+        pn_npy_read("golden/augment_optical_cases.npy", 2, 2, &cases) != PN_OK ||
+        pn_npy_read("golden/augment_optical.npy", 4, 4, &gold) != PN_OK) {
+        CHECK_MSG(0, "golden files: %s", pn_last_error());
+        return;
+    }
+    int h = (int)in.shape[1], w = (int)in.shape[2], k = (int)cases.shape[0];
+    size_t n = (size_t)w * h;
+    uint8_t *img = malloc(n), *mask = malloc(n), *out = malloc(n);
+    float *mx = malloc(sizeof(float) * n), *my = malloc(sizeof(float) * n);
+    for (size_t i = 0; i < n; i++) img[i] = (uint8_t)in.data[i], mask[i] = (uint8_t)in.data[n + i];
+    for (int c = 0; c < k; c++) {
+        const float *p = cases.data + c * 4, *g = gold.data + (size_t)c * 4 * n;
+        pn_border border = p[3] != 0 ? PN_BORDER_REFLECT101 : PN_BORDER_CONSTANT;
+        pn_aug_optical_map(w, h, p[0], p[1], p[2], mx, my);
+        double maxerr = 0;
+        for (size_t i = 0; i < n; i++) maxerr = fmax(maxerr, fmax(fabs(mx[i] - g[i]), fabs(my[i] - g[n + i])));
+        CHECK_MSG(maxerr < 2e-3, "case %d: map differs from cv2 by %g px", c, maxerr);
+        /* remap with OpenCV's own maps */
+        pn_aug_remap_u8(img, w, h, out, w, h, g, g + n, false, border);
+        size_t within1 = 0, bad = 0;
+        for (size_t i = 0; i < n; i++) within1 += abs((int)out[i] - (int)g[2 * n + i]) <= 1;
+        CHECK_MSG(within1 >= n * 995 / 1000, "case %d: %zu of %zu pixels within 1 grey level of cv2.remap", c, within1, n);
+        pn_aug_remap_u8(mask, w, h, out, w, h, g, g + n, true, border);
+        for (int y = 1; y < h - 1; y++)
+            for (int x = 1; x < w - 1; x++) bad += out[y * w + x] != (uint8_t)g[3 * n + y * w + x];
+        CHECK_MSG(bad == 0, "case %d: %zu interior mask pixels differ from cv2.remap INTER_NEAREST", c, bad);
+    }
+    free(img), free(mask), free(out), free(mx), free(my);
+    pn_free(in.data), pn_free(cases.data), pn_free(gold.data);
+}
+
 static void make_sample(uint8_t *img, uint8_t *mask, int w, int h) {
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
@@ -163,6 +198,7 @@ static void test_normalize(void) {
 
 int main(void) {
     test_warp_golden();
+    test_optical_golden();
     test_pipeline_determinism();
     test_probability();
     test_soft_mask();

@@ -48,3 +48,18 @@ np.save(os.path.join(root, "augment_input.npy"), np.stack([img, mask]).astype(np
 np.save(os.path.join(root, "augment_cases.npy"), cases)
 np.save(os.path.join(root, "augment_warp.npy"), out)
 print("cv2", cv2.__version__, "wrote", len(cases), "cases of", W, "x", H)
+
+# OpticalDistortion: albumentations' map (cv2.initUndistortRectifyMap) and cv2.remap of image and mask.
+# k, dx, dy, border
+optical = np.array([(0.5, 0.0, 0.0, 0), (-0.8, 1.0, -1.0, 1), (1.7, 0.0, 1.0, 0)], np.float32)
+oout = np.zeros((len(optical), 4, H, W), np.float32)  # map_x, map_y, image, mask
+for i, (k, dx, dy, b) in enumerate(optical.astype(np.float64)):
+    cam = np.array([[W, 0, W * 0.5 + dx], [0, H, H * 0.5 + dy], [0, 0, 1]], dtype=np.float32)
+    dist = np.array([k, k, 0, 0, 0], dtype=np.float32)
+    mx, my = cv2.initUndistortRectifyMap(cam, dist, None, None, (W, H), cv2.CV_32FC1)
+    oout[i, 0], oout[i, 1] = mx, my
+    oout[i, 2] = cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=borders[int(b)], borderValue=0)
+    oout[i, 3] = cv2.remap(mask, mx, my, cv2.INTER_NEAREST, borderMode=borders[int(b)], borderValue=0)
+np.save(os.path.join(root, "augment_optical_cases.npy"), optical)
+np.save(os.path.join(root, "augment_optical.npy"), oout)
+print("optical:", len(optical), "cases")
