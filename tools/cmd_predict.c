@@ -20,7 +20,7 @@
 
 typedef struct predict_args {
     pn_str_list weights;
-    const char *images, *dicom, *out, *sample, *tta, *triplet, *save_probs, *overlays, *backend, *encoder, *norm;
+    const char *images, *dicom, *out, *sample, *tta, *triplet, *save_probs, *save_masks, *overlays, *backend, *encoder, *norm;
     int size, batch, threads, out_size, n_overlays;
     double min_region;
     bool force;
@@ -117,6 +117,10 @@ static pn_status predict_batch(predictor *p, int first, int n, float *input, flo
         pn_pp_upscale_mask(mask, s, s, big, os, os);
         PN_TRY(pn_rle_encode(big, os, os, &p->rle[f]));
         char path[4096];
+        if (a->save_masks) {
+            snprintf(path, sizeof path, "%s/%s.png", a->save_masks, p->ids[f]);
+            PN_TRY(pn_png_write(path, os, os, 1, 8, big));
+        }
         if (a->save_probs) {
             for (int64_t j = 0; j < px; j++) mask[j] = (uint8_t)lrintf(sum[i * px + j] * 255.0f);
             snprintf(path, sizeof path, "%s/%s.png", a->save_probs, p->ids[f]);
@@ -236,6 +240,7 @@ static pn_status setup(predictor *p) {
         if (!(p->ids[i] = id_of(p->files[i]))) return pn_error(PN_ERR_NOMEM, "out of memory");
     if (a->save_probs) PN_TRY(pn_mkdirs(a->save_probs));
     if (a->overlays) PN_TRY(pn_mkdirs(a->overlays));
+    if (a->save_masks) PN_TRY(pn_mkdirs(a->save_masks));
     PN_TRY(pn_tool_open_backend(a->backend, a->threads, &p->be));
     p->models = calloc((size_t)a->weights.count, sizeof *p->models);
     if (!p->models) return pn_error(PN_ERR_NOMEM, "out of memory");
@@ -277,6 +282,7 @@ int pn_cmd_predict(int argc, char **argv) {
         {"min-region", PN_OPT_FLOAT, &a.min_region, "PX", "drop regions under PX 1024-pixels (default 0 = keep)", false},
         {"out-size", PN_OPT_INT, &a.out_size, "S", "mask side of the RLE (default 1024)", false},
         {"save-probs", PN_OPT_STR, &a.save_probs, "DIR", "write the probability maps as 8-bit PNGs", false},
+        {"save-masks", PN_OPT_STR, &a.save_masks, "DIR", "write the submitted masks (out-size PNGs, 0/255)", false},
         {"overlays", PN_OPT_STR, &a.overlays, "DIR", "write image + predicted mask overlays (red)", false},
         {"overlays-n", PN_OPT_INT, &a.n_overlays, "N", "how many overlays (default 8)", false},
         {"norm", PN_OPT_STR, &a.norm, "MODE", "input scaling (default imagenet)", false},
