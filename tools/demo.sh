@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-demo}
-epochs=${DEMO_EPOCHS:-8}
+epochs=${DEMO_EPOCHS:-30}
 steps=${DEMO_STEPS:-10}
 n=${DEMO_N:-200}
 t0=$(date +%s)
@@ -26,7 +26,7 @@ stamp "folds: 5 stratified folds"
 $bin folds --rle "$out/syn/train-rle.csv" --out "$out/folds.csv" --k 5 --force
 stamp "train: $epochs epochs of $steps steps, batch 8 at 128, cpu backend"
 $bin train --data "$out/data128" --folds "$out/folds.csv" --fold 0 --out "$out/run" --force \
-  --epochs "$epochs" --steps-per-epoch "$steps" --batch 8 --size 128 --lr 5e-4 --milestones 5,7 --gamma 0.5 \
+  --epochs "$epochs" --steps-per-epoch "$steps" --batch 8 --size 128 --lr 5e-4 --milestones 20,26 --gamma 0.5 \
   --pos-share 0.6 --aug blog --top-k 2 --areas 0,250,1000 --backend cpu
 stamp "eval: fold 0 with hflip TTA"
 $bin eval --weights "$out/run/best.safetensors" --data "$out/data128" --folds "$out/folds.csv" --fold 0 --size 128 \
