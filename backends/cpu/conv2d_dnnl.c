@@ -120,6 +120,7 @@ typedef struct conv_mds {
     dnnl_memory_desc_t src, wei, bias, dst;         /* plain: nchw, (g)oihw, x */
     dnnl_memory_desc_t any_src, any_wei, any_dst;   /* format_tag_any */
     dnnl_dims_t strides, pad;
+    bool wino_ok; /* a 3x3 stride-1 convolution, the shapes Winograd F(4x4, 3x3) applies to */
 } conv_mds;
 
 /* The md of an activation stored with channel block b (1 = nchw). */
@@ -170,6 +171,7 @@ static pn_status init_mds(cpu_ctx *ctx, const pn_node *node, const pn_conv_dims 
                                           dnnl_format_tag_any));
     m->strides[0] = m->strides[1] = d->stride;
     m->pad[0] = m->pad[1] = d->pad;
+    m->wino_ok = d->k == 3 && d->stride == 1 && d->groups == 1;
     return PN_OK;
 }
 
@@ -195,14 +197,24 @@ static dnnl_status_t set_post_ops(cpu_ctx *ctx, dnnl_primitive_attr_t attr, cons
     return st;
 }
 
+/* The convolution algorithm: direct, or PN_CPU_CONV_ALGO=winograd|auto for experiments (oneDNN 2.6 has
+ * Winograd only for AVX-512 CPUs; elsewhere creating the primitive fails and says so). */
+static dnnl_alg_kind_t conv_alg(void) {
+    const char *a = getenv("PN_CPU_CONV_ALGO");
+    if (a && strcmp(a, "winograd") == 0) return dnnl_convolution_winograd;
+    if (a && strcmp(a, "auto") == 0) return dnnl_convolution_auto;
+    return dnnl_convolution_direct;
+}
+
 static pn_status make_pd(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const conv_fuse *f,
                          dnnl_primitive_desc_t *pd) {
     dnnl_convolution_desc_t fwd_desc, desc;
+    dnnl_alg_kind_t alg = m->wino_ok ? conv_alg() : dnnl_convolution_direct;
     dnnl_primitive_desc_t hint = NULL;
     dnnl_primitive_attr_t attr = NULL;
     bool inference = f->gamma || f->n_post;
     DNNL_TRY(dnnl_convolution_forward_desc_init(&fwd_desc, inference ? dnnl_forward_inference : dnnl_forward_training,
-                                                dnnl_convolution_direct, &m->any_src, &m->any_wei,
+                                                alg, &m->any_src, &m->any_wei,
                                                 bias ? &m->bias : NULL, &m->any_dst, m->strides, m->pad, m->pad));
     DNNL_TRY(dnnl_primitive_attr_create(&attr));
     dnnl_status_t st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
@@ -212,16 +224,19 @@ static pn_status make_pd(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const c
     } else if (st == dnnl_success) {
         st = dnnl_primitive_desc_create(&hint, &fwd_desc, NULL, ctx->engine, NULL);
         if (st == dnnl_success && op == PN_OP_CONV2D_BWD_DATA)
-            st = dnnl_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &m->any_src, &m->any_wei,
+            st = dnnl_convolution_backward_data_desc_init(&desc, alg, &m->any_src, &m->any_wei,
                                                           &m->any_dst, m->strides, m->pad, m->pad);
         else if (st == dnnl_success)
-            st = dnnl_convolution_backward_weights_desc_init(&desc, dnnl_convolution_direct, &m->any_src,
+            st = dnnl_convolution_backward_weights_desc_init(&desc, alg, &m->any_src,
                                                              &m->any_wei, bias ? &m->bias : NULL, &m->any_dst,
                                                              m->strides, m->pad, m->pad);
         if (st == dnnl_success) st = dnnl_primitive_desc_create(pd, &desc, attr, ctx->engine, hint);
     }
     if (hint) dnnl_primitive_desc_destroy(hint);
     dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success && alg == dnnl_convolution_winograd)
+        return pn_error(PN_ERR_UNSUPPORTED, "oneDNN has no Winograd convolution for this shape on this CPU (status %d; "
+                        "oneDNN 2.6 implements it for AVX-512 only)", (int)st);
     return st == dnnl_success ? PN_OK : pn_cpu_dnnl_check(st, "creating a convolution primitive descriptor");
 }
 
