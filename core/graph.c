@@ -80,7 +80,8 @@ pn_tensor *pn_graph_activation(pn_graph *g, pn_tensor shape, const char *name) {
 
 pn_tensor *pn_graph_external(pn_graph *g, pn_tensor view, pn_tensor *grad) {
     gtensor *t = new_tensor(g, view, view.name);
-    t->grad = grad;
+    /* the gradient goes into the nodes too, so it must be one of the graph's tensors (a copy of the view) */
+    t->grad = grad ? &new_tensor(g, *grad, grad->name)->t : NULL;
     t->requires_grad = grad != NULL;
     return &t->t;
 }
