@@ -527,6 +527,7 @@ pn_status pn_unet_plan(pn_unet *m, int n, int h, int w, pn_unet_mode mode) {
     pn_graph_free(m->g);
     m->g = pn_graph_new(m->be);
     if (!m->g) return PN_ERR_NOMEM;
+    if (mode == PN_UNET_TRAIN) PN_TRY(ensure_train_buffers(m));
     m->n = n, m->h = h, m->w = w, m->mode = mode;
     m->target = m->loss = m->dlogits = NULL;
     pn_status st = build_program(m, m->g);

@@ -16,7 +16,8 @@ typedef enum pn_unet_mode {
     PN_UNET_TRAIN, /* BatchNorm uses batch statistics and updates running ones; forward, loss, backward */
 } pn_unet_mode;
 
-/* One trainable tensor: views into the flat parameter, gradient and Adam-moment buffers. */
+/* One trainable tensor: views into the flat parameter, gradient and Adam-moment buffers. The gradient
+ * and moment buffers are allocated by the first TRAIN plan, zero_grad or Adam step. */
 typedef struct pn_unet_param {
     const char *name; /* smp state_dict name, e.g. "encoder.layer1.0.conv1.weight" */
     pn_tensor value, grad, m, v;

@@ -116,13 +116,14 @@ static void compare_grads(const char *be, pn_unet *m) {
            worst_ratio);
 }
 
-static void compare_stats(const char *be, pn_unet *m) {
+/* Running statistics against the golden's `prefix` ("stat1/" after the first forward, "stat/" at the end). */
+static void compare_stats(const char *be, pn_unet *m, const char *prefix, double tol) {
     double worst = 0;
     for (int i = 0; i < pn_unet_num_bns(m); i++) {
         pn_unet_bn *b = pn_unet_bn_at(m, i);
         for (int which = 0; which < 2; which++) {
             char key[160];
-            snprintf(key, sizeof key, "stat/%s.%s", b->prefix, which ? "running_var" : "running_mean");
+            snprintf(key, sizeof key, "%s%s.%s", prefix, b->prefix, which ? "running_var" : "running_mean");
             int64_t n;
             double *want = golden_get(key, &n);
             pn_tensor *t = which ? &b->running_var : &b->running_mean;
@@ -133,8 +134,8 @@ static void compare_stats(const char *be, pn_unet *m) {
             free(want);
         }
     }
-    printf("  %s running statistics after 6 train forwards: worst relative error %.3g\n", be, worst);
-    CHECK_MSG(worst <= 1e-4, "%s running stats error %g", be, worst);
+    printf("  %s running statistics (%s): worst relative error %.3g (tolerance %.3g)\n", be, prefix, worst, tol);
+    CHECK_MSG(worst <= tol, "%s running stats (%s) error %g > %g", be, prefix, worst, tol);
 }
 
 static void run_train(const char *be, pn_unet *m) {
@@ -142,24 +143,33 @@ static void run_train(const char *be, pn_unet *m) {
     CHECK(set_from_golden(pn_unet_input(m), "x64") == PN_OK);
     CHECK(set_from_golden(pn_unet_target(m), "t64") == PN_OK);
     int64_t nl;
-    double *losses = golden_get("losses", &nl);
+    double *losses = golden_get("losses", &nl), *losses32 = golden_get("losses_f32", &nl);
+    double drift32 = 0;
     for (int it = 0; it < 6; it++) {
         float loss = NAN;
         CHECK(pn_unet_zero_grad(m) == PN_OK);
         CHECK(pn_unet_forward(m) == PN_OK);
         CHECK(pn_unet_loss(m, 3.0f, 1.0f, 4.0f, &loss) == PN_OK);
         double rel = fabs(loss - losses[it]) / fabs(losses[it]);
-        printf("  %s iteration %d: loss %.7f (PyTorch f64 %.7f, relative %.2g)\n", be, it, loss, losses[it], rel);
-        CHECK_MSG(rel <= (it == 0 ? 1e-5 : 1e-4), "%s loss at iteration %d off by %g", be, it, rel);
-        if (it == 0) compare_logits(be, m, "train64");
+        /* PyTorch float32's drift from float64 so far (chaos grows with steps, so the running maximum) */
+        drift32 = fmax(drift32, fabs(losses32[it] - losses[it]) / fabs(losses[it]));
+        double tol = it == 0 ? 1e-5 : fmax(1e-4, 4 * drift32);
+        printf("  %s iteration %d: loss %.7f (PyTorch f64 %.7f), relative error %.2g (PyTorch f32 %.2g, tolerance %.2g)\n",
+               be, it, loss, losses[it], rel, drift32, tol);
+        CHECK_MSG(rel <= tol, "%s loss at iteration %d off by %g", be, it, rel);
+        if (it == 0) {
+            compare_logits(be, m, "train64");
+            compare_stats(be, m, "stat1/", 1e-4);
+        }
         if (it == 5) break;
         CHECK(pn_unet_backward(m, 1.0f) == PN_OK);
         if (it == 0) compare_grads(be, m);
-        pn_adam_params ap = {1e-4f, 0.9f, 0.999f, 1e-8f, 1e-4f, it + 1};
+        pn_adam_params ap = {1e-4f, 0.9f, 0.999f, 1e-3f, 1e-4f, it + 1}; /* as the golden: see its script */
         CHECK(pn_unet_adam_step(m, &ap) == PN_OK);
     }
     free(losses);
-    compare_stats(be, m);
+    free(losses32);
+    compare_stats(be, m, "stat/", fmax(1e-4, 4 * golden_scalar("stat_err32")));
 }
 
 static void run_backend(const char *name) {

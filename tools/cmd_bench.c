@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_loader.h"
 #include "cli.h"
 #include "common.h"
 #include "bench/conv_layers.h"
@@ -160,6 +161,7 @@ static const struct {
     {"ops", bench_ops, "GFLOP/s of every convolution of the U-Net, one layer at a time"},
     {"infer", bench_infer, "U-Net forward pass (eval mode)"},
     {"train", bench_train, "U-Net training step (forward, loss, backward, Adam)"},
+    {"loader", pn_bench_loader, "images/s of the threaded PNG -> augmentation -> batch loader"},
 };
 
 int pn_cmd_bench(int argc, char **argv) {

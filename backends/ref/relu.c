@@ -1,4 +1,4 @@
-/* ref relu: y = max(x, 0); dx = dy where y > 0. NaN propagates forward like PyTorch's clamp_min. */
+/* ref relu: y = max(x, 0); dx = 0 where y <= 0, else dy. NaN propagates both ways, as in PyTorch. */
 #include "ref.h"
 
 pn_status pn_ref_relu_fwd(pn_node *node) {
@@ -13,6 +13,6 @@ pn_status pn_ref_relu_bwd(pn_node *node) {
     float *dx = ref_ptr(node->out[0]);
     const float *dy = ref_ptr(node->in[0]), *y = ref_ptr(node->in[1]);
     int64_t n = pn_tensor_numel(node->out[0]);
-    for (int64_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    for (int64_t i = 0; i < n; i++) dx[i] = y[i] <= 0.0f ? 0.0f : dy[i]; /* NaN in y passes dy, as PyTorch */
     return PN_OK;
 }

@@ -12,7 +12,12 @@ Sequence (the C test repeats it exactly):
   2. train mode on (x64, t64): six iterations of zero_grad, forward, ComboLoss(bce=3, dice=1, focal=4),
      backward; iterations 0..4 are each followed by an Adam step (lr 1e-4, betas 0.9/0.999, eps 1e-3,
      coupled weight decay 1e-4). Stored: train logits and loss and parameter gradients of iteration 0,
-     the losses of iterations 0..5, and the BatchNorm running statistics after all six forwards.
+     the losses of iterations 0..5, and the BatchNorm running statistics after the first forward and after
+     all six forwards.
+Training a randomly initialised deep network is chaotic at the scale of float32 rounding: PyTorch's own
+float32 run drifts from float64 by ~1e-3 in the loss and ~0.2 in deep running variances within five
+steps. So the golden also stores PyTorch's float32 results, and the C test allows max(1e-4, 4 x that
+drift so far) after Adam steps, while everything before the first step is held to fixed tight bounds.
 Gradients are stored as a deterministic sample: for a tensor of n elements, K = min(n, 1024) values at
 flat indices floor(k * n / K), k = 0..K-1.
 
@@ -99,6 +104,7 @@ def run_sequence(model, dtype, x64, x128, t64):
         loss.backward()
         losses.append(loss.item())
         if it == 0:
+            out["stats1"] = {n: b.detach().clone() for n, b in m.named_buffers() if "running" in n}
             out["train64"] = logits.detach()
             out["grads"] = {n: p.grad.detach().clone() for n, p in m.named_parameters()}
         if it < 5:
@@ -153,6 +159,8 @@ def main():
         rel = ((f32["stats"][name].double() - st).abs() / st.abs().clamp(min=1.0)).max().item()
         worst_stat = max(worst_stat, rel)
     g["stat_err32"] = torch.tensor([worst_stat], dtype=torch.float64)
+    for name, st in truth["stats1"].items():
+        g["stat1/" + name] = st.double().contiguous()
     print(f"running statistics: worst float32 relative error {worst_stat:.3g}")
     print("losses f32 relative error:", [f"{v:.2g}" for v in ((f32["losses"] - truth["losses"]) / truth["losses"]).tolist()])
     print("losses f64:", [f"{v:.6f}" for v in truth["losses"].tolist()])

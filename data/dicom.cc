@@ -1,0 +1,314 @@
+// dicom: the dcmtk shim behind data/dicom.h: decoders registered once, one rendering rule, one-line errors.
+// core/base.h is C11; give it C linkage and C++'s spelling of _Noreturn before dicom.h includes it.
+#define _Noreturn [[noreturn]]
+extern "C" {
+#include "core/base.h"
+}
+#undef _Noreturn
+#include "data/dicom.h"
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcrledrg.h>
+#include <dcmtk/dcmdata/dctk.h>
+#include <dcmtk/dcmimage/diregist.h>
+#include <dcmtk/dcmimgle/dcmimage.h>
+#include <dcmtk/dcmimgle/dipixel.h>
+#include <dcmtk/dcmjpeg/djdecode.h>
+#include <dcmtk/dcmjpls/djdecode.h>
+#include <dcmtk/oflog/oflog.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <memory>
+#include <mutex>
+#include <new>
+
+namespace {
+
+std::once_flag init_once;
+
+const int kMaxSide = 16384;
+
+void copy_tag(DcmItem *item, const DcmTagKey &key, char *dst, size_t cap) {
+    OFString s;
+    dst[0] = 0;
+    if (item->findAndGetOFString(key, s).good()) std::snprintf(dst, cap, "%s", s.c_str());
+}
+
+int get_int(DcmItem *item, const DcmTagKey &key, int fallback) {
+    Uint16 v16;
+    if (item->findAndGetUint16(key, v16).good()) return v16;
+    OFString s;
+    if (item->findAndGetOFString(key, s).good() && !s.empty()) return std::atoi(s.c_str());
+    return fallback;
+}
+
+// PatientAge is "nnnD", "nnnW", "nnnM" or "nnnY"; returns whole years or -1.
+int parse_age(const char *s) {
+    if (std::strlen(s) != 4) return -1;
+    for (int i = 0; i < 3; i++)
+        if (s[i] < '0' || s[i] > '9') return -1;
+    int n = std::atoi(std::string(s, 3).c_str());
+    switch (s[3]) {
+    case 'Y': return n;
+    case 'M': return n / 12;
+    case 'W': return n / 52;
+    case 'D': return n / 365;
+    default: return -1;
+    }
+}
+
+// True when the file has the "DICM" marker after a 128-byte preamble.
+bool has_dicm_marker(const char *path) {
+    FILE *f = std::fopen(path, "rb");
+    if (!f) return false;
+    char buf[132];
+    size_t n = std::fread(buf, 1, sizeof buf, f);
+    std::fclose(f);
+    return n == sizeof buf && std::memcmp(buf + 128, "DICM", 4) == 0;
+}
+
+pn_status load(const char *path, DcmFileFormat &ff) {
+    FILE *f = std::fopen(path, "rb");
+    if (!f) return pn_error(PN_ERR_IO, "%s: cannot open for reading", path);
+    std::fclose(f);
+    bool marker = has_dicm_marker(path);
+    OFCondition c = ff.loadFile(path, EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
+    if (c.bad()) {
+        if (!marker) return pn_error(PN_ERR_FORMAT, "%s: not a DICOM file (no 'DICM' marker at byte 128 and no readable data set)", path);
+        return pn_error(PN_ERR_FORMAT, "%s: truncated or malformed DICOM (%s)", path, c.text());
+    }
+    return PN_OK;
+}
+
+void fill_info(DcmFileFormat &ff, pn_dicom_info *info) {
+    DcmDataset *ds = ff.getDataset();
+    std::memset(info, 0, sizeof *info);
+    copy_tag(ds, DCM_PatientID, info->patient_id, sizeof info->patient_id);
+    copy_tag(ds, DCM_PatientSex, info->sex, sizeof info->sex);
+    char age[32];
+    copy_tag(ds, DCM_PatientAge, age, sizeof age);
+    info->age_years = parse_age(age);
+    copy_tag(ds, DCM_SOPInstanceUID, info->sop_instance_uid, sizeof info->sop_instance_uid);
+    copy_tag(ds, DCM_PhotometricInterpretation, info->photometric, sizeof info->photometric);
+    copy_tag(ff.getMetaInfo(), DCM_TransferSyntaxUID, info->transfer_syntax, sizeof info->transfer_syntax);
+    if (!info->transfer_syntax[0]) {
+        DcmXfer x(ds->getOriginalXfer());
+        std::snprintf(info->transfer_syntax, sizeof info->transfer_syntax, "%s", x.getXferID());
+    }
+    info->rows = get_int(ds, DCM_Rows, 0);
+    info->cols = get_int(ds, DCM_Columns, 0);
+    info->samples_per_pixel = get_int(ds, DCM_SamplesPerPixel, 1);
+    info->bits_allocated = get_int(ds, DCM_BitsAllocated, 0);
+    info->bits_stored = get_int(ds, DCM_BitsStored, info->bits_allocated);
+    info->pixel_signed = get_int(ds, DCM_PixelRepresentation, 0);
+    info->frames = get_int(ds, DCM_NumberOfFrames, 1);
+}
+
+bool is_jpeg2000(E_TransferSyntax x) {
+    return x == EXS_JPEG2000LosslessOnly || x == EXS_JPEG2000 || x == EXS_JPEG2000MulticomponentLosslessOnly ||
+           x == EXS_JPEG2000Multicomponent;
+}
+
+// Checks tags, sizes and the transfer syntax, and decompresses encapsulated pixel data in place.
+pn_status check_and_decompress(const char *path, DcmDataset *ds, const pn_dicom_info &info) {
+    if (!ds->tagExists(DCM_PixelData)) return pn_error(PN_ERR_FORMAT, "%s: no pixel data (7FE0,0010)", path);
+    if (info.rows <= 0 || info.cols <= 0 || info.rows > kMaxSide || info.cols > kMaxSide)
+        return pn_error(PN_ERR_FORMAT, "%s: image size %dx%d is outside 1..%d", path, info.cols, info.rows, kMaxSide);
+    if (info.samples_per_pixel != 1 && info.samples_per_pixel != 3)
+        return pn_error(PN_ERR_FORMAT, "%s: %d samples per pixel; expected 1 or 3", path, info.samples_per_pixel);
+    if (info.bits_allocated != 1 && info.bits_allocated != 8 && info.bits_allocated != 16 && info.bits_allocated != 32)
+        return pn_error(PN_ERR_FORMAT, "%s: %d bits allocated; expected 8, 16 or 32", path, info.bits_allocated);
+    E_TransferSyntax xfer = ds->getOriginalXfer();
+    DcmXfer x(xfer);
+    if (xfer == EXS_Unknown)
+        return pn_error(PN_ERR_UNSUPPORTED, "%s: transfer syntax %s is not one dcmtk can read", path, info.transfer_syntax);
+    if (is_jpeg2000(xfer))
+        return pn_error(PN_ERR_UNSUPPORTED, "%s: transfer syntax %s (%s) cannot be decoded: this build has no JPEG 2000 decoder",
+                        path, x.getXferID(), x.getXferName());
+    if (xfer == EXS_BigEndianExplicit && info.bits_allocated == 32)
+        return pn_error(PN_ERR_UNSUPPORTED, "%s: transfer syntax %s (%s) with 32 bits allocated is not supported (dcmtk swaps it as 16-bit words)",
+                        path, x.getXferID(), x.getXferName());
+    if (x.isEncapsulated()) {
+        OFCondition c = ds->chooseRepresentation(EXS_LittleEndianExplicit, NULL);
+        if (c.bad() || !ds->canWriteXfer(EXS_LittleEndianExplicit))
+            return pn_error(PN_ERR_UNSUPPORTED, "%s: pixel data in transfer syntax %s (%s) could not be decoded: %s", path,
+                            x.getXferID(), x.getXferName(), c.bad() ? c.text() : "no decoder for it");
+        return PN_OK;
+    }
+    DcmElement *pd = NULL;
+    if (ds->findAndGetElement(DCM_PixelData, pd).bad() || !pd)
+        return pn_error(PN_ERR_FORMAT, "%s: no pixel data (7FE0,0010)", path);
+    unsigned long long need =
+        ((unsigned long long)info.rows * info.cols * info.samples_per_pixel * info.bits_allocated + 7) / 8;
+    if (std::strncmp(info.photometric, "YBR_FULL_422", 12) == 0 || std::strncmp(info.photometric, "YBR_PARTIAL_422", 15) == 0)
+        need = need * 2 / 3;  // chroma subsampled horizontally: 2 samples per pixel
+    if ((unsigned long long)pd->getLength() < need)
+        return pn_error(PN_ERR_FORMAT, "%s: pixel data is truncated: %lu bytes, one frame needs %llu", path,
+                        (unsigned long)pd->getLength(), need);
+    return PN_OK;
+}
+
+// True when the stored values map to the output unchanged: unsigned, at most 8 bits, no rescale.
+bool maps_unchanged(DcmDataset *ds, const pn_dicom_info &info) {
+    // findAndGet* zero their output when the tag is absent, so keep the defaults unless found.
+    Float64 slope = 1.0, intercept = 0.0, v = 0.0;
+    if (ds->findAndGetFloat64(DCM_RescaleSlope, v).good()) slope = v;
+    if (ds->findAndGetFloat64(DCM_RescaleIntercept, v).good()) intercept = v;
+    return info.bits_stored <= 8 && !info.pixel_signed && slope == 1.0 && intercept == 0.0;
+}
+
+// Colour: dcmtk renders RGB at 16 bits, we take 0.299 R + 0.587 G + 0.114 B and map it as the rule says.
+pn_status render_colour(const char *path, DicomImage &img, const pn_dicom_info &info, int bits, pn_dicom_image *out) {
+    const Uint16 *rgb = static_cast<const Uint16 *>(img.getOutputData(16, 0, 0));
+    if (!rgb) return pn_error(PN_ERR_FORMAT, "%s: cannot render the %s image: %s", path, info.photometric,
+                              DicomImage::getString(img.getStatus()));
+    size_t w = img.getWidth(), h = img.getHeight(), n = w * h;
+    if (w == 0 || h == 0 || img.getOutputDataSize(16) < n * 6)
+        return pn_error(PN_ERR_FORMAT, "%s: rendered image has an unexpected size", path);
+    std::unique_ptr<double[]> grey(new double[n]);
+    double lo = 1e300, hi = -1e300;
+    for (size_t i = 0; i < n; i++) {
+        double g = 0.299 * rgb[3 * i] + 0.587 * rgb[3 * i + 1] + 0.114 * rgb[3 * i + 2];
+        grey[i] = g;
+        lo = g < lo ? g : lo;
+        hi = g > hi ? g : hi;
+    }
+    double ymax = bits == 8 ? 255.0 : 65535.0;
+    bool full_range = info.bits_stored <= 8;
+    out->pixels = pn_alloc(n * (size_t)(bits / 8));
+    if (!out->pixels) return pn_error(PN_ERR_NOMEM, "%s: out of memory for a %zux%zu image", path, w, h);
+    for (size_t i = 0; i < n; i++) {
+        double y = full_range ? grey[i] / 65535.0 * ymax : (hi > lo ? (grey[i] - lo) / (hi - lo) * ymax : 0.0);
+        y = y < 0 ? 0 : (y > ymax ? ymax : y);
+        unsigned v = (unsigned)(y + 1e-7);
+        if (bits == 8) static_cast<uint8_t *>(out->pixels)[i] = (uint8_t)(v > 255 ? 255 : v);
+        else static_cast<uint16_t *>(out->pixels)[i] = (uint16_t)(v > 65535 ? 65535 : v);
+    }
+    out->width = (int)w;
+    out->height = (int)h;
+    out->bits = bits;
+    return PN_OK;
+}
+
+// Unsigned <= 8 stored bits without rescale or window: 0..2^bits-1 onto the output range, by integer
+// arithmetic from dcmtk's modality values (its own "no VOI" output stretches the image's min..max).
+template <typename T>
+void map_stored(const T *v, size_t n, unsigned maxv, unsigned ymax, bool invert, int bits, void *dst) {
+    for (size_t i = 0; i < n; i++) {
+        long long x = (long long)v[i];
+        x = x < 0 ? 0 : (x > (long long)maxv ? (long long)maxv : x);
+        unsigned y = (unsigned)((unsigned long long)x * ymax / maxv);
+        if (invert) y = ymax - y;
+        if (bits == 8) static_cast<uint8_t *>(dst)[i] = (uint8_t)y;
+        else static_cast<uint16_t *>(dst)[i] = (uint16_t)y;
+    }
+}
+
+pn_status render_stored_range(const char *path, DicomImage &img, const pn_dicom_info &info, int bits, pn_dicom_image *out) {
+    const DiPixel *px = img.getInterData();
+    size_t w = img.getWidth(), h = img.getHeight(), n = w * h;
+    if (!px || !px->getData() || w == 0 || h == 0 || px->getCount() < n)
+        return pn_error(PN_ERR_FORMAT, "%s: cannot render the image: no pixel values", path);
+    out->pixels = pn_alloc(n * (size_t)(bits / 8));
+    if (!out->pixels) return pn_error(PN_ERR_NOMEM, "%s: out of memory for a %zux%zu image", path, w, h);
+    unsigned maxv = (1u << (info.bits_stored > 0 ? info.bits_stored : 8)) - 1, ymax = bits == 8 ? 255u : 65535u;
+    bool invert = std::strcmp(info.photometric, "MONOCHROME1") == 0;
+    const void *d = px->getData();
+    switch (px->getRepresentation()) {
+    case EPR_Uint8: map_stored(static_cast<const Uint8 *>(d), n, maxv, ymax, invert, bits, out->pixels); break;
+    case EPR_Sint8: map_stored(static_cast<const Sint8 *>(d), n, maxv, ymax, invert, bits, out->pixels); break;
+    case EPR_Uint16: map_stored(static_cast<const Uint16 *>(d), n, maxv, ymax, invert, bits, out->pixels); break;
+    case EPR_Sint16: map_stored(static_cast<const Sint16 *>(d), n, maxv, ymax, invert, bits, out->pixels); break;
+    case EPR_Uint32: map_stored(static_cast<const Uint32 *>(d), n, maxv, ymax, invert, bits, out->pixels); break;
+    case EPR_Sint32: map_stored(static_cast<const Sint32 *>(d), n, maxv, ymax, invert, bits, out->pixels); break;
+    default:
+        pn_dicom_image_free(out);
+        return pn_error(PN_ERR_FORMAT, "%s: cannot render the image: unexpected internal representation", path);
+    }
+    out->width = (int)w;
+    out->height = (int)h;
+    out->bits = bits;
+    return PN_OK;
+}
+
+pn_status render(const char *path, DcmDataset *ds, const pn_dicom_info &info, int bits, pn_dicom_image *out) {
+    DicomImage img(ds, ds->getCurrentXfer(), CIF_DecompressCompletePixelData, 0, 1);
+    if (img.getStatus() != EIS_Normal)
+        return pn_error(PN_ERR_FORMAT, "%s: cannot render the image: %s", path, DicomImage::getString(img.getStatus()));
+    if (!img.isMonochrome()) return render_colour(path, img, info, bits, out);
+    DicomImage *im = &img;
+    bool windowed = im->getWindowCount() > 0 && im->setWindow(0);
+    if (!windowed && maps_unchanged(ds, info)) return render_stored_range(path, img, info, bits, out);
+    if (!windowed) im->setMinMaxWindow(0);
+    const void *data = im->getOutputData(bits, 0, 0);
+    if (!data) return pn_error(PN_ERR_FORMAT, "%s: cannot render the image: %s", path, DicomImage::getString(im->getStatus()));
+    size_t w = im->getWidth(), h = im->getHeight(), bytes = w * h * (size_t)(bits / 8);
+    if (w == 0 || h == 0 || im->getOutputDataSize(bits) < bytes)
+        return pn_error(PN_ERR_FORMAT, "%s: rendered image has an unexpected size", path);
+    out->pixels = pn_alloc(bytes);
+    if (!out->pixels) return pn_error(PN_ERR_NOMEM, "%s: out of memory for a %zux%zu image", path, w, h);
+    std::memcpy(out->pixels, data, bytes);
+    out->width = (int)w;
+    out->height = (int)h;
+    out->bits = bits;
+    return PN_OK;
+}
+
+}  // namespace
+
+extern "C" void pn_dicom_init(void) {
+    std::call_once(init_once, [] {
+        OFLog::configure(OFLogger::FATAL_LOG_LEVEL);
+        DJDecoderRegistration::registerCodecs();
+        DJLSDecoderRegistration::registerCodecs();
+        DcmRLEDecoderRegistration::registerCodecs();
+    });
+}
+
+extern "C" pn_status pn_dicom_read_info(const char *path, pn_dicom_info *info) {
+    pn_dicom_init();
+    std::memset(info, 0, sizeof *info);
+    try {
+        DcmFileFormat ff;
+        PN_TRY(load(path, ff));
+        fill_info(ff, info);
+        return PN_OK;
+    } catch (const std::bad_alloc &) {
+        return pn_error(PN_ERR_NOMEM, "%s: out of memory reading the DICOM", path);
+    } catch (...) {
+        return pn_error(PN_ERR_FORMAT, "%s: malformed DICOM", path);
+    }
+}
+
+extern "C" pn_status pn_dicom_read(const char *path, int bits, pn_dicom_image *out, pn_dicom_info *info_out) {
+    pn_dicom_init();
+    std::memset(out, 0, sizeof *out);
+    if (bits != 8 && bits != 16) return pn_error(PN_ERR_ARG, "%s: output bits must be 8 or 16, got %d", path, bits);
+    pn_dicom_info info;
+    std::memset(&info, 0, sizeof info);
+    pn_status st;
+    try {
+        DcmFileFormat ff;
+        st = load(path, ff);
+        if (st == PN_OK) {
+            fill_info(ff, &info);
+            st = check_and_decompress(path, ff.getDataset(), info);
+        }
+        if (st == PN_OK) st = render(path, ff.getDataset(), info, bits, out);
+    } catch (const std::bad_alloc &) {
+        st = pn_error(PN_ERR_NOMEM, "%s: out of memory decoding the DICOM", path);
+    } catch (...) {
+        st = pn_error(PN_ERR_FORMAT, "%s: malformed DICOM", path);
+    }
+    if (st != PN_OK) pn_dicom_image_free(out);
+    if (info_out) *info_out = info;
+    return st;
+}
+
+extern "C" void pn_dicom_image_free(pn_dicom_image *img) {
+    pn_free(img->pixels);
+    std::memset(img, 0, sizeof *img);
+}

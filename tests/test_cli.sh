@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# test_cli: the pneumoseg command line: help texts, exit codes, one-line errors, init and infer end to end.
+# Usage: test_cli.sh PNEUMOSEG_BINARY WORK_DIR [--size S]   (S: infer image side, default 64)
+set -u
+bin=$1
+work=$2
+size=64
+[ "${3:-}" = "--size" ] && size=$4
+mkdir -p "$work"
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+
+# expect CODE CMD...: runs CMD, checks its exit code; stderr is kept in $work/err
+expect() {
+  local code=$1
+  shift
+  "$@" >"$work/out" 2>"$work/err"
+  local got=$?
+  if [ "$got" -eq "$code" ]; then ok; else bad "exit $got (wanted $code): $* :: $(head -c 300 "$work/err")"; fi
+}
+# one_line_error: the last command printed exactly one error line ("pneumoseg ..."), naming $1
+one_line_error() {
+  local lines
+  lines=$(grep -c '^pneumoseg' "$work/err")
+  if [ "$lines" -eq 1 ] && grep '^pneumoseg' "$work/err" | grep -q -- "$1"; then ok; else bad "wanted one error line with '$1', got: $(cat "$work/err")"; fi
+}
+
+# A float32 (N, C, H, W) .npy of zeros, written without Python.
+write_npy() {
+  local path=$1 shape=$2 count=$3 descr=${4:-<f4} order=${5:-False}
+  local header="{'descr': '$descr', 'fortran_order': $order, 'shape': ($shape), }"
+  local pad=$(( 64 - (10 + ${#header} + 1) % 64 ))
+  local hlen=$(( ${#header} + pad + 1 ))
+  { printf '\x93NUMPY\x01\x00'; printf "\\x$(printf %02x $((hlen % 256)))\\x$(printf %02x $((hlen / 256)))"
+    printf '%s' "$header"; printf '%*s' "$pad" ''; printf '\n'; head -c $((count * 4)) /dev/zero; } >"$path"
+}
+
+expect 0 "$bin" --help
+grep -q "infer" "$work/out" && ok || bad "--help lists no infer"
+for cmd in init infer bench version; do expect 0 "$bin" "$cmd" --help; grep -q "usage:" "$work/out" && ok || bad "$cmd --help has no usage"; done
+expect 2 "$bin" frobnicate
+expect 2 "$bin"
+expect 2 "$bin" infer --weights
+expect 2 "$bin" infer --input x.npy
+one_line_error "missing required option --weights"
+expect 2 "$bin" init --out "$work/w.safetensors" --seed notanumber
+one_line_error "expects an integer"
+
+expect 0 "$bin" init --encoder resnet34 --seed 3 --out "$work/w.safetensors" --force
+expect 1 "$bin" init --seed 3 --out "$work/w.safetensors"
+one_line_error "exists"
+expect 1 "$bin" init --encoder vgg99 --out "$work/v.safetensors"
+one_line_error "vgg99"
+
+n=$((3 * size * size))
+write_npy "$work/x.npy" "1, 3, $size, $size" "$n"
+expect 0 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend ref \
+  --save-logits "$work/y.npy" --save-probs "$work/p.npy"
+grep -q "peak RSS" "$work/err" && ok || bad "infer did not report peak RSS"
+grep -q "activation arena" "$work/err" && ok || bad "infer did not report the arena"
+[ "$(stat -c %s "$work/y.npy")" -eq $((128 + size * size * 4)) ] && ok || bad "logits file has the wrong size"
+[ "$(stat -c %s "$work/p.npy")" -eq $((128 + size * size * 4)) ] && ok || bad "probs file has the wrong size"
+ls "$work"/*.tmp.* >/dev/null 2>&1 && bad "a temporary file was left behind" || ok
+
+write_npy "$work/bad_f8.npy" "1, 3, 64, 64" $((2 * 3 * 64 * 64)) "<f8"
+expect 1 "$bin" infer --weights "$work/w.safetensors" --input "$work/bad_f8.npy"
+one_line_error "float32"
+write_npy "$work/bad_fortran.npy" "1, 3, 64, 64" $((3 * 64 * 64)) "<f4" True
+expect 1 "$bin" infer --weights "$work/w.safetensors" --input "$work/bad_fortran.npy"
+one_line_error "Fortran"
+write_npy "$work/bad_rank.npy" "3, 64, 64" $((3 * 64 * 64))
+expect 1 "$bin" infer --weights "$work/w.safetensors" --input "$work/bad_rank.npy"
+one_line_error "4-d"
+write_npy "$work/bad_size.npy" "1, 3, 70, 64" $((3 * 70 * 64))
+expect 1 "$bin" infer --weights "$work/w.safetensors" --input "$work/bad_size.npy" --backend ref
+one_line_error "multiples of 32"
+head -c 1000 "$work/w.safetensors" >"$work/cut.safetensors"
+expect 1 "$bin" infer --weights "$work/cut.safetensors" --input "$work/x.npy"
+one_line_error "cut.safetensors"
+expect 1 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend nosuch
+one_line_error "unknown backend"
+expect 1 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --threads -2
+one_line_error "threads"
+
+echo "test_cli: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# test: from a fresh clone, installs what the build needs, builds with -Werror and runs every test.
+# Usage: tools/test.sh [--asan]   (--asan: an AddressSanitizer + UndefinedBehaviorSanitizer build instead)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh
+jobs=$(nproc)
+if [ "${1:-}" = "--asan" ]; then
+  dir=build-asan
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPN_SANITIZE=ON -DPN_WERROR=ON
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  skip=(-LE slow) # tests labelled slow (minutes of plain compute) run in the release build only
+else
+  dir=build
+  skip=()
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DPN_WERROR=ON
+fi
+cmake --build "$dir" -j "$jobs"
+ctest --test-dir "$dir" --output-on-failure -j "$jobs" "${skip[@]}"
