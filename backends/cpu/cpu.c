@@ -123,6 +123,7 @@ static pn_status cpu_prepare(pn_backend *be, pn_node *node) {
 #ifdef PN_HAVE_ONEDNN
     if (is_fusable(node->op)) {
         bool fused;
+        if (pn_cpu_fused_node(node)) pn_cpu_fused_release(node); /* prepared again */
         return pn_cpu_fuse_prepare(ctx, node, &fused);
     }
 #endif
