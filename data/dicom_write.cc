@@ -32,6 +32,8 @@ static void register_encoders() {
 
 static const char *or_empty(const char *s) { return s ? s : ""; }
 
+extern "C" bool pn_dicom_write_supported(void) { return true; }
+
 extern "C" pn_status pn_dicom_write_u8(const char *path, const uint8_t *px, int width, int height,
                                        const pn_dicom_meta *m, int jpeg_quality) {
     if (width <= 0 || height <= 0 || width > 65535 || height > 65535)

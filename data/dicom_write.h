@@ -19,6 +19,9 @@ typedef struct pn_dicom_meta {
     double pixel_spacing_mm;
 } pn_dicom_meta;
 
+/* Whether this build can write DICOM (false without dcmtk). */
+bool pn_dicom_write_supported(void);
+
 /* Writes `px` (width*height grey bytes, row-major) to `path` as a Secondary Capture CR chest image,
  * 8 bits allocated/stored, MONOCHROME2, either JPEG baseline (Process 1) at `jpeg_quality` (1..100,
  * the SOPInstanceUID is kept) or, when jpeg_quality is 0, Explicit VR Little Endian. The file appears

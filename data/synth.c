@@ -416,6 +416,9 @@ pn_status pn_synth_write(const pn_synth_opts *o, int64_t *positives) {
     if (o->n_train < 0 || o->n_test < 0 || o->n_train + (int64_t)o->n_test < 1 || o->n_train > 10000000 || o->n_test > 10000000)
         return pn_error(PN_ERR_ARG, "synth: %d train and %d test images (expected at least one, at most 10^7 each)", o->n_train, o->n_test);
     if (!(o->pos_rate >= 0 && o->pos_rate <= 1)) return pn_error(PN_ERR_ARG, "synth: positive rate %g is outside [0, 1]", o->pos_rate);
+    if (!pn_dicom_write_supported())
+        return pn_error(PN_ERR_UNSUPPORTED, "synth: this pneumoseg was built without dcmtk, so it cannot write DICOM "
+                                            "(install libdcmtk-dev and libjpeg-dev, then reconfigure)");
     if (!o->force && !dir_is_empty(o->out_dir))
         return pn_error(PN_ERR_ARG, "%s: not empty (use --force to write into it)", o->out_dir);
     PN_TRY(mkdir_p(o->out_dir));
