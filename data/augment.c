@@ -91,8 +91,10 @@ void pn_aug_warp_affine_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int
     double b1 = -m[0] * m[2] - m[1] * m[5], b2 = -m[3] * m[2] - m[4] * m[5];
     m[2] = b1, m[5] = b2;
     int round_delta = nearest ? AB_SCALE / 2 : AB_SCALE / INTER_TAB / 2;
-    int *adelta = malloc(sizeof(int) * 2 * (size_t)(dw > 0 ? dw : 1)), *bdelta = adelta + dw;
-    PN_ASSERT(adelta);
+    int shift = nearest ? AB_BITS : AB_BITS - INTER_BITS;
+    int *buf = malloc(sizeof(int) * 4 * (size_t)(dw > 0 ? dw : 1));
+    PN_ASSERT(buf);
+    int *adelta = buf, *bdelta = buf + dw, *xs = buf + 2 * dw, *ys = buf + 3 * dw;
     for (int x = 0; x < dw; x++) {
         adelta[x] = sat_int(m[0] * x * AB_SCALE);
         bdelta[x] = sat_int(m[3] * x * AB_SCALE);
@@ -101,29 +103,32 @@ void pn_aug_warp_affine_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int
         int x0 = sat_int((m[1] * y + m[2]) * AB_SCALE) + round_delta;
         int y0 = sat_int((m[4] * y + m[5]) * AB_SCALE) + round_delta;
         uint8_t *out = dst + (size_t)y * dw;
+        /* First the fixed-point source positions of the whole row (a loop the compiler vectorises). */
+        for (int x = 0; x < dw; x++) xs[x] = (x0 + adelta[x]) >> shift, ys[x] = (y0 + bdelta[x]) >> shift;
+        if (nearest) {
+            for (int x = 0; x < dw; x++) {
+                int X = xs[x], Y = ys[x];
+                out[x] = (unsigned)X < (unsigned)sw && (unsigned)Y < (unsigned)sh
+                             ? src[(size_t)Y * sw + X]
+                             : sample_nearest(src, sw, sh, sat_short(X), sat_short(Y), border);
+            }
+            continue;
+        }
         for (int x = 0; x < dw; x++) {
-            if (nearest) {
-                int X = sat_short((x0 + adelta[x]) >> AB_BITS), Y = sat_short((y0 + bdelta[x]) >> AB_BITS);
-                if ((unsigned)X < (unsigned)sw && (unsigned)Y < (unsigned)sh)
-                    out[x] = src[(size_t)Y * sw + X];
-                else
-                    out[x] = sample_nearest(src, sw, sh, X, Y, border);
+            int X = xs[x], Y = ys[x];
+            int sx = X >> INTER_BITS, sy = Y >> INTER_BITS; /* saturating to short cannot move a value into range */
+            int fx = X & (INTER_TAB - 1), fy = Y & (INTER_TAB - 1);
+            if ((unsigned)sx < (unsigned)(sw - 1) && (unsigned)sy < (unsigned)(sh - 1)) {
+                /* interior fast path: the same arithmetic as sample_bilinear */
+                const uint8_t *s0 = src + (size_t)sy * sw + sx, *s1 = s0 + sw;
+                int top = s0[0] * (INTER_TAB - fx) + s0[1] * fx, bot = s1[0] * (INTER_TAB - fx) + s1[1] * fx;
+                out[x] = (uint8_t)(((top * (INTER_TAB - fy) + bot * fy) * INTER_TAB + (1 << (COEF_BITS - 1))) >> COEF_BITS);
             } else {
-                int X = (x0 + adelta[x]) >> (AB_BITS - INTER_BITS), Y = (y0 + bdelta[x]) >> (AB_BITS - INTER_BITS);
-                int sx = sat_short(X >> INTER_BITS), sy = sat_short(Y >> INTER_BITS);
-                int fx = X & (INTER_TAB - 1), fy = Y & (INTER_TAB - 1);
-                if ((unsigned)sx < (unsigned)(sw - 1) && (unsigned)sy < (unsigned)(sh - 1)) {
-                    /* interior fast path: the same arithmetic as sample_bilinear */
-                    const uint8_t *s0 = src + (size_t)sy * sw + sx, *s1 = s0 + sw;
-                    int top = s0[0] * (INTER_TAB - fx) + s0[1] * fx, bot = s1[0] * (INTER_TAB - fx) + s1[1] * fx;
-                    out[x] = (uint8_t)(((top * (INTER_TAB - fy) + bot * fy) * INTER_TAB + (1 << (COEF_BITS - 1))) >> COEF_BITS);
-                } else {
-                    out[x] = sample_bilinear(src, sw, sh, sx, sy, fx, fy, border);
-                }
+                out[x] = sample_bilinear(src, sw, sh, sat_short(sx), sat_short(sy), fx, fy, border);
             }
         }
     }
-    free(adelta);
+    free(buf);
 }
 
 void pn_aug_remap_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh, const float *map_x,
@@ -177,13 +182,14 @@ void pn_aug_resize_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, 
 }
 
 void pn_aug_hflip_u8(uint8_t *img, int w, int h) {
+    uint8_t stack[4096], *tmp = w <= 4096 ? stack : malloc((size_t)w);
+    PN_ASSERT(tmp);
     for (int y = 0; y < h; y++) {
         uint8_t *r = img + (size_t)y * w;
-        for (int a = 0, b = w - 1; a < b; a++, b--) {
-            uint8_t t = r[a];
-            r[a] = r[b], r[b] = t;
-        }
+        memcpy(tmp, r, (size_t)w);
+        for (int x = 0; x < w; x++) r[x] = tmp[w - 1 - x]; /* a reversed copy vectorises; in-place swaps do not */
     }
+    if (tmp != stack) free(tmp);
 }
 
 static void vflip_u8(uint8_t *img, int w, int h) {
