@@ -43,6 +43,8 @@ typedef struct scene {
     float rib_r0, rib_rs, rib_rc, rib_gain, rib_inv;
     float contrast, bright, noise_sigma, tissue;
     bool marker, fold;
+    float pose_c, pose_s, pose_du, pose_dv; /* patient pose: a small rotation and shift of the anatomy */
+    float tilt;                             /* exposure gradient across the image */
     float fold_u, fold_v, fold_r;
     int g1n, g2n;
     float *g1, *g2; /* coarse random grids for lung markings */
@@ -132,13 +134,13 @@ static void scene_make(uint64_t seed, bool test, uint32_t index, int size, doubl
     for (int k = 0; k < PN_SYNTH_MAX_REGIONS; k++) {
         ptx_p *p = &s->ptx[k];
         p->lung = k == 1 ? 1 - first_lung : first_lung;
-        p->halfw = (18 + 40 * pn_rng_uniform(&r)) * PI_F / 180;
+        p->halfw = (20 + 45 * pn_rng_uniform(&r)) * PI_F / 180;
         float dd = pn_rng_uniform(&r);
-        p->depth = 0.05f + 0.30f * dd * sqrtf(dd);
+        p->depth = 0.06f + 0.44f * dd * sqrtf(dd);
         p->dark = pn_rng_uniform_range(&r, 0.035f, 0.08f);
         float lo = -115 * PI_F / 180 + p->halfw;
         if (used_hi[p->lung] > -9) lo = used_hi[p->lung] + 0.2f + p->halfw;
-        p->theta = lo + pn_rng_uniform(&r) * 0.6f;
+        p->theta = lo + pn_rng_uniform(&r) * 1.0f;
         used_hi[p->lung] = p->theta + p->halfw;
         p->ct = cosf(p->theta), p->st = sinf(p->theta), p->cos_halfw = cosf(p->halfw);
     }
@@ -148,6 +150,10 @@ static void scene_make(uint64_t seed, bool test, uint32_t index, int size, doubl
     PN_ASSERT(s->g1);
     s->g2 = s->g1 + s->g1n * s->g1n;
     for (int i = 0; i < s->g1n * s->g1n + s->g2n * s->g2n; i++) s->g1[i] = pn_rng_uniform(&r);
+    float a = pn_rng_uniform_range(&r, -4, 4) * PI_F / 180;
+    s->pose_c = cosf(a), s->pose_s = sinf(a);
+    s->pose_du = pn_rng_uniform_range(&r, -0.03f, 0.03f), s->pose_dv = pn_rng_uniform_range(&r, -0.03f, 0.03f);
+    s->tilt = pn_rng_uniform_range(&r, -0.06f, 0.06f);
 }
 
 static float ribs(const scene *s, float u, float v) {
@@ -196,9 +202,11 @@ void pn_synth_render(uint64_t seed, bool test, uint32_t index, int size, double 
     float inv = 1.0f / size, line_w = fmaxf(0.9f, size / 600.0f), inv_lw = 1.0f / line_w;
     float ibrx = 1 / s.body_rx, ibry = 1 / s.body_ry, ihrx = 1 / s.heart_rx, ihry = 1 / s.heart_ry;
     for (int y = 0; y < size; y++) {
-        float v = (y + 0.5f) * inv;
+        float vi = (y + 0.5f) * inv - 0.5f;
         for (int x = 0; x < size; x++) {
-            float u = (x + 0.5f) * inv;
+            float ui = (x + 0.5f) * inv - 0.5f;
+            /* anatomy coordinates: the image point under the patient's pose */
+            float u = 0.5f + s.pose_c * ui + s.pose_s * vi + s.pose_du, v = 0.5f - s.pose_s * ui + s.pose_c * vi + s.pose_dv;
             size_t i = (size_t)y * size + x;
             /* body and mediastinum */
             float bx = (u - 0.5f) * ibrx, by = (v - s.body_cy) * ibry;
@@ -250,9 +258,9 @@ void pn_synth_render(uint64_t seed, bool test, uint32_t index, int size, double 
                 float fpx = fd * size;
                 if (fabsf(fpx) < 4 * line_w && v > s.fold_v) f += 0.035f * expf(-(fpx * inv_lw) * (fpx * inv_lw));
             }
-            if (s.marker && u > 0.84f && u < 0.87f && v > 0.06f && v < 0.1f) f = 0.95f;
+            if (s.marker && ui > 0.34f && ui < 0.37f && vi > -0.44f && vi < -0.4f) f = 0.95f; /* an L/R marker, in image coordinates */
             /* exposure and noise */
-            f = (f - 0.4f) * s.contrast + 0.4f + s.bright;
+            f = (f - 0.4f) * s.contrast + 0.4f + s.bright + s.tilt * ui;
             if ((i & 3) == 0) {
                 ctr[3] = (uint32_t)(i >> 2);
                 pn_philox4x32(seed ^ 0x9e3779b97f4a7c15ULL, ctr, words);
