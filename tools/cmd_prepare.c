@@ -58,6 +58,6 @@ int pn_cmd_prepare(int argc, char **argv) {
         printf("  note: %lld ImageIds in the CSV have no DICOM under --train-dicom (not written)\n",
                (long long)s.csv_ids_without_dicom);
     if (s.dicoms_without_row)
-        printf("  note: %lld train DICOMs have no CSV row (written with an empty mask)\n", (long long)s.dicoms_without_row);
+        printf("  note: %lld train DICOMs have no CSV row (an empty mask for each that decodes)\n", (long long)s.dicoms_without_row);
     return s.failures ? 3 : 0;
 }
