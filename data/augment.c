@@ -269,6 +269,21 @@ typedef struct work {
     uint8_t *tmp;
 } work;
 
+/* numpy: a float32 arange times / plus a Python float is computed in float32 after rounding the operand. */
+void pn_aug_lut_contrast(double alpha, uint8_t lut[256]) {
+    float a = (float)alpha;
+    for (int i = 0; i < 256; i++) lut[i] = (uint8_t)fminf(fmaxf((float)i * a, 0.f), 255.f);
+}
+
+void pn_aug_lut_brightness(double beta, uint8_t lut[256]) {
+    float b = (float)(beta * 255.0);
+    for (int i = 0; i < 256; i++) lut[i] = (uint8_t)fminf(fmaxf((float)i + b, 0.f), 255.f);
+}
+
+void pn_aug_lut_gamma(double gamma, uint8_t lut[256]) {
+    for (int i = 0; i < 256; i++) lut[i] = (uint8_t)fmin(pow(i * (1.0 / 255), gamma) * 255, 255);
+}
+
 static void lut_apply(uint8_t *img, size_t n, const uint8_t lut[256]) {
     for (size_t i = 0; i < n; i++) img[i] = lut[img[i]];
 }
@@ -379,6 +394,16 @@ static void grid_axis(float *xx, int len, int nsteps, const double *steps) {
     }
 }
 
+void pn_aug_grid_map(int w, int h, int steps, const double *xsteps, const double *ysteps, float *map_x, float *map_y) {
+    float *xx = malloc(sizeof(float) * (size_t)(w + h));
+    PN_ASSERT(xx);
+    float *yy = xx + w;
+    grid_axis(xx, w, steps, xsteps), grid_axis(yy, h, steps, ysteps);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) map_x[(size_t)y * w + x] = xx[x], map_y[(size_t)y * w + x] = yy[y];
+    free(xx);
+}
+
 static pn_status do_grid(work *k, const tf *t, pn_rng *rng) {
     int w = k->w, h = k->h, ns = (int)t->a[0];
     double xs[65], ys[65];
@@ -386,13 +411,10 @@ static pn_status do_grid(work *k, const tf *t, pn_rng *rng) {
     for (int i = 0; i <= ns; i++) ys[i] = 1 + pn_rng_uniform_range(rng, (float)-t->a[1], (float)t->a[1]);
     if (w < ns || h < ns) return PN_OK;
     size_t n = (size_t)w * h;
-    float *mx = malloc(sizeof(float) * (2 * n + w + h));
+    float *mx = malloc(sizeof(float) * 2 * n);
     if (!mx) return pn_error(PN_ERR_NOMEM, "augment: no memory for a %dx%d grid map", w, h);
-    float *my = mx + n, *xx = my + n, *yy = xx + w;
-    grid_axis(xx, w, ns, xs), grid_axis(yy, h, ns, ys);
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) mx[(size_t)y * w + x] = xx[x], my[(size_t)y * w + x] = yy[y];
-    remap_both(k, mx, my, t->border);
+    pn_aug_grid_map(w, h, ns, xs, ys, mx, mx + n);
+    remap_both(k, mx, mx + n, t->border);
     free(mx);
     return PN_OK;
 }
@@ -455,24 +477,18 @@ static pn_status apply_one(work *k, const tf *t, pn_rng *rng) {
         warp_both(k, m, t->border);
         return PN_OK;
     }
-    case T_CONTRAST: {
-        float alpha = 1 + pn_rng_uniform_range(rng, (float)-t->a[0], (float)t->a[0]);
-        for (int i = 0; i < 256; i++) lut[i] = (uint8_t)fminf(fmaxf((float)i * alpha, 0.f), 255.f);
+    case T_CONTRAST:
+        pn_aug_lut_contrast(1 + pn_rng_uniform_range(rng, (float)-t->a[0], (float)t->a[0]), lut);
         lut_apply(k->img, n, lut);
         return PN_OK;
-    }
-    case T_BRIGHTNESS: {
-        float beta = pn_rng_uniform_range(rng, (float)-t->a[0], (float)t->a[0]);
-        for (int i = 0; i < 256; i++) lut[i] = (uint8_t)fminf(fmaxf((float)i + beta * 255.f, 0.f), 255.f);
+    case T_BRIGHTNESS:
+        pn_aug_lut_brightness(pn_rng_uniform_range(rng, (float)-t->a[0], (float)t->a[0]), lut);
         lut_apply(k->img, n, lut);
         return PN_OK;
-    }
-    case T_GAMMA: {
-        double g = pn_rng_uniform_range(rng, (float)t->a[0], (float)t->a[1]) / 100.0;
-        for (int i = 0; i < 256; i++) lut[i] = (uint8_t)fmin(pow(i * (1.0 / 255), g) * 255, 255);
+    case T_GAMMA:
+        pn_aug_lut_gamma(pn_rng_uniform_range(rng, (float)t->a[0], (float)t->a[1]) / 100.0, lut);
         lut_apply(k->img, n, lut);
         return PN_OK;
-    }
     case T_ELASTIC: return do_elastic(k, t, rng);
     case T_GRID: return do_grid(k, t, rng);
     case T_OPTICAL: return do_optical(k, t, rng);

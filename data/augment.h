@@ -29,6 +29,13 @@ void pn_aug_remap_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, i
  * fx = w, fy = h, centre (w/2 + dx, h/2 + dy), distortion (k, k, 0, 0, 0) and OpenCV's default new
  * camera (principal point ((w-1)/2, (h-1)/2)); maps hold w*h floats. */
 void pn_aug_optical_map(int w, int h, double k, double dx, double dy, float *map_x, float *map_y);
+/* albumentations' GridDistortion maps for steps+1 x and y step factors (1 + uniform(-limit, limit)). */
+void pn_aug_grid_map(int w, int h, int steps, const double *xsteps, const double *ysteps, float *map_x, float *map_y);
+/* albumentations' uint8 lookup tables: contrast (x*alpha), brightness (x + beta*255), gamma
+ * ((x/255)^gamma*255), clipped to 0..255 and truncated as numpy's astype(uint8) does. */
+void pn_aug_lut_contrast(double alpha, uint8_t lut[256]);
+void pn_aug_lut_brightness(double beta, uint8_t lut[256]);
+void pn_aug_lut_gamma(double gamma, uint8_t lut[256]);
 /* Resize (dw, dh): bilinear with half-pixel centres (cv2.INTER_LINEAR geometry) or nearest
  * (cv2.INTER_NEAREST: source index floor(d * s / dst)). */
 void pn_aug_resize_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh, bool nearest);
