@@ -345,25 +345,27 @@ static void affine_from_points(const float src[6], const float dst[6], double m[
     }
 }
 
-static pn_status do_elastic(work *k, const tf *t, pn_rng *rng) {
+/* ElasticTransform on the work images with its random inputs given. */
+static pn_status elastic(work *k, double alpha, double sigma, const double offsets[6], const float *rand_x,
+                         const float *rand_y, pn_border border) {
     int w = k->w, h = k->h;
-    double alpha = t->a[0], sigma = t->a[1], aff = t->a[2];
-    /* Random affine on three points around the centre (albumentations' alpha_affine). */
+    /* Random affine on three points around the centre (albumentations' alpha_affine; its centre is
+     * (h/2, w/2) used as (x, y), which we keep). */
     float cx = (float)(h / 2), cy = (float)(w / 2), sq = (float)((w < h ? w : h) / 3);
     float p1[6] = {cx + sq, cy + sq, cx + sq, cy - sq, cx - sq, cy - sq}, p2[6];
-    for (int i = 0; i < 6; i++) p2[i] = p1[i] + pn_rng_uniform_range(rng, (float)-aff, (float)aff);
+    for (int i = 0; i < 6; i++) p2[i] = p1[i] + (float)offsets[i];
     double m[6];
     affine_from_points(p1, p2, m);
-    warp_both(k, m, t->border);
-    /* Smoothed random displacement field. */
+    warp_both(k, m, border);
+    /* Smoothed displacement fields (scipy.ndimage.gaussian_filter, truncate 4, mode reflect). */
     size_t n = (size_t)w * h;
     float *dx = malloc(sizeof(float) * n * 3);
     if (!dx) return pn_error(PN_ERR_NOMEM, "augment: no memory for a %dx%d displacement field", w, h);
     float *dy = dx + n, *tmp = dy + n;
-    for (size_t i = 0; i < n; i++) tmp[i] = pn_rng_uniform(rng) * 2 - 1;
+    for (size_t i = 0; i < n; i++) tmp[i] = rand_x[i] * 2 - 1;
     gauss_1d(tmp, dx, w, h, sigma, 0), gauss_1d(dx, tmp, w, h, sigma, 1);
     memcpy(dx, tmp, sizeof(float) * n);
-    for (size_t i = 0; i < n; i++) tmp[i] = pn_rng_uniform(rng) * 2 - 1;
+    for (size_t i = 0; i < n; i++) tmp[i] = rand_y[i] * 2 - 1;
     gauss_1d(tmp, dy, w, h, sigma, 0), gauss_1d(dy, tmp, w, h, sigma, 1);
     memcpy(dy, tmp, sizeof(float) * n);
     for (int y = 0; y < h; y++)
@@ -371,9 +373,30 @@ static pn_status do_elastic(work *k, const tf *t, pn_rng *rng) {
             size_t i = (size_t)y * w + x;
             dx[i] = (float)(x + dx[i] * alpha), dy[i] = (float)(y + dy[i] * alpha);
         }
-    remap_both(k, dx, dy, t->border);
+    remap_both(k, dx, dy, border);
     free(dx);
     return PN_OK;
+}
+
+pn_status pn_aug_elastic_u8(uint8_t *img, uint8_t *mask, int w, int h, double alpha, double sigma, const double offsets[6],
+                            const float *rand_x, const float *rand_y, bool mask_nearest, pn_border border) {
+    work k = {img, mask, w, h, !mask_nearest, malloc((size_t)w * h)};
+    if (!k.tmp) return pn_error(PN_ERR_NOMEM, "augment: no memory for a %dx%d image", w, h);
+    pn_status st = elastic(&k, alpha, sigma, offsets, rand_x, rand_y, border);
+    free(k.tmp);
+    return st;
+}
+
+static pn_status do_elastic(work *k, const tf *t, pn_rng *rng) {
+    double offsets[6];
+    for (int i = 0; i < 6; i++) offsets[i] = pn_rng_uniform_range(rng, (float)-t->a[2], (float)t->a[2]);
+    size_t n = (size_t)k->w * k->h;
+    float *r = malloc(sizeof(float) * 2 * n);
+    if (!r) return pn_error(PN_ERR_NOMEM, "augment: no memory for a %dx%d displacement field", k->w, k->h);
+    for (size_t i = 0; i < 2 * n; i++) r[i] = pn_rng_uniform(rng);
+    pn_status st = elastic(k, t->a[0], t->a[1], offsets, r, r + n, t->border);
+    free(r);
+    return st;
 }
 
 /* albumentations' grid_distortion axis: piecewise-linear cell edges scaled by steps[]. */

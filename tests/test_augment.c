@@ -129,6 +129,32 @@ static void test_albumentations_golden(void) {
             for (int x = 1; x < w - 1; x++) bad += out[y * w + x] != (uint8_t)gi[n + y * w + x];
         CHECK_MSG(bad == 0, "grid case %d: %zu interior mask pixels differ", c, bad);
     }
+    /* ElasticTransform with albumentations' own random draws. */
+    pn_npy ec, er, eo;
+    if (pn_npy_read("golden/albu_elastic_cases.npy", 2, 2, &ec) == PN_OK && pn_npy_read("golden/albu_elastic_rand.npy", 2, 2, &er) == PN_OK &&
+        pn_npy_read("golden/albu_elastic.npy", 4, 4, &eo) == PN_OK) {
+        for (int c = 0; c < (int)ec.shape[0]; c++) {
+            const float *p = ec.data + c * 5, *r = er.data + (size_t)c * 3 * n, *go = eo.data + (size_t)c * 2 * n;
+            double off[6];
+            for (int i = 0; i < 6; i++) off[i] = r[i];
+            pn_border border = p[4] != 0 ? PN_BORDER_REFLECT101 : PN_BORDER_CONSTANT;
+            memcpy(out, img, n);
+            uint8_t *mk = malloc(n);
+            memcpy(mk, mask, n);
+            CHECK(pn_aug_elastic_u8(out, mk, w, h, p[0], p[1], off, r + n, r + 2 * n, true, border) == PN_OK);
+            size_t same = 0, bad = 0;
+            for (size_t i = 0; i < n; i++) same += abs((int)out[i] - (int)go[i]) <= 1;
+            for (int y = 1; y < h - 1; y++)
+                for (int x = 1; x < w - 1; x++) bad += mk[y * w + x] != (uint8_t)go[n + y * w + x];
+            CHECK_MSG(same >= n * 99 / 100, "elastic case %d: %zu of %zu within 1 grey level", c, same, n);
+            CHECK_MSG(bad <= n / 200, "elastic case %d: %zu interior mask pixels differ", c, bad);
+            if (c == 0) printf("elastic case 0: %zu/%zu within 1 grey level, %zu mask pixels differ\n", same, n, bad);
+            free(mk);
+        }
+        pn_free(ec.data), pn_free(er.data), pn_free(eo.data);
+    } else {
+        CHECK_MSG(0, "golden files: %s", pn_last_error());
+    }
     /* Contrast, brightness and gamma tables: exact. */
     for (int k = 0; k < 15; k++) {
         uint8_t t[256];

@@ -6,8 +6,9 @@ system packages (numpy, cv2, scipy, skimage) and albumentations without its pinn
     /usr/bin/python3 -m venv --system-site-packages VENV
     VENV/bin/pip install --no-deps albumentations==1.3.1 qudida
     VENV/bin/python tests/ref/make_albu_golden.py        (from the repository root)
-Cases: ShiftScaleRotate and Rotate (matrix convention), GridDistortion (maps and remap), and the
-uint8 lookup tables of RandomContrast, RandomBrightness and RandomGamma.
+Cases: ShiftScaleRotate and Rotate (matrix convention), GridDistortion (maps and remap),
+ElasticTransform (its random draws replayed and stored), and the uint8 lookup tables of
+RandomContrast, RandomBrightness and RandomGamma.
 """
 import os
 
@@ -66,6 +67,24 @@ for i, b in enumerate(betas):
     luts[5 + i] = FF.brightness_contrast_adjust(ramp, alpha=1, beta=b, beta_by_max=True).ravel()
 for i, g in enumerate(gammas):
     luts[10 + i] = FF.gamma_transform(ramp, g).ravel()
+
+# ElasticTransform(approximate=False) with a seeded RandomState; its draws (the 3x2 affine offsets,
+# then rand(h, w) for dx and for dy) are replayed from the same seed and stored as the C test's inputs.
+ela_cases = np.array([(120.0, 6.0, 3.6, 11, 0), (40.0, 4.0, 2.0, 12, 1)], np.float32)  # alpha, sigma, affine, seed, border
+ela_rand = []
+ela_out = []
+for alpha, sigma, aa, seed, b in ela_cases.astype(np.float64):
+    bm = BORDERS[int(b)]
+    rs = np.random.RandomState(int(seed))
+    offsets = rs.uniform(-aa, aa, size=(3, 2)).astype(np.float32)
+    rx, ry = rs.rand(H, W), rs.rand(H, W)
+    ela_rand.append(np.concatenate([np.pad(offsets.ravel(), (0, H * W - 6)), rx.ravel(), ry.ravel()]).astype(np.float32))
+    o_img = FG.elastic_transform(img, alpha, sigma, aa, cv2.INTER_LINEAR, bm, 0, np.random.RandomState(int(seed)), False)
+    o_mask = FG.elastic_transform(mask, alpha, sigma, aa, cv2.INTER_NEAREST, bm, 0, np.random.RandomState(int(seed)), False)
+    ela_out.append(np.stack([o_img, o_mask]).astype(np.float32))
+np.save(os.path.join(root, "albu_elastic_cases.npy"), ela_cases)
+np.save(os.path.join(root, "albu_elastic_rand.npy"), np.stack(ela_rand))
+np.save(os.path.join(root, "albu_elastic.npy"), np.stack(ela_out))
 
 np.save(os.path.join(root, "albu_geo_cases.npy"), geo)
 np.save(os.path.join(root, "albu_geo.npy"), geo_out)
