@@ -131,19 +131,34 @@ void pn_aug_warp_affine_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int
     free(buf);
 }
 
+/* cvRound for |v| < 2^22: round half to even by the float magic number, without a libm call. */
+static inline int round_even(float v) {
+    volatile float magic = 12582912.0f; /* 1.5 * 2^23; volatile keeps the compiler from folding (v+m)-m */
+    float m = magic;
+    return (int)((v + m) - m);
+}
+
 void pn_aug_remap_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh, const float *map_x,
                      const float *map_y, bool nearest, pn_border border) {
+    const float lim = 65536.0f; /* far outside any image; keeps lim * 32 inside round_even's range */
     for (size_t i = 0; i < (size_t)dw * dh; i++) {
         float mx = map_x[i], my = map_y[i];
-        if (!isfinite(mx)) mx = -1e6f;
-        if (!isfinite(my)) my = -1e6f;
-        mx = fminf(fmaxf(mx, -1e6f), 1e6f), my = fminf(fmaxf(my, -1e6f), 1e6f);
+        mx = mx >= -lim ? (mx <= lim ? mx : lim) : -lim; /* also maps NaN to -lim */
+        my = my >= -lim ? (my <= lim ? my : lim) : -lim;
         if (nearest) {
-            dst[i] = sample_nearest(src, sw, sh, sat_short((int)lrintf(mx)), sat_short((int)lrintf(my)), border);
+            int X = round_even(mx), Y = round_even(my);
+            dst[i] = (unsigned)X < (unsigned)sw && (unsigned)Y < (unsigned)sh ? src[(size_t)Y * sw + X]
+                                                                              : sample_nearest(src, sw, sh, X, Y, border);
+            continue;
+        }
+        int X = round_even(mx * INTER_TAB), Y = round_even(my * INTER_TAB);
+        int sx = X >> INTER_BITS, sy = Y >> INTER_BITS, fx = X & (INTER_TAB - 1), fy = Y & (INTER_TAB - 1);
+        if ((unsigned)sx < (unsigned)(sw - 1) && (unsigned)sy < (unsigned)(sh - 1)) {
+            const uint8_t *s0 = src + (size_t)sy * sw + sx, *s1 = s0 + sw;
+            int top = s0[0] * (INTER_TAB - fx) + s0[1] * fx, bot = s1[0] * (INTER_TAB - fx) + s1[1] * fx;
+            dst[i] = (uint8_t)(((top * (INTER_TAB - fy) + bot * fy) * INTER_TAB + (1 << (COEF_BITS - 1))) >> COEF_BITS);
         } else {
-            int X = (int)lrintf(mx * INTER_TAB), Y = (int)lrintf(my * INTER_TAB);
-            dst[i] = sample_bilinear(src, sw, sh, sat_short(X >> INTER_BITS), sat_short(Y >> INTER_BITS),
-                                     X & (INTER_TAB - 1), Y & (INTER_TAB - 1), border);
+            dst[i] = sample_bilinear(src, sw, sh, sx, sy, fx, fy, border);
         }
     }
 }
@@ -309,27 +324,45 @@ static void remap_both(work *k, const float *mx, const float *my, pn_border bord
     }
 }
 
-/* scipy.ndimage.gaussian_filter1d(truncate=4, mode='reflect') along rows (axis 1) or columns (axis 0). */
+/* scipy's mode 'reflect' (half-sample symmetric) index into [0, len). */
+static int reflect_index(int q, int len) {
+    while (q < 0 || q >= len) q = q < 0 ? -q - 1 : 2 * len - q - 1;
+    return q;
+}
+
+/* scipy.ndimage.gaussian_filter1d(truncate=4, mode='reflect') along rows (axis 1) or columns (axis 0).
+ * Taps are the outer loop so the inner loops run over contiguous memory and vectorise; float sums
+ * differ from scipy's double ones by about 1e-7 relative. */
 static void gauss_1d(const float *in, float *out, int w, int h, double sigma, int axis) {
-    int r = (int)(4.0 * sigma + 0.5);
-    double *kw = malloc(sizeof(double) * (2 * r + 1));
-    PN_ASSERT(kw);
-    double sum = 0;
-    for (int i = -r; i <= r; i++) sum += kw[i + r] = exp(-0.5 * i * i / (sigma * sigma));
-    for (int i = 0; i <= 2 * r; i++) kw[i] /= sum;
-    int len = axis == 1 ? w : h;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            double acc = 0;
-            int c = axis == 1 ? x : y;
-            for (int i = -r; i <= r; i++) {
-                int q = c + i;
-                while (q < 0 || q >= len) q = q < 0 ? -q - 1 : 2 * len - q - 1; /* half-sample symmetric */
-                acc += kw[i + r] * (axis == 1 ? in[(size_t)y * w + q] : in[(size_t)q * w + x]);
+    int r = (int)(4.0 * sigma + 0.5), len = axis == 1 ? w : h;
+    float *kw = malloc(sizeof(float) * (2 * r + 1));
+    float *acc = malloc(sizeof(float) * (size_t)(w + 2 * r)), *pad = malloc(sizeof(float) * (size_t)(w + 2 * r));
+    PN_ASSERT(kw && acc && pad);
+    double sum = 0, *kd = malloc(sizeof(double) * (2 * r + 1));
+    PN_ASSERT(kd);
+    for (int i = -r; i <= r; i++) sum += kd[i + r] = exp(-0.5 * i * i / (sigma * sigma));
+    for (int i = 0; i <= 2 * r; i++) kw[i] = (float)(kd[i] / sum);
+    free(kd);
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++) acc[x] = 0;
+        if (axis == 1) {
+            const float *row = in + (size_t)y * w;
+            for (int j = 0; j < w + 2 * r; j++) pad[j] = row[reflect_index(j - r, len)];
+            for (int i = 0; i <= 2 * r; i++) {
+                float k = kw[i];
+                const float *src = pad + i;
+                for (int x = 0; x < w; x++) acc[x] += k * src[x];
             }
-            out[(size_t)y * w + x] = (float)acc;
+        } else {
+            for (int i = -r; i <= r; i++) {
+                const float *row = in + (size_t)reflect_index(y + i, len) * w;
+                float k = kw[i + r];
+                for (int x = 0; x < w; x++) acc[x] += k * row[x];
+            }
         }
-    free(kw);
+        memcpy(out + (size_t)y * w, acc, sizeof(float) * (size_t)w);
+    }
+    free(kw), free(acc), free(pad);
 }
 
 /* cv::getAffineTransform from three point pairs (Cramer's rule in double). */
@@ -387,13 +420,33 @@ pn_status pn_aug_elastic_u8(uint8_t *img, uint8_t *mask, int w, int h, double al
     return st;
 }
 
+/* n uniforms in [0, 1) equal to n successive pn_rng_uniform(r) draws, one Philox block per 4 words
+ * (core/rng.c's counter layout; the first block is checked against pn_rng_word_at). */
+static void fill_uniform(pn_rng *r, float *out, size_t n) {
+    size_t i = 0;
+    bool checked = false;
+    while (i < n && (r->index & 3)) out[i++] = pn_rng_uniform(r);
+    for (; i + 4 <= n; i += 4) {
+        uint64_t block = r->index >> 2;
+        uint32_t ctr[4] = {(uint32_t)block, (uint32_t)(block >> 32) ^ (r->purpose << 24), r->a, r->b}, wd[4];
+        pn_philox4x32(r->seed, ctr, wd);
+        if (!checked) {
+            PN_ASSERT(wd[0] == pn_rng_word_at(r, r->index));
+            checked = true;
+        }
+        for (int j = 0; j < 4; j++) out[i + j] = (float)(wd[j] >> 8) * (1.0f / 16777216.0f);
+        r->index += 4;
+    }
+    while (i < n) out[i++] = pn_rng_uniform(r);
+}
+
 static pn_status do_elastic(work *k, const tf *t, pn_rng *rng) {
     double offsets[6];
     for (int i = 0; i < 6; i++) offsets[i] = pn_rng_uniform_range(rng, (float)-t->a[2], (float)t->a[2]);
     size_t n = (size_t)k->w * k->h;
     float *r = malloc(sizeof(float) * 2 * n);
     if (!r) return pn_error(PN_ERR_NOMEM, "augment: no memory for a %dx%d displacement field", k->w, k->h);
-    for (size_t i = 0; i < 2 * n; i++) r[i] = pn_rng_uniform(rng);
+    fill_uniform(rng, r, 2 * n);
     pn_status st = elastic(k, t->a[0], t->a[1], offsets, r, r + n, t->border);
     free(r);
     return st;
