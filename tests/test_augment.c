@@ -1,4 +1,4 @@
-/* test_augment: warps against OpenCV goldens, pipeline determinism, parser round trips and errors. */
+/* test_augment: warps, remaps and LUTs against OpenCV and albumentations goldens, determinism, parser round trips and errors. */
 #include <stdlib.h>
 
 #include "core/rng.h"
