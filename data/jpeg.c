@@ -62,8 +62,10 @@ pn_status pn_jpeg_decode_gray8(const uint8_t *data, size_t size, const char *nam
         return pn_error(PN_ERR_NOMEM, "%s: out of memory for a %zux%zu image", name, W, H);
     }
     while (cinfo.output_scanline < cinfo.output_height) {
-        JSAMPROW row = px + (size_t)cinfo.output_scanline * W;
-        jpeg_read_scanlines(&cinfo, &row, 1);
+        JSAMPROW rows[16];
+        JDIMENSION first = cinfo.output_scanline, n = cinfo.output_height - first < 16 ? cinfo.output_height - first : 16;
+        for (JDIMENSION r = 0; r < n; r++) rows[r] = px + (size_t)(first + r) * W;
+        if (jpeg_read_scanlines(&cinfo, rows, n) == 0) break;
     }
     jpeg_finish_decompress(&cinfo);
     long warnings = err.pub.num_warnings;

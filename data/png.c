@@ -109,12 +109,13 @@ static pn_status encode_png(const char *path, int width, int height, int channel
     }
     for (int y = 0; y < height; y++) {
         const uint8_t *row = src + (size_t)y * stride;
-        uint8_t *f = filtered + (size_t)y * (stride + 1);
-        f[0] = 1; /* SUB */
-        for (size_t i = 0; i < stride; i++) {
-            size_t k = swap ? (i ^ 1) : i;
-            uint8_t cur = row[k], left = i >= bpp ? row[swap ? ((i - bpp) ^ 1) : i - bpp] : 0;
-            f[1 + i] = (uint8_t)(cur - left);
+        uint8_t *f = filtered + (size_t)y * (stride + 1) + 1;
+        f[-1] = 1; /* SUB: each byte minus the byte one pixel to the left */
+        if (swap) {
+            for (size_t i = 0; i < stride; i++) f[i] = (uint8_t)(row[i ^ 1] - (i >= bpp ? row[(i - bpp) ^ 1] : 0));
+        } else {
+            memcpy(f, row, bpp < stride ? bpp : stride);
+            for (size_t i = bpp; i < stride; i++) f[i] = (uint8_t)(row[i] - row[i - bpp]); /* vectorizes */
         }
     }
     static const uint8_t signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};

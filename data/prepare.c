@@ -67,14 +67,51 @@ static void make_taps(int in, int out, axis_tap *taps) {
 
 /* The exact halving (1024 -> 512): every weight is 0.5, so value * 0.5 * 0.5 is value * 0.25 exactly and
  * the sum in scipy's order gives the same doubles as the general loop, with fewer operations. */
-static void halve(const uint8_t *src, int sw, uint8_t *dst, int dw, int dh, const double *lut, double lo, double hi,
-                  double scale) {
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* Four outputs at a time with AVX2: the same IEEE operations in the same order (v * (1/255) [* 255 for
+ * masks is 1], * 0.25, three adds, min/max clip, * scale, round to nearest even), so the bytes equal the
+ * scalar loop's. Returns the number of outputs of the row done. */
+__attribute__((target("avx2"))) static int halve_row_avx2(const uint8_t *r0, const uint8_t *r1, uint8_t *out, int dw,
+                                                          double unit, double lo, double hi, double scale) {
+    const __m256d vlo = _mm256_set1_pd(lo), vhi = _mm256_set1_pd(hi), vs = _mm256_set1_pd(scale);
+    const __m256d vu = _mm256_set1_pd(unit), vq = _mm256_set1_pd(0.25);
+    const __m256i split = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    int x = 0;
+    for (; x + 4 <= dw; x += 4) {
+        __m256i t = _mm256_permutevar8x32_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(r0 + 2 * x))), split);
+        __m256i u = _mm256_permutevar8x32_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(r1 + 2 * x))), split);
+        __m256d a = _mm256_mul_pd(_mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(t)), vu), vq);
+        __m256d b = _mm256_mul_pd(_mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(t, 1)), vu), vq);
+        __m256d c = _mm256_mul_pd(_mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(u)), vu), vq);
+        __m256d d = _mm256_mul_pd(_mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(u, 1)), vu), vq);
+        __m256d v = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(a, b), c), d);
+        v = _mm256_min_pd(_mm256_max_pd(v, vlo), vhi);
+        v = _mm256_round_pd(_mm256_mul_pd(v, vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m128i r = _mm256_cvtpd_epi32(v); /* 0..255 after the clip */
+        r = _mm_packus_epi32(r, r);
+        r = _mm_packus_epi16(r, r);
+        *(int32_t *)(void *)(out + x) = _mm_cvtsi128_si32(r);
+    }
+    return x;
+}
+#endif
+
+static void halve(const uint8_t *src, int sw, uint8_t *dst, int dw, int dh, const double *lut, double unit, double lo,
+                  double hi, double scale) {
     double q[256];
     for (int v = 0; v < 256; v++) q[v] = lut[v] * 0.25;
+#if defined(__x86_64__) && defined(__GNUC__)
+    bool avx2 = __builtin_cpu_supports("avx2");
+#endif
     for (int y = 0; y < dh; y++) {
         const uint8_t *r0 = src + (size_t)(2 * y) * (size_t)sw, *r1 = r0 + sw;
         uint8_t *out = dst + (size_t)y * (size_t)dw;
-        for (int x = 0; x < dw; x++) {
+        int x0 = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+        if (avx2) x0 = halve_row_avx2(r0, r1, out, dw, unit, lo, hi, scale);
+#endif
+        for (int x = x0; x < dw; x++) {
             int a = r0[2 * x], b = r0[2 * x + 1], c = r1[2 * x], d = r1[2 * x + 1], sum = a + b + c + d;
             /* The exact mean is sum/4. Unless it ends in .5 it is at least 0.25 from a rounding boundary,
              * far beyond the doubles' error, so the reference's result is the rounded mean: (sum+1)/4. */
@@ -106,7 +143,7 @@ void pn_prepare_resize(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw,
         if (src[i] > hi) hi = src[i];
     }
     if (sw == 2 * dw && sh == 2 * dh) {
-        halve(src, sw, dst, dw, dh, lut, lut[lo], lut[hi], scale);
+        halve(src, sw, dst, dw, dh, lut, mask ? 1.0 : 1.0 / 255.0, lut[lo], lut[hi], scale);
         return;
     }
     axis_tap *tx = malloc((size_t)dw * sizeof *tx), *ty = malloc((size_t)dh * sizeof *ty);
