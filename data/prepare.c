@@ -91,7 +91,8 @@ __attribute__((target("avx2"))) static int halve_row_avx2(const uint8_t *r0, con
         __m128i r = _mm256_cvtpd_epi32(v); /* 0..255 after the clip */
         r = _mm_packus_epi32(r, r);
         r = _mm_packus_epi16(r, r);
-        *(int32_t *)(void *)(out + x) = _mm_cvtsi128_si32(r);
+        int32_t four = _mm_cvtsi128_si32(r);
+        memcpy(out + x, &four, 4);
     }
     return x;
 }
