@@ -65,6 +65,9 @@ typedef struct pn_aug_pipeline pn_aug_pipeline;
  *   contrast limit[0.2]; brightness limit[0.2]; gamma lo[80] hi[120];
  *   elastic alpha[1] sigma[50] affine[50]; grid steps[5] limit[0.3]; optical k[0.05] shift[0.05].
  * Any transform also takes border=constant|reflect101 (else `border` given here) and p[0.5].
+ * "blog" = hflip:0.5,rotate:0.5:limit=10. "winner" = hflip:0.5, oneof:0.3[contrast|gamma|brightness],
+ * oneof:0.3[elastic:alpha=120:sigma=6:affine=3.6|grid|optical:k=2:shift=0.5], ssr:0.5; its final Resize is
+ * the loader's output size (pn_aug_resize_u8). Normalize is pn_aug_normalize, also done by the loader.
  * On error returns PN_ERR_ARG with a message naming the item and what was expected. */
 pn_status pn_aug_parse(const char *spec, pn_border border, pn_aug_pipeline **out);
 void pn_aug_free(pn_aug_pipeline *p);
