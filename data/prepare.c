@@ -486,10 +486,10 @@ static size_t drop_duplicates(job_list *l, pn_prepare_summary *sum) {
 pn_status pn_prepare_run(const pn_prepare_opts *o, pn_prepare_summary *sum) {
     memset(sum, 0, sizeof *sum);
     double t0 = pn_now();
-    if (!o->out_dir) return pn_error(PN_ERR_ARG, "prepare: an output folder is required");
-    if (!o->train_dir && !o->test_dir) return pn_error(PN_ERR_ARG, "prepare: give a train and/or a test DICOM folder");
-    if (o->train_dir && !o->rle_csv) return pn_error(PN_ERR_ARG, "prepare: the train folder needs the RLE CSV (--rle)");
-    if (o->size < 1 || o->size > 16384) return pn_error(PN_ERR_ARG, "prepare: --size must be in 1..16384, got %d", o->size);
+    if (!o->out_dir) return pn_error(PN_ERR_ARG, "an output folder is required");
+    if (!o->train_dir && !o->test_dir) return pn_error(PN_ERR_ARG, "give a train and/or a test DICOM folder");
+    if (o->train_dir && !o->rle_csv) return pn_error(PN_ERR_ARG, "the train folder needs the RLE CSV (--rle)");
+    if (o->size < 1 || o->size > 16384) return pn_error(PN_ERR_ARG, "--size must be in 1..16384, got %d", o->size);
     PN_TRY(check_out_dir(o->out_dir, o->force));
 
     pn_csv csv = {0};
@@ -507,7 +507,7 @@ pn_status pn_prepare_run(const pn_prepare_opts *o, pn_prepare_summary *sum) {
     pn_status st = PN_OK;
     if (o->train_dir) st = scan_dir(o->train_dir, false, &jobs, 0);
     if (st == PN_OK && o->test_dir) st = scan_dir(o->test_dir, true, &jobs, 0);
-    if (st == PN_OK && jobs.n == 0) st = pn_error(PN_ERR_ARG, "prepare: no .dcm files found under the given folders");
+    if (st == PN_OK && jobs.n == 0) st = pn_error(PN_ERR_ARG, "no .dcm files found under the given folders");
     if (st == PN_OK) {
         qsort(jobs.v, jobs.n, sizeof *jobs.v, cmp_job);
         drop_duplicates(&jobs, sum);
