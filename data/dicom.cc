@@ -192,7 +192,9 @@ pn_status decode_fast_jpeg(const char *path, DcmDataset *ds, const pn_dicom_info
 pn_status check_and_decompress(const char *path, DcmDataset *ds, const pn_dicom_info &info, bool *fast) {
     *fast = false;
     if (!ds->tagExists(DCM_PixelData)) return pn_error(PN_ERR_FORMAT, "%s: no pixel data (7FE0,0010)", path);
-    if (info.rows <= 0 || info.cols <= 0 || info.rows > kMaxSide || info.cols > kMaxSide)
+    if (info.rows <= 0 || info.cols <= 0)
+        return pn_error(PN_ERR_FORMAT, "%s: Rows (0028,0010) or Columns (0028,0011) is missing or zero", path);
+    if (info.rows > kMaxSide || info.cols > kMaxSide)
         return pn_error(PN_ERR_FORMAT, "%s: image size %dx%d is outside 1..%d", path, info.cols, info.rows, kMaxSide);
     if (info.samples_per_pixel != 1 && info.samples_per_pixel != 3)
         return pn_error(PN_ERR_FORMAT, "%s: %d samples per pixel; expected 1 or 3", path, info.samples_per_pixel);
