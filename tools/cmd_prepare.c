@@ -18,7 +18,7 @@ int pn_cmd_prepare(int argc, char **argv) {
         {"mask-mode", PN_OPT_STR, &mask_mode, "soft|binary", "soft = resized like the image, as the reference (default); binary = 255 where soft >= 128", false},
         {"rle-format", PN_OPT_STR, &rle_format, "auto|relative|absolute", "how RLE starts are read (default auto)", false},
         {"threads", PN_OPT_INT, &threads, "N", "worker threads (default: all cores)", false},
-        {"force", PN_OPT_FLAG, &force, NULL, "write into a non-empty output folder", false},
+        {"force", PN_OPT_FLAG, &force, NULL, "write into a non-empty output folder (files of the same name are replaced, others stay)", false},
         {"quiet", PN_OPT_FLAG, &quiet, NULL, "no progress bar", false},
         {NULL, 0, NULL, NULL, NULL, false},
     };
