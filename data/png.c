@@ -291,12 +291,13 @@ pn_status pn_png_write(const char *path, int width, int height, int channels, in
 }
 
 pn_status pn_png_read_memory(const void *data, size_t size, const char *name, pn_image *out) {
-    (void)data, (void)size, (void)out;
+    (void)data, (void)size;
+    memset(out, 0, sizeof *out);
     return pn_error(PN_ERR_UNSUPPORTED, "%s: cannot read PNG: built without libpng", name);
 }
 
 pn_status pn_png_read(const char *path, pn_image *out) {
-    (void)out;
+    memset(out, 0, sizeof *out);
     return pn_error(PN_ERR_UNSUPPORTED, "%s: cannot read PNG: built without libpng", path);
 }
 
