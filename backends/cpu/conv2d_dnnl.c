@@ -466,7 +466,7 @@ static pn_status run_reorder(cpu_ctx *ctx, dnnl_primitive_t r, dnnl_memory_t fro
 pn_status pn_cpu_conv2d_dnnl_run(cpu_ctx *ctx, pn_node *node) {
     conv_state *s = node->state;
     if (!s) return pn_error(PN_ERR_BACKEND, "%s: compute before prepare", pn_op_name(node->op));
-    dnnl_exec_arg_t args[10]; /* up to 8 mapped arguments and the scratchpad */
+    dnnl_exec_arg_t args[sizeof s->a / sizeof s->a[0] + 1]; /* every mapped argument and the scratchpad */
     int nargs = 0;
     char *work = ctx->work;
     if (s->f.gamma) fold_bn(ctx, s);
