@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# test_e2e: the whole job on a tiny synthetic set: synth -> prepare -> folds -> train -> eval -> predict;
+# the submission decodes back to the predicted masks and --dicom gives the same submission as the prepared
+# PNGs; --resume after 1 epoch equals an uninterrupted 2-epoch run (losses and weights, same backend); a run
+# SIGKILLed after its first checkpoint resumes to the same result and no final-named file is half-written;
+# a NaN stops the run with a message naming the step and keeps the last checkpoint.
+# Usage: test_e2e.sh PNEUMOSEG_BINARY E2E_MASKS_BINARY WORK_DIR
+set -u
+bin=$1
+masks=$2
+work=$3
+rm -rf "$work"
+mkdir -p "$work"
+cd "$work" || exit 1
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+run() { "$@" >>log.txt 2>&1 || { bad "exit $?: $*"; tail -5 log.txt; }; }
+# The cpu backend when built, else ref.
+backend=ref
+"$bin" version | grep -q 'cpu' && backend=cpu
+common=(--data data --folds folds.csv --fold 1 --batch 4 --size 64 --steps-per-epoch 2 --top-k 1 --backend "$backend" --quiet --loader-threads 1)
+echo "backend $backend"
+
+run "$bin" synth --out syn --n 16 --n-test 4 --size 128 --seed 3 --threads 2
+run "$bin" prepare --train-dicom syn/dicom-images-train --test-dicom syn/dicom-images-test --rle syn/train-rle.csv --out data --size 64 --quiet
+run "$bin" folds --rle syn/train-rle.csv --out folds.csv --k 4
+
+# --- uninterrupted 2-epoch run ---
+run "$bin" train "${common[@]}" --out runA --epochs 2
+for f in run.json metrics.csv curves.png last.safetensors last.state.safetensors best.safetensors; do
+  [ -s "runA/$f" ] && ok || bad "runA/$f missing"
+done
+[ "$(wc -l < runA/metrics.csv)" -eq 3 ] && ok || bad "metrics.csv should hold a header and 2 rows: $(cat runA/metrics.csv)"
+[ "$(ls runA/epoch-*.safetensors 2>/dev/null | wc -l)" -eq 1 ] && ok || bad "--top-k 1 keeps one epoch file"
+awk -F, 'NR==2{a=$3} NR==3{b=$3} END{exit !(b < a)}' runA/metrics.csv && ok || bad "train loss did not fall: $(cat runA/metrics.csv)"
+grep -q '"seed": 0' runA/run.json && grep -q '"lr": 0.0001' runA/run.json && ok || bad "run.json lacks settings"
+"$bin" train "${common[@]}" --out runA --epochs 2 >err.txt 2>&1 && bad "a second run into runA must be refused" || ok
+
+# --- SIGKILL after the first checkpoint, then --resume: equal to the uninterrupted run ---
+cut -d, -f1-6 runA/metrics.csv > a.csv
+"$bin" train "${common[@]}" --out runC --epochs 2 >>log.txt 2>&1 &
+pid=$!
+for _ in $(seq 1 3000); do
+  [ -f runC/last.state.safetensors ] && break
+  kill -0 $pid 2>/dev/null || break
+  sleep 0.1
+done
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+# every final-named checkpoint must be complete: eval loads the weights, resume loads the state
+for f in runC/*.safetensors; do
+  "$bin" eval --weights "$f" --data data --folds folds.csv --fold 1 --size 64 --batch 4 --backend "$backend" >/dev/null 2>err.txt ||
+    { grep -q "optimizer\|unexpected tensor 'model" err.txt || bad "half-written or unreadable $f: $(cat err.txt)"; }
+done
+run "$bin" train "${common[@]}" --out runC --epochs 2 --resume
+ls runC | grep -q '\.tmp\.' && bad "temporaries left in runC" || ok
+cut -d, -f1-6 runC/metrics.csv > c.csv
+cmp -s a.csv c.csv && ok || bad "killed+resumed metrics differ: $(paste -d'|' a.csv c.csv)"
+cmp -s runA/last.safetensors runC/last.safetensors && ok || bad "resumed weights differ from the uninterrupted run"
+
+# --- NaN: a huge learning rate makes the loss or the gradients non-finite ---
+"$bin" train "${common[@]}" --out runN --epochs 3 --lr 1e30 --steps-per-epoch 3 >nan.txt 2>&1 && bad "lr 1e30 should fail" || {
+  grep -q "non-finite .* at step [0-9]" nan.txt && ok || bad "no NaN/Inf message naming the step: $(tail -2 nan.txt)"
+}
+
+# --- eval ---
+"$bin" eval --weights runA/best.safetensors --data data --folds folds.csv --fold 1 --size 64 --batch 4 --tta hflip \
+  --backend "$backend" >eval.txt 2>>log.txt && ok || bad "eval failed: $(tail -3 log.txt)"
+k=$(awk '$1=="kaggle"{print $2}' eval.txt)
+awk -v k="$k" 'BEGIN{exit !(k >= 0 && k <= 1)}' && ok || bad "eval kaggle '$k' not in [0, 1]"
+grep -q '^best_triplet ' eval.txt && grep -q '^dice_pos ' eval.txt && grep -q '^empty_acc ' eval.txt && ok || bad "eval output incomplete"
+
+# --- predict: PNGs and DICOMs, sample order, masks parse back ---
+# a loose triplet so that some masks are non-empty even after 4 steps
+pred=(--weights runA/best.safetensors runA/last.safetensors --size 64 --batch 4 --tta hflip --triplet 0.3,0,0.3 --backend "$backend")
+run "$bin" predict "${pred[@]}" --images data/test --out sub.csv --sample-submission syn/sample_submission.csv \
+  --save-masks masks --save-probs probs --overlays overlays
+run "$bin" predict "${pred[@]}" --dicom syn/dicom-images-test --out sub_dicom.csv --sample-submission syn/sample_submission.csv
+head -1 sub.csv | grep -q '^ImageId,EncodedPixels$' && ok || bad "submission header"
+diff <(cut -d, -f1 sub.csv | tail -n +2) <(cut -d, -f1 syn/sample_submission.csv | tail -n +2 | sed 's/^ *//') >/dev/null && ok ||
+  bad "rows not in the sample submission's order"
+"$masks" sub.csv masks 1024 >>log.txt 2>&1 && ok || bad "the submission does not decode to the predicted masks: $(tail -2 log.txt)"
+cmp -s sub.csv sub_dicom.csv && ok || bad "--dicom and --images give different submissions"
+[ "$(ls overlays | wc -l)" -ge 1 ] && [ "$(ls probs | wc -l)" -eq 4 ] && ok || bad "overlays / probability maps missing"
+"$bin" eval --submission sub.csv --truth syn/test-rle.csv >>log.txt 2>&1 && ok || bad "eval --submission failed"
+"$bin" predict "${pred[@]}" --images data/test --out sub.csv >err.txt 2>&1 && bad "overwriting sub.csv without --force" || ok
+
+echo "test_e2e: $passed passed, $failed failed, 0 skipped"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,487 @@
+/* cmd_train: trains the U-Net on one fold split: ComboLoss, Adam, LR schedules, positive-share sampler,
+ * per-epoch validation, metrics CSV + curves PNG, atomic checkpoints (last, best, top-k) and --resume. */
+#define _DEFAULT_SOURCE
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "common.h"
+#include "core/atomic_file.h"
+#include "core/sched.h"
+#include "curves.h"
+#include "run_util.h"
+
+/* history columns */
+enum { H_EPOCH, H_LR, H_TRAIN, H_VAL, H_SCORE, H_DICE, H_TOP, H_AREA, H_BOTTOM, H_SECONDS, H_COLS };
+static const char *H_NAMES[H_COLS] = {"epoch",    "lr",       "train_loss",    "val_loss",    "kaggle",
+                                      "pos_dice", "best_top", "best_min_area", "best_bottom", "seconds"};
+
+typedef struct train_args {
+    const char *data, *folds, *out, *backend, *encoder, *init, *aug, *border, *norm, *loss, *sched, *milestones,
+        *pos_share, *tops, *areas, *bottoms;
+    int fold, epochs, batch, accum, size, threads, loader_threads, steps_per_epoch, top_k, early_stop, seed,
+        patience, period;
+    double lr, wd, clip, gamma, factor, min_lr;
+    bool resume, force, tta, quiet;
+} train_args;
+
+typedef struct trainer {
+    const train_args *a;
+    double w[3];
+    pn_sched sched;
+    double shares[16];
+    int n_shares;
+    pn_split split;
+    pn_aug_pipeline *aug;
+    pn_norm_mode norm;
+    pn_backend *be;
+    pn_unet *m;
+    pn_train_state state;
+    char path[4096];
+} trainer;
+
+static const char *run_file(trainer *t, const char *name) {
+    snprintf(t->path, sizeof t->path, "%s/%s", t->a->out, name);
+    return t->path;
+}
+
+static pn_status parse_loss(const char *text, double w[3]) {
+    w[0] = w[1] = w[2] = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", text);
+    for (char *save = NULL, *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(item, '=');
+        char *end = NULL;
+        double v = eq ? strtod(eq + 1, &end) : 0;
+        if (!eq || *end || end == eq + 1 || v < 0)
+            return pn_error(PN_ERR_ARG, "--loss: '%s' is not name=weight (names bce, dice, focal)", item);
+        *eq = 0;
+        if (!strcmp(item, "bce")) w[0] = v;
+        else if (!strcmp(item, "dice")) w[1] = v;
+        else if (!strcmp(item, "focal")) w[2] = v;
+        else return pn_error(PN_ERR_ARG, "--loss: unknown term '%s' (expected bce, dice or focal)", item);
+    }
+    if (w[0] + w[1] + w[2] <= 0) return pn_error(PN_ERR_ARG, "--loss: all weights are zero");
+    return PN_OK;
+}
+
+/* The positive share of epoch e: the list splits the epochs into equal consecutive parts. */
+static double share_of(const trainer *t, int e) {
+    if (t->n_shares == 0) return 0;
+    int part = (int)((int64_t)e * t->n_shares / (t->a->epochs > 0 ? t->a->epochs : 1));
+    return t->shares[part < t->n_shares ? part : t->n_shares - 1];
+}
+
+static pn_loader_config loader_cfg(const trainer *t, bool train, double share, int epoch_seed_unused) {
+    (void)epoch_seed_unused;
+    const train_args *a = t->a;
+    static char img_dir[4096], mask_dir[4096];
+    snprintf(img_dir, sizeof img_dir, "%s/train", a->data);
+    snprintf(mask_dir, sizeof mask_dir, "%s/mask", a->data);
+    pn_loader_config c = {
+        .image_dir = img_dir,
+        .mask_dir = mask_dir,
+        .ids = (const char *const *)(train ? t->split.train_ids : t->split.val_ids),
+        .has_mask = train ? t->split.train_pos : t->split.val_pos,
+        .n_ids = train ? t->split.n_train : t->split.n_val,
+        .batch_size = a->batch,
+        .size = a->size,
+        .aug = train ? t->aug : NULL,
+        .norm = t->norm,
+        .sampler = share > 0 ? PN_SAMPLER_POS_SHARE : PN_SAMPLER_SEQUENTIAL,
+        .pos_share = share > 0 ? share : 1.0,
+        .seed = (uint64_t)a->seed,
+        .threads = a->loader_threads,
+        .shuffle = train,
+        .drop_last = train,
+    };
+    return c;
+}
+
+/* ---- run.json ---- */
+
+static void json_str(FILE *f, const char *key, const char *v, bool comma) {
+    fprintf(f, "  \"%s\": ", key);
+    if (!v) fputs("null", f);
+    else {
+        fputc('"', f);
+        for (const char *p = v; *p; p++) {
+            if (*p == '"' || *p == '\\') fputc('\\', f);
+            if ((unsigned char)*p >= 0x20) fputc(*p, f);
+        }
+        fputc('"', f);
+    }
+    fputs(comma ? ",\n" : "\n", f);
+}
+
+static pn_status write_run_json(trainer *t, int argc, char **argv) {
+    const train_args *a = t->a;
+    pn_atomic_file af;
+    PN_TRY(pn_atomic_open(&af, run_file(t, "run.json")));
+    FILE *f = af.f;
+    char aug[1024] = "none";
+    if (t->aug) pn_aug_describe(t->aug, aug, sizeof aug);
+    fputs("{\n", f);
+    json_str(f, "data", a->data, true);
+    json_str(f, "folds", a->folds, true);
+    fprintf(f, "  \"fold\": %d,\n  \"epochs\": %d,\n  \"batch\": %d,\n  \"accum\": %d,\n  \"size\": %d,\n", a->fold,
+            a->epochs, a->batch, a->accum, a->size);
+    json_str(f, "encoder", a->encoder, true);
+    json_str(f, "init", a->init, true);
+    fprintf(f, "  \"lr\": %.9g,\n  \"weight_decay\": %.9g,\n  \"clip_grad_norm\": %.9g,\n", a->lr, a->wd, a->clip);
+    fprintf(f, "  \"loss\": {\"bce\": %.9g, \"dice\": %.9g, \"focal\": %.9g},\n", t->w[0], t->w[1], t->w[2]);
+    json_str(f, "sched", a->sched, true);
+    json_str(f, "milestones", a->milestones, true);
+    fprintf(f, "  \"gamma\": %.9g,\n  \"plateau_factor\": %.9g,\n  \"plateau_patience\": %d,\n  \"min_lr\": %.9g,\n",
+            a->gamma, a->factor, a->patience, a->min_lr);
+    fprintf(f, "  \"cosine_period\": %d,\n", a->period);
+    json_str(f, "aug", aug, true);
+    json_str(f, "border", a->border, true);
+    json_str(f, "norm", a->norm, true);
+    json_str(f, "pos_share", a->pos_share, true);
+    fprintf(f, "  \"steps_per_epoch\": %d,\n  \"top_k\": %d,\n  \"early_stop\": %d,\n  \"seed\": %d,\n",
+            a->steps_per_epoch, a->top_k, a->early_stop, a->seed);
+    json_str(f, "tops", a->tops, true);
+    json_str(f, "areas", a->areas, true);
+    json_str(f, "bottoms", a->bottoms, true);
+    fprintf(f, "  \"val_tta\": %s,\n", a->tta ? "true" : "false");
+    json_str(f, "backend", t->be->name, true);
+    fprintf(f, "  \"threads\": %d,\n  \"loader_threads\": %d,\n", a->threads, a->loader_threads);
+    fprintf(f, "  \"train_images\": %d,\n  \"val_images\": %d,\n", t->split.n_train, t->split.n_val);
+    fputs("  \"command\": [", f);
+    for (int i = 0; i < argc; i++) {
+        fputs(i ? ", \"" : "\"", f);
+        for (const char *p = argv[i]; *p; p++) {
+            if (*p == '"' || *p == '\\') fputc('\\', f);
+            fputc(*p, f);
+        }
+        fputc('"', f);
+    }
+    fputs("]\n}\n", f);
+    return pn_atomic_commit(&af);
+}
+
+/* ---- metrics.csv and curves ---- */
+
+static pn_status write_metrics(trainer *t) {
+    pn_atomic_file af;
+    PN_TRY(pn_atomic_open(&af, run_file(t, "metrics.csv")));
+    for (int c = 0; c < H_COLS; c++) fprintf(af.f, c ? ",%s" : "%s", H_NAMES[c]);
+    fputc('\n', af.f);
+    for (int r = 0; r < t->state.hist_rows; r++) {
+        const float *h = t->state.history + (size_t)r * H_COLS;
+        fprintf(af.f, "%d,%.6g,%.6f,%.6f,%.6f,%.6f,%.3g,%d,%.3g,%.1f\n", (int)h[H_EPOCH], h[H_LR], h[H_TRAIN], h[H_VAL],
+                h[H_SCORE], h[H_DICE], h[H_TOP], (int)h[H_AREA], h[H_BOTTOM], h[H_SECONDS]);
+    }
+    PN_TRY(pn_atomic_commit(&af));
+    return pn_curves_png(run_file(t, "curves.png"), t->state.history, t->state.hist_rows, H_COLS, H_TRAIN, H_VAL,
+                         H_SCORE, H_DICE);
+}
+
+/* ---- checkpoints ---- */
+
+/* Keeps the top_k epochs by score as epoch-NNN.safetensors, removing the ones that fall out. */
+static pn_status update_topk(trainer *t, int epoch) {
+    int k = t->a->top_k;
+    if (k <= 0) return PN_OK;
+    int rows = t->state.hist_rows;
+    /* rank of this epoch among all epochs so far (higher score first, earlier epoch wins ties) */
+    int better = 0;
+    double mine = t->state.history[(size_t)(rows - 1) * H_COLS + H_SCORE];
+    for (int r = 0; r < rows - 1; r++)
+        if (t->state.history[(size_t)r * H_COLS + H_SCORE] >= mine) better++;
+    char name[64];
+    if (better < k) {
+        snprintf(name, sizeof name, "epoch-%03d.safetensors", epoch + 1);
+        PN_TRY(pn_unet_save(t->m, run_file(t, name)));
+    }
+    /* remove every epoch file outside the top k */
+    for (int r = 0; r < rows; r++) {
+        double s = t->state.history[(size_t)r * H_COLS + H_SCORE];
+        int rank = 0;
+        for (int q = 0; q < rows; q++) {
+            double o = t->state.history[(size_t)q * H_COLS + H_SCORE];
+            if (o > s || (o == s && q < r)) rank++;
+        }
+        if (rank >= k) {
+            snprintf(name, sizeof name, "epoch-%03d.safetensors", (int)t->state.history[(size_t)r * H_COLS + H_EPOCH]);
+            unlink(run_file(t, name));
+        }
+    }
+    return PN_OK;
+}
+
+static pn_status save_checkpoints(trainer *t, int epoch, bool is_best) {
+    t->state.sched_lr = t->sched.lr;
+    t->state.sched_best = t->sched.best;
+    t->state.sched_bad = t->sched.bad;
+    /* The state file is what --resume reads: written first, atomically. */
+    PN_TRY(pn_state_save(t->m, &t->state, run_file(t, "last.state.safetensors")));
+    PN_TRY(pn_unet_save(t->m, run_file(t, "last.safetensors")));
+    if (is_best) PN_TRY(pn_unet_save(t->m, run_file(t, "best.safetensors")));
+    return update_topk(t, epoch);
+}
+
+/* Removes temporaries a killed run left behind (atomic_file writes "<name>.tmp.<pid>"). */
+static void remove_stale_temporaries(trainer *t) {
+    char **files = NULL;
+    int n = 0;
+    if (pn_list_files(t->a->out, "", false, &files, &n) != PN_OK) return;
+    for (int i = 0; i < n; i++)
+        if (strstr(files[i], ".tmp.")) {
+            pn_log_info("removing a temporary left by an interrupted run: %s", files[i]);
+            unlink(files[i]);
+        }
+    pn_free_list(files, n);
+}
+
+/* ---- one epoch ---- */
+
+static pn_status check_finite(double v, const char *what, int64_t step, int epoch, int batch) {
+    if (isfinite(v)) return PN_OK;
+    return pn_error(PN_ERR_NUMERIC, "non-finite %s (%s) at step %lld (epoch %d, batch %d); stopping, the last good "
+                    "checkpoint is kept", what, isnan(v) ? "NaN" : "Inf", (long long)step + 1, epoch + 1, batch + 1);
+}
+
+static pn_status train_epoch(trainer *t, int epoch, double lr, double *mean_loss) {
+    const train_args *a = t->a;
+    double share = share_of(t, epoch);
+    pn_loader_config cfg = loader_cfg(t, true, share, epoch);
+    pn_loader_t *ld = NULL;
+    PN_TRY(pn_unet_plan(t->m, a->batch, a->size, a->size, PN_UNET_TRAIN));
+    PN_TRY(pn_loader_create(&cfg, &ld));
+    int64_t batches = pn_loader_epoch_batches(ld);
+    if (a->steps_per_epoch > 0 && batches > (int64_t)a->steps_per_epoch * a->accum)
+        batches = (int64_t)a->steps_per_epoch * a->accum;
+    pn_status st = batches > 0 ? pn_loader_start_epoch(ld, (uint32_t)epoch)
+                               : pn_error(PN_ERR_ARG, "fewer training images than one batch of %d", a->batch);
+    pn_progress bar;
+    char label[48], extra[96];
+    snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, a->epochs);
+    if (!a->quiet) pn_progress_begin(&bar, label, batches * a->batch);
+    if (st == PN_OK) st = pn_unet_zero_grad(t->m);
+    double sum = 0;
+    int64_t done = 0;
+    pn_adam_params ap = {(float)lr, 0.9f, 0.999f, 1e-8f, (float)a->wd, 0};
+    for (int64_t b = 0; st == PN_OK && b < batches; b++) {
+        pn_batch batch;
+        bool end;
+        st = pn_loader_next(ld, &batch, &end);
+        if (st != PN_OK || end) break;
+        float loss;
+        st = pn_tensor_set(pn_unet_input(t->m), batch.image);
+        if (st == PN_OK) st = pn_tensor_set(pn_unet_target(t->m), batch.target);
+        if (st == PN_OK) st = pn_unet_forward(t->m);
+        if (st == PN_OK) st = pn_unet_loss(t->m, (float)t->w[0], (float)t->w[1], (float)t->w[2], &loss);
+        if (st == PN_OK) st = check_finite(loss, "loss", t->state.step, epoch, (int)b);
+        if (st == PN_OK) st = pn_unet_backward(t->m, 1.0f / (float)a->accum);
+        if (st != PN_OK) break;
+        sum += loss;
+        done++;
+        if ((b + 1) % a->accum == 0 || b + 1 == batches) {
+            double norm;
+            st = a->clip > 0 ? pn_unet_clip_grad_norm(t->m, a->clip, &norm) : pn_unet_grad_norm(t->m, &norm);
+            if (st == PN_OK) st = check_finite(norm, "gradient norm", t->state.step, epoch, (int)b);
+            ap.step = ++t->state.step;
+            if (st == PN_OK) st = pn_unet_adam_step(t->m, &ap);
+            if (st == PN_OK) st = pn_unet_zero_grad(t->m);
+        }
+        snprintf(extra, sizeof extra, "loss %.4f lr %.2e", sum / (double)done, lr);
+        if (!a->quiet) pn_progress_step(&bar, batch.n, extra);
+    }
+    if (st == PN_OK) st = pn_backend_synchronize(t->be);
+    if (!a->quiet) pn_progress_end(&bar);
+    pn_loader_destroy(ld);
+    *mean_loss = done ? sum / (double)done : NAN;
+    return st;
+}
+
+static pn_status append_history(trainer *t, const float *row) {
+    float *h = realloc(t->state.history, (size_t)(t->state.hist_rows + 1) * H_COLS * sizeof *h);
+    if (!h) return pn_error(PN_ERR_NOMEM, "out of memory");
+    memcpy(h + (size_t)t->state.hist_rows * H_COLS, row, H_COLS * sizeof *h);
+    t->state.history = h;
+    t->state.hist_rows++;
+    t->state.hist_cols = H_COLS;
+    return PN_OK;
+}
+
+static pn_status run_epochs(trainer *t) {
+    const train_args *a = t->a;
+    for (int e = t->state.epoch; e < a->epochs; e++) {
+        double t0 = pn_now(), lr = pn_sched_lr(&t->sched, e), train_loss;
+        PN_TRY(train_epoch(t, e, lr, &train_loss));
+        pn_triplet_grid grid;
+        PN_TRY(pn_tool_grid(a->tops, a->areas, a->bottoms, a->size, &grid));
+        pn_val_result v;
+        pn_loader_config vc = loader_cfg(t, false, 0, 0);
+        PN_TRY(pn_tool_validate(t->m, &vc, a->tta, t->w, !a->quiet, &grid, &v));
+        PN_TRY(check_finite(v.loss, "validation loss", t->state.step - 1, e, 0));
+        pn_sched_observe(&t->sched, v.score);
+        double secs = pn_now() - t0;
+        float row[H_COLS] = {(float)(e + 1), (float)lr, (float)train_loss, (float)v.loss, (float)v.score,
+                             (float)v.pos_dice, v.best.top, (float)v.best.min_area, v.best.bottom, (float)secs};
+        PN_TRY(append_history(t, row));
+        bool is_best = t->state.best_epoch == 0 || v.score > t->state.best_score;
+        if (is_best) {
+            t->state.best_score = v.score;
+            t->state.best_epoch = e + 1;
+        }
+        t->state.epoch = e + 1;
+        pn_log_info("epoch %d/%d  lr %.2e  train loss %.4f  val loss %.4f  kaggle %.4f  dice+ %.4f  empty acc %.3f  "
+                    "triplet (%.2f, %lld, %.2f)  %.1f s%s",
+                    e + 1, a->epochs, lr, train_loss, v.loss, v.score, v.pos_dice, v.empty_acc, v.best.top,
+                    (long long)v.best.min_area, v.best.bottom, secs, is_best ? "  best" : "");
+        PN_TRY(save_checkpoints(t, e, is_best));
+        PN_TRY(write_metrics(t));
+        if (a->early_stop > 0 && e + 1 - t->state.best_epoch >= a->early_stop) {
+            pn_log_info("early stopping: no better validation score for %d epochs (best %.4f at epoch %d)",
+                        a->early_stop, t->state.best_score, t->state.best_epoch);
+            break;
+        }
+    }
+    pn_log_info("done: best kaggle %.4f at epoch %d; weights %s/best.safetensors", t->state.best_score,
+                t->state.best_epoch, a->out);
+    return PN_OK;
+}
+
+static pn_status setup(trainer *t, int argc, char **argv) {
+    const train_args *a = t->a;
+    if (a->batch < 1 || a->accum < 1 || a->epochs < 1 || a->size < 32 || a->size % 32)
+        return pn_error(PN_ERR_ARG, "--batch, --accum and --epochs must be >= 1 and --size a multiple of 32");
+    PN_TRY(parse_loss(a->loss, t->w));
+    pn_sched_kind kind;
+    PN_TRY(pn_sched_parse(a->sched, &kind));
+    pn_sched_defaults(&t->sched, kind, a->lr);
+    t->sched.gamma = a->gamma;
+    t->sched.factor = a->factor;
+    t->sched.patience = a->patience;
+    t->sched.min_lr = a->min_lr;
+    t->sched.eta_min = a->min_lr;
+    t->sched.period = a->period;
+    if (a->milestones) {
+        double ms[PN_SCHED_MAX_MILESTONES];
+        PN_TRY(pn_parse_doubles(a->milestones, "--milestones", ms, PN_SCHED_MAX_MILESTONES, &t->sched.n_milestones));
+        for (int i = 0; i < t->sched.n_milestones; i++) t->sched.milestones[i] = (int)ms[i];
+    }
+    if (a->pos_share && *a->pos_share) {
+        PN_TRY(pn_parse_doubles(a->pos_share, "--pos-share", t->shares, 16, &t->n_shares));
+        for (int i = 0; i < t->n_shares; i++)
+            if (!(t->shares[i] > 0 && t->shares[i] <= 1)) return pn_error(PN_ERR_ARG, "--pos-share values must be in (0, 1]");
+    }
+    pn_border border = PN_BORDER_CONSTANT;
+    if (!strcmp(a->border, "reflect101")) border = PN_BORDER_REFLECT101;
+    else if (strcmp(a->border, "constant")) return pn_error(PN_ERR_ARG, "--border must be constant or reflect101");
+    PN_TRY(pn_aug_parse(a->aug, border, &t->aug));
+    PN_TRY(pn_norm_parse(a->norm, &t->norm));
+    pn_triplet_grid g;
+    PN_TRY(pn_tool_grid(a->tops, a->areas, a->bottoms, a->size, &g));
+    PN_TRY(pn_split_read(a->folds, a->fold, &t->split));
+    pn_log_info("fold %d: %d training images, %d validation images", a->fold, t->split.n_train, t->split.n_val);
+    PN_TRY(pn_mkdirs(a->out));
+    bool has_state = pn_file_exists(run_file(t, "last.state.safetensors"));
+    if (!a->resume && !a->force && (has_state || pn_file_exists(run_file(t, "run.json"))))
+        return pn_error(PN_ERR_ARG, "%s already holds a run: --resume to continue it or --force to start over", a->out);
+    if (a->resume && !has_state)
+        return pn_error(PN_ERR_ARG, "--resume: %s has no last.state.safetensors (no epoch finished yet)", a->out);
+    remove_stale_temporaries(t);
+    PN_TRY(pn_tool_open_backend(a->backend, a->threads, &t->be));
+    PN_TRY(pn_unet_create(a->encoder, t->be, &t->m));
+    if (a->init) PN_TRY(pn_unet_load(t->m, a->init));
+    else PN_TRY(pn_unet_init_weights(t->m, (uint64_t)a->seed));
+    PN_TRY(pn_unet_plan(t->m, a->batch, a->size, a->size, PN_UNET_TRAIN));
+    PN_TRY(pn_unet_zero_grad(t->m));
+    t->state.seed = (uint64_t)a->seed;
+    t->state.hist_cols = H_COLS;
+    if (a->resume) {
+        PN_TRY(pn_state_load(t->m, run_file(t, "last.state.safetensors"), &t->state));
+        if (t->state.seed != (uint64_t)a->seed)
+            return pn_error(PN_ERR_ARG, "--resume: the run used --seed %llu, not %d", (unsigned long long)t->state.seed,
+                            a->seed);
+        t->sched.lr = t->state.sched_lr;
+        t->sched.best = t->state.sched_best;
+        t->sched.bad = t->state.sched_bad;
+        pn_log_info("resuming %s after epoch %d (step %lld, best kaggle %.4f at epoch %d)", a->out, t->state.epoch,
+                    (long long)t->state.step, t->state.best_score, t->state.best_epoch);
+        return PN_OK;
+    }
+    return write_run_json(t, argc, argv);
+}
+
+int pn_cmd_train(int argc, char **argv) {
+    train_args a = {.fold = 0, .epochs = 10, .batch = 8, .accum = 1, .size = 256, .threads = 0, .loader_threads = 2,
+                    .top_k = 3, .seed = 0, .patience = 2, .period = 8, .lr = 1e-4, .gamma = 0.75, .factor = 0.1,
+                    .min_lr = 1e-7, .backend = "auto", .encoder = "resnet34", .aug = "blog", .border = "constant",
+                    .norm = "imagenet", .loss = "bce=3,dice=1,focal=4", .sched = "multistep"};
+    const pn_opt opts[] = {
+        {"data", PN_OPT_STR, &a.data, "DIR", "prepared data (DIR/train, DIR/mask of <ImageId>.png)", true},
+        {"folds", PN_OPT_STR, &a.folds, "CSV", "folds.csv from pneumoseg folds", true},
+        {"fold", PN_OPT_INT, &a.fold, "K", "validation fold (default 0)", false},
+        {"out", PN_OPT_STR, &a.out, "RUN", "run folder: checkpoints, metrics.csv, curves.png, run.json", true},
+        {"epochs", PN_OPT_INT, &a.epochs, "N", "epochs (default 10)", false},
+        {"batch", PN_OPT_INT, &a.batch, "N", "batch size (default 8)", false},
+        {"accum", PN_OPT_INT, &a.accum, "N", "batches per optimizer step (gradient accumulation, default 1)", false},
+        {"size", PN_OPT_INT, &a.size, "S", "training side, a multiple of 32 (default 256)", false},
+        {"steps-per-epoch", PN_OPT_INT, &a.steps_per_epoch, "N", "cap optimizer steps per epoch (0 = all)", false},
+        {"lr", PN_OPT_FLOAT, &a.lr, "LR", "Adam learning rate (default 1e-4)", false},
+        {"wd", PN_OPT_FLOAT, &a.wd, "WD", "coupled weight decay, g += wd * p (default 0; winner 5e-6)", false},
+        {"clip", PN_OPT_FLOAT, &a.clip, "NORM", "clip the global gradient norm (0 = off; winner 0.1)", false},
+        {"loss", PN_OPT_STR, &a.loss, "SPEC", "ComboLoss weights (default bce=3,dice=1,focal=4)", false},
+        {"sched", PN_OPT_STR, &a.sched, "NAME", "multistep | plateau | cosine (default multistep)", false},
+        {"milestones", PN_OPT_STR, &a.milestones, "LIST", "multistep epochs (default 3,5,6,7,8,9,10,11,13,15)", false},
+        {"gamma", PN_OPT_FLOAT, &a.gamma, "G", "multistep factor (default 0.75)", false},
+        {"plateau-factor", PN_OPT_FLOAT, &a.factor, "F", "plateau factor (default 0.1)", false},
+        {"plateau-patience", PN_OPT_INT, &a.patience, "N", "plateau patience in epochs (default 2)", false},
+        {"cosine-period", PN_OPT_INT, &a.period, "N", "cosine period in epochs (default 8)", false},
+        {"min-lr", PN_OPT_FLOAT, &a.min_lr, "LR", "plateau floor and cosine eta_min (default 1e-7)", false},
+        {"aug", PN_OPT_STR, &a.aug, "SPEC", "augmentation: none | blog | winner | a spec (default blog)", false},
+        {"border", PN_OPT_STR, &a.border, "B", "warp border: constant | reflect101 (default constant)", false},
+        {"norm", PN_OPT_STR, &a.norm, "MODE", "input scaling: imagenet | unit | none (default imagenet)", false},
+        {"pos-share", PN_OPT_STR, &a.pos_share, "LIST", "positive-share sampler, e.g. 0.8,0.6,0.4 over equal parts of "
+                                                       "the epochs (default: every image once, shuffled)", false},
+        {"tops", PN_OPT_STR, &a.tops, "LIST", "triplet grid tops (default 0.6,0.75)", false},
+        {"areas", PN_OPT_STR, &a.areas, "LIST", "triplet grid min areas in 1024-pixels (default 1000,2000,3000)", false},
+        {"bottoms", PN_OPT_STR, &a.bottoms, "LIST", "triplet grid bottoms (default 0.3,0.4)", false},
+        {"tta", PN_OPT_FLAG, &a.tta, NULL, "validate with horizontal-flip TTA", false},
+        {"top-k", PN_OPT_INT, &a.top_k, "K", "keep the K best epochs as epoch-NNN.safetensors (default 3)", false},
+        {"early-stop", PN_OPT_INT, &a.early_stop, "N", "stop after N epochs without a better score (0 = off)", false},
+        {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default resnet34)", false},
+        {"init", PN_OPT_STR, &a.init, "W", "start from these weights instead of the seeded initialisation", false},
+        {"seed", PN_OPT_INT, &a.seed, "N", "seed of weights, sampler and augmentation (default 0)", false},
+        {"backend", PN_OPT_STR, &a.backend, "NAME", "auto | ref | cpu (default auto)", false},
+        {"threads", PN_OPT_INT, &a.threads, "N", "compute threads (default: all cores)", false},
+        {"loader-threads", PN_OPT_INT, &a.loader_threads, "N", "data loader threads (default 2)", false},
+        {"resume", PN_OPT_FLAG, &a.resume, NULL, "continue the run in --out from its last checkpoint", false},
+        {"force", PN_OPT_FLAG, &a.force, NULL, "start over in an --out that holds a run", false},
+        {"quiet", PN_OPT_FLAG, &a.quiet, NULL, "no progress bars (epoch lines only)", false},
+        {NULL, 0, NULL, NULL, NULL, false},
+    };
+    const pn_command_help help = {
+        "pneumoseg train --data D --folds F [--fold K] --out RUN [options]",
+        "Trains smp's Unet on the images of every fold but K and validates on fold K after each epoch: ComboLoss,\n"
+        "Adam (optional coupled weight decay and gradient clipping), a per-epoch LR schedule, augmentation and the\n"
+        "positive-share sampler. Each epoch adds a row to RUN/metrics.csv (lr, losses, Kaggle score at the best\n"
+        "triplet, dice on positives), redraws RUN/curves.png (left: train loss red, val loss blue; right: Kaggle\n"
+        "score green, dice on positives orange) and writes, atomically, RUN/last.state.safetensors (model, Adam\n"
+        "moments, step, schedule; what --resume reads), RUN/last.safetensors, RUN/best.safetensors (best Kaggle\n"
+        "score; smp names, loadable by PyTorch) and the top-k epochs. A NaN or Inf loss or gradient stops the run\n"
+        "with a message naming the step; the last good checkpoint stays. RUN/run.json records every setting."};
+    int rc = pn_cli_parse(argc, argv, opts, &help);
+    if (rc) return rc < 0 ? 0 : rc;
+    trainer t;
+    memset(&t, 0, sizeof t);
+    t.a = &a;
+    pn_status st = setup(&t, argc, argv);
+    if (st == PN_OK) st = run_epochs(&t);
+    if (st == PN_OK) pn_tool_report_memory();
+    pn_unet_free(t.m);
+    if (t.be) pn_backend_close(t.be);
+    pn_aug_free(t.aug);
+    pn_split_free(&t.split);
+    free(t.state.history);
+    return st == PN_OK ? 0 : pn_cli_fail("train");
+}

@@ -1,0 +1,436 @@
+/* run_util: fold split, validation, triplet grid options, training-state checkpoints, file helpers. */
+#define _DEFAULT_SOURCE
+#include "run_util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/postprocess.h"
+#include "core/safetensors.h"
+#include "data/csv.h"
+
+pn_status pn_split_read(const char *path, int fold, pn_split *out) {
+    memset(out, 0, sizeof *out);
+    pn_csv csv;
+    PN_TRY(pn_csv_read(path, &csv));
+    int ci = pn_csv_column(&csv, "ImageId"), cm = pn_csv_column(&csv, "has_mask"), cf = pn_csv_column(&csv, "kfold");
+    pn_status st = PN_OK;
+    if (ci < 0 || cm < 0 || cf < 0)
+        st = pn_error(PN_ERR_FORMAT, "%s: expected the columns ImageId,has_mask,kfold (pneumoseg folds output)", path);
+    size_t bytes = 0;
+    for (int r = 0; st == PN_OK && r < csv.nrows; r++) bytes += strlen(pn_csv_get(&csv, r, ci)) + 1;
+    out->storage = malloc(bytes + 1);
+    out->train_ids = calloc((size_t)csv.nrows + 1, sizeof(char *));
+    out->val_ids = calloc((size_t)csv.nrows + 1, sizeof(char *));
+    out->train_pos = calloc((size_t)csv.nrows + 1, sizeof(bool));
+    out->val_pos = calloc((size_t)csv.nrows + 1, sizeof(bool));
+    if (st == PN_OK && (!out->storage || !out->train_ids || !out->val_ids || !out->train_pos || !out->val_pos))
+        st = pn_error(PN_ERR_NOMEM, "out of memory reading %s", path);
+    char *p = out->storage;
+    bool any_fold = false;
+    for (int r = 0; st == PN_OK && r < csv.nrows; r++) {
+        char *end;
+        const char *fs = pn_csv_get(&csv, r, cf), *ms = pn_csv_get(&csv, r, cm);
+        long k = strtol(fs, &end, 10);
+        if (*fs == 0 || *end) {
+            st = pn_error(PN_ERR_FORMAT, "%s line %d: kfold '%s' is not an integer", path, csv.lines[r], fs);
+            break;
+        }
+        bool pos = strcmp(ms, "1") == 0 || strcmp(ms, "True") == 0 || strcmp(ms, "true") == 0;
+        strcpy(p, pn_csv_get(&csv, r, ci));
+        if (k == fold) {
+            out->val_pos[out->n_val] = pos;
+            out->val_ids[out->n_val++] = p;
+            any_fold = true;
+        } else {
+            out->train_pos[out->n_train] = pos;
+            out->train_ids[out->n_train++] = p;
+        }
+        p += strlen(p) + 1;
+    }
+    if (st == PN_OK && !any_fold) st = pn_error(PN_ERR_ARG, "%s: no image is in fold %d", path, fold);
+    pn_csv_free(&csv);
+    if (st != PN_OK) pn_split_free(out);
+    return st;
+}
+
+void pn_split_free(pn_split *s) {
+    free(s->train_ids);
+    free(s->val_ids);
+    free(s->train_pos);
+    free(s->val_pos);
+    free(s->storage);
+    memset(s, 0, sizeof *s);
+}
+
+pn_status pn_parse_doubles(const char *text, const char *what, double *out, int cap, int *count) {
+    *count = 0;
+    const char *p = text;
+    while (*p) {
+        char *end;
+        double v = strtod(p, &end);
+        if (end == p || (*end && *end != ',') || !isfinite(v))
+            return pn_error(PN_ERR_ARG, "%s: '%s' is not a comma-separated list of numbers", what, text);
+        if (*count == cap) return pn_error(PN_ERR_ARG, "%s: at most %d values", what, cap);
+        out[(*count)++] = v;
+        p = *end ? end + 1 : end;
+    }
+    if (*count == 0) return pn_error(PN_ERR_ARG, "%s: empty list", what);
+    return PN_OK;
+}
+
+pn_status pn_tool_grid(const char *tops, const char *areas, const char *bottoms, int size, pn_triplet_grid *g) {
+    double t[PN_GRID_MAX], a[PN_GRID_MAX], b[PN_GRID_MAX];
+    int nt, na, nb;
+    PN_TRY(pn_parse_doubles(tops ? tops : "0.6,0.75", "--tops", t, PN_GRID_MAX, &nt));
+    PN_TRY(pn_parse_doubles(areas ? areas : "1000,2000,3000", "--areas", a, PN_GRID_MAX, &na));
+    PN_TRY(pn_parse_doubles(bottoms ? bottoms : "0.3,0.4", "--bottoms", b, PN_GRID_MAX, &nb));
+    float tf[PN_GRID_MAX], bf[PN_GRID_MAX];
+    int64_t ai[PN_GRID_MAX];
+    double scale = (double)size * size / (1024.0 * 1024.0);
+    for (int i = 0; i < nt; i++) tf[i] = (float)t[i];
+    for (int i = 0; i < nb; i++) bf[i] = (float)b[i];
+    for (int i = 0; i < na; i++) ai[i] = (int64_t)llround(a[i] * scale);
+    return pn_grid_init(g, tf, nt, ai, na, bf, nb);
+}
+
+static void hflip_nchw(float *x, int planes, int s) {
+    for (int p = 0; p < planes; p++) pn_pp_hflip_f32(x + (int64_t)p * s * s, s, s);
+}
+
+pn_status pn_tool_predict_batch(pn_unet *m, const float *input, int n, int s, bool tta, float *probs, float *logits,
+                                float *scratch) {
+    int64_t px = (int64_t)n * s * s;
+    PN_TRY(pn_tensor_set(pn_unet_input(m), input));
+    PN_TRY(pn_unet_forward(m));
+    PN_TRY(pn_tensor_get(pn_unet_logits(m), probs));
+    if (logits) memcpy(logits, probs, (size_t)px * sizeof *probs);
+    for (int64_t i = 0; i < px; i++) probs[i] = 1.0f / (1.0f + expf(-probs[i]));
+    if (!tta) return PN_OK;
+    memcpy(scratch, input, (size_t)(3 * px) * sizeof *scratch);
+    hflip_nchw(scratch, 3 * n, s);
+    PN_TRY(pn_tensor_set(pn_unet_input(m), scratch));
+    PN_TRY(pn_unet_forward(m));
+    PN_TRY(pn_tensor_get(pn_unet_logits(m), scratch));
+    hflip_nchw(scratch, n, s);
+    for (int64_t i = 0; i < px; i++) probs[i] = 0.5f * (probs[i] + 1.0f / (1.0f + expf(-scratch[i])));
+    return PN_OK;
+}
+
+pn_status pn_tool_validate(pn_unet *m, const pn_loader_config *cfg_in, bool tta, const double w[3], bool progress,
+                           pn_triplet_grid *grid, pn_val_result *out) {
+    pn_loader_config cfg = *cfg_in;
+    cfg.aug = NULL;
+    cfg.sampler = PN_SAMPLER_SEQUENTIAL;
+    cfg.shuffle = false;
+    cfg.drop_last = false;
+    int n = cfg.batch_size, s = cfg.size;
+    memset(out, 0, sizeof *out);
+    PN_TRY(pn_unet_plan(m, n, s, s, PN_UNET_EVAL));
+    pn_loader_t *ld = NULL;
+    PN_TRY(pn_loader_create(&cfg, &ld));
+    int64_t px = (int64_t)n * s * s;
+    float *input = calloc((size_t)(3 * px), sizeof(float)), *scratch = malloc((size_t)(3 * px) * sizeof(float));
+    float *probs = malloc((size_t)px * sizeof(float)), *logits = malloc((size_t)px * sizeof(float));
+    uint8_t *truth = malloc((size_t)s * s);
+    pn_status st = input && scratch && probs && logits && truth ? pn_loader_start_epoch(ld, 0)
+                                                               : pn_error(PN_ERR_NOMEM, "out of memory");
+    pn_progress bar;
+    if (progress) pn_progress_begin(&bar, "validate", pn_loader_epoch_samples(ld));
+    double loss_sum = 0;
+    int64_t batches = 0;
+    while (st == PN_OK) {
+        pn_batch b;
+        bool done;
+        st = pn_loader_next(ld, &b, &done);
+        if (st != PN_OK || done) break;
+        memset(input, 0, (size_t)(3 * px) * sizeof *input);
+        memcpy(input, b.image, (size_t)(3 * (int64_t)b.n * s * s) * sizeof *input);
+        st = pn_tool_predict_batch(m, input, n, s, tta, probs, logits, scratch);
+        if (st != PN_OK) break;
+        int64_t real = (int64_t)b.n * s * s;
+        loss_sum += pn_combo_loss_host(logits, b.target, real, w[0], w[1], w[2]);
+        batches++;
+        for (int i = 0; i < b.n; i++) {
+            const float *t = b.target + (int64_t)i * s * s;
+            for (int64_t k = 0; k < (int64_t)s * s; k++) truth[k] = t[k] >= 0.5f;
+            pn_grid_add(grid, probs + (int64_t)i * s * s, truth, (int64_t)s * s);
+        }
+        if (progress) pn_progress_step(&bar, b.n, NULL);
+    }
+    if (progress) pn_progress_end(&bar);
+    pn_loader_destroy(ld);
+    free(input);
+    free(scratch);
+    free(probs);
+    free(logits);
+    free(truth);
+    if (st != PN_OK) return st;
+    int best = pn_grid_best(grid);
+    out->loss = batches ? loss_sum / (double)batches : 0;
+    out->best = pn_grid_triplet(grid, best);
+    pn_grid_means(grid, best, &out->score, &out->pos_dice, &out->empty_acc);
+    out->images = grid->images;
+    out->positives = grid->positives;
+    return PN_OK;
+}
+
+/* ---- training-state checkpoints ---- */
+
+#define KEY_LEN 192
+
+typedef struct keep {
+    void **ptrs;
+    int n, cap;
+} keep;
+
+static void *keep_add(keep *k, void *p) {
+    if (!p) return NULL;
+    if (k->n == k->cap) {
+        int cap = k->cap ? 2 * k->cap : 256;
+        void **np = realloc(k->ptrs, (size_t)cap * sizeof *np);
+        if (!np) {
+            free(p);
+            return NULL;
+        }
+        k->ptrs = np;
+        k->cap = cap;
+    }
+    k->ptrs[k->n++] = p;
+    return p;
+}
+
+static void keep_free(keep *k) {
+    for (int i = 0; i < k->n; i++) free(k->ptrs[i]);
+    free(k->ptrs);
+}
+
+static pn_status add_tensor(pn_st_writer *w, keep *k, const char *prefix, const char *name, const pn_tensor *t) {
+    char key[KEY_LEN];
+    snprintf(key, sizeof key, "%s%s", prefix, name);
+    float *v = keep_add(k, malloc((size_t)pn_tensor_numel(t) * sizeof(float)));
+    if (!v) return pn_error(PN_ERR_NOMEM, "out of memory saving %s", key);
+    PN_TRY(pn_tensor_get(t, v));
+    return pn_st_writer_add(w, key, PN_ST_F32, t->ndim, t->shape, v);
+}
+
+static pn_status meta_num(pn_st_writer *w, const char *key, double v) {
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.17g", v);
+    return pn_st_writer_meta(w, key, buf);
+}
+
+static pn_status state_fill(pn_unet *m, const pn_train_state *s, pn_st_writer *w, keep *k) {
+    char key[KEY_LEN];
+    for (int i = 0; i < pn_unet_num_params(m); i++) {
+        pn_unet_param *p = pn_unet_param_at(m, i);
+        PN_TRY(add_tensor(w, k, "model.", p->name, &p->value));
+        if (!p->m.buf || !p->v.buf) return pn_error(PN_ERR_ARG, "checkpoint: the optimizer moments are not allocated");
+        PN_TRY(add_tensor(w, k, "optimizer.m.", p->name, &p->m));
+        PN_TRY(add_tensor(w, k, "optimizer.v.", p->name, &p->v));
+    }
+    for (int i = 0; i < pn_unet_num_bns(m); i++) {
+        pn_unet_bn *b = pn_unet_bn_at(m, i);
+        snprintf(key, sizeof key, "%s.running_mean", b->prefix);
+        PN_TRY(add_tensor(w, k, "model.", key, &b->running_mean));
+        snprintf(key, sizeof key, "%s.running_var", b->prefix);
+        PN_TRY(add_tensor(w, k, "model.", key, &b->running_var));
+        snprintf(key, sizeof key, "model.%s.num_batches_tracked", b->prefix);
+        PN_TRY(pn_st_writer_add(w, key, PN_ST_I64, 0, NULL, &b->num_batches_tracked));
+    }
+    if (s->hist_rows > 0) {
+        int64_t shape[2] = {s->hist_rows, s->hist_cols};
+        PN_TRY(pn_st_writer_add(w, "train.history", PN_ST_F32, 2, shape, s->history));
+    }
+    PN_TRY(pn_st_writer_meta(w, "producer", "pneumoseg train"));
+    PN_TRY(meta_num(w, "epoch", s->epoch));
+    PN_TRY(meta_num(w, "step", (double)s->step));
+    PN_TRY(meta_num(w, "sched_lr", s->sched_lr));
+    PN_TRY(meta_num(w, "sched_best", s->sched_best));
+    PN_TRY(meta_num(w, "sched_bad", s->sched_bad));
+    PN_TRY(meta_num(w, "best_score", s->best_score));
+    PN_TRY(meta_num(w, "best_epoch", s->best_epoch));
+    PN_TRY(meta_num(w, "hist_cols", s->hist_cols));
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)s->seed);
+    PN_TRY(pn_st_writer_meta(w, "seed", seed));
+    /* Every random draw is a pure function of (seed, purpose, epoch, sample): no generator state to save. */
+    PN_TRY(pn_st_writer_meta(w, "rng", "philox(seed, purpose, epoch, sample)"));
+    return PN_OK;
+}
+
+pn_status pn_state_save(pn_unet *m, const pn_train_state *s, const char *path) {
+    pn_st_writer *w = pn_st_writer_new();
+    keep k = {0};
+    pn_status st = w ? state_fill(m, s, w, &k) : pn_error(PN_ERR_NOMEM, "out of memory");
+    if (st == PN_OK) st = pn_st_writer_save(w, path);
+    pn_st_writer_free(w);
+    keep_free(&k);
+    return st;
+}
+
+static pn_status load_into(const pn_st_file *f, const char *prefix, const char *name, const pn_tensor *t) {
+    char key[KEY_LEN];
+    snprintf(key, sizeof key, "%s%s", prefix, name);
+    const pn_st_entry *e = pn_st_find(f, key);
+    if (!e) return pn_error(PN_ERR_FORMAT, "%s: missing tensor '%s'", f->path, key);
+    int64_t n = pn_tensor_numel(t);
+    if (pn_st_numel(e) != n) return pn_error(PN_ERR_FORMAT, "%s: tensor '%s' has the wrong size", f->path, key);
+    float *v = malloc((size_t)n * sizeof *v);
+    if (!v) return pn_error(PN_ERR_NOMEM, "out of memory");
+    pn_status st = pn_st_read_f32(f, e, v, n);
+    if (st == PN_OK) st = pn_tensor_set(t, v);
+    free(v);
+    return st;
+}
+
+static pn_status meta_get(const pn_st_file *f, const char *key, double *v) {
+    const char *s = pn_st_meta(f, key);
+    if (!s) return pn_error(PN_ERR_FORMAT, "%s: metadata '%s' missing (not a pneumoseg training state)", f->path, key);
+    *v = strtod(s, NULL);
+    return PN_OK;
+}
+
+static pn_status state_read(pn_unet *m, const pn_st_file *f, pn_train_state *s) {
+    char key[KEY_LEN];
+    double v = 0;
+    memset(s, 0, sizeof *s);
+    PN_TRY(meta_get(f, "epoch", &v));
+    s->epoch = (int)v;
+    PN_TRY(meta_get(f, "step", &v));
+    s->step = (int64_t)v;
+    PN_TRY(meta_get(f, "sched_lr", &s->sched_lr));
+    PN_TRY(meta_get(f, "sched_best", &s->sched_best));
+    PN_TRY(meta_get(f, "sched_bad", &v));
+    s->sched_bad = (int)v;
+    PN_TRY(meta_get(f, "best_score", &s->best_score));
+    PN_TRY(meta_get(f, "best_epoch", &v));
+    s->best_epoch = (int)v;
+    PN_TRY(meta_get(f, "hist_cols", &v));
+    s->hist_cols = (int)v;
+    const char *seed = pn_st_meta(f, "seed");
+    s->seed = seed ? strtoull(seed, NULL, 10) : 0;
+    for (int i = 0; i < pn_unet_num_params(m); i++) {
+        pn_unet_param *p = pn_unet_param_at(m, i);
+        PN_TRY(load_into(f, "model.", p->name, &p->value));
+        PN_TRY(load_into(f, "optimizer.m.", p->name, &p->m));
+        PN_TRY(load_into(f, "optimizer.v.", p->name, &p->v));
+    }
+    for (int i = 0; i < pn_unet_num_bns(m); i++) {
+        pn_unet_bn *b = pn_unet_bn_at(m, i);
+        snprintf(key, sizeof key, "%s.running_mean", b->prefix);
+        PN_TRY(load_into(f, "model.", key, &b->running_mean));
+        snprintf(key, sizeof key, "%s.running_var", b->prefix);
+        PN_TRY(load_into(f, "model.", key, &b->running_var));
+        snprintf(key, sizeof key, "model.%s.num_batches_tracked", b->prefix);
+        const pn_st_entry *e = pn_st_find(f, key);
+        if (!e) return pn_error(PN_ERR_FORMAT, "%s: missing tensor '%s'", f->path, key);
+        PN_TRY(pn_st_read_i64(f, e, &b->num_batches_tracked, 1));
+    }
+    const pn_st_entry *h = pn_st_find(f, "train.history");
+    if (h) {
+        if (h->ndim != 2 || h->shape[1] != s->hist_cols)
+            return pn_error(PN_ERR_FORMAT, "%s: train.history has an unexpected shape", f->path);
+        s->hist_rows = (int)h->shape[0];
+        s->history = malloc((size_t)pn_st_numel(h) * sizeof(float) + 1);
+        if (!s->history) return pn_error(PN_ERR_NOMEM, "out of memory");
+        PN_TRY(pn_st_read_f32(f, h, s->history, pn_st_numel(h)));
+    }
+    return PN_OK;
+}
+
+pn_status pn_state_load(pn_unet *m, const char *path, pn_train_state *s) {
+    pn_st_file *f;
+    PN_TRY(pn_st_open(path, &f));
+    pn_status st = state_read(m, f, s);
+    pn_st_close(f);
+    return st;
+}
+
+/* ---- files ---- */
+
+bool pn_file_exists(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+pn_status pn_mkdirs(const char *path) {
+    char buf[4096];
+    if (strlen(path) >= sizeof buf) return pn_error(PN_ERR_ARG, "path too long: %s", path);
+    strcpy(buf, path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return pn_error(PN_ERR_IO, "%s: cannot create: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST) return pn_error(PN_ERR_IO, "%s: cannot create: %s", buf, strerror(errno));
+    return PN_OK;
+}
+
+typedef struct str_vec {
+    char **v;
+    int n, cap;
+} str_vec;
+
+static pn_status vec_push(str_vec *s, const char *text) {
+    if (s->n == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 64;
+        char **nv = realloc(s->v, (size_t)cap * sizeof *nv);
+        if (!nv) return pn_error(PN_ERR_NOMEM, "out of memory");
+        s->v = nv;
+        s->cap = cap;
+    }
+    s->v[s->n] = strdup(text);
+    if (!s->v[s->n]) return pn_error(PN_ERR_NOMEM, "out of memory");
+    s->n++;
+    return PN_OK;
+}
+
+static pn_status walk(const char *dir, const char *suffix, bool recursive, str_vec *out) {
+    DIR *d = opendir(dir);
+    if (!d) return pn_error(PN_ERR_IO, "%s: cannot open folder: %s", dir, strerror(errno));
+    pn_status st = PN_OK;
+    struct dirent *e;
+    size_t ls = strlen(suffix);
+    while (st == PN_OK && (e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat sb;
+        if (stat(path, &sb) != 0) continue;
+        if (S_ISDIR(sb.st_mode)) {
+            if (recursive) st = walk(path, suffix, recursive, out);
+            continue;
+        }
+        size_t ln = strlen(e->d_name);
+        if (ln > ls && strcmp(e->d_name + ln - ls, suffix) == 0) st = vec_push(out, path);
+    }
+    closedir(d);
+    return st;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+pn_status pn_list_files(const char *dir, const char *suffix, bool recursive, char ***out, int *count) {
+    str_vec v = {0};
+    pn_status st = walk(dir, suffix, recursive, &v);
+    if (st != PN_OK) {
+        pn_free_list(v.v, v.n);
+        return st;
+    }
+    if (v.n) qsort(v.v, (size_t)v.n, sizeof *v.v, cmp_str);
+    *out = v.v;
+    *count = v.n;
+    return PN_OK;
+}
+
+void pn_free_list(char **list, int count) {
+    for (int i = 0; i < count; i++) free(list[i]);
+    free(list);
+}
