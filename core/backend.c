@@ -278,24 +278,27 @@ static pn_backend_factory find_builtin(const char *name) {
     return NULL;
 }
 
-/* Tries dir/libpneumoseg-<name>.so; returns the dlopen handle or NULL (reason in `why`). */
-static void *try_module_dir(const char *dir, const char *name, char *why, size_t n) {
+/* Tries dir/libpneumoseg-<name>.so; returns the dlopen handle or NULL (reason in `why`); *found is set
+ * when the file exists. */
+static void *try_module_dir(const char *dir, const char *name, char *why, size_t n, bool *found) {
     char path[PATH_MAX + 64];
     if (snprintf(path, sizeof path, "%s/libpneumoseg-%s.so", dir, name) >= (int)sizeof path) return NULL;
     if (access(path, R_OK) != 0) return NULL;
+    *found = true;
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) snprintf(why, n, "%s", dlerror());
     return h;
 }
 
-static void *find_module(const char *name, char *why, size_t n) {
+static void *find_module(const char *name, char *why, size_t n, bool *found) {
+    *found = false;
     snprintf(why, n, "libpneumoseg-%s.so was not found in PN_BACKEND_PATH or next to the executable", name);
     const char *env = getenv("PN_BACKEND_PATH");
     if (env && *env) {
         char copy[PATH_MAX];
         snprintf(copy, sizeof copy, "%s", env);
         for (char *save = NULL, *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-            void *h = try_module_dir(dir, name, why, n);
+            void *h = try_module_dir(dir, name, why, n, found);
             if (h) return h;
         }
     }
@@ -305,15 +308,16 @@ static void *find_module(const char *name, char *why, size_t n) {
         exe[len] = 0;
         char *slash = strrchr(exe, '/');
         if (slash) *slash = 0;
-        return try_module_dir(exe, name, why, n);
+        return try_module_dir(exe, name, why, n, found);
     }
     return NULL;
 }
 
-/* Loads a backend module; never dlclose'd (its code may stay referenced by atexit handlers). */
-static pn_status open_module(const char *name, int threads, pn_backend **out) {
+/* Loads a backend module; never dlclose'd (its code may stay referenced by atexit handlers).
+ * *found tells whether a module file exists at all (so "unknown backend" and "module failed" differ). */
+static pn_status open_module(const char *name, int threads, pn_backend **out, bool *found) {
     char why[512];
-    void *h = find_module(name, why, sizeof why);
+    void *h = find_module(name, why, sizeof why, found);
     if (!h) return pn_error(PN_ERR_BACKEND, "%s backend unavailable: %s", name, why);
     pn_module_score_fn score = (pn_module_score_fn)(uintptr_t)dlsym(h, "pn_backend_score");
     pn_module_init_fn init = (pn_module_init_fn)(uintptr_t)dlsym(h, "pn_backend_init");
@@ -322,18 +326,23 @@ static pn_status open_module(const char *name, int threads, pn_backend **out) {
     if (score(why, sizeof why) <= 0) return pn_error(PN_ERR_BACKEND, "%s backend unavailable: %s", name, why);
     pn_status st = init(PN_BACKEND_API_VERSION, threads, out);
     if (st != PN_OK) return st;
-    if ((*out)->api_version != PN_BACKEND_API_VERSION)
-        return pn_error(PN_ERR_BACKEND, "%s backend module speaks API %d, this binary needs %d", name,
-                        (*out)->api_version, PN_BACKEND_API_VERSION);
+    if ((*out)->api_version != PN_BACKEND_API_VERSION) {
+        int api = (*out)->api_version;
+        (*out)->destroy(*out);
+        *out = NULL;
+        return pn_error(PN_ERR_BACKEND, "%s backend module speaks API %d, this binary needs %d", name, api,
+                        PN_BACKEND_API_VERSION);
+    }
     return PN_OK;
 }
 
 pn_status pn_backend_open(const char *name, int threads, pn_backend **out) {
     *out = NULL;
+    bool found;
     if (threads < 0) return pn_error(PN_ERR_ARG, "--threads must be >= 0 (0 = all cores), got %d", threads);
     if (strcmp(name, "auto") == 0) {
         if (!find_builtin("cuda")) {
-            if (open_module("cuda", threads, out) == PN_OK) return PN_OK;
+            if (open_module("cuda", threads, out, &found) == PN_OK) return PN_OK;
             pn_log_info("%s; using the CPU", pn_last_error());
         }
         const char *order[] = {"cuda", "cpu", "ref"};
@@ -348,9 +357,10 @@ pn_status pn_backend_open(const char *name, int threads, pn_backend **out) {
     for (const char *c = name; *c; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))
             return pn_error(PN_ERR_ARG, "unknown backend '%s' (built in: %s)", name, builtin_names);
-    pn_status st = open_module(name, threads, out);
-    if (st != PN_OK && strcmp(name, "cuda") != 0)
-        return pn_error(PN_ERR_ARG, "unknown backend '%s' (built in: %s, or a module)", name, builtin_names);
+    pn_status st = open_module(name, threads, out, &found);
+    if (st != PN_OK && !found && strcmp(name, "cuda") != 0)
+        return pn_error(PN_ERR_ARG, "unknown backend '%s' (built in: %s; no module libpneumoseg-%s.so found)", name,
+                        builtin_names, name);
     return st;
 }
 

@@ -80,9 +80,12 @@ pn_tensor *pn_graph_activation(pn_graph *g, pn_tensor shape, const char *name) {
 
 pn_tensor *pn_graph_external(pn_graph *g, pn_tensor view, pn_tensor *grad) {
     gtensor *t = new_tensor(g, view, view.name);
-    /* the gradient goes into the nodes too, so it must be one of the graph's tensors (a copy of the view) */
-    t->grad = grad ? &new_tensor(g, *grad, grad->name)->t : NULL;
     t->requires_grad = grad != NULL;
+    if (grad) { /* every tensor a node holds is the graph's own, the gradient view too */
+        gtensor *d = new_tensor(g, *grad, grad->name);
+        d->requires_grad = false;
+        t->grad = &d->t;
+    }
     return &t->t;
 }
 

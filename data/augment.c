@@ -91,8 +91,10 @@ void pn_aug_warp_affine_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int
     double b1 = -m[0] * m[2] - m[1] * m[5], b2 = -m[3] * m[2] - m[4] * m[5];
     m[2] = b1, m[5] = b2;
     int round_delta = nearest ? AB_SCALE / 2 : AB_SCALE / INTER_TAB / 2;
-    int *adelta = malloc(sizeof(int) * 2 * (size_t)(dw > 0 ? dw : 1)), *bdelta = adelta + dw;
-    PN_ASSERT(adelta);
+    int shift = nearest ? AB_BITS : AB_BITS - INTER_BITS;
+    int *buf = malloc(sizeof(int) * 4 * (size_t)(dw > 0 ? dw : 1));
+    PN_ASSERT(buf);
+    int *adelta = buf, *bdelta = buf + dw, *xs = buf + 2 * dw, *ys = buf + 3 * dw;
     for (int x = 0; x < dw; x++) {
         adelta[x] = sat_int(m[0] * x * AB_SCALE);
         bdelta[x] = sat_int(m[3] * x * AB_SCALE);
@@ -101,44 +103,62 @@ void pn_aug_warp_affine_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int
         int x0 = sat_int((m[1] * y + m[2]) * AB_SCALE) + round_delta;
         int y0 = sat_int((m[4] * y + m[5]) * AB_SCALE) + round_delta;
         uint8_t *out = dst + (size_t)y * dw;
+        /* First the fixed-point source positions of the whole row (a loop the compiler vectorises). */
+        for (int x = 0; x < dw; x++) xs[x] = (x0 + adelta[x]) >> shift, ys[x] = (y0 + bdelta[x]) >> shift;
+        if (nearest) {
+            for (int x = 0; x < dw; x++) {
+                int X = xs[x], Y = ys[x];
+                out[x] = (unsigned)X < (unsigned)sw && (unsigned)Y < (unsigned)sh
+                             ? src[(size_t)Y * sw + X]
+                             : sample_nearest(src, sw, sh, sat_short(X), sat_short(Y), border);
+            }
+            continue;
+        }
         for (int x = 0; x < dw; x++) {
-            if (nearest) {
-                int X = sat_short((x0 + adelta[x]) >> AB_BITS), Y = sat_short((y0 + bdelta[x]) >> AB_BITS);
-                if ((unsigned)X < (unsigned)sw && (unsigned)Y < (unsigned)sh)
-                    out[x] = src[(size_t)Y * sw + X];
-                else
-                    out[x] = sample_nearest(src, sw, sh, X, Y, border);
+            int X = xs[x], Y = ys[x];
+            int sx = X >> INTER_BITS, sy = Y >> INTER_BITS; /* saturating to short cannot move a value into range */
+            int fx = X & (INTER_TAB - 1), fy = Y & (INTER_TAB - 1);
+            if ((unsigned)sx < (unsigned)(sw - 1) && (unsigned)sy < (unsigned)(sh - 1)) {
+                /* interior fast path: the same arithmetic as sample_bilinear */
+                const uint8_t *s0 = src + (size_t)sy * sw + sx, *s1 = s0 + sw;
+                int top = s0[0] * (INTER_TAB - fx) + s0[1] * fx, bot = s1[0] * (INTER_TAB - fx) + s1[1] * fx;
+                out[x] = (uint8_t)(((top * (INTER_TAB - fy) + bot * fy) * INTER_TAB + (1 << (COEF_BITS - 1))) >> COEF_BITS);
             } else {
-                int X = (x0 + adelta[x]) >> (AB_BITS - INTER_BITS), Y = (y0 + bdelta[x]) >> (AB_BITS - INTER_BITS);
-                int sx = sat_short(X >> INTER_BITS), sy = sat_short(Y >> INTER_BITS);
-                int fx = X & (INTER_TAB - 1), fy = Y & (INTER_TAB - 1);
-                if ((unsigned)sx < (unsigned)(sw - 1) && (unsigned)sy < (unsigned)(sh - 1)) {
-                    /* interior fast path: the same arithmetic as sample_bilinear */
-                    const uint8_t *s0 = src + (size_t)sy * sw + sx, *s1 = s0 + sw;
-                    int top = s0[0] * (INTER_TAB - fx) + s0[1] * fx, bot = s1[0] * (INTER_TAB - fx) + s1[1] * fx;
-                    out[x] = (uint8_t)(((top * (INTER_TAB - fy) + bot * fy) * INTER_TAB + (1 << (COEF_BITS - 1))) >> COEF_BITS);
-                } else {
-                    out[x] = sample_bilinear(src, sw, sh, sx, sy, fx, fy, border);
-                }
+                out[x] = sample_bilinear(src, sw, sh, sat_short(sx), sat_short(sy), fx, fy, border);
             }
         }
     }
-    free(adelta);
+    free(buf);
+}
+
+/* cvRound for |v| < 2^22: round half to even by the float magic number, without a libm call. */
+static inline int round_even(float v) {
+    volatile float magic = 12582912.0f; /* 1.5 * 2^23; volatile keeps the compiler from folding (v+m)-m */
+    float m = magic;
+    return (int)((v + m) - m);
 }
 
 void pn_aug_remap_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh, const float *map_x,
                      const float *map_y, bool nearest, pn_border border) {
+    const float lim = 65536.0f; /* far outside any image; keeps lim * 32 inside round_even's range */
     for (size_t i = 0; i < (size_t)dw * dh; i++) {
         float mx = map_x[i], my = map_y[i];
-        if (!isfinite(mx)) mx = -1e6f;
-        if (!isfinite(my)) my = -1e6f;
-        mx = fminf(fmaxf(mx, -1e6f), 1e6f), my = fminf(fmaxf(my, -1e6f), 1e6f);
+        mx = mx >= -lim ? (mx <= lim ? mx : lim) : -lim; /* also maps NaN to -lim */
+        my = my >= -lim ? (my <= lim ? my : lim) : -lim;
         if (nearest) {
-            dst[i] = sample_nearest(src, sw, sh, sat_short((int)lrintf(mx)), sat_short((int)lrintf(my)), border);
+            int X = round_even(mx), Y = round_even(my);
+            dst[i] = (unsigned)X < (unsigned)sw && (unsigned)Y < (unsigned)sh ? src[(size_t)Y * sw + X]
+                                                                              : sample_nearest(src, sw, sh, X, Y, border);
+            continue;
+        }
+        int X = round_even(mx * INTER_TAB), Y = round_even(my * INTER_TAB);
+        int sx = X >> INTER_BITS, sy = Y >> INTER_BITS, fx = X & (INTER_TAB - 1), fy = Y & (INTER_TAB - 1);
+        if ((unsigned)sx < (unsigned)(sw - 1) && (unsigned)sy < (unsigned)(sh - 1)) {
+            const uint8_t *s0 = src + (size_t)sy * sw + sx, *s1 = s0 + sw;
+            int top = s0[0] * (INTER_TAB - fx) + s0[1] * fx, bot = s1[0] * (INTER_TAB - fx) + s1[1] * fx;
+            dst[i] = (uint8_t)(((top * (INTER_TAB - fy) + bot * fy) * INTER_TAB + (1 << (COEF_BITS - 1))) >> COEF_BITS);
         } else {
-            int X = (int)lrintf(mx * INTER_TAB), Y = (int)lrintf(my * INTER_TAB);
-            dst[i] = sample_bilinear(src, sw, sh, sat_short(X >> INTER_BITS), sat_short(Y >> INTER_BITS),
-                                     X & (INTER_TAB - 1), Y & (INTER_TAB - 1), border);
+            dst[i] = sample_bilinear(src, sw, sh, sx, sy, fx, fy, border);
         }
     }
 }
@@ -177,13 +197,14 @@ void pn_aug_resize_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, 
 }
 
 void pn_aug_hflip_u8(uint8_t *img, int w, int h) {
+    uint8_t stack[4096], *tmp = w <= 4096 ? stack : malloc((size_t)w);
+    PN_ASSERT(tmp);
     for (int y = 0; y < h; y++) {
         uint8_t *r = img + (size_t)y * w;
-        for (int a = 0, b = w - 1; a < b; a++, b--) {
-            uint8_t t = r[a];
-            r[a] = r[b], r[b] = t;
-        }
+        memcpy(tmp, r, (size_t)w);
+        for (int x = 0; x < w; x++) r[x] = tmp[w - 1 - x]; /* a reversed copy vectorises; in-place swaps do not */
     }
+    if (tmp != stack) free(tmp);
 }
 
 static void vflip_u8(uint8_t *img, int w, int h) {
@@ -263,6 +284,21 @@ typedef struct work {
     uint8_t *tmp;
 } work;
 
+/* numpy: a float32 arange times / plus a Python float is computed in float32 after rounding the operand. */
+void pn_aug_lut_contrast(double alpha, uint8_t lut[256]) {
+    float a = (float)alpha;
+    for (int i = 0; i < 256; i++) lut[i] = (uint8_t)fminf(fmaxf((float)i * a, 0.f), 255.f);
+}
+
+void pn_aug_lut_brightness(double beta, uint8_t lut[256]) {
+    float b = (float)(beta * 255.0);
+    for (int i = 0; i < 256; i++) lut[i] = (uint8_t)fminf(fmaxf((float)i + b, 0.f), 255.f);
+}
+
+void pn_aug_lut_gamma(double gamma, uint8_t lut[256]) {
+    for (int i = 0; i < 256; i++) lut[i] = (uint8_t)fmin(pow(i * (1.0 / 255), gamma) * 255, 255);
+}
+
 static void lut_apply(uint8_t *img, size_t n, const uint8_t lut[256]) {
     for (size_t i = 0; i < n; i++) img[i] = lut[img[i]];
 }
@@ -288,27 +324,45 @@ static void remap_both(work *k, const float *mx, const float *my, pn_border bord
     }
 }
 
-/* scipy.ndimage.gaussian_filter1d(truncate=4, mode='reflect') along rows (axis 1) or columns (axis 0). */
+/* scipy's mode 'reflect' (half-sample symmetric) index into [0, len). */
+static int reflect_index(int q, int len) {
+    while (q < 0 || q >= len) q = q < 0 ? -q - 1 : 2 * len - q - 1;
+    return q;
+}
+
+/* scipy.ndimage.gaussian_filter1d(truncate=4, mode='reflect') along rows (axis 1) or columns (axis 0).
+ * Taps are the outer loop so the inner loops run over contiguous memory and vectorise; float sums
+ * differ from scipy's double ones by about 1e-7 relative. */
 static void gauss_1d(const float *in, float *out, int w, int h, double sigma, int axis) {
-    int r = (int)(4.0 * sigma + 0.5);
-    double *kw = malloc(sizeof(double) * (2 * r + 1));
-    PN_ASSERT(kw);
-    double sum = 0;
-    for (int i = -r; i <= r; i++) sum += kw[i + r] = exp(-0.5 * i * i / (sigma * sigma));
-    for (int i = 0; i <= 2 * r; i++) kw[i] /= sum;
-    int len = axis == 1 ? w : h;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            double acc = 0;
-            int c = axis == 1 ? x : y;
-            for (int i = -r; i <= r; i++) {
-                int q = c + i;
-                while (q < 0 || q >= len) q = q < 0 ? -q - 1 : 2 * len - q - 1; /* half-sample symmetric */
-                acc += kw[i + r] * (axis == 1 ? in[(size_t)y * w + q] : in[(size_t)q * w + x]);
+    int r = (int)(4.0 * sigma + 0.5), len = axis == 1 ? w : h;
+    float *kw = malloc(sizeof(float) * (2 * r + 1));
+    float *acc = malloc(sizeof(float) * (size_t)(w + 2 * r)), *pad = malloc(sizeof(float) * (size_t)(w + 2 * r));
+    PN_ASSERT(kw && acc && pad);
+    double sum = 0, *kd = malloc(sizeof(double) * (2 * r + 1));
+    PN_ASSERT(kd);
+    for (int i = -r; i <= r; i++) sum += kd[i + r] = exp(-0.5 * i * i / (sigma * sigma));
+    for (int i = 0; i <= 2 * r; i++) kw[i] = (float)(kd[i] / sum);
+    free(kd);
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++) acc[x] = 0;
+        if (axis == 1) {
+            const float *row = in + (size_t)y * w;
+            for (int j = 0; j < w + 2 * r; j++) pad[j] = row[reflect_index(j - r, len)];
+            for (int i = 0; i <= 2 * r; i++) {
+                float k = kw[i];
+                const float *src = pad + i;
+                for (int x = 0; x < w; x++) acc[x] += k * src[x];
             }
-            out[(size_t)y * w + x] = (float)acc;
+        } else {
+            for (int i = -r; i <= r; i++) {
+                const float *row = in + (size_t)reflect_index(y + i, len) * w;
+                float k = kw[i + r];
+                for (int x = 0; x < w; x++) acc[x] += k * row[x];
+            }
         }
-    free(kw);
+        memcpy(out + (size_t)y * w, acc, sizeof(float) * (size_t)w);
+    }
+    free(kw), free(acc), free(pad);
 }
 
 /* cv::getAffineTransform from three point pairs (Cramer's rule in double). */
@@ -324,25 +378,27 @@ static void affine_from_points(const float src[6], const float dst[6], double m[
     }
 }
 
-static pn_status do_elastic(work *k, const tf *t, pn_rng *rng) {
+/* ElasticTransform on the work images with its random inputs given. */
+static pn_status elastic(work *k, double alpha, double sigma, const double offsets[6], const float *rand_x,
+                         const float *rand_y, pn_border border) {
     int w = k->w, h = k->h;
-    double alpha = t->a[0], sigma = t->a[1], aff = t->a[2];
-    /* Random affine on three points around the centre (albumentations' alpha_affine). */
+    /* Random affine on three points around the centre (albumentations' alpha_affine; its centre is
+     * (h/2, w/2) used as (x, y), which we keep). */
     float cx = (float)(h / 2), cy = (float)(w / 2), sq = (float)((w < h ? w : h) / 3);
     float p1[6] = {cx + sq, cy + sq, cx + sq, cy - sq, cx - sq, cy - sq}, p2[6];
-    for (int i = 0; i < 6; i++) p2[i] = p1[i] + pn_rng_uniform_range(rng, (float)-aff, (float)aff);
+    for (int i = 0; i < 6; i++) p2[i] = p1[i] + (float)offsets[i];
     double m[6];
     affine_from_points(p1, p2, m);
-    warp_both(k, m, t->border);
-    /* Smoothed random displacement field. */
+    warp_both(k, m, border);
+    /* Smoothed displacement fields (scipy.ndimage.gaussian_filter, truncate 4, mode reflect). */
     size_t n = (size_t)w * h;
     float *dx = malloc(sizeof(float) * n * 3);
     if (!dx) return pn_error(PN_ERR_NOMEM, "augment: no memory for a %dx%d displacement field", w, h);
     float *dy = dx + n, *tmp = dy + n;
-    for (size_t i = 0; i < n; i++) tmp[i] = pn_rng_uniform(rng) * 2 - 1;
+    for (size_t i = 0; i < n; i++) tmp[i] = rand_x[i] * 2 - 1;
     gauss_1d(tmp, dx, w, h, sigma, 0), gauss_1d(dx, tmp, w, h, sigma, 1);
     memcpy(dx, tmp, sizeof(float) * n);
-    for (size_t i = 0; i < n; i++) tmp[i] = pn_rng_uniform(rng) * 2 - 1;
+    for (size_t i = 0; i < n; i++) tmp[i] = rand_y[i] * 2 - 1;
     gauss_1d(tmp, dy, w, h, sigma, 0), gauss_1d(dy, tmp, w, h, sigma, 1);
     memcpy(dy, tmp, sizeof(float) * n);
     for (int y = 0; y < h; y++)
@@ -350,9 +406,50 @@ static pn_status do_elastic(work *k, const tf *t, pn_rng *rng) {
             size_t i = (size_t)y * w + x;
             dx[i] = (float)(x + dx[i] * alpha), dy[i] = (float)(y + dy[i] * alpha);
         }
-    remap_both(k, dx, dy, t->border);
+    remap_both(k, dx, dy, border);
     free(dx);
     return PN_OK;
+}
+
+pn_status pn_aug_elastic_u8(uint8_t *img, uint8_t *mask, int w, int h, double alpha, double sigma, const double offsets[6],
+                            const float *rand_x, const float *rand_y, bool mask_nearest, pn_border border) {
+    work k = {img, mask, w, h, !mask_nearest, malloc((size_t)w * h)};
+    if (!k.tmp) return pn_error(PN_ERR_NOMEM, "augment: no memory for a %dx%d image", w, h);
+    pn_status st = elastic(&k, alpha, sigma, offsets, rand_x, rand_y, border);
+    free(k.tmp);
+    return st;
+}
+
+/* n uniforms in [0, 1) equal to n successive pn_rng_uniform(r) draws, one Philox block per 4 words
+ * (core/rng.c's counter layout; the first block is checked against pn_rng_word_at). */
+static void fill_uniform(pn_rng *r, float *out, size_t n) {
+    size_t i = 0;
+    bool checked = false;
+    while (i < n && (r->index & 3)) out[i++] = pn_rng_uniform(r);
+    for (; i + 4 <= n; i += 4) {
+        uint64_t block = r->index >> 2;
+        uint32_t ctr[4] = {(uint32_t)block, (uint32_t)(block >> 32) ^ (r->purpose << 24), r->a, r->b}, wd[4];
+        pn_philox4x32(r->seed, ctr, wd);
+        if (!checked) {
+            PN_ASSERT(wd[0] == pn_rng_word_at(r, r->index));
+            checked = true;
+        }
+        for (int j = 0; j < 4; j++) out[i + j] = (float)(wd[j] >> 8) * (1.0f / 16777216.0f);
+        r->index += 4;
+    }
+    while (i < n) out[i++] = pn_rng_uniform(r);
+}
+
+static pn_status do_elastic(work *k, const tf *t, pn_rng *rng) {
+    double offsets[6];
+    for (int i = 0; i < 6; i++) offsets[i] = pn_rng_uniform_range(rng, (float)-t->a[2], (float)t->a[2]);
+    size_t n = (size_t)k->w * k->h;
+    float *r = malloc(sizeof(float) * 2 * n);
+    if (!r) return pn_error(PN_ERR_NOMEM, "augment: no memory for a %dx%d displacement field", k->w, k->h);
+    fill_uniform(rng, r, 2 * n);
+    pn_status st = elastic(k, t->a[0], t->a[1], offsets, r, r + n, t->border);
+    free(r);
+    return st;
 }
 
 /* albumentations' grid_distortion axis: piecewise-linear cell edges scaled by steps[]. */
@@ -373,6 +470,16 @@ static void grid_axis(float *xx, int len, int nsteps, const double *steps) {
     }
 }
 
+void pn_aug_grid_map(int w, int h, int steps, const double *xsteps, const double *ysteps, float *map_x, float *map_y) {
+    float *xx = malloc(sizeof(float) * (size_t)(w + h));
+    PN_ASSERT(xx);
+    float *yy = xx + w;
+    grid_axis(xx, w, steps, xsteps), grid_axis(yy, h, steps, ysteps);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) map_x[(size_t)y * w + x] = xx[x], map_y[(size_t)y * w + x] = yy[y];
+    free(xx);
+}
+
 static pn_status do_grid(work *k, const tf *t, pn_rng *rng) {
     int w = k->w, h = k->h, ns = (int)t->a[0];
     double xs[65], ys[65];
@@ -380,13 +487,10 @@ static pn_status do_grid(work *k, const tf *t, pn_rng *rng) {
     for (int i = 0; i <= ns; i++) ys[i] = 1 + pn_rng_uniform_range(rng, (float)-t->a[1], (float)t->a[1]);
     if (w < ns || h < ns) return PN_OK;
     size_t n = (size_t)w * h;
-    float *mx = malloc(sizeof(float) * (2 * n + w + h));
+    float *mx = malloc(sizeof(float) * 2 * n);
     if (!mx) return pn_error(PN_ERR_NOMEM, "augment: no memory for a %dx%d grid map", w, h);
-    float *my = mx + n, *xx = my + n, *yy = xx + w;
-    grid_axis(xx, w, ns, xs), grid_axis(yy, h, ns, ys);
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) mx[(size_t)y * w + x] = xx[x], my[(size_t)y * w + x] = yy[y];
-    remap_both(k, mx, my, t->border);
+    pn_aug_grid_map(w, h, ns, xs, ys, mx, mx + n);
+    remap_both(k, mx, mx + n, t->border);
     free(mx);
     return PN_OK;
 }
@@ -449,24 +553,18 @@ static pn_status apply_one(work *k, const tf *t, pn_rng *rng) {
         warp_both(k, m, t->border);
         return PN_OK;
     }
-    case T_CONTRAST: {
-        float alpha = 1 + pn_rng_uniform_range(rng, (float)-t->a[0], (float)t->a[0]);
-        for (int i = 0; i < 256; i++) lut[i] = (uint8_t)fminf(fmaxf((float)i * alpha, 0.f), 255.f);
+    case T_CONTRAST:
+        pn_aug_lut_contrast(1 + pn_rng_uniform_range(rng, (float)-t->a[0], (float)t->a[0]), lut);
         lut_apply(k->img, n, lut);
         return PN_OK;
-    }
-    case T_BRIGHTNESS: {
-        float beta = pn_rng_uniform_range(rng, (float)-t->a[0], (float)t->a[0]);
-        for (int i = 0; i < 256; i++) lut[i] = (uint8_t)fminf(fmaxf((float)i + beta * 255.f, 0.f), 255.f);
+    case T_BRIGHTNESS:
+        pn_aug_lut_brightness(pn_rng_uniform_range(rng, (float)-t->a[0], (float)t->a[0]), lut);
         lut_apply(k->img, n, lut);
         return PN_OK;
-    }
-    case T_GAMMA: {
-        double g = pn_rng_uniform_range(rng, (float)t->a[0], (float)t->a[1]) / 100.0;
-        for (int i = 0; i < 256; i++) lut[i] = (uint8_t)fmin(pow(i * (1.0 / 255), g) * 255, 255);
+    case T_GAMMA:
+        pn_aug_lut_gamma(pn_rng_uniform_range(rng, (float)t->a[0], (float)t->a[1]) / 100.0, lut);
         lut_apply(k->img, n, lut);
         return PN_OK;
-    }
     case T_ELASTIC: return do_elastic(k, t, rng);
     case T_GRID: return do_grid(k, t, rng);
     case T_OPTICAL: return do_optical(k, t, rng);

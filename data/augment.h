@@ -29,6 +29,19 @@ void pn_aug_remap_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, i
  * fx = w, fy = h, centre (w/2 + dx, h/2 + dy), distortion (k, k, 0, 0, 0) and OpenCV's default new
  * camera (principal point ((w-1)/2, (h-1)/2)); maps hold w*h floats. */
 void pn_aug_optical_map(int w, int h, double k, double dx, double dy, float *map_x, float *map_y);
+/* albumentations' GridDistortion maps for steps+1 x and y step factors (1 + uniform(-limit, limit)). */
+void pn_aug_grid_map(int w, int h, int steps, const double *xsteps, const double *ysteps, float *map_x, float *map_y);
+/* albumentations' uint8 lookup tables: contrast (x*alpha), brightness (x + beta*255), gamma
+ * ((x/255)^gamma*255), clipped to 0..255 and truncated as numpy's astype(uint8) does. */
+void pn_aug_lut_contrast(double alpha, uint8_t lut[256]);
+void pn_aug_lut_brightness(double beta, uint8_t lut[256]);
+void pn_aug_lut_gamma(double gamma, uint8_t lut[256]);
+/* albumentations' ElasticTransform (approximate=False) with its random inputs given: `offsets` moves
+ * the three affine anchor points (alpha_affine), rand_x/rand_y are w*h uniform [0,1) fields that are
+ * mapped to [-1,1], smoothed with gaussian_filter(sigma) and scaled by alpha. Warps img (bilinear) and
+ * mask (may be NULL; nearest or bilinear) in place. */
+pn_status pn_aug_elastic_u8(uint8_t *img, uint8_t *mask, int w, int h, double alpha, double sigma, const double offsets[6],
+                            const float *rand_x, const float *rand_y, bool mask_nearest, pn_border border);
 /* Resize (dw, dh): bilinear with half-pixel centres (cv2.INTER_LINEAR geometry) or nearest
  * (cv2.INTER_NEAREST: source index floor(d * s / dst)). */
 void pn_aug_resize_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh, bool nearest);
@@ -52,6 +65,9 @@ typedef struct pn_aug_pipeline pn_aug_pipeline;
  *   contrast limit[0.2]; brightness limit[0.2]; gamma lo[80] hi[120];
  *   elastic alpha[1] sigma[50] affine[50]; grid steps[5] limit[0.3]; optical k[0.05] shift[0.05].
  * Any transform also takes border=constant|reflect101 (else `border` given here) and p[0.5].
+ * "blog" = hflip:0.5,rotate:0.5:limit=10. "winner" = hflip:0.5, oneof:0.3[contrast|gamma|brightness],
+ * oneof:0.3[elastic:alpha=120:sigma=6:affine=3.6|grid|optical:k=2:shift=0.5], ssr:0.5; its final Resize is
+ * the loader's output size (pn_aug_resize_u8). Normalize is pn_aug_normalize, also done by the loader.
  * On error returns PN_ERR_ARG with a message naming the item and what was expected. */
 pn_status pn_aug_parse(const char *spec, pn_border border, pn_aug_pipeline **out);
 void pn_aug_free(pn_aug_pipeline *p);

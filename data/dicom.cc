@@ -6,9 +6,12 @@ extern "C" {
 }
 #undef _Noreturn
 #include "data/dicom.h"
+#include "data/jpeg.h"
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
+#include <dcmtk/dcmdata/dcpixseq.h>
+#include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dctk.h>
 #include <dcmtk/dcmimage/diregist.h>
 #include <dcmtk/dcmimgle/dcmimage.h>
@@ -23,11 +26,14 @@ extern "C" {
 #include <string>
 #include <memory>
 #include <mutex>
+#include <atomic>
+#include <vector>
 #include <new>
 
 namespace {
 
 std::once_flag init_once;
+std::atomic<bool> fast_jpeg{true};
 
 const int kMaxSide = 16384;
 
@@ -112,10 +118,83 @@ bool is_jpeg2000(E_TransferSyntax x) {
            x == EXS_JPEG2000Multicomponent;
 }
 
-// Checks tags, sizes and the transfer syntax, and decompresses encapsulated pixel data in place.
-pn_status check_and_decompress(const char *path, DcmDataset *ds, const pn_dicom_info &info) {
+bool maps_unchanged(DcmDataset *ds, const pn_dicom_info &info);
+
+// The SIIM case: one 8-bit grey JPEG frame with nothing to map (no rescale, window or LUT), so the rule's
+// output is the stored pixels: libjpeg(-turbo) decodes it directly, bit-exact with dcmtk's decoder.
+bool fast_jpeg_eligible(DcmDataset *ds, const pn_dicom_info &info) {
+    E_TransferSyntax x = ds->getOriginalXfer();
+    bool mono = std::strcmp(info.photometric, "MONOCHROME2") == 0 || std::strcmp(info.photometric, "MONOCHROME1") == 0;
+    return fast_jpeg.load() && (x == EXS_JPEGProcess1 || x == EXS_JPEGProcess2_4) && mono && info.samples_per_pixel == 1 &&
+           info.bits_allocated == 8 && info.bits_stored == 8 && !info.pixel_signed && info.frames <= 1 &&
+           maps_unchanged(ds, info) && !ds->tagExists(DCM_WindowCenter) && !ds->tagExists(DCM_VOILUTSequence) &&
+           !ds->tagExists(DCM_ModalityLUTSequence);
+}
+
+pn_status decode_fast_jpeg(const char *path, DcmDataset *ds, const pn_dicom_info &info, int bits, pn_dicom_image *out) {
+    DcmElement *e = NULL;
+    if (ds->findAndGetElement(DCM_PixelData, e).bad() || !e) return pn_error(PN_ERR_FORMAT, "%s: no pixel data (7FE0,0010)", path);
+    DcmPixelData *pd = OFstatic_cast(DcmPixelData *, e);
+    DcmPixelSequence *seq = NULL;
+    if (pd->getEncapsulatedRepresentation(ds->getOriginalXfer(), NULL, seq).bad() || !seq || seq->card() < 2)
+        return pn_error(PN_ERR_FORMAT, "%s: encapsulated pixel data has no JPEG fragment", path);
+    std::vector<Uint8> joined;
+    const Uint8 *data = NULL;
+    size_t size = 0;
+    for (unsigned long i = 1; i < seq->card(); i++) {
+        DcmPixelItem *item = NULL;
+        Uint8 *frag = NULL;
+        if (seq->getItem(item, i).bad() || !item || item->getUint8Array(frag).bad() || !frag) continue;
+        size_t n = item->getLength();
+        if (seq->card() == 2) {
+            data = frag;
+            size = n;
+        } else {
+            joined.insert(joined.end(), frag, frag + n);
+        }
+    }
+    if (!data) {
+        data = joined.data();
+        size = joined.size();
+    }
+    if (!data || size == 0) return pn_error(PN_ERR_FORMAT, "%s: encapsulated pixel data is empty", path);
+    int w = 0, h = 0;
+    uint8_t *px = NULL;
+    PN_TRY(pn_jpeg_decode_gray8(data, size, path, &w, &h, &px));
+    if (w != info.cols || h != info.rows) {
+        pn_free(px);
+        return pn_error(PN_ERR_FORMAT, "%s: JPEG frame is %dx%d but the header says %dx%d", path, w, h, info.cols, info.rows);
+    }
+    size_t n = (size_t)w * (size_t)h;
+    bool invert = std::strcmp(info.photometric, "MONOCHROME1") == 0;
+    if (bits == 8) {
+        if (invert)
+            for (size_t i = 0; i < n; i++) px[i] = (uint8_t)(255 - px[i]);
+        out->pixels = px;
+    } else {
+        uint16_t *wide = static_cast<uint16_t *>(pn_alloc(n * 2));
+        if (!wide) {
+            pn_free(px);
+            return pn_error(PN_ERR_NOMEM, "%s: out of memory", path);
+        }
+        for (size_t i = 0; i < n; i++) wide[i] = (uint16_t)((invert ? 255 - px[i] : px[i]) * 257);
+        pn_free(px);
+        out->pixels = wide;
+    }
+    out->width = w;
+    out->height = h;
+    out->bits = bits;
+    return PN_OK;
+}
+
+// Checks tags, sizes and the transfer syntax, and decompresses encapsulated pixel data in place unless
+// the fast JPEG path will read it (*fast).
+pn_status check_and_decompress(const char *path, DcmDataset *ds, const pn_dicom_info &info, bool *fast) {
+    *fast = false;
     if (!ds->tagExists(DCM_PixelData)) return pn_error(PN_ERR_FORMAT, "%s: no pixel data (7FE0,0010)", path);
-    if (info.rows <= 0 || info.cols <= 0 || info.rows > kMaxSide || info.cols > kMaxSide)
+    if (info.rows <= 0 || info.cols <= 0)
+        return pn_error(PN_ERR_FORMAT, "%s: Rows (0028,0010) or Columns (0028,0011) is missing or zero", path);
+    if (info.rows > kMaxSide || info.cols > kMaxSide)
         return pn_error(PN_ERR_FORMAT, "%s: image size %dx%d is outside 1..%d", path, info.cols, info.rows, kMaxSide);
     if (info.samples_per_pixel != 1 && info.samples_per_pixel != 3)
         return pn_error(PN_ERR_FORMAT, "%s: %d samples per pixel; expected 1 or 3", path, info.samples_per_pixel);
@@ -132,6 +211,10 @@ pn_status check_and_decompress(const char *path, DcmDataset *ds, const pn_dicom_
         return pn_error(PN_ERR_UNSUPPORTED, "%s: transfer syntax %s (%s) with 32 bits allocated is not supported (dcmtk swaps it as 16-bit words)",
                         path, x.getXferID(), x.getXferName());
     if (x.isEncapsulated()) {
+        if (fast_jpeg_eligible(ds, info)) {
+            *fast = true;
+            return PN_OK;
+        }
         OFCondition c = ds->chooseRepresentation(EXS_LittleEndianExplicit, NULL);
         if (c.bad() || !ds->canWriteXfer(EXS_LittleEndianExplicit))
             return pn_error(PN_ERR_UNSUPPORTED, "%s: pixel data in transfer syntax %s (%s) could not be decoded: %s", path,
@@ -197,11 +280,11 @@ pn_status render_colour(const char *path, DicomImage &img, const pn_dicom_info &
 // arithmetic from dcmtk's modality values (its own "no VOI" output stretches the image's min..max).
 template <typename T>
 void map_stored(const T *v, size_t n, unsigned maxv, unsigned ymax, bool invert, int bits, void *dst) {
+    unsigned lut[256];  // maxv < 256 here
+    for (unsigned x = 0; x <= maxv; x++) lut[x] = invert ? ymax - x * ymax / maxv : x * ymax / maxv;
     for (size_t i = 0; i < n; i++) {
         long long x = (long long)v[i];
-        x = x < 0 ? 0 : (x > (long long)maxv ? (long long)maxv : x);
-        unsigned y = (unsigned)((unsigned long long)x * ymax / maxv);
-        if (invert) y = ymax - y;
+        unsigned y = lut[x < 0 ? 0 : (x > (long long)maxv ? maxv : (unsigned)x)];
         if (bits == 8) static_cast<uint8_t *>(dst)[i] = (uint8_t)y;
         else static_cast<uint16_t *>(dst)[i] = (uint16_t)y;
     }
@@ -290,14 +373,15 @@ extern "C" pn_status pn_dicom_read(const char *path, int bits, pn_dicom_image *o
     pn_dicom_info info;
     std::memset(&info, 0, sizeof info);
     pn_status st;
+    bool fast = false;
     try {
         DcmFileFormat ff;
         st = load(path, ff);
         if (st == PN_OK) {
             fill_info(ff, &info);
-            st = check_and_decompress(path, ff.getDataset(), info);
+            st = check_and_decompress(path, ff.getDataset(), info, &fast);
         }
-        if (st == PN_OK) st = render(path, ff.getDataset(), info, bits, out);
+        if (st == PN_OK) st = fast ? decode_fast_jpeg(path, ff.getDataset(), info, bits, out) : render(path, ff.getDataset(), info, bits, out);
     } catch (const std::bad_alloc &) {
         st = pn_error(PN_ERR_NOMEM, "%s: out of memory decoding the DICOM", path);
     } catch (...) {
@@ -307,6 +391,8 @@ extern "C" pn_status pn_dicom_read(const char *path, int bits, pn_dicom_image *o
     if (info_out) *info_out = info;
     return st;
 }
+
+extern "C" void pn_dicom_set_fast_jpeg(bool on) { fast_jpeg.store(on); }
 
 extern "C" void pn_dicom_image_free(pn_dicom_image *img) {
     pn_free(img->pixels);

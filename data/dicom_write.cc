@@ -1,4 +1,4 @@
-// dicom_write: dcmtk shim behind data/dicom_write.h: fills the tags, JPEG-encodes with dcmjpeg, saves atomically.
+// dicom_write: dcmtk shim behind data/dicom_write.h: fills the tags, JPEG-encodes with libjpeg, saves atomically.
 // core/base.h is C11; give it C linkage and C++'s spelling of _Noreturn.
 #define _Noreturn [[noreturn]]
 extern "C" {
@@ -8,29 +8,76 @@ extern "C" {
 #include "data/dicom_write.h"
 
 #include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcpixel.h>
+#include <dcmtk/dcmdata/dcpixseq.h>
+#include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dctk.h>
-#include <dcmtk/dcmjpeg/djencode.h>
-#include <dcmtk/dcmjpeg/djrploss.h>
 #include <dcmtk/oflog/oflog.h>
 
+#include <csetjmp>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <unistd.h>
+#include <vector>
 
-static void register_encoders() {
+#include <jpeglib.h>
+
+static void quiet_dcmtk() {
     static std::once_flag once;
-    std::call_once(once, [] {
-        OFLog::configure(OFLogger::FATAL_LOG_LEVEL);
-        // EUC_never: keep our SOPInstanceUID (dcmtk would mint a new one for a lossy file).
-        // pUsePixelValues = false: scale by the 8-bit range, not the image's min..max, so the
-        // stored grey levels are ours (dcmcjpeg's +sr) rather than stretched.
-        DJEncoderRegistration::registerCodecs(ECC_lossyYCbCr, EUC_never, OFFalse, 0, 0, 0, OFTrue, ESS_422, OFTrue,
-                                              OFFalse, 0, 0, 0.0, 0.0, 0, 0, 0, 0, /*pUsePixelValues=*/OFFalse);
-    });
+    std::call_once(once, [] { OFLog::configure(OFLogger::FATAL_LOG_LEVEL); });
+}
+
+// libjpeg reports errors through error_exit, which must not return: jump back to the encoder.
+struct jpeg_failure {
+    jpeg_error_mgr mgr;
+    std::jmp_buf jump;
+    char message[JMSG_LENGTH_MAX];
+};
+
+static void on_jpeg_error(j_common_ptr c) {
+    jpeg_failure *f = reinterpret_cast<jpeg_failure *>(c->err);
+    (*c->err->format_message)(c, f->message);
+    std::longjmp(f->jump, 1);
+}
+
+// Baseline (Process 1) JPEG of an 8-bit grey image with libjpeg(-turbo); false with `err` set on failure.
+static bool encode_jpeg(const uint8_t *px, int w, int h, int quality, std::vector<uint8_t> &out, std::string &err) {
+    jpeg_compress_struct c;
+    jpeg_failure f;
+    unsigned char *mem = nullptr;
+    unsigned long size = 0;
+    c.err = jpeg_std_error(&f.mgr);
+    f.mgr.error_exit = on_jpeg_error;
+    if (setjmp(f.jump)) { // only on out-of-memory: the arguments were checked (mem may leak here)
+        err = f.message;
+        jpeg_destroy_compress(&c);
+        return false;
+    }
+    jpeg_create_compress(&c);
+    jpeg_mem_dest(&c, &mem, &size);
+    c.image_width = (JDIMENSION)w;
+    c.image_height = (JDIMENSION)h;
+    c.input_components = 1;
+    c.in_color_space = JCS_GRAYSCALE;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, quality, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW row = const_cast<JSAMPROW>(px + (size_t)c.next_scanline * w);
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    out.assign(mem, mem + size);
+    jpeg_destroy_compress(&c);
+    std::free(mem);
+    return true;
 }
 
 static const char *or_empty(const char *s) { return s ? s : ""; }
+
+extern "C" bool pn_dicom_write_supported(void) { return true; }
 
 extern "C" pn_status pn_dicom_write_u8(const char *path, const uint8_t *px, int width, int height,
                                        const pn_dicom_meta *m, int jpeg_quality) {
@@ -38,7 +85,7 @@ extern "C" pn_status pn_dicom_write_u8(const char *path, const uint8_t *px, int 
         return pn_error(PN_ERR_ARG, "%s: image size %dx%d is not writable as DICOM", path, width, height);
     if (jpeg_quality < 0 || jpeg_quality > 100)
         return pn_error(PN_ERR_ARG, "%s: JPEG quality %d (expected 1..100, or 0 for uncompressed)", path, jpeg_quality);
-    register_encoders();
+    quiet_dcmtk();
     DcmFileFormat ff;
     DcmDataset *ds = ff.getDataset();
     char spacing[64];
@@ -79,16 +126,31 @@ extern "C" pn_status pn_dicom_write_u8(const char *path, const uint8_t *px, int 
     if (c.good()) c = ds->putAndInsertUint16(DCM_BitsStored, 8);
     if (c.good()) c = ds->putAndInsertUint16(DCM_HighBit, 7);
     if (c.good()) c = ds->putAndInsertUint16(DCM_PixelRepresentation, 0);
-    if (c.good()) c = ds->putAndInsertUint8Array(DCM_PixelData, px, (unsigned long)width * height);
-    if (c.bad()) return pn_error(PN_ERR_FORMAT, "%s: cannot set DICOM tags: %s", path, c.text());
     E_TransferSyntax xfer = EXS_LittleEndianExplicit;
-    if (jpeg_quality > 0) {
+    if (jpeg_quality == 0) {
+        if (c.good()) c = ds->putAndInsertUint8Array(DCM_PixelData, px, (unsigned long)width * height);
+    } else {
+        // Encapsulated pixel data: an empty offset table item, then the JPEG stream as one fragment.
+        std::vector<uint8_t> jpeg;
+        std::string err;
+        if (!encode_jpeg(px, width, height, jpeg_quality, jpeg, err))
+            return pn_error(PN_ERR_FORMAT, "%s: JPEG baseline encoding failed: %s", path, err.c_str());
+        char ratio[32];
+        std::snprintf(ratio, sizeof ratio, "%.2f", (double)width * height / (double)jpeg.size());
+        put(DCM_LossyImageCompression, "01");
+        put(DCM_LossyImageCompressionRatio, ratio);
+        put(DCM_LossyImageCompressionMethod, "ISO_10918_1");
         xfer = EXS_JPEGProcess1;
-        DJ_RPLossy rp((int)jpeg_quality);
-        c = ds->chooseRepresentation(xfer, &rp);
-        if (c.bad() || !ds->canWriteXfer(xfer))
-            return pn_error(PN_ERR_FORMAT, "%s: JPEG baseline encoding failed: %s", path, c.text());
+        DcmPixelSequence *seq = new DcmPixelSequence(DCM_PixelSequenceTag);
+        seq->insert(new DcmPixelItem(DCM_PixelItemTag));
+        DcmOffsetList offsets;
+        if (c.good()) c = seq->storeCompressedFrame(offsets, jpeg.data(), (Uint32)jpeg.size(), 0);
+        DcmPixelData *pd = new DcmPixelData(DCM_PixelData);
+        pd->putOriginalRepresentation(xfer, nullptr, seq);
+        if (c.good()) c = ds->insert(pd, true);
+        else delete pd;
     }
+    if (c.bad()) return pn_error(PN_ERR_FORMAT, "%s: cannot set DICOM tags: %s", path, c.text());
     std::string tmp = std::string(path) + ".tmp." + std::to_string((long)getpid());
     c = ff.saveFile(tmp.c_str(), xfer, EET_ExplicitLength, EGL_recalcGL, EPD_noChange);
     if (c.bad()) {

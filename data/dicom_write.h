@@ -19,9 +19,13 @@ typedef struct pn_dicom_meta {
     double pixel_spacing_mm;
 } pn_dicom_meta;
 
+/* Whether this build can write DICOM (false without dcmtk). */
+bool pn_dicom_write_supported(void);
+
 /* Writes `px` (width*height grey bytes, row-major) to `path` as a Secondary Capture CR chest image,
- * 8 bits allocated/stored, MONOCHROME2, either JPEG baseline (Process 1) at `jpeg_quality` (1..100,
- * the SOPInstanceUID is kept) or, when jpeg_quality is 0, Explicit VR Little Endian. The file appears
+ * 8 bits allocated/stored, MONOCHROME2, either JPEG baseline (Process 1, encoded by libjpeg at
+ * `jpeg_quality` 1..100 and stored as one fragment after an empty offset table, with the Lossy Image
+ * Compression tags) or, when jpeg_quality is 0, Explicit VR Little Endian. The file appears
  * under its name only when complete (temporary file, then rename). Built without dcmtk:
  * PN_ERR_UNSUPPORTED. */
 pn_status pn_dicom_write_u8(const char *path, const uint8_t *px, int width, int height, const pn_dicom_meta *meta,

@@ -6,15 +6,15 @@
 #include "core/rng.h"
 
 pn_status pn_folds_stratified(const int *y, int64_t n, int k, bool shuffle, uint64_t seed, int *fold) {
-    if (k < 2) return pn_error(PN_ERR_ARG, "folds: k must be at least 2, got %d", k);
-    if (n < k) return pn_error(PN_ERR_ARG, "folds: %lld samples cannot be split into %d folds", (long long)n, k);
+    if (k < 2) return pn_error(PN_ERR_ARG, "k must be at least 2, got %d", k);
+    if (n < k) return pn_error(PN_ERR_ARG, "%lld samples cannot be split into %d folds", (long long)n, k);
     /* Classes encoded by order of first appearance, as scikit-learn does. */
     int *enc = malloc((size_t)n * sizeof *enc);
     int *labels = malloc((size_t)n * sizeof *labels);
     int64_t *counts = calloc((size_t)n, sizeof *counts);
     if (!enc || !labels || !counts) {
         free(enc), free(labels), free(counts);
-        return pn_error(PN_ERR_NOMEM, "folds: out of memory");
+        return pn_error(PN_ERR_NOMEM, "out of memory");
     }
     int nclasses = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -29,13 +29,13 @@ pn_status pn_folds_stratified(const int *y, int64_t n, int k, bool shuffle, uint
         if (counts[c] >= k) all_small = false;
     if (all_small) {
         free(enc), free(labels), free(counts);
-        return pn_error(PN_ERR_ARG, "folds: k=%d cannot be greater than the number of members in each class", k);
+        return pn_error(PN_ERR_ARG, "k=%d cannot be greater than the number of members in each class", k);
     }
     /* allocation[f][c] = bincount(y_order[f::k]) where y_order = sorted encoded labels. */
     int64_t *alloc = calloc((size_t)k * (size_t)nclasses, sizeof *alloc);
     if (!alloc) {
         free(enc), free(labels), free(counts);
-        return pn_error(PN_ERR_NOMEM, "folds: out of memory");
+        return pn_error(PN_ERR_NOMEM, "out of memory");
     }
     int64_t idx = 0;
     for (int c = 0; c < nclasses; c++)
@@ -44,7 +44,7 @@ pn_status pn_folds_stratified(const int *y, int64_t n, int k, bool shuffle, uint
     int64_t *blk = malloc((size_t)n * sizeof *blk);
     if (!blk) {
         free(enc), free(labels), free(counts), free(alloc);
-        return pn_error(PN_ERR_NOMEM, "folds: out of memory");
+        return pn_error(PN_ERR_NOMEM, "out of memory");
     }
     for (int c = 0; c < nclasses; c++) {
         int64_t m = 0;
@@ -69,10 +69,10 @@ pn_status pn_folds_stratified(const int *y, int64_t n, int k, bool shuffle, uint
 }
 
 pn_status pn_folds_grouped(const int *y, const int *group, int64_t n, int k, bool shuffle, uint64_t seed, int *fold) {
-    if (n < 1) return pn_error(PN_ERR_ARG, "folds: no samples");
+    if (n < 1) return pn_error(PN_ERR_ARG, "no samples");
     int ngroups = 0;
     for (int64_t i = 0; i < n; i++) {
-        if (group[i] < 0) return pn_error(PN_ERR_ARG, "folds: sample %lld has no group", (long long)i);
+        if (group[i] < 0) return pn_error(PN_ERR_ARG, "sample %lld has no group", (long long)i);
         if (group[i] + 1 > ngroups) ngroups = group[i] + 1;
     }
     int *gy = calloc((size_t)ngroups, sizeof *gy);
@@ -80,7 +80,7 @@ pn_status pn_folds_grouped(const int *y, const int *group, int64_t n, int k, boo
     int *gfold = calloc((size_t)ngroups, sizeof *gfold);
     if (!gy || !pos || !gfold) {
         free(gy), free(pos), free(gfold);
-        return pn_error(PN_ERR_NOMEM, "folds: out of memory");
+        return pn_error(PN_ERR_NOMEM, "out of memory");
     }
     for (int g = 0; g < ngroups; g++) pos[g] = -1;
     int seen = 0;

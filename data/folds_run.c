@@ -127,9 +127,9 @@ static pn_status write_folds(const pn_folds_opts *o, char **ids, const int *y, c
 
 pn_status pn_folds_run(const pn_folds_opts *o, pn_folds_summary *sum) {
     memset(sum, 0, sizeof *sum);
-    if (o->k < 2 || o->k > 64) return pn_error(PN_ERR_ARG, "folds: --k must be in 2..64, got %d", o->k);
+    if (o->k < 2 || o->k > 64) return pn_error(PN_ERR_ARG, "--k must be in 2..64, got %d", o->k);
     if (o->group_by_patient && !o->dicom_dir)
-        return pn_error(PN_ERR_ARG, "folds: --group-by patient needs --dicom (the train DICOM folder)");
+        return pn_error(PN_ERR_ARG, "--group-by patient needs --dicom (the train DICOM folder)");
     pn_csv csv;
     PN_TRY(pn_csv_read(o->rle_csv, &csv));
     int cid = pn_csv_column(&csv, "ImageId"), crle = pn_csv_column(&csv, "EncodedPixels");

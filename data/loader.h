@@ -17,7 +17,8 @@ typedef enum pn_sampler_mode {
 
 typedef struct pn_loader_config {
     const char *image_dir;      /* <image_dir>/<id>.png, 8-bit grey (RGB is reduced to its first channel) */
-    const char *mask_dir;       /* <mask_dir>/<id>.png, or NULL: targets are zero (test images) */
+    const char *mask_dir;       /* <mask_dir>/<id>.png, or NULL: targets are zero (test images); a missing
+                                 * file is an empty mask unless has_mask marks the id positive */
     const char *const *ids;     /* n_ids ids (file names without .png); copied */
     const bool *has_mask;       /* n_ids flags: positive sample (needed by POS_SHARE); may be NULL */
     int n_ids;

@@ -66,7 +66,7 @@ static bool runs_fit(const int64_t *a, size_t pairs, int64_t total, pn_rle_forma
     return true;
 }
 
-static bool is_empty_rle(const char *text) {
+bool pn_rle_is_empty(const char *text) {
     const char *p = text;
     while (*p && isspace((unsigned char)*p)) p++;
     if (!*p) return true;
@@ -80,7 +80,7 @@ static bool is_empty_rle(const char *text) {
 
 pn_status pn_rle_decode(const char *text, int width, int height, pn_rle_format fmt, uint8_t *mask, const char *what) {
     if (width <= 0 || height <= 0) return pn_error(PN_ERR_ARG, "%s: bad mask size %dx%d", what, width, height);
-    if (is_empty_rle(text)) return PN_OK;
+    if (pn_rle_is_empty(text)) return PN_OK;
     int64_t *a = NULL;
     size_t n = 0;
     PN_TRY(parse_numbers(text, what, &a, &n));

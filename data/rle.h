@@ -21,6 +21,9 @@ pn_status pn_rle_format_parse(const char *s, pn_rle_format *fmt);
  * past the end fails with a message that starts with `what` (e.g. "train-rle.csv row 12"). */
 pn_status pn_rle_decode(const char *text, int width, int height, pn_rle_format fmt, uint8_t *mask, const char *what);
 
+/* True when `text` is "-1", empty or blank: a row without a finding. */
+bool pn_rle_is_empty(const char *text);
+
 /* Encodes `mask` (row-major, nonzero = foreground) as relative column-major RLE ("-1" if empty).
  * A run that reaches the last pixel is written. *out is malloc'ed; free it with free(). */
 pn_status pn_rle_encode(const uint8_t *mask, int width, int height, char **out);

@@ -43,6 +43,8 @@ typedef struct scene {
     float rib_r0, rib_rs, rib_rc, rib_gain, rib_inv;
     float contrast, bright, noise_sigma, tissue;
     bool marker, fold;
+    float pose_c, pose_s, pose_du, pose_dv; /* patient pose: a small rotation and shift of the anatomy */
+    float tilt;                             /* exposure gradient across the image */
     float fold_u, fold_v, fold_r;
     int g1n, g2n;
     float *g1, *g2; /* coarse random grids for lung markings */
@@ -132,13 +134,13 @@ static void scene_make(uint64_t seed, bool test, uint32_t index, int size, doubl
     for (int k = 0; k < PN_SYNTH_MAX_REGIONS; k++) {
         ptx_p *p = &s->ptx[k];
         p->lung = k == 1 ? 1 - first_lung : first_lung;
-        p->halfw = (18 + 40 * pn_rng_uniform(&r)) * PI_F / 180;
+        p->halfw = (20 + 45 * pn_rng_uniform(&r)) * PI_F / 180;
         float dd = pn_rng_uniform(&r);
-        p->depth = 0.05f + 0.30f * dd * sqrtf(dd);
+        p->depth = 0.06f + 0.44f * dd * sqrtf(dd);
         p->dark = pn_rng_uniform_range(&r, 0.035f, 0.08f);
         float lo = -115 * PI_F / 180 + p->halfw;
         if (used_hi[p->lung] > -9) lo = used_hi[p->lung] + 0.2f + p->halfw;
-        p->theta = lo + pn_rng_uniform(&r) * 0.6f;
+        p->theta = lo + pn_rng_uniform(&r) * 1.0f;
         used_hi[p->lung] = p->theta + p->halfw;
         p->ct = cosf(p->theta), p->st = sinf(p->theta), p->cos_halfw = cosf(p->halfw);
     }
@@ -148,6 +150,10 @@ static void scene_make(uint64_t seed, bool test, uint32_t index, int size, doubl
     PN_ASSERT(s->g1);
     s->g2 = s->g1 + s->g1n * s->g1n;
     for (int i = 0; i < s->g1n * s->g1n + s->g2n * s->g2n; i++) s->g1[i] = pn_rng_uniform(&r);
+    float a = pn_rng_uniform_range(&r, -4, 4) * PI_F / 180;
+    s->pose_c = cosf(a), s->pose_s = sinf(a);
+    s->pose_du = pn_rng_uniform_range(&r, -0.03f, 0.03f), s->pose_dv = pn_rng_uniform_range(&r, -0.03f, 0.03f);
+    s->tilt = pn_rng_uniform_range(&r, -0.06f, 0.06f);
 }
 
 static float ribs(const scene *s, float u, float v) {
@@ -185,6 +191,81 @@ static float clavicles(float u, float v) {
     return best;
 }
 
+/* The image point (ui, vi in [-0.5, 0.5], centred) seen in anatomy coordinates under the patient's pose. */
+static void pose(const scene *s, float ui, float vi, float *u, float *v) {
+    *u = 0.5f + s->pose_c * ui + s->pose_s * vi + s->pose_du;
+    *v = 0.5f - s->pose_s * ui + s->pose_c * vi + s->pose_dv;
+}
+
+/* The lung field's share L (soft edge of about 2.5 pixels), its polar coordinates, texture and hilum
+ * weight at (u, v); false outside the lung. */
+typedef struct lung_at {
+    float L, rho, ct, st, tex, hilum;
+} lung_at;
+
+static bool lung_sample(const scene *s, const lung_p *l, float u, float v, lung_at *a) {
+    float ldx = (u - l->cx) * l->side, ldy = v - l->cy;
+    if (ldx > 1.2f * l->r_lat || ldx < -1.2f * l->r_med || ldy < -1.2f * l->r_top || ldy > 1.2f * l->r_bot) return false;
+    lung_coords(l, u, v, &a->rho, &a->ct, &a->st);
+    if (a->rho > 1.1f) return false;
+    float edge = 2.5f / s->size * l->inv_lat;
+    a->L = 1 - smoothstep(1 - edge, 1, a->rho);
+    if (a->L <= 0) return false;
+    a->tex = (grid_sample(s->g1, s->g1n, u, v) - 0.5f) * 0.08f + (grid_sample(s->g2, s->g2n, u, v) - 0.5f) * 0.05f;
+    a->hilum = 0.5f + 0.8f * (1 - smoothstep(0.2f, 1.0f, a->rho));
+    return true;
+}
+
+/* Everything smooth: body, mediastinum, lung fields with their markings, heart, ribs, clavicles. */
+static float anatomy(const scene *s, float u, float v) {
+    float bx = (u - 0.5f) / s->body_rx, by = (v - s->body_cy) / s->body_ry;
+    float body = 1 - smoothstep(0.92f, 1.0f, bx * bx + by * by);
+    if (v < 0.16f) body = fmaxf(body * smoothstep(0.02f, 0.16f, v), 0.8f * (1 - smoothstep(0.06f, 0.09f, fabsf(u - 0.5f))));
+    float f = 0.05f + body * (s->tissue + 0.08f * (v - 0.5f));
+    float med = (1 - smoothstep(0.05f, 0.08f, fabsf(u - 0.5f - s->mshift))) * smoothstep(0.08f, 0.2f, v);
+    f += 0.16f * med * body;
+    float in_lung = 0;
+    for (int li = 0; li < 2; li++) {
+        const lung_p *l = &s->lung[li];
+        lung_at a;
+        if (!lung_sample(s, l, u, v, &a)) continue;
+        float py = v - l->cy;
+        in_lung = fmaxf(in_lung, a.L);
+        f -= a.L * (0.34f - 0.12f * (py > 0 ? py : 0) * l->inv_bot);
+        f += a.L * a.tex * a.hilum;
+    }
+    float hx = (u - s->heart_cx) / s->heart_rx, hy = (v - s->heart_cy) / s->heart_ry;
+    f += 0.17f * (1 - smoothstep(0.55f, 1.0f, hx * hx + hy * hy)) * body;
+    f += s->rib_gain * ribs(s, u, v) * body * (0.45f + 0.55f * in_lung) + 0.08f * clavicles(u, v) * body;
+    return f;
+}
+
+/* The findings of lung li at (u, v): the change they make to the image (no markings, darker, a pleural
+ * line) and, at full resolution, their mask pixels. */
+static float findings(const scene *s, int li, float u, float v, size_t i, pn_synth_sample *out, float line_w) {
+    const lung_p *l = &s->lung[li];
+    lung_at a;
+    if (!lung_sample(s, l, u, v, &a)) return 0;
+    float clear = 1, darker = 0, line = 0, inv_lw = 1.0f / line_w;
+    for (int k = 0; k < s->n_ptx; k++) {
+        const ptx_p *p = &s->ptx[k];
+        if (p->lung != li) continue;
+        float reach = ptx_reach(p, a.ct, a.st);
+        if (reach <= 0) continue;
+        float inner = 1 - reach;
+        float dist_px = (a.rho - inner) * l->r_lat * s->size;
+        float inside = smoothstep(-line_w, line_w, dist_px);
+        clear *= 1 - inside;
+        darker += p->dark * inside;
+        if (reach > 0.01f) line += expf(-(dist_px * inv_lw) * (dist_px * inv_lw)) * smoothstep(0.0f, 0.03f, reach);
+        if (a.rho < 1 && a.rho > inner && reach > 0.004f) {
+            if (out->regions[k]) out->regions[k][i] = 255;
+            out->mask[i] = 255;
+        }
+    }
+    return a.L * (a.tex * a.hilum * (clear - 1) - darker + 0.05f * line);
+}
+
 void pn_synth_render(uint64_t seed, bool test, uint32_t index, int size, double pos_rate, pn_synth_sample *out) {
     scene s;
     scene_make(seed, test, index, size, pos_rate, &s);
@@ -194,65 +275,39 @@ void pn_synth_render(uint64_t seed, bool test, uint32_t index, int size, double 
         if (out->regions[k]) memset(out->regions[k], 0, n);
     memset(out->mask, 0, n);
     float inv = 1.0f / size, line_w = fmaxf(0.9f, size / 600.0f), inv_lw = 1.0f / line_w;
-    float ibrx = 1 / s.body_rx, ibry = 1 / s.body_ry, ihrx = 1 / s.heart_rx, ihry = 1 / s.heart_ry;
+    bool lung_has_ptx[2] = {false, false};
+    for (int k = 0; k < s.n_ptx; k++) lung_has_ptx[s.ptx[k].lung] = true;
+    /* The smooth anatomy on every second pixel, then bilinear in between: a quarter of the work. */
+    int gw = size / 2 + 2;
+    float *grid = malloc(sizeof(float) * (size_t)gw * gw);
+    PN_ASSERT(grid);
+    for (int gy = 0; gy < gw; gy++)
+        for (int gx = 0; gx < gw; gx++) {
+            float u, v;
+            pose(&s, (2 * gx + 0.5f) * inv - 0.5f, (2 * gy + 0.5f) * inv - 0.5f, &u, &v);
+            grid[(size_t)gy * gw + gx] = anatomy(&s, u, v);
+        }
     for (int y = 0; y < size; y++) {
-        float v = (y + 0.5f) * inv;
+        float vi = (y + 0.5f) * inv - 0.5f;
+        const float *g0 = grid + (size_t)(y / 2) * gw, *g1 = g0 + gw;
+        float wy = (y & 1) * 0.5f;
         for (int x = 0; x < size; x++) {
-            float u = (x + 0.5f) * inv;
+            float ui = (x + 0.5f) * inv - 0.5f, wx = (x & 1) * 0.5f;
+            int gx = x / 2;
+            float f = (g0[gx] * (1 - wx) + g0[gx + 1] * wx) * (1 - wy) + (g1[gx] * (1 - wx) + g1[gx + 1] * wx) * wy;
             size_t i = (size_t)y * size + x;
-            /* body and mediastinum */
-            float bx = (u - 0.5f) * ibrx, by = (v - s.body_cy) * ibry;
-            float body = 1 - smoothstep(0.92f, 1.0f, bx * bx + by * by);
-            if (v < 0.16f) body = fmaxf(body * smoothstep(0.02f, 0.16f, v), 0.8f * (1 - smoothstep(0.06f, 0.09f, fabsf(u - 0.5f))));
-            float f = 0.05f + body * (s.tissue + 0.08f * (v - 0.5f));
-            float med = (1 - smoothstep(0.05f, 0.08f, fabsf(u - 0.5f - s.mshift))) * smoothstep(0.08f, 0.2f, v);
-            f += 0.16f * med * body;
-            /* lungs, their markings, and the findings */
-            float in_lung = 0;
-            for (int li = 0; li < 2; li++) {
-                const lung_p *l = &s.lung[li];
-                float ldx = (u - l->cx) * l->side, ldy = v - l->cy;
-                if (ldx > 1.2f * l->r_lat || ldx < -1.2f * l->r_med || ldy < -1.2f * l->r_top || ldy > 1.2f * l->r_bot) continue;
-                float rho, ct, st;
-                lung_coords(l, u, v, &rho, &ct, &st);
-                if (rho > 1.1f) continue;
-                float edge = 2.5f * inv * l->inv_lat;
-                float L = 1 - smoothstep(1 - edge, 1, rho);
-                if (L <= 0) continue;
-                float py = v - l->cy;
-                float tex = (grid_sample(s.g1, s.g1n, u, v) - 0.5f) * 0.08f + (grid_sample(s.g2, s.g2n, u, v) - 0.5f) * 0.05f;
-                float hilum = 0.5f + 0.8f * (1 - smoothstep(0.2f, 1.0f, rho));
-                float clear = 1, darker = 0, line = 0;
-                for (int k = 0; k < s.n_ptx; k++) {
-                    const ptx_p *p = &s.ptx[k];
-                    if (p->lung != li) continue;
-                    float reach = ptx_reach(p, ct, st);
-                    if (reach <= 0) continue;
-                    float inner = 1 - reach;
-                    float dist_px = (rho - inner) * l->r_lat * size;
-                    float inside = smoothstep(-line_w, line_w, dist_px);
-                    clear *= 1 - inside;
-                    darker += p->dark * inside;
-                    if (reach > 0.01f) line += expf(-(dist_px * inv_lw) * (dist_px * inv_lw)) * smoothstep(0.0f, 0.03f, reach);
-                    if (rho < 1 && rho > inner && reach > 0.004f && out->regions[k]) out->regions[k][i] = 255;
-                    if (rho < 1 && rho > inner && reach > 0.004f) out->mask[i] = 255;
-                }
-                in_lung = fmaxf(in_lung, L);
-                f -= L * (0.34f - 0.12f * (py > 0 ? py : 0) * l->inv_bot);
-                f += L * (tex * hilum * clear - darker + 0.05f * line);
-            }
-            /* heart, bones, skin fold, marker */
-            float hx = (u - s.heart_cx) * ihrx, hy = (v - s.heart_cy) * ihry;
-            f += 0.17f * (1 - smoothstep(0.55f, 1.0f, hx * hx + hy * hy)) * body;
-            f += s.rib_gain * ribs(&s, u, v) * body * (0.45f + 0.55f * in_lung) + 0.08f * clavicles(u, v) * body;
-            if (s.fold) {
+            float u, v;
+            pose(&s, ui, vi, &u, &v);
+            for (int li = 0; li < 2; li++)
+                if (lung_has_ptx[li]) f += findings(&s, li, u, v, i, out, line_w);
+            if (s.fold) { /* a skin fold: a thin edge that is not a finding */
                 float fd = sqrtf((u - s.fold_u) * (u - s.fold_u) + (v - s.fold_v) * (v - s.fold_v)) - s.fold_r;
                 float fpx = fd * size;
                 if (fabsf(fpx) < 4 * line_w && v > s.fold_v) f += 0.035f * expf(-(fpx * inv_lw) * (fpx * inv_lw));
             }
-            if (s.marker && u > 0.84f && u < 0.87f && v > 0.06f && v < 0.1f) f = 0.95f;
+            if (s.marker && ui > 0.34f && ui < 0.37f && vi > -0.44f && vi < -0.4f) f = 0.95f; /* an L/R marker */
             /* exposure and noise */
-            f = (f - 0.4f) * s.contrast + 0.4f + s.bright;
+            f = (f - 0.4f) * s.contrast + 0.4f + s.bright + s.tilt * ui;
             if ((i & 3) == 0) {
                 ctr[3] = (uint32_t)(i >> 2);
                 pn_philox4x32(seed ^ 0x9e3779b97f4a7c15ULL, ctr, words);
@@ -260,20 +315,23 @@ void pn_synth_render(uint64_t seed, bool test, uint32_t index, int size, double 
             uint32_t w = words[i & 3];
             float g = ((float)((w & 255) + ((w >> 8) & 255) + ((w >> 16) & 255) + (w >> 24)) - 510.0f) * (1.0f / 147.8f);
             float val = f * 255.0f + g * s.noise_sigma;
-            out->image[i] = (uint8_t)(val < 0 ? 0 : val > 255 ? 255 : lrintf(val));
+            out->image[i] = (uint8_t)(val < 0 ? 0 : val > 255 ? 255 : val + 0.5f);
         }
     }
+    free(grid);
     /* Regions that vanished at this size are dropped (the image may become negative). */
     int kept = 0;
     for (int k = 0; k < s.n_ptx; k++) {
-        if (!out->regions[k]) continue;
         size_t cnt = 0;
-        for (size_t i = 0; i < n; i++) cnt += out->regions[k][i] != 0;
+        if (out->regions[k])
+            for (size_t i = 0; i < n; i++) cnt += out->regions[k][i] != 0;
+        else
+            cnt = 1; /* not asked for: counted as present */
         if (!cnt) continue;
-        if (kept != k) memcpy(out->regions[kept], out->regions[k], n), memset(out->regions[k], 0, n);
+        if (kept != k && out->regions[k]) memcpy(out->regions[kept], out->regions[k], n), memset(out->regions[k], 0, n);
         kept++;
     }
-    out->n_regions = out->regions[0] ? kept : s.n_ptx;
+    out->n_regions = kept;
     free(s.g1);
 }
 
@@ -416,6 +474,9 @@ pn_status pn_synth_write(const pn_synth_opts *o, int64_t *positives) {
     if (o->n_train < 0 || o->n_test < 0 || o->n_train + (int64_t)o->n_test < 1 || o->n_train > 10000000 || o->n_test > 10000000)
         return pn_error(PN_ERR_ARG, "synth: %d train and %d test images (expected at least one, at most 10^7 each)", o->n_train, o->n_test);
     if (!(o->pos_rate >= 0 && o->pos_rate <= 1)) return pn_error(PN_ERR_ARG, "synth: positive rate %g is outside [0, 1]", o->pos_rate);
+    if (!pn_dicom_write_supported())
+        return pn_error(PN_ERR_UNSUPPORTED, "synth: this pneumoseg was built without dcmtk, so it cannot write DICOM "
+                                            "(install libdcmtk-dev and libjpeg-dev, then reconfigure)");
     if (!o->force && !dir_is_empty(o->out_dir))
         return pn_error(PN_ERR_ARG, "%s: not empty (use --force to write into it)", o->out_dir);
     PN_TRY(mkdir_p(o->out_dir));

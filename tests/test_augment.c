@@ -1,4 +1,4 @@
-/* test_augment: warps against OpenCV goldens, pipeline determinism, parser round trips and errors. */
+/* test_augment: warps, remaps and LUTs against OpenCV and albumentations goldens, determinism, parser round trips and errors. */
 #include <stdlib.h>
 
 #include "core/rng.h"
@@ -79,6 +79,95 @@ static void test_optical_golden(void) {
     }
     free(img), free(mask), free(out), free(mx), free(my);
     pn_free(in.data), pn_free(cases.data), pn_free(gold.data);
+}
+
+/* albumentations 1.3.1's own functions (tests/ref/make_albu_golden.py): SSR/Rotate, GridDistortion, LUTs. */
+static void test_albumentations_golden(void) {
+    pn_npy in, gc, g, grc, gr, lp, lut;
+    if (pn_npy_read("golden/augment_input.npy", 3, 3, &in) != PN_OK || pn_npy_read("golden/albu_geo_cases.npy", 2, 2, &gc) != PN_OK ||
+        pn_npy_read("golden/albu_geo.npy", 4, 4, &g) != PN_OK || pn_npy_read("golden/albu_grid_cases.npy", 2, 2, &grc) != PN_OK ||
+        pn_npy_read("golden/albu_grid.npy", 4, 4, &gr) != PN_OK || pn_npy_read("golden/albu_lut_params.npy", 2, 2, &lp) != PN_OK ||
+        pn_npy_read("golden/albu_lut.npy", 2, 2, &lut) != PN_OK) {
+        CHECK_MSG(0, "golden files: %s", pn_last_error());
+        return;
+    }
+    int h = (int)in.shape[1], w = (int)in.shape[2];
+    size_t n = (size_t)w * h;
+    uint8_t *img = malloc(n), *mask = malloc(n), *out = malloc(n);
+    float *mx = malloc(sizeof(float) * 2 * n);
+    for (size_t i = 0; i < n; i++) img[i] = (uint8_t)in.data[i], mask[i] = (uint8_t)in.data[n + i];
+    /* The matrix convention: identical pixels to albumentations (both end in cv2.warpAffine). */
+    for (int c = 0; c < (int)gc.shape[0]; c++) {
+        const float *p = gc.data + c * 6, *gi = g.data + (size_t)c * 2 * n;
+        double m[6];
+        pn_aug_rotation_matrix((w - 1) * 0.5, (h - 1) * 0.5, p[1], p[0] == 0 ? p[2] : 1.0, m);
+        if (p[0] == 0) m[2] += (double)p[3] * w, m[5] += (double)p[4] * h;
+        pn_border border = p[5] != 0 ? PN_BORDER_REFLECT101 : PN_BORDER_CONSTANT;
+        pn_aug_warp_affine_u8(img, w, h, out, w, h, m, false, border);
+        size_t same = 0, bad = 0;
+        for (size_t i = 0; i < n; i++) same += abs((int)out[i] - (int)gi[i]) <= 1;
+        CHECK_MSG(same >= n * 995 / 1000, "albumentations geometry case %d: %zu of %zu within 1", c, same, n);
+        pn_aug_warp_affine_u8(mask, w, h, out, w, h, m, true, border);
+        for (int y = 1; y < h - 1; y++)
+            for (int x = 1; x < w - 1; x++) bad += out[y * w + x] != (uint8_t)gi[n + y * w + x];
+        CHECK_MSG(bad == 0, "albumentations geometry case %d: %zu interior mask pixels differ", c, bad);
+    }
+    /* GridDistortion with given step factors. */
+    for (int c = 0; c < (int)grc.shape[0]; c++) {
+        const float *p = grc.data + c * 18, *gi = gr.data + (size_t)c * 2 * n;
+        int steps = (int)p[0];
+        double xs[9], ys[9];
+        for (int i = 0; i <= steps; i++) xs[i] = p[2 + i], ys[i] = p[10 + i];
+        pn_aug_grid_map(w, h, steps, xs, ys, mx, mx + n);
+        pn_border border = p[1] != 0 ? PN_BORDER_REFLECT101 : PN_BORDER_CONSTANT;
+        pn_aug_remap_u8(img, w, h, out, w, h, mx, mx + n, false, border);
+        size_t same = 0, bad = 0;
+        for (size_t i = 0; i < n; i++) same += abs((int)out[i] - (int)gi[i]) <= 1;
+        CHECK_MSG(same >= n * 995 / 1000, "grid case %d: %zu of %zu within 1 grey level", c, same, n);
+        pn_aug_remap_u8(mask, w, h, out, w, h, mx, mx + n, true, border);
+        for (int y = 1; y < h - 1; y++)
+            for (int x = 1; x < w - 1; x++) bad += out[y * w + x] != (uint8_t)gi[n + y * w + x];
+        CHECK_MSG(bad == 0, "grid case %d: %zu interior mask pixels differ", c, bad);
+    }
+    /* ElasticTransform with albumentations' own random draws. */
+    pn_npy ec, er, eo;
+    if (pn_npy_read("golden/albu_elastic_cases.npy", 2, 2, &ec) == PN_OK && pn_npy_read("golden/albu_elastic_rand.npy", 2, 2, &er) == PN_OK &&
+        pn_npy_read("golden/albu_elastic.npy", 4, 4, &eo) == PN_OK) {
+        for (int c = 0; c < (int)ec.shape[0]; c++) {
+            const float *p = ec.data + c * 5, *r = er.data + (size_t)c * 3 * n, *go = eo.data + (size_t)c * 2 * n;
+            double off[6];
+            for (int i = 0; i < 6; i++) off[i] = r[i];
+            pn_border border = p[4] != 0 ? PN_BORDER_REFLECT101 : PN_BORDER_CONSTANT;
+            memcpy(out, img, n);
+            uint8_t *mk = malloc(n);
+            memcpy(mk, mask, n);
+            CHECK(pn_aug_elastic_u8(out, mk, w, h, p[0], p[1], off, r + n, r + 2 * n, true, border) == PN_OK);
+            size_t same = 0, bad = 0;
+            for (size_t i = 0; i < n; i++) same += abs((int)out[i] - (int)go[i]) <= 1;
+            for (int y = 1; y < h - 1; y++)
+                for (int x = 1; x < w - 1; x++) bad += mk[y * w + x] != (uint8_t)go[n + y * w + x];
+            CHECK_MSG(same >= n * 99 / 100, "elastic case %d: %zu of %zu within 1 grey level", c, same, n);
+            CHECK_MSG(bad <= n / 200, "elastic case %d: %zu interior mask pixels differ", c, bad);
+            if (c == 0) printf("elastic case 0: %zu/%zu within 1 grey level, %zu mask pixels differ\n", same, n, bad);
+            free(mk);
+        }
+        pn_free(ec.data), pn_free(er.data), pn_free(eo.data);
+    } else {
+        CHECK_MSG(0, "golden files: %s", pn_last_error());
+    }
+    /* Contrast, brightness and gamma tables: exact. */
+    for (int k = 0; k < 15; k++) {
+        uint8_t t[256];
+        double v = lp.data[(k / 5) * 5 + k % 5];
+        if (k < 5) pn_aug_lut_contrast(v, t);
+        else if (k < 10) pn_aug_lut_brightness(v, t);
+        else pn_aug_lut_gamma(v, t);
+        int diff = 0;
+        for (int i = 0; i < 256; i++) diff += t[i] != (uint8_t)lut.data[k * 256 + i];
+        CHECK_MSG(diff == 0, "LUT %d (%g): %d entries differ from albumentations", k, v, diff);
+    }
+    free(img), free(mask), free(out), free(mx);
+    pn_free(in.data), pn_free(gc.data), pn_free(g.data), pn_free(grc.data), pn_free(gr.data), pn_free(lp.data), pn_free(lut.data);
 }
 
 static void make_sample(uint8_t *img, uint8_t *mask, int w, int h) {
@@ -199,6 +288,7 @@ static void test_normalize(void) {
 int main(void) {
     test_warp_golden();
     test_optical_golden();
+    test_albumentations_golden();
     test_pipeline_determinism();
     test_probability();
     test_soft_mask();

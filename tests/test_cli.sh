@@ -84,5 +84,20 @@ one_line_error "unknown backend"
 expect 1 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --threads -2
 one_line_error "threads"
 
+# Backend modules: the auto fallback line, and a module found through PN_BACKEND_PATH.
+expect 0 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend auto
+grep -q "using the CPU" "$work/err" && ok || bad "--backend auto did not say why it fell back: $(cat "$work/err")"
+if [ -n "${PN_TEST_MODULE_DIR:-}" ] && [ -f "$PN_TEST_MODULE_DIR/libpneumoseg-fake.so" ]; then
+  PN_BACKEND_PATH=$PN_TEST_MODULE_DIR expect 0 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend fake --save-logits "$work/y_fake.npy"
+  grep -q "backend: fake" "$work/err" && ok || bad "the fake module was not used: $(cat "$work/err")"
+  cmp -s "$work/y.npy" "$work/y_fake.npy" && ok || bad "the module's logits differ from ref's"
+  PN_BACKEND_PATH=$PN_TEST_MODULE_DIR PN_FAKE_SCORE=0 expect 1 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend fake
+  one_line_error "no fake device"
+  PN_BACKEND_PATH=$PN_TEST_MODULE_DIR PN_FAKE_API=99 expect 1 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend fake
+  one_line_error "API 99"
+else
+  echo "SKIP backend module checks: PN_TEST_MODULE_DIR has no libpneumoseg-fake.so (run through ctest)"
+fi
+
 echo "test_cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

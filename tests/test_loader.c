@@ -98,6 +98,16 @@ static void test_plain(void) {
     all = run_epoch(&c, 0, &samples, &batches, &last_n);
     CHECK(samples == 20 && batches == 5 && last_n == 4);
     free(all);
+    /* Test images: no mask folder gives zero targets. */
+    c.drop_last = false, c.mask_dir = NULL, c.has_mask = NULL;
+    all = run_epoch(&c, 0, &samples, &batches, &last_n);
+    int nonzero = 0;
+    for (int i = 0; all && i < N; i++)
+        for (size_t p = 0; p < n; p++) nonzero += all[i * per + 3 * n + p] != 0;
+    CHECK(all && samples == N && nonzero == 0);
+    free(all);
+    c = base_config();
+    c.drop_last = true;
     /* Resize on the fly: 48 -> 32. */
     c.size = 32;
     all = run_epoch(&c, 0, &samples, &batches, &last_n);

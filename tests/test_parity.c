@@ -138,6 +138,34 @@ static void compare_stats(const char *be, pn_unet *m, const char *prefix, double
     CHECK_MSG(worst <= tol, "%s running stats (%s) error %g > %g", be, prefix, worst, tol);
 }
 
+/* Copies every parameter gradient to host memory (save) or back (restore). */
+static void copy_grads(pn_unet *m, float **saved, bool save) {
+    for (int i = 0; i < pn_unet_num_params(m); i++) {
+        pn_tensor *g = &pn_unet_param_at(m, i)->grad;
+        if (save) saved[i] = malloc((size_t)pn_tensor_numel(g) * sizeof(float));
+        CHECK((save ? pn_tensor_get(g, saved[i]) : pn_tensor_set(g, saved[i])) == PN_OK);
+        if (!save) free(saved[i]);
+    }
+}
+
+/* The global gradient norm matches PyTorch's; clip_grad_norm_ to half of it halves it. The gradients are
+ * restored afterwards (the sequence must stay the golden's). */
+static void check_clip(const char *be, pn_unet *m) {
+    double want = golden_scalar("grad_norm"), norm = 0, clipped = 0;
+    double tol = fmax(1e-4, 4 * fabs(golden_scalar("grad_norm_f32") - want) / want);
+    float **saved = calloc((size_t)pn_unet_num_params(m), sizeof *saved);
+    copy_grads(m, saved, true);
+    CHECK(pn_unet_grad_norm(m, &norm) == PN_OK);
+    printf("  %s global gradient norm %.6f (PyTorch f64 %.6f, f32 %.6f), relative error %.2g (tolerance %.2g)\n", be,
+           norm, want, golden_scalar("grad_norm_f32"), fabs(norm - want) / want, tol);
+    CHECK_MSG(fabs(norm - want) <= tol * want, "%s gradient norm %g vs %g", be, norm, want);
+    CHECK(pn_unet_clip_grad_norm(m, want / 2, &norm) == PN_OK);
+    CHECK(pn_unet_grad_norm(m, &clipped) == PN_OK);
+    CHECK_MSG(fabs(clipped - want / 2) <= tol * want, "%s clipped norm %g, wanted %g", be, clipped, want / 2);
+    copy_grads(m, saved, false);
+    free(saved);
+}
+
 static void run_train(const char *be, pn_unet *m) {
     CHECK(pn_unet_plan(m, 2, 64, 64, PN_UNET_TRAIN) == PN_OK);
     CHECK(set_from_golden(pn_unet_input(m), "x64") == PN_OK);
@@ -163,7 +191,10 @@ static void run_train(const char *be, pn_unet *m) {
         }
         if (it == 5) break;
         CHECK(pn_unet_backward(m, 1.0f) == PN_OK);
-        if (it == 0) compare_grads(be, m);
+        if (it == 0) {
+            compare_grads(be, m);
+            check_clip(be, m);
+        }
         pn_adam_params ap = {1e-4f, 0.9f, 0.999f, 1e-3f, 1e-4f, it + 1}; /* as the golden: see its script */
         CHECK(pn_unet_adam_step(m, &ap) == PN_OK);
     }

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include "data/png.h"
+#include "data/rle.h"
 #include "tests/check.h"
 
 int pn_cmd_show(int argc, char **argv);
@@ -49,6 +50,19 @@ int main(int argc, char **argv) {
     CHECK(grey_ok == W * H - 100);
     CHECK(edge_green == 36);
     CHECK(tinted == 64);
+    /* The same ground truth from a train-rle.csv row (SIIM quirks: a space after the comma). */
+    char csv[1200], out2[1200], *rle = NULL;
+    snprintf(csv, sizeof csv, "%s/train-rle.csv", dir);
+    snprintf(out2, sizeof out2, "%s/overlay_rle.png", dir);
+    CHECK(pn_rle_encode(m, W, H, &rle) == PN_OK);
+    FILE *f = fopen(csv, "w");
+    if (f && rle) fprintf(f, "ImageId, EncodedPixels\nother, -1\nimg, %s\n", rle), fclose(f);
+    free(rle);
+    char *a4[] = {"show", "--image", img, "--rle", csv, "--out", out2, NULL};
+    CHECK(run(7, a4) == 0);
+    pn_image o2;
+    CHECK(pn_png_read(out2, &o2) == PN_OK && o2.width == W && memcmp(o2.pixels, o.pixels, (size_t)W * H * 3) == 0);
+    pn_image_free(&o2);
     pn_image_free(&o);
     /* Prediction only: a red outline. */
     char *a2[] = {"show", "--image", img, "--pred", mask, "--threshold", "0.9", "--out", out, NULL};

@@ -28,7 +28,7 @@ int pn_cmd_init(int argc, char **argv) {
         fprintf(stderr, "pneumoseg init: %s exists; pass --force to overwrite it\n", out);
         return 1;
     }
-    pn_backend *be;
+    pn_backend *be = NULL;
     pn_unet *m = NULL;
     pn_status st = pn_backend_open("ref", 1, &be);
     if (st == PN_OK) st = pn_unet_create(encoder, be, &m);
@@ -36,6 +36,6 @@ int pn_cmd_init(int argc, char **argv) {
     if (st == PN_OK) st = pn_unet_save(m, out);
     if (st == PN_OK) pn_log_info("wrote %s (%s, %lld parameters, seed %d)", out, encoder, (long long)pn_unet_param_count(m), seed);
     pn_unet_free(m);
-    if (st == PN_OK) pn_backend_close(be);
+    pn_backend_close(be);
     return st == PN_OK ? 0 : pn_cli_fail("init");
 }

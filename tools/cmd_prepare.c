@@ -18,7 +18,7 @@ int pn_cmd_prepare(int argc, char **argv) {
         {"mask-mode", PN_OPT_STR, &mask_mode, "soft|binary", "soft = resized like the image, as the reference (default); binary = 255 where soft >= 128", false},
         {"rle-format", PN_OPT_STR, &rle_format, "auto|relative|absolute", "how RLE starts are read (default auto)", false},
         {"threads", PN_OPT_INT, &threads, "N", "worker threads (default: all cores)", false},
-        {"force", PN_OPT_FLAG, &force, NULL, "write into a non-empty output folder", false},
+        {"force", PN_OPT_FLAG, &force, NULL, "write into a non-empty output folder (files of the same name are replaced, others stay)", false},
         {"quiet", PN_OPT_FLAG, &quiet, NULL, "no progress bar", false},
         {NULL, 0, NULL, NULL, NULL, false},
     };
@@ -58,6 +58,6 @@ int pn_cmd_prepare(int argc, char **argv) {
         printf("  note: %lld ImageIds in the CSV have no DICOM under --train-dicom (not written)\n",
                (long long)s.csv_ids_without_dicom);
     if (s.dicoms_without_row)
-        printf("  note: %lld train DICOMs have no CSV row (written with an empty mask)\n", (long long)s.dicoms_without_row);
+        printf("  note: %lld train DICOMs have no CSV row (an empty mask for each that decodes)\n", (long long)s.dicoms_without_row);
     return s.failures ? 3 : 0;
 }

@@ -5,8 +5,10 @@
 #include <string.h>
 
 #include "data/augment.h"
+#include "data/csv.h"
 #include "data/dicom.h"
 #include "data/png.h"
+#include "data/rle.h"
 #include "tools/cli.h"
 
 /* An 8-bit grey raster. */
@@ -84,10 +86,46 @@ static void grey_to_rgb(const uint8_t *g, int w, int h, uint8_t *rgb, int stride
         }
 }
 
-static int show_overlay(const char *image, const char *mask, const char *pred, double threshold, const char *out) {
+/* The image id of a path: its file name without the extension. */
+static void image_id(const char *path, char *id, size_t cap) {
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    snprintf(id, cap, "%s", base);
+    char *dot = strrchr(id, '.');
+    if (dot && (!strcmp(dot, ".dcm") || !strcmp(dot, ".png") || !strcmp(dot, ".DCM"))) *dot = 0;
+}
+
+/* The union of the EncodedPixels rows of `id` in a train-rle.csv, as a w x h mask (none: empty). */
+static pn_status mask_from_rle(const char *csv_path, const char *id, int w, int h, grey *m) {
+    pn_csv csv;
+    PN_TRY(pn_csv_read(csv_path, &csv));
+    int ci = pn_csv_column(&csv, "ImageId"), ce = pn_csv_column(&csv, "EncodedPixels");
+    pn_status st = ci < 0 || ce < 0 ? pn_error(PN_ERR_FORMAT, "%s: expected the columns ImageId and EncodedPixels", csv_path) : PN_OK;
+    m->w = w, m->h = h, m->px = st == PN_OK ? pn_alloc((size_t)w * h) : NULL;
+    if (st == PN_OK && !m->px) st = pn_error(PN_ERR_NOMEM, "show: no memory");
+    int rows = 0;
+    for (int r = 0; st == PN_OK && r < csv.nrows; r++) {
+        if (strcmp(pn_csv_get(&csv, r, ci), id)) continue;
+        char what[600];
+        snprintf(what, sizeof what, "%s line %d", csv_path, csv.lines[r]);
+        st = pn_rle_decode(pn_csv_get(&csv, r, ce), w, h, PN_RLE_AUTO, m->px, what);
+        rows++;
+    }
+    if (st == PN_OK && rows == 0) st = pn_error(PN_ERR_ARG, "%s: no row for ImageId %s", csv_path, id);
+    pn_csv_free(&csv);
+    return st;
+}
+
+static int show_overlay(const char *image, const char *mask, const char *rle, const char *pred, double threshold,
+                        const char *out) {
     grey img = {0}, gt = {0}, pr = {0};
     pn_status st = read_grey(image, &img);
     if (st == PN_OK && mask) st = read_grey(mask, &gt);
+    if (st == PN_OK && rle && !mask) {
+        char id[512];
+        image_id(image, id, sizeof id);
+        st = mask_from_rle(rle, id, img.w, img.h, &gt);
+    }
     if (st == PN_OK && gt.px) st = fit(&gt, img.w, img.h, true);
     if (st == PN_OK && pred) st = read_grey(pred, &pr);
     if (st == PN_OK && pr.px) st = fit(&pr, img.w, img.h, false);
@@ -102,7 +140,7 @@ static int show_overlay(const char *image, const char *mask, const char *pred, d
     }
     pn_free(rgb), pn_free(img.px), pn_free(gt.px), pn_free(pr.px);
     if (st != PN_OK) return pn_cli_fail("show");
-    printf("show: wrote %s (%dx%d; image%s%s)\n", out, img.w, img.h, mask ? ", ground truth green" : "",
+    printf("show: wrote %s (%dx%d; image%s%s)\n", out, img.w, img.h, mask || rle ? ", ground truth green" : "",
            pred ? ", prediction red" : "");
     return 0;
 }
@@ -197,12 +235,13 @@ static int show_grid(const char *data, int count, const char *aug_spec, const ch
 }
 
 int pn_cmd_show(int argc, char **argv) {
-    const char *image = NULL, *mask = NULL, *pred = NULL, *out = NULL, *data = NULL, *aug = "blog", *border = "constant";
+    const char *image = NULL, *mask = NULL, *rle = NULL, *pred = NULL, *out = NULL, *data = NULL, *aug = "blog", *border = "constant";
     int grid = 0, size = 256, seed = 0, epoch = 0, nrow = 8;
     double threshold = 0.5;
     const pn_opt opts[] = {
         {"image", PN_OPT_STR, &image, "FILE", "an image: PNG or DICOM", false},
         {"mask", PN_OPT_STR, &mask, "PNG", "its ground-truth mask (green: tint and outline)", false},
+        {"rle", PN_OPT_STR, &rle, "CSV", "instead of --mask: the ground truth from train-rle.csv (id = file name)", false},
         {"pred", PN_OPT_STR, &pred, "PNG", "a predicted mask or probability map (red outline)", false},
         {"threshold", PN_OPT_FLOAT, &threshold, "T", "--pred pixels >= T*255 are foreground (default 0.5)", false},
         {"grid", PN_OPT_INT, &grid, "N", "instead: a grid of the first N augmented samples of --data", false},
@@ -217,11 +256,12 @@ int pn_cmd_show(int argc, char **argv) {
         {NULL, 0, NULL, NULL, NULL, false},
     };
     const pn_command_help help = {
-        "pneumoseg show --image X [--mask M] [--pred P] --out O.png | --grid N --data DIR [--aug blog] --out O.png",
+        "pneumoseg show --image X [--mask M | --rle CSV] [--pred P] --out O.png | --grid N --data DIR [--aug blog] --out O.png",
         "Writes an RGB PNG to look at: the image in grey with its ground truth (green tint and outline) and/or a\n"
-        "prediction (red outline; a probability map is cut at --threshold). With --grid N it takes the first N\n"
-        "images of a prepared folder, augments them exactly as the loader would for --seed and --epoch, and tiles\n"
-        "them with their masks like torchvision's make_grid (2 pixel black padding, --nrow per row)."};
+        "prediction (red outline; a probability map is cut at --threshold). --rle takes the ground truth of a DICOM\n"
+        "or PNG straight from train-rle.csv. With --grid N it takes the first N images (by name) of a prepared\n"
+        "folder, augments image i with the key (--seed, --epoch, i) as the loader does for the i-th sample of an\n"
+        "epoch, and tiles them with their masks like torchvision's make_grid (2 px black padding, --nrow per row)."};
     int rc = pn_cli_parse(argc, argv, opts, &help);
     if (rc) return rc < 0 ? 0 : rc;
     if (grid > 0) {
@@ -243,5 +283,5 @@ int pn_cmd_show(int argc, char **argv) {
         fprintf(stderr, "pneumoseg show: --threshold %g is outside [0, 1]\n", threshold);
         return 2;
     }
-    return show_overlay(image, mask, pred, threshold, out);
+    return show_overlay(image, mask, rle, pred, threshold, out);
 }

@@ -33,8 +33,10 @@ int pn_cmd_synth(int argc, char **argv) {
         "thin pleural line. Everything is a pure function of --seed."};
     int rc = pn_cli_parse(argc, argv, opts, &help);
     if (rc) return rc < 0 ? 0 : rc;
-    if (n_test < 0) n_test = (int)((long long)n * 3205 / 12047);
-    if (n > 0 && n_test == 0) n_test = 1;
+    if (n_test < 0) { /* the default: SIIM stage 2's test/train ratio, at least one image */
+        n_test = (int)((long long)n * 3205 / 12047);
+        if (n_test == 0) n_test = 1;
+    }
     pn_synth_opts o = {.out_dir = out, .n_train = n, .n_test = n_test, .size = size, .seed = (uint64_t)(uint32_t)seed,
                        .pos_rate = pos_rate, .jpeg_quality = uncompressed ? 0 : quality, .threads = threads,
                        .force = force, .progress = true};

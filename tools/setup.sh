@@ -5,7 +5,7 @@ packages=(
   build-essential cmake pkg-config          # compiler and build
   libopenblas-dev libdnnl-dev               # CPU backend: OpenBLAS GEMM, oneDNN 2.6
   libdcmtk-dev dcmtk libjpeg-dev            # DICOM (dcmtk links libjpeg; dcmtk tools are used by tests)
-  libpng-dev libstb-dev                     # PNG
+  libpng-dev libstb-dev libdeflate-dev      # PNG (libdeflate: faster PNG writing)
   python3-pydicom                           # its test DICOMs are the robustness corpus of the tests
 )
 missing=()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test: from a fresh clone, installs what the build needs, builds with -Werror and runs every test.
-# Usage: tools/test.sh [--asan]   (--asan: an AddressSanitizer + UndefinedBehaviorSanitizer build instead)
+# Usage: tools/test.sh [--asan | --no-onednn]   (--asan: an AddressSanitizer + UndefinedBehaviorSanitizer build
+# instead; --no-onednn: a build without oneDNN, where the cpu backend convolves by im2col + OpenBLAS sgemm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
@@ -10,6 +11,10 @@ if [ "${1:-}" = "--asan" ]; then
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPN_SANITIZE=ON -DPN_WERROR=ON
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   skip=(-LE slow) # tests labelled slow (minutes of plain compute) run in the release build only
+elif [ "${1:-}" = "--no-onednn" ]; then
+  dir=build-noonednn
+  skip=(-LE slow)
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DPN_WERROR=ON -DPN_ONEDNN=OFF
 else
   dir=build
   skip=()

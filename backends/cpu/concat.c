@@ -5,11 +5,18 @@
 
 #include "cpu.h"
 
-/* Copies `rows` blocks of `len` floats from src (stride src_stride) to dst (stride dst_stride). */
+/* Copies `rows` blocks of `len` floats from src (stride src_stride) to dst (stride dst_stride), in chunks
+ * of at most CHUNK floats so that one large block (batch 1) is still split over the threads. */
+#define CHUNK 32768
 static void copy_blocks(float *dst, int64_t dst_stride, const float *src, int64_t src_stride, int64_t rows,
                         int64_t len) {
-#pragma omp parallel for schedule(static) if (rows * len > 65536)
-    for (int64_t r = 0; r < rows; r++) memcpy(dst + r * dst_stride, src + r * src_stride, (size_t)len * sizeof(float));
+    int64_t chunks = (len + CHUNK - 1) / CHUNK;
+#pragma omp parallel for collapse(2) schedule(static) if (rows * len > 65536)
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t c = 0; c < chunks; c++) {
+            int64_t at = c * CHUNK, n = len - at < CHUNK ? len - at : CHUNK;
+            memcpy(dst + r * dst_stride + at, src + r * src_stride + at, (size_t)n * sizeof(float));
+        }
 }
 
 /* Moves channels [c0, c0 + pc) of `whole` (wc channels, block wb) to/from `part` (pc channels, block pb). */

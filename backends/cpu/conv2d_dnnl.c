@@ -18,6 +18,7 @@ typedef struct dnnl_arg_map {
     bool is_out;
     dnnl_memory_t user, prim; /* prim == user when no reorder is needed */
     dnnl_primitive_t reorder; /* user -> prim for inputs, prim -> user (+= when accumulating) for outputs */
+    dnnl_memory_t scales;     /* non-NULL: the reorder multiplies output channel o by scales[o] (folded BN) */
     size_t off;               /* prim's offset in ctx->work */
 } dnnl_arg_map;
 
@@ -41,6 +42,8 @@ typedef struct conv_state {
     dnnl_memory_t scratch;
     size_t scratch_off;
     size_t fold_w_off, fold_b_off; /* folded weights (the weight tensor's layout) and bias in ctx->work */
+    size_t scales_off;             /* BN scales per output channel in ctx->work */
+    bool fold_in_reorder;          /* the weight reorder applies the scales: no separate folded copy */
 } conv_state;
 
 /* The state of a node that a conv absorbed: which conv, and its place in the chain (1, 2, ...). */
@@ -57,6 +60,7 @@ static size_t align64(size_t v) { return (v + 63) & ~(size_t)63; }
 static void conv_state_clear(conv_state *s) {
     for (int i = 0; i < s->na; i++) {
         if (s->a[i].reorder) dnnl_primitive_destroy(s->a[i].reorder);
+        if (s->a[i].scales) dnnl_memory_destroy(s->a[i].scales);
         if (s->a[i].prim && s->a[i].prim != s->a[i].user) dnnl_memory_destroy(s->a[i].prim);
         if (s->a[i].user) dnnl_memory_destroy(s->a[i].user);
     }
@@ -74,13 +78,16 @@ static void conv_state_free(conv_state *s) {
     free(s);
 }
 
-/* Makes a reorder from `src` to `dst`; with `accumulate` it adds into dst (sum post-op). */
+/* Makes a reorder from `src` to `dst`; with `accumulate` it adds into dst (sum post-op); with scale_mask >= 0
+ * it multiplies by per-channel scales given at run time (DNNL_ARG_ATTR_OUTPUT_SCALES). */
 static pn_status make_reorder(cpu_ctx *ctx, const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *dst,
-                              bool accumulate, dnnl_primitive_t *out) {
+                              bool accumulate, int scale_mask, dnnl_primitive_t *out) {
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t ops = NULL;
     dnnl_primitive_desc_t pd = NULL;
     dnnl_status_t st = dnnl_primitive_attr_create(&attr);
+    if (st == dnnl_success && scale_mask >= 0)
+        st = dnnl_primitive_attr_set_output_scales(attr, 1, scale_mask, &DNNL_RUNTIME_F32_VAL);
     if (st == dnnl_success && accumulate) {
         st = dnnl_post_ops_create(&ops);
         if (st == dnnl_success) st = dnnl_post_ops_append_sum(ops, 1.0f);
@@ -96,8 +103,19 @@ static pn_status make_reorder(cpu_ctx *ctx, const dnnl_memory_desc_t *src, const
 
 /* Adds argument `arg` bound to tensor t (plain layout user_md) to the state; the primitive wants prim_md.
  * Outputs that accumulate always go through a scratch copy and an adding reorder. */
+static pn_status add_arg_scaled(cpu_ctx *ctx, conv_state *s, int arg, const pn_tensor *t,
+                                const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *prim_md, bool is_out,
+                                bool accumulate, int scale_mask, size_t *work);
+
 static pn_status add_arg(cpu_ctx *ctx, conv_state *s, int arg, const pn_tensor *t, const dnnl_memory_desc_t *user_md,
                          const dnnl_memory_desc_t *prim_md, bool is_out, bool accumulate, size_t *work) {
+    return add_arg_scaled(ctx, s, arg, t, user_md, prim_md, is_out, accumulate, -1, work);
+}
+
+/* add_arg whose input reorder also scales output channels (scale_mask >= 0: always reordered). */
+static pn_status add_arg_scaled(cpu_ctx *ctx, conv_state *s, int arg, const pn_tensor *t,
+                                const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *prim_md, bool is_out,
+                                bool accumulate, int scale_mask, size_t *work) {
     PN_ASSERT(s->na < 8);
     dnnl_arg_map *m = &s->a[s->na++];
     m->arg = arg;
@@ -105,21 +123,29 @@ static pn_status add_arg(cpu_ctx *ctx, conv_state *s, int arg, const pn_tensor *
     if (!t) m->user_off = arg == DNNL_ARG_BIAS ? s->fold_b_off : s->fold_w_off;
     m->is_out = is_out;
     DNNL_TRY(dnnl_memory_create(&m->user, user_md, ctx->engine, DNNL_MEMORY_NONE));
-    if (!accumulate && dnnl_memory_desc_equal(user_md, prim_md)) {
+    if (!accumulate && scale_mask < 0 && dnnl_memory_desc_equal(user_md, prim_md)) {
         m->prim = m->user;
         return PN_OK;
     }
     DNNL_TRY(dnnl_memory_create(&m->prim, prim_md, ctx->engine, DNNL_MEMORY_NONE));
     m->off = *work;
     *work = align64(*work + dnnl_memory_desc_get_size(prim_md));
-    if (is_out) return make_reorder(ctx, prim_md, user_md, accumulate, &m->reorder);
-    return make_reorder(ctx, user_md, prim_md, false, &m->reorder);
+    if (is_out) return make_reorder(ctx, prim_md, user_md, accumulate, -1, &m->reorder);
+    PN_TRY(make_reorder(ctx, user_md, prim_md, false, scale_mask, &m->reorder));
+    if (scale_mask >= 0) {
+        dnnl_dims_t n = {s->d.cout};
+        dnnl_memory_desc_t smd;
+        DNNL_TRY(dnnl_memory_desc_init_by_tag(&smd, 1, n, dnnl_f32, dnnl_x));
+        DNNL_TRY(dnnl_memory_create(&m->scales, &smd, ctx->engine, DNNL_MEMORY_NONE));
+    }
+    return PN_OK;
 }
 
 typedef struct conv_mds {
     dnnl_memory_desc_t src, wei, bias, dst;         /* plain: nchw, (g)oihw, x */
     dnnl_memory_desc_t any_src, any_wei, any_dst;   /* format_tag_any */
     dnnl_dims_t strides, pad;
+    bool wino_ok; /* a 3x3 stride-1 convolution, the shapes Winograd F(4x4, 3x3) applies to */
 } conv_mds;
 
 /* The md of an activation stored with channel block b (1 = nchw). */
@@ -170,6 +196,7 @@ static pn_status init_mds(cpu_ctx *ctx, const pn_node *node, const pn_conv_dims 
                                           dnnl_format_tag_any));
     m->strides[0] = m->strides[1] = d->stride;
     m->pad[0] = m->pad[1] = d->pad;
+    m->wino_ok = d->k == 3 && d->stride == 1 && d->groups == 1;
     return PN_OK;
 }
 
@@ -195,14 +222,24 @@ static dnnl_status_t set_post_ops(cpu_ctx *ctx, dnnl_primitive_attr_t attr, cons
     return st;
 }
 
+/* The convolution algorithm: direct, or PN_CPU_CONV_ALGO=winograd|auto for experiments (oneDNN 2.6 has
+ * Winograd only for AVX-512 CPUs; elsewhere creating the primitive fails and says so). */
+static dnnl_alg_kind_t conv_alg(void) {
+    const char *a = getenv("PN_CPU_CONV_ALGO");
+    if (a && strcmp(a, "winograd") == 0) return dnnl_convolution_winograd;
+    if (a && strcmp(a, "auto") == 0) return dnnl_convolution_auto;
+    return dnnl_convolution_direct;
+}
+
 static pn_status make_pd(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const conv_fuse *f,
                          dnnl_primitive_desc_t *pd) {
     dnnl_convolution_desc_t fwd_desc, desc;
+    dnnl_alg_kind_t alg = m->wino_ok ? conv_alg() : dnnl_convolution_direct;
     dnnl_primitive_desc_t hint = NULL;
     dnnl_primitive_attr_t attr = NULL;
     bool inference = f->gamma || f->n_post;
     DNNL_TRY(dnnl_convolution_forward_desc_init(&fwd_desc, inference ? dnnl_forward_inference : dnnl_forward_training,
-                                                dnnl_convolution_direct, &m->any_src, &m->any_wei,
+                                                alg, &m->any_src, &m->any_wei,
                                                 bias ? &m->bias : NULL, &m->any_dst, m->strides, m->pad, m->pad));
     DNNL_TRY(dnnl_primitive_attr_create(&attr));
     dnnl_status_t st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
@@ -212,16 +249,19 @@ static pn_status make_pd(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const c
     } else if (st == dnnl_success) {
         st = dnnl_primitive_desc_create(&hint, &fwd_desc, NULL, ctx->engine, NULL);
         if (st == dnnl_success && op == PN_OP_CONV2D_BWD_DATA)
-            st = dnnl_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &m->any_src, &m->any_wei,
+            st = dnnl_convolution_backward_data_desc_init(&desc, alg, &m->any_src, &m->any_wei,
                                                           &m->any_dst, m->strides, m->pad, m->pad);
         else if (st == dnnl_success)
-            st = dnnl_convolution_backward_weights_desc_init(&desc, dnnl_convolution_direct, &m->any_src,
+            st = dnnl_convolution_backward_weights_desc_init(&desc, alg, &m->any_src,
                                                              &m->any_wei, bias ? &m->bias : NULL, &m->any_dst,
                                                              m->strides, m->pad, m->pad);
         if (st == dnnl_success) st = dnnl_primitive_desc_create(pd, &desc, attr, ctx->engine, hint);
     }
     if (hint) dnnl_primitive_desc_destroy(hint);
     dnnl_primitive_attr_destroy(attr);
+    if (st != dnnl_success && alg == dnnl_convolution_winograd)
+        return pn_error(PN_ERR_UNSUPPORTED, "oneDNN has no Winograd convolution for this shape on this CPU (status %d; "
+                        "oneDNN 2.6 implements it for AVX-512 only)", (int)st);
     return st == dnnl_success ? PN_OK : pn_cpu_dnnl_check(st, "creating a convolution primitive descriptor");
 }
 
@@ -240,15 +280,20 @@ static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_
     size_t work = 0;
     pn_status st = PN_OK;
     if (folded) {
-        s->fold_w_off = work;
-        work = align64(work + pn_tensor_bytes(node->in[1]));
         s->fold_b_off = work;
         work = align64(work + (size_t)d->cout * sizeof(float));
+        s->scales_off = work;
+        work = align64(work + (size_t)d->cout * sizeof(float));
+        if (!s->fold_in_reorder) {
+            s->fold_w_off = work;
+            work = align64(work + pn_tensor_bytes(node->in[1]));
+        }
     }
     if (node->op == PN_OP_CONV2D_FWD) {
-        const pn_tensor *wt = folded ? NULL : node->in[1], *bt = folded ? NULL : node->in[2];
+        const pn_tensor *wt = folded && !s->fold_in_reorder ? NULL : node->in[1], *bt = folded ? NULL : node->in[2];
+        int mask = folded && s->fold_in_reorder ? (d->groups > 1 ? 3 : 1) : -1;
         st = add_arg(ctx, s, DNNL_ARG_SRC, node->in[0], &m.src, query(pd, dnnl_query_src_md), false, false, &work);
-        if (!st) st = add_arg(ctx, s, DNNL_ARG_WEIGHTS, wt, &m.wei, query(pd, dnnl_query_weights_md), false, false, &work);
+        if (!st) st = add_arg_scaled(ctx, s, DNNL_ARG_WEIGHTS, wt, &m.wei, query(pd, dnnl_query_weights_md), false, false, mask, &work);
         if (!st && bias) st = add_arg(ctx, s, DNNL_ARG_BIAS, bt, &m.bias, &m.bias, false, false, &work);
         if (!st) st = add_arg(ctx, s, DNNL_ARG_DST, node->out[0], &m.dst, query(pd, dnnl_query_dst_md), true, false, &work);
         for (int i = 0; i < s->f.n_post && !st; i++) {
@@ -349,7 +394,13 @@ pn_status pn_cpu_fuse_prepare(cpu_ctx *ctx, pn_node *node, bool *fused) {
         s->f.post[s->f.n_post++].addend = same_memory(node->in[0], head->out[0]) ? node->in[1] : node->in[0];
     }
     conv_state_clear(s);
+    if (node->op == PN_OP_BATCHNORM_INFER_FWD) s->fold_in_reorder = true;
     pn_status st = build(ctx, head, &s->d, s);
+    if (st != PN_OK && node->op == PN_OP_BATCHNORM_INFER_FWD) { /* no scaling reorder: fold into a copy */
+        conv_state_clear(s);
+        s->fold_in_reorder = false;
+        st = build(ctx, head, &s->d, s);
+    }
     if (st != PN_OK) { /* this fusion is not available: rebuild without it and run the node on its own */
         free(mk);
         s->f = saved;
@@ -391,27 +442,31 @@ static void fold_bn(cpu_ctx *ctx, conv_state *s) {
     const conv_fuse *f = &s->f;
     const float *w = cpu_ptr(s->node->in[1]), *b = cpu_ptr(s->node->in[2]);
     const float *gamma = cpu_ptr(f->gamma), *beta = cpu_ptr(f->beta), *mean = cpu_ptr(f->mean), *var = cpu_ptr(f->var);
-    float *fw = (float *)((char *)ctx->work + s->fold_w_off), *fb = (float *)((char *)ctx->work + s->fold_b_off);
+    float *fb = (float *)((char *)ctx->work + s->fold_b_off), *sc = (float *)((char *)ctx->work + s->scales_off);
     int64_t cout = s->d.cout, per = s->d.cin_g * s->d.k * s->d.k;
-#pragma omp parallel for schedule(static)
     for (int64_t o = 0; o < cout; o++) {
-        double sc = gamma[o] / sqrt((double)var[o] + f->eps);
-        float scf = (float)sc;
-        for (int64_t i = 0; i < per; i++) fw[o * per + i] = w[o * per + i] * scf;
-        fb[o] = (float)((b ? b[o] : 0.0) * sc + beta[o] - mean[o] * sc);
+        double scale = gamma[o] / sqrt((double)var[o] + f->eps);
+        sc[o] = (float)scale;
+        fb[o] = (float)((b ? b[o] : 0.0) * scale + beta[o] - mean[o] * scale);
     }
+    if (s->fold_in_reorder) return; /* the weight reorder multiplies by sc */
+    float *fw = (float *)((char *)ctx->work + s->fold_w_off);
+#pragma omp parallel for schedule(static)
+    for (int64_t o = 0; o < cout; o++)
+        for (int64_t i = 0; i < per; i++) fw[o * per + i] = w[o * per + i] * sc[o];
 }
 
-static pn_status run_reorder(cpu_ctx *ctx, dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to) {
-    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
-    DNNL_TRY(dnnl_primitive_execute(r, ctx->stream, 2, args));
+static pn_status run_reorder(cpu_ctx *ctx, dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to,
+                             dnnl_memory_t scales) {
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}, {DNNL_ARG_ATTR_OUTPUT_SCALES, scales}};
+    DNNL_TRY(dnnl_primitive_execute(r, ctx->stream, scales ? 3 : 2, args));
     return PN_OK;
 }
 
 pn_status pn_cpu_conv2d_dnnl_run(cpu_ctx *ctx, pn_node *node) {
     conv_state *s = node->state;
     if (!s) return pn_error(PN_ERR_BACKEND, "%s: compute before prepare", pn_op_name(node->op));
-    dnnl_exec_arg_t args[10]; /* up to 8 mapped arguments and the scratchpad */
+    dnnl_exec_arg_t args[sizeof s->a / sizeof s->a[0] + 1]; /* every mapped argument and the scratchpad */
     int nargs = 0;
     char *work = ctx->work;
     if (s->f.gamma) fold_bn(ctx, s);
@@ -419,7 +474,8 @@ pn_status pn_cpu_conv2d_dnnl_run(cpu_ctx *ctx, pn_node *node) {
         dnnl_arg_map *m = &s->a[i];
         DNNL_TRY(dnnl_memory_set_data_handle(m->user, m->t ? (void *)cpu_ptr(m->t) : work + m->user_off));
         if (m->reorder) DNNL_TRY(dnnl_memory_set_data_handle(m->prim, work + m->off));
-        if (m->reorder && !m->is_out) PN_TRY(run_reorder(ctx, m->reorder, m->user, m->prim));
+        if (m->scales) DNNL_TRY(dnnl_memory_set_data_handle(m->scales, work + s->scales_off));
+        if (m->reorder && !m->is_out) PN_TRY(run_reorder(ctx, m->reorder, m->user, m->prim, m->scales));
         args[nargs].arg = m->arg;
         args[nargs++].memory = m->prim;
     }
@@ -431,7 +487,7 @@ pn_status pn_cpu_conv2d_dnnl_run(cpu_ctx *ctx, pn_node *node) {
     DNNL_TRY(dnnl_primitive_execute(s->prim, ctx->stream, nargs, args));
     for (int i = 0; i < s->na; i++) {
         dnnl_arg_map *m = &s->a[i];
-        if (m->reorder && m->is_out) PN_TRY(run_reorder(ctx, m->reorder, m->prim, m->user));
+        if (m->reorder && m->is_out) PN_TRY(run_reorder(ctx, m->reorder, m->prim, m->user, NULL));
     }
     DNNL_TRY(dnnl_stream_wait(ctx->stream));
     ctx->ran_conv = node;

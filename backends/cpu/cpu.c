@@ -1,4 +1,5 @@
 /* cpu: the cpu backend's vtable: host memory, float32 NCHW tensors, OpenMP threads, oneDNN/OpenBLAS kernels. */
+#define _POSIX_C_SOURCE 200809L
 #include "cpu.h"
 
 #include <stdio.h>
@@ -44,11 +45,16 @@ void pn_cpu_bf16_unavailable(char *why, size_t n) {
 
 pn_status pn_cpu_work_reserve(cpu_ctx *ctx, size_t bytes) {
     if (bytes <= ctx->work_bytes) return PN_OK;
-    void *p = pn_alloc(bytes);
-    if (!p) return pn_error(PN_ERR_NOMEM, "cpu backend: out of memory reserving %zu scratch bytes", bytes);
-    pn_free(ctx->work);
-    ctx->work = p;
-    ctx->work_bytes = bytes;
+    /* the contents need not survive: free first (no old + new peak) and leave the pages untouched until used */
+    free(ctx->work);
+    ctx->work = NULL;
+    ctx->work_bytes = 0;
+    size_t rounded = (bytes + 4095) & ~(size_t)4095;
+    if (posix_memalign(&ctx->work, 4096, rounded) != 0) {
+        ctx->work = NULL;
+        return pn_error(PN_ERR_NOMEM, "cpu backend: out of memory reserving %zu scratch bytes", bytes);
+    }
+    ctx->work_bytes = rounded;
     return PN_OK;
 }
 
@@ -117,6 +123,7 @@ static pn_status cpu_prepare(pn_backend *be, pn_node *node) {
 #ifdef PN_HAVE_ONEDNN
     if (is_fusable(node->op)) {
         bool fused;
+        if (pn_cpu_fused_node(node)) pn_cpu_fused_release(node); /* prepared again */
         return pn_cpu_fuse_prepare(ctx, node, &fused);
     }
 #endif
@@ -185,7 +192,7 @@ static void cpu_destroy(pn_backend *be) {
     if (ctx->stream) dnnl_stream_destroy(ctx->stream);
     if (ctx->engine) dnnl_engine_destroy(ctx->engine);
 #endif
-    pn_free(ctx->work);
+    free(ctx->work);
     free(ctx);
     free(be);
 }

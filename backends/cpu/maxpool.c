@@ -30,24 +30,35 @@ static int64_t window_argmax(const float *base, plane pl, int64_t oy, int64_t ox
     return best;
 }
 
+/* Forward needs only the value: the window maximum, NaN if the window holds one (as ref's first-maximum
+ * rule gives), -inf for an empty window. All b channel lanes of a pixel are done together. */
 pn_status pn_cpu_maxpool_fwd(cpu_ctx *ctx, pn_node *node) {
     const pn_pool_params *p = &node->p.maxpool_fwd;
     const pn_tensor *tx = node->in[0], *ty = node->out[0];
-    int64_t n = tx->shape[0], c = tx->shape[1], h = tx->shape[2], w = tx->shape[3];
-    int64_t oh = ty->shape[2], ow = ty->shape[3], b = cpu_blk(ctx, tx);
+    int64_t b = cpu_blk(ctx, tx), blocks = tx->shape[0] * tx->shape[1] / b, h = tx->shape[2], w = tx->shape[3];
+    int64_t oh = ty->shape[2], ow = ty->shape[3];
     const float *x = cpu_ptr(tx);
     float *y = cpu_ptr(ty);
-    plane pl = {h, w, b};
 #pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t in = 0; in < n; in++)
-        for (int64_t ic = 0; ic < c; ic++) {
-            const float *xb = x + cpu_at(b, c, h * w, in, ic, 0);
-            float *yb = y + cpu_at(b, c, oh * ow, in, ic, 0);
-            for (int64_t oy = 0; oy < oh; oy++)
-                for (int64_t ox = 0; ox < ow; ox++) {
-                    int64_t at = window_argmax(xb, pl, oy, ox, p);
-                    yb[(oy * ow + ox) * b] = at >= 0 ? xb[at * b] : -INFINITY;
+    for (int64_t pl = 0; pl < blocks; pl++)
+        for (int64_t oy = 0; oy < oh; oy++) {
+            const float *xb = x + pl * h * w * b;
+            float *yrow = y + (pl * oh + oy) * ow * b;
+            for (int64_t ox = 0; ox < ow; ox++) {
+                float best[16];
+                for (int64_t l = 0; l < b; l++) best[l] = -INFINITY;
+                for (int64_t ky = 0; ky < p->kernel; ky++) {
+                    int64_t iy = oy * p->stride - p->pad + ky;
+                    if (iy < 0 || iy >= h) continue;
+                    for (int64_t kx = 0; kx < p->kernel; kx++) {
+                        int64_t ix = ox * p->stride - p->pad + kx;
+                        if (ix < 0 || ix >= w) continue;
+                        const float *v = xb + (iy * w + ix) * b;
+                        for (int64_t l = 0; l < b; l++) best[l] = (v[l] > best[l] || isnan(v[l])) ? v[l] : best[l];
+                    }
                 }
+                for (int64_t l = 0; l < b; l++) yrow[ox * b + l] = best[l];
+            }
         }
     return PN_OK;
 }

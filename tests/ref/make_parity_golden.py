@@ -10,7 +10,7 @@ compares every backend against this file.
 Sequence (the C test repeats it exactly):
   1. eval-mode logits for x64 (2x3x64x64) and x128 (1x3x128x128);
   2. train mode on (x64, t64): six iterations of zero_grad, forward, ComboLoss(bce=3, dice=1, focal=4),
-     backward; iterations 0..4 are each followed by an Adam step (lr 1e-4, betas 0.9/0.999, eps 1e-3,
+     backward (iteration 0 also stores the global gradient L2 norm, for clip_grad_norm_); iterations 0..4 are each followed by an Adam step (lr 1e-4, betas 0.9/0.999, eps 1e-3,
      coupled weight decay 1e-4). Stored: train logits and loss and parameter gradients of iteration 0,
      the losses of iterations 0..5, and the BatchNorm running statistics after the first forward and after
      all six forwards.
@@ -107,6 +107,7 @@ def run_sequence(model, dtype, x64, x128, t64):
             out["stats1"] = {n: b.detach().clone() for n, b in m.named_buffers() if "running" in n}
             out["train64"] = logits.detach()
             out["grads"] = {n: p.grad.detach().clone() for n, p in m.named_parameters()}
+            out["grad_norm"] = torch.sqrt(sum((p.grad.double() ** 2).sum() for p in m.parameters()))
         if it < 5:
             opt.step()
     out["losses"] = torch.tensor(losses, dtype=torch.float64)
@@ -144,6 +145,9 @@ def main():
         g[key] = truth[key].double().contiguous()
         g[key + "_err32"] = torch.tensor([(f32[key].double() - truth[key]).abs().max().item()], dtype=torch.float64)
         print(f"{key}: max |f32 - f64| = {g[key + '_err32'].item():.3g}")
+    g["grad_norm"] = truth["grad_norm"].reshape(1).double()
+    g["grad_norm_f32"] = f32["grad_norm"].reshape(1).double()
+    print(f"global gradient norm {g['grad_norm'].item():.6f}")
     worst = 0.0
     for name, gt in truth["grads"].items():
         s64 = sample(gt.reshape(-1))
