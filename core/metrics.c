@@ -1,6 +1,8 @@
 /* metrics: Kaggle score, host ComboLoss and the triplet grid search of validation. */
 #include "metrics.h"
 
+#include "combo_loss.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -22,25 +24,9 @@ double pn_kaggle_dice(const uint8_t *pred, const uint8_t *truth, int64_t n) {
 
 double pn_combo_loss_host(const float *logits, const float *target, int64_t n, double w_bce, double w_dice,
                           double w_focal) {
-    double bce = 0, inter = 0, ssum = 0, tsum = 0, focal = 0;
-    const double eps = 1e-8;
-    for (int64_t i = 0; i < n; i++) {
-        double x = logits[i], t = target[i];
-        double s = 1.0 / (1.0 + exp(-x));
-        bce += fmax(x, 0.0) - x * t + log1p(exp(-fabs(x)));
-        inter += s * t;
-        ssum += s;
-        tsum += t;
-        double sc = fmin(fmax(s, eps), 1.0 - eps), tc = fmin(fmax(t, eps), 1.0 - eps);
-        double pt = (1.0 - tc) * (1.0 - sc) + tc * sc;
-        focal += -(1.0 - pt) * (1.0 - pt) * log(pt);
-    }
-    double dice = 1.0 - (2.0 * inter + 1e-6) / (ssum + tsum + 1e-6);
-    double loss = 0;
-    if (w_bce != 0) loss += w_bce * bce / (double)n;
-    if (w_dice != 0) loss += w_dice * dice;
-    if (w_focal != 0) loss += w_focal * focal / (double)n;
-    return loss < 1e-5 ? 1e-5 : loss;
+    pn_combo_sums a = pn_combo_accumulate(logits, target, n);
+    pn_combo_loss_params p = {(float)w_bce, (float)w_dice, (float)w_focal, 1.0f};
+    return pn_combo_loss_value(&a, &p);
 }
 
 pn_status pn_grid_init(pn_triplet_grid *g, const float *tops, int n_top, const int64_t *areas, int n_area,
