@@ -2,9 +2,9 @@
 
 The package is not in Debian; install it into a venv that still sees Debian's torch and numpy:
 
-    /usr/bin/python3 -m venv --system-site-packages /tmp/stvenv
-    /tmp/stvenv/bin/pip install safetensors==0.4.5
-    /tmp/stvenv/bin/python tests/ref/make_safetensors_fixture.py
+    /usr/bin/python3 -m venv --system-site-packages "$VENV"
+    "$VENV"/bin/pip install safetensors==0.4.5
+    "$VENV"/bin/python tests/ref/make_safetensors_fixture.py
 
 (checked with safetensors 0.4.5, Debian's torch 1.13 and numpy 1.24). Run from the repository root.
 
