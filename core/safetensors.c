@@ -208,10 +208,10 @@ static bool jstring(jparser *p, const char **out, size_t *out_len) {
         if (c == '\\') {
             if (++p->pos >= p->n) return jfail(p, "unterminated escape");
             char e = p->s[p->pos++];
-            const char *simple = strchr("\"\\/bfnrt", e);
-            if (e && simple) {
-                static const char repl[] = "\"\\/\b\f\n\r\t";
-                if (!jput(p, &repl[simple - "\"\\/bfnrt"], 1)) return false;
+            static const char names[] = "\"\\/bfnrt", repl[] = "\"\\/\b\f\n\r\t";
+            const char *simple = e ? strchr(names, e) : NULL;
+            if (simple) {
+                if (!jput(p, &repl[simple - names], 1)) return false;
                 continue;
             }
             if (e != 'u') return jfail(p, "invalid escape in string");
@@ -606,7 +606,7 @@ static pn_status st_parse_header(const char *path, const char *header, size_t n,
         jskip_ws(p);
         if (p->pos != p->n) ok = jfail(p, "trailing bytes after the JSON value");
     }
-    if (!ok) return st_bad(path, NULL, "header is not valid JSON: ", p->err);
+    if (!ok) return st_bad(path, NULL, "bad JSON header: ", p->err);
     return PN_OK;
 }
 
