@@ -145,10 +145,16 @@ static void jskip_ws(jparser *p) {
 
 static int32_t jnew(jparser *p, jtype t) {
     if (p->count == p->cap) {
-        if (p->cap > INT32_MAX / 2) return jfail(p, "too many JSON values"), -1;
+        if (p->cap > INT32_MAX / 2) {
+            jfail(p, "too many JSON values");
+            return -1;
+        }
         int32_t cap = p->cap ? p->cap * 2 : 64;
         jnode *nn = realloc(p->nodes, (size_t)cap * sizeof *nn);
-        if (!nn) return jfail(p, "out of memory parsing"), -1;
+        if (!nn) {
+            jfail(p, "out of memory parsing");
+            return -1;
+        }
         p->nodes = nn;
         p->cap = cap;
     }
@@ -208,10 +214,10 @@ static bool jstring(jparser *p, const char **out, size_t *out_len) {
         if (c == '\\') {
             if (++p->pos >= p->n) return jfail(p, "unterminated escape");
             char e = p->s[p->pos++];
-            const char *simple = strchr("\"\\/bfnrt", e);
-            if (e && simple) {
-                static const char repl[] = "\"\\/\b\f\n\r\t";
-                if (!jput(p, &repl[simple - "\"\\/bfnrt"], 1)) return false;
+            static const char names[] = "\"\\/bfnrt", repl[] = "\"\\/\b\f\n\r\t";
+            const char *simple = e ? strchr(names, e) : NULL;
+            if (simple) {
+                if (!jput(p, &repl[simple - names], 1)) return false;
                 continue;
             }
             if (e != 'u') return jfail(p, "invalid escape in string");
@@ -606,7 +612,7 @@ static pn_status st_parse_header(const char *path, const char *header, size_t n,
         jskip_ws(p);
         if (p->pos != p->n) ok = jfail(p, "trailing bytes after the JSON value");
     }
-    if (!ok) return st_bad(path, NULL, "header is not valid JSON: ", p->err);
+    if (!ok) return st_bad(path, NULL, "bad JSON header: ", p->err);
     return PN_OK;
 }
 
@@ -667,6 +673,14 @@ int64_t pn_st_numel(const pn_st_entry *e) {
 
 const void *pn_st_raw(const pn_st_file *f, const pn_st_entry *e) { return f->data + e->begin; }
 
+/* True on a little-endian host, where F32 and I64 data can be copied as they are. */
+static bool st_host_le(void) {
+    const uint16_t one = 1;
+    uint8_t b;
+    memcpy(&b, &one, 1);
+    return b == 1;
+}
+
 static float st_f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu, bits;
     if (e == 0) {
@@ -702,6 +716,10 @@ pn_status pn_st_read_f32(const pn_st_file *f, const pn_st_entry *e, float *dst, 
                         st_quote(e->name, q, sizeof q), e->dtype_name);
     PN_TRY(st_check_count(f, e, count));
     const uint8_t *b = f->data + e->begin;
+    if (e->dtype == PN_ST_F32 && st_host_le()) {
+        memcpy(dst, b, (size_t)count * 4);
+        return PN_OK;
+    }
     for (int64_t i = 0; i < count; i++) {
         switch (e->dtype) {
         case PN_ST_F32: {
@@ -735,6 +753,10 @@ pn_status pn_st_read_i64(const pn_st_file *f, const pn_st_entry *e, int64_t *dst
                         st_quote(e->name, q, sizeof q), e->dtype_name);
     PN_TRY(st_check_count(f, e, count));
     const uint8_t *b = f->data + e->begin;
+    if (e->dtype == PN_ST_I64 && st_host_le()) {
+        memcpy(dst, b, (size_t)count * 8);
+        return PN_OK;
+    }
     for (int64_t i = 0; i < count; i++) {
         if (e->dtype == PN_ST_I64) {
             dst[i] = (int64_t)st_le64(b + 8 * i);

@@ -1,6 +1,7 @@
 """make_safetensors_fixture: writes safetensors fixtures with the real Python `safetensors` package.
 
-The package is not in Debian; install it into a venv that still sees Debian's torch and numpy:
+The package is not in Debian; install it into a venv that still sees Debian's torch and numpy
+($VENV is any scratch directory outside the repository):
 
     /usr/bin/python3 -m venv --system-site-packages "$VENV"
     "$VENV"/bin/pip install safetensors==0.4.5
@@ -19,7 +20,9 @@ golden/st_python.safetensors, written by safetensors.torch.save_file (torch is n
   "idx32"       I32  [3]    -2^31, 0, 2^31 - 1
   "dbl"         F64  [2,2]  arange(4) / 3
   "empty"       F32  [0,3]  (no elements)
-  metadata: {"format": "pt", "note": "pneumoseg fixture \\u00e9\\u2713"}  (the note ends in "é✓", raw UTF-8)
+  metadata: {"format": "pt", "note": "pneumoseg fixture \\u00e9\\u2713"}  (the note ends in "é✓", raw UTF-8;
+  the package keeps metadata in a hash map, so a rerun may order the two keys differently; the test does
+  not depend on that order)
 
 golden/st_python_small.safetensors, the same way, to compare byte for byte with our writer:
   "a" I64 [2] = [7, -1];  "w" F32 [2,3] = arange(6) * 0.25;  metadata {"format": "pt"}
