@@ -45,6 +45,7 @@ typedef struct scene {
     bool marker, fold;
     float pose_c, pose_s, pose_du, pose_dv; /* patient pose: a small rotation and shift of the anatomy */
     float tilt;                             /* exposure gradient across the image */
+    float contrast_k, depth_k;              /* findings: darkening and pleural line, and depth multipliers */
     float fold_u, fold_v, fold_r;
     int g1n, g2n;
     float *g1, *g2; /* coarse random grids for lung markings */
@@ -90,10 +91,12 @@ static float ptx_reach(const ptx_p *p, float ct, float st) {
     return p->depth * c * c;
 }
 
-static void scene_make(uint64_t seed, bool test, uint32_t index, int size, double pos_rate, scene *s) {
+static void scene_make(uint64_t seed, bool test, uint32_t index, int size, double pos_rate, const pn_synth_look *look,
+                       scene *s) {
     pn_rng r = pn_rng_make(seed, PN_RNG_SYNTH, index, test ? 1 : 0);
     memset(s, 0, sizeof *s);
     s->size = size;
+    s->contrast_k = look->contrast, s->depth_k = look->depth;
     float ls = pn_rng_uniform_range(&r, 0.92f, 1.08f); /* patient size */
     for (int i = 0; i < 2; i++) {
         lung_p *l = &s->lung[i];
@@ -136,7 +139,7 @@ static void scene_make(uint64_t seed, bool test, uint32_t index, int size, doubl
         p->lung = k == 1 ? 1 - first_lung : first_lung;
         p->halfw = (20 + 45 * pn_rng_uniform(&r)) * PI_F / 180;
         float dd = pn_rng_uniform(&r);
-        p->depth = 0.06f + 0.44f * dd * sqrtf(dd);
+        p->depth = fminf(0.9f, (0.06f + 0.44f * dd * sqrtf(dd)) * s->depth_k);
         p->dark = pn_rng_uniform_range(&r, 0.035f, 0.08f);
         float lo = -115 * PI_F / 180 + p->halfw;
         if (used_hi[p->lung] > -9) lo = used_hi[p->lung] + 0.2f + p->halfw;
@@ -263,12 +266,13 @@ static float findings(const scene *s, int li, float u, float v, size_t i, pn_syn
             out->mask[i] = 255;
         }
     }
-    return a.L * (a.tex * a.hilum * (clear - 1) - darker + 0.05f * line);
+    return a.L * (a.tex * a.hilum * (clear - 1) - s->contrast_k * darker + s->contrast_k * 0.05f * line);
 }
 
-void pn_synth_render(uint64_t seed, bool test, uint32_t index, int size, double pos_rate, pn_synth_sample *out) {
+void pn_synth_render(uint64_t seed, bool test, uint32_t index, int size, double pos_rate, const pn_synth_look *look,
+                     pn_synth_sample *out) {
     scene s;
-    scene_make(seed, test, index, size, pos_rate, &s);
+    scene_make(seed, test, index, size, pos_rate, look, &s);
     uint32_t ctr[4] = {PN_RNG_SYNTH, index, test ? 3u : 2u, 0}, words[4] = {0};
     size_t n = (size_t)size * size;
     for (int k = 0; k < PN_SYNTH_MAX_REGIONS; k++)
@@ -390,7 +394,7 @@ static pn_status synth_one(job_state *js, int64_t j, uint8_t *bufs) {
     uint32_t index = (uint32_t)(test ? j - o->n_train : j);
     size_t n = (size_t)o->size * o->size;
     pn_synth_sample s = {bufs, bufs + n, {bufs + 2 * n, bufs + 3 * n, bufs + 4 * n}, 0};
-    pn_synth_render(o->seed, test, index, o->size, o->pos_rate, &s);
+    pn_synth_render(o->seed, test, index, o->size, o->pos_rate, &o->look, &s);
     char id[96], study[96], series[96], dir[4096], path[4300], pid[40], age[8];
     pn_synth_id(o->seed, test, index, id, sizeof id);
     snprintf(study, sizeof study, "1.2.276.0.7230010.3.1.2.%llu.%d.%u", (unsigned long long)o->seed, test ? 2 : 1, index);
@@ -474,6 +478,10 @@ pn_status pn_synth_write(const pn_synth_opts *o, int64_t *positives) {
     if (o->n_train < 0 || o->n_test < 0 || o->n_train + (int64_t)o->n_test < 1 || o->n_train > 10000000 || o->n_test > 10000000)
         return pn_error(PN_ERR_ARG, "synth: %d train and %d test images (expected at least one, at most 10^7 each)", o->n_train, o->n_test);
     if (!(o->pos_rate >= 0 && o->pos_rate <= 1)) return pn_error(PN_ERR_ARG, "synth: positive rate %g is outside [0, 1]", o->pos_rate);
+    if (!(o->look.contrast > 0 && o->look.contrast <= 10))
+        return pn_error(PN_ERR_ARG, "synth: findings' contrast %g is outside (0, 10]", o->look.contrast);
+    if (!(o->look.depth > 0 && o->look.depth <= 10))
+        return pn_error(PN_ERR_ARG, "synth: findings' depth %g is outside (0, 10]", o->look.depth);
     if (!pn_dicom_write_supported())
         return pn_error(PN_ERR_UNSUPPORTED, "synth: this pneumoseg was built without dcmtk, so it cannot write DICOM "
                                             "(install libdcmtk-dev and libjpeg-dev, then reconfigure)");

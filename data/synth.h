@@ -19,9 +19,18 @@ typedef struct pn_synth_sample {
     int n_regions;
 } pn_synth_sample;
 
+/* How the findings look: multipliers of the default (1, 1). `contrast` scales how much darker a finding is
+ * and its pleural line; `depth` scales how far it reaches into the lung (at most 0.9 of the radius). The
+ * rest of the image and the random draws do not depend on them. */
+typedef struct pn_synth_look {
+    float contrast, depth;
+} pn_synth_look;
+#define PN_SYNTH_LOOK_DEFAULT ((pn_synth_look){1.0f, 1.0f})
+
 /* Renders image `index` of set `test` (false = train) for `seed` at size x size (>= 32); a pure
  * function of its arguments (core/rng.h, PN_RNG_SYNTH). About `pos_rate` of images are positive. */
-void pn_synth_render(uint64_t seed, bool test, uint32_t index, int size, double pos_rate, pn_synth_sample *out);
+void pn_synth_render(uint64_t seed, bool test, uint32_t index, int size, double pos_rate, const pn_synth_look *look,
+                     pn_synth_sample *out);
 
 /* The SOPInstanceUID-like id of an image: 1.2.276.0.7230010.3.1.4.<seed>.<1 train|2 test>.<index>. */
 void pn_synth_id(uint64_t seed, bool test, uint32_t index, char *buf, size_t cap);
@@ -32,6 +41,7 @@ typedef struct pn_synth_opts {
     int size;          /* 1024 like SIIM */
     uint64_t seed;
     double pos_rate;   /* 0.22 */
+    pn_synth_look look; /* findings' contrast and depth, PN_SYNTH_LOOK_DEFAULT as SIIM-like */
     int jpeg_quality;  /* JPEG baseline quality 1..100; 0 = uncompressed (Explicit VR Little Endian) */
     int threads;       /* 0 = all cores */
     bool force;        /* write into a non-empty out_dir */

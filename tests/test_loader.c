@@ -26,7 +26,7 @@ static int make_set(const char *scratch) {
         snprintf(ids_buf[i], sizeof ids_buf[i], "img%02d", i);
         ids[i] = ids_buf[i];
         pn_synth_sample s = {buf, buf + n, {NULL, NULL, NULL}, 0};
-        pn_synth_render(5, false, (uint32_t)i, S, 0.4, &s);
+        pn_synth_render(5, false, (uint32_t)i, S, 0.4, &PN_SYNTH_LOOK_DEFAULT, &s);
         has_mask[i] = false;
         for (size_t p = 0; p < n; p++) has_mask[i] |= s.mask[p] != 0;
         char path[2048];

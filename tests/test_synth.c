@@ -15,7 +15,7 @@
 static void render(uint64_t seed, bool test, uint32_t i, int size, uint8_t *buf, pn_synth_sample *s) {
     size_t n = (size_t)size * size;
     pn_synth_sample t = {buf, buf + n, {buf + 2 * n, buf + 3 * n, buf + 4 * n}, 0};
-    pn_synth_render(seed, test, i, size, 0.22, &t);
+    pn_synth_render(seed, test, i, size, 0.22, &PN_SYNTH_LOOK_DEFAULT, &t);
     *s = t;
 }
 
@@ -57,7 +57,7 @@ static void test_render(void) {
         if (!sb.n_regions) continue;
         size_t nn = n;
         pn_synth_sample t = {c, c + nn, {c + 2 * nn, c + 3 * nn, c + 4 * nn}, 0};
-        pn_synth_render(11, false, i, 128, 0.0, &t);
+        pn_synth_render(11, false, i, 128, 0.0, &PN_SYNTH_LOOK_DEFAULT, &t);
         sc = t;
         CHECK(sc.n_regions == 0);
         double diff = 0, outside = 0;
@@ -70,6 +70,37 @@ static void test_render(void) {
         CHECK(outside / cnt_out < 0.5);
     }
     CHECK_MSG(darker > 20, "%d findings darker than their background", darker);
+}
+
+/* The findings' look: contrast K makes a finding K times as much darker than the same image without it,
+ * depth K makes the masks larger; the rest of the image does not change; bad values are refused. */
+static void test_look(void) {
+    enum { N = 128 * 128 };
+    static uint8_t base[5 * N], look[5 * N], none[5 * N];
+    double dark1 = 0, dark2 = 0;
+    long area1 = 0, area2 = 0, outside_changed = 0;
+    for (uint32_t i = 0; i < 120; i++) {
+        pn_synth_sample sb = {base, base + N, {0}, 0}, sl = {look, look + N, {0}, 0}, sn = {none, none + N, {0}, 0};
+        pn_synth_render(11, false, i, 128, 0.22, &PN_SYNTH_LOOK_DEFAULT, &sb);
+        pn_synth_render(11, false, i, 128, 0.0, &PN_SYNTH_LOOK_DEFAULT, &sn);
+        pn_synth_render(11, false, i, 128, 0.22, &(pn_synth_look){2.0f, 1.0f}, &sl);
+        CHECK(memcmp(base + N, look + N, N) == 0); /* contrast alone keeps the masks */
+        for (size_t p = 0; p < N; p++) {
+            if (base[N + p]) dark1 += (double)none[p] - base[p], dark2 += (double)none[p] - look[p];
+            else outside_changed += abs((int)look[p] - (int)base[p]) > 1;
+        }
+        pn_synth_render(11, false, i, 128, 0.22, &(pn_synth_look){1.0f, 2.0f}, &sl);
+        for (size_t p = 0; p < N; p++) area1 += base[N + p] != 0, area2 += look[N + p] != 0;
+    }
+    printf("synth look: mean darkening x%.2f at contrast 2, mask area x%.2f at depth 2\n", dark2 / dark1,
+           (double)area2 / (double)area1);
+    CHECK(dark1 > 0 && dark2 / dark1 > 1.6 && dark2 / dark1 < 2.4);
+    CHECK(area1 > 0 && (double)area2 / (double)area1 > 1.5);
+    CHECK(outside_changed < 120 * 128); /* only the finding's rim (the pleural line) may change outside it */
+    pn_synth_opts o = {.out_dir = "unused", .n_train = 1, .size = 64, .pos_rate = 0.2, .look = {0.0f, 1.0f}};
+    CHECK(pn_synth_write(&o, NULL) == PN_ERR_ARG && strstr(pn_last_error(), "contrast"));
+    o.look = (pn_synth_look){1.0f, -1.0f};
+    CHECK(pn_synth_write(&o, NULL) == PN_ERR_ARG && strstr(pn_last_error(), "depth"));
 }
 
 static int read_pgm(const char *path, int *w, int *h, uint8_t **px) {
@@ -176,7 +207,7 @@ static void test_write(const char *scratch, int quality) {
     snprintf(dir, sizeof dir, "%s/synth_q%d", scratch, quality);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CHECK(system(cmd) == 0);
-    pn_synth_opts o = {.out_dir = dir, .n_train = 24, .n_test = 4, .size = S, .seed = 0, .pos_rate = 0.5,
+    pn_synth_opts o = {.out_dir = dir, .n_train = 24, .n_test = 4, .size = S, .seed = 0, .pos_rate = 0.5, .look = PN_SYNTH_LOOK_DEFAULT,
                        .jpeg_quality = quality, .threads = 2};
     int64_t pos = -1;
     pn_status st = pn_synth_write(&o, &pos);
@@ -220,7 +251,7 @@ static void test_write(const char *scratch, int quality) {
         /* render() uses pos_rate 0.22; re-render with the file's 0.5 */
         size_t n = S * S;
         pn_synth_sample t = {buf, buf + n, {buf + 2 * n, buf + 3 * n, buf + 4 * n}, 0};
-        pn_synth_render(0, false, i, S, 0.5, &t);
+        pn_synth_render(0, false, i, S, 0.5, &PN_SYNTH_LOOK_DEFAULT, &t);
         CHECK_MSG(memcmp(dec[i], t.mask, n) == 0, "image %u: decoded RLE differs from the rendered mask", i);
         CHECK(ids_seen[i] == (t.n_regions ? t.n_regions : 1));
 
@@ -266,6 +297,7 @@ static void test_write(const char *scratch, int quality) {
 
 int main(int argc, char **argv) {
     test_render();
+    test_look();
     const char *scratch = argc > 1 ? argv[1] : ".";
     python = argc > 2 ? argv[2] : NULL;
     pydicom_script = argc > 3 ? argv[3] : "ref/synth_pydicom_pixels.py";

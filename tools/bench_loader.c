@@ -27,7 +27,7 @@ static pn_status write_synthetic(const char *dir, int n, int size, char ids[][32
     pn_status st = PN_OK;
     for (int i = 0; i < n && st == PN_OK; i++) {
         pn_synth_sample s = {buf, buf + px, {NULL, NULL, NULL}, 0};
-        pn_synth_render(1, false, (uint32_t)i, size, 0.22, &s);
+        pn_synth_render(1, false, (uint32_t)i, size, 0.22, &PN_SYNTH_LOOK_DEFAULT, &s);
         snprintf(ids[i], 32, "bench%04d", i);
         has_mask[i] = false;
         for (size_t p = 0; p < px && !has_mask[i]; p++) has_mask[i] = s.mask[p] != 0;

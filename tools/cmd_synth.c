@@ -7,7 +7,7 @@
 int pn_cmd_synth(int argc, char **argv) {
     const char *out = NULL;
     int n = 400, n_test = -1, size = 1024, seed = 0, quality = 90, threads = 0;
-    double pos_rate = 0.22;
+    double pos_rate = 0.22, contrast = 1, depth = 1;
     bool uncompressed = false, force = false;
     const pn_opt opts[] = {
         {"out", PN_OPT_STR, &out, "DIR", "output folder (must be empty unless --force)", true},
@@ -16,6 +16,8 @@ int pn_cmd_synth(int argc, char **argv) {
         {"size", PN_OPT_INT, &size, "S", "image side in pixels (default 1024, as SIIM)", false},
         {"seed", PN_OPT_INT, &seed, "N", "seed: the same seed gives the same files (default 0)", false},
         {"pos-rate", PN_OPT_FLOAT, &pos_rate, "P", "share of images with a finding (default 0.22)", false},
+        {"finding-contrast", PN_OPT_FLOAT, &contrast, "K", "multiplies how much darker a finding is, and its pleural line (default 1)", false},
+        {"finding-depth", PN_OPT_FLOAT, &depth, "K", "multiplies how deep a finding reaches into the lung (default 1)", false},
         {"quality", PN_OPT_INT, &quality, "Q", "JPEG baseline quality 1..100 (default 90: about 150 KB per 1024 image, as SIIM)", false},
         {"uncompressed", PN_OPT_FLAG, &uncompressed, NULL, "write Explicit VR Little Endian instead of JPEG", false},
         {"threads", PN_OPT_INT, &threads, "N", "worker threads (default: all cores)", false},
@@ -38,7 +40,7 @@ int pn_cmd_synth(int argc, char **argv) {
         if (n_test == 0) n_test = 1;
     }
     pn_synth_opts o = {.out_dir = out, .n_train = n, .n_test = n_test, .size = size, .seed = (uint64_t)(uint32_t)seed,
-                       .pos_rate = pos_rate, .jpeg_quality = uncompressed ? 0 : quality, .threads = threads,
+                       .pos_rate = pos_rate, .look = {(float)contrast, (float)depth}, .jpeg_quality = uncompressed ? 0 : quality, .threads = threads,
                        .force = force, .progress = true};
     if (!uncompressed && (quality < 1 || quality > 100)) {
         fprintf(stderr, "pneumoseg synth: --quality %d (expected 1..100)\n", quality);
