@@ -29,7 +29,11 @@ run() {
 }
 
 log "gpu-check $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-log "gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -1)"
+if command -v nvidia-smi >/dev/null; then
+  log "gpu: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -1)"
+else
+  log "gpu: no nvidia-smi on this machine"
+fi
 log "nvcc: $(nvcc --version 2>&1 | tail -1)"
 
 run configure 120 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DPN_CUDA=ON -DPN_CUDA_ARCHS="$archs" \
@@ -47,7 +51,12 @@ in_tests() { cd "$root/tests" && exec "$@"; } # the tests read their goldens rel
 export -f in_tests
 export root
 run test_ops_cuda 120 bash -c 'in_tests "$@"' _ "$root/$dir/tests/test_ops" -b cuda
-grep -E "FAIL|SKIP|^test_ops" "$dir/test_ops_cuda.log" | head -40 | tee -a "$report"
+grep -E "FAIL|SKIP|^test_ops|^backend" "$dir/test_ops_cuda.log" | head -40 | tee -a "$report"
+# a SKIP of the whole backend means the module did not load: that is a failure here
+if grep -q "^SKIP all-ops cuda" "$dir/test_ops_cuda.log"; then
+  log "gpu-check: the cuda backend did not load (see the SKIP line above)"
+  failures=$((failures + 1))
+fi
 run test_parity_cuda 180 bash -c 'in_tests "$@"' _ "$root/$dir/tests/test_parity" -b cuda
 grep -E "FAIL|SKIP|^test_parity|  cuda" "$dir/test_parity_cuda.log" | head -40 | tee -a "$report"
 
@@ -56,7 +65,7 @@ declare -A median
 for prec in fp32 bf16; do
   run "bench_$prec" 180 "$dir/tools/pneumoseg" bench train --backend cuda --size 512 --batch 16 --runs 10 --warmup 3 \
     --precision "$prec"
-  grep -E "^bench|^median|^arena|cuda:" "$dir/bench_$prec.log" | tee -a "$report"
+  grep -E "^bench|^median|^arena|cuda:|^pneumoseg" "$dir/bench_$prec.log" | tee -a "$report"
   median[$prec]=$(awk '/^median/ {print $2}' "$dir/bench_$prec.log")
 done
 if command -v "$py" >/dev/null; then

@@ -224,13 +224,34 @@ pn_status pn_cuda_conv2d_bwd_data(cuda_ctx *ctx, pn_node *node) {
     return finish(ctx, s, node, false);
 }
 
-/* Block c: db[c] += the sum of dy over batch and pixels of channel c (in double, as ref). */
-__global__ void bias_grad_kernel(float *db, const float *dy, size_t n, size_t c_total, size_t hw) {
-    size_t c = blockIdx.x, count = n * hw;
-    double v[1] = {0.0};
-    for (size_t j = threadIdx.x; j < count; j += CUDA_THREADS) v[0] += dy[((j / hw) * c_total + c) * hw + j % hw];
-    cuda_block_sum<1>(v);
-    if (threadIdx.x == 0) db[c] += (float)v[0];
+struct sum_dy {
+    const float *dy;
+    __device__ void operator()(size_t c, size_t at, double *v) const {
+        (void)c;
+        v[0] += dy[at];
+    }
+};
+
+/* db[c] += the channel's total (in double, as ref). */
+__global__ void bias_grad_kernel(float *db, const double *partials, unsigned chunks, size_t channels) {
+    CUDA_GRID_LOOP(c, channels) {
+        double v[1];
+        cuda_channel_total<1>(partials, c, chunks, v);
+        db[c] += (float)v[0];
+    }
+}
+
+/* db += the sum of dy over batch and pixels, per channel. */
+static pn_status bias_grad(cuda_ctx *ctx, float *db, const pn_tensor *tdy) {
+    size_t n = (size_t)tdy->shape[0], c = (size_t)tdy->shape[1], hw = (size_t)(tdy->shape[2] * tdy->shape[3]);
+    unsigned chunks = cuda_channel_chunks(c, n * hw, 1, CUDA_REDUCE_DOUBLES);
+    dim3 grid((unsigned)c, chunks);
+    cuda_channel_partials<1><<<grid, CUDA_THREADS, 0, ctx->stream>>>(ctx->reduce, c, hw, n * hw, chunks,
+                                                                     sum_dy{cuda_ptr(tdy)});
+    CUDA_LAUNCHED(cuda_channel_partials);
+    bias_grad_kernel<<<cuda_blocks(c), CUDA_THREADS, 0, ctx->stream>>>(db, ctx->reduce, chunks, c);
+    CUDA_LAUNCHED(bias_grad_kernel);
+    return PN_OK;
 }
 
 pn_status pn_cuda_conv2d_bwd_weights(cuda_ctx *ctx, pn_node *node) {
@@ -244,11 +265,6 @@ pn_status pn_cuda_conv2d_bwd_weights(cuda_ctx *ctx, pn_node *node) {
                                              (cudnnConvolutionBwdFilterAlgo_t)s->algo, work_at(ctx, s->off_ws),
                                              s->ws_bytes, beta, s->wd, result(ctx, s, node)));
     PN_TRY(finish(ctx, s, node, true));
-    if (node->out[1]) {
-        const pn_tensor *tdy = node->in[0];
-        size_t n = (size_t)tdy->shape[0], c = (size_t)tdy->shape[1], hw = (size_t)(tdy->shape[2] * tdy->shape[3]);
-        bias_grad_kernel<<<(unsigned)c, CUDA_THREADS, 0, ctx->stream>>>(cuda_ptr(node->out[1]), cuda_ptr(tdy), n, c, hw);
-        CUDA_LAUNCHED(bias_grad_kernel);
-    }
+    if (node->out[1]) PN_TRY(bias_grad(ctx, cuda_ptr(node->out[1]), node->in[0]));
     return PN_OK;
 }

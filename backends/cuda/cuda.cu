@@ -110,7 +110,13 @@ static const char *cuda_supports_op(pn_backend *be, const pn_node *node) {
     }
     bool bn = node->op == PN_OP_BATCHNORM_TRAIN_FWD || node->op == PN_OP_BATCHNORM_BWD;
     const pn_tensor *x = node->op == PN_OP_BATCHNORM_BWD ? node->in[1] : node->in[0];
-    if (bn && x->shape[1] > CUDA_REDUCE_DOUBLES / 2) return "batchnorm with more than 4096 channels";
+    if (bn && x->shape[1] > CUDA_REDUCE_DOUBLES / 4) return "batchnorm with more than 2048 channels";
+    if (node->op == PN_OP_CONV2D_BWD_WEIGHTS && node->out[1] && node->out[1]->shape[0] > CUDA_REDUCE_DOUBLES)
+        return "a bias gradient of more than 8192 channels";
+    if (node->op == PN_OP_CONCAT || node->op == PN_OP_SPLIT) { /* one strided copy: rows must stay under 2 GB */
+        const pn_tensor *y = node->op == PN_OP_CONCAT ? node->out[0] : node->in[0];
+        if (y->shape[1] * y->shape[2] * y->shape[3] > INT_MAX / 4) return "concat/split of more than 2 GB per batch item";
+    }
     return NULL;
 }
 
