@@ -88,6 +88,9 @@ void pn_backend_register(const char *name, pn_backend_factory factory);
  * module loads and finds a device (else one line saying why), then cpu, then ref. */
 pn_status pn_backend_open(const char *name, int threads, pn_backend **out);
 void pn_backend_close(pn_backend *be);
+/* Loads module libpneumoseg-<name>.so (as pn_backend_open would find it) and asks its score: > 0 usable, 0 not
+ * (the reason in why: not found, not loadable, or what the module says, e.g. "no CUDA driver (...)"). */
+int pn_backend_module_probe(const char *name, char *why, size_t n);
 /* Names of the built-in backends, comma separated. */
 const char *pn_backend_builtin_names(void);
 

@@ -118,6 +118,8 @@ if [ -n "${PN_TEST_CUDA_MODULE:-}" ] && [ -f "$PN_TEST_CUDA_MODULE" ]; then
     PN_BACKEND_PATH=$cuda_dir expect 0 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend auto --save-logits "$work/y_auto.npy"
     [ "$(grep -c 'using the CPU' "$work/err")" -eq 1 ] && grep -qF "$reason" "$work/err" && ok || bad "--backend auto did not name the reason in one line: $(cat "$work/err")"
     grep -q "backend: cpu" "$work/err" && ok || bad "--backend auto did not fall back to cpu: $(cat "$work/err")"
+    PN_BACKEND_PATH=$cuda_dir "$bin" version >"$work/out" 2>&1
+    grep -qF "cuda module: unavailable: $reason" "$work/out" && ok || bad "version did not give the reason: $(cat "$work/out")"
     PN_BACKEND_PATH=$cuda_dir expect 1 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend auto --precision bf16
     grep -q "precision bf16" "$work/err" && ok || bad "--precision bf16 on the fallback did not say why: $(cat "$work/err")"
   fi

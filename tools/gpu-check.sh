@@ -45,6 +45,7 @@ if ! run build 300 cmake --build "$dir" -j "$(nproc)" --target pneumoseg pneumos
   exit 1
 fi
 export PN_BACKEND_PATH=$root/$dir/tools
+"$dir/tools/pneumoseg" version | tee -a "$report"
 
 # Every op, forward and backward, against the ref backend; then the U-Net against the PyTorch golden.
 in_tests() { cd "$root/tests" && exec "$@"; } # the tests read their goldens relative to tests/
