@@ -1,7 +1,7 @@
 /* conv2d: forward, backward-data and backward-weights through cuDNN 9 (its convolution API), the algorithm
- * chosen once per node in prepare (deterministic ones only under set_deterministic), float32 with FMA math (no
- * TF32) or, in bf16/fp16, on rounded operand copies in the workspace with float accumulation; the bias and its
- * gradient in own float/double code. Parameter gradients accumulate (+=). */
+ * chosen once per node in prepare (no FFT/Winograd; deterministic ones only under set_deterministic), float32
+ * with FMA math (no TF32) or, in bf16/fp16, on rounded operand copies in the workspace with float accumulation;
+ * the bias and its gradient in own float/double code. Parameter gradients accumulate (+=). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,8 +119,23 @@ static pn_status workspace_size(cuda_ctx *ctx, const conv_state *s, pn_op op, in
     return PN_OK;
 }
 
-/* The best-ranked algorithm that works, fits the workspace limit, keeps float32 off TF32 and, when asked,
- * is deterministic. */
+/* FFT and Winograd algorithms transform whole tiles: a NaN or Inf in one input pixel spreads over its tile
+ * (where a direct convolution, ref's and PyTorch's CPU one, keeps it in the receptive field) and their
+ * rounding error is larger. They are never chosen. */
+static bool transforms_tiles(pn_op op, int algo) {
+    if (op == PN_OP_CONV2D_FWD)
+        return algo == CUDNN_CONVOLUTION_FWD_ALGO_FFT || algo == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
+               algo == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD || algo == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+    if (op == PN_OP_CONV2D_BWD_DATA)
+        return algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT || algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING ||
+               algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD ||
+               algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
+    return algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT || algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
+           algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
+}
+
+/* The best-ranked algorithm that works, fits the workspace limit, transforms no tiles, keeps float32 off TF32
+ * and, when asked, is deterministic. */
 static pn_status choose_algo(cuda_ctx *ctx, conv_state *s, const pn_node *node) {
     algo_perf perf[MAX_ALGOS];
     int n;
@@ -128,6 +143,7 @@ static pn_status choose_algo(cuda_ctx *ctx, conv_state *s, const pn_node *node) 
     for (int i = 0; i < n; i++) {
         const algo_perf *a = &perf[i];
         if (a->status != CUDNN_STATUS_SUCCESS || a->memory > ctx->work_limit) continue;
+        if (transforms_tiles(node->op, a->algo)) continue;
         if (ctx->deterministic && a->determinism != CUDNN_DETERMINISTIC) continue;
         if (s->prec == CUDA_FP32 && a->math != CUDNN_FMA_MATH && a->math != CUDNN_DEFAULT_MATH) continue;
         if (s->prec != CUDA_FP32) CUDNN_TRY(cudnnSetConvolutionMathType(s->cd, a->math));
