@@ -336,6 +336,18 @@ static pn_status open_module(const char *name, int threads, pn_backend **out, bo
     return PN_OK;
 }
 
+int pn_backend_module_probe(const char *name, char *why, size_t n) {
+    bool found;
+    void *h = find_module(name, why, n, &found);
+    if (!h) return 0;
+    pn_module_score_fn score = (pn_module_score_fn)(uintptr_t)dlsym(h, "pn_backend_score");
+    if (!score) {
+        snprintf(why, n, "the module lacks pn_backend_score");
+        return 0;
+    }
+    return score(why, n);
+}
+
 pn_status pn_backend_open(const char *name, int threads, pn_backend **out) {
     *out = NULL;
     bool found;

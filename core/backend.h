@@ -8,7 +8,12 @@
 #include "ops.h"
 #include "tensor.h"
 
-#define PN_BACKEND_API_VERSION 1
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* 2: the optional set_precision and set_deterministic slots at the end of pn_backend. */
+#define PN_BACKEND_API_VERSION 2
 
 /* One op applied to concrete tensors. Outputs first, then inputs (see ops.def). */
 typedef struct pn_node {
@@ -41,6 +46,13 @@ typedef struct pn_backend {
     pn_status (*synchronize)(struct pn_backend *be);                        /* optional */
     pn_status (*set_threads)(struct pn_backend *be, int threads);           /* optional */
     void (*destroy)(struct pn_backend *be);
+    /* Arithmetic of the nodes prepared from now on: "fp32", "bf16" or "fp16" (tensors stay float32; the
+     * backend converts operands where it computes in lower precision). NULL slot = float32 only. A
+     * backend that cannot do it returns PN_ERR_UNSUPPORTED with the reason. Optional. */
+    pn_status (*set_precision)(struct pn_backend *be, const char *precision);
+    /* Picks only deterministic algorithms for the nodes prepared from now on. Optional (NULL = the
+     * backend is deterministic anyway). */
+    pn_status (*set_deterministic)(struct pn_backend *be, bool deterministic);
 } pn_backend;
 
 /* ---- checked wrappers ---- */
@@ -76,6 +88,9 @@ void pn_backend_register(const char *name, pn_backend_factory factory);
  * module loads and finds a device (else one line saying why), then cpu, then ref. */
 pn_status pn_backend_open(const char *name, int threads, pn_backend **out);
 void pn_backend_close(pn_backend *be);
+/* Loads module libpneumoseg-<name>.so (as pn_backend_open would find it) and asks its score: > 0 usable, 0 not
+ * (the reason in why: not found, not loadable, or what the module says, e.g. "no CUDA driver (...)"). */
+int pn_backend_module_probe(const char *name, char *why, size_t n);
 /* Names of the built-in backends, comma separated. */
 const char *pn_backend_builtin_names(void);
 
@@ -84,5 +99,9 @@ const char *pn_backend_builtin_names(void);
  *   pn_status pn_backend_init(int api_version, int threads, pn_backend **out);          */
 typedef int (*pn_module_score_fn)(char *reason, size_t n);
 typedef pn_status (*pn_module_init_fn)(int api_version, int threads, pn_backend **out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

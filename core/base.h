@@ -6,6 +6,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Everything a user can cause returns one of these; the message is in pn_last_error(). */
 typedef enum pn_status {
     PN_OK = 0,
@@ -25,12 +29,18 @@ const char *pn_last_error(void);
 /* A short name for a status ("I/O error", ...). */
 const char *pn_status_name(pn_status st);
 
+#ifdef __cplusplus
+#define PN_NORETURN [[noreturn]]
+#else
+#define PN_NORETURN _Noreturn
+#endif
+
 /* Programming errors: stays on in release builds, aborts with file:line:expr. */
 #define PN_ASSERT(cond)                                                    \
     do {                                                                   \
         if (!(cond)) pn_assert_fail(__FILE__, __LINE__, #cond);            \
     } while (0)
-_Noreturn void pn_assert_fail(const char *file, int line, const char *expr);
+PN_NORETURN void pn_assert_fail(const char *file, int line, const char *expr);
 
 /* Propagate a non-OK status to the caller. */
 #define PN_TRY(expr)                          \
@@ -69,5 +79,9 @@ void pn_progress_begin(pn_progress *p, const char *label, int64_t total);
 /* Advance by `n`; `extra` (may be NULL) is shown after the rate, e.g. "loss 0.41". */
 void pn_progress_step(pn_progress *p, int64_t n, const char *extra);
 void pn_progress_end(pn_progress *p);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

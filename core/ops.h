@@ -4,6 +4,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct pn_none_params {
     int unused;
 } pn_none_params;
@@ -62,5 +66,9 @@ int pn_op_num_inputs(pn_op op);
 int pn_op_num_outputs(pn_op op);
 /* The op whose name is `name`, or PN_OP_COUNT. */
 pn_op pn_op_from_name(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -7,6 +7,10 @@
 
 #include "base.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum pn_dtype { PN_F32 = 0, PN_BF16 = 1, PN_F16 = 2 } pn_dtype;
 
 #define PN_MAX_DIMS 4
@@ -47,5 +51,9 @@ int pn_tensor_same_shape(const pn_tensor *a, const pn_tensor *b);
 const char *pn_shape_str(const pn_tensor *t, char *buf, size_t n);
 /* The host pointer to the first element (host backends only; asserts otherwise). */
 float *pn_tensor_host_f32(const pn_tensor *t);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -610,7 +610,12 @@ pn_status pn_unet_clip_grad_norm(pn_unet *m, double max_norm, double *norm) {
     if (!isfinite(*norm)) return pn_error(PN_ERR_NUMERIC, "the gradient norm is %g", *norm);
     double coef = max_norm / (*norm + 1e-6);
     if (coef >= 1.0) return PN_OK;
-    pn_op_params p = {.scale = {(float)coef}};
+    return pn_unet_scale_grad(m, coef);
+}
+
+pn_status pn_unet_scale_grad(pn_unet *m, double factor) {
+    PN_TRY(ensure_train_buffers(m));
+    pn_op_params p = {.scale = {(float)factor}};
     pn_tensor *outs[] = {&m->flat_g}, *ins[] = {&m->flat_g};
     return run_flat(m, PN_OP_SCALE, p, outs, ins);
 }

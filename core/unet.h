@@ -65,6 +65,8 @@ pn_status pn_unet_zero_grad(pn_unet *m);
 pn_status pn_unet_grad_norm(pn_unet *m, double *norm);
 /* torch.nn.utils.clip_grad_norm_: scales gradients by min(1, max_norm / (norm + 1e-6)); returns the norm. */
 pn_status pn_unet_clip_grad_norm(pn_unet *m, double max_norm, double *norm);
+/* Multiplies every parameter gradient by `factor` (removing a loss scale). */
+pn_status pn_unet_scale_grad(pn_unet *m, double factor);
 /* One Adam step over the flat parameters (p.step is the 1-based step count). */
 pn_status pn_unet_adam_step(pn_unet *m, const pn_adam_params *p);
 

@@ -99,5 +99,37 @@ else
   echo "SKIP backend module checks: PN_TEST_MODULE_DIR has no libpneumoseg-fake.so (run through ctest)"
 fi
 
+# The real cuda module, when it was built (PN_TEST_CUDA_MODULE names it): without a usable GPU, --backend auto
+# says why in one line and runs on the CPU, --backend cuda fails with that line. With a GPU both run on it.
+if [ -n "${PN_TEST_CUDA_MODULE:-}" ] && [ -f "$PN_TEST_CUDA_MODULE" ]; then
+  cuda_dir=$(dirname "$PN_TEST_CUDA_MODULE")
+  PN_BACKEND_PATH=$cuda_dir "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend cuda \
+    --save-logits "$work/y_cuda.npy" >"$work/out" 2>"$work/err"
+  rc=$?
+  if [ "$rc" -eq 0 ]; then
+    grep -q "backend: cuda" "$work/err" && ok || bad "--backend cuda ran but not on cuda: $(cat "$work/err")"
+    echo "cuda module: a GPU is present; the fallback checks do not apply"
+  else
+    [ "$rc" -eq 1 ] && ok || bad "--backend cuda without a GPU: exit $rc (wanted 1)"
+    one_line_error "cuda backend unavailable: "
+    reason=$(grep '^pneumoseg' "$work/err" | sed 's/.*cuda backend unavailable: //')
+    echo "cuda module without a GPU: $reason"
+    [ -n "$reason" ] && ok || bad "--backend cuda gave no reason"
+    PN_BACKEND_PATH=$cuda_dir expect 0 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend auto --save-logits "$work/y_auto.npy"
+    [ "$(grep -c 'using the CPU' "$work/err")" -eq 1 ] && grep -qF "$reason" "$work/err" && ok || bad "--backend auto did not name the reason in one line: $(cat "$work/err")"
+    grep -q "backend: cpu" "$work/err" && ok || bad "--backend auto did not fall back to cpu: $(cat "$work/err")"
+    PN_BACKEND_PATH=$cuda_dir "$bin" version >"$work/out" 2>&1
+    grep -qF "cuda module: unavailable: $reason" "$work/out" && ok || bad "version did not give the reason: $(cat "$work/out")"
+    PN_BACKEND_PATH=$cuda_dir expect 1 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend auto --precision bf16
+    grep -q "precision bf16" "$work/err" && ok || bad "--precision bf16 on the fallback did not say why: $(cat "$work/err")"
+  fi
+else
+  echo "SKIP cuda module checks: no libpneumoseg-cuda.so was built (no nvcc/cuDNN, or PN_CUDA=OFF)"
+fi
+expect 1 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend ref --precision fp16
+one_line_error "float32 only"
+expect 1 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend ref --precision fp8
+one_line_error "fp32, bf16 or fp16"
+
 echo "test_cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

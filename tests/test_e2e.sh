@@ -65,6 +65,28 @@ cmp -s runA/last.safetensors runC/last.safetensors && ok || bad "resumed weights
   grep -q "non-finite .* at step [0-9]" nan.txt && ok || bad "no NaN/Inf message naming the step: $(tail -2 nan.txt)"
 }
 
+# --- fp16 dynamic loss scaling, through the fake module (ref arithmetic with a set_precision slot) ---
+if [ -n "${PN_TEST_MODULE_DIR:-}" ] && [ -f "$PN_TEST_MODULE_DIR/libpneumoseg-fake.so" ]; then
+  fake=(--data data --folds folds.csv --fold 1 --batch 2 --size 64 --steps-per-epoch 1 --top-k 1 --backend fake --quiet
+        --loader-threads 1 --epochs 1)
+  export PN_BACKEND_PATH=$PN_TEST_MODULE_DIR
+  run "$bin" train "${fake[@]}" --out runF32
+  "$bin" train "${fake[@]}" --out runF16 --precision fp16 >f16.txt 2>&1 || bad "fp16 run failed: $(tail -3 f16.txt)"
+  grep -q "skipped 0 (loss scale 65536)" f16.txt && ok || bad "the fp16 epoch line lacks the loss scale: $(grep epoch f16.txt)"
+  # scaling by 2^16 and unscaling by 2^-16 is exact in float32, so the weights equal the unscaled run's
+  cmp -s runF32/last.safetensors runF16/last.safetensors && ok || bad "fp16 loss scaling changed the float32 result"
+  grep -q '"precision": "fp16"' runF16/run.json && ok || bad "run.json lacks the precision"
+  # the first gradient norm overflows: that step is skipped, the scale halves, the run goes on
+  PN_FAKE_INF_SUMSQ=1 "$bin" train "${fake[@]}" --out runSkip --precision fp16 >skip.txt 2>&1 || bad "skip run failed: $(tail -3 skip.txt)"
+  grep -q "skipped 1 (loss scale 32768)" skip.txt && ok || bad "an overflowing step was not skipped: $(grep epoch skip.txt)"
+  # in fp32 the same overflow stops the run, naming the step
+  PN_FAKE_INF_SUMSQ=1 "$bin" train "${fake[@]}" --out runInf >inf.txt 2>&1 && bad "fp32 with an inf gradient norm should fail" || {
+    grep -q "non-finite gradient norm (Inf) at step 1" inf.txt && ok || bad "no message naming step 1: $(tail -2 inf.txt)"; }
+  unset PN_BACKEND_PATH
+else
+  echo "SKIP fp16 loss-scaling checks: PN_TEST_MODULE_DIR has no libpneumoseg-fake.so (run through ctest)"
+fi
+
 # --- eval ---
 "$bin" eval --weights runA/best.safetensors --data data --folds folds.csv --fold 1 --size 64 --batch 4 --tta hflip \
   --backend "$backend" >eval.txt 2>>log.txt && ok || bad "eval failed: $(tail -3 log.txt)"

@@ -12,6 +12,7 @@
 typedef struct bench_args {
     const char *backend, *encoder, *weights, *precision;
     int size, batch, runs, warmup, threads;
+    bool deterministic;
 } bench_args;
 
 static int cmp_double(const void *a, const void *b) {
@@ -42,7 +43,8 @@ static pn_status bench_once(pn_unet *m, bool train, int64_t step) {
 
 static pn_status setup_model(const bench_args *a, bool train, pn_backend **be, pn_unet **m) {
     PN_TRY(pn_tool_open_backend(a->backend, a->threads, be));
-    PN_TRY(pn_tool_check_precision(*be, a->precision));
+    PN_TRY(pn_tool_set_precision(*be, a->precision));
+    PN_TRY(pn_tool_set_deterministic(*be, a->deterministic));
     if (a->weights)
         PN_TRY(pn_tool_load_model(a->encoder, a->weights, *be, m));
     else
@@ -90,7 +92,7 @@ static pn_status run_bench(const bench_args *a, bool train) {
 }
 
 static int bench_model(int argc, char **argv, bool train) {
-    bench_args a = {"auto", "resnet34", NULL, "fp32", train ? 256 : 512, train ? 4 : 1, 5, 1, 0};
+    bench_args a = {"auto", "resnet34", NULL, "fp32", train ? 256 : 512, train ? 4 : 1, 5, 1, 0, false};
     const pn_opt opts[] = {
         {"size", PN_OPT_INT, &a.size, "S", "image side, a multiple of 32 (infer 512, train 256)", false},
         {"batch", PN_OPT_INT, &a.batch, "N", "batch size (infer 1, train 4)", false},
@@ -100,7 +102,9 @@ static int bench_model(int argc, char **argv, bool train) {
         {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default resnet34)", false},
         {"backend", PN_OPT_STR, &a.backend, "NAME", "auto (default), ref, cpu or cuda", false},
         {"threads", PN_OPT_INT, &a.threads, "N", "threads (default 0 = all cores)", false},
-        {"precision", PN_OPT_STR, &a.precision, "fp32|bf16", "arithmetic (bf16 needs AVX512_BF16; default fp32)", false},
+        {"precision", PN_OPT_STR, &a.precision, "fp32|bf16|fp16", "convolution arithmetic (bf16/fp16: cuda; default fp32)",
+         false},
+        {"deterministic", PN_OPT_FLAG, &a.deterministic, NULL, "deterministic algorithms only (cuda)", false},
         {0},
     };
     const pn_command_help help = {train ? "pneumoseg bench train [--size 256] [--batch 4] [--runs 5]"
@@ -120,7 +124,7 @@ static int bench_infer(int argc, char **argv) { return bench_model(argc, argv, f
 static int bench_train(int argc, char **argv) { return bench_model(argc, argv, true); }
 
 static int bench_ops(int argc, char **argv) {
-    bench_args a = {"auto", "resnet34", NULL, "fp32", 512, 1, 5, 2, 0};
+    bench_args a = {"auto", "resnet34", NULL, "fp32", 512, 1, 5, 2, 0, false};
     bool backward = false;
     const pn_opt opts[] = {
         {"size", PN_OPT_INT, &a.size, "S", "image side the layer shapes come from (default 512)", false},

@@ -14,7 +14,7 @@
 
 typedef struct eval_args {
     const char *weights, *data, *folds, *tta, *tops, *areas, *bottoms, *backend, *encoder, *norm, *loss, *submission,
-        *truth;
+        *truth, *precision;
     int fold, size, batch, threads, loader_threads, width;
 } eval_args;
 
@@ -49,6 +49,7 @@ static pn_status eval_fold(const eval_args *a) {
     pn_unet *m = NULL;
     pn_val_result v;
     pn_status st = pn_tool_open_backend(a->backend, a->threads, &be);
+    if (st == PN_OK) st = pn_tool_set_precision(be, a->precision);
     if (st == PN_OK) st = pn_tool_load_model(a->encoder, a->weights, be, &m);
     if (st == PN_OK) st = pn_tool_validate(m, &cfg, tta, w, true, &grid, &v);
     if (st == PN_OK) {
@@ -168,7 +169,8 @@ int pn_cmd_eval(int argc, char **argv) {
         {"loss", PN_OPT_STR, &a.loss, "SPEC", "ComboLoss weights for the val loss (default bce=3,dice=1,focal=4)", false},
         {"norm", PN_OPT_STR, &a.norm, "MODE", "input scaling (default imagenet)", false},
         {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default resnet34)", false},
-        {"backend", PN_OPT_STR, &a.backend, "NAME", "auto | ref | cpu (default auto)", false},
+        {"backend", PN_OPT_STR, &a.backend, "NAME", "auto | ref | cpu | cuda (default auto)", false},
+        {"precision", PN_OPT_STR, &a.precision, "P", "fp32 (default) | bf16 | fp16 convolutions (cuda)", false},
         {"threads", PN_OPT_INT, &a.threads, "N", "compute threads (default: all cores)", false},
         {"loader-threads", PN_OPT_INT, &a.loader_threads, "N", "loader threads (default 2)", false},
         {"submission", PN_OPT_STR, &a.submission, "CSV", "instead: score this submission against --truth", false},

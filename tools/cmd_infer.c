@@ -12,6 +12,7 @@ typedef struct infer_args {
     const char *weights, *input, *save_logits, *save_probs, *backend, *mode, *encoder;
     int threads;
     const char *precision;
+    bool deterministic;
 } infer_args;
 
 static pn_status run_infer(const infer_args *a) {
@@ -27,7 +28,8 @@ static pn_status run_infer(const infer_args *a) {
     if (st == PN_OK && !train && strcmp(a->mode, "eval") != 0)
         st = pn_error(PN_ERR_ARG, "--mode must be eval or train, got '%s'", a->mode);
     if (st == PN_OK) st = pn_tool_open_backend(a->backend, a->threads, &be);
-    if (st == PN_OK) st = pn_tool_check_precision(be, a->precision);
+    if (st == PN_OK) st = pn_tool_set_precision(be, a->precision);
+    if (st == PN_OK) st = pn_tool_set_deterministic(be, a->deterministic);
     if (st == PN_OK) st = pn_tool_load_model(a->encoder, a->weights, be, &m);
     if (st == PN_OK)
         st = pn_unet_plan(m, (int)x.shape[0], (int)x.shape[2], (int)x.shape[3], train ? PN_UNET_TRAIN : PN_UNET_EVAL);
@@ -58,7 +60,7 @@ static pn_status run_infer(const infer_args *a) {
 }
 
 int pn_cmd_infer(int argc, char **argv) {
-    infer_args a = {NULL, NULL, NULL, NULL, "auto", "eval", "resnet34", 0, "fp32"};
+    infer_args a = {NULL, NULL, NULL, NULL, "auto", "eval", "resnet34", 0, "fp32", false};
     const pn_opt opts[] = {
         {"weights", PN_OPT_STR, &a.weights, "W.safetensors", "model weights (smp state_dict names)", true},
         {"input", PN_OPT_STR, &a.input, "X.npy", "float32 array of shape (N, 3, H, W), H and W multiples of 32", true},
@@ -68,7 +70,9 @@ int pn_cmd_infer(int argc, char **argv) {
         {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder of the weights (default resnet34)", false},
         {"backend", PN_OPT_STR, &a.backend, "NAME", "auto (default), ref, cpu or cuda", false},
         {"threads", PN_OPT_INT, &a.threads, "N", "threads (default 0 = all cores)", false},
-        {"precision", PN_OPT_STR, &a.precision, "fp32|bf16", "arithmetic (bf16 needs AVX512_BF16; default fp32)", false},
+        {"precision", PN_OPT_STR, &a.precision, "fp32|bf16|fp16", "convolution arithmetic (bf16/fp16: cuda; default fp32)",
+         false},
+        {"deterministic", PN_OPT_FLAG, &a.deterministic, NULL, "deterministic algorithms only (cuda)", false},
         {0},
     };
     const pn_command_help help = {

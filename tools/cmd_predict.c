@@ -20,7 +20,8 @@
 
 typedef struct predict_args {
     pn_str_list weights;
-    const char *images, *dicom, *out, *sample, *tta, *triplet, *save_probs, *save_masks, *overlays, *backend, *encoder, *norm;
+    const char *images, *dicom, *out, *sample, *tta, *triplet, *save_probs, *save_masks, *overlays, *backend, *encoder, *norm,
+        *precision;
     int size, batch, threads, out_size, n_overlays;
     double min_region;
     bool force;
@@ -242,6 +243,7 @@ static pn_status setup(predictor *p) {
     if (a->overlays) PN_TRY(pn_mkdirs(a->overlays));
     if (a->save_masks) PN_TRY(pn_mkdirs(a->save_masks));
     PN_TRY(pn_tool_open_backend(a->backend, a->threads, &p->be));
+    PN_TRY(pn_tool_set_precision(p->be, a->precision));
     p->models = calloc((size_t)a->weights.count, sizeof *p->models);
     if (!p->models) return pn_error(PN_ERR_NOMEM, "out of memory");
     for (int k = 0; k < a->weights.count; k++) {
@@ -287,7 +289,8 @@ int pn_cmd_predict(int argc, char **argv) {
         {"overlays-n", PN_OPT_INT, &a.n_overlays, "N", "how many overlays (default 8)", false},
         {"norm", PN_OPT_STR, &a.norm, "MODE", "input scaling (default imagenet)", false},
         {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default resnet34)", false},
-        {"backend", PN_OPT_STR, &a.backend, "NAME", "auto | ref | cpu (default auto)", false},
+        {"backend", PN_OPT_STR, &a.backend, "NAME", "auto | ref | cpu | cuda (default auto)", false},
+        {"precision", PN_OPT_STR, &a.precision, "P", "fp32 (default) | bf16 | fp16 convolutions (cuda)", false},
         {"threads", PN_OPT_INT, &a.threads, "N", "compute threads (default: all cores)", false},
         {"force", PN_OPT_FLAG, &a.force, NULL, "overwrite --out", false},
         {NULL, 0, NULL, NULL, NULL, false},

@@ -22,11 +22,11 @@ static const char *H_NAMES[H_COLS] = {"epoch",    "lr",       "train_loss",    "
 
 typedef struct train_args {
     const char *data, *folds, *out, *backend, *encoder, *init, *aug, *border, *norm, *loss, *sched, *milestones,
-        *pos_share, *tops, *areas, *bottoms;
+        *pos_share, *tops, *areas, *bottoms, *precision;
     int fold, epochs, batch, accum, size, threads, loader_threads, steps_per_epoch, top_k, early_stop, seed,
         patience, period;
     double lr, wd, clip, gamma, factor, min_lr;
-    bool resume, force, tta, quiet;
+    bool resume, force, tta, quiet, deterministic;
 } train_args;
 
 typedef struct trainer {
@@ -150,6 +150,8 @@ static pn_status write_run_json(trainer *t, int argc, char **argv) {
     json_str(f, "bottoms", a->bottoms, true);
     fprintf(f, "  \"val_tta\": %s,\n", a->tta ? "true" : "false");
     json_str(f, "backend", t->be->name, true);
+    json_str(f, "precision", a->precision, true);
+    fprintf(f, "  \"deterministic\": %s,\n", a->deterministic ? "true" : "false");
     fprintf(f, "  \"threads\": %d,\n  \"loader_threads\": %d,\n", a->threads, a->loader_threads);
     fprintf(f, "  \"train_images\": %d,\n  \"val_images\": %d,\n", t->split.n_train, t->split.n_val);
     fputs("  \"command\": [", f);
@@ -247,6 +249,37 @@ static pn_status check_finite(double v, const char *what, int64_t step, int epoc
                     "checkpoint is kept", what, isnan(v) ? "NaN" : "Inf", (long long)step + 1, epoch + 1, batch + 1);
 }
 
+/* fp16 dynamic loss scaling, as torch.cuda.amp.GradScaler's defaults: start at 2^16, halve on a step with
+ * non-finite gradients (which is skipped), double after 2000 good steps in a row. Off (scale 0) otherwise. */
+#define LOSS_SCALE_INIT 65536.0
+#define LOSS_SCALE_GROWTH_INTERVAL 2000
+
+static void loss_scale_update(pn_train_state *s, bool finite) {
+    if (!finite) {
+        s->loss_scale *= 0.5;
+        s->scale_good = 0;
+        s->skipped_steps++;
+        return;
+    }
+    if (++s->scale_good >= LOSS_SCALE_GROWTH_INTERVAL) {
+        s->loss_scale *= 2.0;
+        s->scale_good = 0;
+    }
+}
+
+/* Under loss scaling: the gradients are unscaled (true) or, when not finite, dropped (false, step skipped). */
+static pn_status unscale_grads(trainer *t, bool *finite) {
+    *finite = true;
+    if (t->state.loss_scale <= 0) return PN_OK;
+    double norm;
+    PN_TRY(pn_unet_grad_norm(t->m, &norm));
+    *finite = isfinite(norm);
+    if (*finite) return pn_unet_scale_grad(t->m, 1.0 / t->state.loss_scale);
+    pn_log_debug("step %lld: non-finite gradients at loss scale %g; step skipped", (long long)t->state.step + 1,
+                 t->state.loss_scale);
+    return pn_unet_zero_grad(t->m);
+}
+
 static pn_status train_epoch(trainer *t, int epoch, double lr, double *mean_loss) {
     const train_args *a = t->a;
     double share = share_of(t, epoch);
@@ -278,17 +311,24 @@ static pn_status train_epoch(trainer *t, int epoch, double lr, double *mean_loss
         if (st == PN_OK) st = pn_unet_forward(t->m);
         if (st == PN_OK) st = pn_unet_loss(t->m, (float)t->w[0], (float)t->w[1], (float)t->w[2], &loss);
         if (st == PN_OK) st = check_finite(loss, "loss", t->state.step, epoch, (int)b);
-        if (st == PN_OK) st = pn_unet_backward(t->m, 1.0f / (float)a->accum);
+        float grad_scale = 1.0f / (float)a->accum;
+        if (t->state.loss_scale > 0) grad_scale *= (float)t->state.loss_scale;
+        if (st == PN_OK) st = pn_unet_backward(t->m, grad_scale);
         if (st != PN_OK) break;
         sum += loss;
         done++;
         if ((b + 1) % a->accum == 0 || b + 1 == batches) {
             double norm;
-            st = a->clip > 0 ? pn_unet_clip_grad_norm(t->m, a->clip, &norm) : pn_unet_grad_norm(t->m, &norm);
-            if (st == PN_OK) st = check_finite(norm, "gradient norm", t->state.step, epoch, (int)b);
-            ap.step = ++t->state.step;
-            if (st == PN_OK) st = pn_unet_adam_step(t->m, &ap);
-            if (st == PN_OK) st = pn_unet_zero_grad(t->m);
+            bool finite;
+            st = unscale_grads(t, &finite);
+            if (st == PN_OK && t->state.loss_scale > 0) loss_scale_update(&t->state, finite);
+            if (st == PN_OK && finite) {
+                st = a->clip > 0 ? pn_unet_clip_grad_norm(t->m, a->clip, &norm) : pn_unet_grad_norm(t->m, &norm);
+                if (st == PN_OK) st = check_finite(norm, "gradient norm", t->state.step, epoch, (int)b);
+                ap.step = ++t->state.step;
+                if (st == PN_OK) st = pn_unet_adam_step(t->m, &ap);
+                if (st == PN_OK) st = pn_unet_zero_grad(t->m);
+            }
         }
         snprintf(extra, sizeof extra, "loss %.4f lr %.2e", sum / (double)done, lr);
         if (!a->quiet) pn_progress_step(&bar, batch.n, extra);
@@ -310,10 +350,21 @@ static pn_status append_history(trainer *t, const float *row) {
     return PN_OK;
 }
 
+/* The epoch line's loss-scaling part (empty in fp32/bf16): steps skipped this epoch and the current scale. */
+static const char *scaling_note(const trainer *t, int64_t skipped_before, char *buf, size_t n) {
+    buf[0] = 0;
+    if (t->state.loss_scale > 0)
+        snprintf(buf, n, "  skipped %lld (loss scale %g)", (long long)(t->state.skipped_steps - skipped_before),
+                 t->state.loss_scale);
+    return buf;
+}
+
 static pn_status run_epochs(trainer *t) {
     const train_args *a = t->a;
     for (int e = t->state.epoch; e < a->epochs; e++) {
         double t0 = pn_now(), lr = pn_sched_lr(&t->sched, e), train_loss;
+        int64_t skipped_before = t->state.skipped_steps;
+        char note[64];
         PN_TRY(train_epoch(t, e, lr, &train_loss));
         pn_triplet_grid grid;
         PN_TRY(pn_tool_grid(a->tops, a->areas, a->bottoms, a->size, &grid));
@@ -333,9 +384,10 @@ static pn_status run_epochs(trainer *t) {
         }
         t->state.epoch = e + 1;
         pn_log_info("epoch %d/%d  lr %.2e  train loss %.4f  val loss %.4f  kaggle %.4f  dice+ %.4f  empty acc %.3f  "
-                    "triplet (%.2f, %lld, %.2f)  %.1f s%s",
+                    "triplet (%.2f, %lld, %.2f)  %.1f s%s%s",
                     e + 1, a->epochs, lr, train_loss, v.loss, v.score, v.pos_dice, v.empty_acc, v.best.top,
-                    (long long)v.best.min_area, v.best.bottom, secs, is_best ? "  best" : "");
+                    (long long)v.best.min_area, v.best.bottom, secs, scaling_note(t, skipped_before, note, sizeof note),
+                    is_best ? "  best" : "");
         PN_TRY(save_checkpoints(t, e, is_best));
         PN_TRY(write_metrics(t));
         if (a->early_stop > 0 && e + 1 - t->state.best_epoch >= a->early_stop) {
@@ -390,6 +442,8 @@ static pn_status setup(trainer *t, int argc, char **argv) {
         return pn_error(PN_ERR_ARG, "--resume: %s has no last.state.safetensors (no epoch finished yet)", a->out);
     remove_stale_temporaries(t);
     PN_TRY(pn_tool_open_backend(a->backend, a->threads, &t->be));
+    PN_TRY(pn_tool_set_precision(t->be, a->precision));
+    PN_TRY(pn_tool_set_deterministic(t->be, a->deterministic));
     PN_TRY(pn_unet_create(a->encoder, t->be, &t->m));
     if (a->init) PN_TRY(pn_unet_load(t->m, a->init));
     else PN_TRY(pn_unet_init_weights(t->m, (uint64_t)a->seed));
@@ -397,6 +451,8 @@ static pn_status setup(trainer *t, int argc, char **argv) {
     PN_TRY(pn_unet_zero_grad(t->m));
     t->state.seed = (uint64_t)a->seed;
     t->state.hist_cols = H_COLS;
+    bool fp16 = strcmp(a->precision, "fp16") == 0;
+    t->state.loss_scale = fp16 ? LOSS_SCALE_INIT : 0;
     if (a->resume) {
         PN_TRY(pn_state_load(t->m, run_file(t, "last.state.safetensors"), &t->state));
         if (t->state.seed != (uint64_t)a->seed)
@@ -405,6 +461,8 @@ static pn_status setup(trainer *t, int argc, char **argv) {
         t->sched.lr = t->state.sched_lr;
         t->sched.best = t->state.sched_best;
         t->sched.bad = t->state.sched_bad;
+        if (fp16 && t->state.loss_scale <= 0) t->state.loss_scale = LOSS_SCALE_INIT; /* the run was not fp16 */
+        if (!fp16) t->state.loss_scale = 0;
         pn_log_info("resuming %s after epoch %d (step %lld, best kaggle %.4f at epoch %d)", a->out, t->state.epoch,
                     (long long)t->state.step, t->state.best_score, t->state.best_epoch);
         return PN_OK;
@@ -416,7 +474,8 @@ int pn_cmd_train(int argc, char **argv) {
     train_args a = {.fold = 0, .epochs = 10, .batch = 8, .accum = 1, .size = 256, .threads = 0, .loader_threads = 2,
                     .top_k = 3, .seed = 0, .patience = 2, .period = 8, .lr = 1e-4, .gamma = 0.75, .factor = 0.1,
                     .min_lr = 1e-7, .backend = "auto", .encoder = "resnet34", .aug = "blog", .border = "constant",
-                    .norm = "imagenet", .loss = "bce=3,dice=1,focal=4", .sched = "multistep"};
+                    .norm = "imagenet", .loss = "bce=3,dice=1,focal=4", .sched = "multistep",
+                    .precision = "fp32"};
     const pn_opt opts[] = {
         {"data", PN_OPT_STR, &a.data, "DIR", "prepared data (DIR/train, DIR/mask of <ImageId>.png)", true},
         {"folds", PN_OPT_STR, &a.folds, "CSV", "folds.csv from pneumoseg folds", true},
@@ -452,8 +511,11 @@ int pn_cmd_train(int argc, char **argv) {
         {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default resnet34)", false},
         {"init", PN_OPT_STR, &a.init, "W", "start from these weights instead of the seeded initialisation", false},
         {"seed", PN_OPT_INT, &a.seed, "N", "seed of weights, sampler and augmentation (default 0)", false},
-        {"backend", PN_OPT_STR, &a.backend, "NAME", "auto | ref | cpu (default auto)", false},
+        {"backend", PN_OPT_STR, &a.backend, "NAME", "auto | ref | cpu | cuda (default auto)", false},
         {"threads", PN_OPT_INT, &a.threads, "N", "compute threads (default: all cores)", false},
+        {"precision", PN_OPT_STR, &a.precision, "P", "fp32 (default) | bf16 | fp16 convolutions (cuda); fp16 adds "
+                                                    "dynamic loss scaling", false},
+        {"deterministic", PN_OPT_FLAG, &a.deterministic, NULL, "deterministic algorithms only (cuda)", false},
         {"loader-threads", PN_OPT_INT, &a.loader_threads, "N", "data loader threads (default 2)", false},
         {"resume", PN_OPT_FLAG, &a.resume, NULL, "continue the run in --out from its last checkpoint", false},
         {"force", PN_OPT_FLAG, &a.force, NULL, "start over in an --out that holds a run", false},

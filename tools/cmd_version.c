@@ -1,4 +1,4 @@
-/* cmd_version: prints the version and which backends this binary was built with. */
+/* cmd_version: prints the version, the backends built in and whether the cuda module is there and usable. */
 #include <stdio.h>
 
 #include "cli.h"
@@ -6,9 +6,14 @@
 
 int pn_cmd_version(int argc, char **argv) {
     const pn_opt opts[] = {{0}};
-    const pn_command_help help = {"pneumoseg version", "Prints the version and the backends built in."};
+    const pn_command_help help = {"pneumoseg version",
+                                  "Prints the version, the backends built in and whether the cuda backend module "
+                                  "(libpneumoseg-cuda.so next to the binary or in PN_BACKEND_PATH) can run here."};
     int rc = pn_cli_parse(argc, argv, opts, &help);
     if (rc) return rc < 0 ? 0 : rc;
     printf("pneumoseg %s\nbackends built in: %s\n", PN_VERSION, pn_backend_builtin_names());
+    char why[512] = "";
+    if (pn_backend_module_probe("cuda", why, sizeof why) > 0) printf("cuda module: usable\n");
+    else printf("cuda module: unavailable: %s\n", why);
     return 0;
 }

@@ -12,16 +12,27 @@ pn_status pn_tool_open_backend(const char *name, int threads, pn_backend **out) 
     return PN_OK;
 }
 
-pn_status pn_tool_check_precision(pn_backend *be, const char *precision) {
-    if (!precision || strcmp(precision, "fp32") == 0) return PN_OK;
-    if (strcmp(precision, "bf16") != 0)
-        return pn_error(PN_ERR_ARG, "--precision must be fp32 or bf16, got '%s'", precision);
+pn_status pn_tool_set_precision(pn_backend *be, const char *precision) {
+    if (!precision) precision = "fp32";
+    if (strcmp(precision, "fp32") && strcmp(precision, "bf16") && strcmp(precision, "fp16"))
+        return pn_error(PN_ERR_ARG, "--precision must be fp32, bf16 or fp16, got '%s'", precision);
+    if (be->set_precision) {
+        PN_TRY(be->set_precision(be, precision));
+        if (strcmp(precision, "fp32")) pn_log_info("precision: %s convolutions, float32 everything else", precision);
+        return PN_OK;
+    }
+    if (strcmp(precision, "fp32") == 0) return PN_OK;
     char why[256];
-    if (strcmp(be->name, "cpu") == 0) {
+    if (strcmp(be->name, "cpu") == 0 && strcmp(precision, "bf16") == 0) {
         pn_cpu_bf16_unavailable(why, sizeof why);
         return pn_error(PN_ERR_UNSUPPORTED, "--precision bf16: %s", why);
     }
-    return pn_error(PN_ERR_UNSUPPORTED, "--precision bf16: the %s backend computes in float32 only", be->name);
+    return pn_error(PN_ERR_UNSUPPORTED, "--precision %s: the %s backend computes in float32 only", precision, be->name);
+}
+
+pn_status pn_tool_set_deterministic(pn_backend *be, bool deterministic) {
+    if (!deterministic || !be->set_deterministic) return PN_OK; /* the built-in backends are deterministic */
+    return be->set_deterministic(be, true);
 }
 
 pn_status pn_tool_load_model(const char *encoder, const char *weights, pn_backend *be, pn_unet **out) {

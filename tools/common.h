@@ -9,8 +9,11 @@
 pn_status pn_tool_open_backend(const char *name, int threads, pn_backend **out);
 /* Creates the model and loads `weights` (safetensors) into it. */
 pn_status pn_tool_load_model(const char *encoder, const char *weights, pn_backend *be, pn_unet **out);
-/* Checks --precision ("fp32" or NULL: fine; "bf16": only where the backend can, else one clear error). */
-pn_status pn_tool_check_precision(pn_backend *be, const char *precision);
+/* Applies --precision (fp32, bf16 or fp16; NULL = fp32) to the backend before the model is planned: through its
+ * set_precision slot when it has one; else fp32 only, anything else one clear error naming the reason. */
+pn_status pn_tool_set_precision(pn_backend *be, const char *precision);
+/* Applies --deterministic (deterministic algorithms only) before the model is planned. */
+pn_status pn_tool_set_deterministic(pn_backend *be, bool deterministic);
 /* Prints "peak RSS N MB" to stderr. */
 void pn_tool_report_memory(void);
 

@@ -256,6 +256,11 @@ static pn_status state_fill(pn_unet *m, const pn_train_state *s, pn_st_writer *w
     PN_TRY(meta_num(w, "best_score", s->best_score));
     PN_TRY(meta_num(w, "best_epoch", s->best_epoch));
     PN_TRY(meta_num(w, "hist_cols", s->hist_cols));
+    if (s->loss_scale > 0) {
+        PN_TRY(meta_num(w, "loss_scale", s->loss_scale));
+        PN_TRY(meta_num(w, "loss_scale_good_steps", (double)s->scale_good));
+        PN_TRY(meta_num(w, "skipped_steps", (double)s->skipped_steps));
+    }
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)s->seed);
     PN_TRY(pn_st_writer_meta(w, "seed", seed));
@@ -315,6 +320,14 @@ static pn_status state_read(pn_unet *m, const pn_st_file *f, pn_train_state *s) 
     s->hist_cols = (int)v;
     const char *seed = pn_st_meta(f, "seed");
     s->seed = seed ? strtoull(seed, NULL, 10) : 0;
+    const char *scale = pn_st_meta(f, "loss_scale"); /* only in fp16 runs */
+    if (scale) {
+        s->loss_scale = strtod(scale, NULL);
+        PN_TRY(meta_get(f, "loss_scale_good_steps", &v));
+        s->scale_good = (int64_t)v;
+        PN_TRY(meta_get(f, "skipped_steps", &v));
+        s->skipped_steps = (int64_t)v;
+    }
     for (int i = 0; i < pn_unet_num_params(m); i++) {
         pn_unet_param *p = pn_unet_param_at(m, i);
         PN_TRY(load_into(f, "model.", p->name, &p->value));

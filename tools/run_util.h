@@ -55,6 +55,10 @@ typedef struct pn_train_state {
     int hist_rows, hist_cols;
     float *history;   /* hist_rows x hist_cols, malloc'ed */
     uint64_t seed;
+    /* fp16 dynamic loss scaling (0 when off; then nothing of it is saved): the scale, the good steps since it
+     * last changed, and the optimizer steps skipped for non-finite gradients so far */
+    double loss_scale;
+    int64_t scale_good, skipped_steps;
 } pn_train_state;
 /* Writes the model (as "model.<smp name>"), Adam's moments ("optimizer.m.<name>", "optimizer.v.<name>")
  * and the state (metadata, "train.history") into one safetensors file, atomically. */
