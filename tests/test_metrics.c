@@ -124,19 +124,84 @@ static void test_sched(void) {
     s.period = 4;
     CHECK_NEAR(pn_sched_lr(&s, 0), 1.0, 1e-12);
     CHECK_NEAR(pn_sched_lr(&s, 2), 0.5, 1e-12);
-    CHECK_NEAR(pn_sched_lr(&s, 4), 1.0, 1e-12); /* restarts every period */
+    CHECK_NEAR(pn_sched_lr(&s, 4), 0.0, 1e-12); /* T_max epochs: eta_min */
+    CHECK_NEAR(pn_sched_lr(&s, 8), 1.0, 1e-12); /* PyTorch's cosine rises again, no restart */
     pn_sched_defaults(&s, PN_SCHED_PLATEAU, 1.0);
-    pn_sched_observe(&s, 0.5);
-    pn_sched_observe(&s, 0.5); /* bad 1 */
-    pn_sched_observe(&s, 0.4); /* bad 2 */
+    pn_sched_observe(&s, 0, 0.5);
+    pn_sched_observe(&s, 1, 0.5); /* bad 1 */
+    pn_sched_observe(&s, 2, 0.4); /* bad 2 */
     CHECK_NEAR(pn_sched_lr(&s, 3), 1.0, 0);
-    pn_sched_observe(&s, 0.4); /* bad 3 > patience 2: cut */
+    pn_sched_observe(&s, 3, 0.4); /* bad 3 > patience 2: cut */
     CHECK_NEAR(pn_sched_lr(&s, 4), 0.1, 1e-12);
-    pn_sched_observe(&s, 0.9); /* improvement */
+    pn_sched_observe(&s, 4, 0.9); /* improvement */
     CHECK(s.bad == 0);
     pn_sched_kind k;
     CHECK(pn_sched_parse("cosine", &k) == PN_OK && k == PN_SCHED_COSINE);
+    CHECK(pn_sched_parse("plateau-cosine", &k) == PN_OK && k == PN_SCHED_PLATEAU_COSINE);
     CHECK(pn_sched_parse("step", &k) == PN_ERR_ARG);
+}
+
+/* Reads up to cap numbers after the next '|' of *p. */
+static int read_list(char **p, double *out, int cap) {
+    char *bar = strchr(*p, '|');
+    if (!bar) return -1;
+    char *q = bar + 1, *end;
+    int n = 0;
+    for (double v = strtod(q, &end); end != q && n < cap; v = strtod(q, &end)) {
+        out[n++] = v;
+        q = end;
+    }
+    *p = q;
+    return n;
+}
+
+/* PyTorch's lr_scheduler on the same score sequences (tests/ref/sched_golden.txt), the way the trainer
+ * drives pn_sched: lr of epoch e before it, observe(e, score) after it. */
+static void test_sched_golden(void) {
+    FILE *f = fopen("ref/sched_golden.txt", "r");
+    CHECK_MSG(f != NULL, "tests/ref/sched_golden.txt missing");
+    if (!f) return;
+    static char line[65536];
+    int cases = 0, kinds[4] = {0};
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#') continue;
+        char kind[32];
+        double base, eta, factor, min_lr, thr, scores[256], lrs[256];
+        int epochs, start, period, patience;
+        if (sscanf(line, "%31s %lf %d %d %d %lf %lf %d %lf %lf", kind, &base, &epochs, &start, &period, &eta, &factor,
+                   &patience, &min_lr, &thr) != 10) {
+            CHECK_MSG(0, "bad golden line: %.60s", line);
+            continue;
+        }
+        char *p = line;
+        int ns = read_list(&p, scores, 256), nl = read_list(&p, lrs, 256);
+        CHECK_MSG(ns == epochs && nl == epochs, "golden line lists: %d %d of %d", ns, nl, epochs);
+        pn_sched_kind k;
+        CHECK(pn_sched_parse(kind, &k) == PN_OK);
+        pn_sched s;
+        pn_sched_defaults(&s, k, base);
+        s.eta_min = eta;
+        s.factor = factor;
+        s.patience = patience;
+        s.min_lr = min_lr;
+        s.threshold = thr;
+        s.period = period;
+        s.cosine_start = start;
+        int bad = 0;
+        for (int e = 0; e < epochs && e < nl; e++) {
+            double lr = pn_sched_lr(&s, e);
+            if (fabs(lr - lrs[e]) > 1e-12 * fabs(lrs[e]) + 1e-20) {
+                if (!bad++) CHECK_MSG(0, "%s case %d epoch %d: lr %.17g, torch %.17g", kind, cases, e, lr, lrs[e]);
+            }
+            pn_sched_observe(&s, e, scores[e]);
+        }
+        CHECK_MSG(bad == 0, "%s case %d: %d epochs differ", kind, cases, bad);
+        kinds[k]++;
+        cases++;
+    }
+    fclose(f);
+    CHECK_MSG(cases >= 10 && kinds[PN_SCHED_PLATEAU_COSINE] >= 5 && kinds[PN_SCHED_PLATEAU] >= 3 &&
+              kinds[PN_SCHED_COSINE] >= 1 && kinds[PN_SCHED_MULTISTEP] >= 1, "golden cases: %d", cases);
 }
 
 static void test_resize(void) {
@@ -160,6 +225,7 @@ int main(void) {
     test_grid();
     test_combo_loss();
     test_sched();
+    test_sched_golden();
     test_resize();
     return check_report("test_metrics");
 }
