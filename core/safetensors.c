@@ -959,8 +959,10 @@ static bool st_build_header(const pn_st_writer *w, st_buf *s) {
     return !s->oom;
 }
 
-/* Writes a tensor's elements little-endian, through a small buffer. */
+/* Writes a tensor's elements little-endian: as they are on a little-endian host (one large write),
+ * else byte-swapped through a small buffer. */
 static bool st_write_data(FILE *fp, const st_wtensor *t) {
+    if (st_host_le()) return fwrite(t->data, 1, t->bytes, fp) == t->bytes;
     uint8_t buf[8192];
     const uint8_t *src = t->data;
     size_t esize = t->dtype == PN_ST_F32 ? 4 : 8, n = t->bytes / esize, per = sizeof buf / esize;

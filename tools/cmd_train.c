@@ -279,6 +279,16 @@ static pn_status write_metrics(trainer *t) {
 
 /* ---- checkpoints ---- */
 
+/* RUN/name with the contents of the last.safetensors just written: a hard link (no second write of the
+ * same bytes), or a full write where the file system has no hard links. Atomic either way. */
+static pn_status copy_of_last(trainer *t, const char *name) {
+    char last[4096];
+    snprintf(last, sizeof last, "%s", run_file(t, "last.safetensors"));
+    if (pn_atomic_link(last, run_file(t, name)) == PN_OK) return PN_OK;
+    pn_log_debug("%s: no hard link (%s); writing it in full", name, pn_last_error());
+    return pn_unet_save(t->m, run_file(t, name));
+}
+
 /* Keeps the top_k epochs by score as epoch-NNN.safetensors, removing the ones that fall out. */
 static pn_status update_topk(trainer *t, int epoch) {
     int k = t->a->top_k;
@@ -292,7 +302,7 @@ static pn_status update_topk(trainer *t, int epoch) {
     char name[64];
     if (better < k) {
         snprintf(name, sizeof name, "epoch-%03d.safetensors", epoch + 1);
-        PN_TRY(pn_unet_save(t->m, run_file(t, name)));
+        PN_TRY(copy_of_last(t, name));
     }
     /* remove every epoch file outside the top k */
     for (int r = 0; r < rows; r++) {
@@ -317,7 +327,7 @@ static pn_status save_checkpoints(trainer *t, int epoch, bool is_best) {
     /* The state file is what --resume reads: written first, atomically. */
     PN_TRY(pn_state_save(t->m, &t->state, run_file(t, "last.state.safetensors")));
     PN_TRY(pn_unet_save(t->m, run_file(t, "last.safetensors")));
-    if (is_best) PN_TRY(pn_unet_save(t->m, run_file(t, "best.safetensors")));
+    if (is_best) PN_TRY(copy_of_last(t, "best.safetensors"));
     return update_topk(t, epoch);
 }
 
@@ -427,12 +437,13 @@ static pn_status run_epochs(trainer *t) {
             t->state.best_epoch = e + 1;
         }
         t->state.epoch = e + 1;
-        pn_log_info("epoch %d/%d  lr %.2e  train loss %.4f  val loss %.4f  kaggle %.4f  dice+ %.4f  empty acc %.3f  "
-                    "triplet (%.2f, %lld, %.2f)  %.1f s%s",
-                    e + 1, a->epochs, lr, train_loss, v.loss, v.score, v.pos_dice, v.empty_acc, v.best.top,
-                    (long long)v.best.min_area, v.best.bottom, secs, is_best ? "  best" : "");
+        double c0 = pn_now();
         PN_TRY(save_checkpoints(t, e, is_best));
         PN_TRY(write_metrics(t));
+        pn_log_info("epoch %d/%d  lr %.2e  train loss %.4f  val loss %.4f  kaggle %.4f  dice+ %.4f  empty acc %.3f  "
+                    "triplet (%.2f, %lld, %.2f)  %.1f s + checkpoints %.2f s%s",
+                    e + 1, a->epochs, lr, train_loss, v.loss, v.score, v.pos_dice, v.empty_acc, v.best.top,
+                    (long long)v.best.min_area, v.best.bottom, secs, pn_now() - c0, is_best ? "  best" : "");
         if (a->early_stop > 0 && e + 1 - t->state.best_epoch >= a->early_stop) {
             pn_log_info("early stopping: no better validation score for %d epochs (best %.4f at epoch %d)",
                         a->early_stop, t->state.best_score, t->state.best_epoch);
