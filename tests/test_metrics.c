@@ -1,5 +1,7 @@
 /* test_metrics: the Kaggle score on hand-made cases against the formula, the triplet rule, connected
- * components, small-region removal, the triplet grid search, the host ComboLoss and the LR schedules. */
+ * components, contour areas and small-region removal against cv2 (tests/ref/contour_golden.txt), the
+ * triplet grid search, the host ComboLoss and the LR schedules against torch.optim.lr_scheduler
+ * (tests/ref/sched_golden.txt). */
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
