@@ -35,6 +35,9 @@ for f in run.json metrics.csv curves.png last.safetensors last.state.safetensors
 done
 [ "$(wc -l < runA/metrics.csv)" -eq 3 ] && ok || bad "metrics.csv should hold a header and 2 rows: $(cat runA/metrics.csv)"
 [ "$(ls runA/epoch-*.safetensors 2>/dev/null | wc -l)" -eq 1 ] && ok || bad "--top-k 1 keeps one epoch file"
+# best and the top-1 epoch file are one file (a hard link to that epoch's last.safetensors), not copies
+[ runA/best.safetensors -ef "$(ls runA/epoch-*.safetensors | head -1)" ] && ok || bad "best is not a link to the top epoch file"
+grep -q "+ checkpoints [0-9.]* s" log.txt && ok || bad "the epoch line lacks the checkpoint time"
 awk -F, 'NR==2{a=$3} NR==3{b=$3} END{exit !(b < a)}' runA/metrics.csv && ok || bad "train loss did not fall: $(cat runA/metrics.csv)"
 grep -q '"seed": 0' runA/run.json && grep -q '"lr": 0.0001' runA/run.json && ok || bad "run.json lacks settings"
 "$bin" train "${common[@]}" --out runA --epochs 2 >err.txt 2>&1 && bad "a second run into runA must be refused" || ok
