@@ -3,7 +3,8 @@
 # the submission decodes back to the predicted masks and --dicom gives the same submission as the prepared
 # PNGs; --resume after 1 epoch equals an uninterrupted 2-epoch run (losses and weights, same backend); a run
 # SIGKILLed after its first checkpoint resumes to the same result and no final-named file is half-written;
-# --resume with another lr/batch/aug is refused in one line naming each, backend/threads only warn;
+# --resume with another lr/batch/aug is refused in one line naming each, backend/threads only warn; best is
+# a hard link to the top epoch file;
 # a NaN stops the run with a message naming the step and keeps the last checkpoint.
 # Usage: test_e2e.sh PNEUMOSEG_BINARY E2E_MASKS_BINARY WORK_DIR
 set -u
