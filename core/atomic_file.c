@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 pn_status pn_atomic_open(pn_atomic_file *af, const char *path) {
@@ -31,7 +32,36 @@ pn_status pn_atomic_commit(pn_atomic_file *af) {
         remove(af->tmp);
         return pn_error(PN_ERR_IO, "%s: cannot rename into place (%s)", af->path, strerror(saved));
     }
+    return pn_atomic_sync_dir(af->path);
+}
+
+pn_status pn_atomic_sync_dir(const char *path) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir) slash[1] = 0;
+    else if (slash) *slash = 0;
+    else snprintf(dir, sizeof dir, ".");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) return PN_OK; /* not every file system lets a folder be opened; the rename stands */
+    int failed = fsync(fd) != 0 && errno != EINVAL && errno != EROFS;
+    int saved = errno;
+    close(fd);
+    if (failed) return pn_error(PN_ERR_IO, "%s: cannot sync its folder (%s)", path, strerror(saved));
     return PN_OK;
+}
+
+pn_status pn_atomic_link(const char *from, const char *path) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    remove(tmp);
+    if (link(from, tmp) != 0) return pn_error(PN_ERR_IO, "%s: cannot link to %s (%s)", tmp, from, strerror(errno));
+    if (rename(tmp, path) != 0) {
+        int saved = errno;
+        remove(tmp);
+        return pn_error(PN_ERR_IO, "%s: cannot rename into place (%s)", path, strerror(saved));
+    }
+    return pn_atomic_sync_dir(path);
 }
 
 void pn_atomic_abort(pn_atomic_file *af) {

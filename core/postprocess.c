@@ -2,6 +2,7 @@
 #include "postprocess.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,29 +37,74 @@ int pn_pp_components(const uint8_t *mask, int w, int h, int32_t *labels) {
     return count;
 }
 
-int64_t pn_pp_remove_small(uint8_t *mask, int w, int h, int64_t min_pixels) {
+/* Chain-code steps as OpenCV numbers them: 0 right, then counter-clockwise on screen (y grows down). */
+static const int DX[8] = {1, 1, 0, -1, -1, -1, 0, 1};
+static const int DY[8] = {0, -1, -1, -1, 0, 1, 1, 1};
+
+static bool is_on(const uint8_t *m, int w, int h, int x, int y) {
+    return x >= 0 && y >= 0 && x < w && y < h && m[(int64_t)y * w + x];
+}
+
+double pn_pp_contour_area(const uint8_t *mask, int w, int h, int x0, int y0) {
+    /* Suzuki-Abe outer border following as OpenCV's findContours: the first neighbour clockwise from the
+     * left one, then around each border point counter-clockwise from the one after the way back. */
+    int s = 4;
+    do s = (s - 1) & 7;
+    while (!is_on(mask, w, h, x0 + DX[s], y0 + DY[s]) && s != 4);
+    if (s == 4) return 0; /* a single pixel */
+    int x1 = x0 + DX[s], y1 = y0 + DY[s], x3 = x0, y3 = y0, px = x0, py = y0;
+    double twice = 0;
+    for (int64_t guard = 8 * (int64_t)w * h + 8; guard > 0; guard--) {
+        int k = 1;
+        while (k < 8 && !is_on(mask, w, h, x3 + DX[(s + k) & 7], y3 + DY[(s + k) & 7])) k++;
+        s = (s + k) & 7;
+        int x4 = x3 + DX[s], y4 = y3 + DY[s];
+        twice += (double)px * y3 - (double)py * x3; /* shoelace term of the edge into (x3, y3) */
+        px = x3;
+        py = y3;
+        if (x4 == x0 && y4 == y0 && x3 == x1 && y3 == y1) break;
+        x3 = x4;
+        y3 = y4;
+        s = (s + 4) & 7;
+    }
+    twice += (double)px * y0 - (double)py * x0; /* closing edge back to the start */
+    return fabs(twice) / 2;
+}
+
+int pn_pp_region_areas(const uint8_t *mask, int w, int h, const int32_t *labels, int count, double *areas) {
+    int next = 1;
+    for (int64_t i = 0; i < (int64_t)w * h && next <= count; i++)
+        if (labels[i] == next) {
+            areas[next] = pn_pp_contour_area(mask, w, h, (int)(i % w), (int)(i / w));
+            next++;
+        }
+    areas[0] = 0;
+    return next - 1;
+}
+
+int64_t pn_pp_remove_small(uint8_t *mask, int w, int h, double min_area) {
     int64_t n = (int64_t)w * h, removed = 0;
     int32_t *labels = malloc((size_t)(n > 0 ? n : 1) * sizeof *labels);
     if (!labels) return -1;
     int count = pn_pp_components(mask, w, h, labels);
-    int64_t *sizes = count >= 0 ? calloc((size_t)count + 1, sizeof *sizes) : NULL;
-    if (!sizes) {
+    double *areas = count >= 0 ? malloc(((size_t)count + 1) * sizeof *areas) : NULL;
+    if (!areas) {
         free(labels);
         return -1;
     }
-    for (int64_t i = 0; i < n; i++) sizes[labels[i]]++;
+    pn_pp_region_areas(mask, w, h, labels, count, areas);
     for (int64_t i = 0; i < n; i++)
-        if (labels[i] && sizes[labels[i]] < min_pixels) {
+        if (labels[i] && !(areas[labels[i]] > min_area)) {
             mask[i] = 0;
             removed++;
         }
-    free(sizes);
+    free(areas);
     free(labels);
     return removed;
 }
 
 int64_t pn_pp_triplet(const float *prob, int w, int h, float top, int64_t min_area, float bottom,
-                      int64_t min_region, uint8_t *mask) {
+                      double min_region, uint8_t *mask) {
     int64_t n = (int64_t)w * h, above = 0, on = 0;
     for (int64_t i = 0; i < n; i++) above += prob[i] > top;
     if (above < min_area) {

@@ -780,6 +780,8 @@ typedef struct st_wtensor {
     int64_t shape[PN_ST_MAX_DIMS];
     size_t bytes;
     const void *data;
+    pn_st_fill_fn fill; /* data comes from fill(ctx, scratch) at save time when set */
+    void *ctx;
 } st_wtensor;
 
 struct pn_st_writer {
@@ -857,8 +859,22 @@ void pn_st_writer_free(pn_st_writer *w) {
     free(w);
 }
 
+static pn_status st_writer_add(pn_st_writer *w, const char *name, pn_st_dtype dtype, int ndim, const int64_t *shape,
+                               const void *data, pn_st_fill_fn fill, void *ctx);
+
 pn_status pn_st_writer_add(pn_st_writer *w, const char *name, pn_st_dtype dtype, int ndim, const int64_t *shape,
                            const void *data) {
+    return st_writer_add(w, name, dtype, ndim, shape, data, NULL, NULL);
+}
+
+pn_status pn_st_writer_add_fill(pn_st_writer *w, const char *name, pn_st_dtype dtype, int ndim, const int64_t *shape,
+                                pn_st_fill_fn fill, void *ctx) {
+    if (!fill) return pn_error(PN_ERR_ARG, "safetensors writer: tensor %s has no fill function", name);
+    return st_writer_add(w, name, dtype, ndim, shape, NULL, fill, ctx);
+}
+
+static pn_status st_writer_add(pn_st_writer *w, const char *name, pn_st_dtype dtype, int ndim, const int64_t *shape,
+                               const void *data, pn_st_fill_fn fill, void *ctx) {
     char q[200];
     if (dtype != PN_ST_F32 && dtype != PN_ST_I64)
         return pn_error(PN_ERR_ARG, "safetensors writer: tensor %s: only F32 and I64 can be written", st_quote(name, q, sizeof q));
@@ -870,14 +886,14 @@ pn_status pn_st_writer_add(pn_st_writer *w, const char *name, pn_st_dtype dtype,
     for (int i = 0; i < w->count; i++)
         if (strcmp(w->t[i].name, name) == 0)
             return pn_error(PN_ERR_ARG, "safetensors writer: tensor %s added twice", st_quote(name, q, sizeof q));
-    st_wtensor t = {.dtype = dtype, .ndim = ndim, .data = data};
+    st_wtensor t = {.dtype = dtype, .ndim = ndim, .data = data, .fill = fill, .ctx = ctx};
     size_t numel = 1;
     for (int d = 0; d < ndim; d++) {
         if (shape[d] < 0 || !pn_mul_size(numel, (size_t)shape[d], &numel))
             return pn_error(PN_ERR_ARG, "safetensors writer: tensor %s: bad shape", st_quote(name, q, sizeof q));
         t.shape[d] = shape[d];
     }
-    if (!pn_mul_size(numel, dtype == PN_ST_F32 ? 4 : 8, &t.bytes) || (t.bytes && !data))
+    if (!pn_mul_size(numel, dtype == PN_ST_F32 ? 4 : 8, &t.bytes) || (t.bytes && !data && !fill))
         return pn_error(PN_ERR_ARG, "safetensors writer: tensor %s: size overflows or data is NULL", st_quote(name, q, sizeof q));
     if (w->count == w->cap) {
         int cap = w->cap ? w->cap * 2 : 16;
@@ -959,8 +975,11 @@ static bool st_build_header(const pn_st_writer *w, st_buf *s) {
     return !s->oom;
 }
 
-/* Writes a tensor's elements little-endian, through a small buffer. */
+/* Writes a tensor's elements little-endian: as they are on a little-endian host (one large write),
+ * else byte-swapped through a small buffer. */
 static bool st_write_data(FILE *fp, const st_wtensor *t) {
+    if (t->bytes == 0) return true;
+    if (st_host_le()) return fwrite(t->data, 1, t->bytes, fp) == t->bytes;
     uint8_t buf[8192];
     const uint8_t *src = t->data;
     size_t esize = t->dtype == PN_ST_F32 ? 4 : 8, n = t->bytes / esize, per = sizeof buf / esize;
@@ -994,14 +1013,35 @@ pn_status pn_st_writer_save(pn_st_writer *w, const char *path) {
         free(s.b);
         return st;
     }
+    size_t scratch_bytes = 0;
+    for (int i = 0; i < w->count; i++)
+        if (w->t[i].fill && w->t[i].bytes > scratch_bytes) scratch_bytes = w->t[i].bytes;
+    void *scratch = scratch_bytes ? malloc(scratch_bytes) : NULL;
     uint8_t len8[8];
     for (int b = 0; b < 8; b++) len8[b] = (uint8_t)((uint64_t)s.len >> (8 * b));
-    bool ok = fwrite(len8, 1, 8, af.f) == 8 && fwrite(s.b, 1, s.len, af.f) == s.len;
-    for (int i = 0; ok && i < w->count; i++) ok = st_write_data(af.f, &w->t[i]);
+    bool ok = (scratch || !scratch_bytes) && fwrite(len8, 1, 8, af.f) == 8 && fwrite(s.b, 1, s.len, af.f) == s.len;
+    int saved = errno;
+    pn_status fill_st = PN_OK;
+    for (int i = 0; ok && i < w->count; i++) {
+        st_wtensor t = w->t[i];
+        if (t.fill) {
+            fill_st = t.bytes ? t.fill(t.ctx, scratch) : PN_OK;
+            if (fill_st != PN_OK) break;
+            t.data = scratch;
+        }
+        ok = st_write_data(af.f, &t);
+        saved = errno;
+    }
     free(s.b);
+    free(scratch);
+    if (fill_st != PN_OK) {
+        pn_atomic_abort(&af);
+        return fill_st;
+    }
     if (!ok) {
         pn_atomic_abort(&af);
-        return pn_error(PN_ERR_IO, "%s: write failed (%s)", path, strerror(errno));
+        if (scratch_bytes && !scratch) return pn_error(PN_ERR_NOMEM, "%s: out of memory", path);
+        return pn_error(PN_ERR_IO, "%s: write failed (%s)", path, strerror(saved));
     }
     return pn_atomic_commit(&af);
 }

@@ -67,6 +67,14 @@ pn_st_writer *pn_st_writer_new(void);
  * valid UTF-8, unique and not "__metadata__"; 0 <= ndim <= PN_ST_MAX_DIMS. Bad arguments are PN_ERR_ARG. */
 pn_status pn_st_writer_add(pn_st_writer *w, const char *name, pn_st_dtype dtype, int ndim, const int64_t *shape,
                            const void *data);
+/* Produces a tensor's elements at save time: writes them (host order, float or int64 as the dtype) into
+ * dst, which holds the tensor's bytes. */
+typedef pn_status (*pn_st_fill_fn)(void *ctx, void *dst);
+/* As pn_st_writer_add, but the data is asked for only while the file is written, one tensor at a time,
+ * through a scratch buffer of the largest such tensor: a checkpoint of device tensors then needs no
+ * host copy of them all. ctx must stay valid until save. */
+pn_status pn_st_writer_add_fill(pn_st_writer *w, const char *name, pn_st_dtype dtype, int ndim, const int64_t *shape,
+                                pn_st_fill_fn fill, void *ctx);
 /* Adds a "__metadata__" string entry (keys and values are copied, UTF-8); a repeated key replaces the value. */
 pn_status pn_st_writer_meta(pn_st_writer *w, const char *key, const char *value);
 /* Writes the file atomically (temporary name, then rename). Tensors are written in the order added. */

@@ -97,16 +97,6 @@ pn_status pn_unet_load(pn_unet *m, const char *path) {
     return st;
 }
 
-/* Copies a tensor to host memory (the writer keeps references until save). */
-static float *host_copy(const pn_tensor *t) {
-    float *v = malloc((size_t)pn_tensor_numel(t) * sizeof *v);
-    if (v && pn_tensor_get(t, v) != PN_OK) {
-        free(v);
-        return NULL;
-    }
-    return v;
-}
-
 typedef struct save_state {
     pn_st_writer *w;
     void **owned;
@@ -114,11 +104,11 @@ typedef struct save_state {
     int n_owned, n_keys;
 } save_state;
 
+static pn_status fill_from_tensor(void *ctx, void *dst) { return pn_tensor_get((const pn_tensor *)ctx, dst); }
+
+/* The tensor is read from the backend while the file is written, one at a time (no copy of them all). */
 static pn_status add_float(save_state *s, const char *key, const pn_tensor *t) {
-    float *v = host_copy(t);
-    if (!v) return pn_error(PN_ERR_NOMEM, "out of memory saving %s", key);
-    s->owned[s->n_owned++] = v;
-    return pn_st_writer_add(s->w, key, PN_ST_F32, t->ndim, t->shape, v);
+    return pn_st_writer_add_fill(s->w, key, PN_ST_F32, t->ndim, t->shape, fill_from_tensor, (void *)t);
 }
 
 static pn_status save_all(pn_unet *m, save_state *s, const char *path) {

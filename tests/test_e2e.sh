@@ -3,6 +3,8 @@
 # the submission decodes back to the predicted masks and --dicom gives the same submission as the prepared
 # PNGs; --resume after 1 epoch equals an uninterrupted 2-epoch run (losses and weights, same backend); a run
 # SIGKILLed after its first checkpoint resumes to the same result and no final-named file is half-written;
+# --resume with another lr/batch/aug is refused in one line naming each, backend/threads only warn; best is
+# a hard link to the top epoch file;
 # a NaN stops the run with a message naming the step and keeps the last checkpoint.
 # Usage: test_e2e.sh PNEUMOSEG_BINARY E2E_MASKS_BINARY WORK_DIR
 set -u
@@ -34,6 +36,9 @@ for f in run.json metrics.csv curves.png last.safetensors last.state.safetensors
 done
 [ "$(wc -l < runA/metrics.csv)" -eq 3 ] && ok || bad "metrics.csv should hold a header and 2 rows: $(cat runA/metrics.csv)"
 [ "$(ls runA/epoch-*.safetensors 2>/dev/null | wc -l)" -eq 1 ] && ok || bad "--top-k 1 keeps one epoch file"
+# best and the top-1 epoch file are one file (a hard link to that epoch's last.safetensors), not copies
+[ runA/best.safetensors -ef "$(ls runA/epoch-*.safetensors | head -1)" ] && ok || bad "best is not a link to the top epoch file"
+grep -q "+ checkpoints [0-9.]* s" log.txt && ok || bad "the epoch line lacks the checkpoint time"
 awk -F, 'NR==2{a=$3} NR==3{b=$3} END{exit !(b < a)}' runA/metrics.csv && ok || bad "train loss did not fall: $(cat runA/metrics.csv)"
 grep -q '"seed": 0' runA/run.json && grep -q '"lr": 0.0001' runA/run.json && ok || bad "run.json lacks settings"
 "$bin" train "${common[@]}" --out runA --epochs 2 >err.txt 2>&1 && bad "a second run into runA must be refused" || ok
@@ -59,6 +64,20 @@ ls runC | grep -q '\.tmp\.' && bad "temporaries left in runC" || ok
 cut -d, -f1-6 runC/metrics.csv > c.csv
 cmp -s a.csv c.csv && ok || bad "killed+resumed metrics differ: $(paste -d'|' a.csv c.csv)"
 cmp -s runA/last.safetensors runC/last.safetensors && ok || bad "resumed weights differ from the uninterrupted run"
+
+# --- --resume refuses settings that change the result (one line, each with both values), allows the rest ---
+"$bin" train "${common[@]}" --out runA --epochs 3 --resume --lr 0.001 --batch 2 --aug none >err.txt 2>&1 &&
+  bad "--resume with another --lr/--batch/--aug must be refused" || {
+  [ "$(grep -c 'settings differ' err.txt)" -eq 1 ] && grep -q -- '--lr 0.0001 in the run, 0.001 now' err.txt &&
+    grep -q -- '--batch 4 in the run, 2 now' err.txt && grep -q -- '--aug .* in the run, "none" now' err.txt &&
+    ! grep -q -- '--epochs' err.txt && ok || bad "resume refusal line: $(cat err.txt)"
+}
+[ "$(wc -l < runA/metrics.csv)" -eq 3 ] && ok || bad "a refused resume touched metrics.csv"
+other=ref
+[ "$backend" = ref ] && other=auto
+"$bin" train "${common[@]}" --out runA --epochs 2 --resume --backend "$other" --threads 1 --top-k 2 >err.txt 2>&1 &&
+  grep -q -- '--backend was .* now' err.txt && grep -q -- '--threads was 0, now 1' err.txt && ok ||
+  bad "--resume with another backend/threads should run with warnings: $(cat err.txt)"
 
 # --- NaN: a huge learning rate makes the loss or the gradients non-finite ---
 "$bin" train "${common[@]}" --out runN --epochs 3 --lr 1e30 --steps-per-epoch 3 >nan.txt 2>&1 && bad "lr 1e30 should fail" || {

@@ -458,11 +458,70 @@ static void test_bit_flips(void) {
     free(b);
 }
 
+/* pn_st_writer_add_fill: the same bytes as pn_st_writer_add; a failing fill leaves no file behind. */
+static int fill_calls;
+static pn_status fill_ramp(void *ctx, void *dst) {
+    int n = *(int *)ctx;
+    for (int i = 0; i < n; i++) ((float *)dst)[i] = 0.5f * (float)i - 3.0f;
+    fill_calls++;
+    return PN_OK;
+}
+static pn_status fill_fail(void *ctx, void *dst) {
+    (void)ctx;
+    (void)dst;
+    return pn_error(PN_ERR_IO, "fill failed on purpose");
+}
+
+static size_t slurp(const char *path, uint8_t *buf, size_t cap) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    return n;
+}
+
+static void test_fill(void) {
+    enum { N = 300, M = 7 };
+    float ramp[N], small[M];
+    int n = N, m = M;
+    for (int i = 0; i < N; i++) ramp[i] = 0.5f * (float)i - 3.0f;
+    for (int i = 0; i < M; i++) small[i] = 0.5f * (float)i - 3.0f;
+    int64_t shape[2] = {3, 100}, sm[1] = {M};
+    char a[4096], b[4096];
+    snprintf(a, sizeof a, "%s/st_direct.safetensors", g_dir);
+    snprintf(b, sizeof b, "%s/st_fill.safetensors", g_dir);
+    pn_st_writer *wa = pn_st_writer_new(), *wb = pn_st_writer_new();
+    CHECK(pn_st_writer_add(wa, "big", PN_ST_F32, 2, shape, ramp) == PN_OK);
+    CHECK(pn_st_writer_add(wa, "small", PN_ST_F32, 1, sm, small) == PN_OK);
+    CHECK(pn_st_writer_add_fill(wb, "big", PN_ST_F32, 2, shape, fill_ramp, &n) == PN_OK);
+    CHECK(pn_st_writer_add_fill(wb, "small", PN_ST_F32, 1, sm, fill_ramp, &m) == PN_OK);
+    CHECK(pn_st_writer_add_fill(wb, "none", PN_ST_F32, 1, sm, NULL, &m) == PN_ERR_ARG);
+    CHECK(pn_st_writer_save(wa, a) == PN_OK && pn_st_writer_save(wb, b) == PN_OK);
+    CHECK(fill_calls == 2);
+    static uint8_t ba[8192], bb[8192];
+    size_t na = slurp(a, ba, sizeof ba), nb = slurp(b, bb, sizeof bb);
+    CHECK(na > N * 4 && na == nb && memcmp(ba, bb, na) == 0);
+    pn_st_writer_free(wa);
+    pn_st_writer_free(wb);
+    /* a fill error fails the save with its message, and neither the file nor a temporary is left */
+    snprintf(b, sizeof b, "%s/st_fill_fail.safetensors", g_dir);
+    remove(b);
+    wb = pn_st_writer_new();
+    CHECK(pn_st_writer_add_fill(wb, "big", PN_ST_F32, 2, shape, fill_fail, NULL) == PN_OK);
+    CHECK(pn_st_writer_save(wb, b) == PN_ERR_IO && strstr(pn_last_error(), "on purpose"));
+    CHECK(access(b, F_OK) != 0);
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", b, (long)getpid());
+    CHECK(access(tmp, F_OK) != 0);
+    pn_st_writer_free(wb);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) snprintf(g_dir, sizeof g_dir, "%s", argv[1]);
     test_round_trip();
     test_python_file();
     test_malformed();
     test_bit_flips();
+    test_fill();
     return check_report("test_safetensors");
 }

@@ -35,7 +35,8 @@ typedef struct predictor {
     bool tta;
     pn_norm_mode norm;
     float top, bottom;
-    int64_t min_area, min_region;
+    int64_t min_area;
+    double min_region;
     char **files;
     int n_files;
     char **ids;     /* per file */
@@ -229,7 +230,7 @@ static pn_status setup(predictor *p) {
     p->top = (float)t[0];
     p->min_area = (int64_t)llround(t[1] * scale);
     p->bottom = (float)t[2];
-    p->min_region = (int64_t)llround(a->min_region * scale);
+    p->min_region = a->min_region * scale;
     PN_TRY(pn_list_files(a->images ? a->images : a->dicom, a->images ? ".png" : ".dcm", a->dicom != NULL, &p->files,
                          &p->n_files));
     if (p->n_files == 0)
@@ -281,7 +282,9 @@ int pn_cmd_predict(int argc, char **argv) {
         {"batch", PN_OPT_INT, &a.batch, "N", "batch size (default 4)", false},
         {"tta", PN_OPT_STR, &a.tta, "MODE", "none | hflip (default none)", false},
         {"triplet", PN_OPT_STR, &a.triplet, "T,A,B", "top, min_area (1024-pixels), bottom (default 0.75,2000,0.3)", false},
-        {"min-region", PN_OPT_FLOAT, &a.min_region, "PX", "drop regions under PX 1024-pixels (default 0 = keep)", false},
+        {"min-region", PN_OPT_FLOAT, &a.min_region, "PX", "drop regions whose contour area (as cv2.contourArea of its outer "
+                                                          "border, in 1024-pixels) is not above PX, as the winner's "
+                                                          "MIN_CONTOUR_AREA (default 0 = keep all)", false},
         {"out-size", PN_OPT_INT, &a.out_size, "S", "mask side of the RLE (default 1024)", false},
         {"save-probs", PN_OPT_STR, &a.save_probs, "DIR", "write the probability maps as 8-bit PNGs", false},
         {"save-masks", PN_OPT_STR, &a.save_masks, "DIR", "write the submitted masks (out-size PNGs, 0/255)", false},

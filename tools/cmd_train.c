@@ -1,6 +1,7 @@
 /* cmd_train: trains the U-Net on one fold split: ComboLoss, Adam, LR schedules, positive-share sampler,
  * per-epoch validation, metrics CSV + curves PNG, atomic checkpoints (last, best, top-k) and --resume. */
 #define _DEFAULT_SOURCE
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,8 +25,8 @@ typedef struct train_args {
     const char *data, *folds, *out, *backend, *encoder, *init, *aug, *border, *norm, *loss, *sched, *milestones,
         *pos_share, *tops, *areas, *bottoms, *precision;
     int fold, epochs, batch, accum, size, threads, loader_threads, steps_per_epoch, top_k, early_stop, seed,
-        patience, period;
-    double lr, wd, clip, gamma, factor, min_lr;
+        patience, period, cosine_start;
+    double lr, wd, clip, gamma, factor, min_lr, threshold;
     bool resume, force, tta, quiet, deterministic;
 } train_args;
 
@@ -102,69 +103,163 @@ static pn_loader_config loader_cfg(const trainer *t, bool train, double share, i
     return c;
 }
 
-/* ---- run.json ---- */
+/* ---- run.json and the --resume check ---- */
 
-static void json_str(FILE *f, const char *key, const char *v, bool comma) {
-    fprintf(f, "  \"%s\": ", key);
-    if (!v) fputs("null", f);
-    else {
-        fputc('"', f);
-        for (const char *p = v; *p; p++) {
-            if (*p == '"' || *p == '\\') fputc('\\', f);
-            if ((unsigned char)*p >= 0x20) fputc(*p, f);
-        }
-        fputc('"', f);
+/* How a setting may differ when a run is resumed. */
+typedef enum { SET_SAME, SET_FREE, SET_WARN } set_rule;
+typedef struct setting {
+    const char *key, *option; /* run.json key, command-line option */
+    set_rule rule;
+    char value[1100];         /* the JSON value text, as run.json holds it */
+} setting;
+enum { MAX_SETTINGS = 48 };
+
+static void json_quote(char *out, size_t cap, const char *v) {
+    if (!v) {
+        snprintf(out, cap, "null");
+        return;
     }
-    fputs(comma ? ",\n" : "\n", f);
+    size_t n = 0;
+    out[n++] = '"';
+    for (const char *p = v; *p && n + 3 < cap; p++) {
+        if (*p == '"' || *p == '\\') out[n++] = '\\';
+        if ((unsigned char)*p >= 0x20) out[n++] = *p;
+    }
+    out[n++] = '"';
+    out[n] = 0;
 }
 
-static pn_status write_run_json(trainer *t, int argc, char **argv) {
+static setting *add_setting(setting *s, int *n, const char *key, const char *option, set_rule rule) {
+    setting *x = &s[(*n)++];
+    x->key = key;
+    x->option = option;
+    x->rule = rule;
+    x->value[0] = 0;
+    return x;
+}
+#define SET_STR(key, opt, rule, v) json_quote(add_setting(set, &n, key, opt, rule)->value, sizeof set[0].value, v)
+#define SET_FMT(key, opt, rule, ...) \
+    snprintf(add_setting(set, &n, key, opt, rule)->value, sizeof set[0].value, __VA_ARGS__)
+
+/* Every setting of the run in run.json order, with what --resume allows to change: the number of
+ * epochs (unless the sampler's parts or the cosine phase hang on it), threads and backend (a warning:
+ * reduction order changes the last bits), and what only decides which files are kept. */
+static int collect_settings(const trainer *t, setting *set) {
     const train_args *a = t->a;
+    int n = 0;
+    char aug[1024] = "none";
+    if (t->aug) pn_aug_describe(t->aug, aug, sizeof aug);
+    SET_STR("data", "--data", SET_SAME, a->data);
+    SET_STR("folds", "--folds", SET_SAME, a->folds);
+    SET_FMT("fold", "--fold", SET_SAME, "%d", a->fold);
+    SET_FMT("epochs", "--epochs", t->n_shares > 1 ? SET_SAME : SET_FREE, "%d", a->epochs);
+    SET_FMT("batch", "--batch", SET_SAME, "%d", a->batch);
+    SET_FMT("accum", "--accum", SET_SAME, "%d", a->accum);
+    SET_FMT("size", "--size", SET_SAME, "%d", a->size);
+    SET_STR("encoder", "--encoder", SET_SAME, a->encoder);
+    SET_STR("init", "--init", SET_FREE, a->init); /* the state's weights replace it */
+    SET_FMT("lr", "--lr", SET_SAME, "%.9g", a->lr);
+    SET_FMT("weight_decay", "--wd", SET_SAME, "%.9g", a->wd);
+    SET_FMT("clip_grad_norm", "--clip", SET_SAME, "%.9g", a->clip);
+    SET_FMT("loss", "--loss", SET_SAME, "{\"bce\": %.9g, \"dice\": %.9g, \"focal\": %.9g}", t->w[0], t->w[1], t->w[2]);
+    SET_STR("sched", "--sched", SET_SAME, a->sched);
+    SET_STR("milestones", "--milestones", SET_SAME, a->milestones);
+    SET_FMT("gamma", "--gamma", SET_SAME, "%.9g", a->gamma);
+    SET_FMT("plateau_factor", "--plateau-factor", SET_SAME, "%.9g", a->factor);
+    SET_FMT("plateau_patience", "--plateau-patience", SET_SAME, "%d", a->patience);
+    SET_FMT("plateau_threshold", "--plateau-threshold", SET_SAME, "%.9g", a->threshold);
+    SET_FMT("min_lr", "--min-lr", SET_SAME, "%.9g", a->min_lr);
+    SET_FMT("cosine_period", "--cosine-period", SET_SAME, "%d", a->period);
+    SET_FMT("cosine_start", "--cosine-start", SET_SAME, "%d", t->sched.cosine_start);
+    SET_STR("aug", "--aug", SET_SAME, aug);
+    SET_STR("border", "--border", SET_SAME, a->border);
+    SET_STR("norm", "--norm", SET_SAME, a->norm);
+    SET_STR("pos_share", "--pos-share", SET_SAME, a->pos_share);
+    SET_FMT("steps_per_epoch", "--steps-per-epoch", SET_SAME, "%d", a->steps_per_epoch);
+    SET_FMT("top_k", "--top-k", SET_FREE, "%d", a->top_k);
+    SET_FMT("early_stop", "--early-stop", SET_FREE, "%d", a->early_stop);
+    SET_FMT("seed", "--seed", SET_SAME, "%d", a->seed);
+    SET_STR("tops", "--tops", SET_SAME, a->tops);
+    SET_STR("areas", "--areas", SET_SAME, a->areas);
+    SET_STR("bottoms", "--bottoms", SET_SAME, a->bottoms);
+    SET_FMT("val_tta", "--tta", SET_SAME, "%s", a->tta ? "true" : "false");
+    SET_STR("backend", "--backend", SET_WARN, t->be->name);
+    SET_STR("precision", "--precision", SET_SAME, a->precision);
+    SET_FMT("deterministic", "--deterministic", SET_WARN, "%s", a->deterministic ? "true" : "false");
+    SET_FMT("threads", "--threads", SET_WARN, "%d", a->threads);
+    SET_FMT("loader_threads", "--loader-threads", SET_FREE, "%d", a->loader_threads);
+    SET_FMT("train_images", "--folds (training images)", SET_SAME, "%d", t->split.n_train);
+    SET_FMT("val_images", "--folds (validation images)", SET_SAME, "%d", t->split.n_val);
+    return n;
+}
+#undef SET_STR
+#undef SET_FMT
+
+static pn_status write_run_json(trainer *t, int argc, char **argv) {
+    setting set[MAX_SETTINGS];
+    int n = collect_settings(t, set);
     pn_atomic_file af;
     PN_TRY(pn_atomic_open(&af, run_file(t, "run.json")));
     FILE *f = af.f;
-    char aug[1024] = "none";
-    if (t->aug) pn_aug_describe(t->aug, aug, sizeof aug);
     fputs("{\n", f);
-    json_str(f, "data", a->data, true);
-    json_str(f, "folds", a->folds, true);
-    fprintf(f, "  \"fold\": %d,\n  \"epochs\": %d,\n  \"batch\": %d,\n  \"accum\": %d,\n  \"size\": %d,\n", a->fold,
-            a->epochs, a->batch, a->accum, a->size);
-    json_str(f, "encoder", a->encoder, true);
-    json_str(f, "init", a->init, true);
-    fprintf(f, "  \"lr\": %.9g,\n  \"weight_decay\": %.9g,\n  \"clip_grad_norm\": %.9g,\n", a->lr, a->wd, a->clip);
-    fprintf(f, "  \"loss\": {\"bce\": %.9g, \"dice\": %.9g, \"focal\": %.9g},\n", t->w[0], t->w[1], t->w[2]);
-    json_str(f, "sched", a->sched, true);
-    json_str(f, "milestones", a->milestones, true);
-    fprintf(f, "  \"gamma\": %.9g,\n  \"plateau_factor\": %.9g,\n  \"plateau_patience\": %d,\n  \"min_lr\": %.9g,\n",
-            a->gamma, a->factor, a->patience, a->min_lr);
-    fprintf(f, "  \"cosine_period\": %d,\n", a->period);
-    json_str(f, "aug", aug, true);
-    json_str(f, "border", a->border, true);
-    json_str(f, "norm", a->norm, true);
-    json_str(f, "pos_share", a->pos_share, true);
-    fprintf(f, "  \"steps_per_epoch\": %d,\n  \"top_k\": %d,\n  \"early_stop\": %d,\n  \"seed\": %d,\n",
-            a->steps_per_epoch, a->top_k, a->early_stop, a->seed);
-    json_str(f, "tops", a->tops, true);
-    json_str(f, "areas", a->areas, true);
-    json_str(f, "bottoms", a->bottoms, true);
-    fprintf(f, "  \"val_tta\": %s,\n", a->tta ? "true" : "false");
-    json_str(f, "backend", t->be->name, true);
-    json_str(f, "precision", a->precision, true);
-    fprintf(f, "  \"deterministic\": %s,\n", a->deterministic ? "true" : "false");
-    fprintf(f, "  \"threads\": %d,\n  \"loader_threads\": %d,\n", a->threads, a->loader_threads);
-    fprintf(f, "  \"train_images\": %d,\n  \"val_images\": %d,\n", t->split.n_train, t->split.n_val);
+    for (int i = 0; i < n; i++) fprintf(f, "  \"%s\": %s,\n", set[i].key, set[i].value);
     fputs("  \"command\": [", f);
     for (int i = 0; i < argc; i++) {
-        fputs(i ? ", \"" : "\"", f);
-        for (const char *p = argv[i]; *p; p++) {
-            if (*p == '"' || *p == '\\') fputc('\\', f);
-            fputc(*p, f);
-        }
-        fputc('"', f);
+        char q[4096];
+        json_quote(q, sizeof q, argv[i]);
+        fprintf(f, "%s%s", i ? ", " : "", q);
     }
     fputs("]\n}\n", f);
     return pn_atomic_commit(&af);
+}
+
+/* The value text of `"key": value,` in run.json (one setting per line, as write_run_json writes it). */
+static bool recorded_value(const char *json, const char *key, char *out, size_t cap) {
+    char pat[96];
+    snprintf(pat, sizeof pat, "\n  \"%s\": ", key);
+    const char *p = strstr(json, pat);
+    if (!p) return false;
+    p += strlen(pat);
+    size_t len = strcspn(p, "\n");
+    if (len > 0 && p[len - 1] == ',') len--;
+    if (len >= cap) len = cap - 1;
+    memcpy(out, p, len);
+    out[len] = 0;
+    return true;
+}
+
+/* --resume: every setting that changes the result must equal run.json's; one line names each that
+ * differs with both values. Backend and thread changes are allowed with a warning. */
+static pn_status check_resume_settings(trainer *t) {
+    const char *path = run_file(t, "run.json");
+    FILE *f = fopen(path, "rb");
+    if (!f) return pn_error(PN_ERR_IO, "--resume: cannot read %s (%s)", path, strerror(errno));
+    static char json[65536];
+    size_t len = fread(json, 1, sizeof json - 1, f);
+    fclose(f);
+    json[len] = 0;
+    setting set[MAX_SETTINGS];
+    int n = collect_settings(t, set);
+    char diff[4096] = "", was[1100];
+    size_t used = 0;
+    for (int i = 0; i < n; i++) {
+        if (set[i].rule == SET_FREE) continue;
+        if (!recorded_value(json, set[i].key, was, sizeof was)) {
+            pn_log_warn("--resume: %s does not record %s; not checked", path, set[i].option);
+            continue;
+        }
+        if (!strcmp(was, set[i].value)) continue;
+        if (set[i].rule == SET_WARN) {
+            pn_log_warn("--resume: %s was %s, now %s: the results may differ in the last bits", set[i].option, was,
+                        set[i].value);
+            continue;
+        }
+        used += (size_t)snprintf(diff + used, used < sizeof diff ? sizeof diff - used : 0, "%s%s %s in the run, %s now",
+                                 used ? "; " : "", set[i].option, was, set[i].value);
+        if (used >= sizeof diff) used = sizeof diff - 1;
+    }
+    if (used) return pn_error(PN_ERR_ARG, "--resume: settings differ from %s: %s", path, diff);
+    return PN_OK;
 }
 
 /* ---- metrics.csv and curves ---- */
@@ -186,6 +281,16 @@ static pn_status write_metrics(trainer *t) {
 
 /* ---- checkpoints ---- */
 
+/* RUN/name with the contents of the last.safetensors just written: a hard link (no second write of the
+ * same bytes), or a full write where the file system has no hard links. Atomic either way. */
+static pn_status copy_of_last(trainer *t, const char *name) {
+    char last[4096];
+    snprintf(last, sizeof last, "%s", run_file(t, "last.safetensors"));
+    if (pn_atomic_link(last, run_file(t, name)) == PN_OK) return PN_OK;
+    pn_log_debug("%s: no hard link (%s); writing it in full", name, pn_last_error());
+    return pn_unet_save(t->m, run_file(t, name));
+}
+
 /* Keeps the top_k epochs by score as epoch-NNN.safetensors, removing the ones that fall out. */
 static pn_status update_topk(trainer *t, int epoch) {
     int k = t->a->top_k;
@@ -199,7 +304,7 @@ static pn_status update_topk(trainer *t, int epoch) {
     char name[64];
     if (better < k) {
         snprintf(name, sizeof name, "epoch-%03d.safetensors", epoch + 1);
-        PN_TRY(pn_unet_save(t->m, run_file(t, name)));
+        PN_TRY(copy_of_last(t, name));
     }
     /* remove every epoch file outside the top k */
     for (int r = 0; r < rows; r++) {
@@ -224,7 +329,7 @@ static pn_status save_checkpoints(trainer *t, int epoch, bool is_best) {
     /* The state file is what --resume reads: written first, atomically. */
     PN_TRY(pn_state_save(t->m, &t->state, run_file(t, "last.state.safetensors")));
     PN_TRY(pn_unet_save(t->m, run_file(t, "last.safetensors")));
-    if (is_best) PN_TRY(pn_unet_save(t->m, run_file(t, "best.safetensors")));
+    if (is_best) PN_TRY(copy_of_last(t, "best.safetensors"));
     return update_topk(t, epoch);
 }
 
@@ -372,7 +477,7 @@ static pn_status run_epochs(trainer *t) {
         pn_loader_config vc = loader_cfg(t, false, 0, 0);
         PN_TRY(pn_tool_validate(t->m, &vc, a->tta, t->w, !a->quiet, &grid, &v));
         PN_TRY(check_finite(v.loss, "validation loss", t->state.step - 1, e, 0));
-        pn_sched_observe(&t->sched, v.score);
+        pn_sched_observe(&t->sched, e, v.score);
         double secs = pn_now() - t0;
         float row[H_COLS] = {(float)(e + 1), (float)lr, (float)train_loss, (float)v.loss, (float)v.score,
                              (float)v.pos_dice, v.best.top, (float)v.best.min_area, v.best.bottom, (float)secs};
@@ -383,13 +488,14 @@ static pn_status run_epochs(trainer *t) {
             t->state.best_epoch = e + 1;
         }
         t->state.epoch = e + 1;
-        pn_log_info("epoch %d/%d  lr %.2e  train loss %.4f  val loss %.4f  kaggle %.4f  dice+ %.4f  empty acc %.3f  "
-                    "triplet (%.2f, %lld, %.2f)  %.1f s%s%s",
-                    e + 1, a->epochs, lr, train_loss, v.loss, v.score, v.pos_dice, v.empty_acc, v.best.top,
-                    (long long)v.best.min_area, v.best.bottom, secs, scaling_note(t, skipped_before, note, sizeof note),
-                    is_best ? "  best" : "");
+        double c0 = pn_now();
         PN_TRY(save_checkpoints(t, e, is_best));
         PN_TRY(write_metrics(t));
+        pn_log_info("epoch %d/%d  lr %.2e  train loss %.4f  val loss %.4f  kaggle %.4f  dice+ %.4f  empty acc %.3f  "
+                    "triplet (%.2f, %lld, %.2f)  %.1f s + checkpoints %.2f s%s%s",
+                    e + 1, a->epochs, lr, train_loss, v.loss, v.score, v.pos_dice, v.empty_acc, v.best.top,
+                    (long long)v.best.min_area, v.best.bottom, secs, pn_now() - c0,
+                    scaling_note(t, skipped_before, note, sizeof note), is_best ? "  best" : "");
         if (a->early_stop > 0 && e + 1 - t->state.best_epoch >= a->early_stop) {
             pn_log_info("early stopping: no better validation score for %d epochs (best %.4f at epoch %d)",
                         a->early_stop, t->state.best_score, t->state.best_epoch);
@@ -415,6 +521,8 @@ static pn_status setup(trainer *t, int argc, char **argv) {
     t->sched.min_lr = a->min_lr;
     t->sched.eta_min = a->min_lr;
     t->sched.period = a->period;
+    t->sched.threshold = a->threshold;
+    t->sched.cosine_start = kind == PN_SCHED_PLATEAU_COSINE ? a->cosine_start : 0;
     if (a->milestones) {
         double ms[PN_SCHED_MAX_MILESTONES];
         PN_TRY(pn_parse_doubles(a->milestones, "--milestones", ms, PN_SCHED_MAX_MILESTONES, &t->sched.n_milestones));
@@ -424,6 +532,11 @@ static pn_status setup(trainer *t, int argc, char **argv) {
         PN_TRY(pn_parse_doubles(a->pos_share, "--pos-share", t->shares, 16, &t->n_shares));
         for (int i = 0; i < t->n_shares; i++)
             if (!(t->shares[i] > 0 && t->shares[i] <= 1)) return pn_error(PN_ERR_ARG, "--pos-share values must be in (0, 1]");
+    }
+    if (kind == PN_SCHED_PLATEAU_COSINE && a->cosine_start < 0) {
+        /* default: the cosine phase starts with the sampler's second part (the winner's part1), else halfway */
+        int parts = t->n_shares > 1 ? t->n_shares : 2;
+        t->sched.cosine_start = (a->epochs + parts - 1) / parts;
     }
     pn_border border = PN_BORDER_CONSTANT;
     if (!strcmp(a->border, "reflect101")) border = PN_BORDER_REFLECT101;
@@ -454,6 +567,7 @@ static pn_status setup(trainer *t, int argc, char **argv) {
     bool fp16 = strcmp(a->precision, "fp16") == 0;
     t->state.loss_scale = fp16 ? LOSS_SCALE_INIT : 0;
     if (a->resume) {
+        PN_TRY(check_resume_settings(t));
         PN_TRY(pn_state_load(t->m, run_file(t, "last.state.safetensors"), &t->state));
         if (t->state.seed != (uint64_t)a->seed)
             return pn_error(PN_ERR_ARG, "--resume: the run used --seed %llu, not %d", (unsigned long long)t->state.seed,
@@ -472,10 +586,10 @@ static pn_status setup(trainer *t, int argc, char **argv) {
 
 int pn_cmd_train(int argc, char **argv) {
     train_args a = {.fold = 0, .epochs = 10, .batch = 8, .accum = 1, .size = 256, .threads = 0, .loader_threads = 2,
-                    .top_k = 3, .seed = 0, .patience = 2, .period = 8, .lr = 1e-4, .gamma = 0.75, .factor = 0.1,
-                    .min_lr = 1e-7, .backend = "auto", .encoder = "resnet34", .aug = "blog", .border = "constant",
-                    .norm = "imagenet", .loss = "bce=3,dice=1,focal=4", .sched = "multistep",
-                    .precision = "fp32"};
+                    .top_k = 3, .seed = 0, .patience = 2, .period = 8, .cosine_start = -1, .lr = 1e-4, .gamma = 0.75,
+                    .factor = 0.1, .threshold = 1e-4, .min_lr = 1e-7, .backend = "auto", .encoder = "resnet34",
+                    .aug = "blog", .border = "constant", .norm = "imagenet", .loss = "bce=3,dice=1,focal=4",
+                    .sched = "multistep", .precision = "fp32"};
     const pn_opt opts[] = {
         {"data", PN_OPT_STR, &a.data, "DIR", "prepared data (DIR/train, DIR/mask of <ImageId>.png)", true},
         {"folds", PN_OPT_STR, &a.folds, "CSV", "folds.csv from pneumoseg folds", true},
@@ -490,12 +604,16 @@ int pn_cmd_train(int argc, char **argv) {
         {"wd", PN_OPT_FLOAT, &a.wd, "WD", "coupled weight decay, g += wd * p (default 0; winner 5e-6)", false},
         {"clip", PN_OPT_FLOAT, &a.clip, "NORM", "clip the global gradient norm (0 = off; winner 0.1)", false},
         {"loss", PN_OPT_STR, &a.loss, "SPEC", "ComboLoss weights (default bce=3,dice=1,focal=4)", false},
-        {"sched", PN_OPT_STR, &a.sched, "NAME", "multistep | plateau | cosine (default multistep)", false},
+        {"sched", PN_OPT_STR, &a.sched, "NAME", "multistep | plateau | cosine | plateau-cosine (default multistep)", false},
         {"milestones", PN_OPT_STR, &a.milestones, "LIST", "multistep epochs (default 3,5,6,7,8,9,10,11,13,15)", false},
         {"gamma", PN_OPT_FLOAT, &a.gamma, "G", "multistep factor (default 0.75)", false},
         {"plateau-factor", PN_OPT_FLOAT, &a.factor, "F", "plateau factor (default 0.1)", false},
         {"plateau-patience", PN_OPT_INT, &a.patience, "N", "plateau patience in epochs (default 2)", false},
-        {"cosine-period", PN_OPT_INT, &a.period, "N", "cosine period in epochs (default 8)", false},
+        {"plateau-threshold", PN_OPT_FLOAT, &a.threshold, "T", "plateau: relative gain that counts (default 1e-4; "
+                                                                 "winner 1e-7)", false},
+        {"cosine-period", PN_OPT_INT, &a.period, "N", "cosine T_max in epochs (default 8)", false},
+        {"cosine-start", PN_OPT_INT, &a.cosine_start, "E", "plateau-cosine: epochs of plateau before the cosine "
+                                                           "(default: the first --pos-share part, else half)", false},
         {"min-lr", PN_OPT_FLOAT, &a.min_lr, "LR", "plateau floor and cosine eta_min (default 1e-7)", false},
         {"aug", PN_OPT_STR, &a.aug, "SPEC", "augmentation: none | blog | winner | a spec (default blog)", false},
         {"border", PN_OPT_STR, &a.border, "B", "warp border: constant | reflect101 (default constant)", false},
@@ -531,7 +649,11 @@ int pn_cmd_train(int argc, char **argv) {
         "score green, dice on positives orange) and writes, atomically, RUN/last.state.safetensors (model, Adam\n"
         "moments, step, schedule; what --resume reads), RUN/last.safetensors, RUN/best.safetensors (best Kaggle\n"
         "score; smp names, loadable by PyTorch) and the top-k epochs. A NaN or Inf loss or gradient stops the run\n"
-        "with a message naming the step; the last good checkpoint stays. RUN/run.json records every setting."};
+        "with a message naming the step; the last good checkpoint stays. RUN/run.json records every setting;\n"
+        "--resume refuses, in one line naming each with both values, any setting that changes the result; --epochs\n"
+        "may change (unless --pos-share has several parts or sets --cosine-start), --top-k, --early-stop and\n"
+        "--loader-threads too, --backend and --threads with a warning (reduction order changes the last bits).\n"
+        "plateau-cosine: ReduceLROnPlateau for --cosine-start epochs, then CosineAnnealingLR from the lr it left."};
     int rc = pn_cli_parse(argc, argv, opts, &help);
     if (rc) return rc < 0 ? 0 : rc;
     trainer t;

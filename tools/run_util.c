@@ -184,39 +184,13 @@ pn_status pn_tool_validate(pn_unet *m, const pn_loader_config *cfg_in, bool tta,
 
 #define KEY_LEN 192
 
-typedef struct keep {
-    void **ptrs;
-    int n, cap;
-} keep;
+static pn_status fill_from_tensor(void *ctx, void *dst) { return pn_tensor_get((const pn_tensor *)ctx, dst); }
 
-static void *keep_add(keep *k, void *p) {
-    if (!p) return NULL;
-    if (k->n == k->cap) {
-        int cap = k->cap ? 2 * k->cap : 256;
-        void **np = realloc(k->ptrs, (size_t)cap * sizeof *np);
-        if (!np) {
-            free(p);
-            return NULL;
-        }
-        k->ptrs = np;
-        k->cap = cap;
-    }
-    k->ptrs[k->n++] = p;
-    return p;
-}
-
-static void keep_free(keep *k) {
-    for (int i = 0; i < k->n; i++) free(k->ptrs[i]);
-    free(k->ptrs);
-}
-
-static pn_status add_tensor(pn_st_writer *w, keep *k, const char *prefix, const char *name, const pn_tensor *t) {
-    char key[KEY_LEN];
+static pn_status add_tensor(pn_st_writer *w, const char *prefix, const char *name, const pn_tensor *t) {
+    char key[2 * KEY_LEN];
     snprintf(key, sizeof key, "%s%s", prefix, name);
-    float *v = keep_add(k, malloc((size_t)pn_tensor_numel(t) * sizeof(float)));
-    if (!v) return pn_error(PN_ERR_NOMEM, "out of memory saving %s", key);
-    PN_TRY(pn_tensor_get(t, v));
-    return pn_st_writer_add(w, key, PN_ST_F32, t->ndim, t->shape, v);
+    /* read from the backend while the file is written, one tensor at a time: no host copy of them all */
+    return pn_st_writer_add_fill(w, key, PN_ST_F32, t->ndim, t->shape, fill_from_tensor, (void *)t);
 }
 
 static pn_status meta_num(pn_st_writer *w, const char *key, double v) {
@@ -225,21 +199,21 @@ static pn_status meta_num(pn_st_writer *w, const char *key, double v) {
     return pn_st_writer_meta(w, key, buf);
 }
 
-static pn_status state_fill(pn_unet *m, const pn_train_state *s, pn_st_writer *w, keep *k) {
+static pn_status state_fill(pn_unet *m, const pn_train_state *s, pn_st_writer *w) {
     char key[KEY_LEN];
     for (int i = 0; i < pn_unet_num_params(m); i++) {
         pn_unet_param *p = pn_unet_param_at(m, i);
-        PN_TRY(add_tensor(w, k, "model.", p->name, &p->value));
+        PN_TRY(add_tensor(w, "model.", p->name, &p->value));
         if (!p->m.buf || !p->v.buf) return pn_error(PN_ERR_ARG, "checkpoint: the optimizer moments are not allocated");
-        PN_TRY(add_tensor(w, k, "optimizer.m.", p->name, &p->m));
-        PN_TRY(add_tensor(w, k, "optimizer.v.", p->name, &p->v));
+        PN_TRY(add_tensor(w, "optimizer.m.", p->name, &p->m));
+        PN_TRY(add_tensor(w, "optimizer.v.", p->name, &p->v));
     }
     for (int i = 0; i < pn_unet_num_bns(m); i++) {
         pn_unet_bn *b = pn_unet_bn_at(m, i);
         snprintf(key, sizeof key, "%s.running_mean", b->prefix);
-        PN_TRY(add_tensor(w, k, "model.", key, &b->running_mean));
+        PN_TRY(add_tensor(w, "model.", key, &b->running_mean));
         snprintf(key, sizeof key, "%s.running_var", b->prefix);
-        PN_TRY(add_tensor(w, k, "model.", key, &b->running_var));
+        PN_TRY(add_tensor(w, "model.", key, &b->running_var));
         snprintf(key, sizeof key, "model.%s.num_batches_tracked", b->prefix);
         PN_TRY(pn_st_writer_add(w, key, PN_ST_I64, 0, NULL, &b->num_batches_tracked));
     }
@@ -271,11 +245,9 @@ static pn_status state_fill(pn_unet *m, const pn_train_state *s, pn_st_writer *w
 
 pn_status pn_state_save(pn_unet *m, const pn_train_state *s, const char *path) {
     pn_st_writer *w = pn_st_writer_new();
-    keep k = {0};
-    pn_status st = w ? state_fill(m, s, w, &k) : pn_error(PN_ERR_NOMEM, "out of memory");
+    pn_status st = w ? state_fill(m, s, w) : pn_error(PN_ERR_NOMEM, "out of memory");
     if (st == PN_OK) st = pn_st_writer_save(w, path);
     pn_st_writer_free(w);
-    keep_free(&k);
     return st;
 }
 
