@@ -120,6 +120,7 @@ static pn_status check_batchnorm(const pn_node *n) {
         for (int i = 1; i < 3; i++) PN_TRY(expect_vec(n, "gamma/beta", n->in[i], c));
         return PN_OK;
     case PN_OP_BATCHNORM_INFER_FWD:
+    case PN_OP_BATCHNORM_APPLY:
         PN_TRY(expect_same(n, "y", n->out[0], x));
         for (int i = 1; i < 5; i++) PN_TRY(expect_vec(n, "parameters", n->in[i], c));
         return PN_OK;
@@ -180,6 +181,7 @@ static pn_status check_shapes(const pn_node *n) {
     case PN_OP_CONV2D_BWD_WEIGHTS: return check_conv(n);
     case PN_OP_BATCHNORM_TRAIN_FWD:
     case PN_OP_BATCHNORM_INFER_FWD:
+    case PN_OP_BATCHNORM_APPLY:
     case PN_OP_BATCHNORM_BWD: return check_batchnorm(n);
     case PN_OP_MAXPOOL_FWD:
     case PN_OP_MAXPOOL_BWD: return check_pool(n);

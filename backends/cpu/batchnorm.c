@@ -1,5 +1,5 @@
-/* cpu batchnorm: training forward (batch statistics in double, running-stat update), inference forward and
- * backward, on the tensor's own layout (plain or channel-blocked); one channel block per OpenMP task. */
+/* cpu batchnorm: training forward (batch statistics in double, running-stat update), apply with saved statistics,
+ * inference forward and backward, on the tensor's own layout (plain or channel-blocked); one channel block per OpenMP task. */
 #include <math.h>
 
 #include "cpu.h"
@@ -50,6 +50,14 @@ static void block_affine(float *y, const float *x, bn_dims d, int64_t cb, const 
     }
 }
 
+/* scale and shift of y = x * scale + shift from the float statistics the train forward saves (so BATCHNORM_APPLY
+ * recomputes the train output exactly). */
+static void apply_coefficients(float mean, float invstd, float gamma, float beta, float *scale, float *shift) {
+    double s = (double)invstd * gamma;
+    *scale = (float)s;
+    *shift = (float)(beta - mean * s);
+}
+
 pn_status pn_cpu_batchnorm_train_fwd(cpu_ctx *ctx, pn_node *node) {
     const pn_batchnorm_params *p = &node->p.batchnorm_train_fwd;
     bn_dims d = bn_dims_of(ctx, node->in[0]);
@@ -64,14 +72,30 @@ pn_status pn_cpu_batchnorm_train_fwd(cpu_ctx *ctx, pn_node *node) {
         block_stats(x, d, cb, mean, var);
         for (int64_t l = 0; l < d.b; l++) {
             int64_t c = cb * d.b + l;
-            double invstd = 1.0 / sqrt(var[l] + p->eps), s = invstd * gamma[c];
-            scale[l] = (float)s;
-            shift[l] = (float)(beta[c] - mean[l] * s);
+            double invstd = 1.0 / sqrt(var[l] + p->eps);
             save_mean[c] = (float)mean[l];
             save_invstd[c] = (float)invstd;
+            apply_coefficients(save_mean[c], save_invstd[c], gamma[c], beta[c], &scale[l], &shift[l]);
             double unbiased = var[l] * count / (count - 1.0);
             rmean[c] = (float)((1.0 - p->momentum) * rmean[c] + p->momentum * mean[l]);
             rvar[c] = (float)((1.0 - p->momentum) * rvar[c] + p->momentum * unbiased);
+        }
+        block_affine(y, x, d, cb, scale, shift);
+    }
+    return PN_OK;
+}
+
+pn_status pn_cpu_batchnorm_apply(cpu_ctx *ctx, pn_node *node) {
+    bn_dims d = bn_dims_of(ctx, node->in[0]);
+    float *y = cpu_ptr(node->out[0]);
+    const float *x = cpu_ptr(node->in[0]), *gamma = cpu_ptr(node->in[1]), *beta = cpu_ptr(node->in[2]);
+    const float *mean = cpu_ptr(node->in[3]), *invstd = cpu_ptr(node->in[4]);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t cb = 0; cb < d.c / d.b; cb++) {
+        float scale[MAXB], shift[MAXB];
+        for (int64_t l = 0; l < d.b; l++) {
+            int64_t c = cb * d.b + l;
+            apply_coefficients(mean[c], invstd[c], gamma[c], beta[c], &scale[l], &shift[l]);
         }
         block_affine(y, x, d, cb, scale, shift);
     }
