@@ -48,6 +48,15 @@ size_t pn_backend_storage_bytes(pn_backend *be, const pn_tensor *t) {
     return be->storage_bytes ? be->storage_bytes(be, t) : pn_tensor_bytes(t);
 }
 
+bool pn_backend_channel_view(pn_backend *be, const pn_tensor *parent, int64_t c0, const pn_tensor *view,
+                             size_t *offset) {
+    if (!be->channel_view || parent->ndim != 4 || view->ndim != 4 || parent->dtype != view->dtype) return false;
+    if (view->shape[0] != parent->shape[0] || view->shape[2] != parent->shape[2] || view->shape[3] != parent->shape[3])
+        return false;
+    if (c0 < 0 || view->shape[1] < 1 || c0 + view->shape[1] > parent->shape[1]) return false;
+    return be->channel_view(be, parent, c0, view, offset);
+}
+
 /* ---------------- node checks ---------------- */
 
 static pn_status shape_error(const pn_node *n, const char *what, const pn_tensor *t, const char *expected) {

@@ -14,6 +14,8 @@ typedef struct gtensor {
     bool recompute;   /* backward recomputes it from its producers instead of keeping it (pn_graph_recompute) */
     pn_tensor *remat; /* during pn_graph_backward: the recomputed copy, once made */
     int grad_refs;    /* during pn_graph_backward: how many tensors' dgrad this gradient tensor is */
+    struct gtensor *parent; /* a channel view (pn_graph_channel_view): stored inside parent, view_offset on */
+    size_t view_offset;
     int first, last;  /* node indices of first and last use (arena tensors) */
     size_t bytes;     /* storage bytes (arena tensors) */
     pn_tensor *grad;  /* external tensors: where gradients accumulate */
@@ -79,6 +81,19 @@ pn_tensor *pn_graph_activation(pn_graph *g, pn_tensor shape, const char *name) {
     t->in_arena = true;
     t->t.buf = NULL;
     t->t.offset = 0;
+    return &t->t;
+}
+
+pn_tensor *pn_graph_channel_view(pn_graph *g, pn_tensor *parent, int64_t c0, int64_t channels, const char *name) {
+    gtensor *p = gt(parent);
+    PN_ASSERT(p->in_arena && !p->parent);
+    pn_tensor shape = pn_tensor_nchw(parent->shape[0], channels, parent->shape[2], parent->shape[3]);
+    shape.dtype = parent->dtype;
+    size_t offset;
+    if (!pn_backend_channel_view(g->be, parent, c0, &shape, &offset)) return NULL;
+    gtensor *t = gt(pn_graph_activation(g, shape, name));
+    t->parent = p;
+    t->view_offset = offset;
     return &t->t;
 }
 
@@ -284,6 +299,10 @@ pn_status pn_graph_backward(pn_graph *g, int fwd_end, pn_tensor *y, pn_tensor *d
         g->tensors[i]->remat = NULL;
         g->tensors[i]->grad_refs = 0;
     }
+    for (int i = 0; i < g->n_tensors; i++)
+        if (g->tensors[i]->parent)
+            return pn_error(PN_ERR_ARG, "graph: %s is a channel view, and views are for programs without backward",
+                            g->tensors[i]->name);
     g->fwd_end = fwd_end;
     gt(y)->dgrad = dy;
     gt(dy)->grad_refs = 1;
@@ -312,6 +331,12 @@ static void compute_lifetimes(pn_graph *g) {
             t->first = 0;
             t->last = g->n_nodes;
         }
+    }
+    for (int i = 0; i < g->n_tensors; i++) { /* a parent lives while any of its views is used */
+        gtensor *t = g->tensors[i], *p = t->parent;
+        if (!p || t->first < 0) continue;
+        if (p->first < 0 || t->first < p->first) p->first = t->first;
+        if (t->last > p->last) p->last = t->last;
     }
 }
 
@@ -390,7 +415,7 @@ pn_status pn_graph_plan(pn_graph *g) {
     g->unshared_bytes = 0;
     for (int i = 0; i < g->n_tensors; i++) {
         gtensor *t = g->tensors[i];
-        if (!t->in_arena || t->first < 0) continue;
+        if (!t->in_arena || t->first < 0 || t->parent) continue;
         t->bytes = (pn_backend_storage_bytes(g->be, &t->t) + 63) & ~(size_t)63;
         g->unshared_bytes += t->bytes;
         list[n++] = t;
@@ -400,8 +425,12 @@ pn_status pn_graph_plan(pn_graph *g) {
     g->arena_bytes = place_tensors(list, n);
     free(list);
     PN_TRY(pn_buffer_alloc(g->be, &g->arena, g->arena_bytes ? g->arena_bytes : 64));
-    for (int i = 0; i < g->n_tensors; i++)
-        if (g->tensors[i]->in_arena) g->tensors[i]->t.buf = &g->arena;
+    for (int i = 0; i < g->n_tensors; i++) {
+        gtensor *t = g->tensors[i];
+        if (!t->in_arena) continue;
+        t->t.buf = &g->arena;
+        if (t->parent) t->t.offset = t->parent->t.offset + t->view_offset;
+    }
     for (int i = 0; i < g->n_nodes; i++) {
         pn_status st = pn_node_prepare(g->be, &g->nodes[i]);
         if (st != PN_OK) return st;

@@ -16,6 +16,11 @@ void pn_graph_free(pn_graph *g);
 
 /* A new activation tensor of the given shape, placed in the arena by pn_graph_plan. `name` is copied. */
 pn_tensor *pn_graph_activation(pn_graph *g, pn_tensor shape, const char *name);
+/* A view of channels [c0, c0 + channels) of activation `parent` (same N, H, W) stored inside it, so a producer can
+ * write its part of a concatenation in place; NULL when the backend cannot address that slice as a tensor of its
+ * own (batch > 1, a split channel block; see pn_backend_channel_view): then write a tensor and copy. The parent
+ * lives while any view of it is used. Views are for programs without backward. */
+pn_tensor *pn_graph_channel_view(pn_graph *g, pn_tensor *parent, int64_t c0, int64_t channels, const char *name);
 /* A tensor whose storage lives outside the arena (a parameter, running statistic, ...): `view` must
  * already have its buffer and offset. `grad` (may be NULL) is where gradients accumulate. */
 pn_tensor *pn_graph_external(pn_graph *g, pn_tensor view, pn_tensor *grad);

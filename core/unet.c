@@ -454,6 +454,22 @@ static void encoder(builder *b, pn_tensor *x, pn_tensor *features[5]) {
     }
 }
 
+/* Eval: the concatenation of upsample(x) and skip with the upsample writing straight into the first channels
+ * and the skip copied behind it (SCALE by 1), when the backend can address both channel slices (batch 1, slices
+ * on channel-block boundaries); NULL otherwise. */
+static pn_tensor *concat_in_place(builder *b, pn_tensor *x, pn_tensor *skip, const char *label) {
+    int64_t ca = x->shape[1], cb = skip->shape[1];
+    pn_tensor *cat = act(b, x->shape[0], ca + cb, 2 * x->shape[2], 2 * x->shape[3], label);
+    pn_tensor *up = pn_graph_channel_view(b->g, cat, 0, ca, label);
+    pn_tensor *sk = pn_graph_channel_view(b->g, cat, ca, cb, label);
+    if (!up || !sk) return NULL; /* unused views and cat: never placed */
+    pn_op_params none = {0}, one = {.scale = {1.0f}};
+    pn_tensor *uo[] = {up}, *ui[] = {x}, *so[] = {sk}, *si[] = {skip};
+    add_node(b, PN_OP_UPSAMPLE2X_FWD, none, uo, ui, label);
+    add_node(b, PN_OP_SCALE, one, so, si, label);
+    return cat;
+}
+
 static pn_tensor *decoder_block(builder *b, pn_tensor *x, pn_tensor *skip, int i) {
     pn_op_params none = {0};
     char c1[NAME_LEN], b1[NAME_LEN], c2[NAME_LEN], b2[NAME_LEN];
@@ -461,6 +477,10 @@ static pn_tensor *decoder_block(builder *b, pn_tensor *x, pn_tensor *skip, int i
     set_name(b1, "decoder.blocks.%d.conv1.1", i);
     set_name(c2, "decoder.blocks.%d.conv2.0", i);
     set_name(b2, "decoder.blocks.%d.conv2.1", i);
+    if (skip && b->m->mode != PN_UNET_TRAIN) {
+        pn_tensor *cat = concat_in_place(b, x, skip, c1);
+        if (cat) return conv_bn_relu(b, conv_bn_relu(b, cat, c1, b1, 1, 1), c2, b2, 1, 1);
+    }
     pn_tensor *y = recomputed(b, unary(b, PN_OP_UPSAMPLE2X_FWD, none, x, 2 * x->shape[2], 2 * x->shape[3], c1));
     if (skip) {
         pn_tensor *cat = act(b, y->shape[0], y->shape[1] + skip->shape[1], y->shape[2], y->shape[3], c1);
