@@ -236,19 +236,19 @@ static pn_status backward_node(pn_graph *g, const pn_node *f) {
     pn_op_params p = f->p;
     pn_tensor *x = f->in[0];
     switch (f->op) {
-    case PN_OP_CONV2D_FWD: {
-        if (gt(x)->requires_grad) {
-            pn_tensor *dx = like(g, x, "d");
-            pn_tensor *outs[] = {dx}, *ins[] = {dy, f->in[1]};
-            PN_TRY(pn_graph_add(g, PN_OP_CONV2D_BWD_DATA, p, outs, ins, f->label));
-            PN_TRY(accumulate(g, x, dx));
-        }
+    case PN_OP_CONV2D_FWD: { /* weights first: a recomputed x is then gone before dx exists */
         pn_tensor *gw = param_grad(f->in[1]), *gb = param_grad(f->in[2]);
         if (gw) {
             pn_tensor *xs;
             PN_TRY(saved(g, x, &xs));
             pn_tensor *outs[] = {gw, gb}, *ins[] = {dy, xs};
             PN_TRY(pn_graph_add(g, PN_OP_CONV2D_BWD_WEIGHTS, p, outs, ins, f->label));
+        }
+        if (gt(x)->requires_grad) {
+            pn_tensor *dx = like(g, x, "d");
+            pn_tensor *outs[] = {dx}, *ins[] = {dy, f->in[1]};
+            PN_TRY(pn_graph_add(g, PN_OP_CONV2D_BWD_DATA, p, outs, ins, f->label));
+            PN_TRY(accumulate(g, x, dx));
         }
         return PN_OK;
     }

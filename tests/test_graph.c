@@ -1,9 +1,10 @@
 /* test_graph: the graph's memory features on ref and cpu: channel views (a concatenation written in place equals
  * CONCAT exactly, and views are refused where the layout cannot hold them), in-place ReLU/ADD and recomputed
- * activations in training (the same gradients, bit for bit, as the plain program, with a smaller arena). */
+ * activations in training (the gradients of the plain program up to float rounding, with a smaller arena). */
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/cpu/cpu.h"
 #include "backends/register.h"
 #include "check.h"
 #include "core/graph.h"
@@ -58,6 +59,16 @@ static int64_t count_differences(const float *a, const float *b, int64_t n) {
     return bad;
 }
 
+/* sum((a-b)^2) / sum(b^2) */
+static double nmse(const float *a, const float *b, int64_t n) {
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < n; i++) {
+        num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        den += (double)b[i] * b[i];
+    }
+    return num / (den > 0 ? den : 1e-300);
+}
+
 /* ---------------- channel views ---------------- */
 
 /* cat(upsample(x), skip) once with CONCAT and once with the upsample and a copy writing into channel views. */
@@ -108,7 +119,8 @@ static void test_views(pn_backend *be) {
     CHECK_MSG(!pn_graph_channel_view(g, two, 0, 16, "v"), "%s: a channel slice of a batch-2 tensor is no view", be->name);
     CHECK_MSG(!pn_graph_channel_view(g, one, 24, 16, "v"), "%s: a slice past the channels is no view", be->name);
     pn_tensor *off = pn_graph_channel_view(g, one, 4, 8, "v"); /* channels 4..11: inside the first block of 8 */
-    if (strcmp(be->name, "cpu") == 0)
+    bool blocked = strcmp(be->name, "cpu") == 0 && ((cpu_ctx *)be->ctx)->blk > 1;
+    if (blocked)
         CHECK_MSG(!off, "cpu: a slice that splits a channel block is no view");
     else
         CHECK_MSG(off != NULL, "%s: NCHW batch 1 allows any channel slice", be->name);
@@ -206,9 +218,10 @@ static void test_train_memory(pn_backend *be) {
     static const char *names[N_PARAMS] = {"w1", "gamma1", "beta1", "w2", "gamma2", "beta2"};
     for (int i = 0; i < N_PARAMS; i++) {
         int64_t numel = i % 3 == 0 ? 8 * 8 * 9 : 8;
-        CHECK_MSG(count_differences(lean.grads[i], plain.grads[i], numel) == 0,
-                  "%s: gradient of %s with in-place ReLU/ADD and recompute differs from the plain program", be->name,
-                  names[i]);
+        /* BATCHNORM_APPLY reproduces the BN output up to the rounding of the saved float statistics */
+        double e = nmse(lean.grads[i], plain.grads[i], numel);
+        CHECK_MSG(e <= 1e-10, "%s: gradient of %s with in-place ReLU/ADD and recompute: NMSE %.3g against the plain "
+                  "program", be->name, names[i], e);
         free(lean.grads[i]), free(plain.grads[i]);
     }
     CHECK_MSG(lean.arena < plain.arena, "%s: arena %zu bytes in place and recomputed, %zu plain", be->name, lean.arena,

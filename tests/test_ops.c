@@ -1239,15 +1239,15 @@ static void prop_add(pn_backend *be) {
     case_free(&c);
 }
 
-/* BATCHNORM_APPLY with the statistics a train forward `t` saved (results rt) gives that forward's y exactly: the
- * graph recomputes BN outputs in backward with it. */
+/* BATCHNORM_APPLY with the statistics a train forward `t` saved (results rt) gives that forward's y up to the
+ * rounding of the float statistics (NMSE 1e-10): the graph recomputes BN outputs in backward with it. */
 static void prop_batchnorm_apply(pn_backend *be, const op_case *t, float *const *rt) {
     if (!op_selected(PN_OP_BATCHNORM_APPLY)) return;
     const pn_tensor x = t->in[0].desc, v = t->in[1].desc;
     int64_t nx = pn_tensor_numel(&x), ch = pn_tensor_numel(&v);
     op_case a;
     memset(&a, 0, sizeof a);
-    snprintf(a.label, sizeof a.label, "batchnorm_apply with saved statistics = train output exactly");
+    snprintf(a.label, sizeof a.label, "batchnorm_apply with saved statistics = train output");
     a.op = PN_OP_BATCHNORM_APPLY;
     a.p.batchnorm_apply = t->p.batchnorm_train_fwd;
     case_in(&a, 0, x, host_copy(t->in[0].data, nx));
@@ -1259,7 +1259,7 @@ static void prop_batchnorm_apply(pn_backend *be, const op_case *t, float *const 
     float *ra[PN_OP_MAX_IO];
     if (prop_run(be, &a, ra)) {
         char msg[256];
-        CHECK_MSG(compare(ra[0], rt[0], nx, 0.0, 1, msg, sizeof msg), "%s on %s: %s", a.label, be->name, msg);
+        CHECK_MSG(compare(ra[0], rt[0], nx, 1e-10, 0, msg, sizeof msg), "%s on %s: %s", a.label, be->name, msg);
         results_free(ra);
     }
     case_free(&a);

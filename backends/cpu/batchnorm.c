@@ -50,14 +50,6 @@ static void block_affine(float *y, const float *x, bn_dims d, int64_t cb, const 
     }
 }
 
-/* scale and shift of y = x * scale + shift from the float statistics the train forward saves (so BATCHNORM_APPLY
- * recomputes the train output exactly). */
-static void apply_coefficients(float mean, float invstd, float gamma, float beta, float *scale, float *shift) {
-    double s = (double)invstd * gamma;
-    *scale = (float)s;
-    *shift = (float)(beta - mean * s);
-}
-
 pn_status pn_cpu_batchnorm_train_fwd(cpu_ctx *ctx, pn_node *node) {
     const pn_batchnorm_params *p = &node->p.batchnorm_train_fwd;
     bn_dims d = bn_dims_of(ctx, node->in[0]);
@@ -72,10 +64,11 @@ pn_status pn_cpu_batchnorm_train_fwd(cpu_ctx *ctx, pn_node *node) {
         block_stats(x, d, cb, mean, var);
         for (int64_t l = 0; l < d.b; l++) {
             int64_t c = cb * d.b + l;
-            double invstd = 1.0 / sqrt(var[l] + p->eps);
+            double invstd = 1.0 / sqrt(var[l] + p->eps), s = invstd * gamma[c];
+            scale[l] = (float)s;
+            shift[l] = (float)(beta[c] - mean[l] * s);
             save_mean[c] = (float)mean[l];
             save_invstd[c] = (float)invstd;
-            apply_coefficients(save_mean[c], save_invstd[c], gamma[c], beta[c], &scale[l], &shift[l]);
             double unbiased = var[l] * count / (count - 1.0);
             rmean[c] = (float)((1.0 - p->momentum) * rmean[c] + p->momentum * mean[l]);
             rvar[c] = (float)((1.0 - p->momentum) * rvar[c] + p->momentum * unbiased);
@@ -85,6 +78,8 @@ pn_status pn_cpu_batchnorm_train_fwd(cpu_ctx *ctx, pn_node *node) {
     return PN_OK;
 }
 
+/* The train forward's y recomputed from the float statistics it saved: the same float scale and shift up to the
+ * rounding of the statistics (about 1e-7 relative). */
 pn_status pn_cpu_batchnorm_apply(cpu_ctx *ctx, pn_node *node) {
     bn_dims d = bn_dims_of(ctx, node->in[0]);
     float *y = cpu_ptr(node->out[0]);
@@ -95,7 +90,9 @@ pn_status pn_cpu_batchnorm_apply(cpu_ctx *ctx, pn_node *node) {
         float scale[MAXB], shift[MAXB];
         for (int64_t l = 0; l < d.b; l++) {
             int64_t c = cb * d.b + l;
-            apply_coefficients(mean[c], invstd[c], gamma[c], beta[c], &scale[l], &shift[l]);
+            double s = (double)invstd[c] * gamma[c];
+            scale[l] = (float)s;
+            shift[l] = (float)(beta[c] - mean[c] * s);
         }
         block_affine(y, x, d, cb, scale, shift);
     }

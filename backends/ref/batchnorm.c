@@ -31,17 +31,6 @@ static double channel_var(const float *x, bn_dims d, int64_t c, double mean) {
     return sum / (double)(d.n * d.hw);
 }
 
-/* y = (x - mean) * invstd * gamma + beta over channel c, from the float statistics the train forward saves (so
- * BATCHNORM_APPLY recomputes the train output exactly). */
-static void apply_channel(float *y, const float *x, bn_dims d, int64_t c, float mean, float invstd, float gamma,
-                          float beta) {
-    for (int64_t n = 0; n < d.n; n++)
-        for (int64_t i = 0; i < d.hw; i++) {
-            int64_t at = (n * d.c + c) * d.hw + i;
-            y[at] = (float)((x[at] - (double)mean) * (double)invstd * gamma + beta);
-        }
-}
-
 pn_status pn_ref_batchnorm_train_fwd(pn_node *node) {
     const pn_batchnorm_params *p = &node->p.batchnorm_train_fwd;
     bn_dims d = bn_dims_of(node->in[0]);
@@ -53,9 +42,13 @@ pn_status pn_ref_batchnorm_train_fwd(pn_node *node) {
         double mean = channel_mean(x, d, c);
         double var = channel_var(x, d, c, mean);
         double invstd = 1.0 / sqrt(var + p->eps);
+        for (int64_t n = 0; n < d.n; n++)
+            for (int64_t i = 0; i < d.hw; i++) {
+                int64_t at = (n * d.c + c) * d.hw + i;
+                y[at] = (float)((x[at] - mean) * invstd * gamma[c] + beta[c]);
+            }
         save_mean[c] = (float)mean;
         save_invstd[c] = (float)invstd;
-        apply_channel(y, x, d, c, save_mean[c], save_invstd[c], gamma[c], beta[c]);
         double unbiased = var * count / (count - 1.0);
         rmean[c] = (float)((1.0 - p->momentum) * rmean[c] + p->momentum * mean);
         rvar[c] = (float)((1.0 - p->momentum) * rvar[c] + p->momentum * unbiased);
@@ -85,7 +78,12 @@ pn_status pn_ref_batchnorm_apply(pn_node *node) {
     float *y = ref_ptr(node->out[0]);
     const float *x = ref_ptr(node->in[0]), *gamma = ref_ptr(node->in[1]), *beta = ref_ptr(node->in[2]);
     const float *mean = ref_ptr(node->in[3]), *invstd = ref_ptr(node->in[4]);
-    for (int64_t c = 0; c < d.c; c++) apply_channel(y, x, d, c, mean[c], invstd[c], gamma[c], beta[c]);
+    for (int64_t c = 0; c < d.c; c++)
+        for (int64_t n = 0; n < d.n; n++)
+            for (int64_t i = 0; i < d.hw; i++) {
+                int64_t at = (n * d.c + c) * d.hw + i;
+                y[at] = (float)((x[at] - (double)mean[c]) * (double)invstd[c] * gamma[c] + beta[c]);
+            }
     return PN_OK;
 }
 
