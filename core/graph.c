@@ -12,7 +12,8 @@ typedef struct gtensor {
     char name[96];
     bool in_arena, keep, requires_grad;
     bool recompute;   /* backward recomputes it from its producers instead of keeping it (pn_graph_recompute) */
-    pn_tensor *remat; /* during pn_graph_backward: the recomputed copy, once made */
+    pn_tensor *remat; /* during pn_graph_backward: the recomputed copy, once made ... */
+    int remat_step;   /* ... while differentiating forward node remat_step */
     int grad_refs;    /* during pn_graph_backward: how many tensors' dgrad this gradient tensor is */
     struct gtensor *parent; /* a channel view (pn_graph_channel_view): stored inside parent, view_offset on */
     size_t view_offset;
@@ -29,7 +30,8 @@ struct pn_graph {
     pn_node *nodes;
     int n_nodes, cap_nodes;
     int n_prepared;
-    int fwd_end; /* during pn_graph_backward: the forward program is nodes [0, fwd_end) */
+    int fwd_end;  /* during pn_graph_backward: the forward program is nodes [0, fwd_end) */
+    int bwd_step; /* during pn_graph_backward: the forward node being differentiated */
     pn_buffer arena;
     size_t arena_bytes, unshared_bytes, peak_live_bytes;
 };
@@ -193,13 +195,18 @@ static pn_status accumulate(pn_graph *g, pn_tensor *t, pn_tensor *contribution) 
     return PN_OK;
 }
 
+/* Backward nodes share a recomputed copy while they differentiate forward nodes at most this far apart (a
+ * conv's input and the ReLU before it); a later reader (the skip of a U-Net, read again by the encoder's
+ * backward) recomputes it rather than keep it alive in between. */
+#define REMAT_REUSE_SPAN 4
+
 /* A forward tensor as a backward node reads it: the tensor itself, or for one marked with pn_graph_recompute a
  * copy recomputed by re-running the forward nodes that wrote it (a train BN as BATCHNORM_APPLY with the
- * statistics it saved), made once and shared by every later reader. */
+ * statistics it saved), shared with nearby readers. */
 static pn_status saved(pn_graph *g, pn_tensor *t, pn_tensor **out) {
     *out = t;
     if (!t || !gt(t)->recompute) return PN_OK;
-    if (gt(t)->remat) {
+    if (gt(t)->remat && gt(t)->remat_step - g->bwd_step <= REMAT_REUSE_SPAN) {
         *out = gt(t)->remat;
         return PN_OK;
     }
@@ -220,6 +227,7 @@ static pn_status saved(pn_graph *g, pn_tensor *t, pn_tensor **out) {
         PN_TRY(pn_graph_add(g, op, f.p, outs, ins, f.label));
     }
     gt(t)->remat = r;
+    gt(t)->remat_step = g->bwd_step;
     *out = r;
     return PN_OK;
 }
@@ -308,6 +316,7 @@ pn_status pn_graph_backward(pn_graph *g, int fwd_end, pn_tensor *y, pn_tensor *d
     gt(dy)->grad_refs = 1;
     for (int i = fwd_end - 1; i >= 0; i--) {
         pn_node f = g->nodes[i]; /* copy: adding nodes may move the array */
+        g->bwd_step = i;
         PN_TRY(backward_node(g, &f));
     }
     return PN_OK;
@@ -346,9 +355,16 @@ static int by_size_desc(const void *a, const void *b) {
     return x->first - y->first;
 }
 
+static int by_lifetime_desc(const void *a, const void *b) {
+    const gtensor *x = *(gtensor *const *)a, *y = *(gtensor *const *)b;
+    int lx = x->last - x->first, ly = y->last - y->first;
+    if (lx != ly) return ly - lx;
+    return by_size_desc(a, b);
+}
+
 static bool lifetimes_overlap(const gtensor *a, const gtensor *b) { return a->first <= b->last && b->first <= a->last; }
 
-/* Greedy: biggest first, each at the lowest offset that clashes with no placed tensor alive at once. */
+/* Greedy, in list order: each at the lowest offset that clashes with no placed tensor alive at once. */
 static size_t place_tensors(gtensor **list, int n) {
     size_t arena = 0;
     for (int i = 0; i < n; i++) {
@@ -421,8 +437,17 @@ pn_status pn_graph_plan(pn_graph *g) {
         list[n++] = t;
     }
     g->peak_live_bytes = peak_live(g, list, n);
-    qsort(list, (size_t)n, sizeof *list, by_size_desc);
-    g->arena_bytes = place_tensors(list, n);
+    /* the greedy placement biggest first and longest-lived first; the smaller arena wins (training at 256:
+     * 231.8 MB and 223.4 MB) */
+    int (*const orders[])(const void *, const void *) = {by_size_desc, by_lifetime_desc};
+    int best = 0;
+    for (int k = 0; k < 2; k++) {
+        qsort(list, (size_t)n, sizeof *list, orders[k]);
+        size_t bytes = place_tensors(list, n);
+        if (k == 0 || bytes < g->arena_bytes) g->arena_bytes = bytes, best = k;
+    }
+    qsort(list, (size_t)n, sizeof *list, orders[best]);
+    place_tensors(list, n);
     free(list);
     PN_TRY(pn_buffer_alloc(g->be, &g->arena, g->arena_bytes ? g->arena_bytes : 64));
     for (int i = 0; i < g->n_tensors; i++) {
