@@ -48,6 +48,15 @@ size_t pn_backend_storage_bytes(pn_backend *be, const pn_tensor *t) {
     return be->storage_bytes ? be->storage_bytes(be, t) : pn_tensor_bytes(t);
 }
 
+bool pn_backend_channel_view(pn_backend *be, const pn_tensor *parent, int64_t c0, const pn_tensor *view,
+                             size_t *offset) {
+    if (!be->channel_view || parent->ndim != 4 || view->ndim != 4 || parent->dtype != view->dtype) return false;
+    if (view->shape[0] != parent->shape[0] || view->shape[2] != parent->shape[2] || view->shape[3] != parent->shape[3])
+        return false;
+    if (c0 < 0 || view->shape[1] < 1 || c0 + view->shape[1] > parent->shape[1]) return false;
+    return be->channel_view(be, parent, c0, view, offset);
+}
+
 /* ---------------- node checks ---------------- */
 
 static pn_status shape_error(const pn_node *n, const char *what, const pn_tensor *t, const char *expected) {
@@ -120,6 +129,7 @@ static pn_status check_batchnorm(const pn_node *n) {
         for (int i = 1; i < 3; i++) PN_TRY(expect_vec(n, "gamma/beta", n->in[i], c));
         return PN_OK;
     case PN_OP_BATCHNORM_INFER_FWD:
+    case PN_OP_BATCHNORM_APPLY:
         PN_TRY(expect_same(n, "y", n->out[0], x));
         for (int i = 1; i < 5; i++) PN_TRY(expect_vec(n, "parameters", n->in[i], c));
         return PN_OK;
@@ -180,6 +190,7 @@ static pn_status check_shapes(const pn_node *n) {
     case PN_OP_CONV2D_BWD_WEIGHTS: return check_conv(n);
     case PN_OP_BATCHNORM_TRAIN_FWD:
     case PN_OP_BATCHNORM_INFER_FWD:
+    case PN_OP_BATCHNORM_APPLY:
     case PN_OP_BATCHNORM_BWD: return check_batchnorm(n);
     case PN_OP_MAXPOOL_FWD:
     case PN_OP_MAXPOOL_BWD: return check_pool(n);

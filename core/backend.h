@@ -53,6 +53,11 @@ typedef struct pn_backend {
     /* Picks only deterministic algorithms for the nodes prepared from now on. Optional (NULL = the
      * backend is deterministic anyway). */
     pn_status (*set_deterministic)(struct pn_backend *be, bool deterministic);
+    /* Optional (NULL = never): whether channels [c0, c0 + view->shape[1]) of `parent` are stored exactly as a tensor
+     * of view's shape would be, starting *offset bytes into parent's storage (so a producer can write a slice of a
+     * concatenation directly). */
+    bool (*channel_view)(struct pn_backend *be, const pn_tensor *parent, int64_t c0, const pn_tensor *view,
+                         size_t *offset);
 } pn_backend;
 
 /* ---- checked wrappers ---- */
@@ -65,6 +70,10 @@ pn_status pn_tensor_set(const pn_tensor *t, const float *src);
 pn_status pn_tensor_get(const pn_tensor *t, float *dst);
 /* Bytes of backend storage a tensor of this shape needs. */
 size_t pn_backend_storage_bytes(pn_backend *be, const pn_tensor *t);
+/* Whether channels [c0, c0 + view->shape[1]) of parent can be addressed as a tensor of view's shape at *offset
+ * bytes into parent's storage (false when the backend has no such views, e.g. batch > 1 or a channel block split). */
+bool pn_backend_channel_view(pn_backend *be, const pn_tensor *parent, int64_t c0, const pn_tensor *view,
+                             size_t *offset);
 /* Checks slot counts, required slots, shapes and dtypes of a node; PN_ERR_ARG with a message if wrong. */
 pn_status pn_node_check(const pn_node *node);
 /* NULL if `be` can run the node, else the reason. */

@@ -11,6 +11,12 @@ typedef struct gtensor {
     pn_tensor t;
     char name[96];
     bool in_arena, keep, requires_grad;
+    bool recompute;   /* backward recomputes it from its producers instead of keeping it (pn_graph_recompute) */
+    pn_tensor *remat; /* during pn_graph_backward: the recomputed copy, once made ... */
+    int remat_step;   /* ... while differentiating forward node remat_step */
+    int grad_refs;    /* during pn_graph_backward: how many tensors' dgrad this gradient tensor is */
+    struct gtensor *parent; /* a channel view (pn_graph_channel_view): stored inside parent, view_offset on */
+    size_t view_offset;
     int first, last;  /* node indices of first and last use (arena tensors) */
     size_t bytes;     /* storage bytes (arena tensors) */
     pn_tensor *grad;  /* external tensors: where gradients accumulate */
@@ -24,8 +30,10 @@ struct pn_graph {
     pn_node *nodes;
     int n_nodes, cap_nodes;
     int n_prepared;
+    int fwd_end;  /* during pn_graph_backward: the forward program is nodes [0, fwd_end) */
+    int bwd_step; /* during pn_graph_backward: the forward node being differentiated */
     pn_buffer arena;
-    size_t arena_bytes, unshared_bytes;
+    size_t arena_bytes, unshared_bytes, peak_live_bytes;
 };
 
 static gtensor *gt(pn_tensor *t) { return (gtensor *)t; }
@@ -78,6 +86,19 @@ pn_tensor *pn_graph_activation(pn_graph *g, pn_tensor shape, const char *name) {
     return &t->t;
 }
 
+pn_tensor *pn_graph_channel_view(pn_graph *g, pn_tensor *parent, int64_t c0, int64_t channels, const char *name) {
+    gtensor *p = gt(parent);
+    PN_ASSERT(p->in_arena && !p->parent);
+    pn_tensor shape = pn_tensor_nchw(parent->shape[0], channels, parent->shape[2], parent->shape[3]);
+    shape.dtype = parent->dtype;
+    size_t offset;
+    if (!pn_backend_channel_view(g->be, parent, c0, &shape, &offset)) return NULL;
+    gtensor *t = gt(pn_graph_activation(g, shape, name));
+    t->parent = p;
+    t->view_offset = offset;
+    return &t->t;
+}
+
 pn_tensor *pn_graph_external(pn_graph *g, pn_tensor view, pn_tensor *grad) {
     gtensor *t = new_tensor(g, view, view.name);
     t->requires_grad = grad != NULL;
@@ -97,6 +118,12 @@ void pn_graph_keep(pn_graph *g, pn_tensor *t) {
 void pn_graph_no_grad(pn_graph *g, pn_tensor *t) {
     (void)g;
     gt(t)->requires_grad = false;
+}
+
+void pn_graph_recompute(pn_graph *g, pn_tensor *t) {
+    (void)g;
+    PN_ASSERT(gt(t)->in_arena && !gt(t)->keep);
+    gt(t)->recompute = true;
 }
 
 int pn_graph_size(const pn_graph *g) { return g->n_nodes; }
@@ -142,19 +169,66 @@ static pn_tensor *like(pn_graph *g, pn_tensor *t, const char *prefix) {
     return d;
 }
 
-/* Adds `contribution` to the gradient of `t` (SSA: a new tensor when one exists already). */
+/* Whether gradient tensor d is the gradient of one tensor only, so the node consuming it may overwrite it. */
+static bool owned(pn_tensor *d) { return gt(d)->grad_refs == 1 && !gt(d)->keep; }
+
+/* Adds `contribution` to the gradient of `t`: into the current gradient tensor when no other tensor shares it,
+ * else into a new tensor. */
 static pn_status accumulate(pn_graph *g, pn_tensor *t, pn_tensor *contribution) {
     gtensor *x = gt(t);
     if (!x->requires_grad) return PN_OK;
     if (!x->dgrad) {
         x->dgrad = contribution;
+        gt(contribution)->grad_refs++;
         return PN_OK;
     }
-    pn_tensor *sum = like(g, t, "d+");
+    pn_tensor *sum = x->dgrad;
+    if (!owned(sum) || sum == contribution) {
+        gt(x->dgrad)->grad_refs--;
+        sum = like(g, t, "d+");
+        gt(sum)->grad_refs = 1;
+    }
     pn_op_params p = {0};
     pn_tensor *outs[] = {sum}, *ins[] = {x->dgrad, contribution};
     PN_TRY(pn_graph_add(g, PN_OP_ADD, p, outs, ins, "grad accumulate"));
     x->dgrad = sum;
+    return PN_OK;
+}
+
+/* Backward nodes share a recomputed copy while they differentiate forward nodes at most this far apart (a
+ * conv's input and the ReLU before it); a later reader (the skip of a U-Net, read again by the encoder's
+ * backward) recomputes it rather than keep it alive in between. */
+#define REMAT_REUSE_SPAN 4
+
+/* A forward tensor as a backward node reads it: the tensor itself, or for one marked with pn_graph_recompute a
+ * copy recomputed by re-running the forward nodes that wrote it (a train BN as BATCHNORM_APPLY with the
+ * statistics it saved), shared with nearby readers. */
+static pn_status saved(pn_graph *g, pn_tensor *t, pn_tensor **out) {
+    *out = t;
+    if (!t || !gt(t)->recompute) return PN_OK;
+    if (gt(t)->remat && gt(t)->remat_step - g->bwd_step <= REMAT_REUSE_SPAN) {
+        *out = gt(t)->remat;
+        return PN_OK;
+    }
+    pn_tensor *r = like(g, t, "r");
+    for (int i = 0; i < g->fwd_end; i++) {
+        pn_node f = g->nodes[i]; /* copy: adding nodes may move the array */
+        if (f.out[0] != t) continue;
+        pn_op op = f.op;
+        pn_tensor *ins[PN_OP_MAX_IO] = {0}, *outs[PN_OP_MAX_IO] = {r};
+        for (int k = 0; k < pn_op_num_inputs(op); k++) {
+            if (f.in[k] == t) ins[k] = r;
+            else PN_TRY(saved(g, f.in[k], &ins[k]));
+        }
+        if (op == PN_OP_BATCHNORM_TRAIN_FWD) {
+            op = PN_OP_BATCHNORM_APPLY;
+            ins[3] = f.out[1], ins[4] = f.out[2];
+        }
+        PN_TRY(pn_graph_add(g, op, f.p, outs, ins, f.label));
+    }
+    gt(t)->remat = r;
+    gt(t)->remat_step = g->bwd_step;
+    *out = r;
     return PN_OK;
 }
 
@@ -163,40 +237,51 @@ static pn_tensor *param_grad(pn_tensor *t) { return t ? gt(t)->grad : NULL; }
 static pn_status backward_node(pn_graph *g, const pn_node *f) {
     pn_tensor *dy = gt(f->out[0])->dgrad;
     if (!dy) return PN_OK;
+    /* dy is consumed here: an in-place node (out[0] == an input) then gets the gradient of its input */
+    gt(f->out[0])->dgrad = NULL;
+    bool own = owned(dy);
+    gt(dy)->grad_refs--;
     pn_op_params p = f->p;
     pn_tensor *x = f->in[0];
     switch (f->op) {
-    case PN_OP_CONV2D_FWD: {
+    case PN_OP_CONV2D_FWD: { /* weights first: a recomputed x is then gone before dx exists */
+        pn_tensor *gw = param_grad(f->in[1]), *gb = param_grad(f->in[2]);
+        if (gw) {
+            pn_tensor *xs;
+            PN_TRY(saved(g, x, &xs));
+            pn_tensor *outs[] = {gw, gb}, *ins[] = {dy, xs};
+            PN_TRY(pn_graph_add(g, PN_OP_CONV2D_BWD_WEIGHTS, p, outs, ins, f->label));
+        }
         if (gt(x)->requires_grad) {
             pn_tensor *dx = like(g, x, "d");
             pn_tensor *outs[] = {dx}, *ins[] = {dy, f->in[1]};
             PN_TRY(pn_graph_add(g, PN_OP_CONV2D_BWD_DATA, p, outs, ins, f->label));
             PN_TRY(accumulate(g, x, dx));
         }
-        pn_tensor *gw = param_grad(f->in[1]), *gb = param_grad(f->in[2]);
-        if (gw) {
-            pn_tensor *outs[] = {gw, gb}, *ins[] = {dy, x};
-            PN_TRY(pn_graph_add(g, PN_OP_CONV2D_BWD_WEIGHTS, p, outs, ins, f->label));
-        }
         return PN_OK;
     }
     case PN_OP_BATCHNORM_TRAIN_FWD: {
-        pn_tensor *dx = like(g, x, "d");
+        pn_tensor *dx = like(g, x, "d"), *xs;
+        PN_TRY(saved(g, x, &xs));
         pn_tensor *outs[] = {dx, param_grad(f->in[1]), param_grad(f->in[2])};
-        pn_tensor *ins[] = {dy, x, f->in[1], f->out[1], f->out[2]};
+        pn_tensor *ins[] = {dy, xs, f->in[1], f->out[1], f->out[2]};
         if (!outs[1] || !outs[2]) return pn_error(PN_ERR_ARG, "batchnorm %s: gamma/beta have no gradient", f->label);
         PN_TRY(pn_graph_add(g, PN_OP_BATCHNORM_BWD, p, outs, ins, f->label));
         return accumulate(g, x, dx);
     }
-    case PN_OP_RELU_FWD:
+    case PN_OP_RELU_FWD: { /* dx may be dy: written in place when no other tensor shares dy */
+        pn_tensor *dx = own ? dy : like(g, x, "d"), *ys;
+        PN_TRY(saved(g, f->out[0], &ys));
+        pn_tensor *outs[] = {dx}, *ins[] = {dy, ys};
+        PN_TRY(pn_graph_add(g, PN_OP_RELU_BWD, p, outs, ins, f->label));
+        return accumulate(g, x, dx);
+    }
     case PN_OP_MAXPOOL_FWD:
     case PN_OP_UPSAMPLE2X_FWD: {
-        pn_tensor *dx = like(g, x, "d");
-        pn_op bwd = f->op == PN_OP_RELU_FWD ? PN_OP_RELU_BWD
-                    : f->op == PN_OP_MAXPOOL_FWD ? PN_OP_MAXPOOL_BWD
-                                                 : PN_OP_UPSAMPLE2X_BWD;
-        pn_tensor *second = f->op == PN_OP_RELU_FWD ? f->out[0] : f->op == PN_OP_MAXPOOL_FWD ? x : NULL;
-        pn_tensor *outs[] = {dx}, *ins[] = {dy, second};
+        pn_tensor *dx = like(g, x, "d"), *xs = NULL;
+        if (f->op == PN_OP_MAXPOOL_FWD) PN_TRY(saved(g, x, &xs));
+        pn_op bwd = f->op == PN_OP_MAXPOOL_FWD ? PN_OP_MAXPOOL_BWD : PN_OP_UPSAMPLE2X_BWD;
+        pn_tensor *outs[] = {dx}, *ins[] = {dy, xs};
         PN_TRY(pn_graph_add(g, bwd, p, outs, ins, f->label));
         return accumulate(g, x, dx);
     }
@@ -217,10 +302,21 @@ static pn_status backward_node(pn_graph *g, const pn_node *f) {
 }
 
 pn_status pn_graph_backward(pn_graph *g, int fwd_end, pn_tensor *y, pn_tensor *dy) {
-    for (int i = 0; i < g->n_tensors; i++) g->tensors[i]->dgrad = NULL;
+    for (int i = 0; i < g->n_tensors; i++) {
+        g->tensors[i]->dgrad = NULL;
+        g->tensors[i]->remat = NULL;
+        g->tensors[i]->grad_refs = 0;
+    }
+    for (int i = 0; i < g->n_tensors; i++)
+        if (g->tensors[i]->parent)
+            return pn_error(PN_ERR_ARG, "graph: %s is a channel view, and views are for programs without backward",
+                            g->tensors[i]->name);
+    g->fwd_end = fwd_end;
     gt(y)->dgrad = dy;
+    gt(dy)->grad_refs = 1;
     for (int i = fwd_end - 1; i >= 0; i--) {
         pn_node f = g->nodes[i]; /* copy: adding nodes may move the array */
+        g->bwd_step = i;
         PN_TRY(backward_node(g, &f));
     }
     return PN_OK;
@@ -245,6 +341,12 @@ static void compute_lifetimes(pn_graph *g) {
             t->last = g->n_nodes;
         }
     }
+    for (int i = 0; i < g->n_tensors; i++) { /* a parent lives while any of its views is used */
+        gtensor *t = g->tensors[i], *p = t->parent;
+        if (!p || t->first < 0) continue;
+        if (p->first < 0 || t->first < p->first) p->first = t->first;
+        if (t->last > p->last) p->last = t->last;
+    }
 }
 
 static int by_size_desc(const void *a, const void *b) {
@@ -253,9 +355,16 @@ static int by_size_desc(const void *a, const void *b) {
     return x->first - y->first;
 }
 
+static int by_lifetime_desc(const void *a, const void *b) {
+    const gtensor *x = *(gtensor *const *)a, *y = *(gtensor *const *)b;
+    int lx = x->last - x->first, ly = y->last - y->first;
+    if (lx != ly) return ly - lx;
+    return by_size_desc(a, b);
+}
+
 static bool lifetimes_overlap(const gtensor *a, const gtensor *b) { return a->first <= b->last && b->first <= a->last; }
 
-/* Greedy: biggest first, each at the lowest offset that clashes with no placed tensor alive at once. */
+/* Greedy, in list order: each at the lowest offset that clashes with no placed tensor alive at once. */
 static size_t place_tensors(gtensor **list, int n) {
     size_t arena = 0;
     for (int i = 0; i < n; i++) {
@@ -279,6 +388,41 @@ static size_t place_tensors(gtensor **list, int n) {
     return arena;
 }
 
+static size_t live_bytes_at(gtensor **list, int n, int node) {
+    size_t live = 0;
+    for (int j = 0; j < n; j++)
+        if (list[j]->first <= node && node <= list[j]->last) live += list[j]->bytes;
+    return live;
+}
+
+/* PN_GRAPH_PEAK=1: which tensors over 100 kB are alive at the node where the most bytes are (stderr). */
+static void print_peak(const pn_graph *g, gtensor **list, int n, size_t peak) {
+    for (int i = 0; i <= g->n_nodes; i++) {
+        if (live_bytes_at(list, n, i) != peak) continue;
+        const pn_node *nd = i < g->n_nodes ? &g->nodes[i] : NULL;
+        fprintf(stderr, "graph: %.1f MB alive at node %d of %d (%s %s)\n", (double)peak / 1e6, i, g->n_nodes,
+                nd ? pn_op_name(nd->op) : "end", nd && nd->label ? nd->label : "");
+        for (int j = 0; j < n; j++) {
+            const gtensor *t = list[j];
+            if (t->first > i || i > t->last || t->bytes < 100000) continue;
+            fprintf(stderr, "  %8.2f MB  %-40s nodes %d..%d\n", (double)t->bytes / 1e6, t->name, t->first, t->last);
+        }
+        return;
+    }
+}
+
+/* The largest sum of the sizes of the tensors alive at one node: no placement can beat it. */
+static size_t peak_live(const pn_graph *g, gtensor **list, int n) {
+    size_t peak = 0;
+    for (int i = 0; i <= g->n_nodes; i++) {
+        size_t live = live_bytes_at(list, n, i);
+        if (live > peak) peak = live;
+    }
+    const char *dump = getenv("PN_GRAPH_PEAK");
+    if (dump && strcmp(dump, "1") == 0) print_peak(g, list, n, peak);
+    return peak;
+}
+
 pn_status pn_graph_plan(pn_graph *g) {
     compute_lifetimes(g);
     gtensor **list = malloc((size_t)(g->n_tensors + 1) * sizeof *list);
@@ -287,17 +431,31 @@ pn_status pn_graph_plan(pn_graph *g) {
     g->unshared_bytes = 0;
     for (int i = 0; i < g->n_tensors; i++) {
         gtensor *t = g->tensors[i];
-        if (!t->in_arena || t->first < 0) continue;
+        if (!t->in_arena || t->first < 0 || t->parent) continue;
         t->bytes = (pn_backend_storage_bytes(g->be, &t->t) + 63) & ~(size_t)63;
         g->unshared_bytes += t->bytes;
         list[n++] = t;
     }
-    qsort(list, (size_t)n, sizeof *list, by_size_desc);
-    g->arena_bytes = place_tensors(list, n);
+    g->peak_live_bytes = peak_live(g, list, n);
+    /* the greedy placement biggest first and longest-lived first; the smaller arena wins (training at 256:
+     * 231.8 MB and 223.4 MB) */
+    int (*const orders[])(const void *, const void *) = {by_size_desc, by_lifetime_desc};
+    int best = 0;
+    for (int k = 0; k < 2; k++) {
+        qsort(list, (size_t)n, sizeof *list, orders[k]);
+        size_t bytes = place_tensors(list, n);
+        if (k == 0 || bytes < g->arena_bytes) g->arena_bytes = bytes, best = k;
+    }
+    qsort(list, (size_t)n, sizeof *list, orders[best]);
+    place_tensors(list, n);
     free(list);
     PN_TRY(pn_buffer_alloc(g->be, &g->arena, g->arena_bytes ? g->arena_bytes : 64));
-    for (int i = 0; i < g->n_tensors; i++)
-        if (g->tensors[i]->in_arena) g->tensors[i]->t.buf = &g->arena;
+    for (int i = 0; i < g->n_tensors; i++) {
+        gtensor *t = g->tensors[i];
+        if (!t->in_arena) continue;
+        t->t.buf = &g->arena;
+        if (t->parent) t->t.offset = t->parent->t.offset + t->view_offset;
+    }
     for (int i = 0; i < g->n_nodes; i++) {
         pn_status st = pn_node_prepare(g->be, &g->nodes[i]);
         if (st != PN_OK) return st;
@@ -308,6 +466,7 @@ pn_status pn_graph_plan(pn_graph *g) {
 
 size_t pn_graph_arena_bytes(const pn_graph *g) { return g->arena_bytes; }
 size_t pn_graph_unshared_bytes(const pn_graph *g) { return g->unshared_bytes; }
+size_t pn_graph_peak_live_bytes(const pn_graph *g) { return g->peak_live_bytes; }
 
 pn_status pn_graph_run(pn_graph *g, int from, int to) {
     PN_ASSERT(from >= 0 && to <= g->n_prepared && from <= to);

@@ -387,30 +387,36 @@ static pn_tensor *unary(builder *b, pn_op op, pn_op_params p, pn_tensor *x, int6
     return y;
 }
 
-/* In eval mode ReLU and ADD work in place (y = x, z = x), so a backend can fuse them into the conv before. */
+/* ReLU and ADD work in place (y = x, z = x): in eval a backend can fuse them into the conv before; in training
+ * every x here is a BN output that no backward node reads (BN backward reads BN's input, ReLU backward its
+ * output, ADD backward nothing), so the graph needs no second copy. */
 static pn_tensor *relu(builder *b, pn_tensor *x, const char *label) {
     pn_op_params p = {0};
-    if (b->m->mode != PN_UNET_TRAIN) {
-        pn_tensor *outs[] = {x}, *ins[] = {x};
-        add_node(b, PN_OP_RELU_FWD, p, outs, ins, label);
-        return x;
-    }
-    return unary(b, PN_OP_RELU_FWD, p, x, x->shape[2], x->shape[3], label);
+    pn_tensor *outs[] = {x}, *ins[] = {x};
+    add_node(b, PN_OP_RELU_FWD, p, outs, ins, label);
+    return x;
 }
 
 static pn_tensor *add(builder *b, pn_tensor *x, pn_tensor *y, const char *label) {
-    pn_tensor *z = b->m->mode == PN_UNET_TRAIN ? act(b, x->shape[0], x->shape[1], x->shape[2], x->shape[3], label) : x;
+    pn_tensor *z = x;
     pn_op_params p = {0};
     pn_tensor *outs[] = {z}, *ins[] = {x, y};
     add_node(b, PN_OP_ADD, p, outs, ins, label);
     return z;
 }
 
-/* conv -> BN -> ReLU, as smp's Conv2dReLU and torchvision's conv/bn/relu. */
+/* In training, backward recomputes t (BN + ReLU, upsample, concat: cheap passes) instead of keeping it. */
+static pn_tensor *recomputed(builder *b, pn_tensor *t) {
+    if (b->m->mode == PN_UNET_TRAIN) pn_graph_recompute(b->g, t);
+    return t;
+}
+
+/* conv -> BN -> ReLU, as smp's Conv2dReLU and torchvision's conv/bn/relu. In training only the conv output (BN's
+ * input) is kept for backward; the ReLU output is recomputed from it. */
 static pn_tensor *conv_bn_relu(builder *b, pn_tensor *x, const char *conv_name, const char *bn_name, int stride,
                                int pad) {
     pn_tensor *y = batchnorm(b, conv(b, x, conv_name, stride, pad), bn_name);
-    return relu(b, y, bn_name);
+    return recomputed(b, relu(b, y, bn_name));
 }
 
 /* torchvision BasicBlock: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)). */
@@ -448,6 +454,22 @@ static void encoder(builder *b, pn_tensor *x, pn_tensor *features[5]) {
     }
 }
 
+/* Eval: the concatenation of upsample(x) and skip with the upsample writing straight into the first channels
+ * and the skip copied behind it (SCALE by 1), when the backend can address both channel slices (batch 1, slices
+ * on channel-block boundaries); NULL otherwise. */
+static pn_tensor *concat_in_place(builder *b, pn_tensor *x, pn_tensor *skip, const char *label) {
+    int64_t ca = x->shape[1], cb = skip->shape[1];
+    pn_tensor *cat = act(b, x->shape[0], ca + cb, 2 * x->shape[2], 2 * x->shape[3], label);
+    pn_tensor *up = pn_graph_channel_view(b->g, cat, 0, ca, label);
+    pn_tensor *sk = pn_graph_channel_view(b->g, cat, ca, cb, label);
+    if (!up || !sk) return NULL; /* unused views and cat: never placed */
+    pn_op_params none = {0}, one = {.scale = {1.0f}};
+    pn_tensor *uo[] = {up}, *ui[] = {x}, *so[] = {sk}, *si[] = {skip};
+    add_node(b, PN_OP_UPSAMPLE2X_FWD, none, uo, ui, label);
+    add_node(b, PN_OP_SCALE, one, so, si, label);
+    return cat;
+}
+
 static pn_tensor *decoder_block(builder *b, pn_tensor *x, pn_tensor *skip, int i) {
     pn_op_params none = {0};
     char c1[NAME_LEN], b1[NAME_LEN], c2[NAME_LEN], b2[NAME_LEN];
@@ -455,12 +477,16 @@ static pn_tensor *decoder_block(builder *b, pn_tensor *x, pn_tensor *skip, int i
     set_name(b1, "decoder.blocks.%d.conv1.1", i);
     set_name(c2, "decoder.blocks.%d.conv2.0", i);
     set_name(b2, "decoder.blocks.%d.conv2.1", i);
-    pn_tensor *y = unary(b, PN_OP_UPSAMPLE2X_FWD, none, x, 2 * x->shape[2], 2 * x->shape[3], c1);
+    if (skip && b->m->mode != PN_UNET_TRAIN) {
+        pn_tensor *cat = concat_in_place(b, x, skip, c1);
+        if (cat) return conv_bn_relu(b, conv_bn_relu(b, cat, c1, b1, 1, 1), c2, b2, 1, 1);
+    }
+    pn_tensor *y = recomputed(b, unary(b, PN_OP_UPSAMPLE2X_FWD, none, x, 2 * x->shape[2], 2 * x->shape[3], c1));
     if (skip) {
         pn_tensor *cat = act(b, y->shape[0], y->shape[1] + skip->shape[1], y->shape[2], y->shape[3], c1);
         pn_tensor *outs[] = {cat}, *ins[] = {y, skip};
         add_node(b, PN_OP_CONCAT, none, outs, ins, c1);
-        y = cat;
+        y = recomputed(b, cat);
     }
     y = conv_bn_relu(b, y, c1, b1, 1, 1);
     return conv_bn_relu(b, y, c2, b2, 1, 1);
@@ -634,6 +660,7 @@ pn_unet_bn *pn_unet_bn_at(pn_unet *m, int i) { return &m->bns[i]; }
 pn_backend *pn_unet_backend(pn_unet *m) { return m->be; }
 size_t pn_unet_arena_bytes(const pn_unet *m) { return m->g ? pn_graph_arena_bytes(m->g) : 0; }
 size_t pn_unet_unshared_bytes(const pn_unet *m) { return m->g ? pn_graph_unshared_bytes(m->g) : 0; }
+size_t pn_unet_peak_live_bytes(const pn_unet *m) { return m->g ? pn_graph_peak_live_bytes(m->g) : 0; }
 
 int64_t pn_unet_param_count(const pn_unet *m) {
     int64_t total = 0;

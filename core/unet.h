@@ -79,6 +79,8 @@ int64_t pn_unet_param_count(const pn_unet *m);
 /* Activation arena bytes of the planned program, and the bytes without reuse. */
 size_t pn_unet_arena_bytes(const pn_unet *m);
 size_t pn_unet_unshared_bytes(const pn_unet *m);
+/* The most activation bytes alive at one node (what a perfect placement would need). */
+size_t pn_unet_peak_live_bytes(const pn_unet *m);
 pn_backend *pn_unet_backend(pn_unet *m);
 
 #endif

@@ -535,6 +535,22 @@ static void add_batchnorm_case_set(int64_t n, int64_t ch, int64_t h, int64_t w, 
     case_out(c, 0, x, NULL);
     if (nonfinite) host_inject_nonfinite(c->in[0].data, nx, 1);
 
+    for (int inplace = 0; inplace < 2; inplace++) {
+        snprintf(label, sizeof label, "batchnorm_apply %lldx%lldx%lldx%lld%s%s", (long long)n, (long long)ch,
+                 (long long)h, (long long)w, extra, inplace ? " in-place" : "");
+        c = case_add(PN_OP_BATCHNORM_APPLY, label);
+        c->p.batchnorm_apply = p;
+        case_in(c, 0, x, host_normal(nx, 2.0f, 3.0f));
+        case_in(c, 1, v, host_normal(ch, 0.5f, 1.0f));
+        case_in(c, 2, v, host_normal(ch, 0.5f, 0.0f));
+        case_in(c, 3, v, host_new(ch));
+        case_in(c, 4, v, host_new(ch));
+        bn_stats(c->in[0].data, &x, p.eps, c->in[3].data, c->in[4].data);
+        case_out(c, 0, x, NULL);
+        if (inplace) c->out[0].alias = 0;
+        if (nonfinite) host_inject_nonfinite(c->in[0].data, nx, 1);
+    }
+
     snprintf(label, sizeof label, "batchnorm_bwd %lldx%lldx%lldx%lld%s", (long long)n, (long long)ch, (long long)h,
              (long long)w, extra);
     c = case_add(PN_OP_BATCHNORM_BWD, label);
@@ -1223,11 +1239,39 @@ static void prop_add(pn_backend *be) {
     case_free(&c);
 }
 
+/* BATCHNORM_APPLY with the statistics a train forward `t` saved (results rt) gives that forward's y up to the
+ * rounding of the float statistics (NMSE 1e-10): the graph recomputes BN outputs in backward with it. */
+static void prop_batchnorm_apply(pn_backend *be, const op_case *t, float *const *rt) {
+    if (!op_selected(PN_OP_BATCHNORM_APPLY)) return;
+    const pn_tensor x = t->in[0].desc, v = t->in[1].desc;
+    int64_t nx = pn_tensor_numel(&x), ch = pn_tensor_numel(&v);
+    op_case a;
+    memset(&a, 0, sizeof a);
+    snprintf(a.label, sizeof a.label, "batchnorm_apply with saved statistics = train output");
+    a.op = PN_OP_BATCHNORM_APPLY;
+    a.p.batchnorm_apply = t->p.batchnorm_train_fwd;
+    case_in(&a, 0, x, host_copy(t->in[0].data, nx));
+    case_in(&a, 1, v, host_copy(t->in[1].data, ch));
+    case_in(&a, 2, v, host_copy(t->in[2].data, ch));
+    case_in(&a, 3, v, host_copy(rt[1], ch));
+    case_in(&a, 4, v, host_copy(rt[2], ch));
+    case_out(&a, 0, x, NULL);
+    float *ra[PN_OP_MAX_IO];
+    if (prop_run(be, &a, ra)) {
+        char msg[256];
+        CHECK_MSG(compare(ra[0], rt[0], nx, 1e-10, 0, msg, sizeof msg), "%s on %s: %s", a.label, be->name, msg);
+        results_free(ra);
+    }
+    case_free(&a);
+}
+
 /* Train forward: save_mean is the batch mean, each output channel has mean beta and variance
  * gamma^2 * var / (var + eps), the running statistics follow PyTorch's update, and the inference forward with
  * running statistics equal to the batch statistics (biased variance) reproduces the train output. */
 static void prop_batchnorm(pn_backend *be) {
-    if (!op_selected(PN_OP_BATCHNORM_TRAIN_FWD) && !op_selected(PN_OP_BATCHNORM_INFER_FWD)) return;
+    if (!op_selected(PN_OP_BATCHNORM_TRAIN_FWD) && !op_selected(PN_OP_BATCHNORM_INFER_FWD) &&
+        !op_selected(PN_OP_BATCHNORM_APPLY))
+        return;
     const int64_t n = 2, ch = 3, h = 5, w = 7, hw = h * w, m = n * hw;
     const float eps = 1e-5f, mom = 0.1f;
     pn_tensor x = pn_tensor_nchw(n, ch, h, w), v = pn_tensor_vec(ch);
@@ -1291,6 +1335,7 @@ static void prop_batchnorm(pn_backend *be) {
                   msg);
         results_free(ri);
     }
+    prop_batchnorm_apply(be, &t, rt);
     results_free(rt);
     case_free(&t), case_free(&inf);
 }

@@ -82,8 +82,8 @@ static pn_status run_bench(const bench_args *a, bool train) {
                a->warmup);
         printf("median %.4f s  min %.4f s  max %.4f s  (%.2f images/s)\n", median, times[0], times[a->runs - 1],
                a->batch / median);
-        printf("arena %.1f MB  peak RSS %.1f MB\n", (double)pn_unet_arena_bytes(m) / 1e6,
-               (double)pn_peak_rss_bytes() / 1e6);
+        printf("arena %.1f MB (peak live %.1f MB)  peak RSS %.1f MB\n", (double)pn_unet_arena_bytes(m) / 1e6,
+               (double)pn_unet_peak_live_bytes(m) / 1e6, (double)pn_peak_rss_bytes() / 1e6);
     }
     free(times);
     pn_unet_free(m);

@@ -1,5 +1,5 @@
-/* cpu batchnorm: training forward (batch statistics in double, running-stat update), inference forward and
- * backward, on the tensor's own layout (plain or channel-blocked); one channel block per OpenMP task. */
+/* cpu batchnorm: training forward (batch statistics in double, running-stat update), apply with saved statistics,
+ * inference forward and backward, on the tensor's own layout (plain or channel-blocked); one channel block per OpenMP task. */
 #include <math.h>
 
 #include "cpu.h"
@@ -72,6 +72,27 @@ pn_status pn_cpu_batchnorm_train_fwd(cpu_ctx *ctx, pn_node *node) {
             double unbiased = var[l] * count / (count - 1.0);
             rmean[c] = (float)((1.0 - p->momentum) * rmean[c] + p->momentum * mean[l]);
             rvar[c] = (float)((1.0 - p->momentum) * rvar[c] + p->momentum * unbiased);
+        }
+        block_affine(y, x, d, cb, scale, shift);
+    }
+    return PN_OK;
+}
+
+/* The train forward's y recomputed from the float statistics it saved: the same float scale and shift up to the
+ * rounding of the statistics (about 1e-7 relative). */
+pn_status pn_cpu_batchnorm_apply(cpu_ctx *ctx, pn_node *node) {
+    bn_dims d = bn_dims_of(ctx, node->in[0]);
+    float *y = cpu_ptr(node->out[0]);
+    const float *x = cpu_ptr(node->in[0]), *gamma = cpu_ptr(node->in[1]), *beta = cpu_ptr(node->in[2]);
+    const float *mean = cpu_ptr(node->in[3]), *invstd = cpu_ptr(node->in[4]);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t cb = 0; cb < d.c / d.b; cb++) {
+        float scale[MAXB], shift[MAXB];
+        for (int64_t l = 0; l < d.b; l++) {
+            int64_t c = cb * d.b + l;
+            double s = (double)invstd[c] * gamma[c];
+            scale[l] = (float)s;
+            shift[l] = (float)(beta[c] - mean[c] * s);
         }
         block_affine(y, x, d, cb, scale, shift);
     }

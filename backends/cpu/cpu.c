@@ -169,6 +169,16 @@ static void cpu_release(pn_backend *be, pn_node *node) {
 #endif
 }
 
+/* A channel slice of a batch-1 tensor is contiguous in both layouts when parent and slice have the same channel
+ * block b and the slice starts on a block boundary (see cpu_blk). */
+static bool cpu_channel_view(pn_backend *be, const pn_tensor *parent, int64_t c0, const pn_tensor *view,
+                             size_t *offset) {
+    int64_t b = cpu_blk(be->ctx, parent);
+    if (parent->shape[0] != 1 || cpu_blk(be->ctx, view) != b || c0 % b != 0) return false;
+    *offset = (size_t)(c0 * parent->shape[2] * parent->shape[3]) * sizeof(float);
+    return true;
+}
+
 static pn_status cpu_set_threads(pn_backend *be, int threads) {
     cpu_ctx *ctx = be->ctx;
     if (threads <= 0) {
@@ -219,6 +229,7 @@ pn_status pn_cpu_backend_create(int threads, pn_backend **out) {
     be->release = cpu_release;
     be->set_threads = cpu_set_threads;
     be->destroy = cpu_destroy;
+    be->channel_view = cpu_channel_view;
 #ifdef PN_HAVE_ONEDNN
     if (dnnl_engine_create(&ctx->engine, dnnl_cpu, 0) != dnnl_success ||
         dnnl_stream_create(&ctx->stream, ctx->engine, dnnl_stream_default_flags) != dnnl_success) {

@@ -1,5 +1,5 @@
 /* batchnorm: training forward (batch statistics in double, biased variance to normalise, unbiased for
- * running_var, momentum update), inference forward and backward, with the ref backend's formulas. Own kernels
+ * running_var, momentum update), apply with the saved statistics, inference forward and backward, with the ref backend's formulas. Own kernels
  * rather than cuDNN so the arithmetic and the running-statistics rules are exactly PyTorch's. */
 #include <math.h>
 
@@ -91,6 +91,15 @@ __global__ void bn_infer_kernel(float *y, const float *x, const float *gamma, co
     }
 }
 
+/* y = (x - mean) * invstd * gamma + beta with the saved float statistics, as ref (y may be x). */
+__global__ void bn_apply_kernel(float *y, const float *x, const float *gamma, const float *beta, const float *mean,
+                                const float *invstd, bn_dims d) {
+    CUDA_GRID_LOOP(i, d.n * d.c * d.hw) {
+        size_t c = i / d.hw % d.c;
+        y[i] = (float)((x[i] - (double)mean[c]) * (double)invstd[c] * gamma[c] + beta[c]);
+    }
+}
+
 /* sum(dy), sum(dy * xhat) per channel into sums[c], sums[C + c]; dgamma += , dbeta += (accumulate). */
 __global__ void bn_bwd_finish_kernel(double *sums, float *dgamma, float *dbeta, const double *partials, unsigned chunks,
                                      bn_dims d) {
@@ -149,6 +158,15 @@ pn_status pn_cuda_batchnorm_infer_fwd(cuda_ctx *ctx, pn_node *node) {
         cuda_ptr(node->out[0]), cuda_ptr(node->in[0]), cuda_ptr(node->in[1]), cuda_ptr(node->in[2]),
         cuda_ptr(node->in[3]), cuda_ptr(node->in[4]), d, node->p.batchnorm_infer_fwd.eps);
     CUDA_LAUNCHED(bn_infer_kernel);
+    return PN_OK;
+}
+
+pn_status pn_cuda_batchnorm_apply(cuda_ctx *ctx, pn_node *node) {
+    bn_dims d = bn_dims_of(node->in[0]);
+    bn_apply_kernel<<<cuda_blocks(d.n * d.c * d.hw), CUDA_THREADS, 0, ctx->stream>>>(
+        cuda_ptr(node->out[0]), cuda_ptr(node->in[0]), cuda_ptr(node->in[1]), cuda_ptr(node->in[2]),
+        cuda_ptr(node->in[3]), cuda_ptr(node->in[4]), d);
+    CUDA_LAUNCHED(bn_apply_kernel);
     return PN_OK;
 }
 

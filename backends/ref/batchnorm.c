@@ -1,4 +1,5 @@
-/* ref batchnorm: training forward (batch statistics, running-stat update), inference forward, backward. */
+/* ref batchnorm: training forward (batch statistics, running-stat update), apply with saved statistics, inference
+ * forward, backward. */
 #include <math.h>
 
 #include "ref.h"
@@ -69,6 +70,20 @@ pn_status pn_ref_batchnorm_infer_fwd(pn_node *node) {
                 y[at] = (float)((x[at] - (double)rmean[c]) * invstd * gamma[c] + beta[c]);
             }
     }
+    return PN_OK;
+}
+
+pn_status pn_ref_batchnorm_apply(pn_node *node) {
+    bn_dims d = bn_dims_of(node->in[0]);
+    float *y = ref_ptr(node->out[0]);
+    const float *x = ref_ptr(node->in[0]), *gamma = ref_ptr(node->in[1]), *beta = ref_ptr(node->in[2]);
+    const float *mean = ref_ptr(node->in[3]), *invstd = ref_ptr(node->in[4]);
+    for (int64_t c = 0; c < d.c; c++)
+        for (int64_t n = 0; n < d.n; n++)
+            for (int64_t i = 0; i < d.hw; i++) {
+                int64_t at = (n * d.c + c) * d.hw + i;
+                y[at] = (float)((x[at] - (double)mean[c]) * (double)invstd[c] * gamma[c] + beta[c]);
+            }
     return PN_OK;
 }
 

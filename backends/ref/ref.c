@@ -53,6 +53,15 @@ static pn_status ref_compute(pn_backend *be, pn_node *node) {
 
 static void ref_destroy(pn_backend *be) { free(be); }
 
+/* NCHW: the channels of one image are contiguous, so a channel slice is a plain tensor when the batch is 1. */
+static bool ref_channel_view(pn_backend *be, const pn_tensor *parent, int64_t c0, const pn_tensor *view,
+                             size_t *offset) {
+    (void)be, (void)view;
+    if (parent->shape[0] != 1) return false;
+    *offset = (size_t)(c0 * parent->shape[2] * parent->shape[3]) * sizeof(float);
+    return true;
+}
+
 pn_status pn_ref_backend_create(int threads, pn_backend **out) {
     (void)threads;
     pn_backend *be = calloc(1, sizeof *be);
@@ -67,6 +76,7 @@ pn_status pn_ref_backend_create(int threads, pn_backend **out) {
     be->supports_op = ref_supports_op;
     be->compute = ref_compute;
     be->destroy = ref_destroy;
+    be->channel_view = ref_channel_view;
     *out = be;
     return PN_OK;
 }
