@@ -1,6 +1,7 @@
 /* batchnorm: training forward (batch statistics in double, biased variance to normalise, unbiased for
- * running_var, momentum update), apply with the saved statistics, inference forward and backward, with the ref backend's formulas. Own kernels
- * rather than cuDNN so the arithmetic and the running-statistics rules are exactly PyTorch's. */
+ * running_var, momentum update), apply with the saved statistics, inference forward and backward, with the ref
+ * backend's formulas. Own kernels rather than cuDNN so the arithmetic and the running-statistics rules are exactly
+ * PyTorch's. */
 #include <math.h>
 
 #include "cuda.h"
