@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bg_sync.h"
 #include "cli.h"
 #include "common.h"
 #include "core/atomic_file.h"
@@ -464,7 +465,7 @@ static const char *scaling_note(const trainer *t, int64_t skipped_before, char *
     return buf;
 }
 
-static pn_status run_epochs(trainer *t) {
+static pn_status epochs_loop(trainer *t, pn_bg_sync *sync) {
     const train_args *a = t->a;
     for (int e = t->state.epoch; e < a->epochs; e++) {
         double t0 = pn_now(), lr = pn_sched_lr(&t->sched, e), train_loss;
@@ -491,6 +492,7 @@ static pn_status run_epochs(trainer *t) {
         double c0 = pn_now();
         PN_TRY(save_checkpoints(t, e, is_best));
         PN_TRY(write_metrics(t));
+        PN_TRY(pn_bg_sync_start(sync));
         pn_log_info("epoch %d/%d  lr %.2e  train loss %.4f  val loss %.4f  kaggle %.4f  dice+ %.4f  empty acc %.3f  "
                     "triplet (%.2f, %lld, %.2f)  %.1f s + checkpoints %.2f s%s%s",
                     e + 1, a->epochs, lr, train_loss, v.loss, v.score, v.pos_dice, v.empty_acc, v.best.top,
@@ -502,9 +504,25 @@ static pn_status run_epochs(trainer *t) {
             break;
         }
     }
-    pn_log_info("done: best kaggle %.4f at epoch %d; weights %s/best.safetensors", t->state.best_score,
-                t->state.best_epoch, a->out);
     return PN_OK;
+}
+
+/* The epochs. Checkpoints are renamed into place at once (atomic for readers and for a killed run) and made
+ * durable by a sync on a background thread while the next epoch trains, not by an fsync per file on the
+ * training thread (about 0.8 s an epoch); the run ends with a synchronous sync. */
+static pn_status run_epochs(trainer *t) {
+    pn_bg_sync sync;
+    PN_TRY(pn_bg_sync_open(&sync, t->a->out));
+    pn_atomic_set_fsync(false);
+    pn_status st = epochs_loop(t, &sync);
+    pn_status synced = pn_bg_sync_finish(&sync);
+    pn_bg_sync_close(&sync);
+    pn_atomic_set_fsync(true);
+    if (st == PN_OK) st = synced;
+    if (st == PN_OK)
+        pn_log_info("done: best kaggle %.4f at epoch %d; weights %s/best.safetensors", t->state.best_score,
+                    t->state.best_epoch, t->a->out);
+    return st;
 }
 
 static pn_status setup(trainer *t, int argc, char **argv) {
