@@ -22,6 +22,8 @@ def torch_worker(a):
     import torch
     import segmentation_models_pytorch as smp
 
+    from combo_loss_torch import combo_loss
+
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     model = smp.Unet("resnet34", encoder_weights=None, classes=1, activation=None)
@@ -32,15 +34,6 @@ def torch_worker(a):
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
-
-    def combo_loss(logits):  # the same three terms and weights as pneumoseg (3 BCE + 1 Dice + 4 focal)
-        s = torch.sigmoid(logits)
-        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, t)
-        dice = 1 - (2 * (s * t).sum() + 1e-6) / (s.sum() + t.sum() + 1e-6)
-        sc, tc = s.clamp(1e-8, 1 - 1e-8), t.clamp(1e-8, 1 - 1e-8)
-        pt = (1 - tc) * (1 - sc) + tc * sc
-        focal = (-(1 - pt) ** 2 * torch.log(pt)).mean()
-        return 3 * bce + dice + 4 * focal
 
     if a.mode == "infer":
         model.eval()
@@ -55,7 +48,7 @@ def torch_worker(a):
         def step():
             opt.zero_grad()
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                loss = combo_loss(model(x).float())
+                loss = combo_loss(model(x).float(), t)
             loss.backward()
             opt.step()
 

@@ -32,6 +32,7 @@ def main():
     except Exception as e:  # noqa: BLE001
         print(f"SKIP segmentation_models_pytorch is not importable ({e}); no PyTorch figure")
         return 0
+    from combo_loss_torch import combo_loss
     torch.manual_seed(0)
     torch.backends.cudnn.benchmark = True
     dev = torch.device("cuda")
@@ -42,20 +43,11 @@ def main():
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     bf16 = a.precision == "bf16"
 
-    def combo_loss(logits):  # 3 BCE + 1 Dice + 4 focal, as pneumoseg's default --loss
-        s = torch.sigmoid(logits)
-        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, t)
-        dice = 1 - (2 * (s * t).sum() + 1e-6) / (s.sum() + t.sum() + 1e-6)
-        sc, tc = s.clamp(1e-8, 1 - 1e-8), t.clamp(1e-8, 1 - 1e-8)
-        pt = (1 - tc) * (1 - sc) + tc * sc
-        focal = (-(1 - pt) ** 2 * torch.log(pt)).mean()
-        return 3 * bce + dice + 4 * focal
-
     def step():
         opt.zero_grad(set_to_none=False)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=bf16):
             logits = model(x)
-        loss = combo_loss(logits.float())
+        loss = combo_loss(logits.float(), t)
         loss.backward()
         opt.step()
         torch.cuda.synchronize()

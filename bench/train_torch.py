@@ -105,6 +105,8 @@ def main():
     import torch
     from safetensors.torch import load_file
 
+    from combo_loss_torch import combo_loss
+
     t0 = time.time()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -120,14 +122,6 @@ def main():
     scale = a.size * a.size / 1024.0 ** 2
     areas = [round(float(x) * scale) for x in a.areas.split(",")]
 
-    def combo(logits, t):
-        s = torch.sigmoid(logits)
-        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, t)
-        dice = 1 - (2 * (s * t).sum() + 1e-6) / (s.sum() + t.sum() + 1e-6)
-        sc, tc = s.clamp(1e-8, 1 - 1e-8), t.clamp(1e-8, 1 - 1e-8)
-        pt = (1 - tc) * (1 - sc) + tc * sc
-        return 3 * bce + dice + 4 * (-(1 - pt) ** 2 * torch.log(pt)).mean()
-
     best = None
     for e in range(a.epochs):
         te = time.time()
@@ -141,7 +135,7 @@ def main():
             x = torch.from_numpy(to_input(np.stack([p[0] for p in pairs])))
             y = torch.from_numpy(np.stack([p[1] for p in pairs]).astype(np.float32)[:, None] / 255.0)
             opt.zero_grad()
-            loss = combo(model(x), y)
+            loss = combo_loss(model(x), y)
             loss.backward()
             opt.step()
             losses.append(loss.item())
