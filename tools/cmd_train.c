@@ -131,6 +131,7 @@ static void json_quote(char *out, size_t cap, const char *v) {
 }
 
 static setting *add_setting(setting *s, int *n, const char *key, const char *option, set_rule rule) {
+    PN_ASSERT(*n < MAX_SETTINGS);
     setting *x = &s[(*n)++];
     x->key = key;
     x->option = option;
