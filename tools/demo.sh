@@ -27,7 +27,7 @@ stamp "prepare: PNGs at 128"
 $bin prepare --train-dicom "$out/syn/dicom-images-train" --rle "$out/syn/train-rle.csv" --out "$out/data128" --size 128 --force
 stamp "folds: 5 stratified folds"
 $bin folds --rle "$out/syn/train-rle.csv" --out "$out/folds.csv" --k 5 --force
-stamp "train: $epochs epochs of up to $steps steps (the 0.6 positive-share sampler draws 7), batch 8 at 128, cpu backend"
+stamp "train: $epochs epochs of up to $steps steps (an epoch is what the 0.6 positive-share sampler draws: every positive and 2/3 as many negatives), batch 8 at 128, cpu backend"
 $bin train --data "$out/data128" --folds "$out/folds.csv" --fold 0 --out "$out/run" --force \
   --epochs "$epochs" --steps-per-epoch "$steps" --batch 8 --size 128 --lr 1e-3 --milestones 20,26 --gamma 0.5 \
   --pos-share 0.6 --aug blog --top-k 2 --areas 0,250,1000 --backend cpu
