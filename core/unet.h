@@ -8,6 +8,7 @@
 
 #include "backend.h"
 #include "graph.h"
+#include "safetensors.h"
 
 typedef struct pn_unet pn_unet;
 
@@ -43,6 +44,14 @@ pn_status pn_unet_init_weights(pn_unet *m, uint64_t seed);
 pn_status pn_unet_load(pn_unet *m, const char *path);
 /* Saves every parameter and BN buffer under smp names (F32, num_batches_tracked I64), atomically. */
 pn_status pn_unet_save(pn_unet *m, const char *path);
+/* The pieces of those two, for files that hold more than the model (the training state):
+ * add every parameter and BN buffer to `w` under `prefix` + its smp name, each read from the backend while
+ * the file is written; read them back from `f` (num_batches_tracked may be absent; no check for extra
+ * tensors); one float tensor in or out, its shape checked on reading ("module." before a name accepted). */
+pn_status pn_unet_add_weights(pn_unet *m, pn_st_writer *w, const char *prefix);
+pn_status pn_unet_read_weights(pn_unet *m, const pn_st_file *f, const char *prefix);
+pn_status pn_unet_add_tensor(pn_st_writer *w, const char *key, const pn_tensor *t);
+pn_status pn_unet_read_tensor(const pn_st_file *f, const char *key, const pn_tensor *t);
 
 /* Builds the program for inputs (n, 3, h, w) in `mode` and plans its arena. H and W must be
  * multiples of 32 (an error says so). Re-planning for another shape replaces the old program. */

@@ -6,7 +6,7 @@
 #include "safetensors.h"
 #include "unet.h"
 
-#define KEY_LEN 160
+#define KEY_LEN 256
 
 /* Strips an optional "module." prefix (DataParallel checkpoints). */
 static const char *canonical(const char *name) { return strncmp(name, "module.", 7) == 0 ? name + 7 : name; }
@@ -24,7 +24,7 @@ static void shape_text(int ndim, const int64_t *shape, char *buf, size_t n) {
     if (used < n) snprintf(buf + used, n - used, "]");
 }
 
-static pn_status load_float(const pn_st_file *f, const char *key, const pn_tensor *t) {
+pn_status pn_unet_read_tensor(const pn_st_file *f, const char *key, const pn_tensor *t) {
     const pn_st_entry *e = find_entry(f, key);
     if (!e) return pn_error(PN_ERR_FORMAT, "%s: missing tensor '%s'", f->path, key);
     bool same = e->ndim == t->ndim;
@@ -70,20 +70,20 @@ static pn_status check_no_extra(pn_unet *m, const pn_st_file *f) {
     return PN_OK;
 }
 
-static pn_status load_all(pn_unet *m, const pn_st_file *f) {
-    PN_TRY(check_no_extra(m, f));
+pn_status pn_unet_read_weights(pn_unet *m, const pn_st_file *f, const char *prefix) {
+    char key[KEY_LEN];
     for (int i = 0; i < pn_unet_num_params(m); i++) {
         pn_unet_param *p = pn_unet_param_at(m, i);
-        PN_TRY(load_float(f, p->name, &p->value));
+        snprintf(key, sizeof key, "%s%s", prefix, p->name);
+        PN_TRY(pn_unet_read_tensor(f, key, &p->value));
     }
-    char key[KEY_LEN];
     for (int i = 0; i < pn_unet_num_bns(m); i++) {
         pn_unet_bn *b = pn_unet_bn_at(m, i);
-        snprintf(key, sizeof key, "%s.running_mean", b->prefix);
-        PN_TRY(load_float(f, key, &b->running_mean));
-        snprintf(key, sizeof key, "%s.running_var", b->prefix);
-        PN_TRY(load_float(f, key, &b->running_var));
-        snprintf(key, sizeof key, "%s.num_batches_tracked", b->prefix);
+        snprintf(key, sizeof key, "%s%s.running_mean", prefix, b->prefix);
+        PN_TRY(pn_unet_read_tensor(f, key, &b->running_mean));
+        snprintf(key, sizeof key, "%s%s.running_var", prefix, b->prefix);
+        PN_TRY(pn_unet_read_tensor(f, key, &b->running_var));
+        snprintf(key, sizeof key, "%s%s.num_batches_tracked", prefix, b->prefix);
         if (find_entry(f, key)) PN_TRY(load_counter(f, key, &b->num_batches_tracked));
     }
     return PN_OK;
@@ -92,55 +92,47 @@ static pn_status load_all(pn_unet *m, const pn_st_file *f) {
 pn_status pn_unet_load(pn_unet *m, const char *path) {
     pn_st_file *f;
     PN_TRY(pn_st_open(path, &f));
-    pn_status st = load_all(m, f);
+    pn_status st = check_no_extra(m, f);
+    if (st == PN_OK) st = pn_unet_read_weights(m, f, "");
     pn_st_close(f);
     return st;
 }
 
-typedef struct save_state {
-    pn_st_writer *w;
-    void **owned;
-    char (*keys)[KEY_LEN];
-    int n_owned, n_keys;
-} save_state;
-
 static pn_status fill_from_tensor(void *ctx, void *dst) { return pn_tensor_get((const pn_tensor *)ctx, dst); }
 
-/* The tensor is read from the backend while the file is written, one at a time (no copy of them all). */
-static pn_status add_float(save_state *s, const char *key, const pn_tensor *t) {
-    return pn_st_writer_add_fill(s->w, key, PN_ST_F32, t->ndim, t->shape, fill_from_tensor, (void *)t);
+pn_status pn_unet_add_tensor(pn_st_writer *w, const char *key, const pn_tensor *t) {
+    return pn_st_writer_add_fill(w, key, PN_ST_F32, t->ndim, t->shape, fill_from_tensor, (void *)t);
 }
 
-static pn_status save_all(pn_unet *m, save_state *s, const char *path) {
+pn_status pn_unet_add_weights(pn_unet *m, pn_st_writer *w, const char *prefix) {
+    char key[KEY_LEN];
     for (int i = 0; i < pn_unet_num_params(m); i++) {
         pn_unet_param *p = pn_unet_param_at(m, i);
-        PN_TRY(add_float(s, p->name, &p->value));
+        snprintf(key, sizeof key, "%s%s", prefix, p->name);
+        PN_TRY(pn_unet_add_tensor(w, key, &p->value));
     }
     for (int i = 0; i < pn_unet_num_bns(m); i++) {
         pn_unet_bn *b = pn_unet_bn_at(m, i);
-        char *k = s->keys[s->n_keys++];
-        snprintf(k, KEY_LEN, "%s.running_mean", b->prefix);
-        PN_TRY(add_float(s, k, &b->running_mean));
-        k = s->keys[s->n_keys++];
-        snprintf(k, KEY_LEN, "%s.running_var", b->prefix);
-        PN_TRY(add_float(s, k, &b->running_var));
-        k = s->keys[s->n_keys++];
-        snprintf(k, KEY_LEN, "%s.num_batches_tracked", b->prefix);
-        PN_TRY(pn_st_writer_add(s->w, k, PN_ST_I64, 0, NULL, &b->num_batches_tracked));
+        snprintf(key, sizeof key, "%s%s.running_mean", prefix, b->prefix);
+        PN_TRY(pn_unet_add_tensor(w, key, &b->running_mean));
+        snprintf(key, sizeof key, "%s%s.running_var", prefix, b->prefix);
+        PN_TRY(pn_unet_add_tensor(w, key, &b->running_var));
+        snprintf(key, sizeof key, "%s%s.num_batches_tracked", prefix, b->prefix);
+        PN_TRY(pn_st_writer_add(w, key, PN_ST_I64, 0, NULL, &b->num_batches_tracked));
     }
-    PN_TRY(pn_st_writer_meta(s->w, "format", "pt"));
-    PN_TRY(pn_st_writer_meta(s->w, "producer", "pneumoseg"));
-    return pn_st_writer_save(s->w, path);
+    return PN_OK;
+}
+
+static pn_status save_weights(pn_unet *m, pn_st_writer *w, const char *path) {
+    PN_TRY(pn_unet_add_weights(m, w, ""));
+    PN_TRY(pn_st_writer_meta(w, "format", "pt"));
+    PN_TRY(pn_st_writer_meta(w, "producer", "pneumoseg"));
+    return pn_st_writer_save(w, path);
 }
 
 pn_status pn_unet_save(pn_unet *m, const char *path) {
-    int n_tensors = pn_unet_num_params(m) + 3 * pn_unet_num_bns(m);
-    save_state s = {pn_st_writer_new(), calloc((size_t)n_tensors, sizeof(void *)),
-                    calloc((size_t)n_tensors, KEY_LEN), 0, 0};
-    pn_status st = (s.w && s.owned && s.keys) ? save_all(m, &s, path) : pn_error(PN_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < s.n_owned; i++) free(s.owned[i]);
-    free(s.owned);
-    free(s.keys);
-    pn_st_writer_free(s.w);
+    pn_st_writer *w = pn_st_writer_new();
+    pn_status st = w ? save_weights(m, w, path) : pn_error(PN_ERR_NOMEM, "out of memory");
+    pn_st_writer_free(w);
     return st;
 }

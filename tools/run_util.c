@@ -184,13 +184,10 @@ pn_status pn_tool_validate(pn_unet *m, const pn_loader_config *cfg_in, bool tta,
 
 #define KEY_LEN 192
 
-static pn_status fill_from_tensor(void *ctx, void *dst) { return pn_tensor_get((const pn_tensor *)ctx, dst); }
-
-static pn_status add_tensor(pn_st_writer *w, const char *prefix, const char *name, const pn_tensor *t) {
-    char key[2 * KEY_LEN];
-    snprintf(key, sizeof key, "%s%s", prefix, name);
-    /* read from the backend while the file is written, one tensor at a time: no host copy of them all */
-    return pn_st_writer_add_fill(w, key, PN_ST_F32, t->ndim, t->shape, fill_from_tensor, (void *)t);
+/* "<prefix><name>" into key (the optimizer moments' keys). */
+static const char *moment_key(char *key, const char *prefix, const char *name) {
+    snprintf(key, KEY_LEN, "%s%s", prefix, name);
+    return key;
 }
 
 static pn_status meta_num(pn_st_writer *w, const char *key, double v) {
@@ -201,21 +198,12 @@ static pn_status meta_num(pn_st_writer *w, const char *key, double v) {
 
 static pn_status state_fill(pn_unet *m, const pn_train_state *s, pn_st_writer *w) {
     char key[KEY_LEN];
+    PN_TRY(pn_unet_add_weights(m, w, "model."));
     for (int i = 0; i < pn_unet_num_params(m); i++) {
         pn_unet_param *p = pn_unet_param_at(m, i);
-        PN_TRY(add_tensor(w, "model.", p->name, &p->value));
         if (!p->m.buf || !p->v.buf) return pn_error(PN_ERR_ARG, "checkpoint: the optimizer moments are not allocated");
-        PN_TRY(add_tensor(w, "optimizer.m.", p->name, &p->m));
-        PN_TRY(add_tensor(w, "optimizer.v.", p->name, &p->v));
-    }
-    for (int i = 0; i < pn_unet_num_bns(m); i++) {
-        pn_unet_bn *b = pn_unet_bn_at(m, i);
-        snprintf(key, sizeof key, "%s.running_mean", b->prefix);
-        PN_TRY(add_tensor(w, "model.", key, &b->running_mean));
-        snprintf(key, sizeof key, "%s.running_var", b->prefix);
-        PN_TRY(add_tensor(w, "model.", key, &b->running_var));
-        snprintf(key, sizeof key, "model.%s.num_batches_tracked", b->prefix);
-        PN_TRY(pn_st_writer_add(w, key, PN_ST_I64, 0, NULL, &b->num_batches_tracked));
+        PN_TRY(pn_unet_add_tensor(w, moment_key(key, "optimizer.m.", p->name), &p->m));
+        PN_TRY(pn_unet_add_tensor(w, moment_key(key, "optimizer.v.", p->name), &p->v));
     }
     if (s->hist_rows > 0) {
         int64_t shape[2] = {s->hist_rows, s->hist_cols};
@@ -248,21 +236,6 @@ pn_status pn_state_save(pn_unet *m, const pn_train_state *s, const char *path) {
     pn_status st = w ? state_fill(m, s, w) : pn_error(PN_ERR_NOMEM, "out of memory");
     if (st == PN_OK) st = pn_st_writer_save(w, path);
     pn_st_writer_free(w);
-    return st;
-}
-
-static pn_status load_into(const pn_st_file *f, const char *prefix, const char *name, const pn_tensor *t) {
-    char key[KEY_LEN];
-    snprintf(key, sizeof key, "%s%s", prefix, name);
-    const pn_st_entry *e = pn_st_find(f, key);
-    if (!e) return pn_error(PN_ERR_FORMAT, "%s: missing tensor '%s'", f->path, key);
-    int64_t n = pn_tensor_numel(t);
-    if (pn_st_numel(e) != n) return pn_error(PN_ERR_FORMAT, "%s: tensor '%s' has the wrong size", f->path, key);
-    float *v = malloc((size_t)n * sizeof *v);
-    if (!v) return pn_error(PN_ERR_NOMEM, "out of memory");
-    pn_status st = pn_st_read_f32(f, e, v, n);
-    if (st == PN_OK) st = pn_tensor_set(t, v);
-    free(v);
     return st;
 }
 
@@ -300,22 +273,11 @@ static pn_status state_read(pn_unet *m, const pn_st_file *f, pn_train_state *s) 
         PN_TRY(meta_get(f, "skipped_steps", &v));
         s->skipped_steps = (int64_t)v;
     }
+    PN_TRY(pn_unet_read_weights(m, f, "model."));
     for (int i = 0; i < pn_unet_num_params(m); i++) {
         pn_unet_param *p = pn_unet_param_at(m, i);
-        PN_TRY(load_into(f, "model.", p->name, &p->value));
-        PN_TRY(load_into(f, "optimizer.m.", p->name, &p->m));
-        PN_TRY(load_into(f, "optimizer.v.", p->name, &p->v));
-    }
-    for (int i = 0; i < pn_unet_num_bns(m); i++) {
-        pn_unet_bn *b = pn_unet_bn_at(m, i);
-        snprintf(key, sizeof key, "%s.running_mean", b->prefix);
-        PN_TRY(load_into(f, "model.", key, &b->running_mean));
-        snprintf(key, sizeof key, "%s.running_var", b->prefix);
-        PN_TRY(load_into(f, "model.", key, &b->running_var));
-        snprintf(key, sizeof key, "model.%s.num_batches_tracked", b->prefix);
-        const pn_st_entry *e = pn_st_find(f, key);
-        if (!e) return pn_error(PN_ERR_FORMAT, "%s: missing tensor '%s'", f->path, key);
-        PN_TRY(pn_st_read_i64(f, e, &b->num_batches_tracked, 1));
+        PN_TRY(pn_unet_read_tensor(f, moment_key(key, "optimizer.m.", p->name), &p->m));
+        PN_TRY(pn_unet_read_tensor(f, moment_key(key, "optimizer.v.", p->name), &p->v));
     }
     const pn_st_entry *h = pn_st_find(f, "train.history");
     if (h) {
