@@ -149,16 +149,17 @@ static pn_status check_pool(const pn_node *n) {
     if (p->kernel < 1 || p->stride < 1 || p->pad < 0 || 2 * p->pad > p->kernel)
         return pn_error(PN_ERR_ARG, "maxpool: bad kernel/stride/pad");
     if (!x || x->ndim != 4) return pn_error(PN_ERR_ARG, "maxpool: x must be 4-d");
-    int64_t oh = conv_out(x->shape[2], p->kernel, p->stride, p->pad);
-    int64_t ow = conv_out(x->shape[3], p->kernel, p->stride, p->pad);
+    int64_t oh = pn_pool_out_size(x->shape[2], p), ow = pn_pool_out_size(x->shape[3], p);
+    if (oh < 1 || ow < 1) return shape_error(n, "x", x, "a spatial size at least the kernel");
     PN_TRY(expect_shape(n, "y", y, 4, x->shape[0], x->shape[1], oh, ow));
     if (n->op == PN_OP_MAXPOOL_BWD) PN_TRY(expect_same(n, "dx", n->out[0], x));
     return PN_OK;
 }
 
 static pn_status check_upsample(const pn_node *n) {
-    const pn_tensor *small = n->op == PN_OP_UPSAMPLE2X_FWD ? n->in[0] : n->out[0];
-    const pn_tensor *big = n->op == PN_OP_UPSAMPLE2X_FWD ? n->out[0] : n->in[0];
+    bool fwd = n->op == PN_OP_UPSAMPLE2X_FWD || n->op == PN_OP_BILINEAR2X_FWD;
+    const pn_tensor *small = fwd ? n->in[0] : n->out[0];
+    const pn_tensor *big = fwd ? n->out[0] : n->in[0];
     if (!small || small->ndim != 4) return pn_error(PN_ERR_ARG, "upsample2x: tensors must be 4-d");
     return expect_shape(n, "the large tensor", big, 4, small->shape[0], small->shape[1], 2 * small->shape[2],
                         2 * small->shape[3]);
@@ -173,6 +174,25 @@ static pn_status check_concat(const pn_node *n) {
     if (cb < 1) return shape_error(n, "the joined tensor", y, "more channels than the first part");
     if (b) PN_TRY(expect_shape(n, "second part", b, 4, a->shape[0], cb, a->shape[2], a->shape[3]));
     return expect_shape(n, "the joined tensor", y, 4, a->shape[0], a->shape[1] + cb, a->shape[2], a->shape[3]);
+}
+
+/* GLOBAL_AVG_POOL_*, CHANNEL_MUL*, PIXEL_MUL*: a full tensor x (N,C,H,W) and a reduced one, (N,C,1,1) per channel
+ * or (N,1,H,W) per pixel. */
+static pn_status check_reduced(const pn_node *n) {
+    const pn_tensor *x, *r, *other = NULL;
+    bool per_pixel = false;
+    switch (n->op) {
+    case PN_OP_GLOBAL_AVG_POOL_FWD: x = n->in[0], r = n->out[0]; break;
+    case PN_OP_GLOBAL_AVG_POOL_BWD: x = n->out[0], r = n->in[0]; break;
+    case PN_OP_PIXEL_MUL: per_pixel = true; /* fall through */
+    case PN_OP_CHANNEL_MUL: x = n->in[0], r = n->in[1], other = n->out[0]; break;
+    case PN_OP_PIXEL_MUL_BWD_SCALE: per_pixel = true; /* fall through */
+    default: x = n->in[1], r = n->out[0], other = n->in[0]; break;
+    }
+    if (!x || x->ndim != 4) return pn_error(PN_ERR_ARG, "%s: x must be 4-d", pn_op_name(n->op));
+    if (other) PN_TRY(expect_same(n, "the full-size tensor", other, x));
+    if (per_pixel) return expect_shape(n, "the per-pixel tensor", r, 4, x->shape[0], 1, x->shape[2], x->shape[3]);
+    return expect_shape(n, "the per-channel tensor", r, 4, x->shape[0], x->shape[1], 1, 1);
 }
 
 static pn_status check_all_same(const pn_node *n) {
@@ -195,7 +215,15 @@ static pn_status check_shapes(const pn_node *n) {
     case PN_OP_MAXPOOL_FWD:
     case PN_OP_MAXPOOL_BWD: return check_pool(n);
     case PN_OP_UPSAMPLE2X_FWD:
-    case PN_OP_UPSAMPLE2X_BWD: return check_upsample(n);
+    case PN_OP_UPSAMPLE2X_BWD:
+    case PN_OP_BILINEAR2X_FWD:
+    case PN_OP_BILINEAR2X_BWD: return check_upsample(n);
+    case PN_OP_GLOBAL_AVG_POOL_FWD:
+    case PN_OP_GLOBAL_AVG_POOL_BWD:
+    case PN_OP_CHANNEL_MUL:
+    case PN_OP_CHANNEL_MUL_BWD_SCALE:
+    case PN_OP_PIXEL_MUL:
+    case PN_OP_PIXEL_MUL_BWD_SCALE: return check_reduced(n);
     case PN_OP_CONCAT:
     case PN_OP_SPLIT: return check_concat(n);
     case PN_OP_SUM_SQUARES: return expect_vec(n, "s", n->out[0], 1);

@@ -276,13 +276,44 @@ static pn_status backward_node(pn_graph *g, const pn_node *f) {
         PN_TRY(pn_graph_add(g, PN_OP_RELU_BWD, p, outs, ins, f->label));
         return accumulate(g, x, dx);
     }
+    case PN_OP_SIGMOID: { /* dx may be dy, as for ReLU */
+        pn_tensor *dx = own ? dy : like(g, x, "d"), *ys;
+        PN_TRY(saved(g, f->out[0], &ys));
+        pn_tensor *outs[] = {dx}, *ins[] = {dy, ys};
+        PN_TRY(pn_graph_add(g, PN_OP_SIGMOID_BWD, p, outs, ins, f->label));
+        return accumulate(g, x, dx);
+    }
     case PN_OP_MAXPOOL_FWD:
-    case PN_OP_UPSAMPLE2X_FWD: {
+    case PN_OP_UPSAMPLE2X_FWD:
+    case PN_OP_BILINEAR2X_FWD:
+    case PN_OP_GLOBAL_AVG_POOL_FWD: {
         pn_tensor *dx = like(g, x, "d"), *xs = NULL;
         if (f->op == PN_OP_MAXPOOL_FWD) PN_TRY(saved(g, x, &xs));
-        pn_op bwd = f->op == PN_OP_MAXPOOL_FWD ? PN_OP_MAXPOOL_BWD : PN_OP_UPSAMPLE2X_BWD;
+        pn_op bwd = f->op == PN_OP_MAXPOOL_FWD        ? PN_OP_MAXPOOL_BWD
+                    : f->op == PN_OP_UPSAMPLE2X_FWD   ? PN_OP_UPSAMPLE2X_BWD
+                    : f->op == PN_OP_BILINEAR2X_FWD   ? PN_OP_BILINEAR2X_BWD
+                                                      : PN_OP_GLOBAL_AVG_POOL_BWD;
         pn_tensor *outs[] = {dx}, *ins[] = {dy, xs};
         PN_TRY(pn_graph_add(g, bwd, p, outs, ins, f->label));
+        return accumulate(g, x, dx);
+    }
+    case PN_OP_CHANNEL_MUL:
+    case PN_OP_PIXEL_MUL: { /* y = x * s: ds = reduce(dy * x) first (it reads dy), then dx = dy * s, in dy if owned */
+        pn_tensor *s = f->in[1];
+        if (f->out[0] == x) return pn_error(PN_ERR_ARG, "%s: an in-place gate has no backward (x is overwritten)", f->label);
+        if (gt(s)->requires_grad) {
+            pn_tensor *ds = like(g, s, "d"), *xs;
+            PN_TRY(saved(g, x, &xs));
+            pn_op bwd = f->op == PN_OP_CHANNEL_MUL ? PN_OP_CHANNEL_MUL_BWD_SCALE : PN_OP_PIXEL_MUL_BWD_SCALE;
+            pn_tensor *outs[] = {ds}, *ins[] = {dy, xs};
+            PN_TRY(pn_graph_add(g, bwd, p, outs, ins, f->label));
+            PN_TRY(accumulate(g, s, ds));
+        }
+        if (!gt(x)->requires_grad) return PN_OK;
+        pn_tensor *dx = own ? dy : like(g, x, "d"), *ss;
+        PN_TRY(saved(g, s, &ss));
+        pn_tensor *outs[] = {dx}, *ins[] = {dy, ss};
+        PN_TRY(pn_graph_add(g, f->op, p, outs, ins, f->label));
         return accumulate(g, x, dx);
     }
     case PN_OP_ADD:

@@ -33,3 +33,13 @@ pn_op pn_op_from_name(const char *name) {
         if (strcmp(op_names[i], name) == 0) return (pn_op)i;
     return PN_OP_COUNT;
 }
+
+int64_t pn_pool_out_size(int64_t in, const pn_pool_params *p) {
+    int64_t span = in + 2 * (int64_t)p->pad - p->kernel;
+    if (span < 0) return 0;
+    if (!p->ceil_mode) return span / p->stride + 1;
+    int64_t out = (span + p->stride - 1) / p->stride + 1;
+    /* torch: the last window must start inside the input or its left padding */
+    if ((out - 1) * p->stride >= in + p->pad) out--;
+    return out;
+}

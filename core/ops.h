@@ -31,6 +31,7 @@ typedef struct pn_batchnorm_params {
 
 typedef struct pn_pool_params {
     int kernel, stride, pad;
+    int ceil_mode; /* 1: torch's ceil_mode=True output size (SENet's stem pool) */
 } pn_pool_params;
 
 typedef struct pn_combo_loss_params {
@@ -64,6 +65,8 @@ const char *pn_op_name(pn_op op);
 /* Number of input / output slots of an op. */
 int pn_op_num_inputs(pn_op op);
 int pn_op_num_outputs(pn_op op);
+/* Output length of a max-pool along one axis of length `in` (floor or ceil mode, as torch.nn.MaxPool2d). */
+int64_t pn_pool_out_size(int64_t in, const pn_pool_params *p);
 /* The op whose name is `name`, or PN_OP_COUNT. */
 pn_op pn_op_from_name(const char *name);
 

@@ -446,7 +446,7 @@ static pn_tensor *basic_block(builder *b, pn_tensor *x, int stage, int index) {
 static void encoder(builder *b, pn_tensor *x, pn_tensor *features[5]) {
     pn_tensor *y = conv_bn_relu(b, x, "encoder.conv1", "encoder.bn1", 2, 3);
     features[0] = y;
-    pn_op_params pool = {.maxpool_fwd = {3, 2, 1}};
+    pn_op_params pool = {.maxpool_fwd = {3, 2, 1, 0}};
     y = unary(b, PN_OP_MAXPOOL_FWD, pool, y, y->shape[2] / 2, y->shape[3] / 2, "encoder.maxpool");
     for (int s = 0; s < 4; s++) {
         for (int i = 0; i < b->m->blocks[s]; i++) y = basic_block(b, y, s, i);

@@ -190,7 +190,7 @@ static void test_bn(pn_backend *ref, pn_backend *cpu, int n, int c, int h, int w
 static void test_pool(pn_backend *ref, pn_backend *cpu, int n, int c, int h, int w, int k, int stride, int pad) {
     char what[64];
     snprintf(what, sizeof what, "maxpool %dx%dx%dx%d k%d s%d p%d", n, c, h, w, k, stride, pad);
-    pn_pool_params pp = {k, stride, pad};
+    pn_pool_params pp = {k, stride, pad, 0};
     int oh = co(h, k, stride, pad), ow = co(w, k, stride, pad);
     spec f = {0};
     f.what = what;

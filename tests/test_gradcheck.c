@@ -230,7 +230,7 @@ static void check_maxpool(int64_t n, int64_t ch, int64_t h, int64_t w, int k, in
         x->h[i] = x->h[j], x->h[j] = t;
     }
     pn_op_params p;
-    p.maxpool_fwd = (pn_pool_params){k, s, pad};
+    p.maxpool_fwd = (pn_pool_params){k, s, pad, 0};
     run_op(PN_OP_MAXPOOL_BWD, &p, (ht *[PN_OP_MAX_IO]){dx}, (ht *[PN_OP_MAX_IO]){r, x});
     fwd_ctx c = {PN_OP_MAXPOOL_FWD, p, {y}, {x}, r->h};
     fd_check(label, "dx", &c, x->h, x->n, dx->h, 1e-2, 1e-6, 0.0);

@@ -679,7 +679,7 @@ static void add_pool_cases(void) {
             pn_tensor y = pn_tensor_nchw(g->n, g->c, conv_out_size(g->h, g->kernel, g->stride, g->pad),
                                          conv_out_size(g->w, g->kernel, g->stride, g->pad));
             int64_t nx = pn_tensor_numel(&x);
-            pn_pool_params p = {g->kernel, g->stride, g->pad};
+            pn_pool_params p = {g->kernel, g->stride, g->pad, 0};
             float *xs[2];
             for (int k = 0; k < 2; k++) {
                 xs[k] = host_normal(nx, 1.0f, 0.0f);
@@ -1145,7 +1145,7 @@ static void prop_relu(pn_backend *be) {
 static void prop_maxpool(pn_backend *be) {
     if (!op_selected(PN_OP_MAXPOOL_FWD) && !op_selected(PN_OP_MAXPOOL_BWD)) return;
     const int64_t n = 2, ch = 3, h = 9, w = 7;
-    const pn_pool_params p = {3, 2, 1};
+    const pn_pool_params p = {3, 2, 1, 0};
     int64_t oh = conv_out_size(h, 3, 2, 1), ow = conv_out_size(w, 3, 2, 1);
     pn_tensor x = pn_tensor_nchw(n, ch, h, w), y = pn_tensor_nchw(n, ch, oh, ow);
     int64_t nx = pn_tensor_numel(&x), ny = pn_tensor_numel(&y);
@@ -1201,7 +1201,7 @@ static void prop_maxpool_nan_ref(pn_backend *be) {
     memset(&c, 0, sizeof c);
     snprintf(c.label, sizeof c.label, "maxpool_bwd routes to the last NaN of a window (PyTorch)");
     c.op = PN_OP_MAXPOOL_BWD;
-    c.p.maxpool_bwd = (pn_pool_params){2, 2, 0};
+    c.p.maxpool_bwd = (pn_pool_params){2, 2, 0, 0};
     case_in(&c, 0, pn_tensor_nchw(1, 1, 1, 1), host_const(1, 3.0f));
     case_in(&c, 1, pn_tensor_nchw(1, 1, 2, 2), host_new(4));
     const float x[4] = {NAN, 1.0f, NAN, 0.5f};
