@@ -33,6 +33,7 @@ typedef struct bn_decl {
 struct pn_unet {
     pn_backend *be;
     char encoder[32];
+    pn_model_card card;
     const int *blocks; /* BasicBlocks per encoder stage */
     param_decl decl[MAX_PARAMS];
     pn_unet_param params[MAX_PARAMS];
@@ -232,6 +233,9 @@ pn_status pn_unet_create(const char *encoder, pn_backend *be, pn_unet **out) {
     m->be = be;
     m->blocks = blocks;
     set_name(m->encoder, "%s", encoder);
+    pn_model_card_clear(&m->card);
+    snprintf(m->card.encoder, sizeof m->card.encoder, "%s", encoder);
+    snprintf(m->card.decoder, sizeof m->card.decoder, "unet");
     declare_encoder(m);
     declare_decoder(m);
     pn_status st = allocate_buffers(m);
@@ -653,6 +657,7 @@ pn_status pn_unet_adam_step(pn_unet *m, const pn_adam_params *ap) {
     return run_flat(m, PN_OP_ADAM_STEP, p, outs, ins);
 }
 
+pn_model_card *pn_unet_card(pn_unet *m) { return &m->card; }
 int pn_unet_num_params(const pn_unet *m) { return m->n_params; }
 pn_unet_param *pn_unet_param_at(pn_unet *m, int i) { return &m->params[i]; }
 int pn_unet_num_bns(const pn_unet *m) { return m->n_bns; }

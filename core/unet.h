@@ -8,6 +8,7 @@
 
 #include "backend.h"
 #include "graph.h"
+#include "model_card.h"
 #include "safetensors.h"
 
 typedef struct pn_unet pn_unet;
@@ -78,6 +79,11 @@ pn_status pn_unet_clip_grad_norm(pn_unet *m, double max_norm, double *norm);
 pn_status pn_unet_scale_grad(pn_unet *m, double factor);
 /* One Adam step over the flat parameters (p.step is the 1-based step count). */
 pn_status pn_unet_adam_step(pn_unet *m, const pn_adam_params *p);
+
+/* The model's card: architecture (set at creation), and what train/eval record (size, normalisation, triplet).
+ * pn_unet_save writes it into the file's metadata; pn_unet_load replaces the non-architecture fields with the
+ * file's (a file recorded for another architecture is an error naming both). */
+pn_model_card *pn_unet_card(pn_unet *m);
 
 int pn_unet_num_params(const pn_unet *m);
 pn_unet_param *pn_unet_param_at(pn_unet *m, int i);

@@ -89,10 +89,29 @@ pn_status pn_unet_read_weights(pn_unet *m, const pn_st_file *f, const char *pref
     return PN_OK;
 }
 
+/* The file's card must name the model's architecture where it names one; its other fields replace the model's. */
+static pn_status read_card(pn_unet *m, const pn_st_file *f) {
+    pn_model_card file;
+    PN_TRY(pn_model_card_read(f, &file));
+    pn_model_card *mine = pn_unet_card(m);
+    if ((file.encoder[0] && strcmp(file.encoder, mine->encoder) != 0) ||
+        (file.decoder[0] && strcmp(file.decoder, mine->decoder) != 0) ||
+        (file.decoder[0] && strcmp(file.attention, mine->attention) != 0))
+        return pn_error(PN_ERR_FORMAT, "%s holds a %s%s%s %s model, not the %s%s%s %s asked for", f->path, file.encoder,
+                        file.attention[0] ? "/" : "", file.attention, file.decoder[0] ? file.decoder : "?",
+                        mine->encoder, mine->attention[0] ? "/" : "", mine->attention, mine->decoder);
+    memcpy(file.encoder, mine->encoder, sizeof file.encoder);
+    memcpy(file.decoder, mine->decoder, sizeof file.decoder);
+    memcpy(file.attention, mine->attention, sizeof file.attention);
+    *mine = file;
+    return PN_OK;
+}
+
 pn_status pn_unet_load(pn_unet *m, const char *path) {
     pn_st_file *f;
     PN_TRY(pn_st_open(path, &f));
-    pn_status st = check_no_extra(m, f);
+    pn_status st = read_card(m, f);
+    if (st == PN_OK) st = check_no_extra(m, f);
     if (st == PN_OK) st = pn_unet_read_weights(m, f, "");
     pn_st_close(f);
     return st;
@@ -127,6 +146,7 @@ static pn_status save_weights(pn_unet *m, pn_st_writer *w, const char *path) {
     PN_TRY(pn_unet_add_weights(m, w, ""));
     PN_TRY(pn_st_writer_meta(w, "format", "pt"));
     PN_TRY(pn_st_writer_meta(w, "producer", "pneumoseg"));
+    PN_TRY(pn_model_card_write(pn_unet_card(m), w));
     return pn_st_writer_save(w, path);
 }
 
