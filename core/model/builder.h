@@ -128,6 +128,9 @@ pn_tensor *pn_block_basic(pn_builder *b, const pn_encoder_desc *e, pn_tensor *x,
 pn_tensor *pn_block_bottleneck(pn_builder *b, const pn_encoder_desc *e, pn_tensor *x, const char *prefix, int planes,
                                int stride);
 
+/* SENet's SE gate on y, named prefix.se_module.fc1/fc2 (encoder_senet.c). */
+pn_tensor *pn_se_module(pn_builder *b, pn_tensor *y, const char *prefix);
+
 /* Decoders: from the input tensor to the logits (n, 1, h, w). */
 pn_tensor *pn_decoder_unet(pn_builder *b, const pn_encoder_desc *e, const pn_arch *a, pn_tensor *x);
 pn_tensor *pn_decoder_albunet(pn_builder *b, const pn_encoder_desc *e, pn_tensor *x);

@@ -1,5 +1,6 @@
 /* encoder_resnet: the residual blocks of torchvision's ResNet/ResNeXt (v1.5) and Cadene's SENet, with smp's names:
- * BasicBlock (resnet18/34) and Bottleneck (resnet50/101, resnext50_32x4d; with an SE gate for se_*). */
+ * BasicBlock (resnet18/34) and Bottleneck (resnet50/101, resnext50_32x4d; with SENet's SE gate, encoder_senet.c,
+ * for se_*). */
 #include "builder.h"
 
 /* The shortcut: x itself, or downsample.0 (1x1 conv, stride, padding 0) + downsample.1 (BN) when the block
@@ -29,19 +30,6 @@ pn_tensor *pn_block_basic(pn_builder *b, const pn_encoder_desc *e, pn_tensor *x,
     return residual_sum(b, x, y, prefix, stride);
 }
 
-/* SENet's SE module on y (C channels): y * sigmoid(fc2(relu(fc1(avgpool(y))))), fc1/fc2 1x1 convs with bias,
- * reduction 16. */
-static pn_tensor *se_module(pn_builder *b, pn_tensor *y, const char *prefix) {
-    char fc1[PN_NAME_LEN], fc2[PN_NAME_LEN];
-    pn_b_name(fc1, "%s.se_module.fc1", prefix);
-    pn_b_name(fc2, "%s.se_module.fc2", prefix);
-    int c = (int)y->shape[1];
-    pn_tensor *s = pn_b_global_avg_pool(b, y, fc1);
-    s = pn_b_relu(b, pn_b_conv(b, s, fc1, c / 16, 1, 1, 0, 1, true, PN_INIT_ENCODER_CONV), fc1);
-    s = pn_b_sigmoid(b, pn_b_conv(b, s, fc2, c, 1, 1, 0, 1, true, PN_INIT_ENCODER_CONV), fc2);
-    return pn_b_gate(b, y, s, prefix);
-}
-
 /* conv1 1x1 -> conv2 3x3 (groups) -> conv3 1x1 (x4), BN after each, ReLU after the first two; then the SE gate for
  * se_* encoders; then the shortcut sum and ReLU. width = floor(planes * width_per_group / 64) * groups. The
  * stride is on conv2 (torchvision v1.5, se_resnext) or on conv1 (se_resnet). */
@@ -59,6 +47,6 @@ pn_tensor *pn_block_bottleneck(pn_builder *b, const pn_encoder_desc *e, pn_tenso
     pn_tensor *y = pn_b_conv_bn_relu(b, x, c1, b1, width, 1, s1, 0, 1, PN_INIT_ENCODER_CONV);
     y = pn_b_conv_bn_relu(b, y, c2, b2, width, 3, s2, 1, e->groups, PN_INIT_ENCODER_CONV);
     y = pn_b_batchnorm(b, pn_b_conv(b, y, c3, planes * 4, 1, 1, 0, 1, false, PN_INIT_ENCODER_CONV), b3);
-    if (e->block == PN_BLOCK_SE_BOTTLENECK) y = se_module(b, y, prefix);
+    if (e->block == PN_BLOCK_SE_BOTTLENECK) y = pn_se_module(b, y, prefix);
     return residual_sum(b, x, y, prefix, stride);
 }
