@@ -30,8 +30,10 @@ int main(int argc, char **argv) {
     }
     pn_register_builtin_backends();
     pn_backend *be = NULL;
+    pn_arch arch;
     if (pn_backend_open(backend, threads, &be) != PN_OK ||
-        pn_bench_conv_layers(be, size, batch, warmup, reps, backward, stdout) != PN_OK) {
+        pn_arch_make("resnet34", "unet", NULL, &arch) != PN_OK ||
+        pn_bench_conv_layers(be, &arch, size, batch, warmup, reps, backward, stdout) != PN_OK) {
         fprintf(stderr, "bench_convs: %s\n", pn_last_error());
         pn_backend_close(be);
         return 1;

@@ -178,15 +178,20 @@ int main(int argc, char **argv) {
 #ifdef PN_HAVE_OPENBLAS
     openblas_set_num_threads(1); /* the 36 products run in parallel on the OpenMP threads */
 #endif
-    pn_conv_layer layers[32];
-    int n = pn_unet_r34_conv_layers(size, layers);
+    pn_conv_shape layers[64];
+    pn_arch arch;
+    int n = 0;
+    if (pn_arch_make("resnet34", "unet", NULL, &arch) != PN_OK || pn_arch_conv_shapes(&arch, size, size, layers, 64, &n) != PN_OK) {
+        fprintf(stderr, "bench_winograd: %s\n", pn_last_error());
+        return 1;
+    }
     double total_direct = 0, total_wino = 0;
     printf("Winograd F(4x4,3x3) vs the cpu backend's oneDNN direct conv, batch 1, input %d, %d threads, median of %d\n",
            size, threads, reps);
     printf("%-20s %5s %5s %5s %10s %10s %8s %10s\n", "layer", "cin", "cout", "in", "direct_ms", "wino_ms", "speedup",
            "wino_NMSE");
     for (int li = 0; li < n; li++) {
-        pn_conv_layer *l = &layers[li];
+        pn_conv_shape *l = &layers[li];
         if (l->k != 3 || l->stride != 1) continue;
         int64_t c = l->cin, k = l->cout, h = l->h, p = ((h + 3) / 4) * ((h + 3) / 4);
         float *x = malloc((size_t)(c * h * h) * 4), *w = malloc((size_t)(k * c * 9) * 4);

@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
-"""compare_torch: times pneumoseg and PyTorch + segmentation_models_pytorch Unet-resnet34 on the same shapes,
+"""compare_torch: times pneumoseg and PyTorch (segmentation_models_pytorch's Unet over --encoder, or the AlbuNet
+transcription of tests/ref/albunet.py) on the same architecture and shapes,
 threads and precision in one invocation, alternating rounds so both see the same machine load, and prints
 both medians, their ratio and both peak RSS values, with the PyTorch version and build.
 
   compare_torch.py --pneumoseg build/tools/pneumoseg --mode infer --size 512 --batch 1 --threads 2
   compare_torch.py --pneumoseg build/tools/pneumoseg --mode train --size 256 --batch 4 --threads 2
+  compare_torch.py --pneumoseg build/tools/pneumoseg --encoder se_resnext50_32x4d --mode infer --size 512
+  compare_torch.py --pneumoseg build/tools/pneumoseg --decoder albunet --mode train --size 256 --batch 4
 
 bench/compare_torch.sh picks the interpreter (one with torch and smp) and runs this."""
 import argparse
 import json
+import os
 import re
 import resource
 import statistics
@@ -26,7 +30,13 @@ def torch_worker(a):
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = smp.Unet("resnet34", encoder_weights=None, classes=1, activation=None)
+    if a.decoder == "albunet":
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ref"))
+        from albunet import AlbuNet
+        model = AlbuNet()
+    else:
+        model = smp.Unet(a.encoder, encoder_weights=None, classes=1, activation=None,
+                         decoder_attention_type=None if a.attention == "none" else a.attention)
     channels_last = a.variant in ("channels_last", "bf16_channels_last")
     bf16 = a.variant.startswith("bf16")
     x = torch.randn(a.batch, 3, a.size, a.size)
@@ -66,14 +76,16 @@ def torch_worker(a):
 
 
 def run_torch(a, variant):
-    cmd = [sys.executable, __file__, "--worker", "--variant", variant, "--mode", a.mode, "--size", str(a.size),
+    cmd = [sys.executable, __file__, "--worker", "--variant", variant, "--encoder", a.encoder, "--decoder", a.decoder,
+           "--attention", a.attention, "--mode", a.mode, "--size", str(a.size),
            "--batch", str(a.batch), "--threads", str(a.threads), "--runs", str(a.runs), "--warmup", str(a.warmup)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
 def run_pneumoseg(a):
-    cmd = [a.pneumoseg, "bench", a.mode, "--backend", a.backend, "--size", str(a.size), "--batch", str(a.batch),
+    cmd = [a.pneumoseg, "bench", a.mode, "--backend", a.backend, "--encoder", a.encoder, "--decoder", a.decoder,
+           "--attention", a.attention, "--size", str(a.size), "--batch", str(a.batch),
            "--threads", str(a.threads), "--runs", str(a.runs), "--warmup", str(a.warmup)]
     if a.precision != "fp32":
         cmd += ["--precision", a.precision]
@@ -93,6 +105,9 @@ def main():
     ap.add_argument("--pneumoseg", help="path of the pneumoseg binary")
     ap.add_argument("--backend", default="cpu")
     ap.add_argument("--mode", choices=["infer", "train"], default="infer")
+    ap.add_argument("--encoder", default="resnet34")
+    ap.add_argument("--decoder", choices=["unet", "albunet"], default="unet")
+    ap.add_argument("--attention", choices=["none", "scse"], default="none")
     ap.add_argument("--size", type=int, default=None)
     ap.add_argument("--batch", type=int, default=None)
     ap.add_argument("--threads", type=int, default=2)
@@ -129,7 +144,8 @@ def main():
             theirs[v].append(statistics.median(t["times"]))
             rss_theirs[v] = max(rss_theirs[v], t["rss_mb"])
             info = t
-    print(f"compare_torch mode={a.mode} size={a.size} batch={a.batch} threads={a.threads} precision={a.precision} "
+    print(f"compare_torch model={a.encoder} {a.decoder}{'+' + a.attention if a.attention != 'none' else ''} "
+          f"mode={a.mode} size={a.size} batch={a.batch} threads={a.threads} precision={a.precision} "
           f"rounds={a.rounds} runs={a.runs} warmup={a.warmup}")
     print(f"PyTorch {info['torch']} (oneDNN {info['onednn']}, mkldnn {info['mkldnn_enabled']}), "
           f"segmentation_models_pytorch {info['smp']}, torch.set_num_threads({a.threads})")

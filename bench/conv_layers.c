@@ -1,42 +1,10 @@
-/* conv_layers: the convolutions of smp Unet-resnet34 and a per-layer GFLOP/s benchmark on any backend. */
+/* conv_layers: a per-layer GFLOP/s benchmark of any architecture's convolutions on any backend. */
 #include "conv_layers.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/rng.h"
-
-static pn_conv_layer L(const char *name, int cin, int cout, int k, int stride, int h, int count, int bias) {
-    pn_conv_layer l = {name, cin, cout, k, stride, k / 2, h, count, bias};
-    return l;
-}
-
-int pn_unet_r34_conv_layers(int s, pn_conv_layer *o) {
-    int n = 0;
-    o[n++] = L("enc.conv1 7x7/2", 3, 64, 7, 2, s, 1, 0);
-    o[n++] = L("enc.layer1 3x3", 64, 64, 3, 1, s / 4, 6, 0);
-    o[n++] = L("enc.layer2.0 3x3/2", 64, 128, 3, 2, s / 4, 1, 0);
-    o[n++] = L("enc.layer2.0 down 1x1/2", 64, 128, 1, 2, s / 4, 1, 0);
-    o[n++] = L("enc.layer2 3x3", 128, 128, 3, 1, s / 8, 7, 0);
-    o[n++] = L("enc.layer3.0 3x3/2", 128, 256, 3, 2, s / 8, 1, 0);
-    o[n++] = L("enc.layer3.0 down 1x1/2", 128, 256, 1, 2, s / 8, 1, 0);
-    o[n++] = L("enc.layer3 3x3", 256, 256, 3, 1, s / 16, 11, 0);
-    o[n++] = L("enc.layer4.0 3x3/2", 256, 512, 3, 2, s / 16, 1, 0);
-    o[n++] = L("enc.layer4.0 down 1x1/2", 256, 512, 1, 2, s / 16, 1, 0);
-    o[n++] = L("enc.layer4 3x3", 512, 512, 3, 1, s / 32, 5, 0);
-    o[n++] = L("dec.block0.conv1", 768, 256, 3, 1, s / 16, 1, 0);
-    o[n++] = L("dec.block0.conv2", 256, 256, 3, 1, s / 16, 1, 0);
-    o[n++] = L("dec.block1.conv1", 384, 128, 3, 1, s / 8, 1, 0);
-    o[n++] = L("dec.block1.conv2", 128, 128, 3, 1, s / 8, 1, 0);
-    o[n++] = L("dec.block2.conv1", 192, 64, 3, 1, s / 4, 1, 0);
-    o[n++] = L("dec.block2.conv2", 64, 64, 3, 1, s / 4, 1, 0);
-    o[n++] = L("dec.block3.conv1", 128, 32, 3, 1, s / 2, 1, 0);
-    o[n++] = L("dec.block3.conv2", 32, 32, 3, 1, s / 2, 1, 0);
-    o[n++] = L("dec.block4.conv1", 32, 16, 3, 1, s, 1, 0);
-    o[n++] = L("dec.block4.conv2", 16, 16, 3, 1, s, 1, 0);
-    o[n++] = L("head 3x3 +bias", 16, 1, 3, 1, s, 1, 1);
-    return n;
-}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -87,28 +55,30 @@ static pn_status time_node(pn_backend *be, pn_node *node, int warmup, int reps, 
     return st;
 }
 
-pn_status pn_bench_conv_layers(pn_backend *be, int size, int batch, int warmup, int reps, int backward, FILE *to) {
-    pn_conv_layer layers[32];
-    int n = pn_unet_r34_conv_layers(size, layers);
+pn_status pn_bench_conv_layers(pn_backend *be, const pn_arch *arch, int size, int batch, int warmup, int reps,
+                               int backward, FILE *to) {
+    pn_conv_shape layers[128];
+    int n;
+    PN_TRY(pn_arch_conv_shapes(arch, size, size, layers, 128, &n));
     const char *kinds[3] = {"fwd", "bwd_data", "bwd_weights"};
     double total[3] = {0, 0, 0};
-    fprintf(to, "%-26s %5s %5s %4s %5s %3s %-11s %9s %9s %9s %8s\n", "layer", "cin", "cout", "k", "in", "x", "pass",
-            "med_ms", "min_ms", "max_ms", "GFLOP/s");
+    fprintf(to, "%-34s %5s %5s %4s %3s %5s %3s %-11s %9s %9s %9s %8s\n", "layer", "cin", "cout", "k", "g", "in", "x",
+            "pass", "med_ms", "min_ms", "max_ms", "GFLOP/s");
     for (int i = 0; i < n; i++) {
-        pn_conv_layer *l = &layers[i];
-        int oh = (l->h + 2 * l->pad - l->k) / l->stride + 1;
+        pn_conv_shape *l = &layers[i];
+        int oh = (l->h + 2 * l->pad - l->k) / l->stride + 1, ow = (l->w + 2 * l->pad - l->k) / l->stride + 1;
         conv_bufs c;
         memset(&c, 0, sizeof c);
-        pn_status st = alloc_tensor(be, &c.bx, &c.x, pn_tensor_nchw(batch, l->cin, l->h, l->h), 1);
-        if (!st) st = alloc_tensor(be, &c.bw, &c.w, pn_tensor_nchw(l->cout, l->cin, l->k, l->k), 2);
-        if (!st) st = alloc_tensor(be, &c.by, &c.y, pn_tensor_nchw(batch, l->cout, oh, oh), 3);
+        pn_status st = alloc_tensor(be, &c.bx, &c.x, pn_tensor_nchw(batch, l->cin, l->h, l->w), 1);
+        if (!st) st = alloc_tensor(be, &c.bw, &c.w, pn_tensor_nchw(l->cout, l->cin / l->groups, l->k, l->k), 2);
+        if (!st) st = alloc_tensor(be, &c.by, &c.y, pn_tensor_nchw(batch, l->cout, oh, ow), 3);
         if (!st) st = alloc_tensor(be, &c.bb, &c.b, pn_tensor_vec(l->cout), 4);
-        double flops = 2.0 * batch * l->cin * l->cout * l->k * l->k * (double)oh * oh;
+        double flops = 2.0 * batch * (l->cin / l->groups) * l->cout * l->k * l->k * (double)oh * ow;
         for (int kind = 0; kind < (backward ? 3 : 1) && st == PN_OK; kind++) {
             pn_node node;
             memset(&node, 0, sizeof node);
             node.label = l->name;
-            pn_conv2d_params p = {l->stride, l->pad, 1};
+            pn_conv2d_params p = {l->stride, l->pad, l->groups};
             if (kind == 0) {
                 node.op = PN_OP_CONV2D_FWD, node.p.conv2d_fwd = p;
                 node.out[0] = &c.y, node.in[0] = &c.x, node.in[1] = &c.w, node.in[2] = l->bias ? &c.b : NULL;
@@ -123,8 +93,8 @@ pn_status pn_bench_conv_layers(pn_backend *be, int size, int batch, int warmup, 
             st = time_node(be, &node, warmup, reps, ms);
             if (st) break;
             total[kind] += ms[0] * l->count;
-            fprintf(to, "%-26s %5d %5d %4d %5d %3d %-11s %9.3f %9.3f %9.3f %8.1f\n", l->name, l->cin, l->cout, l->k,
-                    l->h, l->count, kinds[kind], ms[0], ms[1], ms[2], flops / (ms[0] * 1e-3) / 1e9);
+            fprintf(to, "%-34s %5d %5d %4d %3d %5d %3d %-11s %9.3f %9.3f %9.3f %8.1f\n", l->name, l->cin, l->cout, l->k,
+                    l->groups, l->h, l->count, kinds[kind], ms[0], ms[1], ms[2], flops / (ms[0] * 1e-3) / 1e9);
         }
         free_bufs(&c);
         if (st) return st;

@@ -8,6 +8,7 @@
 
 #include "backend.h"
 #include "graph.h"
+#include "model/arch.h"
 #include "model_card.h"
 #include "safetensors.h"
 
@@ -32,8 +33,13 @@ typedef struct pn_unet_bn {
     int64_t num_batches_tracked;
 } pn_unet_bn;
 
-/* Creates the model for `encoder` ("resnet34"; resnet18 also accepted) on `be`, parameters zeroed. */
+/* Creates the model of architecture `arch` (see model/arch.h) on `be`: parameters zeroed, BatchNorm running
+ * statistics mean 0 / variance 1. Load weights or call pn_unet_init_weights for a fresh model. */
+pn_status pn_unet_create_arch(const pn_arch *arch, pn_backend *be, pn_unet **out);
+/* The same for smp's Unet(encoder) without attention: resnet18/34/50/101, resnext50_32x4d, se_resnet50,
+ * se_resnext50_32x4d, se_resnext101_32x4d. */
 pn_status pn_unet_create(const char *encoder, pn_backend *be, pn_unet **out);
+const pn_arch *pn_unet_arch(const pn_unet *m);
 void pn_unet_free(pn_unet *m);
 
 /* smp's initialisation from the counter-based RNG: encoder convs kaiming-normal (fan_out, relu) as
@@ -55,7 +61,7 @@ pn_status pn_unet_add_tensor(pn_st_writer *w, const char *key, const pn_tensor *
 pn_status pn_unet_read_tensor(const pn_st_file *f, const char *key, const pn_tensor *t);
 
 /* Builds the program for inputs (n, 3, h, w) in `mode` and plans its arena. H and W must be
- * multiples of 32 (an error says so). Re-planning for another shape replaces the old program. */
+ * multiples of 32 (64 for AlbuNet; an error says so). Re-planning for another shape replaces the old program. */
 pn_status pn_unet_plan(pn_unet *m, int n, int h, int w, pn_unet_mode mode);
 /* Tensors of the planned program: input (n,3,h,w), logits (n,1,h,w); in TRAIN mode also the
  * target (n,1,h,w) and the loss (1). Set with pn_tensor_set, read with pn_tensor_get. */

@@ -51,11 +51,11 @@ static pn_status load_counter(const pn_st_file *f, const char *key, int64_t *out
     return pn_st_read_i64(f, e, out, 1);
 }
 
-/* Every entry of the file must be a tensor the model has. */
+/* Every entry of the file must be a tensor the model has (or one its architecture sets aside: AlbuNet's aliases). */
 static pn_status check_no_extra(pn_unet *m, const pn_st_file *f) {
     for (int i = 0; i < f->count; i++) {
         const char *name = canonical(f->entries[i].name);
-        bool known = false;
+        bool known = pn_arch_is_set_aside(pn_unet_arch(m), name);
         for (int p = 0; !known && p < pn_unet_num_params(m); p++) known = strcmp(pn_unet_param_at(m, p)->name, name) == 0;
         for (int b = 0; !known && b < pn_unet_num_bns(m); b++) {
             const char *prefix = pn_unet_bn_at(m, b)->prefix;

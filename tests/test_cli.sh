@@ -51,8 +51,17 @@ one_line_error "expects an integer"
 expect 0 "$bin" init --encoder resnet34 --seed 3 --out "$work/w.safetensors" --force
 expect 1 "$bin" init --seed 3 --out "$work/w.safetensors"
 one_line_error "exists"
-expect 1 "$bin" init --encoder vgg99 --out "$work/v.safetensors"
+expect 2 "$bin" init --encoder vgg99 --out "$work/v.safetensors"
 one_line_error "vgg99"
+expect 2 "$bin" init --encoder resnet50 --decoder albunet --out "$work/v.safetensors"
+one_line_error "AlbuNet is defined on the resnet34 encoder"
+[ -e "$work/v.safetensors" ] && bad "a refused init wrote its file" || ok
+
+# Architectures: the list, and weights that say (or show) which model they are.
+expect 0 "$bin" models --size 512
+grep -E "^se_resnext50_32x4d +unet +34523969 " "$work/out" >/dev/null && ok || bad "models lacks se_resnext50_32x4d with smp's parameter count: $(cat "$work/out")"
+grep -q "AlbuNet(num_classes=1" "$work/out" && ok || bad "models lacks AlbuNet"
+expect 2 "$bin" models --size 100
 
 n=$((3 * size * size))
 write_npy "$work/x.npy" "1, 3, $size, $size" "$n"
@@ -83,6 +92,22 @@ expect 1 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --ba
 one_line_error "unknown backend"
 expect 1 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --threads -2
 one_line_error "threads"
+
+# Another architecture: taken from the file's metadata; a contradicting flag or a file of no known model is one line.
+expect 0 "$bin" init --encoder se_resnext50_32x4d --seed 5 --out "$work/se.safetensors" --force
+expect 0 "$bin" infer --weights "$work/se.safetensors" --input "$work/x.npy" --backend ref --save-logits "$work/y_se.npy"
+grep -q "model: se_resnext50_32x4d unet (from the weights file)" "$work/err" && ok || bad "infer did not take the model from the file: $(cat "$work/err")"
+expect 1 "$bin" infer --weights "$work/se.safetensors" --input "$work/x.npy" --encoder resnet34
+one_line_error "holds a se_resnext50_32x4d unet model"
+expect 1 "$bin" infer --weights "$(dirname "$0")/ref/golden/st_python.safetensors" --input "$work/x.npy"
+one_line_error "none of the architectures pneumoseg builds"
+expect 0 "$bin" init --decoder albunet --seed 5 --out "$work/albu.safetensors" --force
+write_npy "$work/x64.npy" "1, 3, 64, 64" $((3 * 64 * 64))
+expect 0 "$bin" infer --weights "$work/albu.safetensors" --input "$work/x64.npy" --backend ref --save-logits "$work/y_albu.npy"
+grep -q "model: resnet34 albunet" "$work/err" && ok || bad "infer did not run AlbuNet: $(cat "$work/err")"
+write_npy "$work/x96.npy" "1, 3, 96, 96" $((3 * 96 * 96))
+expect 1 "$bin" infer --weights "$work/albu.safetensors" --input "$work/x96.npy" --backend ref
+one_line_error "multiples of 64"
 
 # Backend modules: the auto fallback line, and a module found through PN_BACKEND_PATH.
 expect 0 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend auto

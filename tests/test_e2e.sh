@@ -79,6 +79,22 @@ other=ref
   grep -q -- '--backend was .* now' err.txt && grep -q -- '--threads was 0, now 1' err.txt && ok ||
   bad "--resume with another backend/threads should run with warnings: $(cat err.txt)"
 
+# --- another architecture: se_resnext50_32x4d (the blog's) trains, resumes exactly, and eval reads the model from
+# its weights file ---
+se=(--data data --folds folds.csv --fold 1 --batch 2 --size 64 --steps-per-epoch 1 --top-k 1 --backend "$backend" --quiet
+    --loader-threads 1 --encoder se_resnext50_32x4d)
+run "$bin" train "${se[@]}" --out runS --epochs 2
+run "$bin" train "${se[@]}" --out runT --epochs 1
+run "$bin" train "${se[@]}" --out runT --epochs 2 --resume
+cmp -s <(cut -d, -f1-6 runS/metrics.csv) <(cut -d, -f1-6 runT/metrics.csv) && ok || bad "se_resnext50 resumed metrics differ"
+cmp -s runS/last.safetensors runT/last.safetensors && ok || bad "se_resnext50 resumed weights differ"
+grep -q '"encoder": "se_resnext50_32x4d"' runS/run.json && ok || bad "run.json lacks the encoder"
+"$bin" train "${se[@]}" --out runT --epochs 3 --resume --encoder resnet34 >err.txt 2>&1 && bad "--resume with another encoder must be refused" ||
+  { grep -q "encoder" err.txt && ok || bad "the refusal does not name the encoder: $(cat err.txt)"; }
+"$bin" eval --weights runS/best.safetensors --data data --folds folds.csv --fold 1 --size 64 --batch 2 --backend "$backend" \
+  >eval_se.txt 2>err.txt && grep -q "model: se_resnext50_32x4d unet (from the weights file)" err.txt && ok ||
+  bad "eval of the se_resnext50 run: $(tail -2 err.txt)"
+
 # --- NaN: a huge learning rate makes the loss or the gradients non-finite ---
 "$bin" train "${common[@]}" --out runN --epochs 3 --lr 1e30 --steps-per-epoch 3 >nan.txt 2>&1 && bad "lr 1e30 should fail" || {
   grep -q "non-finite .* at step [0-9]" nan.txt && ok || bad "no NaN/Inf message naming the step: $(tail -2 nan.txt)"

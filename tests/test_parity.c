@@ -10,6 +10,7 @@
 #include "core/safetensors.h"
 #include "core/unet.h"
 #include "tests/check.h"
+#include "tests/golden.h"
 
 #define GOLDEN "ref/golden/parity_resnet34.safetensors"
 #define SEED 1234
@@ -17,57 +18,13 @@
 
 static pn_st_file *golden;
 
-/* Reads golden tensor `name` as doubles (caller frees); n gets its length. */
-static double *golden_get(const char *name, int64_t *n) {
-    const pn_st_entry *e = pn_st_find(golden, name);
-    if (!e) {
-        fprintf(stderr, "golden lacks %s\n", name);
-        return NULL;
-    }
-    *n = pn_st_numel(e);
-    double *d = malloc((size_t)*n * sizeof *d);
-    if (e->dtype == PN_ST_F64) { /* little-endian doubles, exactly as written */
-        memcpy(d, golden->data + e->begin, (size_t)*n * sizeof *d);
-        return d;
-    }
-    float *f = malloc((size_t)*n * sizeof *f);
-    pn_status st = pn_st_read_f32(golden, e, f, *n);
-    for (int64_t i = 0; st == PN_OK && i < *n; i++) d[i] = f[i];
-    free(f);
-    if (st != PN_OK) {
-        free(d);
-        return NULL;
-    }
-    return d;
-}
-
-static double golden_scalar(const char *name) {
-    int64_t n;
-    double *v = golden_get(name, &n);
-    double s = v ? v[0] : NAN;
-    free(v);
-    return s;
-}
-
-static pn_status set_from_golden(pn_tensor *t, const char *name) {
-    int64_t n;
-    double *d = golden_get(name, &n);
-    if (!d || n != pn_tensor_numel(t)) return pn_error(PN_ERR_FORMAT, "golden %s has the wrong size", name);
-    float *f = malloc((size_t)n * sizeof *f);
-    for (int64_t i = 0; i < n; i++) f[i] = (float)d[i];
-    pn_status st = pn_tensor_set(t, f);
-    free(f);
-    free(d);
-    return st;
-}
-
 /* Max |ours - golden| for logits; checks it against max(1e-4, 4 x PyTorch's own float32 error). */
 static void compare_logits(const char *be, pn_unet *m, const char *key) {
-    int64_t n;
-    double *want = golden_get(key, &n);
+    int64_t n = 0;
+    double *want = golden_get(golden, key, &n);
     char errkey[64];
     snprintf(errkey, sizeof errkey, "%s_err32", key);
-    double err32 = golden_scalar(errkey), tol = fmax(1e-4, 4 * err32);
+    double err32 = golden_scalar(golden, errkey), tol = fmax(1e-4, 4 * err32);
     float *got = malloc((size_t)n * sizeof *got);
     CHECK(pn_tensor_get(pn_unet_logits(m), got) == PN_OK);
     double worst = 0;
@@ -80,7 +37,7 @@ static void compare_logits(const char *be, pn_unet *m, const char *key) {
 
 static void run_eval(const char *be, pn_unet *m, int n, int s, const char *xkey, const char *key) {
     CHECK(pn_unet_plan(m, n, s, s, PN_UNET_EVAL) == PN_OK);
-    CHECK(set_from_golden(pn_unet_input(m), xkey) == PN_OK);
+    CHECK(golden_set(golden, pn_unet_input(m), xkey) == PN_OK);
     CHECK(pn_unet_forward(m) == PN_OK);
     compare_logits(be, m, key);
 }
@@ -94,9 +51,9 @@ static void compare_grads(const char *be, pn_unet *m) {
         char key[160];
         snprintf(key, sizeof key, "grad/%s", p->name);
         int64_t k, n = pn_tensor_numel(&p->grad);
-        double *want = golden_get(key, &k);
+        double *want = golden_get(golden, key, &k);
         snprintf(key, sizeof key, "grad_err32/%s", p->name);
-        double tol = fmax(1e-3, 4 * golden_scalar(key));
+        double tol = fmax(1e-3, 4 * golden_scalar(golden, key));
         float *g = malloc((size_t)n * sizeof *g);
         CHECK(pn_tensor_get(&p->grad, g) == PN_OK);
         double num = 0, den = 0;
@@ -124,8 +81,8 @@ static void compare_stats(const char *be, pn_unet *m, const char *prefix, double
         for (int which = 0; which < 2; which++) {
             char key[160];
             snprintf(key, sizeof key, "%s%s.%s", prefix, b->prefix, which ? "running_var" : "running_mean");
-            int64_t n;
-            double *want = golden_get(key, &n);
+            int64_t n = 0;
+            double *want = golden_get(golden, key, &n);
             pn_tensor *t = which ? &b->running_var : &b->running_mean;
             float *got = malloc((size_t)n * sizeof *got);
             CHECK(want && n == pn_tensor_numel(t) && pn_tensor_get(t, got) == PN_OK);
@@ -151,13 +108,13 @@ static void copy_grads(pn_unet *m, float **saved, bool save) {
 /* The global gradient norm matches PyTorch's; clip_grad_norm_ to half of it halves it. The gradients are
  * restored afterwards (the sequence must stay the golden's). */
 static void check_clip(const char *be, pn_unet *m) {
-    double want = golden_scalar("grad_norm"), norm = 0, clipped = 0;
-    double tol = fmax(1e-4, 4 * fabs(golden_scalar("grad_norm_f32") - want) / want);
+    double want = golden_scalar(golden, "grad_norm"), norm = 0, clipped = 0;
+    double tol = fmax(1e-4, 4 * fabs(golden_scalar(golden, "grad_norm_f32") - want) / want);
     float **saved = calloc((size_t)pn_unet_num_params(m), sizeof *saved);
     copy_grads(m, saved, true);
     CHECK(pn_unet_grad_norm(m, &norm) == PN_OK);
     printf("  %s global gradient norm %.6f (PyTorch f64 %.6f, f32 %.6f), relative error %.2g (tolerance %.2g)\n", be,
-           norm, want, golden_scalar("grad_norm_f32"), fabs(norm - want) / want, tol);
+           norm, want, golden_scalar(golden, "grad_norm_f32"), fabs(norm - want) / want, tol);
     CHECK_MSG(fabs(norm - want) <= tol * want, "%s gradient norm %g vs %g", be, norm, want);
     CHECK(pn_unet_clip_grad_norm(m, want / 2, &norm) == PN_OK);
     CHECK(pn_unet_grad_norm(m, &clipped) == PN_OK);
@@ -168,10 +125,10 @@ static void check_clip(const char *be, pn_unet *m) {
 
 static void run_train(const char *be, pn_unet *m) {
     CHECK(pn_unet_plan(m, 2, 64, 64, PN_UNET_TRAIN) == PN_OK);
-    CHECK(set_from_golden(pn_unet_input(m), "x64") == PN_OK);
-    CHECK(set_from_golden(pn_unet_target(m), "t64") == PN_OK);
-    int64_t nl;
-    double *losses = golden_get("losses", &nl), *losses32 = golden_get("losses_f32", &nl);
+    CHECK(golden_set(golden, pn_unet_input(m), "x64") == PN_OK);
+    CHECK(golden_set(golden, pn_unet_target(m), "t64") == PN_OK);
+    int64_t nl = 0;
+    double *losses = golden_get(golden, "losses", &nl), *losses32 = golden_get(golden, "losses_f32", &nl);
     double drift32 = 0;
     for (int it = 0; it < 6; it++) {
         float loss = NAN;
@@ -200,7 +157,7 @@ static void run_train(const char *be, pn_unet *m) {
     }
     free(losses);
     free(losses32);
-    compare_stats(be, m, "stat/", fmax(1e-4, 4 * golden_scalar("stat_err32")));
+    compare_stats(be, m, "stat/", fmax(1e-4, 4 * golden_scalar(golden, "stat_err32")));
 }
 
 static void run_backend(const char *name) {

@@ -145,6 +145,35 @@ int main(int argc, char **argv) {
     CHECK(pn_unet_plan(r34, 1, 64, 96, PN_UNET_EVAL) == PN_OK);
     CHECK(pn_unet_create("vgg11", be, &c) == PN_ERR_UNSUPPORTED);
     pn_unet_free(r34);
+
+    /* A file without pneumoseg's metadata (as PyTorch writes it) is recognised from its tensor names and shapes;
+     * one that fits no architecture names the closest and its first misfit. */
+    const char *const kinds[][3] = {{"se_resnext50_32x4d", "unet", ""}, {"resnet18", "unet", "scse"},
+                                    {"resnet34", "albunet", ""}, {"resnet50", "unet", ""}};
+    for (int k = 0; k < 4; k++) {
+        pn_arch want, got;
+        pn_unet *m;
+        pn_st_file *f;
+        CHECK(pn_arch_make(kinds[k][0], kinds[k][1], kinds[k][2], &want) == PN_OK);
+        CHECK(pn_unet_create_arch(&want, be, &m) == PN_OK);
+        snprintf(path, sizeof path, "%s/unet_io_arch%d.safetensors", dir, k);
+        write_variant(m, path, "module.", NULL, NULL, NULL);
+        CHECK(pn_st_open(path, &f) == PN_OK);
+        CHECK(pn_arch_from_file(f, &got) == PN_OK);
+        CHECK_MSG(memcmp(&want, &got, sizeof want) == 0, "%s %s %s recognised as %s %s %s", want.encoder, want.decoder,
+                  want.attention, got.encoder, got.decoder, got.attention);
+        pn_st_close(f);
+        if (k == 0) {
+            write_variant(m, path, "", "encoder.layer3.1.se_module.fc2.bias", NULL, NULL);
+            CHECK(pn_st_open(path, &f) == PN_OK);
+            CHECK(pn_arch_from_file(f, &got) == PN_ERR_FORMAT);
+            CHECK_MSG(strstr(pn_last_error(), "closest: se_resnext50_32x4d unet") &&
+                          strstr(pn_last_error(), "encoder.layer3.1.se_module.fc2.bias"),
+                      "%s", pn_last_error());
+            pn_st_close(f);
+        }
+        pn_unet_free(m);
+    }
     pn_unet_free(a);
     pn_unet_free(b);
     pn_backend_close(be);

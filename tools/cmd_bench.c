@@ -10,7 +10,7 @@
 #include "core/rng.h"
 
 typedef struct bench_args {
-    const char *backend, *encoder, *weights, *precision;
+    const char *backend, *encoder, *decoder, *attention, *weights, *precision;
     int size, batch, runs, warmup, threads;
     bool deterministic;
 } bench_args;
@@ -45,10 +45,14 @@ static pn_status setup_model(const bench_args *a, bool train, pn_backend **be, p
     PN_TRY(pn_tool_open_backend(a->backend, a->threads, be));
     PN_TRY(pn_tool_set_precision(*be, a->precision));
     PN_TRY(pn_tool_set_deterministic(*be, a->deterministic));
-    if (a->weights)
-        PN_TRY(pn_tool_load_model(a->encoder, a->weights, *be, m));
-    else
-        PN_TRY(pn_unet_create(a->encoder, *be, m));
+    if (a->weights) {
+        PN_TRY(pn_tool_load_model_arch(a->encoder, a->decoder, a->attention, a->weights, *be, m));
+    } else {
+        pn_arch arch;
+        PN_TRY(pn_tool_arch(a->encoder, a->decoder, a->attention, &arch));
+        PN_TRY(pn_unet_create_arch(&arch, *be, m));
+        PN_TRY(pn_unet_init_weights(*m, 0)); /* seeded weights: all-zero ones would time faster than real ones */
+    }
     PN_TRY(pn_unet_plan(*m, a->batch, a->size, a->size, train ? PN_UNET_TRAIN : PN_UNET_EVAL));
     int64_t n = (int64_t)a->batch * a->size * a->size;
     float *v = malloc((size_t)(3 * n) * sizeof *v);
@@ -77,8 +81,9 @@ static pn_status run_bench(const bench_args *a, bool train) {
     if (st == PN_OK) {
         qsort(times, (size_t)a->runs, sizeof *times, cmp_double);
         double median = a->runs % 2 ? times[a->runs / 2] : 0.5 * (times[a->runs / 2 - 1] + times[a->runs / 2]);
-        printf("bench %s backend=%s encoder=%s batch=%d size=%d threads=%d precision=%s runs=%d warmup=%d\n",
-               train ? "train" : "infer", be->name, a->encoder, a->batch, a->size, a->threads, a->precision, a->runs,
+        printf("bench %s backend=%s encoder=%s decoder=%s%s%s batch=%d size=%d threads=%d precision=%s runs=%d warmup=%d\n",
+               train ? "train" : "infer", be->name, pn_unet_card(m)->encoder, pn_unet_card(m)->decoder,
+               pn_unet_card(m)->attention[0] ? "+" : "", pn_unet_card(m)->attention, a->batch, a->size, a->threads, a->precision, a->runs,
                a->warmup);
         printf("median %.4f s  min %.4f s  max %.4f s  (%.2f images/s)\n", median, times[0], times[a->runs - 1],
                a->batch / median);
@@ -92,14 +97,17 @@ static pn_status run_bench(const bench_args *a, bool train) {
 }
 
 static int bench_model(int argc, char **argv, bool train) {
-    bench_args a = {"auto", "resnet34", NULL, "fp32", train ? 256 : 512, train ? 4 : 1, 5, 1, 0, false};
+    bench_args a = {.backend = "auto", .precision = "fp32", .size = train ? 256 : 512, .batch = train ? 4 : 1, .runs = 5,
+                    .warmup = 1};
     const pn_opt opts[] = {
         {"size", PN_OPT_INT, &a.size, "S", "image side, a multiple of 32 (infer 512, train 256)", false},
         {"batch", PN_OPT_INT, &a.batch, "N", "batch size (infer 1, train 4)", false},
         {"runs", PN_OPT_INT, &a.runs, "N", "timed runs (default 5)", false},
         {"warmup", PN_OPT_INT, &a.warmup, "N", "untimed runs first (default 1)", false},
         {"weights", PN_OPT_STR, &a.weights, "W", "weights to load (default: zero weights, same speed)", false},
-        {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default resnet34)", false},
+        {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default resnet34, or the weights file's)", false},
+        {"decoder", PN_OPT_STR, &a.decoder, "NAME", "unet (default) or albunet", false},
+        {"attention", PN_OPT_STR, &a.attention, "TYPE", "none (default) or scse", false},
         {"backend", PN_OPT_STR, &a.backend, "NAME", "auto (default), ref, cpu or cuda", false},
         {"threads", PN_OPT_INT, &a.threads, "N", "threads (default 0 = all cores)", false},
         {"precision", PN_OPT_STR, &a.precision, "fp32|bf16|fp16", "convolution arithmetic (bf16/fp16: cuda; default fp32)",
@@ -124,7 +132,7 @@ static int bench_infer(int argc, char **argv) { return bench_model(argc, argv, f
 static int bench_train(int argc, char **argv) { return bench_model(argc, argv, true); }
 
 static int bench_ops(int argc, char **argv) {
-    bench_args a = {"auto", "resnet34", NULL, "fp32", 512, 1, 5, 2, 0, false};
+    bench_args a = {.backend = "auto", .precision = "fp32", .size = 512, .batch = 1, .runs = 5, .warmup = 2};
     bool backward = false;
     const pn_opt opts[] = {
         {"size", PN_OPT_INT, &a.size, "S", "image side the layer shapes come from (default 512)", false},
@@ -132,12 +140,16 @@ static int bench_ops(int argc, char **argv) {
         {"runs", PN_OPT_INT, &a.runs, "N", "timed runs per layer (default 5)", false},
         {"warmup", PN_OPT_INT, &a.warmup, "N", "untimed runs first (default 2)", false},
         {"backward", PN_OPT_FLAG, &backward, NULL, "also time bwd_data and bwd_weights", false},
+        {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default resnet34)", false},
+        {"decoder", PN_OPT_STR, &a.decoder, "NAME", "unet (default) or albunet", false},
+        {"attention", PN_OPT_STR, &a.attention, "TYPE", "none (default) or scse", false},
         {"backend", PN_OPT_STR, &a.backend, "NAME", "auto (default), ref, cpu or cuda", false},
         {"threads", PN_OPT_INT, &a.threads, "N", "threads (default 0 = all cores)", false},
         {0},
     };
-    const pn_command_help help = {"pneumoseg bench ops [--size 512] [--batch 1] [--backward]",
-                                  "Times every distinct convolution of Unet-resnet34 on its own (random data) and "
+    const pn_command_help help = {"pneumoseg bench ops [--size 512] [--batch 1] [--backward] [--encoder E]",
+                                  "Times every distinct convolution of the model (default Unet-resnet34) on its own "
+                                  "(random data) and "
                                   "prints median, min and max milliseconds and GFLOP/s per layer."};
     int rc = pn_cli_parse(argc, argv, opts, &help);
     if (rc) return rc < 0 ? 0 : rc;
@@ -146,11 +158,14 @@ static int bench_ops(int argc, char **argv) {
         return 2;
     }
     pn_backend *be = NULL;
-    pn_status st = pn_tool_open_backend(a.backend, a.threads, &be);
+    pn_arch arch;
+    char text[96];
+    pn_status st = pn_tool_arch(a.encoder, a.decoder, a.attention, &arch);
+    if (st == PN_OK) st = pn_tool_open_backend(a.backend, a.threads, &be);
     if (st == PN_OK) {
-        printf("bench ops backend=%s batch=%d size=%d threads=%d runs=%d warmup=%d\n", be->name, a.batch, a.size,
-               a.threads, a.runs, a.warmup);
-        st = pn_bench_conv_layers(be, a.size, a.batch, a.warmup, a.runs, backward, stdout);
+        printf("bench ops backend=%s model=%s batch=%d size=%d threads=%d runs=%d warmup=%d\n", be->name,
+               pn_arch_text(&arch, text, sizeof text), a.batch, a.size, a.threads, a.runs, a.warmup);
+        st = pn_bench_conv_layers(be, &arch, a.size, a.batch, a.warmup, a.runs, backward, stdout);
     }
     if (st == PN_OK) printf("peak RSS %.1f MB\n", (double)pn_peak_rss_bytes() / 1e6);
     pn_backend_close(be);

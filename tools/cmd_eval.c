@@ -13,7 +13,7 @@
 #include "run_util.h"
 
 typedef struct eval_args {
-    const char *weights, *data, *folds, *tta, *tops, *areas, *bottoms, *backend, *encoder, *norm, *loss, *submission,
+    const char *weights, *data, *folds, *tta, *tops, *areas, *bottoms, *backend, *encoder, *decoder, *attention, *norm, *loss, *submission,
         *truth, *precision;
     int fold, size, batch, threads, loader_threads, width;
 } eval_args;
@@ -50,7 +50,7 @@ static pn_status eval_fold(const eval_args *a) {
     pn_val_result v;
     pn_status st = pn_tool_open_backend(a->backend, a->threads, &be);
     if (st == PN_OK) st = pn_tool_set_precision(be, a->precision);
-    if (st == PN_OK) st = pn_tool_load_model(a->encoder, a->weights, be, &m);
+    if (st == PN_OK) st = pn_tool_load_model_arch(a->encoder, a->decoder, a->attention, a->weights, be, &m);
     if (st == PN_OK) st = pn_tool_validate(m, &cfg, tta, w, true, &grid, &v);
     if (st == PN_OK) {
         printf("eval %s fold %d: %lld images (%lld with pneumothorax) at %d, tta %s\n", a->weights, a->fold,
@@ -153,7 +153,7 @@ static pn_status eval_submission(const eval_args *a) {
 }
 
 int pn_cmd_eval(int argc, char **argv) {
-    eval_args a = {.tta = "none", .backend = "auto", .encoder = "resnet34", .norm = "imagenet",
+    eval_args a = {.tta = "none", .backend = "auto", .norm = "imagenet",
                    .loss = "bce=3,dice=1,focal=4", .size = 256, .batch = 8, .loader_threads = 2, .width = 1024};
     const pn_opt opts[] = {
         {"weights", PN_OPT_STR, &a.weights, "W", "model weights (safetensors, smp names)", false},
@@ -168,7 +168,9 @@ int pn_cmd_eval(int argc, char **argv) {
         {"bottoms", PN_OPT_STR, &a.bottoms, "LIST", "triplet grid bottoms (default 0.3,0.4)", false},
         {"loss", PN_OPT_STR, &a.loss, "SPEC", "ComboLoss weights for the val loss (default bce=3,dice=1,focal=4)", false},
         {"norm", PN_OPT_STR, &a.norm, "MODE", "input scaling (default imagenet)", false},
-        {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default resnet34)", false},
+        {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default: what the weights file records or its tensors show)", false},
+        {"decoder", PN_OPT_STR, &a.decoder, "NAME", "unet or albunet (default: from the weights file)", false},
+        {"attention", PN_OPT_STR, &a.attention, "TYPE", "none or scse (default: from the weights file)", false},
         {"backend", PN_OPT_STR, &a.backend, "NAME", "auto | ref | cpu | cuda (default auto)", false},
         {"precision", PN_OPT_STR, &a.precision, "P", "fp32 (default) | bf16 | fp16 convolutions (cuda)", false},
         {"threads", PN_OPT_INT, &a.threads, "N", "compute threads (default: all cores)", false},

@@ -5,20 +5,26 @@
 #include "common.h"
 
 int pn_cmd_init(int argc, char **argv) {
-    const char *encoder = "resnet34", *out = NULL;
+    const char *encoder = "resnet34", *decoder = "unet", *attention = "none", *out = NULL;
     int seed = 0;
     bool force = false;
     const pn_opt opts[] = {
-        {"encoder", PN_OPT_STR, &encoder, "NAME", "encoder: resnet34 (default) or resnet18", false},
+        {"encoder", PN_OPT_STR, &encoder, "NAME",
+         "encoder: resnet34 (default), resnet18, resnet50, resnet101, resnext50_32x4d, se_resnet50, se_resnext50_32x4d, "
+         "se_resnext101_32x4d (`pneumoseg models` lists them)",
+         false},
+        {"decoder", PN_OPT_STR, &decoder, "NAME", "unet (default: smp's Unet) or albunet (the 1st place's, resnet34)", false},
+        {"attention", PN_OPT_STR, &attention, "TYPE", "Unet decoder attention: none (default) or scse", false},
         {"seed", PN_OPT_INT, &seed, "N", "seed of the counter-based generator (default 0)", false},
         {"out", PN_OPT_STR, &out, "W.safetensors", "where to write the weights", true},
         {"force", PN_OPT_FLAG, &force, NULL, "overwrite an existing file", false},
         {0},
     };
-    const pn_command_help help = {"pneumoseg init --out W.safetensors [--encoder resnet34] [--seed N]",
+    const pn_command_help help = {"pneumoseg init --out W.safetensors [--encoder resnet34] [--decoder unet|albunet] [--attention scse] [--seed N]",
                                   "Writes weights initialised as segmentation_models_pytorch does for "
                                   "Unet(encoder, encoder_weights=None, classes=1): kaiming-normal encoder convs, "
-                                  "kaiming-uniform decoder convs, xavier-uniform head, BatchNorm 1/0. The same seed "
+                                  "kaiming-uniform decoder convs, xavier-uniform head, BatchNorm 1/0, biases 0 (AlbuNet "
+                                  "the same way). The architecture is recorded in the file's metadata. The same seed "
                                   "gives the same weights on every machine."};
     int rc = pn_cli_parse(argc, argv, opts, &help);
     if (rc) return rc < 0 ? 0 : rc;
@@ -30,11 +36,19 @@ int pn_cmd_init(int argc, char **argv) {
     }
     pn_backend *be = NULL;
     pn_unet *m = NULL;
-    pn_status st = pn_backend_open("ref", 1, &be);
-    if (st == PN_OK) st = pn_unet_create(encoder, be, &m);
+    pn_arch arch;
+    char text[96];
+    pn_status st = pn_arch_make(encoder, decoder, attention, &arch);
+    if (st != PN_OK) {
+        fprintf(stderr, "pneumoseg init: %s\n", pn_last_error());
+        return 2;
+    }
+    st = pn_backend_open("ref", 1, &be);
+    if (st == PN_OK) st = pn_unet_create_arch(&arch, be, &m);
     if (st == PN_OK) st = pn_unet_init_weights(m, (uint64_t)seed);
     if (st == PN_OK) st = pn_unet_save(m, out);
-    if (st == PN_OK) pn_log_info("wrote %s (%s, %lld parameters, seed %d)", out, encoder, (long long)pn_unet_param_count(m), seed);
+    if (st == PN_OK) pn_log_info("wrote %s (%s, %lld parameters, seed %d)", out, pn_arch_text(&arch, text, sizeof text),
+                                  (long long)pn_unet_param_count(m), seed);
     pn_unet_free(m);
     pn_backend_close(be);
     return st == PN_OK ? 0 : pn_cli_fail("init");

@@ -20,7 +20,7 @@
 
 typedef struct predict_args {
     pn_str_list weights;
-    const char *images, *dicom, *out, *sample, *tta, *triplet, *save_probs, *save_masks, *overlays, *backend, *encoder, *norm,
+    const char *images, *dicom, *out, *sample, *tta, *triplet, *save_probs, *save_masks, *overlays, *backend, *encoder, *decoder, *attention, *norm,
         *precision;
     int size, batch, threads, out_size, n_overlays;
     double min_region;
@@ -248,7 +248,7 @@ static pn_status setup(predictor *p) {
     p->models = calloc((size_t)a->weights.count, sizeof *p->models);
     if (!p->models) return pn_error(PN_ERR_NOMEM, "out of memory");
     for (int k = 0; k < a->weights.count; k++) {
-        PN_TRY(pn_tool_load_model(a->encoder, a->weights.items[k], p->be, &p->models[k]));
+        PN_TRY(pn_tool_load_model_arch(a->encoder, a->decoder, a->attention, a->weights.items[k], p->be, &p->models[k]));
         p->n_models++;
         PN_TRY(pn_unet_plan(p->models[k], a->batch, a->size, a->size, PN_UNET_EVAL));
     }
@@ -270,7 +270,7 @@ static void cleanup(predictor *p) {
 }
 
 int pn_cmd_predict(int argc, char **argv) {
-    predict_args a = {.tta = "none", .triplet = "0.75,2000,0.3", .backend = "auto", .encoder = "resnet34",
+    predict_args a = {.tta = "none", .triplet = "0.75,2000,0.3", .backend = "auto",
                       .norm = "imagenet", .size = 256, .batch = 4, .out_size = 1024, .n_overlays = 8};
     const pn_opt opts[] = {
         {"weights", PN_OPT_STRS, &a.weights, "W..", "one or more checkpoints; probabilities are averaged", true},
@@ -291,7 +291,9 @@ int pn_cmd_predict(int argc, char **argv) {
         {"overlays", PN_OPT_STR, &a.overlays, "DIR", "write image + predicted mask overlays (red)", false},
         {"overlays-n", PN_OPT_INT, &a.n_overlays, "N", "how many overlays (default 8)", false},
         {"norm", PN_OPT_STR, &a.norm, "MODE", "input scaling (default imagenet)", false},
-        {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default resnet34)", false},
+        {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default: what the weights file records or its tensors show)", false},
+        {"decoder", PN_OPT_STR, &a.decoder, "NAME", "unet or albunet (default: from the weights file)", false},
+        {"attention", PN_OPT_STR, &a.attention, "TYPE", "none or scse (default: from the weights file)", false},
         {"backend", PN_OPT_STR, &a.backend, "NAME", "auto | ref | cpu | cuda (default auto)", false},
         {"precision", PN_OPT_STR, &a.precision, "P", "fp32 (default) | bf16 | fp16 convolutions (cuda)", false},
         {"threads", PN_OPT_INT, &a.threads, "N", "compute threads (default: all cores)", false},

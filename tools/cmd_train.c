@@ -23,7 +23,7 @@ static const char *H_NAMES[H_COLS] = {"epoch",    "lr",       "train_loss",    "
                                       "pos_dice", "best_top", "best_min_area", "best_bottom", "seconds"};
 
 typedef struct train_args {
-    const char *data, *folds, *out, *backend, *encoder, *init, *aug, *border, *norm, *loss, *sched, *milestones,
+    const char *data, *folds, *out, *backend, *encoder, *decoder, *attention, *init, *aug, *border, *norm, *loss, *sched, *milestones,
         *pos_share, *tops, *areas, *bottoms, *precision;
     int fold, epochs, batch, accum, size, threads, loader_threads, steps_per_epoch, top_k, early_stop, seed,
         patience, period, cosine_start;
@@ -158,7 +158,10 @@ static int collect_settings(const trainer *t, setting *set) {
     SET_FMT("batch", "--batch", SET_SAME, "%d", a->batch);
     SET_FMT("accum", "--accum", SET_SAME, "%d", a->accum);
     SET_FMT("size", "--size", SET_SAME, "%d", a->size);
-    SET_STR("encoder", "--encoder", SET_SAME, a->encoder);
+    const pn_arch *arch = pn_unet_arch(t->m);
+    SET_STR("encoder", "--encoder", SET_SAME, arch->encoder);
+    SET_STR("decoder", "--decoder", SET_SAME, arch->decoder);
+    SET_STR("attention", "--attention", SET_SAME, arch->attention[0] ? arch->attention : "none");
     SET_STR("init", "--init", SET_FREE, a->init); /* the state's weights replace it */
     SET_FMT("lr", "--lr", SET_SAME, "%.9g", a->lr);
     SET_FMT("weight_decay", "--wd", SET_SAME, "%.9g", a->wd);
@@ -576,9 +579,14 @@ static pn_status setup(trainer *t, int argc, char **argv) {
     PN_TRY(pn_tool_open_backend(a->backend, a->threads, &t->be));
     PN_TRY(pn_tool_set_precision(t->be, a->precision));
     PN_TRY(pn_tool_set_deterministic(t->be, a->deterministic));
-    PN_TRY(pn_unet_create(a->encoder, t->be, &t->m));
-    if (a->init) PN_TRY(pn_unet_load(t->m, a->init));
-    else PN_TRY(pn_unet_init_weights(t->m, (uint64_t)a->seed));
+    if (a->init) { /* the architecture the file records or shows; the flags, when given, must agree */
+        PN_TRY(pn_tool_load_model_arch(a->encoder, a->decoder, a->attention, a->init, t->be, &t->m));
+    } else {
+        pn_arch arch;
+        PN_TRY(pn_tool_arch(a->encoder, a->decoder, a->attention, &arch));
+        PN_TRY(pn_unet_create_arch(&arch, t->be, &t->m));
+        PN_TRY(pn_unet_init_weights(t->m, (uint64_t)a->seed));
+    }
     PN_TRY(pn_unet_plan(t->m, a->batch, a->size, a->size, PN_UNET_TRAIN));
     PN_TRY(pn_unet_zero_grad(t->m));
     t->state.seed = (uint64_t)a->seed;
@@ -606,7 +614,7 @@ static pn_status setup(trainer *t, int argc, char **argv) {
 int pn_cmd_train(int argc, char **argv) {
     train_args a = {.fold = 0, .epochs = 10, .batch = 8, .accum = 1, .size = 256, .threads = 0, .loader_threads = 2,
                     .top_k = 3, .seed = 0, .patience = 2, .period = 8, .cosine_start = -1, .lr = 1e-4, .gamma = 0.75,
-                    .factor = 0.1, .threshold = 1e-4, .min_lr = 1e-7, .backend = "auto", .encoder = "resnet34",
+                    .factor = 0.1, .threshold = 1e-4, .min_lr = 1e-7, .backend = "auto",
                     .aug = "blog", .border = "constant", .norm = "imagenet", .loss = "bce=3,dice=1,focal=4",
                     .sched = "multistep", .precision = "fp32"};
     const pn_opt opts[] = {
@@ -645,7 +653,10 @@ int pn_cmd_train(int argc, char **argv) {
         {"tta", PN_OPT_FLAG, &a.tta, NULL, "validate with horizontal-flip TTA", false},
         {"top-k", PN_OPT_INT, &a.top_k, "K", "keep the K best epochs as epoch-NNN.safetensors (default 3)", false},
         {"early-stop", PN_OPT_INT, &a.early_stop, "N", "stop after N epochs without a better score (0 = off)", false},
-        {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default resnet34)", false},
+        {"encoder", PN_OPT_STR, &a.encoder, "NAME",
+         "encoder (default resnet34, or the --init file's; `pneumoseg models` lists them)", false},
+        {"decoder", PN_OPT_STR, &a.decoder, "NAME", "unet (default) or albunet (resnet34 only)", false},
+        {"attention", PN_OPT_STR, &a.attention, "TYPE", "Unet decoder attention: none (default) or scse", false},
         {"init", PN_OPT_STR, &a.init, "W", "start from these weights instead of the seeded initialisation", false},
         {"seed", PN_OPT_INT, &a.seed, "N", "seed of weights, sampler and augmentation (default 0)", false},
         {"backend", PN_OPT_STR, &a.backend, "NAME", "auto | ref | cpu | cuda (default auto)", false},

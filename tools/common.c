@@ -35,14 +35,52 @@ pn_status pn_tool_set_deterministic(pn_backend *be, bool deterministic) {
     return be->set_deterministic(be, true);
 }
 
-pn_status pn_tool_load_model(const char *encoder, const char *weights, pn_backend *be, pn_unet **out) {
-    PN_TRY(pn_unet_create(encoder, be, out));
+pn_status pn_tool_arch(const char *encoder, const char *decoder, const char *attention, pn_arch *out) {
+    return pn_arch_make(encoder ? encoder : "resnet34", decoder, attention, out);
+}
+
+/* Whether a flag given on the command line (NULL = not given) disagrees with the file's value. */
+static bool differs(const char *flag, const char *file) {
+    if (!flag) return false;
+    if (strcmp(flag, "none") == 0) flag = "";
+    return strcmp(flag, file) != 0;
+}
+
+/* The architecture of a weights file: recorded in its metadata, else recognised from its tensors. */
+static pn_status arch_of_file(const char *weights, pn_arch *out, bool *recorded) {
+    pn_st_file *f;
+    PN_TRY(pn_st_open(weights, &f));
+    pn_model_card card;
+    pn_status st = pn_model_card_read(f, &card);
+    *recorded = st == PN_OK && card.encoder[0];
+    if (st == PN_OK && *recorded) st = pn_arch_make(card.encoder, card.decoder, card.attention, out);
+    else if (st == PN_OK) st = pn_arch_from_file(f, out);
+    pn_st_close(f);
+    return st;
+}
+
+pn_status pn_tool_load_model_arch(const char *encoder, const char *decoder, const char *attention, const char *weights,
+                                  pn_backend *be, pn_unet **out) {
+    pn_arch arch;
+    bool recorded;
+    PN_TRY(arch_of_file(weights, &arch, &recorded));
+    char text[96];
+    pn_arch_text(&arch, text, sizeof text);
+    if (differs(encoder, arch.encoder) || differs(decoder, arch.decoder) || differs(attention, arch.attention))
+        return pn_error(PN_ERR_ARG, "%s holds a %s model (%s); leave out --encoder/--decoder/--attention or make them match",
+                        weights, text, recorded ? "recorded in the file" : "recognised from its tensors");
+    pn_log_info("model: %s (%s)", text, recorded ? "from the weights file" : "recognised from the tensor names");
+    PN_TRY(pn_unet_create_arch(&arch, be, out));
     pn_status st = pn_unet_load(*out, weights);
     if (st != PN_OK) {
         pn_unet_free(*out);
         *out = NULL;
     }
     return st;
+}
+
+pn_status pn_tool_load_model(const char *encoder, const char *weights, pn_backend *be, pn_unet **out) {
+    return pn_tool_load_model_arch(encoder, NULL, NULL, weights, be, out);
 }
 
 void pn_tool_report_memory(void) { pn_log_info("peak RSS %.1f MB", (double)pn_peak_rss_bytes() / 1e6); }

@@ -3,13 +3,15 @@
 # (DICOM + train-rle.csv), prepares PNGs, splits folds, trains Unet-resnet34 from scratch on fold 0's
 # complement, evaluates on fold 0, predicts the test DICOMs into a Kaggle submission, and scores that
 # submission against the synthetic test truth (which SIIM does not give). Sized for about 15 minutes on 2 cores.
-# Usage: tools/demo.sh [OUT_DIR]   (default: demo)   Environment: DEMO_EPOCHS, DEMO_STEPS, DEMO_N override the size.
+# Usage: tools/demo.sh [OUT_DIR]   (default: demo)   Environment: DEMO_EPOCHS, DEMO_STEPS, DEMO_N override the size;
+# DEMO_ENCODER picks another encoder (default resnet34; `pneumoseg models` lists them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-demo}
 epochs=${DEMO_EPOCHS:-30}
 steps=${DEMO_STEPS:-10}
 n=${DEMO_N:-200}
+encoder=${DEMO_ENCODER:-resnet34}
 t0=$(date +%s)
 stamp() { echo "[demo $(( $(date +%s) - t0 )) s] $*"; }
 bash tools/setup.sh
@@ -27,10 +29,10 @@ stamp "prepare: PNGs at 128"
 $bin prepare --train-dicom "$out/syn/dicom-images-train" --rle "$out/syn/train-rle.csv" --out "$out/data128" --size 128 --force
 stamp "folds: 5 stratified folds"
 $bin folds --rle "$out/syn/train-rle.csv" --out "$out/folds.csv" --k 5 --force
-stamp "train: $epochs epochs of up to $steps steps (an epoch is what the 0.6 positive-share sampler draws: every positive and 2/3 as many negatives), batch 8 at 128, cpu backend"
+stamp "train: $epochs epochs of up to $steps steps (an epoch is what the 0.6 positive-share sampler draws: every positive and 2/3 as many negatives), batch 8 at 128, Unet-$encoder, cpu backend"
 $bin train --data "$out/data128" --folds "$out/folds.csv" --fold 0 --out "$out/run" --force \
   --epochs "$epochs" --steps-per-epoch "$steps" --batch 8 --size 128 --lr 1e-3 --milestones 20,26 --gamma 0.5 \
-  --pos-share 0.6 --aug blog --top-k 2 --areas 0,250,1000 --backend cpu
+  --pos-share 0.6 --aug blog --top-k 2 --areas 0,250,1000 --backend cpu --encoder "$encoder"
 stamp "eval: fold 0 with hflip TTA"
 $bin eval --weights "$out/run/best.safetensors" --data "$out/data128" --folds "$out/folds.csv" --fold 0 --size 128 \
   --tta hflip --areas 0,250,1000 --backend cpu | tee "$out/eval.txt"
