@@ -1,5 +1,6 @@
-/* cpu global_avg_pool: the mean of each (image, channel) plane, summed in double in pixel order as ref does, and
- * its backward (dy / HW at every pixel), on x's own layout. x is N x C x HW with channel block b (plain: b = 1):
+/* cpu global_avg_pool: the mean of each (image, channel) plane, summed in double (in pixel order per lane on the
+ * blocked layout, as ref; a vectorised reduction on the plain one), and its backward (dy / HW at every pixel), on
+ * x's own layout. x is N x C x HW with channel block b (plain: b = 1):
  * block k (= n * C/b + c/b) holds HW pixels of b lanes; an (N,C,1,1) tensor is the same bytes in either layout,
  * so block k's lanes are y[k*b .. k*b + b). */
 #include "cpu.h"
