@@ -35,11 +35,12 @@ pn_op pn_op_from_name(const char *name) {
 }
 
 int64_t pn_pool_out_size(int64_t in, const pn_pool_params *p) {
-    int64_t span = in + 2 * (int64_t)p->pad - p->kernel;
-    if (span < 0) return 0;
-    if (!p->ceil_mode) return span / p->stride + 1;
-    int64_t out = (span + p->stride - 1) / p->stride + 1;
+    /* torch's pooling_output_shape: floor((in + 2 pad - k [+ stride - 1 in ceil mode]) / stride) + 1, so in ceil
+     * mode an input a little smaller than the window still gives one output (2 wide, k 3, stride 2: 1) */
+    int64_t num = in + 2 * (int64_t)p->pad - p->kernel + (p->ceil_mode ? p->stride - 1 : 0);
+    if (num < 0) return 0;
+    int64_t out = num / p->stride + 1;
     /* torch: the last window must start inside the input or its left padding */
-    if ((out - 1) * p->stride >= in + p->pad) out--;
+    if (p->ceil_mode && (out - 1) * p->stride >= in + p->pad) out--;
     return out;
 }

@@ -286,6 +286,50 @@ static void test_shapes_misc(pn_backend *ref, pn_backend *cpu, int n, int c, int
         test_same_shape(ref, cpu, same[i][0], (int)same[i][1], (int)same[i][2], T4(n, c, h, w));
 }
 
+/* The SE / scSE / AlbuNet ops: sigmoid backward, global average pool, per-channel and per-pixel gates (x blocked
+ * when c is a multiple of the channel block, the gates (N,C,1,1) and (N,1,H,W)), bilinear x2, ceil-mode max-pool. */
+static void test_se_albunet_ops(pn_backend *ref, pn_backend *cpu, int n, int c, int h, int w) {
+    test_same_shape(ref, cpu, PN_OP_SIGMOID_BWD, 2, 1, T4(n, c, h, w));
+    const struct {
+        pn_op op;
+        int nin;
+        pn_tensor out, in0, in1;
+    } specs[] = {
+        {PN_OP_GLOBAL_AVG_POOL_FWD, 1, T4(n, c, 1, 1), T4(n, c, h, w), {0}},
+        {PN_OP_GLOBAL_AVG_POOL_BWD, 1, T4(n, c, h, w), T4(n, c, 1, 1), {0}},
+        {PN_OP_CHANNEL_MUL, 2, T4(n, c, h, w), T4(n, c, h, w), T4(n, c, 1, 1)},
+        {PN_OP_CHANNEL_MUL_BWD_SCALE, 2, T4(n, c, 1, 1), T4(n, c, h, w), T4(n, c, h, w)},
+        {PN_OP_PIXEL_MUL, 2, T4(n, c, h, w), T4(n, c, h, w), T4(n, 1, h, w)},
+        {PN_OP_PIXEL_MUL_BWD_SCALE, 2, T4(n, 1, h, w), T4(n, c, h, w), T4(n, c, h, w)},
+        {PN_OP_BILINEAR2X_FWD, 1, T4(n, c, 2 * h, 2 * w), T4(n, c, h, w), {0}},
+        {PN_OP_BILINEAR2X_BWD, 1, T4(n, c, h, w), T4(n, c, 2 * h, 2 * w), {0}},
+    };
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        spec s = {0};
+        s.what = pn_op_name(specs[i].op);
+        s.op = specs[i].op;
+        s.nin = specs[i].nin, s.nout = 1;
+        s.out[0] = specs[i].out, s.in[0] = specs[i].in0, s.in[1] = specs[i].in1;
+        compare(ref, cpu, &s);
+    }
+    pn_pool_params pp = {3, 2, 0, 1}; /* SENet's stem pool */
+    spec f = {0};
+    f.what = "maxpool ceil_mode k3 s2";
+    f.op = PN_OP_MAXPOOL_FWD;
+    f.p.maxpool_fwd = pp;
+    f.nin = 1, f.nout = 1;
+    f.out[0] = T4(n, c, pn_pool_out_size(h, &pp), pn_pool_out_size(w, &pp));
+    f.in[0] = T4(n, c, h, w);
+    compare(ref, cpu, &f);
+    spec b = f;
+    b.op = PN_OP_MAXPOOL_BWD;
+    b.nin = 2;
+    b.out[0] = f.in[0];
+    b.in[0] = f.out[0];
+    b.in[1] = f.in[0];
+    compare(ref, cpu, &b);
+}
+
 /* An inference chain conv -> BN (in place) -> ADD (in place) -> ReLU (in place), prepared and run in order: the
  * cpu backend fuses it into one conv; the result must match ref's four separate ops. Running a fused node
  * out of order must fail with a message instead of computing garbage. */
@@ -393,6 +437,10 @@ int main(void) {
     test_shapes_misc(ref, cpu, 2, 5, 7, 9);
     test_shapes_misc(ref, cpu, 1, 1, 3, 3);
     test_shapes_misc(ref, cpu, 2, 16, 64, 64);
+    test_se_albunet_ops(ref, cpu, 2, 5, 7, 9);
+    test_se_albunet_ops(ref, cpu, 1, 1, 3, 3);
+    test_se_albunet_ops(ref, cpu, 2, 16, 64, 64);
+    test_se_albunet_ops(ref, cpu, 2, 256, 8, 8);
     pn_backend_close(ref);
     pn_backend_close(cpu);
     return check_report("test_cpu_ops");

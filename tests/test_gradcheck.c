@@ -213,12 +213,13 @@ static void check_relu(void) {
     ht_free(x), ht_free(y), ht_free(r), ht_free(dx);
 }
 
-static void check_maxpool(int64_t n, int64_t ch, int64_t h, int64_t w, int k, int s, int pad) {
+static void check_maxpool(int64_t n, int64_t ch, int64_t h, int64_t w, int k, int s, int pad, int ceil_mode) {
     char label[128];
-    snprintf(label, sizeof label, "maxpool %lldx%lldx%lldx%lld k=%d s=%d p=%d", (long long)n, (long long)ch,
-             (long long)h, (long long)w, k, s, pad);
+    snprintf(label, sizeof label, "maxpool %lldx%lldx%lldx%lld k=%d s=%d p=%d%s", (long long)n, (long long)ch,
+             (long long)h, (long long)w, k, s, pad, ceil_mode ? " ceil" : "");
+    pn_pool_params pp = {k, s, pad, ceil_mode};
     pn_tensor xd = pn_tensor_nchw(n, ch, h, w),
-              yd = pn_tensor_nchw(n, ch, out_size(h, k, s, pad), out_size(w, k, s, pad));
+              yd = pn_tensor_nchw(n, ch, pn_pool_out_size(h, &pp), pn_pool_out_size(w, &pp));
     ht *x = ht_zeros(xd), *y = ht_zeros(yd), *r = ht_normal(yd, 1.0f, 0.0f), *dx = ht_zeros(xd);
     /* Distinct values 0.1 apart in a seeded random order: a step of h = 1e-2 never changes a window's argmax. */
     pn_rng rng = pn_rng_make(SEED, PN_RNG_TEST, g_stream++, 0);
@@ -230,7 +231,7 @@ static void check_maxpool(int64_t n, int64_t ch, int64_t h, int64_t w, int k, in
         x->h[i] = x->h[j], x->h[j] = t;
     }
     pn_op_params p;
-    p.maxpool_fwd = (pn_pool_params){k, s, pad, 0};
+    p.maxpool_fwd = pp;
     run_op(PN_OP_MAXPOOL_BWD, &p, (ht *[PN_OP_MAX_IO]){dx}, (ht *[PN_OP_MAX_IO]){r, x});
     fwd_ctx c = {PN_OP_MAXPOOL_FWD, p, {y}, {x}, r->h};
     fd_check(label, "dx", &c, x->h, x->n, dx->h, 1e-2, 1e-6, 0.0);
@@ -263,6 +264,81 @@ static void check_split(int64_t n, int64_t ca, int64_t cb, int64_t h, int64_t w)
     fd_check(label, "da", &c, a->h, a->n, da->h, 1e-2, 1e-6, 0.0);
     fd_check(label, "db", &c, b->h, b->n, db->h, 1e-2, 1e-6, 0.0);
     ht_free(a), ht_free(b), ht_free(y), ht_free(r), ht_free(da), ht_free(db);
+}
+
+/* ---- the SE / scSE / AlbuNet ops: sigmoid, global average pool, per-channel and per-pixel gates, bilinear x2 ---- */
+
+static pn_op_params no_params(void) {
+    pn_op_params p;
+    memset(&p, 0, sizeof p);
+    return p;
+}
+
+/* Smooth: at h = 1e-2 the truncation error h^2/6 |sigmoid's third derivative| <= 2e-6 and the rounding of the one
+ * output a step moves (<= 6e-8 / 2h ~ 3e-6 of |r|) stay far below 1e-3 of max|grad| (~0.25 max|r|). The backward
+ * takes the forward's output y, as the graph saves it. */
+static void check_sigmoid(int64_t n, int64_t ch, int64_t h, int64_t w) {
+    char label[128];
+    snprintf(label, sizeof label, "sigmoid %lldx%lldx%lldx%lld", (long long)n, (long long)ch, (long long)h,
+             (long long)w);
+    pn_tensor d = pn_tensor_nchw(n, ch, h, w);
+    ht *x = ht_normal(d, 2.0f, 0.0f), *y = ht_zeros(d), *r = ht_normal(d, 1.0f, 0.0f), *dx = ht_zeros(d);
+    pn_op_params p = no_params();
+    run_op(PN_OP_SIGMOID, &p, (ht *[PN_OP_MAX_IO]){y}, (ht *[PN_OP_MAX_IO]){x});
+    run_op(PN_OP_SIGMOID_BWD, &p, (ht *[PN_OP_MAX_IO]){dx}, (ht *[PN_OP_MAX_IO]){r, y});
+    fwd_ctx c = {PN_OP_SIGMOID, p, {y}, {x}, r->h};
+    fd_check(label, "dx", &c, x->h, x->n, dx->h, 1e-2, 1e-3, 0.0);
+    ht_free(x), ht_free(y), ht_free(r), ht_free(dx);
+}
+
+/* The remaining ops are linear in each input (no truncation error): as for conv, h = 0.1 and tolerance 1e-4 leave
+ * only the float32 rounding of the outputs a step moves, and any wrong index is an error of order 1. */
+
+static void check_global_avg_pool(int64_t n, int64_t ch, int64_t h, int64_t w) {
+    char label[128];
+    snprintf(label, sizeof label, "global_avg_pool %lldx%lldx%lldx%lld", (long long)n, (long long)ch, (long long)h,
+             (long long)w);
+    pn_tensor xd = pn_tensor_nchw(n, ch, h, w), yd = pn_tensor_nchw(n, ch, 1, 1);
+    ht *x = ht_normal(xd, 1.0f, 0.5f), *y = ht_zeros(yd), *r = ht_normal(yd, 1.0f, 0.0f), *dx = ht_zeros(xd);
+    pn_op_params p = no_params();
+    run_op(PN_OP_GLOBAL_AVG_POOL_BWD, &p, (ht *[PN_OP_MAX_IO]){dx}, (ht *[PN_OP_MAX_IO]){r});
+    fwd_ctx c = {PN_OP_GLOBAL_AVG_POOL_FWD, p, {y}, {x}, r->h};
+    fd_check(label, "dx", &c, x->h, x->n, dx->h, 0.1, 1e-4, 0.0);
+    ht_free(x), ht_free(y), ht_free(r), ht_free(dx);
+}
+
+/* y = x * s for CHANNEL_MUL (s per image and channel) or PIXEL_MUL (s per image and pixel), with the graph's
+ * backward rule: dx = the same op on (dy, s), ds = the op's BWD_SCALE on (dy, x). */
+static void check_gate_mul(pn_op op, int64_t n, int64_t ch, int64_t h, int64_t w) {
+    int per_pixel = op == PN_OP_PIXEL_MUL;
+    char label[128];
+    snprintf(label, sizeof label, "%s %lldx%lldx%lldx%lld", pn_op_name(op), (long long)n, (long long)ch,
+             (long long)h, (long long)w);
+    pn_tensor xd = pn_tensor_nchw(n, ch, h, w);
+    pn_tensor sd = per_pixel ? pn_tensor_nchw(n, 1, h, w) : pn_tensor_nchw(n, ch, 1, 1);
+    ht *x = ht_normal(xd, 1.0f, 0.0f), *s = ht_normal(sd, 0.3f, 0.5f), *y = ht_zeros(xd);
+    ht *r = ht_normal(xd, 1.0f, 0.0f), *dx = ht_zeros(xd), *ds = ht_zeros(sd);
+    pn_op_params p = no_params();
+    run_op(op, &p, (ht *[PN_OP_MAX_IO]){dx}, (ht *[PN_OP_MAX_IO]){r, s});
+    run_op(per_pixel ? PN_OP_PIXEL_MUL_BWD_SCALE : PN_OP_CHANNEL_MUL_BWD_SCALE, &p, (ht *[PN_OP_MAX_IO]){ds},
+           (ht *[PN_OP_MAX_IO]){r, x});
+    fwd_ctx c = {op, p, {y}, {x, s}, r->h};
+    fd_check(label, "dx", &c, x->h, x->n, dx->h, 0.1, 1e-4, 0.0);
+    fd_check(label, "ds", &c, s->h, s->n, ds->h, 0.1, 1e-4, 0.0);
+    ht_free(x), ht_free(s), ht_free(y), ht_free(r), ht_free(dx), ht_free(ds);
+}
+
+static void check_bilinear(int64_t n, int64_t ch, int64_t h, int64_t w) {
+    char label[128];
+    snprintf(label, sizeof label, "bilinear2x %lldx%lldx%lldx%lld", (long long)n, (long long)ch, (long long)h,
+             (long long)w);
+    pn_tensor sd = pn_tensor_nchw(n, ch, h, w), bd = pn_tensor_nchw(n, ch, 2 * h, 2 * w);
+    ht *x = ht_normal(sd, 1.0f, 0.0f), *y = ht_zeros(bd), *r = ht_normal(bd, 1.0f, 0.0f), *dx = ht_zeros(sd);
+    pn_op_params p = no_params();
+    run_op(PN_OP_BILINEAR2X_BWD, &p, (ht *[PN_OP_MAX_IO]){dx}, (ht *[PN_OP_MAX_IO]){r});
+    fwd_ctx c = {PN_OP_BILINEAR2X_FWD, p, {y}, {x}, r->h};
+    fd_check(label, "dx", &c, x->h, x->n, dx->h, 0.1, 1e-4, 0.0);
+    ht_free(x), ht_free(y), ht_free(r), ht_free(dx);
 }
 
 /* ---- combo loss: d(loss)/d(logits) ---- */
@@ -312,6 +388,8 @@ int main(void) {
         {1, 2, 3, 9, 8, 7, 2, 3, 1, 1}, /* 7x7 stride 2 pad 3 */
         {2, 4, 4, 5, 5, 1, 1, 0, 4, 1}, /* depthwise 1x1 */
         {2, 6, 3, 4, 5, 3, 1, 3, 3, 1}, /* pad 3 > k/2, groups 3 */
+        {1, 64, 64, 5, 5, 3, 2, 1, 32, 1}, /* ResNeXt's grouped 3x3 (32 groups of 2), stride 2, bias */
+        {2, 32, 2, 1, 1, 1, 1, 0, 1, 1},   /* an SE squeeze: 1x1 conv with bias on a 1x1 map */
     };
     for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++)
         check_conv(&convs[i]);
@@ -321,12 +399,27 @@ int main(void) {
     check_batchnorm(4, 2, 1, 1, -1.0f, 0.5f); /* 4 values per channel */
 
     check_relu();
-    check_maxpool(1, 2, 7, 9, 3, 2, 1);
-    check_maxpool(2, 3, 6, 8, 2, 2, 0);
-    check_maxpool(1, 2, 5, 5, 3, 1, 1);
+    check_maxpool(1, 2, 7, 9, 3, 2, 1, 0);
+    check_maxpool(2, 3, 6, 8, 2, 2, 0, 0);
+    check_maxpool(1, 2, 5, 5, 3, 1, 1, 0);
+    check_maxpool(1, 2, 8, 8, 3, 2, 0, 1); /* SENet's stem pool: a partial last window */
+    check_maxpool(2, 3, 7, 9, 2, 2, 0, 1); /* 2/2/0 ceil on odd sizes */
+    check_maxpool(1, 2, 8, 6, 3, 2, 1, 1); /* padded, ceil */
+    check_maxpool(1, 3, 2, 2, 3, 2, 0, 1); /* input smaller than the window */
     check_upsample();
     check_split(1, 1, 3, 4, 5);
     check_split(2, 5, 2, 3, 3);
+
+    check_sigmoid(2, 3, 4, 5);
+    check_global_avg_pool(2, 3, 5, 7);
+    check_global_avg_pool(1, 16, 1, 1);
+    check_gate_mul(PN_OP_CHANNEL_MUL, 2, 3, 5, 4);
+    check_gate_mul(PN_OP_CHANNEL_MUL, 1, 32, 2, 2); /* an SE gate on few pixels */
+    check_gate_mul(PN_OP_PIXEL_MUL, 2, 3, 5, 4);
+    check_gate_mul(PN_OP_PIXEL_MUL, 1, 1, 3, 7);
+    check_bilinear(2, 3, 5, 4);
+    check_bilinear(1, 2, 1, 3); /* one row: both vertical taps are the same pixel */
+    check_bilinear(1, 1, 1, 1);
 
     const pn_combo_loss_params weights[] = {{1, 0, 0, 1}, {0, 1, 0, 1}, {0, 0, 1, 1}, {3, 1, 4, 1}};
     pn_tensor small = pn_tensor_nchw(1, 1, 3, 4), big = pn_tensor_nchw(2, 1, 8, 8);

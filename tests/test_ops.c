@@ -8,6 +8,7 @@
 #include "backends/register.h"
 #include "core/backend.h"
 #include "core/rng.h"
+#include "data/npy.h"
 #include "tests/check.h"
 
 #define SEED 20261128u
@@ -37,6 +38,7 @@ typedef struct op_case {
 
 static const char *g_op_filter, *g_backend_filter;
 static uint32_t g_stream; /* the next PN_RNG_TEST stream */
+static int g_ran[PN_OP_COUNT]; /* cases of each op compared on the backend under test (run_cases counts) */
 
 /* ---------------- host arrays ---------------- */
 
@@ -328,6 +330,7 @@ static void run_cases(pn_backend *ref, pn_backend *be) {
         } else if (rc == RUN_FAIL) {
             CHECK_MSG(0, "%s on %s: %s", c->label, be->name, why);
         } else {
+            g_ran[c->op]++;
             for (int o = 0; o < PN_OP_MAX_IO; o++) {
                 if (!c->out[o].present) continue;
                 int ok = compare(got[o], want[o], pn_tensor_numel(&c->out[o].desc), c->tol, is_ref, msg, sizeof msg);
@@ -818,6 +821,183 @@ static void add_adam_cases(void) {
         add_adam_case(sizes[i], 5e-6f, 1000, 0);
     }
     add_adam_case(101, 1e-2f, 3, 1);
+}
+
+/* ---------------- the SE / scSE / AlbuNet ops: sigmoid backward, global pooling, gates, bilinear x2, ceil pool ---- */
+
+/* Batch 1 and > 1, 1 and many channels, channel counts that are and are not multiples of 8 and 16 (the cpu
+ * backend's channel blocks), odd spatial sizes, single pixels. */
+static const int64_t gate_shapes[][4] = {
+    {1, 1, 1, 1},  {2, 3, 7, 9},  {1, 8, 9, 7},  {1, 16, 13, 11}, {2, 17, 5, 6},
+    {3, 24, 3, 5}, {2, 32, 4, 4}, {2, 48, 1, 1}, {1, 64, 17, 15},
+};
+/* SE-shaped: many channels on few pixels (se_resnext50's gates at small inputs), 1x1 gate tensors. */
+static const int64_t se_shapes[][4] = {
+    {2, 256, 8, 8}, {1, 512, 4, 4}, {2, 1024, 2, 2}, {1, 2048, 1, 1}, {2, 2048, 3, 3}};
+#define N_GATE_SHAPES (int)(sizeof gate_shapes / sizeof gate_shapes[0])
+#define N_SE_SHAPES (int)(sizeof se_shapes / sizeof se_shapes[0])
+
+static pn_tensor shape4(const int64_t s[4]) { return pn_tensor_nchw(s[0], s[1], s[2], s[3]); }
+
+static void add_sigmoid_bwd_case(pn_tensor t, int inplace, int nonfinite) {
+    char label[160], s[64];
+    int64_t n = pn_tensor_numel(&t);
+    pn_shape_str(&t, s, sizeof s);
+    snprintf(label, sizeof label, "sigmoid_bwd %s%s%s", s, inplace ? " in-place dx==dy" : "",
+             nonfinite ? " NaN/Inf" : "");
+    op_case *c = case_add(PN_OP_SIGMOID_BWD, label);
+    case_in(c, 0, t, host_normal(n, 1.0f, 0.0f));
+    case_in(c, 1, t, host_uniform(n, 0.0f, 1.0f)); /* y: a sigmoid output */
+    c->in[1].data[n - 1] = 1.0f;                   /* saturated */
+    c->in[1].data[n / 2] = 0.0f;
+    case_out(c, 0, t, NULL);
+    if (inplace) c->out[0].alias = 0;
+    if (nonfinite) {
+        host_inject_nonfinite(c->in[0].data, n, 1);
+        c->in[1].data[n / 5] = NAN;
+    }
+}
+
+static void add_global_avg_pool_case(const int64_t sh[4], int nonfinite) {
+    char label[160], s[64];
+    pn_tensor x = shape4(sh), y = pn_tensor_nchw(sh[0], sh[1], 1, 1);
+    int64_t nx = pn_tensor_numel(&x), ny = pn_tensor_numel(&y);
+    const char *extra = nonfinite ? " NaN/Inf" : "";
+    pn_shape_str(&x, s, sizeof s);
+    snprintf(label, sizeof label, "global_avg_pool_fwd %s%s", s, extra);
+    op_case *c = case_add(PN_OP_GLOBAL_AVG_POOL_FWD, label);
+    case_in(c, 0, x, host_normal(nx, 1.0f, 0.5f)); /* an offset mean */
+    case_out(c, 0, y, NULL);
+    if (nonfinite) host_inject_nonfinite(c->in[0].data, nx, 1);
+    snprintf(label, sizeof label, "global_avg_pool_bwd %s%s", s, extra);
+    c = case_add(PN_OP_GLOBAL_AVG_POOL_BWD, label);
+    case_in(c, 0, y, host_normal(ny, 1.0f, 0.0f));
+    case_out(c, 0, x, NULL);
+    if (nonfinite) host_inject_nonfinite(c->in[0].data, ny, ny >= 4);
+}
+
+/* CHANNEL_MUL (y = x * s, s per channel) or PIXEL_MUL (s per pixel), plain and in place, and the op's
+ * BWD_SCALE. The factors are sigmoid outputs, as in the gates. */
+static void add_gate_mul_case(pn_op op, const int64_t sh[4], int nonfinite) {
+    int per_pixel = op == PN_OP_PIXEL_MUL;
+    pn_op bwd = per_pixel ? PN_OP_PIXEL_MUL_BWD_SCALE : PN_OP_CHANNEL_MUL_BWD_SCALE;
+    pn_tensor x = shape4(sh),
+              sd = per_pixel ? pn_tensor_nchw(sh[0], 1, sh[2], sh[3]) : pn_tensor_nchw(sh[0], sh[1], 1, 1);
+    int64_t nx = pn_tensor_numel(&x), ns = pn_tensor_numel(&sd);
+    char label[160], s[64];
+    const char *extra = nonfinite ? " NaN/Inf" : "";
+    pn_shape_str(&x, s, sizeof s);
+    for (int inplace = 0; inplace < 2; inplace++) {
+        snprintf(label, sizeof label, "%s %s%s%s", pn_op_name(op), s, inplace ? " in-place y==x" : "", extra);
+        op_case *c = case_add(op, label);
+        case_in(c, 0, x, host_normal(nx, 1.0f, 0.0f));
+        case_in(c, 1, sd, host_uniform(ns, 0.0f, 1.0f));
+        case_out(c, 0, x, NULL);
+        if (inplace) c->out[0].alias = 0;
+        if (nonfinite) {
+            host_inject_nonfinite(c->in[0].data, nx, 1);
+            c->in[1].data[ns - 1] = NAN;
+            if (ns >= 3) c->in[1].data[ns / 2] = INFINITY;
+        }
+    }
+    snprintf(label, sizeof label, "%s %s%s", pn_op_name(bwd), s, extra);
+    op_case *c = case_add(bwd, label);
+    case_in(c, 0, x, host_normal(nx, 1.0f, 0.0f));
+    case_in(c, 1, x, host_normal(nx, 1.0f, 0.3f));
+    case_out(c, 0, sd, NULL);
+    if (nonfinite) host_inject_nonfinite(c->in[0].data, nx, 1);
+}
+
+static void add_bilinear_case(const int64_t sh[4], int nonfinite) {
+    char label[160], s[64];
+    pn_tensor small = shape4(sh), big = pn_tensor_nchw(sh[0], sh[1], 2 * sh[2], 2 * sh[3]);
+    int64_t ns = pn_tensor_numel(&small), nb = pn_tensor_numel(&big);
+    const char *extra = nonfinite ? " NaN/Inf" : "";
+    pn_shape_str(&small, s, sizeof s);
+    snprintf(label, sizeof label, "bilinear2x_fwd %s%s", s, extra);
+    op_case *c = case_add(PN_OP_BILINEAR2X_FWD, label);
+    case_in(c, 0, small, host_normal(ns, 1.0f, 0.0f));
+    case_out(c, 0, big, NULL);
+    if (nonfinite) host_inject_nonfinite(c->in[0].data, ns, 1);
+    snprintf(label, sizeof label, "bilinear2x_bwd %s%s", s, extra);
+    c = case_add(PN_OP_BILINEAR2X_BWD, label);
+    case_in(c, 0, big, host_normal(nb, 1.0f, 0.0f));
+    case_out(c, 0, small, NULL);
+    if (nonfinite) host_inject_nonfinite(c->in[0].data, nb, 1);
+}
+
+typedef struct ceil_pool_cfg {
+    int64_t n, c, h, w;
+    int kernel, stride, pad, ceil_mode, ties;
+} ceil_pool_cfg;
+
+static const ceil_pool_cfg ceil_pool_cfgs[] = {
+    {1, 64, 112, 112, 3, 2, 0, 1, 0}, /* SENet's stem pool at 224 (112 -> 56) */
+    {1, 1, 7, 7, 3, 2, 0, 1, 0},      /* ceil changes nothing (3) */
+    {2, 16, 8, 8, 3, 2, 0, 1, 1},     /* a partial last window (4, floor 3), ties */
+    {1, 3, 9, 9, 3, 2, 0, 1, 0},      /* exact fit (4) */
+    {2, 17, 8, 6, 3, 2, 1, 1, 0},     /* padded, 5 x 4 */
+    {1, 2, 5, 5, 2, 2, 1, 1, 0},      /* the window starting past the input is dropped (3) */
+    {1, 4, 2, 2, 3, 2, 0, 1, 0},      /* input smaller than the window (1) */
+    {2, 8, 7, 9, 2, 2, 0, 1, 0},      /* 2/2/0 ceil on odd sizes (4 x 5) */
+    {2, 64, 16, 16, 2, 2, 0, 0, 0},   /* AlbuNet's pool after the stem: 2/2/0, floor */
+    {1, 32, 9, 7, 2, 2, 0, 0, 1},     /* the same on odd sizes, ties */
+};
+#define N_CEIL_POOL_CFGS (int)(sizeof ceil_pool_cfgs / sizeof ceil_pool_cfgs[0])
+
+static void add_pool_ceil_case(const ceil_pool_cfg *g, int nonfinite) {
+    pn_pool_params p = {g->kernel, g->stride, g->pad, g->ceil_mode};
+    pn_tensor x = pn_tensor_nchw(g->n, g->c, g->h, g->w);
+    pn_tensor y = pn_tensor_nchw(g->n, g->c, pn_pool_out_size(g->h, &p), pn_pool_out_size(g->w, &p));
+    int64_t nx = pn_tensor_numel(&x), ny = pn_tensor_numel(&y);
+    char label[160];
+    for (int bwd = 0; bwd < 2; bwd++) {
+        snprintf(label, sizeof label, "maxpool_%s x=%lldx%lldx%lldx%lld k=%d s=%d p=%d %s%s%s", bwd ? "bwd" : "fwd",
+                 (long long)g->n, (long long)g->c, (long long)g->h, (long long)g->w, g->kernel, g->stride, g->pad,
+                 g->ceil_mode ? "ceil" : "floor", g->ties ? " ties" : "", nonfinite ? " NaN/Inf" : "");
+        op_case *c = case_add(bwd ? PN_OP_MAXPOOL_BWD : PN_OP_MAXPOOL_FWD, label);
+        c->p.maxpool_fwd = p;
+        float *xv = host_normal(nx, 1.0f, 0.0f);
+        if (g->ties)
+            for (int64_t j = 0; j < nx; j++)
+                xv[j] = roundf(xv[j] * 1.5f) / 1.5f;
+        if (nonfinite) host_inject_nonfinite(xv, nx, 1);
+        if (bwd) case_in(c, 0, y, host_normal(ny, 1.0f, 0.0f));
+        case_in(c, bwd, x, xv);
+        case_out(c, 0, bwd ? x : y, NULL);
+    }
+}
+
+static void add_se_albunet_cases(void) {
+    for (int i = 0; i < N_GATE_SHAPES; i++) {
+        pn_tensor t = shape4(gate_shapes[i]);
+        add_sigmoid_bwd_case(t, 0, 0);
+        add_sigmoid_bwd_case(t, 1, 0);
+        add_global_avg_pool_case(gate_shapes[i], 0);
+        add_gate_mul_case(PN_OP_CHANNEL_MUL, gate_shapes[i], 0);
+        add_gate_mul_case(PN_OP_PIXEL_MUL, gate_shapes[i], 0);
+        add_bilinear_case(gate_shapes[i], 0);
+    }
+    for (int i = 0; i < N_SE_SHAPES; i++) {
+        add_global_avg_pool_case(se_shapes[i], 0);
+        add_gate_mul_case(PN_OP_CHANNEL_MUL, se_shapes[i], 0);
+    }
+    const int64_t large[4] = {1, 16, 64, 64}, blocked_odd[4] = {1, 16, 5, 7}, plain_odd[4] = {2, 3, 7, 9};
+    add_global_avg_pool_case(large, 0); /* 4096 values per mean */
+    add_gate_mul_case(PN_OP_CHANNEL_MUL, large, 0);
+    add_gate_mul_case(PN_OP_PIXEL_MUL, large, 0);
+    add_bilinear_case(large, 0);
+    for (int k = 0; k < 2; k++) { /* NaN/Inf parity on the plain and the blocked layout */
+        const int64_t *sh = k ? blocked_odd : plain_odd;
+        add_sigmoid_bwd_case(shape4(sh), k, 1);
+        add_global_avg_pool_case(sh, 1);
+        add_gate_mul_case(PN_OP_CHANNEL_MUL, sh, 1);
+        add_gate_mul_case(PN_OP_PIXEL_MUL, sh, 1);
+        add_bilinear_case(sh, 1);
+    }
+    for (int i = 0; i < N_CEIL_POOL_CFGS; i++)
+        add_pool_ceil_case(&ceil_pool_cfgs[i], 0);
+    add_pool_ceil_case(&ceil_pool_cfgs[2], 1);
 }
 
 /* ---------------- sanity properties (any backend; exact on ref) ---------------- */
@@ -1510,6 +1690,258 @@ static void prop_blas1(pn_backend *be) {
     }
 }
 
+/* ---- properties of the SE / scSE / AlbuNet ops ---- */
+
+/* Runs op on be with copies of the inputs and one overwritten output of shape `out`. Returns the output (caller
+ * frees), or NULL after a SKIP line or a counted failure. */
+static float *prop_op(pn_backend *be, const char *label, pn_op op, pn_op_params p, pn_tensor out, int nin,
+                      const pn_tensor *in, float *const *data) {
+    op_case c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.label, sizeof c.label, "%s", label);
+    c.op = op;
+    c.p = p;
+    for (int i = 0; i < nin; i++)
+        case_in(&c, i, in[i], host_copy(data[i], pn_tensor_numel(&in[i])));
+    case_out(&c, 0, out, NULL);
+    float *res[PN_OP_MAX_IO], *r = NULL;
+    if (prop_run(be, &c, res)) {
+        r = res[0];
+        res[0] = NULL;
+        results_free(res);
+    }
+    case_free(&c);
+    return r;
+}
+
+/* <a, b> == <c, d> (an op and its adjoint) up to float rounding: within 1e-5 of the Cauchy-Schwarz bound. */
+static void expect_adjoint(pn_backend *be, const char *what, const float *a, const float *b, int64_t nab,
+                           const float *c, const float *d, int64_t ncd) {
+    double lhs = dot(a, b, nab), rhs = dot(c, d, ncd), scale = sqrt(dot(a, a, nab) * dot(b, b, nab));
+    CHECK_MSG(fabs(lhs - rhs) <= 1e-5 * scale, "%s on %s: %.9g vs %.9g", what, be->name, lhs, rhs);
+}
+
+/* global_avg_pool_fwd = the plane means; global_avg_pool_bwd is its adjoint. Blocked channels (16). */
+static void prop_global_avg_pool(pn_backend *be) {
+    if (!op_selected(PN_OP_GLOBAL_AVG_POOL_FWD) && !op_selected(PN_OP_GLOBAL_AVG_POOL_BWD)) return;
+    const int64_t n = 2, ch = 16, hw = 35;
+    pn_tensor x = pn_tensor_nchw(n, ch, 5, 7), s = pn_tensor_nchw(n, ch, 1, 1);
+    pn_op_params p;
+    memset(&p, 0, sizeof p);
+    float *xv = host_normal(n * ch * hw, 2.0f, 1.0f), *r = host_normal(n * ch, 1.0f, 0.0f);
+    float *y = prop_op(be, "global_avg_pool_fwd = plane means", PN_OP_GLOBAL_AVG_POOL_FWD, p, s, 1, &x, &xv);
+    float *dx = prop_op(be, "global_avg_pool_bwd", PN_OP_GLOBAL_AVG_POOL_BWD, p, x, 1, &s, &r);
+    if (y) {
+        float *want = host_new(n * ch);
+        for (int64_t pl = 0; pl < n * ch; pl++) {
+            double sum = 0.0;
+            for (int64_t i = 0; i < hw; i++)
+                sum += xv[pl * hw + i];
+            want[pl] = (float)(sum / (double)hw);
+        }
+        prop_expect(be, "global_avg_pool_fwd = plane means", y, want, n * ch, 1);
+        free(want);
+    }
+    if (y && dx)
+        expect_adjoint(be, "global_avg_pool adjoint: <pool(x), r> = <x, pool_bwd(r)>", y, r, n * ch, xv, dx,
+                       n * ch * hw);
+    free(y), free(dx), free(xv), free(r);
+}
+
+/* CHANNEL_MUL / PIXEL_MUL: y = x * s exactly (one float product); the gradient rules the graph uses are adjoints:
+ * <x * s, r> = <x, mul(r, s)> (dx) = <s, bwd_scale(r, x)> (ds). Blocked channels (16) against plain gates. */
+static void prop_gate_mul(pn_backend *be, pn_op op) {
+    int per_pixel = op == PN_OP_PIXEL_MUL;
+    pn_op bwd = per_pixel ? PN_OP_PIXEL_MUL_BWD_SCALE : PN_OP_CHANNEL_MUL_BWD_SCALE;
+    if (!op_selected(op) && !op_selected(bwd)) return;
+    const int64_t n = 2, ch = 16, h = 5, w = 7, nx = n * ch * h * w;
+    pn_tensor x = pn_tensor_nchw(n, ch, h, w),
+              sd = per_pixel ? pn_tensor_nchw(n, 1, h, w) : pn_tensor_nchw(n, ch, 1, 1);
+    int64_t ns = pn_tensor_numel(&sd);
+    pn_op_params p;
+    memset(&p, 0, sizeof p);
+    float *xv = host_normal(nx, 1.0f, 0.0f), *sv = host_uniform(ns, 0.0f, 1.0f), *r = host_normal(nx, 1.0f, 0.0f);
+    char what[160];
+    snprintf(what, sizeof what, "%s = x * s", pn_op_name(op));
+    float *y = prop_op(be, what, op, p, x, 2, (pn_tensor[]){x, sd}, (float *[]){xv, sv});
+    float *dx = prop_op(be, what, op, p, x, 2, (pn_tensor[]){x, sd}, (float *[]){r, sv});
+    float *ds = prop_op(be, what, bwd, p, sd, 2, (pn_tensor[]){x, x}, (float *[]){r, xv});
+    if (y) {
+        float *want = host_new(nx);
+        for (int64_t b = 0; b < n; b++)
+            for (int64_t c = 0; c < ch; c++)
+                for (int64_t i = 0; i < h * w; i++) {
+                    int64_t at = (b * ch + c) * h * w + i;
+                    want[at] = xv[at] * sv[per_pixel ? b * h * w + i : b * ch + c];
+                }
+        prop_expect(be, what, y, want, nx, 1);
+        free(want);
+    }
+    snprintf(what, sizeof what, "%s adjoint: <x * s, r> = <x, dx>", pn_op_name(op));
+    if (y && dx) expect_adjoint(be, what, y, r, nx, xv, dx, nx);
+    snprintf(what, sizeof what, "%s adjoint: <x * s, r> = <s, ds>", pn_op_name(bwd));
+    if (y && ds) expect_adjoint(be, what, y, r, nx, sv, ds, ns);
+    free(y), free(dx), free(ds), free(xv), free(sv), free(r);
+}
+
+/* The source coordinate of align_corners=False x2 along an axis of n, clamped to the input: (o + 0.5) / 2 - 0.5. */
+static double bilinear_coord(int64_t o, int64_t n) { return fmin(fmax((o + 0.5) / 2.0 - 0.5, 0.0), (double)(n - 1)); }
+
+/* bilinear2x_fwd reproduces a plane a*y + b*x + c at the clamped align_corners=False coordinates (PyTorch's
+ * rule, written out independently); bilinear2x_bwd is its adjoint. Blocked channels (16), odd sizes. */
+static void prop_bilinear(pn_backend *be) {
+    if (!op_selected(PN_OP_BILINEAR2X_FWD) && !op_selected(PN_OP_BILINEAR2X_BWD)) return;
+    const int64_t n = 1, ch = 16, h = 5, w = 7, ns = n * ch * h * w, nb = 4 * ns;
+    pn_tensor small = pn_tensor_nchw(n, ch, h, w), big = pn_tensor_nchw(n, ch, 2 * h, 2 * w);
+    pn_op_params p;
+    memset(&p, 0, sizeof p);
+    float *coef = host_normal(3 * ch, 1.0f, 0.0f), *ramp = host_new(ns), *want = host_new(nb);
+    for (int64_t c = 0; c < ch; c++)
+        for (int64_t y = 0; y < 2 * h; y++)
+            for (int64_t x = 0; x < 2 * w; x++) {
+                const float *k = coef + 3 * c;
+                if (y < h && x < w) ramp[(c * h + y) * w + x] = k[0] * (float)y + k[1] * (float)x + k[2];
+                want[(c * 2 * h + y) * 2 * w + x] =
+                    (float)(k[0] * bilinear_coord(y, h) + k[1] * bilinear_coord(x, w) + k[2]);
+            }
+    float *up = prop_op(be, "bilinear2x_fwd of a plane", PN_OP_BILINEAR2X_FWD, p, big, 1, &small, &ramp);
+    if (up)
+        prop_expect(be, "bilinear2x_fwd of a plane = the plane at align_corners=False coordinates", up, want, nb, 0);
+    float *xv = host_normal(ns, 1.0f, 0.0f), *r = host_normal(nb, 1.0f, 0.0f);
+    float *y = prop_op(be, "bilinear2x_fwd", PN_OP_BILINEAR2X_FWD, p, big, 1, &small, &xv);
+    float *dx = prop_op(be, "bilinear2x_bwd", PN_OP_BILINEAR2X_BWD, p, small, 1, &big, &r);
+    if (y && dx) expect_adjoint(be, "bilinear2x adjoint: <up(x), r> = <x, up_bwd(r)>", y, r, nb, xv, dx, ns);
+    free(coef), free(ramp), free(want), free(up), free(xv), free(r), free(y), free(dx);
+}
+
+/* Ceil-mode max-pool against a brute-force window maximum over the clipped windows, and the gradient routed to
+ * each window's first maximum (ties), as prop_maxpool does for floor mode. */
+static void prop_maxpool_ceil(pn_backend *be) {
+    if (!op_selected(PN_OP_MAXPOOL_FWD) && !op_selected(PN_OP_MAXPOOL_BWD)) return;
+    const int64_t n = 2, ch = 16, h = 8, w = 9;
+    const pn_pool_params pp = {3, 2, 0, 1};
+    const int64_t oh = pn_pool_out_size(h, &pp), ow = pn_pool_out_size(w, &pp), nx = n * ch * h * w,
+                  ny = n * ch * oh * ow;
+    pn_tensor x = pn_tensor_nchw(n, ch, h, w), y = pn_tensor_nchw(n, ch, oh, ow);
+    pn_op_params p;
+    p.maxpool_fwd = pp;
+    float *xv = host_normal(nx, 1.0f, 0.0f), *r = host_normal(ny, 1.0f, 0.0f);
+    for (int64_t i = 0; i < nx; i++)
+        xv[i] = roundf(xv[i]); /* values in {-3..3}: most windows hold ties */
+    float *want_y = host_new(ny), *want_dx = host_new(nx);
+    for (int64_t pl = 0; pl < n * ch; pl++)
+        for (int64_t oy = 0; oy < oh; oy++)
+            for (int64_t ox = 0; ox < ow; ox++) {
+                int64_t best = -1;
+                for (int64_t iy = oy * 2; iy < oy * 2 + 3 && iy < h; iy++)
+                    for (int64_t ix = ox * 2; ix < ox * 2 + 3 && ix < w; ix++) {
+                        int64_t at = (pl * h + iy) * w + ix;
+                        if (best < 0 || xv[at] > xv[best]) best = at;
+                    }
+                int64_t o = (pl * oh + oy) * ow + ox;
+                want_y[o] = xv[best];
+                want_dx[best] += r[o];
+            }
+    float *got_y = prop_op(be, "maxpool_fwd ceil", PN_OP_MAXPOOL_FWD, p, y, 1, &x, &xv);
+    float *got_dx =
+        prop_op(be, "maxpool_bwd ceil", PN_OP_MAXPOOL_BWD, p, x, 2, (pn_tensor[]){y, x}, (float *[]){r, xv});
+    if (got_y) prop_expect(be, "maxpool_fwd ceil 8x9 k3 s2 = clipped window maximum (ties)", got_y, want_y, ny, 1);
+    if (got_dx)
+        prop_expect(be, "maxpool_bwd ceil 8x9 k3 s2 routes to the first maximum (ties)", got_dx, want_dx, nx, 1);
+    free(xv), free(r), free(want_y), free(want_dx), free(got_y), free(got_dx);
+}
+
+/* Bilinear x2 against PyTorch's F.interpolate(..., align_corners=False) and its autograd gradient
+ * (tests/ref/make_ops_golden.py). */
+static void prop_bilinear_torch(pn_backend *be) {
+    if (!op_selected(PN_OP_BILINEAR2X_FWD) && !op_selected(PN_OP_BILINEAR2X_BWD)) return;
+    pn_npy sm, lg;
+    if (pn_npy_read("golden/ops_bilinear_small.npy", 5, 5, &sm) != PN_OK) {
+        CHECK_MSG(0, "golden: %s", pn_last_error());
+        return;
+    }
+    if (pn_npy_read("golden/ops_bilinear_large.npy", 5, 5, &lg) != PN_OK) {
+        CHECK_MSG(0, "golden: %s", pn_last_error());
+        pn_free(sm.data);
+        return;
+    }
+    pn_tensor small = pn_tensor_nchw(sm.shape[1], sm.shape[2], sm.shape[3], sm.shape[4]);
+    pn_tensor big = pn_tensor_nchw(lg.shape[1], lg.shape[2], lg.shape[3], lg.shape[4]);
+    int64_t ns = pn_tensor_numel(&small), nb = pn_tensor_numel(&big);
+    CHECK_MSG(sm.shape[0] == 2 && lg.shape[0] == 2 && big.shape[2] == 2 * small.shape[2], "golden bilinear shapes");
+    pn_op_params p;
+    memset(&p, 0, sizeof p);
+    float *x = sm.data, *dx_torch = sm.data + ns, *y_torch = lg.data, *dy = lg.data + nb;
+    float *y = prop_op(be, "bilinear2x_fwd vs PyTorch", PN_OP_BILINEAR2X_FWD, p, big, 1, &small, &x);
+    float *dx = prop_op(be, "bilinear2x_bwd vs PyTorch", PN_OP_BILINEAR2X_BWD, p, small, 1, &big, &dy);
+    char msg[256];
+    if (y)
+        CHECK_MSG(compare(y, y_torch, nb, 1e-12, 0, msg, sizeof msg), "bilinear2x_fwd vs PyTorch on %s: %s", be->name,
+                  msg);
+    if (dx)
+        CHECK_MSG(compare(dx, dx_torch, ns, 1e-12, 0, msg, sizeof msg), "bilinear2x_bwd vs PyTorch on %s: %s", be->name,
+                  msg);
+    free(y), free(dx);
+    pn_free(sm.data), pn_free(lg.data);
+}
+
+static void run_se_albunet_properties(pn_backend *be) {
+    prop_global_avg_pool(be);
+    prop_gate_mul(be, PN_OP_CHANNEL_MUL);
+    prop_gate_mul(be, PN_OP_PIXEL_MUL);
+    prop_bilinear(be);
+    prop_bilinear_torch(be);
+    prop_maxpool_ceil(be);
+}
+
+/* ---------------- coverage: every op of core/ops.def has cases, and they ran on every backend ---------------- */
+
+static const pn_op all_ops[] = {
+#define OP(E, name, P, nin, nout) PN_OP_##E,
+#include "core/ops.def"
+#undef OP
+};
+#define N_ALL_OPS (int)(sizeof all_ops / sizeof all_ops[0])
+
+/* An op added to ops.def without a case here fails this. */
+static void check_cases_cover_ops(void) {
+    for (int i = 0; i < N_ALL_OPS; i++) {
+        int n = 0;
+        for (int k = 0; k < g_ncases; k++)
+            n += g_cases[k].op == all_ops[i];
+        CHECK_MSG(n > 0, "coverage: op %s of core/ops.def has no case in test_ops", pn_op_name(all_ops[i]));
+    }
+}
+
+/* A backend that skipped (or failed) every case of an op fails this. */
+static void check_ops_ran(const pn_backend *be) {
+    for (int i = 0; i < N_ALL_OPS; i++)
+        if (op_selected(all_ops[i]))
+            CHECK_MSG(g_ran[all_ops[i]] > 0, "coverage: no case of op %s ran on %s", pn_op_name(all_ops[i]), be->name);
+}
+
+/* pn_pool_out_size against the output lengths of PyTorch's max_pool2d, floor and ceil mode
+ * (tests/ref/make_ops_golden.py; 0 where PyTorch refuses an empty output). */
+static void check_pool_sizes_torch(void) {
+    pn_npy g;
+    if (pn_npy_read("golden/ops_pool_sizes.npy", 2, 2, &g) != PN_OK) {
+        CHECK_MSG(0, "golden: %s", pn_last_error());
+        return;
+    }
+    int bad = 0;
+    for (int64_t r = 0; g.shape[1] == 6 && r < g.shape[0]; r++) {
+        const float *row = g.data + r * 6;
+        pn_pool_params p = {(int)row[1], (int)row[2], (int)row[3], (int)row[4]};
+        int64_t got = pn_pool_out_size((int64_t)row[0], &p), want = (int64_t)row[5];
+        if (got != want && bad++ < 5)
+            fprintf(stderr, "pool size: in %g k %g s %g p %g ceil %g: %lld, PyTorch %lld\n", (double)row[0],
+                    (double)row[1], (double)row[2], (double)row[3], (double)row[4], (long long)got, (long long)want);
+    }
+    CHECK_MSG(g.shape[1] == 6 && g.shape[0] > 100 && bad == 0, "pn_pool_out_size vs PyTorch: %d of %lld rows differ",
+              bad, (long long)g.shape[0]);
+    pn_free(g.data);
+}
+
 static void run_properties(pn_backend *be) {
     prop_blas1(be);
     prop_conv_delta(be);
@@ -1526,6 +1958,7 @@ static void run_properties(pn_backend *be) {
     prop_sigmoid(be);
     prop_combo(be);
     prop_adam_first_step(be);
+    run_se_albunet_properties(be);
 }
 
 /* ---------------- main ---------------- */
@@ -1584,6 +2017,9 @@ int main(int argc, char **argv) {
     add_shape_cases();
     add_combo_cases();
     add_adam_cases();
+    add_se_albunet_cases();
+    check_cases_cover_ops();
+    check_pool_sizes_torch();
 
     int tested = 0;
     for (int i = 0; i < nlist; i++) {
@@ -1596,7 +2032,9 @@ int main(int argc, char **argv) {
         }
         double t0 = pn_now();
         int before = check_passed + check_failed + check_skipped;
+        memset(g_ran, 0, sizeof g_ran);
         run_cases(ref, be);
+        check_ops_ran(be);
         run_properties(be);
         printf("backend %s: %d checks in %.2f s\n", be->name, check_passed + check_failed + check_skipped - before,
                pn_now() - t0);

@@ -1,5 +1,7 @@
 /* cpu maxpool: k x k windows with -inf padding on the tensor's own layout (plain or channel-blocked);
- * backward routes each gradient to the window's first maximum (PyTorch's rule, NaN wins), as ref does. */
+ * backward routes each gradient to the window's first maximum (PyTorch's rule, NaN wins), as ref does. The output
+ * size comes from y's shape, so ceil_mode (pn_pool_out_size) needs nothing here: windows running past the input
+ * are clipped to the pixels they cover. (Pooling does not go through oneDNN.) */
 #include <math.h>
 
 #include "cpu.h"

@@ -1,5 +1,7 @@
 /* maxpool: k x k windows with -inf padding; the backward routes dy to each window's first maximum (PyTorch's
- * rule: a NaN wins, a later NaN over an earlier one), gathered per input pixel so no atomics are needed. */
+ * rule: a NaN wins, a later NaN over an earlier one), gathered per input pixel so no atomics are needed. The output
+ * size comes from y's shape, so ceil_mode (pn_pool_out_size) needs nothing more: windows running past the input are
+ * clipped to the pixels they cover, and the backward's window range is bounded by that output size. */
 #include <math.h>
 
 #include "cuda.h"
