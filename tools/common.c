@@ -51,6 +51,13 @@ static pn_status arch_of_file(const char *weights, pn_arch *out, bool *recorded)
     pn_st_file *f;
     PN_TRY(pn_st_open(weights, &f));
     pn_model_card card;
+    const char *producer = pn_st_meta(f, "producer");
+    if (producer && strcmp(producer, "pneumoseg train") == 0) {
+        pn_status st = pn_error(PN_ERR_FORMAT, "%s is a training state (what --resume reads), not a weights file: use "
+                                "the run's last.safetensors or best.safetensors", weights);
+        pn_st_close(f);
+        return st;
+    }
     pn_status st = pn_model_card_read(f, &card);
     *recorded = st == PN_OK && card.encoder[0];
     if (st == PN_OK && *recorded) st = pn_arch_make(card.encoder, card.decoder, card.attention, out);
@@ -62,7 +69,7 @@ static pn_status arch_of_file(const char *weights, pn_arch *out, bool *recorded)
 pn_status pn_tool_load_model_arch(const char *encoder, const char *decoder, const char *attention, const char *weights,
                                   pn_backend *be, pn_unet **out) {
     pn_arch arch;
-    bool recorded;
+    bool recorded = false;
     PN_TRY(arch_of_file(weights, &arch, &recorded));
     char text[96];
     pn_arch_text(&arch, text, sizeof text);
