@@ -1,4 +1,4 @@
-/* cuda pending_ops: placeholders for the ops added for SE/scSE encoders and the AlbuNet decoder, until the cpu
+/* cuda pending_ops: placeholders for the ops added for SE/scSE encoders and the AlbuNet decoder, until the cuda
  * kernels land (each answers PN_ERR_UNSUPPORTED). */
 #include "cuda.h"
 
