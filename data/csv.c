@@ -192,16 +192,16 @@ pn_status pn_csv_read(const char *path, pn_csv *out) {
     if (!f) return pn_error(PN_ERR_IO, "%s: cannot open for reading", path);
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap);
-    while (buf) {
-        if (n == cap) {
+    for (;;) {
+        if (buf && n == cap) {
             char *b = realloc(buf, cap * 2);
-            if (!b) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
+            if (!b) free(buf);
             buf = b;
             cap *= 2;
+        }
+        if (!buf) {
+            fclose(f);
+            return pn_error(PN_ERR_NOMEM, "%s: out of memory", path);
         }
         size_t got = fread(buf + n, 1, cap - n, f);
         n += got;
@@ -209,7 +209,6 @@ pn_status pn_csv_read(const char *path, pn_csv *out) {
     }
     bool bad = ferror(f);
     fclose(f);
-    if (!buf) return pn_error(PN_ERR_NOMEM, "%s: out of memory", path);
     if (bad) {
         free(buf);
         return pn_error(PN_ERR_IO, "%s: read error", path);
