@@ -149,7 +149,7 @@ static double time_backend(pn_backend *be, const float *x, const float *w, float
     node.op = PN_OP_CONV2D_FWD;
     node.p.conv2d_fwd = (pn_conv2d_params){1, 1, 1};
     node.out[0] = &ty, node.in[0] = &tx, node.in[1] = &tw;
-    double t[64], med = -1;
+    double t[64] = {0}, med = -1;
     if (pn_node_prepare(be, &node) == PN_OK) {
         for (int i = 0; i < reps + 2; i++) {
             double t0 = pn_now();
@@ -203,7 +203,7 @@ int main(int argc, char **argv) {
         for (int64_t i = 0; i < k * c * 9; i++) w[i] = pn_rng_uniform_range(&r, -1, 1) / sqrtf((float)(9 * c));
         double direct = time_backend(cpu, x, w, yd, c, k, h, reps);
         time_backend(ref, x, w, yr, c, k, h, 1);
-        double t[16];
+        double t[16] = {0};
         for (int i = 0; i < reps + 2; i++) {
             double t0 = pn_now();
             transform_weights(u, w, k, c); /* per call: the weights may change between calls */

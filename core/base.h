@@ -32,7 +32,7 @@ const char *pn_status_name(pn_status st);
 #ifdef __cplusplus
 #define PN_NORETURN [[noreturn]]
 #else
-#define PN_NORETURN _Noreturn
+#define PN_NORETURN __attribute__((noreturn)) /* C11's _Noreturn, spelled so static analysis (cppcheck) sees it */
 #endif
 
 /* Programming errors: stays on in release builds, aborts with file:line:expr. */

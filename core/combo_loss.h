@@ -1,4 +1,4 @@
-/* combo_loss: the SIIM ComboLoss formulas (SPEC.md "Loss") as inline functions, so every backend and the
+/* combo_loss: the SIIM ComboLoss formulas (docs/REFERENCE.md, "Loss") as inline functions, so every backend and the
  * host-side validation loss compute exactly the same thing: per-pixel terms, the total from their sums,
  * and the per-pixel gradient. Sums and arithmetic in double. */
 #ifndef PN_COMBO_LOSS_H

@@ -34,6 +34,10 @@ struct pn_graph {
     int bwd_step; /* during pn_graph_backward: the forward node being differentiated */
     pn_buffer arena;
     size_t arena_bytes, unshared_bytes, peak_live_bytes;
+    /* PN_ERR_NOMEM once a tensor record could not be allocated; from then on every call that returns a status
+     * returns it, and the calls that return a tensor hand out `placeholder` (never NULL, never run) */
+    pn_status status;
+    gtensor placeholder;
 };
 
 static gtensor *gt(pn_tensor *t) { return (gtensor *)t; }
@@ -58,16 +62,32 @@ void pn_graph_free(pn_graph *g) {
     free(g);
 }
 
+/* The graph's error after memory ran out, its message set again (a later call may have replaced it). */
+static pn_status failed(const pn_graph *g) { return pn_error(g->status, "out of memory building the graph"); }
+
+/* Remembers that memory ran out and hands out the placeholder, so a builder can go on to its next call that
+ * returns a status, which reports the failure. */
+static gtensor *out_of_memory(pn_graph *g, pn_tensor view) {
+    g->status = PN_ERR_NOMEM;
+    failed(g);
+    memset(&g->placeholder, 0, sizeof g->placeholder);
+    g->placeholder.t = view;
+    g->placeholder.t.name = "(out of memory)";
+    g->placeholder.first = g->placeholder.last = -1;
+    return &g->placeholder;
+}
+
 static gtensor *new_tensor(pn_graph *g, pn_tensor view, const char *name) {
+    if (g->status != PN_OK) return out_of_memory(g, view);
     if (g->n_tensors == g->cap_tensors) {
         int cap = g->cap_tensors ? 2 * g->cap_tensors : 256;
         gtensor **grown = realloc(g->tensors, (size_t)cap * sizeof *grown);
-        PN_ASSERT(grown);
+        if (!grown) return out_of_memory(g, view);
         g->tensors = grown;
         g->cap_tensors = cap;
     }
     gtensor *t = calloc(1, sizeof *t);
-    PN_ASSERT(t);
+    if (!t) return out_of_memory(g, view);
     t->t = view;
     snprintf(t->name, sizeof t->name, "%s", name ? name : "");
     t->t.name = t->name;
@@ -87,6 +107,7 @@ pn_tensor *pn_graph_activation(pn_graph *g, pn_tensor shape, const char *name) {
 }
 
 pn_tensor *pn_graph_channel_view(pn_graph *g, pn_tensor *parent, int64_t c0, int64_t channels, const char *name) {
+    if (g->status != PN_OK) return NULL;
     gtensor *p = gt(parent);
     PN_ASSERT(p->in_arena && !p->parent);
     pn_tensor shape = pn_tensor_nchw(parent->shape[0], channels, parent->shape[2], parent->shape[3]);
@@ -111,17 +132,17 @@ pn_tensor *pn_graph_external(pn_graph *g, pn_tensor view, pn_tensor *grad) {
 }
 
 void pn_graph_keep(pn_graph *g, pn_tensor *t) {
-    (void)g;
+    if (g->status != PN_OK) return;
     gt(t)->keep = true;
 }
 
 void pn_graph_no_grad(pn_graph *g, pn_tensor *t) {
-    (void)g;
+    if (g->status != PN_OK) return;
     gt(t)->requires_grad = false;
 }
 
 void pn_graph_recompute(pn_graph *g, pn_tensor *t) {
-    (void)g;
+    if (g->status != PN_OK) return;
     PN_ASSERT(gt(t)->in_arena && !gt(t)->keep);
     gt(t)->recompute = true;
 }
@@ -132,10 +153,14 @@ pn_node *pn_graph_node(pn_graph *g, int i) { return &g->nodes[i]; }
 
 pn_status pn_graph_add(pn_graph *g, pn_op op, pn_op_params p, pn_tensor *const *outs, pn_tensor *const *ins,
                        const char *label) {
+    if (g->status != PN_OK) return failed(g);
     if (g->n_nodes == g->cap_nodes) {
         int cap = g->cap_nodes ? 2 * g->cap_nodes : 256;
         pn_node *grown = realloc(g->nodes, (size_t)cap * sizeof *grown);
-        if (!grown) return pn_error(PN_ERR_NOMEM, "out of memory building the graph");
+        if (!grown) {
+            g->status = PN_ERR_NOMEM;
+            return failed(g);
+        }
         g->nodes = grown;
         g->cap_nodes = cap;
     }
@@ -333,6 +358,7 @@ static pn_status backward_node(pn_graph *g, const pn_node *f) {
 }
 
 pn_status pn_graph_backward(pn_graph *g, int fwd_end, pn_tensor *y, pn_tensor *dy) {
+    if (g->status != PN_OK) return failed(g);
     for (int i = 0; i < g->n_tensors; i++) {
         g->tensors[i]->dgrad = NULL;
         g->tensors[i]->remat = NULL;
@@ -426,17 +452,17 @@ static size_t live_bytes_at(gtensor **list, int n, int node) {
     return live;
 }
 
-/* PN_GRAPH_PEAK=1: which tensors over 100 kB are alive at the node where the most bytes are (stderr). */
+/* PN_GRAPH_PEAK=1: which tensors over 100 kB are alive at the node where the most bytes are (the info log). */
 static void print_peak(const pn_graph *g, gtensor **list, int n, size_t peak) {
     for (int i = 0; i <= g->n_nodes; i++) {
         if (live_bytes_at(list, n, i) != peak) continue;
         const pn_node *nd = i < g->n_nodes ? &g->nodes[i] : NULL;
-        fprintf(stderr, "graph: %.1f MB alive at node %d of %d (%s %s)\n", (double)peak / 1e6, i, g->n_nodes,
-                nd ? pn_op_name(nd->op) : "end", nd && nd->label ? nd->label : "");
+        pn_log_info("graph: %.1f MB alive at node %d of %d (%s %s)", (double)peak / 1e6, i, g->n_nodes,
+                    nd ? pn_op_name(nd->op) : "end", nd && nd->label ? nd->label : "");
         for (int j = 0; j < n; j++) {
             const gtensor *t = list[j];
             if (t->first > i || i > t->last || t->bytes < 100000) continue;
-            fprintf(stderr, "  %8.2f MB  %-40s nodes %d..%d\n", (double)t->bytes / 1e6, t->name, t->first, t->last);
+            pn_log_info("  %8.2f MB  %-40s nodes %d..%d", (double)t->bytes / 1e6, t->name, t->first, t->last);
         }
         return;
     }
@@ -455,6 +481,7 @@ static size_t peak_live(const pn_graph *g, gtensor **list, int n) {
 }
 
 pn_status pn_graph_plan(pn_graph *g) {
+    if (g->status != PN_OK) return failed(g);
     compute_lifetimes(g);
     gtensor **list = malloc((size_t)(g->n_tensors + 1) * sizeof *list);
     if (!list) return pn_error(PN_ERR_NOMEM, "out of memory planning the arena");

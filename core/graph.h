@@ -9,7 +9,10 @@
 
 typedef struct pn_graph pn_graph;
 
-/* An empty graph that will run on `be`. */
+/* An empty graph that will run on `be` (NULL when out of memory, the error set).
+ * Out of memory while building: the calls below that return a tensor never return NULL (they hand out a
+ * placeholder that never runs), and the graph remembers the failure: pn_graph_add, pn_graph_backward and
+ * pn_graph_plan then return PN_ERR_NOMEM, so a builder checks the status of those calls only. */
 pn_graph *pn_graph_new(pn_backend *be);
 /* Releases the nodes' backend state, the arena and every tensor the graph made. */
 void pn_graph_free(pn_graph *g);

@@ -14,7 +14,7 @@ double pn_kaggle_dice(const uint8_t *pred, const uint8_t *truth, int64_t n);
 /* The same from counts: |X|, |Y| and |X∩Y|. */
 double pn_kaggle_dice_counts(int64_t pred, int64_t truth, int64_t inter);
 
-/* ComboLoss (SPEC.md "Loss") of n logits against targets in [0, 1], computed in double on the host:
+/* ComboLoss (docs/REFERENCE.md, "Loss") of n logits against targets in [0, 1], computed in double on the host:
  * w_bce * BCE + w_dice * soft Dice (over all n) + w_focal * focal (gamma 2), clamped below at 1e-5.
  * Used for the validation loss; matches what pn_unet_loss computes on one batch. */
 double pn_combo_loss_host(const float *logits, const float *target, int64_t n, double w_bce, double w_dice,

@@ -34,7 +34,7 @@ void pn_pp_hflip_f32(float *map, int w, int h);
 /* Bilinear resize with half-pixel centres (cv2.resize INTER_LINEAR geometry, clamped borders). */
 void pn_pp_resize_f32(const float *src, int sw, int sh, float *dst, int dw, int dh);
 /* The submission's mask at dw x dh from a binary mask at sw x sh: the 0/1 mask resized bilinearly and
- * thresholded at > 0.5 (SPEC.md), written as 255 / 0. */
+ * thresholded at > 0.5 (docs/REFERENCE.md), written as 255 / 0. */
 void pn_pp_upscale_mask(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh);
 
 #endif

@@ -79,8 +79,8 @@ void pn_aug_rotation_matrix(double cx, double cy, double angle_deg, double scale
     m[3] = -beta, m[4] = alpha, m[5] = beta * cx + (1 - alpha) * cy;
 }
 
-void pn_aug_warp_affine_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh, const double m_in[6],
-                           bool nearest, pn_border border) {
+pn_status pn_aug_warp_affine_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh, const double m_in[6],
+                                bool nearest, pn_border border) {
     /* Invert the src->dst matrix as cv::warpAffine does (dst -> src). */
     double m[6];
     memcpy(m, m_in, sizeof m);
@@ -93,7 +93,7 @@ void pn_aug_warp_affine_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int
     int round_delta = nearest ? AB_SCALE / 2 : AB_SCALE / INTER_TAB / 2;
     int shift = nearest ? AB_BITS : AB_BITS - INTER_BITS;
     int *buf = malloc(sizeof(int) * 4 * (size_t)(dw > 0 ? dw : 1));
-    PN_ASSERT(buf);
+    if (!buf) return pn_error(PN_ERR_NOMEM, "augment: no memory for a warp of width %d", dw);
     int *adelta = buf, *bdelta = buf + dw, *xs = buf + 2 * dw, *ys = buf + 3 * dw;
     for (int x = 0; x < dw; x++) {
         adelta[x] = sat_int(m[0] * x * AB_SCALE);
@@ -129,6 +129,7 @@ void pn_aug_warp_affine_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int
         }
     }
     free(buf);
+    return PN_OK;
 }
 
 /* cvRound for |v| < 2^22: round half to even by the float magic number, without a libm call. */
@@ -197,14 +198,19 @@ void pn_aug_resize_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, 
 }
 
 void pn_aug_hflip_u8(uint8_t *img, int w, int h) {
-    uint8_t stack[4096], *tmp = w <= 4096 ? stack : malloc((size_t)w);
-    PN_ASSERT(tmp);
+    uint8_t tmp[4096];
     for (int y = 0; y < h; y++) {
         uint8_t *r = img + (size_t)y * w;
+        if (w > (int)sizeof tmp) { /* wider than any image we train on: swap in place */
+            for (int a = 0, b = w - 1; a < b; a++, b--) {
+                uint8_t t = r[a];
+                r[a] = r[b], r[b] = t;
+            }
+            continue;
+        }
         memcpy(tmp, r, (size_t)w);
         for (int x = 0; x < w; x++) r[x] = tmp[w - 1 - x]; /* a reversed copy vectorises; in-place swaps do not */
     }
-    if (tmp != stack) free(tmp);
 }
 
 static void vflip_u8(uint8_t *img, int w, int h) {
@@ -304,14 +310,13 @@ static void lut_apply(uint8_t *img, size_t n, const uint8_t lut[256]) {
 }
 
 /* Warps image and mask with one affine matrix (src -> dst). */
-static void warp_both(work *k, const double m[6], pn_border border) {
+static pn_status warp_both(work *k, const double m[6], pn_border border) {
     size_t n = (size_t)k->w * k->h;
     memcpy(k->tmp, k->img, n);
-    pn_aug_warp_affine_u8(k->tmp, k->w, k->h, k->img, k->w, k->h, m, false, border);
-    if (k->mask) {
-        memcpy(k->tmp, k->mask, n);
-        pn_aug_warp_affine_u8(k->tmp, k->w, k->h, k->mask, k->w, k->h, m, !k->soft_mask, border);
-    }
+    PN_TRY(pn_aug_warp_affine_u8(k->tmp, k->w, k->h, k->img, k->w, k->h, m, false, border));
+    if (!k->mask) return PN_OK;
+    memcpy(k->tmp, k->mask, n);
+    return pn_aug_warp_affine_u8(k->tmp, k->w, k->h, k->mask, k->w, k->h, m, !k->soft_mask, border);
 }
 
 static void remap_both(work *k, const float *mx, const float *my, pn_border border) {
@@ -333,13 +338,15 @@ static int reflect_index(int q, int len) {
 /* scipy.ndimage.gaussian_filter1d(truncate=4, mode='reflect') along rows (axis 1) or columns (axis 0).
  * Taps are the outer loop so the inner loops run over contiguous memory and vectorise; float sums
  * differ from scipy's double ones by about 1e-7 relative. */
-static void gauss_1d(const float *in, float *out, int w, int h, double sigma, int axis) {
+static pn_status gauss_1d(const float *in, float *out, int w, int h, double sigma, int axis) {
     int r = (int)(4.0 * sigma + 0.5), len = axis == 1 ? w : h;
     float *kw = malloc(sizeof(float) * (2 * r + 1));
     float *acc = malloc(sizeof(float) * (size_t)(w + 2 * r)), *pad = malloc(sizeof(float) * (size_t)(w + 2 * r));
-    PN_ASSERT(kw && acc && pad);
     double sum = 0, *kd = malloc(sizeof(double) * (2 * r + 1));
-    PN_ASSERT(kd);
+    if (!kw || !acc || !pad || !kd) {
+        free(kw), free(acc), free(pad), free(kd);
+        return pn_error(PN_ERR_NOMEM, "augment: no memory for a gaussian filter of sigma %g", sigma);
+    }
     for (int i = -r; i <= r; i++) sum += kd[i + r] = exp(-0.5 * i * i / (sigma * sigma));
     for (int i = 0; i <= 2 * r; i++) kw[i] = (float)(kd[i] / sum);
     free(kd);
@@ -363,6 +370,7 @@ static void gauss_1d(const float *in, float *out, int w, int h, double sigma, in
         memcpy(out + (size_t)y * w, acc, sizeof(float) * (size_t)w);
     }
     free(kw), free(acc), free(pad);
+    return PN_OK;
 }
 
 /* cv::getAffineTransform from three point pairs (Cramer's rule in double). */
@@ -389,17 +397,23 @@ static pn_status elastic(work *k, double alpha, double sigma, const double offse
     for (int i = 0; i < 6; i++) p2[i] = p1[i] + (float)offsets[i];
     double m[6];
     affine_from_points(p1, p2, m);
-    warp_both(k, m, border);
+    PN_TRY(warp_both(k, m, border));
     /* Smoothed displacement fields (scipy.ndimage.gaussian_filter, truncate 4, mode reflect). */
     size_t n = (size_t)w * h;
     float *dx = malloc(sizeof(float) * n * 3);
     if (!dx) return pn_error(PN_ERR_NOMEM, "augment: no memory for a %dx%d displacement field", w, h);
     float *dy = dx + n, *tmp = dy + n;
     for (size_t i = 0; i < n; i++) tmp[i] = rand_x[i] * 2 - 1;
-    gauss_1d(tmp, dx, w, h, sigma, 0), gauss_1d(dx, tmp, w, h, sigma, 1);
+    pn_status st = gauss_1d(tmp, dx, w, h, sigma, 0);
+    if (st == PN_OK) st = gauss_1d(dx, tmp, w, h, sigma, 1);
     memcpy(dx, tmp, sizeof(float) * n);
     for (size_t i = 0; i < n; i++) tmp[i] = rand_y[i] * 2 - 1;
-    gauss_1d(tmp, dy, w, h, sigma, 0), gauss_1d(dy, tmp, w, h, sigma, 1);
+    if (st == PN_OK) st = gauss_1d(tmp, dy, w, h, sigma, 0);
+    if (st == PN_OK) st = gauss_1d(dy, tmp, w, h, sigma, 1);
+    if (st != PN_OK) {
+        free(dx);
+        return st;
+    }
     memcpy(dy, tmp, sizeof(float) * n);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
@@ -470,14 +484,16 @@ static void grid_axis(float *xx, int len, int nsteps, const double *steps) {
     }
 }
 
-void pn_aug_grid_map(int w, int h, int steps, const double *xsteps, const double *ysteps, float *map_x, float *map_y) {
+pn_status pn_aug_grid_map(int w, int h, int steps, const double *xsteps, const double *ysteps, float *map_x,
+                          float *map_y) {
     float *xx = malloc(sizeof(float) * (size_t)(w + h));
-    PN_ASSERT(xx);
+    if (!xx) return pn_error(PN_ERR_NOMEM, "augment: no memory for a %dx%d grid map", w, h);
     float *yy = xx + w;
     grid_axis(xx, w, steps, xsteps), grid_axis(yy, h, steps, ysteps);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) map_x[(size_t)y * w + x] = xx[x], map_y[(size_t)y * w + x] = yy[y];
     free(xx);
+    return PN_OK;
 }
 
 static pn_status do_grid(work *k, const tf *t, pn_rng *rng) {
@@ -489,10 +505,10 @@ static pn_status do_grid(work *k, const tf *t, pn_rng *rng) {
     size_t n = (size_t)w * h;
     float *mx = malloc(sizeof(float) * 2 * n);
     if (!mx) return pn_error(PN_ERR_NOMEM, "augment: no memory for a %dx%d grid map", w, h);
-    pn_aug_grid_map(w, h, ns, xs, ys, mx, mx + n);
-    remap_both(k, mx, mx + n, t->border);
+    pn_status st = pn_aug_grid_map(w, h, ns, xs, ys, mx, mx + n);
+    if (st == PN_OK) remap_both(k, mx, mx + n, t->border);
     free(mx);
-    return PN_OK;
+    return st;
 }
 
 void pn_aug_optical_map(int w, int h, double k, double dx, double dy, float *map_x, float *map_y) {
@@ -540,8 +556,7 @@ static pn_status apply_one(work *k, const tf *t, pn_rng *rng) {
     case T_ROTATE: {
         double angle = pn_rng_uniform_range(rng, (float)-t->a[0], (float)t->a[0]);
         pn_aug_rotation_matrix(cx, cy, angle, 1.0, m);
-        warp_both(k, m, t->border);
-        return PN_OK;
+        return warp_both(k, m, t->border);
     }
     case T_SSR: {
         double angle = pn_rng_uniform_range(rng, (float)-t->a[2], (float)t->a[2]);
@@ -550,8 +565,7 @@ static pn_status apply_one(work *k, const tf *t, pn_rng *rng) {
         double dy = pn_rng_uniform_range(rng, (float)-t->a[0], (float)t->a[0]);
         pn_aug_rotation_matrix(cx, cy, angle, scale, m);
         m[2] += dx * k->w, m[5] += dy * k->h;
-        warp_both(k, m, t->border);
-        return PN_OK;
+        return warp_both(k, m, t->border);
     }
     case T_CONTRAST:
         pn_aug_lut_contrast(1 + pn_rng_uniform_range(rng, (float)-t->a[0], (float)t->a[0]), lut);

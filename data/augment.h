@@ -19,9 +19,10 @@ typedef enum pn_norm_mode { PN_NORM_NONE = 0, PN_NORM_UNIT = 1, PN_NORM_IMAGENET
 /* cv2.getRotationMatrix2D((cx, cy), angle_deg, scale) into m[6] (row-major 2x3, src -> dst). */
 void pn_aug_rotation_matrix(double cx, double cy, double angle_deg, double scale, double m[6]);
 /* cv2.warpAffine(src, m, (dw, dh)) with INTER_LINEAR (nearest=false) or INTER_NEAREST, the given
- * border (constant value 0), using OpenCV's fixed-point arithmetic (1/32 pixel, 15-bit weights). */
-void pn_aug_warp_affine_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh, const double m[6],
-                           bool nearest, pn_border border);
+ * border (constant value 0), using OpenCV's fixed-point arithmetic (1/32 pixel, 15-bit weights).
+ * PN_ERR_NOMEM when its row scratch (16 bytes per output column) cannot be allocated. */
+pn_status pn_aug_warp_affine_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh, const double m[6],
+                                bool nearest, pn_border border);
 /* cv2.remap(src, map_x, map_y) with float maps of dw*dh entries (source coordinates per dst pixel). */
 void pn_aug_remap_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh, const float *map_x,
                      const float *map_y, bool nearest, pn_border border);
@@ -29,8 +30,10 @@ void pn_aug_remap_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, i
  * fx = w, fy = h, centre (w/2 + dx, h/2 + dy), distortion (k, k, 0, 0, 0) and OpenCV's default new
  * camera (principal point ((w-1)/2, (h-1)/2)); maps hold w*h floats. */
 void pn_aug_optical_map(int w, int h, double k, double dx, double dy, float *map_x, float *map_y);
-/* albumentations' GridDistortion maps for steps+1 x and y step factors (1 + uniform(-limit, limit)). */
-void pn_aug_grid_map(int w, int h, int steps, const double *xsteps, const double *ysteps, float *map_x, float *map_y);
+/* albumentations' GridDistortion maps for steps+1 x and y step factors (1 + uniform(-limit, limit)). PN_ERR_NOMEM
+ * when its scratch (w + h floats) cannot be allocated. */
+pn_status pn_aug_grid_map(int w, int h, int steps, const double *xsteps, const double *ysteps, float *map_x,
+                          float *map_y);
 /* albumentations' uint8 lookup tables: contrast (x*alpha), brightness (x + beta*255), gamma
  * ((x/255)^gamma*255), clipped to 0..255 and truncated as numpy's astype(uint8) does. */
 void pn_aug_lut_contrast(double alpha, uint8_t lut[256]);

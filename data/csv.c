@@ -45,16 +45,14 @@ static bool grow(char **buf, size_t n, size_t *cap, const char *name) {
 }
 
 /* Parses one field starting at text[*pos]; stops after its delimiter (',' or end of line).
- * Sets *end_of_row when the field ended the row. Returns a malloc'ed trimmed string or NULL (error set). */
-static char *parse_field(const char *text, size_t len, size_t *pos, int *line, bool *end_of_row, const char *name) {
+ * Sets *end_of_row when the field ended the row and *field to a malloc'ed trimmed string (on PN_OK). */
+static pn_status parse_field(const char *text, size_t len, size_t *pos, int *line, bool *end_of_row, const char *name,
+                             char **field) {
     size_t i = *pos;
     while (i < len && is_blank(text[i])) i++;
     size_t n = 0, cap = 32;
     char *out = malloc(cap);
-    if (!out) {
-        pn_error(PN_ERR_NOMEM, "%s: out of memory", name);
-        return NULL;
-    }
+    if (!out) return pn_error(PN_ERR_NOMEM, "%s: out of memory", name);
     bool quoted = i < len && text[i] == '"';
     if (quoted) {
         int start_line = *line;
@@ -62,12 +60,11 @@ static char *parse_field(const char *text, size_t len, size_t *pos, int *line, b
         for (;;) {
             if (i >= len) {
                 free(out);
-                pn_error(PN_ERR_FORMAT, "%s line %d: a quoted field is not closed", name, start_line);
-                return NULL;
+                return pn_error(PN_ERR_FORMAT, "%s line %d: a quoted field is not closed", name, start_line);
             }
             if (text[i] == '"') {
                 if (i + 1 < len && text[i + 1] == '"') {
-                    if (!grow(&out, n, &cap, name)) return NULL;
+                    if (!grow(&out, n, &cap, name)) return PN_ERR_NOMEM;
                     out[n++] = '"';
                     i += 2;
                     continue;
@@ -76,23 +73,21 @@ static char *parse_field(const char *text, size_t len, size_t *pos, int *line, b
                 break;
             }
             if (text[i] == '\n') (*line)++;
-            if (!grow(&out, n, &cap, name)) return NULL;
+            if (!grow(&out, n, &cap, name)) return PN_ERR_NOMEM;
             out[n++] = text[i++];
         }
         while (i < len && is_blank(text[i])) i++;
         if (i < len && text[i] != ',' && text[i] != '\n' && text[i] != '\r') {
             free(out);
-            pn_error(PN_ERR_FORMAT, "%s line %d: unexpected '%c' after a closing quote", name, *line, text[i]);
-            return NULL;
+            return pn_error(PN_ERR_FORMAT, "%s line %d: unexpected '%c' after a closing quote", name, *line, text[i]);
         }
     } else {
         while (i < len && text[i] != ',' && text[i] != '\n' && text[i] != '\r') {
             if (text[i] == '"') {
                 free(out);
-                pn_error(PN_ERR_FORMAT, "%s line %d: a quote inside an unquoted field", name, *line);
-                return NULL;
+                return pn_error(PN_ERR_FORMAT, "%s line %d: a quote inside an unquoted field", name, *line);
             }
-            if (!grow(&out, n, &cap, name)) return NULL;
+            if (!grow(&out, n, &cap, name)) return PN_ERR_NOMEM;
             out[n++] = text[i++];
         }
         while (n > 0 && is_blank(out[n - 1])) n--;
@@ -111,7 +106,8 @@ static char *parse_field(const char *text, size_t len, size_t *pos, int *line, b
         (*line)++;
     }
     *pos = i;
-    return out;
+    *field = out;
+    return PN_OK;
 }
 
 /* True when the line starting at `pos` holds only blanks before its end. */
@@ -150,11 +146,9 @@ pn_status pn_csv_parse(const char *text, size_t len, const char *name, pn_csv *o
         int row_line = line, count = 0;
         bool end = false;
         while (!end) {
-            char *f = parse_field(text, len, &pos, &line, &end, name);
-            if (!f) {
-                st = PN_ERR_FORMAT;
-                goto fail;
-            }
+            char *f = NULL;
+            st = parse_field(text, len, &pos, &line, &end, name, &f);
+            if (st != PN_OK) goto fail;
             if (!list_push(&l, f, row_line)) {
                 free(f);
                 st = pn_error(PN_ERR_NOMEM, "%s: out of memory", name);
@@ -198,16 +192,16 @@ pn_status pn_csv_read(const char *path, pn_csv *out) {
     if (!f) return pn_error(PN_ERR_IO, "%s: cannot open for reading", path);
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap);
-    while (buf) {
-        if (n == cap) {
+    for (;;) {
+        if (buf && n == cap) {
             char *b = realloc(buf, cap * 2);
-            if (!b) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
+            if (!b) free(buf);
             buf = b;
             cap *= 2;
+        }
+        if (!buf) {
+            fclose(f);
+            return pn_error(PN_ERR_NOMEM, "%s: out of memory", path);
         }
         size_t got = fread(buf + n, 1, cap - n, f);
         n += got;
@@ -215,7 +209,6 @@ pn_status pn_csv_read(const char *path, pn_csv *out) {
     }
     bool bad = ferror(f);
     fclose(f);
-    if (!buf) return pn_error(PN_ERR_NOMEM, "%s: out of memory", path);
     if (bad) {
         free(buf);
         return pn_error(PN_ERR_IO, "%s: read error", path);

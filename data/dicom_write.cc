@@ -18,6 +18,7 @@ extern "C" {
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <new>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -79,8 +80,8 @@ static const char *or_empty(const char *s) { return s ? s : ""; }
 
 extern "C" bool pn_dicom_write_supported(void) { return true; }
 
-extern "C" pn_status pn_dicom_write_u8(const char *path, const uint8_t *px, int width, int height,
-                                       const pn_dicom_meta *m, int jpeg_quality) {
+static pn_status write_u8(const char *path, const uint8_t *px, int width, int height, const pn_dicom_meta *m,
+                          int jpeg_quality) {
     if (width <= 0 || height <= 0 || width > 65535 || height > 65535)
         return pn_error(PN_ERR_ARG, "%s: image size %dx%d is not writable as DICOM", path, width, height);
     if (jpeg_quality < 0 || jpeg_quality > 100)
@@ -162,4 +163,16 @@ extern "C" pn_status pn_dicom_write_u8(const char *path, const uint8_t *px, int 
         return pn_error(PN_ERR_IO, "%s: cannot rename the temporary file into place", path);
     }
     return PN_OK;
+}
+
+// The C entry: no C++ exception may cross it (an escaping one would terminate the process).
+extern "C" pn_status pn_dicom_write_u8(const char *path, const uint8_t *px, int width, int height,
+                                       const pn_dicom_meta *m, int jpeg_quality) {
+    try {
+        return write_u8(path, px, width, height, m, jpeg_quality);
+    } catch (const std::bad_alloc &) {
+        return pn_error(PN_ERR_NOMEM, "%s: out of memory writing the DICOM", path);
+    } catch (...) {
+        return pn_error(PN_ERR_IO, "%s: writing the DICOM failed", path);
+    }
 }

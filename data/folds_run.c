@@ -104,6 +104,10 @@ static pn_status patient_groups(const pn_folds_opts *o, char **ids, int64_t n, i
             if (strcmp(names[k], patient) == 0) g = k;
         if (g < 0) {
             names[ngroups] = strdup(patient);
+            if (!names[ngroups]) {
+                st = pn_error(PN_ERR_NOMEM, "out of memory");
+                break;
+            }
             g = ngroups++;
         }
         group[i] = g;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,10 +129,10 @@ static void halve(const uint8_t *src, int sw, uint8_t *dst, int dw, int dh, cons
     }
 }
 
-void pn_prepare_resize(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh, bool mask) {
+pn_status pn_prepare_resize(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh, bool mask) {
     if (sw == dw && sh == dh) {
         memcpy(dst, src, (size_t)sw * (size_t)sh);
-        return;
+        return PN_OK;
     }
     /* The image goes through skimage's img_as_float (v * (1/255)) and back (* 255); the reference's mask
      * is already float 0/255, which skimage leaves as it is. */
@@ -145,10 +146,13 @@ void pn_prepare_resize(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw,
     }
     if (sw == 2 * dw && sh == 2 * dh) {
         halve(src, sw, dst, dw, dh, lut, mask ? 1.0 : 1.0 / 255.0, lut[lo], lut[hi], scale);
-        return;
+        return PN_OK;
     }
     axis_tap *tx = malloc((size_t)dw * sizeof *tx), *ty = malloc((size_t)dh * sizeof *ty);
-    PN_ASSERT(tx && ty);
+    if (!tx || !ty) {
+        free(tx), free(ty);
+        return pn_error(PN_ERR_NOMEM, "out of memory resizing %dx%d to %dx%d", sw, sh, dw, dh);
+    }
     make_taps(sw, dw, tx);
     make_taps(sh, dh, ty);
     for (int y = 0; y < dh; y++) {
@@ -172,6 +176,7 @@ void pn_prepare_resize(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw,
     }
     free(tx);
     free(ty);
+    return PN_OK;
 }
 
 static bool all_zero(const uint8_t *p, size_t n) {
@@ -301,6 +306,18 @@ typedef struct {
 
 static int reason_of(pn_status st) { return st == PN_ERR_UNSUPPORTED ? PN_PREP_FAIL_SYNTAX : PN_PREP_FAIL_DICOM; }
 
+/* Hands one line about a skipped file or row to the caller's on_skip (the caller serialises the calls). */
+static void report_skip(const pn_prepare_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void report_skip(const pn_prepare_opts *o, const char *fmt, ...) {
+    if (!o->on_skip) return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    o->on_skip(o->user, line);
+}
+
 /* Processes one job; returns -1 on success or the failure reason (message in pn_last_error()). */
 static int run_job(shared_state *s, const job *j, bool *positive) {
     const pn_prepare_opts *o = s->opts;
@@ -338,12 +355,18 @@ static int run_job(shared_state *s, const job *j, bool *positive) {
         }
         *positive = mask && !all_zero(mask, npx);
         if (*positive) { /* an empty mask stays all zero at any size */
-            pn_prepare_resize(mask, w, h, mout, size, size, true);
+            if (pn_prepare_resize(mask, w, h, mout, size, size, true) != PN_OK) {
+                reason = PN_PREP_FAIL_WRITE;
+                goto done;
+            }
             if (o->binary_masks)
                 for (size_t i = 0; i < nout; i++) mout[i] = mout[i] >= 128 ? 255 : 0;
         }
     }
-    pn_prepare_resize(img.pixels, w, h, out, size, size, false);
+    if (pn_prepare_resize(img.pixels, w, h, out, size, size, false) != PN_OK) {
+        reason = PN_PREP_FAIL_WRITE;
+        goto done;
+    }
     size_t plen = strlen(o->out_dir) + strlen(j->id) + 16;
     char *path = malloc(plen);
     if (!path) {
@@ -382,7 +405,7 @@ static void *worker(void *arg) {
         if (reason >= 0) {
             s->sum->failures++;
             s->sum->fail_by_reason[reason]++;
-            fprintf(stderr, "%sskipped: %s\n", s->progress.tty ? "\r\033[K" : "", pn_last_error());
+            report_skip(s->opts, "%s", pn_last_error());
         } else if (j->test) {
             s->sum->test_images++;
         } else {
@@ -401,7 +424,8 @@ static int default_threads(void) {
 }
 
 /* Attaches the CSV rows to the train jobs (jobs sorted by id) and counts ids on either side only. */
-static pn_status attach_rows(const pn_csv *csv, int col_id, job_list *jobs, size_t ntrain, pn_prepare_summary *sum) {
+static pn_status attach_rows(const pn_prepare_opts *o, const pn_csv *csv, int col_id, job_list *jobs, size_t ntrain,
+                             pn_prepare_summary *sum) {
     /* Sort row indices by id, then walk both sorted lists. */
     int n = csv->nrows;
     const char ***keys = malloc((size_t)(n ? n : 1) * sizeof *keys);
@@ -439,7 +463,7 @@ static pn_status attach_rows(const pn_csv *csv, int col_id, job_list *jobs, size
                 jb->nrows = r2 - r;
             }
         } else if (!pn_prepare_id_valid(id, csv->name)) {
-            fprintf(stderr, "skipped: %s line %d: %s\n", csv->name, csv->lines[keys[r] - ids], pn_last_error());
+            report_skip(o, "%s line %d: %s", csv->name, csv->lines[keys[r] - ids], pn_last_error());
             sum->failures++;
             sum->fail_by_reason[PN_PREP_FAIL_ID]++;
         } else {
@@ -464,11 +488,11 @@ static void free_jobs(job_list *l) {
 }
 
 /* Marks later duplicates of an id (jobs sorted) as failures. */
-static size_t drop_duplicates(job_list *l, pn_prepare_summary *sum) {
+static size_t drop_duplicates(const pn_prepare_opts *o, job_list *l, pn_prepare_summary *sum) {
     size_t w = 0;
     for (size_t i = 0; i < l->n; i++) {
         if (w > 0 && l->v[w - 1].test == l->v[i].test && strcmp(l->v[w - 1].id, l->v[i].id) == 0) {
-            fprintf(stderr, "skipped: %s: ImageId %s also comes from %s\n", l->v[i].path, l->v[i].id, l->v[w - 1].path);
+            report_skip(o, "%s: ImageId %s also comes from %s", l->v[i].path, l->v[i].id, l->v[w - 1].path);
             sum->failures++;
             sum->fail_by_reason[PN_PREP_FAIL_ID]++;
             free(l->v[i].path);
@@ -510,10 +534,10 @@ pn_status pn_prepare_run(const pn_prepare_opts *o, pn_prepare_summary *sum) {
     if (st == PN_OK && jobs.n == 0) st = pn_error(PN_ERR_ARG, "no .dcm files found under the given folders");
     if (st == PN_OK) {
         qsort(jobs.v, jobs.n, sizeof *jobs.v, cmp_job);
-        drop_duplicates(&jobs, sum);
+        drop_duplicates(o, &jobs, sum);
         size_t ntrain = 0;
         while (ntrain < jobs.n && !jobs.v[ntrain].test) ntrain++;
-        if (o->train_dir) st = attach_rows(&csv, col_id, &jobs, ntrain, sum);
+        if (o->train_dir) st = attach_rows(o, &csv, col_id, &jobs, ntrain, sum);
         if (st == PN_OK) st = make_dir(o->out_dir);
         if (st == PN_OK && o->train_dir) {
             char p[4200];

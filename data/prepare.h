@@ -18,6 +18,10 @@ typedef struct pn_prepare_opts {
     int threads;           /* 0 = all cores */
     pn_rle_format rle_format;
     bool progress;         /* show a progress bar */
+    /* Called once per skipped file or CSV row with one line naming it and why; calls never overlap. NULL: skipped
+     * files are only counted in the summary. */
+    void (*on_skip)(void *user, const char *message);
+    void *user;
 } pn_prepare_opts;
 
 enum {
@@ -40,7 +44,7 @@ typedef struct pn_prepare_summary {
 /* The short name of a failure reason ("unreadable DICOM", ...). */
 const char *pn_prepare_reason_name(int reason);
 
-/* Runs the whole preparation. Each failing file is reported on stderr (one line naming it and why),
+/* Runs the whole preparation. Each failing file is reported through opts->on_skip (one line naming it and why),
  * skipped and counted in `summary`; the return status is not OK only for a setup error (bad options,
  * a non-empty out_dir without force, an unreadable CSV), in which case nothing was written. */
 pn_status pn_prepare_run(const pn_prepare_opts *opts, pn_prepare_summary *summary);
@@ -49,12 +53,13 @@ pn_status pn_prepare_run(const pn_prepare_opts *opts, pn_prepare_summary *summar
  * separator and no "..". Sets a message naming `where` otherwise. */
 bool pn_prepare_id_valid(const char *id, const char *where);
 
-/* Resizes an 8-bit grey image or 0/255 mask as the reference prepare_png.py does: skimage
+/* Resizes an 8-bit grey image or 0/255 mask as the reference prepare_png.py does (PN_ERR_NOMEM when the scratch
+ * for a size other than 1/1 or 1/2 cannot be allocated): skimage
  * resize(order=1) (scipy zoom with grid_mode: half-pixel centres; no anti-aliasing, as the skimage of
  * the reference) of the image as float (the image via img_as_float, v * (1/255), the mask as its 0/255
  * values), clipped to the input's range, brought back to 0..255 and written by cv2.imwrite, which rounds
  * half to even. An exact halving is the rounded mean of each 2x2 block (mask edges 64/128/191); equal
  * sizes copy the pixels. */
-void pn_prepare_resize(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh, bool mask);
+pn_status pn_prepare_resize(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh, bool mask);
 
 #endif

@@ -1,4 +1,4 @@
-/* rle: decode and encode the SIIM run-length format (SPEC.md "RLE"). */
+/* rle: decode and encode the SIIM run-length format (docs/REFERENCE.md, "Run-length masks"). */
 #include "rle.h"
 
 #include <ctype.h>

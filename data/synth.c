@@ -17,6 +17,8 @@
 #include "data/rle.h"
 
 #define PI_F 3.14159265f
+#define GRID1_N 20 /* sides of the two random grids of lung markings */
+#define GRID2_N 56
 
 /* ---------------------------------------------------------------- rendering */
 
@@ -48,7 +50,8 @@ typedef struct scene {
     float contrast_k, depth_k;              /* findings: darkening and pleural line, and depth multipliers */
     float fold_u, fold_v, fold_r;
     int g1n, g2n;
-    float *g1, *g2; /* coarse random grids for lung markings */
+    float *g1, *g2; /* coarse random grids for lung markings, in `grids` */
+    float grids[GRID1_N * GRID1_N + GRID2_N * GRID2_N];
 } scene;
 
 static inline float smoothstep(float e0, float e1, float x) {
@@ -148,9 +151,8 @@ static void scene_make(uint64_t seed, bool test, uint32_t index, int size, doubl
         p->ct = cosf(p->theta), p->st = sinf(p->theta), p->cos_halfw = cosf(p->halfw);
     }
     s->n_ptx = positive ? n_ptx : 0;
-    s->g1n = 20, s->g2n = 56;
-    s->g1 = malloc(sizeof(float) * (s->g1n * s->g1n + s->g2n * s->g2n));
-    PN_ASSERT(s->g1);
+    s->g1n = GRID1_N, s->g2n = GRID2_N;
+    s->g1 = s->grids;
     s->g2 = s->g1 + s->g1n * s->g1n;
     for (int i = 0; i < s->g1n * s->g1n + s->g2n * s->g2n; i++) s->g1[i] = pn_rng_uniform(&r);
     float a = pn_rng_uniform_range(&r, -4, 4) * PI_F / 180;
@@ -269,8 +271,18 @@ static float findings(const scene *s, int li, float u, float v, size_t i, pn_syn
     return a.L * (a.tex * a.hilum * (clear - 1) - s->contrast_k * darker + s->contrast_k * 0.05f * line);
 }
 
+/* Row gy of the anatomy grid: the smooth image at pixel (2 gx, 2 gy) for gx in [0, gw). */
+static void anatomy_row(const scene *s, int gy, int gw, float inv, float *row) {
+    for (int gx = 0; gx < gw; gx++) {
+        float u, v;
+        pose(s, (2 * gx + 0.5f) * inv - 0.5f, (2 * gy + 0.5f) * inv - 0.5f, &u, &v);
+        row[gx] = anatomy(s, u, v);
+    }
+}
+
 void pn_synth_render(uint64_t seed, bool test, uint32_t index, int size, double pos_rate, const pn_synth_look *look,
                      pn_synth_sample *out) {
+    PN_ASSERT(size >= 1 && size <= PN_SYNTH_MAX_SIZE); /* the callers check sizes from users */
     scene s;
     scene_make(seed, test, index, size, pos_rate, look, &s);
     uint32_t ctr[4] = {PN_RNG_SYNTH, index, test ? 3u : 2u, 0}, words[4] = {0};
@@ -281,19 +293,15 @@ void pn_synth_render(uint64_t seed, bool test, uint32_t index, int size, double 
     float inv = 1.0f / size, line_w = fmaxf(0.9f, size / 600.0f), inv_lw = 1.0f / line_w;
     bool lung_has_ptx[2] = {false, false};
     for (int k = 0; k < s.n_ptx; k++) lung_has_ptx[s.ptx[k].lung] = true;
-    /* The smooth anatomy on every second pixel, then bilinear in between: a quarter of the work. */
+    /* The smooth anatomy on every second pixel, then bilinear in between: a quarter of the work. Grid rows gy and
+     * gy + 1 serve image rows 2 gy and 2 gy + 1; two rows are kept, row r in rows[r & 1]. */
     int gw = size / 2 + 2;
-    float *grid = malloc(sizeof(float) * (size_t)gw * gw);
-    PN_ASSERT(grid);
-    for (int gy = 0; gy < gw; gy++)
-        for (int gx = 0; gx < gw; gx++) {
-            float u, v;
-            pose(&s, (2 * gx + 0.5f) * inv - 0.5f, (2 * gy + 0.5f) * inv - 0.5f, &u, &v);
-            grid[(size_t)gy * gw + gx] = anatomy(&s, u, v);
-        }
+    float rows[2][PN_SYNTH_MAX_SIZE / 2 + 2];
+    anatomy_row(&s, 0, gw, inv, rows[0]);
     for (int y = 0; y < size; y++) {
         float vi = (y + 0.5f) * inv - 0.5f;
-        const float *g0 = grid + (size_t)(y / 2) * gw, *g1 = g0 + gw;
+        if ((y & 1) == 0) anatomy_row(&s, y / 2 + 1, gw, inv, rows[(y / 2 + 1) & 1]);
+        const float *g0 = rows[(y / 2) & 1], *g1 = rows[(y / 2 + 1) & 1];
         float wy = (y & 1) * 0.5f;
         for (int x = 0; x < size; x++) {
             float ui = (x + 0.5f) * inv - 0.5f, wx = (x & 1) * 0.5f;
@@ -322,7 +330,6 @@ void pn_synth_render(uint64_t seed, bool test, uint32_t index, int size, double 
             out->image[i] = (uint8_t)(val < 0 ? 0 : val > 255 ? 255 : val + 0.5f);
         }
     }
-    free(grid);
     /* Regions that vanished at this size are dropped (the image may become negative). */
     int kept = 0;
     for (int k = 0; k < s.n_ptx; k++) {
@@ -336,7 +343,6 @@ void pn_synth_render(uint64_t seed, bool test, uint32_t index, int size, double 
         kept++;
     }
     out->n_regions = kept;
-    free(s.g1);
 }
 
 void pn_synth_id(uint64_t seed, bool test, uint32_t index, char *buf, size_t cap) {
@@ -474,7 +480,8 @@ static pn_status write_csv(const char *path, const char *header, char **rows, in
 }
 
 pn_status pn_synth_write(const pn_synth_opts *o, int64_t *positives) {
-    if (o->size < 32 || o->size > 4096) return pn_error(PN_ERR_ARG, "synth: size %d (expected 32..4096)", o->size);
+    if (o->size < 32 || o->size > PN_SYNTH_MAX_SIZE)
+        return pn_error(PN_ERR_ARG, "synth: size %d (expected 32..%d)", o->size, PN_SYNTH_MAX_SIZE);
     if (o->n_train < 0 || o->n_test < 0 || o->n_train + (int64_t)o->n_test < 1 || o->n_train > 10000000 || o->n_test > 10000000)
         return pn_error(PN_ERR_ARG, "synth: %d train and %d test images (expected at least one, at most 10^7 each)", o->n_train, o->n_test);
     if (!(o->pos_rate >= 0 && o->pos_rate <= 1)) return pn_error(PN_ERR_ARG, "synth: positive rate %g is outside [0, 1]", o->pos_rate);

@@ -27,8 +27,11 @@ typedef struct pn_synth_look {
 } pn_synth_look;
 #define PN_SYNTH_LOOK_DEFAULT ((pn_synth_look){1.0f, 1.0f})
 
-/* Renders image `index` of set `test` (false = train) for `seed` at size x size (>= 32); a pure
- * function of its arguments (core/rng.h, PN_RNG_SYNTH). About `pos_rate` of images are positive. */
+#define PN_SYNTH_MAX_SIZE 4096
+
+/* Renders image `index` of set `test` (false = train) for `seed` at size x size (32..PN_SYNTH_MAX_SIZE); a pure
+ * function of its arguments (core/rng.h, PN_RNG_SYNTH). About `pos_rate` of images are positive. Allocates
+ * nothing (its scratch is on the stack: about 30 kB). */
 void pn_synth_render(uint64_t seed, bool test, uint32_t index, int size, double pos_rate, const pn_synth_look *look,
                      pn_synth_sample *out);
 

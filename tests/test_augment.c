@@ -26,7 +26,7 @@ static void test_warp_golden(void) {
         m[2] += (double)p[2] * w, m[5] += (double)p[3] * h;
         pn_border border = p[4] != 0 ? PN_BORDER_REFLECT101 : PN_BORDER_CONSTANT;
         const float *gi = gold.data + (size_t)c * 2 * n, *gm = gi + n;
-        pn_aug_warp_affine_u8(img, w, h, out, w, h, m, false, border);
+        CHECK(pn_aug_warp_affine_u8(img, w, h, out, w, h, m, false, border) == PN_OK);
         size_t within1 = 0, exact = 0;
         int maxdiff = 0;
         for (size_t i = 0; i < n; i++) {
@@ -36,7 +36,7 @@ static void test_warp_golden(void) {
         }
         CHECK_MSG(within1 >= n * 995 / 1000, "case %d: %zu of %zu pixels within 1 grey level (max diff %d)", c, within1, n, maxdiff);
         if (c == 0) printf("warp case 0: %zu/%zu pixels exact, max diff %d\n", exact, n, maxdiff);
-        pn_aug_warp_affine_u8(mask, w, h, out, w, h, m, true, border);
+        CHECK(pn_aug_warp_affine_u8(mask, w, h, out, w, h, m, true, border) == PN_OK);
         size_t bad = 0;
         for (int y = 1; y < h - 1; y++)
             for (int x = 1; x < w - 1; x++) bad += out[y * w + x] != (uint8_t)gm[y * w + x];
@@ -103,11 +103,11 @@ static void test_albumentations_golden(void) {
         pn_aug_rotation_matrix((w - 1) * 0.5, (h - 1) * 0.5, p[1], p[0] == 0 ? p[2] : 1.0, m);
         if (p[0] == 0) m[2] += (double)p[3] * w, m[5] += (double)p[4] * h;
         pn_border border = p[5] != 0 ? PN_BORDER_REFLECT101 : PN_BORDER_CONSTANT;
-        pn_aug_warp_affine_u8(img, w, h, out, w, h, m, false, border);
+        CHECK(pn_aug_warp_affine_u8(img, w, h, out, w, h, m, false, border) == PN_OK);
         size_t same = 0, bad = 0;
         for (size_t i = 0; i < n; i++) same += abs((int)out[i] - (int)gi[i]) <= 1;
         CHECK_MSG(same >= n * 995 / 1000, "albumentations geometry case %d: %zu of %zu within 1", c, same, n);
-        pn_aug_warp_affine_u8(mask, w, h, out, w, h, m, true, border);
+        CHECK(pn_aug_warp_affine_u8(mask, w, h, out, w, h, m, true, border) == PN_OK);
         for (int y = 1; y < h - 1; y++)
             for (int x = 1; x < w - 1; x++) bad += out[y * w + x] != (uint8_t)gi[n + y * w + x];
         CHECK_MSG(bad == 0, "albumentations geometry case %d: %zu interior mask pixels differ", c, bad);
@@ -118,7 +118,7 @@ static void test_albumentations_golden(void) {
         int steps = (int)p[0];
         double xs[9], ys[9];
         for (int i = 0; i <= steps; i++) xs[i] = p[2 + i], ys[i] = p[10 + i];
-        pn_aug_grid_map(w, h, steps, xs, ys, mx, mx + n);
+        CHECK(pn_aug_grid_map(w, h, steps, xs, ys, mx, mx + n) == PN_OK);
         pn_border border = p[1] != 0 ? PN_BORDER_REFLECT101 : PN_BORDER_CONSTANT;
         pn_aug_remap_u8(img, w, h, out, w, h, mx, mx + n, false, border);
         size_t same = 0, bad = 0;
@@ -221,6 +221,15 @@ static void test_probability(void) {
     uint8_t px[6] = {1, 2, 3, 4, 5, 6};
     pn_aug_hflip_u8(px, 3, 2);
     CHECK(px[0] == 3 && px[2] == 1 && px[3] == 6 && px[5] == 4);
+    /* Rows wider than the flip's stack buffer (4096) are swapped in place: the same result. */
+    enum { WIDE = 5001 };
+    static uint8_t wide[2 * WIDE];
+    for (int i = 0; i < 2 * WIDE; i++) wide[i] = (uint8_t)(i * 7);
+    pn_aug_hflip_u8(wide, WIDE, 2);
+    int bad = 0;
+    for (int y = 0; y < 2; y++)
+        for (int x = 0; x < WIDE; x++) bad += wide[y * WIDE + x] != (uint8_t)((y * WIDE + WIDE - 1 - x) * 7);
+    CHECK_MSG(bad == 0, "%d pixels of a %d-wide flip are wrong", bad, WIDE);
 }
 
 /* A soft mask is resampled bilinearly (keeps intermediate values), a binary one by nearest. */

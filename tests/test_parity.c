@@ -35,8 +35,14 @@ static void compare_logits(const char *be, pn_unet *m, const char *key) {
     free(want);
 }
 
+/* Checks a step that the rest depends on; false (after a FAIL line) stops the caller. */
+static bool step_ok(const char *be, const char *what, pn_status st) {
+    CHECK_MSG(st == PN_OK, "%s: %s: %s", be, what, pn_last_error());
+    return st == PN_OK;
+}
+
 static void run_eval(const char *be, pn_unet *m, int n, int s, const char *xkey, const char *key) {
-    CHECK(pn_unet_plan(m, n, s, s, PN_UNET_EVAL) == PN_OK);
+    if (!step_ok(be, "eval plan", pn_unet_plan(m, n, s, s, PN_UNET_EVAL))) return;
     CHECK(golden_set(golden, pn_unet_input(m), xkey) == PN_OK);
     CHECK(pn_unet_forward(m) == PN_OK);
     compare_logits(be, m, key);
@@ -124,7 +130,7 @@ static void check_clip(const char *be, pn_unet *m) {
 }
 
 static void run_train(const char *be, pn_unet *m) {
-    CHECK(pn_unet_plan(m, 2, 64, 64, PN_UNET_TRAIN) == PN_OK);
+    if (!step_ok(be, "train plan", pn_unet_plan(m, 2, 64, 64, PN_UNET_TRAIN))) return;
     CHECK(golden_set(golden, pn_unet_input(m), "x64") == PN_OK);
     CHECK(golden_set(golden, pn_unet_target(m), "t64") == PN_OK);
     int64_t nl = 0;
@@ -166,9 +172,13 @@ static void run_backend(const char *name) {
         SKIP("parity on %s: %s", name, pn_last_error());
         return;
     }
-    pn_unet *m;
-    CHECK(pn_unet_create("resnet34", be, &m) == PN_OK);
-    CHECK(pn_unet_init_weights(m, SEED) == PN_OK);
+    pn_unet *m = NULL;
+    if (!step_ok(name, "creating the model", pn_unet_create("resnet34", be, &m)) ||
+        !step_ok(name, "initialising the weights", pn_unet_init_weights(m, SEED))) {
+        pn_unet_free(m);
+        pn_backend_close(be);
+        return;
+    }
     double t0 = pn_now();
     run_eval(name, m, 2, 64, "x64", "eval64");
     run_eval(name, m, 1, 128, "x128", "eval128");

@@ -37,9 +37,9 @@ static void check_resize_golden(void) {
         if (strcmp(name, "small") == 0) {
             uint8_t small[46 * 30];
             for (int y = 0; y < 30; y++) memcpy(small + y * 46, image + y * W, 46);
-            pn_prepare_resize(small, 46, 30, out, dw, dh, false);
+            CHECK(pn_prepare_resize(small, 46, 30, out, dw, dh, false) == PN_OK);
         } else {
-            pn_prepare_resize(is_mask ? mask : image, W, H, out, dw, dh, is_mask);
+            CHECK(pn_prepare_resize(is_mask ? mask : image, W, H, out, dw, dh, is_mask) == PN_OK);
         }
         int bad = 0;
         for (int i = 0; i < dw * dh; i++) bad += out[i] != hexval(hex[2 * i]) * 16 + hexval(hex[2 * i + 1]);
@@ -51,11 +51,11 @@ static void check_resize_golden(void) {
     CHECK(cases == 17);
     /* The same size gives the pixels back (the golden's 64x48 case shows the reference does too). */
     uint8_t same[W * H];
-    pn_prepare_resize(image, W, H, same, W, H, false);
+    CHECK(pn_prepare_resize(image, W, H, same, W, H, false) == PN_OK);
     CHECK(memcmp(same, image, sizeof same) == 0);
     /* An exact halving is the rounded (half to even) 2x2 mean; soft mask edges are 64/128/191. */
     uint8_t m4[16] = {255, 255, 0, 0, 255, 0, 0, 0, 255, 255, 0, 0, 0, 0, 0, 255}, m2[4];
-    pn_prepare_resize(m4, 4, 4, m2, 2, 2, true);
+    CHECK(pn_prepare_resize(m4, 4, 4, m2, 2, 2, true) == PN_OK);
     CHECK(m2[0] == 191 && m2[1] == 0 && m2[2] == 128 && m2[3] == 64);
 }
 
@@ -99,6 +99,19 @@ static bool read_png_gray(const char *dir, const char *sub, const char *id, pn_i
     return pn_png_read(p, im) == PN_OK && im->channels == 1 && im->bit_depth == 8;
 }
 
+/* What prepare reported about skipped files: one line each, through opts.on_skip. */
+typedef struct skips {
+    int count;
+    char text[4096];
+} skips;
+
+static void on_skip(void *user, const char *message) {
+    skips *k = user;
+    size_t used = strlen(k->text);
+    k->count++;
+    snprintf(k->text + used, sizeof k->text - used, "%s\n", message);
+}
+
 static void check_end_to_end(void) {
     char root[512], p[1024], q[1024], out[1024];
     const char *tmp = getenv("TMPDIR");
@@ -128,9 +141,12 @@ static void check_end_to_end(void) {
     char train[1024], test[1024];
     snprintf(train, sizeof train, "%s/train", root);
     snprintf(test, sizeof test, "%s/test", root);
-    pn_prepare_opts o = {.train_dir = train, .test_dir = test, .rle_csv = q, .out_dir = out, .size = 64, .threads = 2};
+    skips sk = {0};
+    pn_prepare_opts o = {.train_dir = train, .test_dir = test, .rle_csv = q, .out_dir = out, .size = 64, .threads = 2,
+                         .on_skip = on_skip, .user = &sk};
     pn_prepare_summary s;
     pn_status st = pn_prepare_run(&o, &s);
+    CHECK_MSG(sk.count == s.failures, "%d skip lines for %lld failures", sk.count, (long long)s.failures);
 #if !defined(PN_TEST_HAVE_DCMTK)
     CHECK(st == PN_OK && s.failures == 5 && s.fail_by_reason[PN_PREP_FAIL_SYNTAX] == 4);
     SKIP("prepare end-to-end: built without DCMTK");
@@ -143,6 +159,7 @@ static void check_end_to_end(void) {
     CHECK_MSG(st == PN_OK, "%s", pn_last_error());
     CHECK(s.train_images == 2 && s.test_images == 1 && s.positives == 1);
     CHECK(s.failures == 2 && s.fail_by_reason[PN_PREP_FAIL_DICOM] == 1 && s.fail_by_reason[PN_PREP_FAIL_ID] == 1);
+    CHECK_MSG(strstr(sk.text, "1.2.3.3.dcm") && strstr(sk.text, "1.2..4"), "skip lines name each file:\n%s", sk.text);
     CHECK(s.csv_ids_without_dicom == 1 && s.dicoms_without_row == 0);
     /* At the DICOM size the PNG pixels are the decoded pixels, the mask is the union of the rows. */
     uint8_t mask[64 * 64] = {0};
@@ -168,8 +185,8 @@ static void check_end_to_end(void) {
     o.threads = 1;
     CHECK(pn_prepare_run(&o, &s) == PN_OK && s.failures == 2);
     uint8_t small[32 * 32], soft[32 * 32];
-    pn_prepare_resize(d.pixels, 64, 64, small, 32, 32, false);
-    pn_prepare_resize(mask, 64, 64, soft, 32, 32, true);
+    CHECK(pn_prepare_resize(d.pixels, 64, 64, small, 32, 32, false) == PN_OK);
+    CHECK(pn_prepare_resize(mask, 64, 64, soft, 32, 32, true) == PN_OK);
     CHECK(read_png_gray(out, "train", id1, &im) && im.width == 32 && memcmp(im.pixels, small, 32 * 32) == 0);
     CHECK(read_png_gray(out, "mask", id1, &mk) && memcmp(mk.pixels, soft, 32 * 32) == 0);
     int edges = 0;

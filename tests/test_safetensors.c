@@ -134,6 +134,10 @@ static void test_round_trip(void) {
     size_t n;
     uint8_t *bytes = read_all(path, &n);
     CHECK(bytes && n >= 8);
+    if (!bytes || n < 8) {
+        free(bytes);
+        return;
+    }
     uint64_t hl = 0;
     for (int i = 7; i >= 0; i--) hl = hl << 8 | bytes[i];
     CHECK(hl % 8 == 0);
@@ -446,9 +450,11 @@ static void test_bit_flips(void) {
     free(orig);
     /* every single-bit flip of the small file */
     orig = read_all(GOLDEN_SMALL, &n);
-    b = realloc(b, n);
+    uint8_t *grown = realloc(b, n);
+    if (grown) b = grown;
+    CHECK(grown != NULL);
     loaded = failed = 0;
-    for (size_t bit = 0; orig && bit < n * 8; bit++) {
+    for (size_t bit = 0; orig && grown && bit < n * 8; bit++) {
         memcpy(b, orig, n);
         b[bit / 8] ^= (uint8_t)(1u << (bit % 8));
         flip_case(b, n, &loaded, &failed);

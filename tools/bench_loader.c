@@ -109,29 +109,38 @@ int pn_bench_loader(int argc, char **argv) {
     const char **id_ptrs = calloc(100000, sizeof(char *));
     char tmpl[4096], dir[4096];
     bool synthetic = data == NULL;
-    int count;
-    if (synthetic) {
+    int count = 0; /* rc is 0 here: the options parsed */
+    if (!ids || !has_mask || !id_ptrs) {
+        pn_error(PN_ERR_NOMEM, "out of memory");
+        rc = pn_cli_fail("bench loader");
+    } else if (synthetic) {
         const char *t = getenv("TMPDIR");
         snprintf(tmpl, sizeof tmpl, "%s/pneumoseg-bench-XXXXXX", t && *t ? t : ".");
         if (!mkdtemp(tmpl)) {
             fprintf(stderr, "pneumoseg bench loader: cannot create a folder from %s\n", tmpl);
-            return 1;
+            rc = 1;
+        } else {
+            snprintf(dir, sizeof dir, "%s", tmpl);
+            double t0 = pn_now();
+            if (write_synthetic(dir, n, size, ids, has_mask) != PN_OK) {
+                remove_synthetic(dir, n, ids);
+                rc = pn_cli_fail("bench loader");
+            }
+            count = n;
+            if (!rc) printf("wrote %d synthetic %dx%d image/mask PNG pairs in %.2f s\n", n, size, size, pn_now() - t0);
         }
-        snprintf(dir, sizeof dir, "%s", tmpl);
-        double t0 = pn_now();
-        if (write_synthetic(dir, n, size, ids, has_mask) != PN_OK) {
-            remove_synthetic(dir, n, ids);
-            return pn_cli_fail("bench loader");
-        }
-        count = n;
-        printf("wrote %d synthetic %dx%d image/mask PNG pairs in %.2f s\n", n, size, size, pn_now() - t0);
     } else {
         snprintf(dir, sizeof dir, "%s", data);
         count = list_ids(dir, ids, 100000);
         if (count <= 0) {
             fprintf(stderr, "pneumoseg bench loader: %s/train has no .png files\n", dir);
-            return 1;
+            rc = 1;
         }
+    }
+    if (rc) {
+        pn_aug_free(aug);
+        free(ids), free(has_mask), free(id_ptrs);
+        return rc;
     }
     for (int i = 0; i < count; i++) id_ptrs[i] = ids[i];
     char img_dir[4200], mask_dir[4200];

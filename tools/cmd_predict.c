@@ -60,9 +60,9 @@ static pn_status read_image(const predictor *p, const char *path, uint8_t *out) 
     if (p->a->dicom) {
         pn_dicom_image img;
         PN_TRY(pn_dicom_read(path, 8, &img, NULL));
-        pn_prepare_resize(img.pixels, img.width, img.height, out, s, s, false);
+        pn_status st = pn_prepare_resize(img.pixels, img.width, img.height, out, s, s, false);
         pn_dicom_image_free(&img);
-        return PN_OK;
+        return st;
     }
     pn_image img;
     PN_TRY(pn_png_read(path, &img));
@@ -73,7 +73,7 @@ static pn_status read_image(const predictor *p, const char *path, uint8_t *out) 
     if (st == PN_OK) {
         const uint8_t *px = img.pixels;
         for (int64_t i = 0; i < (int64_t)img.width * img.height; i++) grey[i] = px[i * img.channels];
-        pn_prepare_resize(grey, img.width, img.height, out, s, s, false);
+        st = pn_prepare_resize(grey, img.width, img.height, out, s, s, false);
     }
     free(grey);
     pn_image_free(&img);

@@ -1,9 +1,15 @@
 /* cmd_prepare: `pneumoseg prepare`: SIIM DICOMs + train-rle.csv -> OUT/train, OUT/mask, OUT/test PNGs. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "data/prepare.h"
 #include "tools/cli.h"
+
+/* One line per skipped file, clearing a progress bar drawn on the terminal first. */
+static void print_skip(void *bar_on_tty, const char *message) {
+    fprintf(stderr, "%sskipped: %s\n", *(const bool *)bar_on_tty ? "\r\033[K" : "", message);
+}
 
 int pn_cmd_prepare(int argc, char **argv) {
     const char *train = NULL, *test = NULL, *rle = NULL, *out = NULL, *mask_mode = "soft", *rle_format = "auto";
@@ -30,8 +36,10 @@ int pn_cmd_prepare(int argc, char **argv) {
         "Exit status: 0 all written, 1 setup error (nothing written), 2 usage error, 3 some files failed."};
     int rc = pn_cli_parse(argc, argv, opts, &help);
     if (rc) return rc < 0 ? 0 : rc;
+    bool bar_on_tty = !quiet && isatty(2);
     pn_prepare_opts o = {.train_dir = train, .test_dir = test, .rle_csv = rle, .out_dir = out, .size = size,
-                         .force = force, .threads = threads, .progress = !quiet};
+                         .force = force, .threads = threads, .progress = !quiet, .on_skip = print_skip,
+                         .user = &bar_on_tty};
     if (strcmp(mask_mode, "soft") == 0) o.binary_masks = false;
     else if (strcmp(mask_mode, "binary") == 0) o.binary_masks = true;
     else {

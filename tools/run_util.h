@@ -21,7 +21,7 @@ typedef struct pn_split {
 pn_status pn_split_read(const char *path, int fold, pn_split *out);
 void pn_split_free(pn_split *s);
 
-/* The grid from comma lists (NULL = SPEC.md's {0.6,0.75} x {1000,2000,3000} x {0.3,0.4}); areas are in
+/* The grid from comma lists (NULL = the 1st place's {0.6,0.75} x {1000,2000,3000} x {0.3,0.4}); areas are in
  * pixels of a 1024 image and are scaled by (size / 1024)^2 for the evaluated size. */
 pn_status pn_tool_grid(const char *tops, const char *areas, const char *bottoms, int size, pn_triplet_grid *g);
 /* Parses "a,b,c" of up to `cap` numbers. */

@@ -1,4 +1,5 @@
-/* cpu: the cpu backend's vtable: host memory, float32 NCHW tensors, OpenMP threads, oneDNN/OpenBLAS kernels. */
+/* cpu: the cpu backend's vtable: host memory, float32 tensors in a channel-blocked layout (nChw8c/nChw16c where the
+ * channels divide, plain NCHW otherwise; see cpu.h), OpenMP threads, oneDNN/OpenBLAS kernels. */
 #define _POSIX_C_SOURCE 200809L
 #include "cpu.h"
 
@@ -152,11 +153,11 @@ static pn_status cpu_compute(pn_backend *be, pn_node *node) {
 static void print_profile(const cpu_ctx *ctx) {
     double total = 0;
     for (int i = 0; i < PN_OP_COUNT; i++) total += ctx->op_seconds[i];
-    fprintf(stderr, "cpu backend profile (%d threads): %.3f s in ops\n", ctx->threads, total);
+    pn_log_info("cpu backend profile (%d threads): %.3f s in ops", ctx->threads, total);
     for (int i = 0; i < PN_OP_COUNT; i++)
         if (ctx->op_calls[i])
-            fprintf(stderr, "  %-22s %7lld calls %9.3f s %5.1f%%\n", pn_op_name((pn_op)i), (long long)ctx->op_calls[i],
-                    ctx->op_seconds[i], 100.0 * ctx->op_seconds[i] / (total > 0 ? total : 1));
+            pn_log_info("  %-22s %7lld calls %9.3f s %5.1f%%", pn_op_name((pn_op)i), (long long)ctx->op_calls[i],
+                        ctx->op_seconds[i], 100.0 * ctx->op_seconds[i] / (total > 0 ? total : 1));
 }
 
 static void cpu_release(pn_backend *be, pn_node *node) {

@@ -5,7 +5,7 @@ Writes rle_golden.txt, one case per line:
   W H tail count s1 s2 | ref_rle | fixed_rle | dcount ds1 ds2
 where the mask has `count` foreground pixels with column-major index sums s1 = sum(i), s2 = sum(i*i mod
 1000003); ref_rle = the reference mask2rle(mask.T) (it drops a run reaching the last pixel); fixed_rle =
-the same with that final run written (what SPEC asks of us); dcount/ds1/ds2 describe the reference
+the same with that final run written (what docs/REFERENCE.md asks of us); dcount/ds1/ds2 describe the reference
 rle2mask(ref_rle).T > 0. `tail` = length of the final run that the reference drops (0 if none).
 A few "union" lines: U W H rle_a | rle_b | count s1 s2 of (rle2mask(a) + rle2mask(b)).T > 0.
 Run: /usr/bin/python3 tests/ref/make_rle_golden.py
@@ -57,7 +57,7 @@ def rle2mask(rle, width, height):
 
 
 def fixed_mask2rle(img, width, height):
-    """The reference loop plus the final flush SPEC asks for; '-1' when empty."""
+    """The reference loop plus the final flush docs/REFERENCE.md asks for; '-1' when empty."""
     flat = img.reshape(-1)  # img is (width, height) = mask.T, so this is column-major
     runs, last, start = [], 0, -1
     for i, v in enumerate(list(flat) + [0]):
