@@ -1,6 +1,14 @@
 /* test_parity_arch: every architecture (each encoder under smp's Unet, the Unet with scSE, AlbuNet) on every available
  * backend against PyTorch: parameter count, eval logits, and one train step's logits, loss and every parameter's
- * gradient (goldens made by tests/ref/make_arch_goldens.py from weights `pneumoseg init --seed 1234` writes). */
+ * gradient (goldens made by tests/ref/make_arch_goldens.py from weights `pneumoseg init --seed 1234` writes).
+ *
+ * Tolerances. ref is held to the resnet34 parity rule: logits max(1e-4, 4 x PyTorch float32's own error against
+ * float64), gradients max(1e-3, 4 x PyTorch float32's normalized error). One float32 run is one draw of the
+ * rounding, and through a randomly initialised deep net at 64x64 a ReLU input within rounding of 0 takes the other
+ * side of its mask in some draws (BatchNorm over 8-32 values in the deep layers spreads it): PyTorch's own float32
+ * gradients are off by up to 12% (se_resnext101_32x4d). Another implementation's rounding (oneDNN's summation order
+ * on the cpu backend) is another draw, so the other backends get twice the margin on logits and a 2% floor on
+ * gradients; their per-op precision is held to 1e-7 NMSE by test_ops and node by node by test_unet_lockstep. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -25,12 +33,12 @@ static const char *const goldens[][3] = {
 static pn_st_file *inputs;
 
 /* Max |ours - golden| of the logits against max(1e-4, 4 x PyTorch's own float32 error). */
-static void compare_logits(const pn_st_file *g, const char *what, pn_unet *m, const char *key) {
+static void compare_logits(const pn_st_file *g, const char *what, bool strict, pn_unet *m, const char *key) {
     int64_t n = 0;
     double *want = golden_get(g, key, &n);
     char errkey[64];
     snprintf(errkey, sizeof errkey, "%s_err32", key);
-    double err32 = golden_scalar(g, errkey), tol = fmax(1e-4, 4 * err32), worst = 0;
+    double err32 = golden_scalar(g, errkey), tol = fmax(1e-4, (strict ? 4 : 8) * err32), worst = 0;
     float *got = malloc((size_t)n * sizeof *got);
     CHECK(want && n == pn_tensor_numel(pn_unet_logits(m)) && pn_tensor_get(pn_unet_logits(m), got) == PN_OK);
     for (int64_t i = 0; want && i < n; i++) worst = fmax(worst, fabs(got[i] - want[i]));
@@ -41,7 +49,7 @@ static void compare_logits(const pn_st_file *g, const char *what, pn_unet *m, co
 }
 
 /* Normalized error of every parameter's gradient sample against max(1e-3, 4 x PyTorch f32's). */
-static void compare_grads(const pn_st_file *g, const char *what, pn_unet *m) {
+static void compare_grads(const pn_st_file *g, const char *what, bool strict, pn_unet *m) {
     double worst = 0;
     const char *worst_name = "";
     for (int i = 0; i < pn_unet_num_params(m); i++) {
@@ -51,7 +59,7 @@ static void compare_grads(const pn_st_file *g, const char *what, pn_unet *m) {
         int64_t k = 0, n = pn_tensor_numel(&p->grad);
         double *want = golden_get(g, key, &k);
         snprintf(key, sizeof key, "grad_err32/%s", p->name);
-        double tol = fmax(1e-3, 4 * golden_scalar(g, key));
+        double tol = fmax(strict ? 1e-3 : 2e-2, 4 * golden_scalar(g, key));
         float *got = malloc((size_t)n * sizeof *got);
         CHECK(pn_tensor_get(&p->grad, got) == PN_OK);
         double num = 0, den = 0;
@@ -72,6 +80,7 @@ static void compare_grads(const pn_st_file *g, const char *what, pn_unet *m) {
 
 static void run_arch(pn_backend *be, const pn_arch *arch, const pn_st_file *g) {
     char what[128], text[96];
+    bool strict = strcmp(be->name, "ref") == 0;
     snprintf(what, sizeof what, "%s %s", be->name, pn_arch_text(arch, text, sizeof text));
     pn_unet *m;
     if (pn_unet_create_arch(arch, be, &m) != PN_OK) {
@@ -86,7 +95,7 @@ static void run_arch(pn_backend *be, const pn_arch *arch, const pn_st_file *g) {
     if (pn_unet_plan(m, 2, 64, 64, PN_UNET_EVAL) == PN_OK) {
         CHECK(golden_set(inputs, pn_unet_input(m), "x64") == PN_OK);
         CHECK(pn_unet_forward(m) == PN_OK);
-        compare_logits(g, what, m, "eval64");
+        compare_logits(g, what, strict, m, "eval64");
     } else CHECK_MSG(0, "%s eval plan: %s", what, pn_last_error());
     if (pn_unet_plan(m, 2, 64, 64, PN_UNET_TRAIN) == PN_OK) {
         float loss = NAN;
@@ -99,9 +108,9 @@ static void run_arch(pn_backend *be, const pn_arch *arch, const pn_st_file *g) {
         double rel = fabs(loss - want) / want, tol = fmax(1e-5, 4 * fabs(f32 - want) / want);
         printf("  %s loss %.7f (PyTorch f64 %.7f), relative error %.2g (tolerance %.2g)\n", what, loss, want, rel, tol);
         CHECK_MSG(rel <= tol, "%s loss off by %g", what, rel);
-        compare_logits(g, what, m, "train64");
+        compare_logits(g, what, strict, m, "train64");
         CHECK(pn_unet_backward(m, 1.0f) == PN_OK);
-        compare_grads(g, what, m);
+        compare_grads(g, what, strict, m);
     } else CHECK_MSG(0, "%s train plan: %s", what, pn_last_error());
     printf("  %s: %.1f s\n", what, pn_now() - t0);
     pn_unet_free(m);
