@@ -182,8 +182,8 @@ def big_endian_copy(src, dst):
                     es = sizes[key]
                     if es > 1:
                         data = np.frombuffer(data, dtype="<u%d" % es).astype(">u%d" % es).tobytes()
-                o.writestr(n, data)
-            o.writestr(prefix + "/byteorder", "big")
+                o.writestr(record(n), data)
+            o.writestr(record(prefix + "/byteorder"), "big")
 
 
 def regular_fixtures():
@@ -238,12 +238,19 @@ def torch_pickle(obj):
     return b.getvalue()
 
 
+def record(name, compress=zipfile.ZIP_STORED):
+    """A zip entry with a fixed date, so that a rerun writes the same bytes."""
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = compress
+    return info
+
+
 def zip_checkpoint(path, pkl, records, compress=None):
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", pkl)
+        z.writestr(record("archive/data.pkl"), pkl)
         for key, data in records.items():
-            z.writestr("archive/data/" + key, data, compress_type=(compress or {}).get(key, zipfile.ZIP_STORED))
-        z.writestr("archive/version", "3\n")
+            z.writestr(record("archive/data/" + key, (compress or {}).get(key, zipfile.ZIP_STORED)), data)
+        z.writestr(record("archive/version"), "3\n")
 
 
 def legacy_checkpoint(path, obj_pkl, storages):
@@ -451,7 +458,8 @@ def keymap_cases():
     cases.append(("torchvision resnext50_32x4d", "torchvision", "resnext50_32x4d", "unet",
                   by_name(tv("resnext50_32x4d"), "resnext50_32x4d", "fc.")))
     cases.append(("torchvision resnet101", "torchvision", "resnet101", "unet", by_name(tv("resnet101"), "resnet101", "fc.")))
-    cases.append(("timm resnet50", "timm", "resnet50", "unet",
+    # timm's ResNets use torchvision's names: detected (and mapped) as torchvision
+    cases.append(("timm resnet50", "torchvision", "resnet50", "unet",
                   by_name(timm.create_model("resnet50").state_dict(), "resnet50", "fc.")))
     pm = lambda name: getattr(pretrainedmodels, name)(pretrained=None).state_dict()
     cases.append(("cadene se_resnet50", "cadene", "se_resnet50", "unet", by_name(pm("se_resnet50"), "se_resnet50", "last_linear.")))
