@@ -31,6 +31,8 @@ static pn_status run_infer(const infer_args *a) {
     if (st == PN_OK) st = pn_tool_set_precision(be, a->precision);
     if (st == PN_OK) st = pn_tool_set_deterministic(be, a->deterministic);
     if (st == PN_OK) st = pn_tool_load_model(a->encoder, a->weights, be, &m);
+    if (st == PN_OK && pn_unet_card(m)->normalize[0]) /* infer takes its input already scaled */
+        pn_log_info("the weights expect '%s' input normalisation (infer uses the input as given)", pn_unet_card(m)->normalize);
     if (st == PN_OK)
         st = pn_unet_plan(m, (int)x.shape[0], (int)x.shape[2], (int)x.shape[3], train ? PN_UNET_TRAIN : PN_UNET_EVAL);
     if (st == PN_OK) {

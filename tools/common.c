@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "backends/cpu/cpu.h"
+#include "data/pth.h"
+#include "weights.h"
 
 pn_status pn_tool_open_backend(const char *name, int threads, pn_backend **out) {
     PN_TRY(pn_backend_open(name ? name : "auto", threads, out));
@@ -37,7 +39,10 @@ pn_status pn_tool_set_deterministic(pn_backend *be, bool deterministic) {
 
 pn_status pn_tool_load_model(const char *encoder, const char *weights, pn_backend *be, pn_unet **out) {
     PN_TRY(pn_unet_create(encoder, be, out));
-    pn_status st = pn_unet_load(*out, weights);
+    pn_load_result r;
+    /* a PyTorch checkpoint goes through the key map; our safetensors load directly */
+    pn_status st = pn_pth_sniff(weights) ? pn_tool_load_weights(*out, weights, PN_LOAD_WHOLE, NULL, &r)
+                                         : pn_unet_load(*out, weights);
     if (st != PN_OK) {
         pn_unet_free(*out);
         *out = NULL;

@@ -7,7 +7,8 @@
 
 /* Opens the backend named by --backend (default "auto") with --threads (0 = all cores) and logs it. */
 pn_status pn_tool_open_backend(const char *name, int threads, pn_backend **out);
-/* Creates the model and loads `weights` (safetensors) into it. */
+/* Creates the model and loads `weights` into it: our safetensors, or a whole model's PyTorch .pth (smp or AlbuNet
+ * names, any wrapper; see weights.h). */
 pn_status pn_tool_load_model(const char *encoder, const char *weights, pn_backend *be, pn_unet **out);
 /* Applies --precision (fp32, bf16 or fp16; NULL = fp32) to the backend before the model is planned: through its
  * set_precision slot when it has one; else fp32 only, anything else one clear error naming the reason. */
