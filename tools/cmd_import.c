@@ -36,6 +36,11 @@ static pn_status guess_architecture(const import_args *a, const char **encoder, 
     pn_keymap map = {0};
     /* timm's SE stem is renamed only for an SE encoder: map as one to see the layer0 names */
     if (st == PN_OK) st = pn_keymap_make(paths, names, n, from, timm_se ? "se_resnext50_32x4d" : "resnet34", "unet", &map);
+    if (st != PN_OK) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s", pn_last_error());
+        st = pn_error(st, "%s: %s", a->in, msg);
+    }
     int k = 0;
     for (int i = 0; st == PN_OK && i < n; i++)
         if (map.items[i].target[0]) {
