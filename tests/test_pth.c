@@ -280,6 +280,7 @@ int main(int argc, char **argv) {
     if (pn_pth_have_zip()) {
         compare_with_sidecar("dtypes.zip.pth", "dtypes.expect.safetensors");
         compare_with_sidecar("dtypes.be.pth", "dtypes.expect.safetensors");
+        compare_with_sidecar("dtypes.p4.pth", "dtypes.expect.safetensors");
         compare_with_sidecar("wrapped.zip.pth", "wrapped.expect.safetensors");
         check_views("dtypes.zip.pth");
         check_views("dtypes.be.pth");

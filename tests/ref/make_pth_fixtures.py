@@ -29,6 +29,7 @@ Committed outputs, tests/ref/pth/ (under 1 MB in all):
       extremes), "view" (rows 1..4, every third column from 2 of a 6x10 tensor: storage offset 12, strides
       (10, 3)), "transposed" (strides (1, 3)), "shared_a"/"shared_b" (one storage: the whole and a view from
       element 5), "scalar" (0-d int64, like num_batches_tracked), "empty" (shape (0, 3)).
+  dtypes.p4.pth: the same with pickle_protocol=4 (the opcodes of protocol 4: FRAME, MEMOIZE, STACK_GLOBAL...).
   dtypes.be.pth: dtypes.zip.pth rebuilt by this script with a 'byteorder' record "big" and every storage
       byte-swapped (torch.save writes the machine's order; no big-endian machine is at hand, so it is made
       by hand, record by record, from the little-endian file).
@@ -191,6 +192,7 @@ def regular_fixtures():
     d = dtype_tensors()
     torch.save(d, os.path.join(OUT, "dtypes.zip.pth"))
     torch.save(d, os.path.join(OUT, "dtypes.legacy.pth"), _use_new_zipfile_serialization=False)
+    torch.save(d, os.path.join(OUT, "dtypes.p4.pth"), pickle_protocol=4)  # FRAME, MEMOIZE, SHORT_BINUNICODE, ...
     write_sidecar(d, "dtypes")
     big_endian_copy(os.path.join(OUT, "dtypes.zip.pth"), os.path.join(OUT, "dtypes.be.pth"))
     w = wrapped_checkpoint()
@@ -199,7 +201,7 @@ def regular_fixtures():
     write_sidecar(w, "wrapped")
     # both formats load back in PyTorch to the same bytes (the files are what torch.save wrote)
     raw = lambda t: t.contiguous().reshape(-1).view(torch.uint8)
-    for f in ("dtypes.zip.pth", "dtypes.legacy.pth"):
+    for f in ("dtypes.zip.pth", "dtypes.legacy.pth", "dtypes.p4.pth"):
         back = torch.load(os.path.join(OUT, f))
         for k, v in d.items():
             assert back[k].dtype == v.dtype and back[k].shape == v.shape and torch.equal(raw(back[k]), raw(v)), (f, k)
