@@ -55,7 +55,7 @@ for h in os_system builtins_eval.legacy subprocess_popen; do
   case $h in *legacy) one_line_error "refused global" ;; *) one_line_error "$zip_line" ;; esac
 done
 ls pn_pwned_* >/dev/null 2>&1 && bad "a hostile pickle ran a command" || ok
-expect 1 "$bin" init --encoder-weights "$fixtures/hostile/whole_module.pth" --out bad.safetensors
+expect 1 "$bin" import "$fixtures/hostile/whole_module.pth" --out bad.safetensors
 [ "$zip_line" = "refused global" ] && one_line_error "save model.state_dict() instead" || one_line_error "$zip_line"
 
 expect 1 "$bin" import "$fixtures/dtypes.legacy.pth" --out bad.safetensors

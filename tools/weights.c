@@ -88,12 +88,14 @@ static pn_status match(loader *l, pn_load_result *r) {
             r->dropped++;
             continue;
         }
+        const char *src = l->ck->tensors[i].name;
         target *t = find_target(l, it->target);
-        if (!t)
-            return pn_error(PN_ERR_FORMAT, "%s: tensor '%s'%s%s%s is not part of this %s %s model (wrong --encoder/--decoder "
-                            "or --from?)", l->path, l->ck->tensors[i].name, strcmp(it->target, l->ck->tensors[i].name) ? " (as '" : "",
-                            strcmp(it->target, l->ck->tensors[i].name) ? it->target : "", strcmp(it->target, l->ck->tensors[i].name) ? "')" : "",
-                            pn_unet_card(l->m)->encoder, l->decoder);
+        if (!t) {
+            char as[200] = "";
+            if (strcmp(it->target, src)) snprintf(as, sizeof as, " (as '%s')", it->target);
+            return pn_error(PN_ERR_FORMAT, "%s: tensor '%s'%s is not part of this %s %s model (wrong --encoder, "
+                            "--decoder or --from?)", l->path, src, as, pn_unet_card(l->m)->encoder, l->decoder);
+        }
         if (t->src >= 0)
             return pn_error(PN_ERR_FORMAT, "%s: both '%s' and '%s' give the model's '%s'", l->path,
                             l->ck->tensors[t->src].name, l->ck->tensors[i].name, t->name);
