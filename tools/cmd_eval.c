@@ -159,7 +159,7 @@ int pn_cmd_eval(int argc, char **argv) {
     eval_args a = {.tta = "none", .backend = "auto", .encoder = "resnet34", .norm = NULL,
                    .loss = "bce=3,dice=1,focal=4", .size = 256, .batch = 8, .loader_threads = 2, .width = 1024};
     const pn_opt opts[] = {
-        {"weights", PN_OPT_STR, &a.weights, "W", "model weights (safetensors, smp names)", false},
+        {"weights", PN_OPT_STR, &a.weights, "W", "model weights (safetensors with smp names, or a whole model's .pth)", false},
         {"data", PN_OPT_STR, &a.data, "DIR", "prepared data (DIR/train, DIR/mask)", false},
         {"folds", PN_OPT_STR, &a.folds, "CSV", "folds.csv from pneumoseg folds", false},
         {"fold", PN_OPT_INT, &a.fold, "K", "the fold to evaluate (default 0)", false},

@@ -64,7 +64,7 @@ static pn_status run_infer(const infer_args *a) {
 int pn_cmd_infer(int argc, char **argv) {
     infer_args a = {NULL, NULL, NULL, NULL, "auto", "eval", "resnet34", 0, "fp32", false};
     const pn_opt opts[] = {
-        {"weights", PN_OPT_STR, &a.weights, "W.safetensors", "model weights (smp state_dict names)", true},
+        {"weights", PN_OPT_STR, &a.weights, "W.safetensors", "model weights (smp state_dict names; safetensors or .pth)", true},
         {"input", PN_OPT_STR, &a.input, "X.npy", "float32 array of shape (N, 3, H, W), H and W multiples of 32", true},
         {"save-logits", PN_OPT_STR, &a.save_logits, "Y.npy", "write the logits (N, 1, H, W)", false},
         {"save-probs", PN_OPT_STR, &a.save_probs, "P.npy", "write sigmoid(logits)", false},

@@ -284,7 +284,7 @@ int pn_cmd_predict(int argc, char **argv) {
     predict_args a = {.tta = "none", .triplet = "0.75,2000,0.3", .backend = "auto", .encoder = "resnet34",
                       .norm = NULL, .size = 256, .batch = 4, .out_size = 1024, .n_overlays = 8};
     const pn_opt opts[] = {
-        {"weights", PN_OPT_STRS, &a.weights, "W..", "one or more checkpoints; probabilities are averaged", true},
+        {"weights", PN_OPT_STRS, &a.weights, "W..", "one or more checkpoints (safetensors or .pth); probabilities are averaged", true},
         {"images", PN_OPT_STR, &a.images, "DIR", "PNG images <ImageId>.png (e.g. prepared DIR/test)", false},
         {"dicom", PN_OPT_STR, &a.dicom, "DIR", "DICOM files, searched recursively (no prepare step needed)", false},
         {"out", PN_OPT_STR, &a.out, "CSV", "submission: ImageId,EncodedPixels", true},
