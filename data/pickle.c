@@ -467,7 +467,9 @@ static pn_status op_reduce(machine *m) {
         if (n == 1 && (a[0]->kind == PN_PK_LIST || a[0]->kind == PN_PK_TUPLE)) {
             for (size_t i = 0; i < a[0]->u.seq.n; i++) {
                 pn_pk_value *kv = a[0]->u.seq.items[i];
-                if (kv->kind != PN_PK_TUPLE || kv->u.seq.n != 2) return fail(m, PN_ERR_FORMAT, "OrderedDict of non-pairs");
+                /* pairs are tuples; Python 2's OrderedDict.__reduce__ gives two-item lists */
+                if ((kv->kind != PN_PK_TUPLE && kv->kind != PN_PK_LIST) || kv->u.seq.n != 2)
+                    return fail(m, PN_ERR_FORMAT, "OrderedDict of non-pairs");
                 PN_TRY(dict_set(m, out, kv->u.seq.items[0], kv->u.seq.items[1]));
             }
         } else if (n != 0) {

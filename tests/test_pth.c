@@ -147,6 +147,22 @@ static void check_wrapped(const char *pth) {
     pn_pth_close(f);
 }
 
+/* Python 2 / PyTorch 0.3: byte-string keys, OrderedDict pairs as lists, _rebuild_tensor with four arguments. */
+static void check_py2(void) {
+    pn_pth_file *f = NULL;
+    if (pn_pth_open(fixture("py2_style.legacy.pth"), &f) != PN_OK) {
+        CHECK_MSG(0, "py2_style.legacy.pth: %s", pn_last_error());
+        return;
+    }
+    const pn_pth_tensor *a = find(f, "a"), *b = find(f, "b");
+    float av[6] = {0};
+    int64_t bv[2] = {0};
+    CHECK(a && a->ndim == 2 && a->shape[0] == 2 && a->shape[1] == 3 && pn_pth_read_f32(f, a, av, 6) == PN_OK);
+    CHECK(av[0] == 0.0f && av[1] == 0.5f && av[5] == 2.5f);
+    CHECK(b && b->dtype == PN_TD_I64 && pn_pth_read_i64(f, b, bv, 2) == PN_OK && bv[0] == 7 && bv[1] == -1);
+    pn_pth_close(f);
+}
+
 /* ---- hostile files ---- */
 
 typedef struct hostile {
@@ -277,6 +293,7 @@ int main(int argc, char **argv) {
     compare_with_sidecar("wrapped.legacy.pth", "wrapped.expect.safetensors");
     check_views("dtypes.legacy.pth");
     check_wrapped("wrapped.legacy.pth");
+    check_py2();
     if (pn_pth_have_zip()) {
         compare_with_sidecar("dtypes.zip.pth", "dtypes.expect.safetensors");
         compare_with_sidecar("dtypes.be.pth", "dtypes.expect.safetensors");

@@ -35,6 +35,8 @@ Committed outputs, tests/ref/pth/ (under 1 MB in all):
       by hand, record by record, from the little-endian file).
   wrapped.zip.pth, wrapped.legacy.pth: torch.save({'state_dict': <DataParallel(conv + bn).state_dict(),
       keys 'module.'>, 'epoch': 7, 'best_score': numpy.float64(0.8125), 'optimizer': Adam.state_dict()}).
+  py2_style.legacy.pth: {'a': arange(6) * 0.5 as (2, 3) float32, 'b': int64 [7, -1]} the way Python 2 and
+      PyTorch 0.3 pickled it (byte-string keys, OrderedDict pairs as lists, _rebuild_tensor), built by hand.
   <name>.expect.safetensors: every tensor of <name> made contiguous, keyed "<path>/<name>" as the C reader
       names them (dict keys joined by '/'), written by the safetensors package: the C test compares every
       element bit for bit.
@@ -300,6 +302,37 @@ def patch_sizes(path, record, size, comp_size=None):
     open(path, "wb").write(bytes(data))
 
 
+class Py2OrderedDict:
+    """Python 2's OrderedDict.__reduce__: (OrderedDict, ([[key, value], ...],))."""
+
+    def __init__(self, items):
+        self.items = items
+
+    def __reduce__(self):
+        return (collections.OrderedDict, ([[k, v] for k, v in self.items],))
+
+
+class OldTensor(Tensor):
+    """PyTorch 0.3's torch._utils._rebuild_tensor(storage, offset, size, stride)."""
+
+    def __reduce__(self):
+        return (torch._utils._rebuild_tensor, self.args[:4])
+
+
+def py2_style(path):
+    """{'a': arange(6) * 0.5 as (2, 3) float32, 'b': int64 [7, -1]} as Python 2 wrote it: byte-string keys
+    (BINSTRING, made here from the BINUNICODE opcodes), OrderedDict pairs as lists, _rebuild_tensor."""
+    obj = Py2OrderedDict([("a", OldTensor(Storage("0", 6), 0, (2, 3), (3, 1))),
+                          ("b", OldTensor(Storage("1", 2, torch.LongStorage), 0, (2,), (1,)))])
+    pkl = torch_pickle(obj)
+    for text in ("a", "b", "storage", "cpu", "0", "1"):
+        b = text.encode()
+        pkl = pkl.replace(b"X" + struct.pack("<I", len(b)) + b, b"T" + struct.pack("<I", len(b)) + b)
+    assert b"T\x07\x00\x00\x00storage" in pkl
+    legacy_checkpoint(path, pkl, [("0", 6, (np.arange(6, dtype="<f4") * 0.5).tobytes()),
+                                  ("1", 2, np.array([7, -1], dtype="<i8").tobytes())])
+
+
 def hostile_fixtures():
     os.makedirs(HOSTILE, exist_ok=True)
     f32 = lambda n: np.arange(n, dtype="<f4").tobytes()
@@ -383,6 +416,8 @@ def hostile_fixtures():
     deep = b"\x80\x02" + b"]" * 100 + b"a" * 99 + b"."
     zip_checkpoint(os.path.join(HOSTILE, "deep_nesting.pth"), deep, {})
     put("deep_nesting.pth", "zip; lists nested 100 deep")
+    # not hostile: how Python 2 and PyTorch 0.3 wrote it (Cadene's and the first torchvision files are that old)
+    py2_style(os.path.join(OUT, "py2_style.legacy.pth"))
     with open(os.path.join(HOSTILE, "README"), "w") as f:
         f.write("Hostile checkpoints made by tests/ref/make_pth_fixtures.py; tests/test_pth.c expects one clear error\n"
                 "line for each, and that no pn_pwned_* file appears.\n\n" + "\n".join(readme) + "\n")
