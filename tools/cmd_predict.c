@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "weights.h"
 #include "common.h"
 #include "core/atomic_file.h"
 #include "core/postprocess.h"
@@ -18,6 +17,7 @@
 #include "data/prepare.h"
 #include "data/rle.h"
 #include "run_util.h"
+#include "weights.h"
 
 typedef struct predict_args {
     pn_str_list weights;
