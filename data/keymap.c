@@ -145,7 +145,8 @@ static bool path_is(const char *path, const char *wrapper) {
     return lp >= lw && !strcmp(path + lp - lw, wrapper) && (lp == lw || path[lp - lw - 1] == '/');
 }
 
-/* The path whose tensors are the model's. */
+/* The path whose tensors are the model's: the only one, else a known wrapper's (state_dict, model, ...), else the
+ * top level, else the first tensor's. */
 static void choose_group(const char *const *paths, int n, char *group, size_t cap) {
     bool all_same = true;
     for (int i = 1; i < n; i++) all_same &= !strcmp(paths[i], paths[0]);
@@ -164,13 +165,7 @@ static void choose_group(const char *const *paths, int n, char *group, size_t ca
             group[0] = 0;
             return;
         }
-    int best = 0, best_count = 0; /* else the path with the most tensors */
-    for (int i = 0; i < n; i++) {
-        int c = 0;
-        for (int j = 0; j < n; j++) c += !strcmp(paths[i], paths[j]);
-        if (c > best_count) best = i, best_count = c;
-    }
-    snprintf(group, cap, "%s", paths[best]);
+    snprintf(group, cap, "%s", paths[0]); /* else the first tensor's */
 }
 
 pn_status pn_keymap_make(const char *const *paths, const char *const *names, int n, pn_keymap_from from,

@@ -74,33 +74,63 @@ int64_t pn_pth_numel(const pn_pth_tensor *t) {
     return n;
 }
 
-static int find_storage(const pn_pth_file *f, const char *key) {
-    for (int i = 0; i < f->n_storages; i++)
-        if (!strcmp(f->storages[i].key, key)) return i;
-    return -1;
+/* A model has a few thousand tensors at most; more is a hostile file (and quadratic work elsewhere). */
+#define MAX_TENSORS 100000
+
+static int cmp_storage_keys(const void *a, const void *b) {
+    return strcmp(((const pn_pth_storage *)a)->key, ((const pn_pth_storage *)b)->key);
 }
 
-/* Every persistent id becomes one storage per key; a key declared twice must agree on type and size. */
+/* The storages are sorted by key (after dedupe_storages). */
+static int find_storage(const pn_pth_file *f, const char *key) {
+    pn_pth_storage probe = {.key = (char *)key};
+    const pn_pth_storage *s = bsearch(&probe, f->storages, (size_t)f->n_storages, sizeof probe, cmp_storage_keys);
+    return s ? (int)(s - f->storages) : -1;
+}
+
+/* Every persistent id, as declared (a shared storage comes once per tensor); dedupe_storages merges them. */
 static pn_status add_storage(void *ctx, const pn_pk_storage *s) {
     pn_pth_file *f = ctx;
-    int i = find_storage(f, s->key);
-    if (i >= 0) {
-        const pn_pth_storage *o = &f->storages[i];
-        if (o->dtype != s->dtype || o->numel != s->root_numel)
-            return pn_error(PN_ERR_FORMAT, "%s: storage '%s' is declared as %lld %s and as %lld %s", f->path, s->key,
-                            (long long)o->numel, pn_torch_dtype_name(o->dtype), (long long)s->root_numel,
-                            pn_torch_dtype_name(s->dtype));
-        return PN_OK;
+    if ((f->n_storages & (f->n_storages - 1)) == 0) { /* grow at powers of two */
+        pn_pth_storage *st = realloc(f->storages, (size_t)(f->n_storages ? 2 * f->n_storages : 1) * sizeof *st);
+        if (!st) return pn_error(PN_ERR_NOMEM, "%s: out of memory", f->path);
+        f->storages = st;
     }
-    pn_pth_storage *st = realloc(f->storages, (size_t)(f->n_storages + 1) * sizeof *st);
-    if (!st) return pn_error(PN_ERR_NOMEM, "%s: out of memory", f->path);
-    f->storages = st;
-    pn_pth_storage *n = &st[f->n_storages];
+    if (f->n_storages >= MAX_TENSORS) return pn_error(PN_ERR_FORMAT, "%s: more than %d storages", f->path, MAX_TENSORS);
+    pn_pth_storage *n = &f->storages[f->n_storages];
     memset(n, 0, sizeof *n);
     if (!(n->key = strdup(s->key))) return pn_error(PN_ERR_NOMEM, "%s: out of memory", f->path);
     n->dtype = s->dtype;
     n->numel = s->root_numel;
     f->n_storages++;
+    return PN_OK;
+}
+
+/* One storage per key, sorted; a key declared twice must agree on type and size. */
+static pn_status dedupe_storages(pn_pth_file *f) {
+    if (f->n_storages == 0) return PN_OK;
+    qsort(f->storages, (size_t)f->n_storages, sizeof *f->storages, cmp_storage_keys);
+    int kept = 1;
+    for (int i = 1; i < f->n_storages; i++) {
+        pn_pth_storage *o = &f->storages[kept - 1], *s = &f->storages[i];
+        if (strcmp(o->key, s->key)) {
+            f->storages[kept++] = *s;
+            continue;
+        }
+        pn_status st = PN_OK;
+        if (o->dtype != s->dtype || o->numel != s->numel)
+            st = pn_error(PN_ERR_FORMAT, "%s: storage '%s' is declared as %lld %s and as %lld %s", f->path, s->key,
+                          (long long)o->numel, pn_torch_dtype_name(o->dtype), (long long)s->numel,
+                          pn_torch_dtype_name(s->dtype));
+        free(s->key);
+        s->key = NULL;
+        if (st != PN_OK) {
+            for (int j = i + 1; j < f->n_storages; j++) f->storages[kept++] = f->storages[j]; /* all freed by close */
+            f->n_storages = kept;
+            return st;
+        }
+    }
+    f->n_storages = kept;
     return PN_OK;
 }
 
@@ -110,6 +140,7 @@ static pn_status add_tensor(void *ctx, const char *path, const char *key, const 
     const pn_pk_storage *s = t->storage->u.storage;
     int si = find_storage(f, s->key);
     if (si < 0) return pn_error(PN_ERR_FORMAT, "%s: tensor '%s' views an undeclared storage", f->path, key ? key : "");
+    if (f->count >= MAX_TENSORS) return pn_error(PN_ERR_FORMAT, "%s: more than %d tensors", f->path, MAX_TENSORS);
     if ((f->count & (f->count - 1)) == 0) { /* grow at powers of two */
         pn_pth_tensor *nt = realloc(f->tensors, (size_t)(f->count ? 2 * f->count : 1) * sizeof *nt);
         if (!nt) return pn_error(PN_ERR_NOMEM, "%s: out of memory", f->path);
@@ -155,6 +186,7 @@ static pn_status check_unique(const pn_pth_file *f) {
 /* Builds the tensor and storage lists from the object pickle. */
 static pn_status collect(pn_pth_file *f, pn_pickle *pk, const pn_pk_value *root) {
     PN_TRY(pn_pk_each_storage(pk, add_storage, f));
+    PN_TRY(dedupe_storages(f));
     pn_status st = pn_pk_walk_tensors(pk, root, add_tensor, f);
     if (st != PN_OK && !strstr(pn_last_error(), f->path)) {
         char msg[512];
@@ -310,7 +342,8 @@ typedef struct zip_ctx {
     pn_pth_file *f;
     zip_t *za;
     uint64_t file_size;
-    char prefix[256]; /* "<name>/" */
+    uint64_t stored_total; /* bytes the records read so far occupy in the file */
+    char prefix[256];      /* "<name>/" */
 } zip_ctx;
 
 /* A record's bytes: its sizes must be ones the file can hold (stored: the size it claims; deflated: at most
@@ -330,6 +363,11 @@ static pn_status zip_record(zip_ctx *z, const char *name, bool optional, bool *f
     if (sb.comp_size > z->file_size)
         return pn_error(PN_ERR_FORMAT, "%s: zip record '%s' claims %llu bytes, more than the file's %llu", path, name,
                         (unsigned long long)sb.comp_size, (unsigned long long)z->file_size);
+    /* records that share their bytes (an overlapping-entries zip bomb) add up to more than the file */
+    z->stored_total += sb.comp_size;
+    if (z->stored_total > z->file_size)
+        return pn_error(PN_ERR_FORMAT, "%s: zip records overlap: with '%s' they occupy %llu bytes of a %llu-byte file",
+                        path, name, (unsigned long long)z->stored_total, (unsigned long long)z->file_size);
     if (sb.comp_method == ZIP_CM_STORE) {
         if (sb.size != sb.comp_size)
             return pn_error(PN_ERR_FORMAT, "%s: stored zip record '%s' claims %llu bytes but stores %llu", path, name,

@@ -187,6 +187,7 @@ static const hostile HOSTILE[] = {
     {"hostile/missing_record.pth", "'archive/data/1' is missing", true},
     {"hostile/size_lie_stored.pth", "more than the file", true},
     {"hostile/size_lie_deflate.pth", "more than deflate can expand", true},
+    {"hostile/overlapping_records.pth", "zip records overlap", true},
     {"hostile/deep_nesting.pth", "deeper than 32", true},
 };
 

@@ -333,6 +333,34 @@ def py2_style(path):
                                   ("1", 2, np.array([7, -1], dtype="<i8").tobytes())])
 
 
+def overlapping_zip(path):
+    """A zip written by hand: the pickle uses storages 0..9 of 1000 floats, the central directory has an entry for
+    each, and all ten point at the one local record of storage 0."""
+    import zlib
+
+    pkl = torch_pickle({str(k): Tensor(Storage(str(k), 1000), 0, (1000,), (1,)) for k in range(10)})
+    data0 = np.arange(1000, dtype="<f4").tobytes()
+    out, central, offsets = bytearray(), [], {}
+
+    def local(name, data):
+        offsets[name] = len(out)
+        out.extend(struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0x21, zlib.crc32(data), len(data), len(data),
+                               len(name), 0) + name + data)
+
+    def entry(name, target, data):
+        central.append(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 0, 0, 0x21, zlib.crc32(data), len(data),
+                                   len(data), len(name), 0, 0, 0, 0, 0, offsets[target]) + name)
+
+    local(b"archive/data.pkl", pkl)
+    local(b"archive/data/0", data0)
+    entry(b"archive/data.pkl", b"archive/data.pkl", pkl)
+    for k in range(10):
+        entry(b"archive/data/%d" % k, b"archive/data/0", data0)
+    cd = b"".join(central)
+    out.extend(cd + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(central), len(central), len(cd), len(out), 0))
+    open(path, "wb").write(bytes(out))
+
+
 def hostile_fixtures():
     os.makedirs(HOSTILE, exist_ok=True)
     f32 = lambda n: np.arange(n, dtype="<f4").tobytes()
@@ -413,6 +441,8 @@ def hostile_fixtures():
                    compress={"0": zipfile.ZIP_DEFLATED})
     patch_sizes(p, "archive/data/0", 1 << 30)
     put("size_lie_deflate.pth", "zip; a deflated record of ~1 KB claiming 1 GiB (a zip bomb's size)")
+    overlapping_zip(os.path.join(HOSTILE, "overlapping_records.pth"))
+    put("overlapping_records.pth", "zip; ten central entries share one 4000-byte record (an overlapping zip bomb)")
     deep = b"\x80\x02" + b"]" * 100 + b"a" * 99 + b"."
     zip_checkpoint(os.path.join(HOSTILE, "deep_nesting.pth"), deep, {})
     put("deep_nesting.pth", "zip; lists nested 100 deep")
