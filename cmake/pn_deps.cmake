@@ -53,6 +53,15 @@ if(PNG_FOUND AND STB_FOUND)
 endif()
 pn_resolve(PN_PNG PN_HAVE_PNG PN_PNG_USABLE "libpng and stb (libpng-dev, libstb-dev)")
 
+# libzip reads zip-format PyTorch checkpoints (torch.save since PyTorch 1.6); without it only the legacy format reads.
+if(NOT PN_LIBZIP STREQUAL "OFF")
+  find_package(PkgConfig QUIET)
+  if(PkgConfig_FOUND)
+    pkg_check_modules(LIBZIP QUIET IMPORTED_TARGET libzip)
+  endif()
+endif()
+pn_resolve(PN_LIBZIP PN_HAVE_LIBZIP LIBZIP_FOUND "libzip (libzip-dev)")
+
 # CUDA: the toolkit (nvcc, cudart) and cuDNN give the cuda backend module (backends/cuda); the main binary
 # never links CUDA. PN_CUDA_ARCHS are the GPU architectures compiled (CMAKE_CUDA_ARCHITECTURES syntax).
 set(PN_CUDA_ARCHS "80-real;90" CACHE STRING "CUDA architectures of the cuda module (e.g. 90 while developing)")
@@ -92,6 +101,7 @@ function(pn_print_summary)
   message(STATUS "  oneDNN    ${PN_HAVE_ONEDNN}")
   message(STATUS "  DCMTK     ${PN_HAVE_DCMTK}")
   message(STATUS "  PNG       ${PN_HAVE_PNG}")
+  message(STATUS "  libzip    ${PN_HAVE_LIBZIP}")
   message(STATUS "  CUDA      ${PN_HAVE_CUDA} (${PN_CUDA_WHY})")
   message(STATUS "  sanitize  ${PN_SANITIZE}")
 endfunction()

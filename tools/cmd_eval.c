@@ -11,6 +11,7 @@
 #include "data/csv.h"
 #include "data/rle.h"
 #include "run_util.h"
+#include "weights.h"
 
 typedef struct eval_args {
     const char *weights, *data, *folds, *tta, *tops, *areas, *bottoms, *backend, *encoder, *decoder, *attention, *norm, *loss, *submission,
@@ -33,8 +34,6 @@ static pn_status eval_fold(const eval_args *a) {
     if (a->size < 32 || a->size % 32) return pn_error(PN_ERR_ARG, "--size must be a multiple of 32");
     double w[3];
     PN_TRY(parse_w(a->loss, w));
-    pn_norm_mode norm;
-    PN_TRY(pn_norm_parse(a->norm, &norm));
     pn_triplet_grid grid;
     PN_TRY(pn_tool_grid(a->tops, a->areas, a->bottoms, a->size, &grid));
     pn_split split;
@@ -44,17 +43,21 @@ static pn_status eval_fold(const eval_args *a) {
     snprintf(msk, sizeof msk, "%s/mask", a->data);
     pn_loader_config cfg = {.image_dir = img, .mask_dir = msk, .ids = (const char *const *)split.val_ids,
                             .has_mask = split.val_pos, .n_ids = split.n_val, .batch_size = a->batch, .size = a->size,
-                            .norm = norm, .seed = 0, .threads = a->loader_threads};
+                            .seed = 0, .threads = a->loader_threads};
     pn_backend *be = NULL;
     pn_unet *m = NULL;
     pn_val_result v;
     pn_status st = pn_tool_open_backend(a->backend, a->threads, &be);
     if (st == PN_OK) st = pn_tool_set_precision(be, a->precision);
     if (st == PN_OK) st = pn_tool_load_model_arch(a->encoder, a->decoder, a->attention, a->weights, be, &m);
+    const char *norm = "", *how = "";
+    if (st == PN_OK) st = pn_tool_resolve_norm(a->norm, pn_unet_card(m)->normalize, a->weights, &norm, &how);
+    if (st == PN_OK) st = pn_norm_parse(norm, &cfg.norm);
+    if (st == PN_OK) pn_log_info("input normalisation: %s (%s)", norm, how);
     if (st == PN_OK) st = pn_tool_validate(m, &cfg, tta, w, true, &grid, &v);
     if (st == PN_OK) {
-        printf("eval %s fold %d: %lld images (%lld with pneumothorax) at %d, tta %s\n", a->weights, a->fold,
-               (long long)v.images, (long long)v.positives, a->size, a->tta);
+        printf("eval %s fold %d: %lld images (%lld with pneumothorax) at %d, tta %s, input normalisation %s\n", a->weights,
+               a->fold, (long long)v.images, (long long)v.positives, a->size, a->tta, norm);
         printf("triplet (top, min_area, bottom)      kaggle   dice+    empty-acc\n");
         int n = grid.n_top * grid.n_area * grid.n_bottom, best = pn_grid_best(&grid);
         for (int i = 0; i < n; i++) {
@@ -153,10 +156,10 @@ static pn_status eval_submission(const eval_args *a) {
 }
 
 int pn_cmd_eval(int argc, char **argv) {
-    eval_args a = {.tta = "none", .backend = "auto", .norm = "imagenet",
+    eval_args a = {.tta = "none", .backend = "auto", .norm = NULL,
                    .loss = "bce=3,dice=1,focal=4", .size = 256, .batch = 8, .loader_threads = 2, .width = 1024};
     const pn_opt opts[] = {
-        {"weights", PN_OPT_STR, &a.weights, "W", "model weights (safetensors, smp names)", false},
+        {"weights", PN_OPT_STR, &a.weights, "W", "model weights (safetensors with smp names, or a whole model's .pth)", false},
         {"data", PN_OPT_STR, &a.data, "DIR", "prepared data (DIR/train, DIR/mask)", false},
         {"folds", PN_OPT_STR, &a.folds, "CSV", "folds.csv from pneumoseg folds", false},
         {"fold", PN_OPT_INT, &a.fold, "K", "the fold to evaluate (default 0)", false},
@@ -167,7 +170,8 @@ int pn_cmd_eval(int argc, char **argv) {
         {"areas", PN_OPT_STR, &a.areas, "LIST", "triplet grid min areas in 1024-pixels (default 1000,2000,3000)", false},
         {"bottoms", PN_OPT_STR, &a.bottoms, "LIST", "triplet grid bottoms (default 0.3,0.4)", false},
         {"loss", PN_OPT_STR, &a.loss, "SPEC", "ComboLoss weights for the val loss (default bce=3,dice=1,focal=4)", false},
-        {"norm", PN_OPT_STR, &a.norm, "MODE", "input scaling (default imagenet)", false},
+        {"norm", PN_OPT_STR, &a.norm, "MODE", "input scaling: imagenet | unit | none (default: what the weights "
+                                              "record, else imagenet)", false},
         {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default: what the weights file records or its tensors show)", false},
         {"decoder", PN_OPT_STR, &a.decoder, "NAME", "unet or albunet (default: from the weights file)", false},
         {"attention", PN_OPT_STR, &a.attention, "TYPE", "none or scse (default: from the weights file)", false},

@@ -31,6 +31,8 @@ static pn_status run_infer(const infer_args *a) {
     if (st == PN_OK) st = pn_tool_set_precision(be, a->precision);
     if (st == PN_OK) st = pn_tool_set_deterministic(be, a->deterministic);
     if (st == PN_OK) st = pn_tool_load_model_arch(a->encoder, a->decoder, a->attention, a->weights, be, &m);
+    if (st == PN_OK && pn_unet_card(m)->normalize[0]) /* infer takes its input already scaled */
+        pn_log_info("the weights expect '%s' input normalisation (infer uses the input as given)", pn_unet_card(m)->normalize);
     if (st == PN_OK)
         st = pn_unet_plan(m, (int)x.shape[0], (int)x.shape[2], (int)x.shape[3], train ? PN_UNET_TRAIN : PN_UNET_EVAL);
     if (st == PN_OK) {
@@ -62,7 +64,7 @@ static pn_status run_infer(const infer_args *a) {
 int pn_cmd_infer(int argc, char **argv) {
     infer_args a = {.backend = "auto", .mode = "eval", .precision = "fp32"};
     const pn_opt opts[] = {
-        {"weights", PN_OPT_STR, &a.weights, "W.safetensors", "model weights (smp state_dict names)", true},
+        {"weights", PN_OPT_STR, &a.weights, "W.safetensors", "model weights (smp state_dict names; safetensors or .pth)", true},
         {"input", PN_OPT_STR, &a.input, "X.npy", "float32 array of shape (N, 3, H, W), H and W multiples of 32", true},
         {"save-logits", PN_OPT_STR, &a.save_logits, "Y.npy", "write the logits (N, 1, H, W)", false},
         {"save-probs", PN_OPT_STR, &a.save_probs, "P.npy", "write sigmoid(logits)", false},

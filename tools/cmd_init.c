@@ -1,11 +1,13 @@
-/* cmd_init: writes smp-style initialised U-Net weights to a safetensors file. */
+/* cmd_init: writes smp-style initialised U-Net weights to a safetensors file, optionally with a pretrained encoder. */
 #include <stdio.h>
 
 #include "cli.h"
 #include "common.h"
+#include "weights.h"
 
 int pn_cmd_init(int argc, char **argv) {
-    const char *encoder = "resnet34", *decoder = "unet", *attention = "none", *out = NULL;
+    const char *encoder = "resnet34", *decoder = "unet", *attention = "none", *out = NULL, *encoder_weights = NULL,
+               *from = NULL;
     int seed = 0;
     bool force = false;
     const pn_opt opts[] = {
@@ -15,17 +17,25 @@ int pn_cmd_init(int argc, char **argv) {
          false},
         {"decoder", PN_OPT_STR, &decoder, "NAME", "unet (default: smp's Unet) or albunet (the 1st place's, resnet34)", false},
         {"attention", PN_OPT_STR, &attention, "TYPE", "Unet decoder attention: none (default) or scse", false},
+        {"encoder-weights", PN_OPT_STR, &encoder_weights, "FILE", "take the encoder from this checkpoint (.pth or "
+                                                                  ".safetensors: torchvision, timm, Cadene, smp)", false},
+        {"from", PN_OPT_STR, &from, "NAMING", "names in --encoder-weights: auto (default) | smp | torchvision | timm | "
+                                              "cadene | albunet", false},
         {"seed", PN_OPT_INT, &seed, "N", "seed of the counter-based generator (default 0)", false},
         {"out", PN_OPT_STR, &out, "W.safetensors", "where to write the weights", true},
         {"force", PN_OPT_FLAG, &force, NULL, "overwrite an existing file", false},
         {0},
     };
-    const pn_command_help help = {"pneumoseg init --out W.safetensors [--encoder resnet34] [--decoder unet|albunet] [--attention scse] [--seed N]",
+    const pn_command_help help = {"pneumoseg init --out W.safetensors [--encoder resnet34] [--decoder unet|albunet] "
+                                  "[--attention scse] [--seed N] [--encoder-weights FILE [--from NAMING]]",
                                   "Writes weights initialised as segmentation_models_pytorch does for "
                                   "Unet(encoder, encoder_weights=None, classes=1): kaiming-normal encoder convs, "
                                   "kaiming-uniform decoder convs, xavier-uniform head, BatchNorm 1/0, biases 0 (AlbuNet "
                                   "the same way). The architecture is recorded in the file's metadata. The same seed "
-                                  "gives the same weights on every machine."};
+                                  "gives the same weights on every machine. With --encoder-weights the encoder comes "
+                                  "from a pretrained checkpoint (an ImageNet .pth from torchvision or Cadene, a timm or "
+                                  "smp-hub safetensors, any whole smp or AlbuNet model) and the decoder and head from "
+                                  "the seed; the input normalisation the encoder expects is recorded in the file."};
     int rc = pn_cli_parse(argc, argv, opts, &help);
     if (rc) return rc < 0 ? 0 : rc;
     FILE *exists = force ? NULL : fopen(out, "rb");
@@ -37,6 +47,7 @@ int pn_cmd_init(int argc, char **argv) {
     pn_backend *be = NULL;
     pn_unet *m = NULL;
     pn_arch arch;
+    pn_load_result r;
     char text[96];
     pn_status st = pn_arch_make(encoder, decoder, attention, &arch);
     if (st != PN_OK) {
@@ -46,9 +57,13 @@ int pn_cmd_init(int argc, char **argv) {
     st = pn_backend_open("ref", 1, &be);
     if (st == PN_OK) st = pn_unet_create_arch(&arch, be, &m);
     if (st == PN_OK) st = pn_unet_init_weights(m, (uint64_t)seed);
+    if (st == PN_OK && encoder_weights) st = pn_tool_load_weights(m, encoder_weights, PN_LOAD_ENCODER, from, &r);
     if (st == PN_OK) st = pn_unet_save(m, out);
-    if (st == PN_OK) pn_log_info("wrote %s (%s, %lld parameters, seed %d)", out, pn_arch_text(&arch, text, sizeof text),
-                                  (long long)pn_unet_param_count(m), seed);
+    if (st == PN_OK)
+        pn_log_info("wrote %s (%s, %lld parameters, %s%s, seed %d%s%s)", out, pn_arch_text(&arch, text, sizeof text),
+                    (long long)pn_unet_param_count(m), encoder_weights ? "encoder from " : "",
+                    encoder_weights ? encoder_weights : "seeded", seed,
+                    pn_unet_card(m)->normalize[0] ? ", input normalisation " : "", pn_unet_card(m)->normalize);
     pn_unet_free(m);
     pn_backend_close(be);
     return st == PN_OK ? 0 : pn_cli_fail("init");

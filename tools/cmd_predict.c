@@ -17,6 +17,7 @@
 #include "data/prepare.h"
 #include "data/rle.h"
 #include "run_util.h"
+#include "weights.h"
 
 typedef struct predict_args {
     pn_str_list weights;
@@ -34,6 +35,7 @@ typedef struct predictor {
     int n_models;
     bool tta;
     pn_norm_mode norm;
+    char norm_name[16];
     float top, bottom;
     int64_t min_area;
     double min_region;
@@ -205,8 +207,8 @@ static pn_status write_submission(const predictor *p) {
         }
         st = pn_atomic_commit(&af);
         if (st == PN_OK)
-            pn_log_info("wrote %s: %d rows, %lld with a mask (triplet %.2f, %lld, %.2f at %d)", a->out, n,
-                        (long long)positive, p->top, (long long)p->min_area, p->bottom, a->size);
+            pn_log_info("wrote %s: %d rows, %lld with a mask (triplet %.2f, %lld, %.2f at %d, input normalisation %s)", a->out,
+                        n, (long long)positive, p->top, (long long)p->min_area, p->bottom, a->size, p->norm_name);
     }
     if (a->sample) pn_csv_free(&sample);
     free(order);
@@ -221,7 +223,6 @@ static pn_status setup(predictor *p) {
     if (!a->force && pn_file_exists(a->out)) return pn_error(PN_ERR_ARG, "%s exists (--force to overwrite)", a->out);
     if (!strcmp(a->tta, "hflip")) p->tta = true;
     else if (strcmp(a->tta, "none")) return pn_error(PN_ERR_ARG, "--tta must be none or hflip, got '%s'", a->tta);
-    PN_TRY(pn_norm_parse(a->norm, &p->norm));
     double t[3];
     int nt;
     PN_TRY(pn_parse_doubles(a->triplet, "--triplet", t, 3, &nt));
@@ -251,7 +252,17 @@ static pn_status setup(predictor *p) {
         PN_TRY(pn_tool_load_model_arch(a->encoder, a->decoder, a->attention, a->weights.items[k], p->be, &p->models[k]));
         p->n_models++;
         PN_TRY(pn_unet_plan(p->models[k], a->batch, a->size, a->size, PN_UNET_EVAL));
+        const char *rec = pn_unet_card(p->models[k])->normalize, *first = pn_unet_card(p->models[0])->normalize;
+        if (!a->norm && strcmp(rec, first))
+            return pn_error(PN_ERR_ARG, "the checkpoints expect different input normalisations (%s: '%s', %s: '%s'); "
+                            "pass --norm", a->weights.items[0], first, a->weights.items[k], rec);
     }
+    const char *norm, *how;
+    for (int k = 0; k < p->n_models; k++) /* --norm against each checkpoint's record (a warning when they differ) */
+        PN_TRY(pn_tool_resolve_norm(a->norm, pn_unet_card(p->models[k])->normalize, a->weights.items[k], &norm, &how));
+    PN_TRY(pn_norm_parse(norm, &p->norm));
+    snprintf(p->norm_name, sizeof p->norm_name, "%s", norm);
+    pn_log_info("input normalisation: %s (%s)", norm, how);
     pn_log_info("%d images, %d checkpoint(s), size %d, tta %s", p->n_files, p->n_models, a->size, a->tta);
     return PN_OK;
 }
@@ -271,9 +282,9 @@ static void cleanup(predictor *p) {
 
 int pn_cmd_predict(int argc, char **argv) {
     predict_args a = {.tta = "none", .triplet = "0.75,2000,0.3", .backend = "auto",
-                      .norm = "imagenet", .size = 256, .batch = 4, .out_size = 1024, .n_overlays = 8};
+                      .norm = NULL, .size = 256, .batch = 4, .out_size = 1024, .n_overlays = 8};
     const pn_opt opts[] = {
-        {"weights", PN_OPT_STRS, &a.weights, "W..", "one or more checkpoints; probabilities are averaged", true},
+        {"weights", PN_OPT_STRS, &a.weights, "W..", "one or more checkpoints (safetensors or .pth); probabilities are averaged", true},
         {"images", PN_OPT_STR, &a.images, "DIR", "PNG images <ImageId>.png (e.g. prepared DIR/test)", false},
         {"dicom", PN_OPT_STR, &a.dicom, "DIR", "DICOM files, searched recursively (no prepare step needed)", false},
         {"out", PN_OPT_STR, &a.out, "CSV", "submission: ImageId,EncodedPixels", true},
@@ -290,7 +301,8 @@ int pn_cmd_predict(int argc, char **argv) {
         {"save-masks", PN_OPT_STR, &a.save_masks, "DIR", "write the submitted masks (out-size PNGs, 0/255)", false},
         {"overlays", PN_OPT_STR, &a.overlays, "DIR", "write image + predicted mask overlays (red)", false},
         {"overlays-n", PN_OPT_INT, &a.n_overlays, "N", "how many overlays (default 8)", false},
-        {"norm", PN_OPT_STR, &a.norm, "MODE", "input scaling (default imagenet)", false},
+        {"norm", PN_OPT_STR, &a.norm, "MODE", "input scaling: imagenet | unit | none (default: what the weights "
+                                              "record, else imagenet)", false},
         {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default: what the weights file records or its tensors show)", false},
         {"decoder", PN_OPT_STR, &a.decoder, "NAME", "unet or albunet (default: from the weights file)", false},
         {"attention", PN_OPT_STR, &a.attention, "TYPE", "none or scse (default: from the weights file)", false},

@@ -15,7 +15,9 @@
 #include "core/atomic_file.h"
 #include "core/sched.h"
 #include "curves.h"
+#include "param_groups.h"
 #include "run_util.h"
+#include "weights.h"
 
 /* history columns */
 enum { H_EPOCH, H_LR, H_TRAIN, H_VAL, H_SCORE, H_DICE, H_TOP, H_AREA, H_BOTTOM, H_SECONDS, H_COLS };
@@ -26,8 +28,8 @@ typedef struct train_args {
     const char *data, *folds, *out, *backend, *encoder, *decoder, *attention, *init, *aug, *border, *norm, *loss, *sched, *milestones,
         *pos_share, *tops, *areas, *bottoms, *precision;
     int fold, epochs, batch, accum, size, threads, loader_threads, steps_per_epoch, top_k, early_stop, seed,
-        patience, period, cosine_start;
-    double lr, wd, clip, gamma, factor, min_lr, threshold;
+        patience, period, cosine_start, freeze_encoder;
+    double lr, wd, clip, gamma, factor, min_lr, threshold, encoder_lr_scale;
     bool resume, force, tta, quiet, deterministic;
 } train_args;
 
@@ -40,6 +42,9 @@ typedef struct trainer {
     pn_split split;
     pn_aug_pipeline *aug;
     pn_norm_mode norm;
+    char norm_name[16]; /* --norm, else the --init weights' recorded normalisation, else imagenet */
+    pn_param_groups groups; /* the encoder's own optimizer group, when groups_on */
+    bool groups_on;
     pn_backend *be;
     pn_unet *m;
     pn_train_state state;
@@ -166,6 +171,8 @@ static int collect_settings(const trainer *t, setting *set) {
     SET_FMT("lr", "--lr", SET_SAME, "%.9g", a->lr);
     SET_FMT("weight_decay", "--wd", SET_SAME, "%.9g", a->wd);
     SET_FMT("clip_grad_norm", "--clip", SET_SAME, "%.9g", a->clip);
+    SET_FMT("freeze_encoder", "--freeze-encoder", SET_SAME, "%d", a->freeze_encoder);
+    SET_FMT("encoder_lr_scale", "--encoder-lr-scale", SET_SAME, "%.9g", a->encoder_lr_scale);
     SET_FMT("loss", "--loss", SET_SAME, "{\"bce\": %.9g, \"dice\": %.9g, \"focal\": %.9g}", t->w[0], t->w[1], t->w[2]);
     SET_STR("sched", "--sched", SET_SAME, a->sched);
     SET_STR("milestones", "--milestones", SET_SAME, a->milestones);
@@ -178,7 +185,7 @@ static int collect_settings(const trainer *t, setting *set) {
     SET_FMT("cosine_start", "--cosine-start", SET_SAME, "%d", t->sched.cosine_start);
     SET_STR("aug", "--aug", SET_SAME, aug);
     SET_STR("border", "--border", SET_SAME, a->border);
-    SET_STR("norm", "--norm", SET_SAME, a->norm);
+    SET_STR("norm", "--norm", SET_SAME, t->norm_name);
     SET_STR("pos_share", "--pos-share", SET_SAME, a->pos_share);
     SET_FMT("steps_per_epoch", "--steps-per-epoch", SET_SAME, "%d", a->steps_per_epoch);
     SET_FMT("top_k", "--top-k", SET_FREE, "%d", a->top_k);
@@ -390,6 +397,17 @@ static pn_status unscale_grads(trainer *t, bool *finite) {
     return pn_unet_zero_grad(t->m);
 }
 
+/* --freeze-encoder N / --encoder-lr-scale F: the encoder is a param group of its own, as in PyTorch: frozen in
+ * epochs < N (no update, no moments, no part in the gradient norm), then at lr * F with its own step count. */
+static bool encoder_frozen(const trainer *t, int epoch) { return t->groups_on && epoch < t->a->freeze_encoder; }
+
+static pn_status optimizer_step(trainer *t, int epoch, const pn_adam_params *ap) {
+    if (!t->groups_on) return pn_unet_adam_step(t->m, ap);
+    bool frozen = encoder_frozen(t, epoch);
+    t->state.frozen_steps += frozen;
+    return pn_groups_adam_step(t->m, &t->groups, ap, t->a->encoder_lr_scale, ap->step - t->state.frozen_steps, frozen);
+}
+
 static pn_status train_epoch(trainer *t, int epoch, double lr, double *mean_loss) {
     const train_args *a = t->a;
     double share = share_of(t, epoch);
@@ -432,11 +450,12 @@ static pn_status train_epoch(trainer *t, int epoch, double lr, double *mean_loss
             bool finite;
             st = unscale_grads(t, &finite);
             if (st == PN_OK && t->state.loss_scale > 0) loss_scale_update(&t->state, finite);
+            if (st == PN_OK && finite && encoder_frozen(t, epoch)) st = pn_groups_zero_encoder_grad(t->m, &t->groups);
             if (st == PN_OK && finite) {
                 st = a->clip > 0 ? pn_unet_clip_grad_norm(t->m, a->clip, &norm) : pn_unet_grad_norm(t->m, &norm);
                 if (st == PN_OK) st = check_finite(norm, "gradient norm", t->state.step, epoch, (int)b);
                 ap.step = ++t->state.step;
-                if (st == PN_OK) st = pn_unet_adam_step(t->m, &ap);
+                if (st == PN_OK) st = optimizer_step(t, epoch, &ap);
                 if (st == PN_OK) st = pn_unet_zero_grad(t->m);
             }
         }
@@ -564,7 +583,8 @@ static pn_status setup(trainer *t, int argc, char **argv) {
     if (!strcmp(a->border, "reflect101")) border = PN_BORDER_REFLECT101;
     else if (strcmp(a->border, "constant")) return pn_error(PN_ERR_ARG, "--border must be constant or reflect101");
     PN_TRY(pn_aug_parse(a->aug, border, &t->aug));
-    PN_TRY(pn_norm_parse(a->norm, &t->norm));
+    if (a->freeze_encoder < 0 || !(a->encoder_lr_scale >= 0))
+        return pn_error(PN_ERR_ARG, "--freeze-encoder and --encoder-lr-scale must be >= 0");
     pn_triplet_grid g;
     PN_TRY(pn_tool_grid(a->tops, a->areas, a->bottoms, a->size, &g));
     PN_TRY(pn_split_read(a->folds, a->fold, &t->split));
@@ -579,16 +599,27 @@ static pn_status setup(trainer *t, int argc, char **argv) {
     PN_TRY(pn_tool_open_backend(a->backend, a->threads, &t->be));
     PN_TRY(pn_tool_set_precision(t->be, a->precision));
     PN_TRY(pn_tool_set_deterministic(t->be, a->deterministic));
-    if (a->init) { /* the architecture the file records or shows; the flags, when given, must agree */
-        PN_TRY(pn_tool_load_model_arch(a->encoder, a->decoder, a->attention, a->init, t->be, &t->m));
-    } else {
-        pn_arch arch;
-        PN_TRY(pn_tool_arch(a->encoder, a->decoder, a->attention, &arch));
-        PN_TRY(pn_unet_create_arch(&arch, t->be, &t->m));
-        PN_TRY(pn_unet_init_weights(t->m, (uint64_t)a->seed));
-    }
+    pn_arch arch;
+    if (a->init) PN_TRY(pn_tool_arch_of_weights(a->encoder, a->decoder, a->attention, a->init, &arch));
+    else PN_TRY(pn_tool_arch(a->encoder, a->decoder, a->attention, &arch));
+    PN_TRY(pn_unet_create_arch(&arch, t->be, &t->m));
+    PN_TRY(pn_unet_init_weights(t->m, (uint64_t)a->seed)); /* what an --init file lacks (an encoder-only one) */
+    pn_load_result init;
+    if (a->init) PN_TRY(pn_tool_load_weights(t->m, a->init, PN_LOAD_INIT, NULL, &init));
+    const char *norm, *how;
+    PN_TRY(pn_tool_resolve_norm(a->norm, pn_unet_card(t->m)->normalize, a->init ? a->init : "the seeded model", &norm, &how));
+    snprintf(t->norm_name, sizeof t->norm_name, "%s", norm);
+    PN_TRY(pn_norm_parse(t->norm_name, &t->norm));
+    snprintf(pn_unet_card(t->m)->normalize, sizeof pn_unet_card(t->m)->normalize, "%s", t->norm_name);
+    pn_log_info("input normalisation: %s (%s)", t->norm_name, how);
     PN_TRY(pn_unet_plan(t->m, a->batch, a->size, a->size, PN_UNET_TRAIN));
     PN_TRY(pn_unet_zero_grad(t->m));
+    t->groups_on = a->freeze_encoder > 0 || a->encoder_lr_scale != 1.0;
+    if (t->groups_on) {
+        PN_TRY(pn_groups_build(t->m, &t->groups));
+        pn_log_info("encoder (%lld parameters): frozen for %d epoch(s), then lr x %g", (long long)t->groups.encoder_scalars,
+                    a->freeze_encoder, a->encoder_lr_scale);
+    }
     t->state.seed = (uint64_t)a->seed;
     t->state.hist_cols = H_COLS;
     bool fp16 = strcmp(a->precision, "fp16") == 0;
@@ -615,8 +646,8 @@ int pn_cmd_train(int argc, char **argv) {
     train_args a = {.fold = 0, .epochs = 10, .batch = 8, .accum = 1, .size = 256, .threads = 0, .loader_threads = 2,
                     .top_k = 3, .seed = 0, .patience = 2, .period = 8, .cosine_start = -1, .lr = 1e-4, .gamma = 0.75,
                     .factor = 0.1, .threshold = 1e-4, .min_lr = 1e-7, .backend = "auto",
-                    .aug = "blog", .border = "constant", .norm = "imagenet", .loss = "bce=3,dice=1,focal=4",
-                    .sched = "multistep", .precision = "fp32"};
+                    .aug = "blog", .border = "constant", .norm = NULL, .loss = "bce=3,dice=1,focal=4",
+                    .sched = "multistep", .precision = "fp32", .encoder_lr_scale = 1.0};
     const pn_opt opts[] = {
         {"data", PN_OPT_STR, &a.data, "DIR", "prepared data (DIR/train, DIR/mask of <ImageId>.png)", true},
         {"folds", PN_OPT_STR, &a.folds, "CSV", "folds.csv from pneumoseg folds", true},
@@ -644,7 +675,8 @@ int pn_cmd_train(int argc, char **argv) {
         {"min-lr", PN_OPT_FLOAT, &a.min_lr, "LR", "plateau floor and cosine eta_min (default 1e-7)", false},
         {"aug", PN_OPT_STR, &a.aug, "SPEC", "augmentation: none | blog | winner | a spec (default blog)", false},
         {"border", PN_OPT_STR, &a.border, "B", "warp border: constant | reflect101 (default constant)", false},
-        {"norm", PN_OPT_STR, &a.norm, "MODE", "input scaling: imagenet | unit | none (default imagenet)", false},
+        {"norm", PN_OPT_STR, &a.norm, "MODE", "input scaling: imagenet | unit | none (default: what the --init weights "
+                                              "record, else imagenet)", false},
         {"pos-share", PN_OPT_STR, &a.pos_share, "LIST", "positive-share sampler, e.g. 0.8,0.6,0.4 over equal parts of "
                                                        "the epochs (default: every image once, shuffled)", false},
         {"tops", PN_OPT_STR, &a.tops, "LIST", "triplet grid tops (default 0.6,0.75)", false},
@@ -657,7 +689,11 @@ int pn_cmd_train(int argc, char **argv) {
          "encoder (default resnet34, or the --init file's; `pneumoseg models` lists them)", false},
         {"decoder", PN_OPT_STR, &a.decoder, "NAME", "unet (default) or albunet (resnet34 only)", false},
         {"attention", PN_OPT_STR, &a.attention, "TYPE", "Unet decoder attention: none (default) or scse", false},
-        {"init", PN_OPT_STR, &a.init, "W", "start from these weights instead of the seeded initialisation", false},
+        {"init", PN_OPT_STR, &a.init, "W", "start from these weights (.safetensors or .pth; an encoder alone keeps the "
+                                           "seeded decoder) instead of the seeded initialisation", false},
+        {"freeze-encoder", PN_OPT_INT, &a.freeze_encoder, "N", "epochs with the encoder frozen, then trained (default 0; "
+                                                              "BatchNorm statistics still update, as in PyTorch)", false},
+        {"encoder-lr-scale", PN_OPT_FLOAT, &a.encoder_lr_scale, "F", "encoder learning rate = F x --lr (default 1)", false},
         {"seed", PN_OPT_INT, &a.seed, "N", "seed of weights, sampler and augmentation (default 0)", false},
         {"backend", PN_OPT_STR, &a.backend, "NAME", "auto | ref | cpu | cuda (default auto)", false},
         {"threads", PN_OPT_INT, &a.threads, "N", "compute threads (default: all cores)", false},

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "backends/cpu/cpu.h"
+#include "data/pth.h"
+#include "weights.h"
 
 pn_status pn_tool_open_backend(const char *name, int threads, pn_backend **out) {
     PN_TRY(pn_backend_open(name ? name : "auto", threads, out));
@@ -46,13 +48,18 @@ static bool differs(const char *flag, const char *file) {
     return strcmp(flag, file) != 0;
 }
 
+static bool last_was_training_state;
+/* Whether the last arch_of_file failed because the file is a training state. */
+static bool was_training_state(pn_status st) { return st != PN_OK && last_was_training_state; }
+
 /* The architecture of a weights file: recorded in its metadata, else recognised from its tensors. */
 static pn_status arch_of_file(const char *weights, pn_arch *out, bool *recorded) {
     pn_st_file *f;
     PN_TRY(pn_st_open(weights, &f));
     pn_model_card card;
     const char *producer = pn_st_meta(f, "producer");
-    if (producer && strcmp(producer, "pneumoseg train") == 0) {
+    last_was_training_state = producer && strcmp(producer, "pneumoseg train") == 0;
+    if (last_was_training_state) {
         pn_status st = pn_error(PN_ERR_FORMAT, "%s is a training state (what --resume reads), not a weights file: use "
                                 "the run's last.safetensors or best.safetensors", weights);
         pn_st_close(f);
@@ -66,19 +73,32 @@ static pn_status arch_of_file(const char *weights, pn_arch *out, bool *recorded)
     return st;
 }
 
-pn_status pn_tool_load_model_arch(const char *encoder, const char *decoder, const char *attention, const char *weights,
-                                  pn_backend *be, pn_unet **out) {
-    pn_arch arch;
+pn_status pn_tool_arch_of_weights(const char *encoder, const char *decoder, const char *attention, const char *weights,
+                                  pn_arch *out) {
+    if (pn_pth_sniff(weights)) return pn_tool_arch(encoder, decoder, attention, out); /* mapped onto the flags' model */
     bool recorded = false;
-    PN_TRY(arch_of_file(weights, &arch, &recorded));
+    pn_status st = arch_of_file(weights, out, &recorded);
+    if (st != PN_OK && !recorded && !was_training_state(st)) /* not a whole model (an encoder alone) */
+        return pn_tool_arch(encoder, decoder, attention, out);
+    PN_TRY(st);
     char text[96];
-    pn_arch_text(&arch, text, sizeof text);
-    if (differs(encoder, arch.encoder) || differs(decoder, arch.decoder) || differs(attention, arch.attention))
+    pn_arch_text(out, text, sizeof text);
+    if (differs(encoder, out->encoder) || differs(decoder, out->decoder) || differs(attention, out->attention))
         return pn_error(PN_ERR_ARG, "%s holds a %s model (%s); leave out --encoder/--decoder/--attention or make them match",
                         weights, text, recorded ? "recorded in the file" : "recognised from its tensors");
     pn_log_info("model: %s (%s)", text, recorded ? "from the weights file" : "recognised from the tensor names");
+    return PN_OK;
+}
+
+pn_status pn_tool_load_model_arch(const char *encoder, const char *decoder, const char *attention, const char *weights,
+                                  pn_backend *be, pn_unet **out) {
+    pn_arch arch;
+    PN_TRY(pn_tool_arch_of_weights(encoder, decoder, attention, weights, &arch));
     PN_TRY(pn_unet_create_arch(&arch, be, out));
-    pn_status st = pn_unet_load(*out, weights);
+    pn_load_result r;
+    /* a PyTorch checkpoint goes through the key map; our safetensors load directly */
+    pn_status st = pn_pth_sniff(weights) ? pn_tool_load_weights(*out, weights, PN_LOAD_WHOLE, NULL, &r)
+                                         : pn_unet_load(*out, weights);
     if (st != PN_OK) {
         pn_unet_free(*out);
         *out = NULL;

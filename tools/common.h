@@ -7,13 +7,17 @@
 
 /* Opens the backend named by --backend (default "auto") with --threads (0 = all cores) and logs it. */
 pn_status pn_tool_open_backend(const char *name, int threads, pn_backend **out);
-/* Creates the model and loads `weights` (safetensors) into it; the architecture comes from the file (its
- * recorded architecture, else recognised from its tensor names and shapes), and `encoder` (NULL = none given)
- * must agree with it. */
+/* Creates the model and loads `weights` into it: our safetensors (the architecture it records, else recognised
+ * from its tensor names and shapes) or a whole model's PyTorch .pth (smp or AlbuNet names, any wrapper; see
+ * weights.h; the architecture from the flags). `encoder` (NULL = none given) must agree with the file. */
 pn_status pn_tool_load_model(const char *encoder, const char *weights, pn_backend *be, pn_unet **out);
 /* The same with --decoder and --attention too (each NULL when not given). */
 pn_status pn_tool_load_model_arch(const char *encoder, const char *decoder, const char *attention, const char *weights,
                                   pn_backend *be, pn_unet **out);
+/* The architecture of a weights file for training from it (--init): what our safetensors record or show; the flags'
+ * for a .pth or an encoder alone. Flags given must agree with the file. */
+pn_status pn_tool_arch_of_weights(const char *encoder, const char *decoder, const char *attention, const char *weights,
+                                  pn_arch *out);
 /* The architecture named by --encoder/--decoder/--attention (NULL = resnet34 / unet / none). */
 pn_status pn_tool_arch(const char *encoder, const char *decoder, const char *attention, pn_arch *out);
 /* Applies --precision (fp32, bf16 or fp16; NULL = fp32) to the backend before the model is planned: through its

@@ -5,6 +5,7 @@
 # submission against the synthetic test truth (which SIIM does not give). Sized for about 15 minutes on 2 cores.
 # Usage: tools/demo.sh [OUT_DIR]   (default: demo)   Environment: DEMO_EPOCHS, DEMO_STEPS, DEMO_N override the size;
 # DEMO_ENCODER picks another encoder (default resnet34; `pneumoseg models` lists them).
+# DEMO_ENCODER_WEIGHTS=FILE starts the encoder from a pretrained checkpoint (e.g. torchvision's resnet34 .pth).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-demo}
@@ -30,7 +31,13 @@ $bin prepare --train-dicom "$out/syn/dicom-images-train" --rle "$out/syn/train-r
 stamp "folds: 5 stratified folds"
 $bin folds --rle "$out/syn/train-rle.csv" --out "$out/folds.csv" --k 5 --force
 stamp "train: $epochs epochs of up to $steps steps (an epoch is what the 0.6 positive-share sampler draws: every positive and 2/3 as many negatives), batch 8 at 128, Unet-$encoder, cpu backend"
-$bin train --data "$out/data128" --folds "$out/folds.csv" --fold 0 --out "$out/run" --force \
+init=()
+if [ -n "${DEMO_ENCODER_WEIGHTS:-}" ]; then
+  stamp "init: the encoder from $DEMO_ENCODER_WEIGHTS, the decoder seeded"
+  $bin init --encoder "$encoder" --encoder-weights "$DEMO_ENCODER_WEIGHTS" --out "$out/init.safetensors" --force
+  init=(--init "$out/init.safetensors")
+fi
+$bin train --data "$out/data128" --folds "$out/folds.csv" --fold 0 --out "$out/run" --force "${init[@]}" \
   --epochs "$epochs" --steps-per-epoch "$steps" --batch 8 --size 128 --lr 1e-3 --milestones 20,26 --gamma 0.5 \
   --pos-share 0.6 --aug blog --top-k 2 --areas 0,250,1000 --backend cpu --encoder "$encoder"
 stamp "eval: fold 0 with hflip TTA"

@@ -223,6 +223,7 @@ static pn_status state_fill(pn_unet *m, const pn_train_state *s, pn_st_writer *w
         PN_TRY(meta_num(w, "loss_scale_good_steps", (double)s->scale_good));
         PN_TRY(meta_num(w, "skipped_steps", (double)s->skipped_steps));
     }
+    if (s->frozen_steps > 0) PN_TRY(meta_num(w, "frozen_steps", (double)s->frozen_steps));
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)s->seed);
     PN_TRY(pn_st_writer_meta(w, "seed", seed));
@@ -265,6 +266,8 @@ static pn_status state_read(pn_unet *m, const pn_st_file *f, pn_train_state *s) 
     s->hist_cols = (int)v;
     const char *seed = pn_st_meta(f, "seed");
     s->seed = seed ? strtoull(seed, NULL, 10) : 0;
+    const char *frozen = pn_st_meta(f, "frozen_steps"); /* only in runs with --freeze-encoder */
+    s->frozen_steps = frozen ? strtoll(frozen, NULL, 10) : 0;
     const char *scale = pn_st_meta(f, "loss_scale"); /* only in fp16 runs */
     if (scale) {
         s->loss_scale = strtod(scale, NULL);

@@ -59,6 +59,7 @@ typedef struct pn_train_state {
      * last changed, and the optimizer steps skipped for non-finite gradients so far */
     double loss_scale;
     int64_t scale_good, skipped_steps;
+    int64_t frozen_steps; /* optimizer steps taken with the encoder frozen (--freeze-encoder; 0 = none saved) */
 } pn_train_state;
 /* Writes the model (as "model.<smp name>"), Adam's moments ("optimizer.m.<name>", "optimizer.v.<name>")
  * and the state (metadata, "train.history") into one safetensors file, atomically. */

@@ -6,6 +6,7 @@ packages=(
   libopenblas-dev libdnnl-dev               # CPU backend: OpenBLAS GEMM, oneDNN 2.6
   libdcmtk-dev dcmtk libjpeg-dev            # DICOM (dcmtk links libjpeg; dcmtk tools are used by tests)
   libpng-dev libstb-dev libdeflate-dev      # PNG (libdeflate: faster PNG writing)
+  libzip-dev                                # zip-format PyTorch checkpoints (.pth since PyTorch 1.6)
   python3-pydicom                           # its test DICOMs are the robustness corpus of the tests
 )
 missing=()
