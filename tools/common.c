@@ -73,12 +73,14 @@ static pn_status arch_of_file(const char *weights, pn_arch *out, bool *recorded)
     return st;
 }
 
-pn_status pn_tool_arch_of_weights(const char *encoder, const char *decoder, const char *attention, const char *weights,
-                                  pn_arch *out) {
+/* The architecture of a weights file (see pn_tool_arch_of_weights); `partial_ok`: a safetensors file that is no
+ * whole model (an encoder alone) takes the flags' architecture instead of being an error. */
+static pn_status resolve_arch(const char *encoder, const char *decoder, const char *attention, const char *weights,
+                              bool partial_ok, pn_arch *out) {
     if (pn_pth_sniff(weights)) return pn_tool_arch(encoder, decoder, attention, out); /* mapped onto the flags' model */
     bool recorded = false;
     pn_status st = arch_of_file(weights, out, &recorded);
-    if (st != PN_OK && !recorded && !was_training_state(st)) /* not a whole model (an encoder alone) */
+    if (partial_ok && st != PN_OK && !recorded && !was_training_state(st))
         return pn_tool_arch(encoder, decoder, attention, out);
     PN_TRY(st);
     char text[96];
@@ -90,10 +92,15 @@ pn_status pn_tool_arch_of_weights(const char *encoder, const char *decoder, cons
     return PN_OK;
 }
 
+pn_status pn_tool_arch_of_weights(const char *encoder, const char *decoder, const char *attention, const char *weights,
+                                  pn_arch *out) {
+    return resolve_arch(encoder, decoder, attention, weights, true, out);
+}
+
 pn_status pn_tool_load_model_arch(const char *encoder, const char *decoder, const char *attention, const char *weights,
                                   pn_backend *be, pn_unet **out) {
     pn_arch arch;
-    PN_TRY(pn_tool_arch_of_weights(encoder, decoder, attention, weights, &arch));
+    PN_TRY(resolve_arch(encoder, decoder, attention, weights, false, &arch));
     PN_TRY(pn_unet_create_arch(&arch, be, out));
     pn_load_result r;
     /* a PyTorch checkpoint goes through the key map; our safetensors load directly */
