@@ -53,6 +53,12 @@ if(PNG_FOUND AND STB_FOUND)
 endif()
 pn_resolve(PN_PNG PN_HAVE_PNG PN_PNG_USABLE "libpng and stb (libpng-dev, libstb-dev)")
 
+# MPI: `mpirun -np N pneumoseg train` (data-parallel training; tools/train_dist.c). Open MPI from Debian in CI.
+if(NOT PN_MPI STREQUAL "OFF")
+  find_package(MPI COMPONENTS C QUIET)
+endif()
+pn_resolve(PN_MPI PN_HAVE_MPI MPI_C_FOUND "MPI (libopenmpi-dev and openmpi-bin)")
+
 # CUDA: the toolkit (nvcc, cudart) and cuDNN give the cuda backend module (backends/cuda); the main binary
 # never links CUDA. PN_CUDA_ARCHS are the GPU architectures compiled (CMAKE_CUDA_ARCHITECTURES syntax).
 set(PN_CUDA_ARCHS "80-real;90" CACHE STRING "CUDA architectures of the cuda module (e.g. 90 while developing)")
@@ -85,6 +91,18 @@ if(NOT PN_CUDA STREQUAL "OFF")
   endif()
 endif()
 
+# NCCL (part of the CUDA toolkit on the build machines): the cuda module's all-reduce for GPU ranks.
+set(PN_HAVE_NCCL OFF)
+if(PN_HAVE_CUDA AND NOT PN_NCCL STREQUAL "OFF")
+  find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
+  find_library(NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR})
+endif()
+set(PN_NCCL_USABLE OFF)
+if(PN_HAVE_CUDA AND NCCL_INCLUDE_DIR)
+  set(PN_NCCL_USABLE ON)
+endif()
+pn_resolve(PN_NCCL PN_HAVE_NCCL PN_NCCL_USABLE "NCCL (nccl.h of the CUDA toolkit; needs PN_CUDA)")
+
 function(pn_print_summary)
   message(STATUS "pneumoseg configuration:")
   message(STATUS "  OpenMP    ${PN_HAVE_OPENMP}")
@@ -92,6 +110,8 @@ function(pn_print_summary)
   message(STATUS "  oneDNN    ${PN_HAVE_ONEDNN}")
   message(STATUS "  DCMTK     ${PN_HAVE_DCMTK}")
   message(STATUS "  PNG       ${PN_HAVE_PNG}")
+  message(STATUS "  MPI       ${PN_HAVE_MPI}")
   message(STATUS "  CUDA      ${PN_HAVE_CUDA} (${PN_CUDA_WHY})")
+  message(STATUS "  NCCL      ${PN_HAVE_NCCL}")
   message(STATUS "  sanitize  ${PN_SANITIZE}")
 endfunction()
