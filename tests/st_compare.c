@@ -1,6 +1,7 @@
-/* st_compare: compares the float tensors of two safetensors files (the same names and shapes): for each tensor the
- * largest |a - b| over its largest |b|; prints the worst and exits 1 when it exceeds TOL (or a tensor is missing).
- * Usage: st_compare A B TOL */
+/* st_compare: compares the float tensors of two safetensors files whose names contain a substring: for each, the
+ * largest |a - b| over its largest |b|; prints the worst and the median over the tensors and exits 1 when the worst
+ * exceeds MAX or the median exceeds MEDIAN (or a tensor is missing, or none matched).
+ * Usage: st_compare A B SUBSTRING MAX MEDIAN   (SUBSTRING "" = every float tensor) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,43 +19,61 @@ static double tensor_diff(const float *a, const float *b, int64_t n) {
     return scale > 0 ? diff / scale : diff;
 }
 
+static int by_value(const void *x, const void *y) {
+    double a = *(const double *)x, b = *(const double *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* The relative difference of entry ea of fa against its namesake in fb, or -1 (message printed) if it cannot. */
+static double entry_diff(const pn_st_file *fa, const pn_st_entry *ea, const pn_st_file *fb) {
+    const pn_st_entry *eb = pn_st_find(fb, ea->name);
+    int64_t n = pn_st_numel(ea);
+    if (!eb || pn_st_numel(eb) != n) {
+        fprintf(stderr, "st_compare: %s is missing or has another size in %s\n", ea->name, fb->path);
+        return -1;
+    }
+    float *a = malloc((size_t)n * sizeof *a + 1), *b = malloc((size_t)n * sizeof *b + 1);
+    double d = -1;
+    if (a && b && pn_st_read_f32(fa, ea, a, n) == PN_OK && pn_st_read_f32(fb, eb, b, n) == PN_OK) d = tensor_diff(a, b, n);
+    else fprintf(stderr, "st_compare: cannot read %s\n", ea->name);
+    free(a);
+    free(b);
+    return d;
+}
+
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: st_compare A B TOL\n");
+    if (argc != 6) {
+        fprintf(stderr, "usage: st_compare A B SUBSTRING MAX MEDIAN\n");
         return 2;
     }
-    double tol = atof(argv[3]), worst = 0;
-    const char *worst_name = "";
+    const char *sub = argv[3];
+    double max_tol = atof(argv[4]), median_tol = atof(argv[5]);
     pn_st_file *fa = NULL, *fb = NULL;
     if (pn_st_open(argv[1], &fa) != PN_OK || pn_st_open(argv[2], &fb) != PN_OK) {
         fprintf(stderr, "st_compare: %s\n", pn_last_error());
         return 1;
     }
-    int compared = 0, bad = 0;
+    double *diffs = malloc(sizeof(double) * (size_t)(fa->count + 1)), worst = 0;
+    const char *worst_name = "";
+    int n = 0, bad = 0;
     for (int i = 0; i < fa->count; i++) {
-        const pn_st_entry *ea = &fa->entries[i], *eb = pn_st_find(fb, ea->name);
-        if (ea->dtype != PN_ST_F32) continue;
-        int64_t n = pn_st_numel(ea);
-        if (!eb || pn_st_numel(eb) != n) {
-            fprintf(stderr, "st_compare: %s is missing or has another size in %s\n", ea->name, argv[2]);
+        const pn_st_entry *ea = &fa->entries[i];
+        if (ea->dtype != PN_ST_F32 || !strstr(ea->name, sub)) continue;
+        double d = entry_diff(fa, ea, fb);
+        if (d < 0) {
             bad = 1;
             continue;
         }
-        float *a = malloc((size_t)n * sizeof *a + 1), *b = malloc((size_t)n * sizeof *b + 1);
-        if (!a || !b || pn_st_read_f32(fa, ea, a, n) != PN_OK || pn_st_read_f32(fb, eb, b, n) != PN_OK) {
-            fprintf(stderr, "st_compare: cannot read %s\n", ea->name);
-            bad = 1;
-        } else {
-            double d = tensor_diff(a, b, n);
-            if (d > worst || d != d) worst = d, worst_name = ea->name;
-            compared++;
-        }
-        free(a);
-        free(b);
+        if (d > worst || d != d) worst = d, worst_name = ea->name;
+        diffs[n++] = d;
     }
-    printf("st_compare: %d tensors, worst relative difference %.3g (%s)\n", compared, worst, worst_name);
-    bool ok = !bad && compared > 0 && worst <= tol;
+    qsort(diffs, (size_t)n, sizeof *diffs, by_value);
+    double median = n ? diffs[n / 2] : 0;
+    printf("st_compare '%s': %d tensors, relative difference worst %.3g (%s), median %.3g\n", sub, n, worst, worst_name,
+           median);
+    int rc = !bad && n > 0 && worst <= max_tol && median <= median_tol ? 0 : 1;
+    free(diffs);
     pn_st_close(fa);
     pn_st_close(fb);
-    return ok ? 0 : 1;
+    return rc;
 }

@@ -13,14 +13,26 @@
 #include "mpi_comm.h"
 
 struct pn_train_dist {
-    pn_comm comm;
+    pn_comm comm;                   /* MPI's, its sum timed (timed_sum) */
+    pn_comm mpi;
     int local_rank, local_size;
     bool sync_bn;
     pn_backend *inner;              /* the backend as opened (the trainer may hold the synchronised wrapper) */
     const pn_collectives_i *coll;   /* the backend's own collectives (NCCL), when they opened */
     void *coll_comm;
     float *stage;                   /* host copy of the gradients (device memory without collectives) */
+    pn_dist_times times, reported;  /* so far, and at the last epoch line */
 };
+
+/* The communicator the trainer and the synchronised backend use: MPI's sum, timed. */
+static pn_status timed_sum(pn_comm *c, double *x, int64_t n) {
+    pn_train_dist *d = c->ctx;
+    double t0 = pn_now();
+    pn_status st = d->mpi.sum_f64(&d->mpi, x, n);
+    d->times.stats_seconds += pn_now() - t0;
+    d->times.stats_calls++;
+    return st;
+}
 
 int pn_train_dist_launch_size(void) {
     const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"};
@@ -75,11 +87,14 @@ pn_status pn_train_dist_open(pn_train_dist **out) {
     }
     pn_train_dist *d = calloc(1, sizeof *d);
     if (!d) return pn_error(PN_ERR_NOMEM, "out of memory");
-    pn_status st = pn_mpi_init(&d->comm, &d->local_rank, &d->local_size);
+    pn_status st = pn_mpi_init(&d->mpi, &d->local_rank, &d->local_size);
     if (st != PN_OK) {
         free(d);
         return st;
     }
+    d->comm = d->mpi;
+    d->comm.ctx = d;
+    d->comm.sum_f64 = timed_sum;
     if (d->comm.rank != 0) pn_log_set_level(0);
     pick_gpu(d->local_rank, d->local_size);
     pn_log_info("data-parallel: %d ranks (%d on this machine) over %s", d->comm.size, d->local_size, desc);
@@ -181,8 +196,9 @@ static pn_status flat_grads(pn_unet *m, pn_tensor *flat) {
     return PN_OK;
 }
 
-pn_status pn_train_dist_grads(pn_train_dist *d, pn_unet *m) {
-    if (!d) return PN_OK;
+/* The flat gradients summed over the ranks (the backend's collectives, MPI in host memory, or MPI through a host
+ * copy), then divided by the ranks unless synchronised. */
+static pn_status reduce_grads(pn_train_dist *d, pn_unet *m) {
     pn_tensor flat;
     PN_TRY(flat_grads(m, &flat));
     int64_t n = pn_tensor_numel(&flat);
@@ -200,6 +216,21 @@ pn_status pn_train_dist_grads(pn_train_dist *d, pn_unet *m) {
     if (d->sync_bn || d->comm.size == 1) return PN_OK;
     return pn_unet_scale_grad(m, 1.0 / d->comm.size);
 }
+
+pn_status pn_train_dist_grads(pn_train_dist *d, pn_unet *m) {
+    if (!d) return PN_OK;
+    double t0 = pn_now();
+    pn_status st = reduce_grads(d, m);
+    d->times.grad_seconds += pn_now() - t0;
+    d->times.grad_calls++;
+    return st;
+}
+
+void pn_train_dist_times(const pn_train_dist *d, pn_dist_times *out) {
+    memset(out, 0, sizeof *out);
+    if (d) *out = d->times;
+}
+
 
 /* The running mean and variance of every BatchNorm averaged over the ranks. */
 static pn_status average_running_stats(pn_train_dist *d, pn_unet *m) {
@@ -234,8 +265,15 @@ pn_status pn_train_dist_epoch_end(pn_train_dist *d, pn_unet *m, double *loss_sum
     double v[2] = {*loss_sum, *batches};
     PN_TRY(d->comm.sum_f64(&d->comm, v, 2));
     *loss_sum = v[0], *batches = v[1];
+    pn_dist_times now = d->times, was = d->reported;
+    d->reported = now;
+    pn_log_info("data-parallel: %lld gradient all-reduces %.2f s, %lld statistics all-reduces %.2f s",
+                (long long)(now.grad_calls - was.grad_calls), now.grad_seconds - was.grad_seconds,
+                (long long)(now.stats_calls - was.stats_calls), now.stats_seconds - was.stats_seconds);
     return d->sync_bn || d->comm.size == 1 ? PN_OK : average_running_stats(d, m);
 }
+
+pn_status pn_train_dist_sum(pn_train_dist *d, double *x, int n) { return d ? d->comm.sum_f64(&d->comm, x, n) : PN_OK; }
 
 /* Sums the validation results of every rank into *grid and *out (the loss as a sum over batches). */
 static pn_status reduce_validation(pn_train_dist *d, int batch, pn_triplet_grid *grid, pn_val_result *out) {

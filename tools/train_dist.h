@@ -36,6 +36,17 @@ pn_status pn_train_dist_start(pn_train_dist *d);
 /* After the last batch of an optimizer step: the gradients of every rank summed (--sync-bn: each rank's part of
  * the global batch's gradient) or averaged (otherwise: each rank's own loss, as DDP). */
 pn_status pn_train_dist_grads(pn_train_dist *d, pn_unet *m);
+/* Seconds and calls so far in the gradient all-reduce and in the small all-reduces (the synchronised backend's
+ * statistics, validation, the epoch's loss). Zero for NULL. */
+typedef struct pn_dist_times {
+    double grad_seconds, stats_seconds;
+    int64_t grad_calls, stats_calls;
+} pn_dist_times;
+void pn_train_dist_times(const pn_train_dist *d, pn_dist_times *out);
+/* Sums n doubles over the ranks, in place (nothing for NULL). */
+pn_status pn_train_dist_sum(pn_train_dist *d, double *x, int n);
+/* `pneumoseg bench dist`: data-parallel training steps and the gradient all-reduce, timed (bench_dist.c). */
+int pn_bench_dist(int argc, char **argv);
 /* At the end of an epoch: the loss sum and batch count added over the ranks, and the BatchNorm running statistics
  * averaged over them unless synchronised (then they are equal already), so that validation and the checkpoint see one
  * model (PyTorch's DDP keeps rank 0's; the average uses every rank's data). */
