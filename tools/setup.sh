@@ -7,6 +7,7 @@ packages=(
   libdcmtk-dev dcmtk libjpeg-dev            # DICOM (dcmtk links libjpeg; dcmtk tools are used by tests)
   libpng-dev libstb-dev libdeflate-dev      # PNG (libdeflate: faster PNG writing)
   python3-pydicom                           # its test DICOMs are the robustness corpus of the tests
+  libopenmpi-dev openmpi-bin                # MPI: data-parallel training (mpirun -np N pneumoseg train)
 )
 missing=()
 for p in "${packages[@]}"; do
