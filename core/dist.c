@@ -15,8 +15,8 @@ typedef struct sync_ctx {
     pn_buffer scratch; /* one activation-sized tensor for the BatchNorm backward's correction (nodes run one at a time) */
 } sync_ctx;
 
-/* BATCHNORM_TRAIN_FWD: the local op gives this rank's mean and variance; the combined ones replace them (and the
- * running statistics it updated) and BATCHNORM_APPLY normalises with them. */
+/* BATCHNORM_TRAIN_FWD: the local op gives this rank's mean and variance; the combined ones (one all-reduce) replace
+ * them and the running statistics it updated, and BATCHNORM_APPLY normalises with them. */
 typedef struct bn_fwd_state {
     pn_node local, apply;
     double *sums; /* 2C + 1 */
@@ -97,8 +97,9 @@ static pn_status bn_fwd_prepare(sync_ctx *c, pn_node *node) {
     return PN_OK;
 }
 
-/* Combines each rank's (count, mean, biased variance) exactly: the global mean first, then the sum of each rank's
- * n_r * (var_r + (mean_r - mean)^2) (Chan et al.'s parallel variance), both in double. */
+/* Combines each rank's (count, mean, biased variance) in one sum: n, sum n_r * mean_r and sum n_r * (var_r + mean_r^2),
+ * so mean = S / n and var = Q / n - mean^2 in double. The inputs are floats, so the cancellation costs nothing unless
+ * mean^2 / var approaches 1e10; the rounding of each rank's float statistics is what remains. */
 static pn_status bn_fwd_compute(sync_ctx *c, pn_node *node) {
     bn_fwd_state *s = node->state;
     const pn_batchnorm_params *p = &node->p.batchnorm_train_fwd;
@@ -111,18 +112,18 @@ static pn_status bn_fwd_compute(sync_ctx *c, pn_node *node) {
     PN_TRY(pn_node_compute(c->inner, &s->local));
     PN_TRY(pn_tensor_get(node->out[1], mean));
     PN_TRY(pn_tensor_get(node->out[2], invstd));
-    double *sum = s->sums, *dev = s->sums + ch + 1;
+    double *sum = s->sums, *sq = s->sums + ch + 1;
     sum[0] = n_r;
-    for (int64_t k = 0; k < ch; k++) sum[1 + k] = n_r * mean[k];
-    PN_TRY(c->comm->sum_f64(c->comm, sum, ch + 1));
+    for (int64_t k = 0; k < ch; k++) {
+        double var_r = 1.0 / ((double)invstd[k] * invstd[k]) - p->eps;
+        sum[1 + k] = n_r * mean[k];
+        sq[k] = n_r * ((var_r > 0 ? var_r : 0.0) + (double)mean[k] * mean[k]);
+    }
+    PN_TRY(c->comm->sum_f64(c->comm, sum, 2 * ch + 1));
     double n = sum[0];
     for (int64_t k = 0; k < ch; k++) {
-        double var_r = 1.0 / ((double)invstd[k] * invstd[k]) - p->eps, d = mean[k] - sum[1 + k] / n;
-        dev[k] = n_r * ((var_r > 0 ? var_r : 0.0) + d * d);
-    }
-    PN_TRY(c->comm->sum_f64(c->comm, dev, ch));
-    for (int64_t k = 0; k < ch; k++) {
-        double m = sum[1 + k] / n, var = dev[k] / n;
+        double m = sum[1 + k] / n, var = sq[k] / n - m * m;
+        if (var < 0) var = 0;
         mean[k] = (float)m;
         invstd[k] = (float)(1.0 / sqrt(var + p->eps));
         old_mean[k] = (float)((1.0 - p->momentum) * old_mean[k] + p->momentum * m);

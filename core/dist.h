@@ -36,7 +36,7 @@ typedef struct pn_collectives_i {
 } pn_collectives_i;
 
 /* Wraps `inner` for synchronised training over `comm` (which must outlive it): BATCHNORM_TRAIN_FWD normalises with
- * the mean and variance of the global batch (each rank's mean and variance combined exactly, in double) and updates
+ * the mean and variance of the global batch (each rank's mean and variance combined in double) and updates
  * the running statistics with them; BATCHNORM_BWD uses the global sums of dy and dy * xhat; COMBO_LOSS_FWD/BWD
  * compute the loss and its gradient from the global sums (BCE and focal means over every pixel of every rank, one
  * Dice over the whole global batch). Parameter gradients stay this rank's part: their sum over the ranks is the

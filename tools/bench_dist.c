@@ -86,7 +86,7 @@ static pn_status run(const dist_args *a, pn_train_dist *d, pn_backend **be, pn_u
         double ms = median_of(steps, a->runs), mr = median_of(reduces, a->runs);
         printf("step median %.4f s (%.2f images/s), of which gradient all-reduce %.4f s (%.1f%%, %.1f M floats)\n", ms,
                a->batch / ms, mr, 100.0 * mr / ms, (double)params / 1e6);
-        printf("statistics all-reduces: %.1f per step, %.4f s per step\n",
+        printf("small all-reduces (BatchNorm and loss statistics): %.1f per step, %.4f s per step\n",
                (double)(t1.stats_calls - t0.stats_calls) / a->runs, (t1.stats_seconds - t0.stats_seconds) / a->runs);
     }
     free(steps);

@@ -153,7 +153,10 @@ static pn_status check_same_backend(pn_train_dist *d) {
 static pn_status open_collectives(pn_train_dist *d) {
     const pn_collectives_i *coll = NULL;
     char why[300] = "";
-    if (!d->inner->collectives) return PN_OK;
+    if (!d->inner->collectives) { /* the same on every rank (check_same_backend) */
+        pn_log_info("gradients: MPI all-reduce through a host copy (the %s backend has no collectives)", d->inner->name);
+        return PN_OK;
+    }
     if (d->inner->collectives(d->inner, &coll) != PN_OK) snprintf(why, sizeof why, "%s", pn_last_error());
     unsigned char msg[1 + 1024] = {0};
     if (coll && coll->id_bytes > sizeof msg - 1) return pn_error(PN_ERR_BACKEND, "%s id is too large", coll->name);
@@ -176,10 +179,10 @@ static pn_status open_collectives(pn_train_dist *d) {
 pn_status pn_train_dist_start(pn_train_dist *d) {
     if (!d) return PN_OK;
     PN_TRY(check_same_backend(d));
+    pn_log_info("BatchNorm: %s", d->sync_bn ? "batch statistics and loss sums over the global batch (--sync-bn)"
+                                            : "each rank normalises its share; running statistics averaged per epoch");
     if (!d->inner->host_memory) return open_collectives(d);
-    pn_log_info("gradients: MPI all-reduce in host memory; %s", d->sync_bn ? "BatchNorm and loss over the global batch "
-                                                                             "(--sync-bn)"
-                                                                           : "BatchNorm per rank");
+    pn_log_info("gradients: MPI all-reduce in host memory");
     return PN_OK;
 }
 
@@ -267,7 +270,7 @@ pn_status pn_train_dist_epoch_end(pn_train_dist *d, pn_unet *m, double *loss_sum
     *loss_sum = v[0], *batches = v[1];
     pn_dist_times now = d->times, was = d->reported;
     d->reported = now;
-    pn_log_info("data-parallel: %lld gradient all-reduces %.2f s, %lld statistics all-reduces %.2f s",
+    pn_log_info("data-parallel: %lld gradient all-reduces %.2f s, %lld small all-reduces (statistics, sums) %.2f s",
                 (long long)(now.grad_calls - was.grad_calls), now.grad_seconds - was.grad_seconds,
                 (long long)(now.stats_calls - was.stats_calls), now.stats_seconds - was.stats_seconds);
     return d->sync_bn || d->comm.size == 1 ? PN_OK : average_running_stats(d, m);
