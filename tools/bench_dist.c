@@ -110,9 +110,10 @@ static pn_status time_allreduce(pn_train_dist *d, int64_t n, int runs) {
     if (st == PN_OK && pn_train_dist_root(d)) {
         double m = median_of(t, runs);
         int ranks = pn_train_dist_size(d);
-        printf("all-reduce of %lld floats (%.1f MB) over %d ranks: median %.4f s, min %.4f s; bus bandwidth %.2f GB/s "
+        printf("all-reduce of %lld floats (%.3f MB) over %d ranks: median %.3f ms, min %.3f ms; bus bandwidth %.2f GB/s "
                "(2(N-1)/N x bytes / time)\n",
-               (long long)n, (double)n * 4 / 1e6, ranks, m, t[0], 2.0 * (ranks - 1) / ranks * (double)n * 4 / m / 1e9);
+               (long long)n, (double)n * 4 / 1e6, ranks, 1e3 * m, 1e3 * t[0],
+               2.0 * (ranks - 1) / ranks * (double)n * 4 / m / 1e9);
     }
     free(x);
     free(t);

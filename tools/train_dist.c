@@ -148,26 +148,25 @@ static pn_status check_same_backend(pn_train_dist *d) {
                     count[0], count[1], count[2], count[3], d->inner->name);
 }
 
-/* The backend's collectives (NCCL): rank 0 makes the id and sends it over MPI with whether that worked, so every
- * rank takes the same way; a missing library means the gradients go over MPI instead. */
+/* The backend's collectives (NCCL), where every rank can load them: rank 0 makes the id and sends it over MPI with
+ * whether that worked, so every rank takes the same way; otherwise the gradients go over MPI through host copies. */
 static pn_status open_collectives(pn_train_dist *d) {
     const pn_collectives_i *coll = NULL;
-    char why[300] = "";
-    if (!d->inner->collectives) { /* the same on every rank (check_same_backend) */
-        pn_log_info("gradients: MPI all-reduce through a host copy (the %s backend has no collectives)", d->inner->name);
-        return PN_OK;
-    }
-    if (d->inner->collectives(d->inner, &coll) != PN_OK) snprintf(why, sizeof why, "%s", pn_last_error());
+    char why[300] = "the backend has no collectives";
+    if (d->inner->collectives && d->inner->collectives(d->inner, &coll) != PN_OK) snprintf(why, sizeof why, "%s", pn_last_error());
+    double have = coll != NULL;
+    PN_TRY(d->comm.sum_f64(&d->comm, &have, 1));
     unsigned char msg[1 + 1024] = {0};
-    if (coll && coll->id_bytes > sizeof msg - 1) return pn_error(PN_ERR_BACKEND, "%s id is too large", coll->name);
-    if (d->comm.rank == 0 && coll) {
+    if (have == d->comm.size && d->comm.rank == 0) {
+        if (coll->id_bytes > sizeof msg - 1) return pn_error(PN_ERR_BACKEND, "the %s id is too large", coll->name);
         pn_status st = coll->make_id(d->inner, msg + 1);
         msg[0] = st == PN_OK;
         if (st != PN_OK) snprintf(why, sizeof why, "%s", pn_last_error());
     }
-    PN_TRY(pn_mpi_broadcast(msg, sizeof msg));
-    if (!msg[0] || !coll) {
-        pn_log_info("gradients: MPI all-reduce through host memory (%s)", why[0] ? why : "the backend has no collectives");
+    if (have == d->comm.size) PN_TRY(pn_mpi_broadcast(msg, sizeof msg));
+    if (!msg[0]) {
+        if (coll && have < d->comm.size) snprintf(why, sizeof why, "%s is missing on some rank", coll->name);
+        pn_log_info("gradients: MPI all-reduce through host copies (%s)", why);
         return PN_OK;
     }
     PN_TRY(coll->open(d->inner, msg + 1, d->comm.rank, d->comm.size, &d->coll_comm));
