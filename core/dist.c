@@ -12,7 +12,8 @@
 typedef struct sync_ctx {
     pn_backend *inner;
     pn_comm *comm;
-    pn_buffer scratch; /* one activation-sized tensor for the BatchNorm backward's correction (nodes run one at a time) */
+    pn_buffer
+        scratch; /* one activation-sized tensor for the BatchNorm backward's correction (nodes run one at a time) */
 } sync_ctx;
 
 /* BATCHNORM_TRAIN_FWD: the local op gives this rank's mean and variance; the combined ones (one all-reduce) replace
@@ -30,8 +31,8 @@ typedef struct bn_bwd_state {
     pn_node zero, local, correct, add, acc_gamma, acc_beta;
     pn_buffer small;                                          /* the four C-vectors below */
     pn_tensor sums, sum_dy_xhat, sum_dy, coef_b, coef_a, tmp; /* sums = both per-channel sums, for the FILL */
-    double *reduced; /* 2C + 1 */
-    float *host;     /* 6C */
+    double *reduced;                                          /* 2C + 1 */
+    float *host;                                              /* 6C */
 } bn_bwd_state;
 
 /* COMBO_LOSS_FWD/BWD: logits and targets on the host, the sums of core/combo_loss.h over every rank. */
@@ -140,7 +141,8 @@ static pn_status bn_fwd_compute(sync_ctx *c, pn_node *node) {
 
 static void bn_bwd_free(pn_backend *inner, bn_bwd_state *s) {
     pn_node *nodes[] = {&s->zero, &s->local, &s->correct, &s->add, &s->acc_gamma, &s->acc_beta};
-    for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) pn_node_release(inner, nodes[i]);
+    for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
+        pn_node_release(inner, nodes[i]);
     pn_buffer_free(&s->small);
     free(s->reduced);
     free(s->host);
@@ -203,7 +205,8 @@ static pn_status bn_bwd_prepare(sync_ctx *c, pn_node *node) {
         s->tmp.name = "sync-bn correction";
         bn_bwd_wire(s, node, ch);
         pn_node *nodes[] = {&s->zero, &s->local, &s->correct, &s->add, &s->acc_gamma, &s->acc_beta};
-        for (size_t i = 0; st == PN_OK && i < sizeof nodes / sizeof nodes[0]; i++) st = pn_node_prepare(c->inner, nodes[i]);
+        for (size_t i = 0; st == PN_OK && i < sizeof nodes / sizeof nodes[0]; i++)
+            st = pn_node_prepare(c->inner, nodes[i]);
     }
     if (st != PN_OK) {
         bn_bwd_free(c->inner, s);
@@ -230,7 +233,8 @@ static pn_status bn_bwd_compute(sync_ctx *c, pn_node *node) {
     PN_TRY(pn_tensor_get(node->in[4], invstd));
     double *r = s->reduced;
     r[0] = n_r;
-    for (int64_t k = 0; k < ch; k++) r[1 + k] = s1[k], r[1 + ch + k] = s2[k];
+    for (int64_t k = 0; k < ch; k++)
+        r[1 + k] = s1[k], r[1 + ch + k] = s2[k];
     PN_TRY(c->comm->sum_f64(c->comm, r, 2 * ch + 1));
     double n = r[0];
     float *coef_b = s->host + 4 * ch, *coef_a = s->host + 5 * ch;
@@ -298,7 +302,8 @@ static pn_status loss_bwd_compute(sync_ctx *c, pn_node *node) {
     PN_TRY(global_sums(c, node, &a));
     bool floored = pn_combo_total(&a, p) < PN_COMBO_LOSS_FLOOR;
     int64_t n = pn_tensor_numel(node->in[0]);
-    for (int64_t i = 0; i < n; i++) s->dx[i] = pn_combo_grad(s->x[i], s->t[i], &a, p, floored);
+    for (int64_t i = 0; i < n; i++)
+        s->dx[i] = pn_combo_grad(s->x[i], s->t[i], &a, p, floored);
     return pn_tensor_set(node->out[0], s->dx);
 }
 
@@ -332,9 +337,12 @@ static void w_release(pn_backend *be, pn_node *node) {
         if (c->inner->release) c->inner->release(c->inner, node);
         return;
     }
-    if (node->op == PN_OP_BATCHNORM_TRAIN_FWD) bn_fwd_free(c->inner, node->state);
-    else if (node->op == PN_OP_BATCHNORM_BWD) bn_bwd_free(c->inner, node->state);
-    else loss_free(node->state);
+    if (node->op == PN_OP_BATCHNORM_TRAIN_FWD)
+        bn_fwd_free(c->inner, node->state);
+    else if (node->op == PN_OP_BATCHNORM_BWD)
+        bn_bwd_free(c->inner, node->state);
+    else
+        loss_free(node->state);
 }
 
 static pn_status w_buffer_alloc(pn_backend *be, pn_buffer *buf, size_t bytes) {
@@ -353,8 +361,12 @@ static pn_status w_tensor_get(pn_backend *be, const pn_tensor *t, float *dst) {
     pn_backend *in = ctx_of(be)->inner;
     return in->tensor_get(in, t, dst);
 }
-static size_t w_storage_bytes(pn_backend *be, const pn_tensor *t) { return pn_backend_storage_bytes(ctx_of(be)->inner, t); }
-static const char *w_supports_op(pn_backend *be, const pn_node *node) { return pn_node_unsupported(ctx_of(be)->inner, node); }
+static size_t w_storage_bytes(pn_backend *be, const pn_tensor *t) {
+    return pn_backend_storage_bytes(ctx_of(be)->inner, t);
+}
+static const char *w_supports_op(pn_backend *be, const pn_node *node) {
+    return pn_node_unsupported(ctx_of(be)->inner, node);
+}
 static pn_status w_synchronize(pn_backend *be) { return pn_backend_synchronize(ctx_of(be)->inner); }
 static pn_status w_set_threads(pn_backend *be, int threads) {
     pn_backend *in = ctx_of(be)->inner;

@@ -34,8 +34,10 @@ static double entry_diff(const pn_st_file *fa, const pn_st_entry *ea, const pn_s
     }
     float *a = malloc((size_t)n * sizeof *a + 1), *b = malloc((size_t)n * sizeof *b + 1);
     double d = -1;
-    if (a && b && pn_st_read_f32(fa, ea, a, n) == PN_OK && pn_st_read_f32(fb, eb, b, n) == PN_OK) d = tensor_diff(a, b, n);
-    else fprintf(stderr, "st_compare: cannot read %s\n", ea->name);
+    if (a && b && pn_st_read_f32(fa, ea, a, n) == PN_OK && pn_st_read_f32(fb, eb, b, n) == PN_OK)
+        d = tensor_diff(a, b, n);
+    else
+        fprintf(stderr, "st_compare: cannot read %s\n", ea->name);
     free(a);
     free(b);
     return d;

@@ -34,7 +34,8 @@ static pn_status thread_sum(pn_comm *c, double *x, int64_t n) {
     tc->posted[c->rank] = x;
     pthread_barrier_wait(&tc->barrier);
     for (int r = 0; r < c->size; r++)
-        for (int64_t i = 0; i < n; i++) sum[i] += tc->posted[r][i];
+        for (int64_t i = 0; i < n; i++)
+            sum[i] += tc->posted[r][i];
     pthread_barrier_wait(&tc->barrier); /* everyone has read every post */
     memcpy(x, sum, (size_t)n * sizeof *x);
     free(sum);
@@ -63,9 +64,9 @@ typedef struct net {
 } net;
 
 static pn_tensor shaped(int p) {
-    pn_tensor t = param_dims[p] == 4 ? pn_tensor_nchw(param_shapes[p][0], param_shapes[p][1], param_shapes[p][2],
-                                                      param_shapes[p][3])
-                                     : pn_tensor_vec(param_shapes[p][0]);
+    pn_tensor t = param_dims[p] == 4
+                      ? pn_tensor_nchw(param_shapes[p][0], param_shapes[p][1], param_shapes[p][2], param_shapes[p][3])
+                      : pn_tensor_vec(param_shapes[p][0]);
     return t;
 }
 
@@ -73,7 +74,8 @@ static pn_status fill(const pn_tensor *t, uint32_t stream, float mean, float sca
     int64_t n = pn_tensor_numel(t);
     float *v = malloc((size_t)n * sizeof *v);
     pn_rng r = pn_rng_make(5, PN_RNG_TEST, stream, 0);
-    for (int64_t i = 0; i < n; i++) v[i] = mean + scale * pn_rng_normal(&r);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = mean + scale * pn_rng_normal(&r);
     pn_status st = pn_tensor_set(t, v);
     free(v);
     return st;
@@ -102,7 +104,8 @@ static pn_status net_alloc(pn_backend *be, net *nt) {
 }
 
 static void net_free(net *nt) {
-    for (int i = 0; i < 2 * N_PARAMS + N_STATS; i++) pn_buffer_free(&nt->bufs[i]);
+    for (int i = 0; i < 2 * N_PARAMS + N_STATS; i++)
+        pn_buffer_free(&nt->bufs[i]);
 }
 
 static pn_tensor *conv_bn_relu(pn_graph *g, pn_tensor *x, pn_tensor **p, pn_tensor *rm, pn_tensor *rv, int pad,
@@ -110,7 +113,8 @@ static pn_tensor *conv_bn_relu(pn_graph *g, pn_tensor *x, pn_tensor **p, pn_tens
     int64_t n = x->shape[0];
     pn_tensor *c = pn_graph_activation(g, pn_tensor_nchw(n, CH, SIDE, SIDE), label);
     pn_tensor *y = pn_graph_activation(g, pn_tensor_nchw(n, CH, SIDE, SIDE), label);
-    pn_tensor *mean = pn_graph_activation(g, pn_tensor_vec(CH), "mean"), *inv = pn_graph_activation(g, pn_tensor_vec(CH), "inv");
+    pn_tensor *mean = pn_graph_activation(g, pn_tensor_vec(CH), "mean"),
+              *inv = pn_graph_activation(g, pn_tensor_vec(CH), "inv");
     pn_op_params cp = {.conv2d_fwd = {1, pad, 1}}, bp = {.batchnorm_train_fwd = {1e-5f, 0.1f}}, none = {0};
     pn_tensor *co[] = {c}, *ci[] = {x, p[0], NULL}, *bo[] = {y, mean, inv, rm, rv}, *bi[] = {c, p[1], p[2]};
     pn_tensor *ro[] = {y}, *ri[] = {y};
@@ -128,8 +132,10 @@ static void run_net(pn_backend *be, const float *input, const float *target, int
     pn_graph *g = pn_graph_new(be);
     pn_status st = net_alloc(be, &nt);
     pn_tensor *p[N_PARAMS], *s[N_STATS];
-    for (int i = 0; i < N_PARAMS; i++) p[i] = pn_graph_external(g, nt.param[i], &nt.grad[i]);
-    for (int i = 0; i < N_STATS; i++) s[i] = pn_graph_external(g, nt.stat[i], NULL);
+    for (int i = 0; i < N_PARAMS; i++)
+        p[i] = pn_graph_external(g, nt.param[i], &nt.grad[i]);
+    for (int i = 0; i < N_STATS; i++)
+        s[i] = pn_graph_external(g, nt.stat[i], NULL);
     pn_tensor *x = pn_graph_activation(g, pn_tensor_nchw(n, 3, SIDE, SIDE), "x");
     pn_tensor *t = pn_graph_activation(g, pn_tensor_nchw(n, 1, SIDE, SIDE), "target");
     pn_graph_keep(g, x), pn_graph_keep(g, t), pn_graph_no_grad(g, x), pn_graph_no_grad(g, t);
@@ -187,15 +193,19 @@ static void *rank_main(void *arg) {
     job->res.st = pn_backend_open(backend_name, 1, &be);
     if (job->res.st == PN_OK && job->sync) job->res.st = pn_dist_sync_backend(be, &job->comm, &be);
     int share = BATCH / RANKS;
-    if (job->res.st == PN_OK) run_net(be, input_all, target_all, job->comm.rank * share, share, &job->res);
-    else snprintf(job->res.error, sizeof job->res.error, "%s", pn_last_error());
+    if (job->res.st == PN_OK)
+        run_net(be, input_all, target_all, job->comm.rank * share, share, &job->res);
+    else
+        snprintf(job->res.error, sizeof job->res.error, "%s", pn_last_error());
     return NULL;
 }
 
 static void result_free(result *r) {
     free(r->logits);
-    for (int i = 0; i < N_PARAMS; i++) free(r->grads[i]);
-    for (int i = 0; i < N_STATS; i++) free(r->stats[i]);
+    for (int i = 0; i < N_PARAMS; i++)
+        free(r->grads[i]);
+    for (int i = 0; i < N_STATS; i++)
+        free(r->stats[i]);
 }
 
 /* Largest |a - b| over the largest |b|. */
@@ -231,7 +241,8 @@ static diffs compare_ranks(bool sync) {
         jobs[r].sync = sync;
         pthread_create(&threads[r], NULL, rank_main, &jobs[r]);
     }
-    for (int r = 0; r < RANKS; r++) pthread_join(threads[r], NULL);
+    for (int r = 0; r < RANKS; r++)
+        pthread_join(threads[r], NULL);
     pthread_barrier_destroy(&tc.barrier);
     bool ran = one.st == PN_OK;
     for (int r = 0; r < RANKS; r++) {
@@ -241,30 +252,36 @@ static diffs compare_ranks(bool sync) {
     if (ran) {
         int64_t half = (int64_t)(BATCH / RANKS) * SIDE * SIDE;
         d.loss = fmax(fabs(jobs[0].res.loss - one.loss), fabs(jobs[1].res.loss - one.loss)) / one.loss;
-        d.logits = fmax(rel_diff(jobs[0].res.logits, one.logits, half), rel_diff(jobs[1].res.logits, one.logits + half, half));
+        d.logits =
+            fmax(rel_diff(jobs[0].res.logits, one.logits, half), rel_diff(jobs[1].res.logits, one.logits + half, half));
         d.grads = d.stats = 0;
         for (int p = 0; p < N_PARAMS; p++) {
             int64_t n = 1;
-            for (int k = 0; k < param_dims[p]; k++) n *= param_shapes[p][k];
+            for (int k = 0; k < param_dims[p]; k++)
+                n *= param_shapes[p][k];
             float *sum = malloc((size_t)n * sizeof *sum);
-            for (int64_t i = 0; i < n; i++) sum[i] = jobs[0].res.grads[p][i] + jobs[1].res.grads[p][i];
+            for (int64_t i = 0; i < n; i++)
+                sum[i] = jobs[0].res.grads[p][i] + jobs[1].res.grads[p][i];
             d.grads = fmax(d.grads, rel_diff(sum, one.grads[p], n));
             free(sum);
         }
         for (int s = 0; s < N_STATS; s++)
-            for (int r = 0; r < RANKS; r++) d.stats = fmax(d.stats, rel_diff(jobs[r].res.stats[s], one.stats[s], CH));
+            for (int r = 0; r < RANKS; r++)
+                d.stats = fmax(d.stats, rel_diff(jobs[r].res.stats[s], one.stats[s], CH));
         printf("%s, %s ranks against one graph: loss %.2e, logits %.2e, summed gradients %.2e, running statistics "
                "%.2e (largest relative differences)\n",
                backend_name, sync ? "synchronised" : "independent", d.loss, d.logits, d.grads, d.stats);
     }
     result_free(&one);
-    for (int r = 0; r < RANKS; r++) result_free(&jobs[r].res);
+    for (int r = 0; r < RANKS; r++)
+        result_free(&jobs[r].res);
     return d;
 }
 
 static void make_batch(void) {
     pn_rng r = pn_rng_make(7, PN_RNG_TEST, 1, 0);
-    for (int i = 0; i < BATCH * 3 * SIDE * SIDE; i++) input_all[i] = 0.5f + pn_rng_normal(&r);
+    for (int i = 0; i < BATCH * 3 * SIDE * SIDE; i++)
+        input_all[i] = 0.5f + pn_rng_normal(&r);
     for (int b = 0; b < BATCH; b++) /* foreground in images 1 and 2 (one per rank), soft edges, empty elsewhere */
         for (int y = 0; y < SIDE; y++)
             for (int x = 0; x < SIDE; x++) {

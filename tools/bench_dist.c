@@ -32,9 +32,11 @@ static pn_status set_batch(pn_unet *m, int n, int size, int rank) {
     float *v = malloc((size_t)(3 * px) * sizeof *v);
     if (!v) return pn_error(PN_ERR_NOMEM, "out of memory");
     pn_rng r = pn_rng_make((uint64_t)rank, PN_RNG_TEST, 1, 0);
-    for (int64_t i = 0; i < 3 * px; i++) v[i] = pn_rng_normal(&r);
+    for (int64_t i = 0; i < 3 * px; i++)
+        v[i] = pn_rng_normal(&r);
     pn_status st = pn_tensor_set(pn_unet_input(m), v);
-    for (int64_t i = 0; i < px; i++) v[i] = (float)(pn_rng_uniform(&r) < 0.2f);
+    for (int64_t i = 0; i < px; i++)
+        v[i] = (float)(pn_rng_uniform(&r) < 0.2f);
     if (st == PN_OK) st = pn_tensor_set(pn_unet_target(m), v);
     free(v);
     return st;
@@ -60,7 +62,8 @@ static pn_status step(pn_train_dist *d, pn_unet *m, int64_t k, double *reduce) {
 
 static pn_status run(const dist_args *a, pn_train_dist *d, pn_backend **be, pn_unet **m) {
     int ranks = pn_train_dist_size(d);
-    if (a->batch % ranks) return pn_error(PN_ERR_ARG, "--batch %d (global) must be a multiple of %d ranks", a->batch, ranks);
+    if (a->batch % ranks)
+        return pn_error(PN_ERR_ARG, "--batch %d (global) must be a multiple of %d ranks", a->batch, ranks);
     PN_TRY(pn_tool_open_backend(a->backend, pn_train_dist_threads(d, a->threads), be));
     PN_TRY(pn_train_dist_wrap(d, a->sync_bn, be));
     PN_TRY(pn_unet_create(a->encoder, *be, m));
@@ -70,7 +73,8 @@ static pn_status run(const dist_args *a, pn_train_dist *d, pn_backend **be, pn_u
     double *steps = calloc((size_t)a->runs, sizeof(double)), *reduces = calloc((size_t)a->runs, sizeof(double));
     pn_status st = steps && reduces ? PN_OK : pn_error(PN_ERR_NOMEM, "out of memory");
     double r;
-    for (int i = 0; st == PN_OK && i < a->warmup; i++) st = step(d, *m, i + 1, &r);
+    for (int i = 0; st == PN_OK && i < a->warmup; i++)
+        st = step(d, *m, i + 1, &r);
     pn_dist_times t0, t1;
     pn_train_dist_times(d, &t0);
     for (int i = 0; st == PN_OK && i < a->runs; i++) {
@@ -99,7 +103,8 @@ static pn_status time_allreduce(pn_train_dist *d, int64_t n, int runs) {
     float *x = malloc((size_t)n * sizeof *x);
     double *t = calloc((size_t)runs, sizeof *t);
     pn_status st = x && t ? PN_OK : pn_error(PN_ERR_NOMEM, "out of memory");
-    for (int64_t i = 0; st == PN_OK && i < n; i++) x[i] = 1e-3f * (float)(i % 1000);
+    for (int64_t i = 0; st == PN_OK && i < n; i++)
+        x[i] = 1e-3f * (float)(i % 1000);
     for (int i = -1; st == PN_OK && i < runs; i++) { /* one untimed */
         double barrier = 0, t0;
         st = pn_train_dist_sum(d, &barrier, 1); /* every rank starts together */
@@ -110,10 +115,11 @@ static pn_status time_allreduce(pn_train_dist *d, int64_t n, int runs) {
     if (st == PN_OK && pn_train_dist_root(d)) {
         double m = median_of(t, runs);
         int ranks = pn_train_dist_size(d);
-        printf("all-reduce of %lld floats (%.3f MB) over %d ranks: median %.3f ms, min %.3f ms; bus bandwidth %.2f GB/s "
-               "(2(N-1)/N x bytes / time)\n",
-               (long long)n, (double)n * 4 / 1e6, ranks, 1e3 * m, 1e3 * t[0],
-               2.0 * (ranks - 1) / ranks * (double)n * 4 / m / 1e9);
+        printf(
+            "all-reduce of %lld floats (%.3f MB) over %d ranks: median %.3f ms, min %.3f ms; bus bandwidth %.2f GB/s "
+            "(2(N-1)/N x bytes / time)\n",
+            (long long)n, (double)n * 4 / 1e6, ranks, 1e3 * m, 1e3 * t[0],
+            2.0 * (ranks - 1) / ranks * (double)n * 4 / m / 1e9);
     }
     free(x);
     free(t);
@@ -130,10 +136,13 @@ int pn_bench_dist(int argc, char **argv) {
         {"warmup", PN_OPT_INT, &a.warmup, "N", "untimed steps first (default 1)", false},
         {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default resnet34)", false},
         {"backend", PN_OPT_STR, &a.backend, "NAME", "auto (default), ref, cpu or cuda", false},
-        {"threads", PN_OPT_INT, &a.threads, "N", "threads per rank (default 0 = the cores shared among the ranks)", false},
+        {"threads", PN_OPT_INT, &a.threads, "N", "threads per rank (default 0 = the cores shared among the ranks)",
+         false},
         {"sync-bn", PN_OPT_FLAG, &a.sync_bn, NULL, "BatchNorm and loss over the global batch", false},
-        {"allreduce-only", PN_OPT_INT, &floats, "FLOATS", "time only the MPI all-reduce of FLOATS host floats "
-                                                          "(24436369 = resnet34's gradient)", false},
+        {"allreduce-only", PN_OPT_INT, &floats, "FLOATS",
+         "time only the MPI all-reduce of FLOATS host floats "
+         "(24436369 = resnet34's gradient)",
+         false},
         {0},
     };
     const pn_command_help help = {

@@ -14,10 +14,10 @@ static pn_status mpi_fail(int rc, const char *call) {
     return pn_error(PN_ERR_IO, "MPI: %s failed: %s", call, text);
 }
 
-#define MPI_TRY(call)                                   \
-    do {                                                \
-        int mpi_rc_ = (call);                           \
-        if (mpi_rc_ != MPI_SUCCESS) return mpi_fail(mpi_rc_, #call); \
+#define MPI_TRY(call)                                                                                                  \
+    do {                                                                                                               \
+        int mpi_rc_ = (call);                                                                                          \
+        if (mpi_rc_ != MPI_SUCCESS) return mpi_fail(mpi_rc_, #call);                                                   \
     } while (0)
 
 bool pn_mpi_built_in(char *desc, size_t n) {

@@ -13,15 +13,15 @@
 #include "mpi_comm.h"
 
 struct pn_train_dist {
-    pn_comm comm;                   /* MPI's, its sum timed (timed_sum) */
+    pn_comm comm; /* MPI's, its sum timed (timed_sum) */
     pn_comm mpi;
     int local_rank, local_size;
     bool sync_bn;
-    pn_backend *inner;              /* the backend as opened (the trainer may hold the synchronised wrapper) */
-    const pn_collectives_i *coll;   /* the backend's own collectives (NCCL), when they opened */
+    pn_backend *inner;            /* the backend as opened (the trainer may hold the synchronised wrapper) */
+    const pn_collectives_i *coll; /* the backend's own collectives (NCCL), when they opened */
     void *coll_comm;
-    float *stage;                   /* host copy of the gradients (device memory without collectives) */
-    pn_dist_times times, reported;  /* so far, and at the last epoch line */
+    float *stage;                  /* host copy of the gradients (device memory without collectives) */
+    pn_dist_times times, reported; /* so far, and at the last epoch line */
 };
 
 /* The communicator the trainer and the synchronised backend use: MPI's sum, timed. */
@@ -63,10 +63,12 @@ static void pick_gpu(int local_rank, int local_size) {
         snprintf(pick, sizeof pick, "%d", local_rank);
     } else {
         int entries = 1, at = 0;
-        for (const char *p = vis; *p; p++) entries += *p == ',';
+        for (const char *p = vis; *p; p++)
+            entries += *p == ',';
         if (entries < local_size) return;
         const char *p = vis;
-        while (at < local_rank) at += *p++ == ',';
+        while (at < local_rank)
+            at += *p++ == ',';
         size_t len = strcspn(p, ",");
         snprintf(pick, sizeof pick, "%.*s", (int)(len < sizeof pick ? len : sizeof pick - 1), p);
     }
@@ -118,7 +120,8 @@ int pn_train_dist_threads(const pn_train_dist *d, int threads) {
     cpu_set_t mask;
     if (sched_getaffinity(0, sizeof mask, &mask) == 0 && CPU_COUNT(&mask) < share) {
         pn_log_info("each rank is bound to %d core(s) (mpirun binds ranks to cores): with mpirun --bind-to none each "
-                    "could use %d threads", CPU_COUNT(&mask), share);
+                    "could use %d threads",
+                    CPU_COUNT(&mask), share);
         share = CPU_COUNT(&mask) > 0 ? CPU_COUNT(&mask) : 1;
     }
     return share;
@@ -142,10 +145,11 @@ static pn_status check_same_backend(pn_train_dist *d) {
     count[mine] = 1;
     PN_TRY(d->comm.sum_f64(&d->comm, count, 4));
     if (count[mine] == d->comm.size) return PN_OK;
-    return pn_error(PN_ERR_BACKEND,
-                    "the ranks run different backends (ref %.0f, cpu %.0f, cuda %.0f, other %.0f); this one runs %s: give "
-                    "every rank a GPU (CUDA_VISIBLE_DEVICES) or name one --backend",
-                    count[0], count[1], count[2], count[3], d->inner->name);
+    return pn_error(
+        PN_ERR_BACKEND,
+        "the ranks run different backends (ref %.0f, cpu %.0f, cuda %.0f, other %.0f); this one runs %s: give "
+        "every rank a GPU (CUDA_VISIBLE_DEVICES) or name one --backend",
+        count[0], count[1], count[2], count[3], d->inner->name);
 }
 
 /* The backend's collectives (NCCL), where every rank can load them: rank 0 makes the id and sends it over MPI with
@@ -153,7 +157,8 @@ static pn_status check_same_backend(pn_train_dist *d) {
 static pn_status open_collectives(pn_train_dist *d) {
     const pn_collectives_i *coll = NULL;
     char why[300] = "the backend has no collectives";
-    if (d->inner->collectives && d->inner->collectives(d->inner, &coll) != PN_OK) snprintf(why, sizeof why, "%s", pn_last_error());
+    if (d->inner->collectives && d->inner->collectives(d->inner, &coll) != PN_OK)
+        snprintf(why, sizeof why, "%s", pn_last_error());
     double have = coll != NULL;
     PN_TRY(d->comm.sum_f64(&d->comm, &have, 1));
     unsigned char msg[1 + 1024] = {0};
@@ -233,11 +238,11 @@ void pn_train_dist_times(const pn_train_dist *d, pn_dist_times *out) {
     if (d) *out = d->times;
 }
 
-
 /* The running mean and variance of every BatchNorm averaged over the ranks. */
 static pn_status average_running_stats(pn_train_dist *d, pn_unet *m) {
     int64_t total = 0;
-    for (int i = 0; i < pn_unet_num_bns(m); i++) total += 2 * pn_tensor_numel(&pn_unet_bn_at(m, i)->running_mean);
+    for (int i = 0; i < pn_unet_num_bns(m); i++)
+        total += 2 * pn_tensor_numel(&pn_unet_bn_at(m, i)->running_mean);
     float *f = malloc((size_t)(total + 1) * sizeof *f);
     double *v = malloc((size_t)(total + 1) * sizeof *v);
     pn_status st = f && v ? PN_OK : pn_error(PN_ERR_NOMEM, "out of memory");
@@ -247,15 +252,19 @@ static pn_status average_running_stats(pn_train_dist *d, pn_unet *m) {
             pn_unet_bn *b = pn_unet_bn_at(m, i);
             const pn_tensor *ts[2] = {&b->running_mean, &b->running_var};
             for (int k = 0; k < 2 && st == PN_OK; k++) {
-                if (pass == 1) st = pn_tensor_set(ts[k], f + at);
-                else st = pn_tensor_get(ts[k], f + at);
+                if (pass == 1)
+                    st = pn_tensor_set(ts[k], f + at);
+                else
+                    st = pn_tensor_get(ts[k], f + at);
                 at += pn_tensor_numel(ts[k]);
             }
         }
         if (pass == 1 || st != PN_OK) break;
-        for (int64_t i = 0; i < total; i++) v[i] = f[i];
+        for (int64_t i = 0; i < total; i++)
+            v[i] = f[i];
         st = d->comm.sum_f64(&d->comm, v, total);
-        for (int64_t i = 0; i < total; i++) f[i] = (float)(v[i] / d->comm.size);
+        for (int64_t i = 0; i < total; i++)
+            f[i] = (float)(v[i] / d->comm.size);
     }
     free(f);
     free(v);
@@ -285,12 +294,14 @@ static pn_status reduce_validation(pn_train_dist *d, int batch, pn_triplet_grid 
     double batches = (double)((out->images + batch - 1) / batch);
     v[0] = out->loss * batches, v[1] = batches, v[2] = (double)grid->images, v[3] = (double)grid->positives;
     for (int i = 0; i < cells; i++)
-        v[4 + i] = grid->score[i], v[4 + cells + i] = grid->pos_dice[i], v[4 + 2 * cells + i] = (double)grid->empty_ok[i];
+        v[4 + i] = grid->score[i], v[4 + cells + i] = grid->pos_dice[i],
+              v[4 + 2 * cells + i] = (double)grid->empty_ok[i];
     pn_status st = d->comm.sum_f64(&d->comm, v, 3 * cells + 4);
     if (st == PN_OK) {
         grid->images = (int64_t)v[2], grid->positives = (int64_t)v[3];
         for (int i = 0; i < cells; i++)
-            grid->score[i] = v[4 + i], grid->pos_dice[i] = v[4 + cells + i], grid->empty_ok[i] = (int64_t)v[4 + 2 * cells + i];
+            grid->score[i] = v[4 + i], grid->pos_dice[i] = v[4 + cells + i],
+            grid->empty_ok[i] = (int64_t)v[4 + 2 * cells + i];
         int best = pn_grid_best(grid);
         out->loss = v[1] > 0 ? v[0] / v[1] : 0;
         out->best = pn_grid_triplet(grid, best);

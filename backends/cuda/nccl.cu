@@ -44,11 +44,11 @@ static pn_status load_api(void) {
     return PN_OK;
 }
 
-#define NCCL_TRY(call)                                                                                    \
-    do {                                                                                                  \
-        ncclResult_t nccl_st_ = (call);                                                                   \
-        if (nccl_st_ != ncclSuccess) return pn_error(PN_ERR_BACKEND, "NCCL: %s failed: %s", #call,       \
-                                                     api.error_string(nccl_st_));                         \
+#define NCCL_TRY(call)                                                                                                 \
+    do {                                                                                                               \
+        ncclResult_t nccl_st_ = (call);                                                                                \
+        if (nccl_st_ != ncclSuccess)                                                                                   \
+            return pn_error(PN_ERR_BACKEND, "NCCL: %s failed: %s", #call, api.error_string(nccl_st_));                 \
     } while (0)
 
 static cuda_ctx *ctx_of(pn_backend *be) { return (cuda_ctx *)be->ctx; }
@@ -85,7 +85,11 @@ static void nccl_close(pn_backend *be, void *comm) {
 #define NCCL_STR2(x) #x
 #define NCCL_STR(x) NCCL_STR2(x)
 static const pn_collectives_i nccl_collectives = {
-    "NCCL " NCCL_STR(NCCL_MAJOR) "." NCCL_STR(NCCL_MINOR), sizeof(ncclUniqueId), nccl_make_id, nccl_open, nccl_sum_f32,
+    "NCCL " NCCL_STR(NCCL_MAJOR) "." NCCL_STR(NCCL_MINOR),
+    sizeof(ncclUniqueId),
+    nccl_make_id,
+    nccl_open,
+    nccl_sum_f32,
     nccl_close,
 };
 
