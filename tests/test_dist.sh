@@ -74,9 +74,9 @@ for c in 3 4 5; do
 done
 "$compare" one/last.safetensors sync/last.safetensors running_ 1e-3 1e-4 && ok || bad "--sync-bn running statistics differ"
 "$compare" one/last.safetensors sync/last.safetensors weight 1 1e-4 && ok || bad "--sync-bn weights differ"
-# the gradients: float rounding moves them by ~1% (maxpool and ReLU decisions flip); a sum of unsynchronised ranks
-# or a wrong scale would move most tensors by 20% or more
-"$compare" one/last.state.safetensors sync/last.state.safetensors optimizer.m. 1 0.05 && ok || bad "--sync-bn gradients differ"
+# the gradients (Adam's first moments after 6 steps): float rounding moves them by a median 3% over the tensors here
+# (maxpool and ReLU decisions flip on tiny images); unsynchronised ranks: median 114%, a wrong scale: 50% or more
+"$compare" one/last.state.safetensors sync/last.state.safetensors optimizer.m. 1 0.2 && ok || bad "--sync-bn gradients differ"
 [ ! -e sync/epoch-001.safetensors ] && [ "$(ls sync | grep -c '\.tmp\.')" -eq 0 ] && ok || bad "stray files in the run folder"
 grep -q "data-parallel: 2 ranks" log.txt && [ "$(grep -c 'epoch 3/3' log.txt)" -eq 2 ] && ok ||
   bad "rank 0 alone should print the epoch lines (one run of 1 process, one of 2 ranks)"
