@@ -126,6 +126,54 @@ static pn_status time_allreduce(pn_train_dist *d, int64_t n, int runs) {
     return st;
 }
 
+/* Without mpirun: the backend's own collectives as a 1-rank communicator, on a device buffer of n floats (NCCL on one
+ * GPU: the device path of a data-parallel run, as a smoke test and a timing); a sum over one rank must leave the
+ * buffer unchanged. */
+static pn_status device_allreduce(pn_backend *be, int64_t n, int runs) {
+    const pn_collectives_i *coll = NULL;
+    if (!be->collectives)
+        return pn_error(PN_ERR_UNSUPPORTED,
+                        "the %s backend has no collectives: --allreduce-only without mpirun needs "
+                        "--backend cuda built with NCCL",
+                        be->name);
+    PN_TRY(be->collectives(be, &coll));
+    unsigned char id[1024];
+    if (coll->id_bytes > sizeof id) return pn_error(PN_ERR_BACKEND, "the %s id is too large", coll->name);
+    void *comm = NULL;
+    PN_TRY(coll->make_id(be, id));
+    PN_TRY(coll->open(be, id, 0, 1, &comm));
+    pn_buffer buf = {0};
+    pn_tensor t = pn_tensor_vec(n);
+    float *want = malloc((size_t)n * sizeof *want), *got = malloc((size_t)n * sizeof *got);
+    double *times = calloc((size_t)runs, sizeof *times);
+    pn_status st = want && got && times ? pn_buffer_alloc(be, &buf, (size_t)n * sizeof(float))
+                                        : pn_error(PN_ERR_NOMEM, "out of memory");
+    t.buf = &buf;
+    for (int64_t i = 0; st == PN_OK && i < n; i++)
+        want[i] = 1e-3f * (float)(i % 1000) - 0.25f;
+    if (st == PN_OK) st = pn_tensor_set(&t, want);
+    for (int i = -1; st == PN_OK && i < runs; i++) { /* one untimed */
+        double t0 = pn_now();
+        st = coll->sum_f32(be, comm, &t);
+        if (i >= 0) times[i] = pn_now() - t0;
+    }
+    if (st == PN_OK) st = pn_tensor_get(&t, got);
+    if (st == PN_OK && memcmp(want, got, (size_t)n * sizeof *got) != 0)
+        st = pn_error(PN_ERR_BACKEND, "%s: the 1-rank all-reduce changed the values", coll->name);
+    if (st == PN_OK) {
+        double m = median_of(times, runs);
+        printf("%s all-reduce of %lld floats (%.3f MB) on 1 rank (device buffer): median %.3f ms, min %.3f ms; values "
+               "unchanged\n",
+               coll->name, (long long)n, (double)n * 4 / 1e6, 1e3 * m, 1e3 * times[0]);
+    }
+    pn_buffer_free(&buf);
+    coll->close(be, comm);
+    free(want);
+    free(got);
+    free(times);
+    return st;
+}
+
 int pn_bench_dist(int argc, char **argv) {
     dist_args a = {"auto", "resnet34", 256, 4, 5, 1, 0, false};
     int floats = 0;
@@ -149,7 +197,8 @@ int pn_bench_dist(int argc, char **argv) {
         "[mpirun -np N] pneumoseg bench dist [--batch 4] [--size 256] [--sync-bn] [--allreduce-only FLOATS]",
         "Times data-parallel training steps: each rank's forward, ComboLoss and backward on its share of the global\n"
         "batch, the gradient all-reduce (its share of the step printed), Adam. Without mpirun: one process, no\n"
-        "all-reduce. --allreduce-only times the MPI all-reduce of a float buffer alone (needs mpirun)."};
+        "all-reduce. --allreduce-only times the MPI all-reduce of a host float buffer alone; without mpirun, the\n"
+        "backend's own all-reduce (NCCL for cuda) on a device buffer as a 1-rank communicator, checking the values."};
     int rc = pn_cli_parse(argc, argv, opts, &help);
     if (rc) return rc < 0 ? 0 : rc;
     if (a.runs < 1 || a.warmup < 0 || a.batch < 1 || floats < 0) {
@@ -159,13 +208,14 @@ int pn_bench_dist(int argc, char **argv) {
     pn_train_dist *d = NULL;
     pn_status st = pn_train_dist_open(&d);
     if (st != PN_OK) return pn_train_dist_open_failed(st, "bench");
-    if (floats > 0 && !d) {
-        fprintf(stderr, "pneumoseg bench dist: --allreduce-only needs mpirun (and MPI built in)\n");
-        return 2;
-    }
     pn_backend *be = NULL;
     pn_unet *m = NULL;
-    st = floats > 0 ? time_allreduce(d, floats, a.runs) : run(&a, d, &be, &m);
+    if (floats > 0 && !d) { /* one process: the backend's device all-reduce as a 1-rank communicator */
+        st = pn_tool_open_backend(a.backend, a.threads, &be);
+        if (st == PN_OK) st = device_allreduce(be, floats, a.runs);
+    } else {
+        st = floats > 0 ? time_allreduce(d, floats, a.runs) : run(&a, d, &be, &m);
+    }
     if (st != PN_OK && d) pn_train_dist_fail(d, "bench");
     pn_unet_free(m);
     pn_train_dist_close(d);
