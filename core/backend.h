@@ -12,8 +12,10 @@
 extern "C" {
 #endif
 
-/* 2: the optional set_precision and set_deterministic slots at the end of pn_backend. */
-#define PN_BACKEND_API_VERSION 2
+/* 2: the optional set_precision and set_deterministic slots at the end of pn_backend; 3: the optional collectives slot. */
+#define PN_BACKEND_API_VERSION 3
+
+struct pn_collectives_i;
 
 /* One op applied to concrete tensors. Outputs first, then inputs (see ops.def). */
 typedef struct pn_node {
@@ -58,6 +60,9 @@ typedef struct pn_backend {
      * concatenation directly). */
     bool (*channel_view)(struct pn_backend *be, const pn_tensor *parent, int64_t c0, const pn_tensor *view,
                          size_t *offset);
+    /* Optional (NULL = none): the backend's own collectives on its buffers for data-parallel training (core/dist.h;
+     * NCCL in the cuda module); an error with the reason where they cannot run (the library is missing). */
+    pn_status (*collectives)(struct pn_backend *be, const struct pn_collectives_i **out);
 } pn_backend;
 
 /* ---- checked wrappers ---- */

@@ -171,6 +171,8 @@ static pn_status load_sample(pn_loader_t *ld, int idx, int64_t pos, float *img, 
 
 /* ---------------------------------------------------------------- workers and ring */
 
+static int64_t shards_of(const pn_loader_config *c) { return c->shards > 1 ? c->shards : 1; }
+
 static void *worker_main(void *arg) {
     pn_loader_t *ld = arg;
     const pn_loader_config *c = &ld->cfg;
@@ -183,7 +185,7 @@ static void *worker_main(void *arg) {
         int64_t b = ld->claim++;
         pthread_mutex_unlock(&ld->mu);
         slot *sl = &ld->slots[b % ld->ring];
-        int64_t first = b * c->batch_size, n = ld->epoch_samples - first;
+        int64_t first = (b * shards_of(c) + c->shard) * c->batch_size, n = ld->epoch_samples - first;
         if (n > c->batch_size) n = c->batch_size;
         pn_status st = PN_OK;
         for (int64_t j = 0; j < n && st == PN_OK; j++) {
@@ -221,6 +223,8 @@ pn_status pn_loader_create(const pn_loader_config *cfg, pn_loader_t **out) {
     if (c->batch_size <= 0 || c->size <= 0 || c->size > 8192 || c->threads <= 0 || c->threads > 256)
         return pn_error(PN_ERR_ARG, "loader: batch size %d, size %d, threads %d (expected positive, size <= 8192, threads <= 256)",
                         c->batch_size, c->size, c->threads);
+    if (c->shard < 0 || c->shard >= shards_of(c) || (c->shards > 1 && !c->drop_last))
+        return pn_error(PN_ERR_ARG, "loader: shard %d of %d (needs 0 <= shard < shards and drop_last)", c->shard, c->shards);
     if (c->sampler == PN_SAMPLER_POS_SHARE && !(c->pos_share > 0 && c->pos_share <= 1))
         return pn_error(PN_ERR_ARG, "loader: positive share %g is outside (0, 1]", c->pos_share);
     pn_loader_t *ld = calloc(1, sizeof *ld);
@@ -271,7 +275,7 @@ pn_status pn_loader_create(const pn_loader_config *cfg, pn_loader_t **out) {
 int64_t pn_loader_epoch_samples(const pn_loader_t *ld) { return ld->epoch_samples; }
 
 int64_t pn_loader_epoch_batches(const pn_loader_t *ld) {
-    int64_t b = ld->cfg.batch_size;
+    int64_t b = ld->cfg.batch_size * shards_of(&ld->cfg);
     return ld->cfg.drop_last ? ld->epoch_samples / b : (ld->epoch_samples + b - 1) / b;
 }
 

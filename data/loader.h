@@ -33,6 +33,9 @@ typedef struct pn_loader_config {
     int prefetch;               /* batches in the ring (0 = 2 * threads + 1) */
     bool shuffle;               /* SEQUENTIAL: permute per epoch */
     bool drop_last;             /* drop a last, partial batch */
+    int shard, shards;          /* data-parallel ranks (shards > 1, drop_last): batch b holds part `shard` of the
+                                 * global batch b of batch_size * shards samples, the stream positions
+                                 * (b * shards + shard) * batch_size ...; 0, 0 = the whole stream */
 } pn_loader_config;
 
 /* One batch. The buffers belong to the loader and stay valid until the next pn_loader_next. */
@@ -47,7 +50,7 @@ typedef struct pn_loader pn_loader_t;
 
 /* Checks the config and creates a loader (no threads run until an epoch starts). */
 pn_status pn_loader_create(const pn_loader_config *cfg, pn_loader_t **out);
-/* Samples in one epoch of this loader (the sampler's length) and batches per epoch. */
+/* Samples in one epoch of this loader (the sampler's length, all shards) and batches per epoch (of this shard). */
 int64_t pn_loader_epoch_samples(const pn_loader_t *ld);
 int64_t pn_loader_epoch_batches(const pn_loader_t *ld);
 /* Starts epoch `epoch` (draws its order, starts the workers); ends any epoch in progress. */

@@ -1,5 +1,6 @@
 /* test_loader: batches equal direct reads, results do not depend on the thread count, samplers count right,
- * drop_last / resize / errors / epoch restarts behave. Arg 1: a scratch folder. */
+ * data-parallel shards are their parts of the global batches, drop_last / resize / errors / epoch restarts behave.
+ * Arg 1: a scratch folder. */
 #include <stdlib.h>
 #include <sys/stat.h>
 
@@ -173,6 +174,37 @@ static void test_samplers(void) {
 }
 
 /* A missing image comes back from pn_loader_next naming the file; restarting an epoch midway is fine. */
+/* Data-parallel shards: with 2 shards of batch 2, batch b of shard r is images 2r, 2r+1 of global batch b of one
+ * loader with batch 4 (augmentation included: it is keyed by the stream position), and the partial batch is dropped. */
+static void test_shards(void) {
+    pn_aug_pipeline *aug;
+    CHECK(pn_aug_parse("winner", PN_BORDER_CONSTANT, &aug) == PN_OK);
+    pn_loader_config c = base_config();
+    c.aug = aug, c.shuffle = true, c.drop_last = true, c.sampler = PN_SAMPLER_POS_SHARE, c.pos_share = 0.5;
+    int64_t n_all, n_part[2];
+    int b_all, b_part[2], l;
+    float *all = run_epoch(&c, 1, &n_all, &b_all, &l), *part[2];
+    c.batch_size = 2, c.shards = 2;
+    for (int r = 0; r < 2; r++) {
+        c.shard = r;
+        part[r] = run_epoch(&c, 1, &n_part[r], &b_part[r], &l);
+    }
+    size_t per = (size_t)4 * S * S;
+    CHECK(all && part[0] && part[1] && b_part[0] == b_all && b_part[1] == b_all && n_part[0] + n_part[1] == n_all);
+    int bad = 0;
+    for (int b = 0; all && part[0] && part[1] && b < b_all; b++)
+        for (int r = 0; r < 2; r++)
+            bad += memcmp(part[r] + (size_t)2 * b * per, all + (size_t)(4 * b + 2 * r) * per, 2 * per * sizeof(float)) != 0;
+    CHECK_MSG(bad == 0, "%d shard batches differ from their part of the global batch", bad);
+    free(all), free(part[0]), free(part[1]);
+    pn_loader_t *ld;
+    c.shard = 2;
+    CHECK(pn_loader_create(&c, &ld) != PN_OK && strstr(pn_last_error(), "shard 2 of 2"));
+    c.shard = 1, c.drop_last = false;
+    CHECK(pn_loader_create(&c, &ld) != PN_OK);
+    pn_aug_free(aug);
+}
+
 static void test_errors(void) {
     const char *bad_ids[3] = {"img00", "nope", "img01"};
     pn_loader_config c = base_config();
@@ -205,6 +237,7 @@ int main(int argc, char **argv) {
     test_plain();
     test_threads();
     test_samplers();
+    test_shards();
     test_errors();
     return check_report("test_loader");
 }

@@ -8,6 +8,7 @@
 #include "common.h"
 #include "bench/conv_layers.h"
 #include "core/rng.h"
+#include "train_dist.h"
 
 typedef struct bench_args {
     const char *backend, *encoder, *decoder, *attention, *weights, *precision;
@@ -181,6 +182,7 @@ static const struct {
     {"infer", bench_infer, "U-Net forward pass (eval mode)"},
     {"train", bench_train, "U-Net training step (forward, loss, backward, Adam)"},
     {"loader", pn_bench_loader, "images/s of the threaded PNG -> augmentation -> batch loader"},
+    {"dist", pn_bench_dist, "data-parallel training step and gradient all-reduce (under mpirun)"},
 };
 
 int pn_cmd_bench(int argc, char **argv) {

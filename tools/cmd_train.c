@@ -18,6 +18,7 @@
 #include "param_groups.h"
 #include "run_util.h"
 #include "weights.h"
+#include "train_dist.h"
 
 /* history columns */
 enum { H_EPOCH, H_LR, H_TRAIN, H_VAL, H_SCORE, H_DICE, H_TOP, H_AREA, H_BOTTOM, H_SECONDS, H_COLS };
@@ -30,7 +31,7 @@ typedef struct train_args {
     int fold, epochs, batch, accum, size, threads, loader_threads, steps_per_epoch, top_k, early_stop, seed,
         patience, period, cosine_start, freeze_encoder;
     double lr, wd, clip, gamma, factor, min_lr, threshold, encoder_lr_scale;
-    bool resume, force, tta, quiet, deterministic;
+    bool resume, force, tta, quiet, deterministic, sync_bn;
 } train_args;
 
 typedef struct trainer {
@@ -48,6 +49,7 @@ typedef struct trainer {
     pn_backend *be;
     pn_unet *m;
     pn_train_state state;
+    pn_train_dist *dist; /* NULL: one process */
     char path[4096];
 } trainer;
 
@@ -95,7 +97,9 @@ static pn_loader_config loader_cfg(const trainer *t, bool train, double share, i
         .ids = (const char *const *)(train ? t->split.train_ids : t->split.val_ids),
         .has_mask = train ? t->split.train_pos : t->split.val_pos,
         .n_ids = train ? t->split.n_train : t->split.n_val,
-        .batch_size = a->batch,
+        .batch_size = train ? a->batch / pn_train_dist_size(t->dist) : a->batch, /* a rank's share (train) */
+        .shard = train ? pn_train_dist_rank(t->dist) : 0,
+        .shards = train ? pn_train_dist_size(t->dist) : 0,
         .size = a->size,
         .aug = train ? t->aug : NULL,
         .norm = t->norm,
@@ -200,6 +204,9 @@ static int collect_settings(const trainer *t, setting *set) {
     SET_FMT("deterministic", "--deterministic", SET_WARN, "%s", a->deterministic ? "true" : "false");
     SET_FMT("threads", "--threads", SET_WARN, "%d", a->threads);
     SET_FMT("loader_threads", "--loader-threads", SET_FREE, "%d", a->loader_threads);
+    /* ranks: with --sync-bn N ranks compute what one process does (up to the order of float sums) */
+    SET_FMT("ranks", "ranks (mpirun -np)", a->sync_bn ? SET_WARN : SET_SAME, "%d", pn_train_dist_size(t->dist));
+    SET_FMT("sync_bn", "--sync-bn", SET_SAME, "%s", a->sync_bn ? "true" : "false");
     SET_FMT("train_images", "--folds (training images)", SET_SAME, "%d", t->split.n_train);
     SET_FMT("val_images", "--folds (validation images)", SET_SAME, "%d", t->split.n_val);
     return n;
@@ -413,7 +420,7 @@ static pn_status train_epoch(trainer *t, int epoch, double lr, double *mean_loss
     double share = share_of(t, epoch);
     pn_loader_config cfg = loader_cfg(t, true, share, epoch);
     pn_loader_t *ld = NULL;
-    PN_TRY(pn_unet_plan(t->m, a->batch, a->size, a->size, PN_UNET_TRAIN));
+    PN_TRY(pn_unet_plan(t->m, cfg.batch_size, a->size, a->size, PN_UNET_TRAIN));
     PN_TRY(pn_loader_create(&cfg, &ld));
     int64_t batches = pn_loader_epoch_batches(ld);
     if (a->steps_per_epoch > 0 && batches > (int64_t)a->steps_per_epoch * a->accum)
@@ -423,7 +430,8 @@ static pn_status train_epoch(trainer *t, int epoch, double lr, double *mean_loss
     pn_progress bar;
     char label[48], extra[96];
     snprintf(label, sizeof label, "epoch %d/%d", epoch + 1, a->epochs);
-    if (!a->quiet) pn_progress_begin(&bar, label, batches * a->batch);
+    bool bars = !a->quiet && pn_train_dist_root(t->dist);
+    if (bars) pn_progress_begin(&bar, label, batches * a->batch);
     if (st == PN_OK) st = pn_unet_zero_grad(t->m);
     double sum = 0;
     int64_t done = 0;
@@ -448,7 +456,8 @@ static pn_status train_epoch(trainer *t, int epoch, double lr, double *mean_loss
         if ((b + 1) % a->accum == 0 || b + 1 == batches) {
             double norm;
             bool finite;
-            st = unscale_grads(t, &finite);
+            st = pn_train_dist_grads(t->dist, t->m);
+            if (st == PN_OK) st = unscale_grads(t, &finite);
             if (st == PN_OK && t->state.loss_scale > 0) loss_scale_update(&t->state, finite);
             if (st == PN_OK && finite && encoder_frozen(t, epoch)) st = pn_groups_zero_encoder_grad(t->m, &t->groups);
             if (st == PN_OK && finite) {
@@ -460,12 +469,14 @@ static pn_status train_epoch(trainer *t, int epoch, double lr, double *mean_loss
             }
         }
         snprintf(extra, sizeof extra, "loss %.4f lr %.2e", sum / (double)done, lr);
-        if (!a->quiet) pn_progress_step(&bar, batch.n, extra);
+        if (bars) pn_progress_step(&bar, batch.n * pn_train_dist_size(t->dist), extra);
     }
     if (st == PN_OK) st = pn_backend_synchronize(t->be);
-    if (!a->quiet) pn_progress_end(&bar);
+    if (bars) pn_progress_end(&bar);
     pn_loader_destroy(ld);
-    *mean_loss = done ? sum / (double)done : NAN;
+    double count = (double)done;
+    if (st == PN_OK) st = pn_train_dist_epoch_end(t->dist, t->m, &sum, &count); /* every rank's */
+    *mean_loss = count > 0 ? sum / count : NAN;
     return st;
 }
 
@@ -488,6 +499,13 @@ static const char *scaling_note(const trainer *t, int64_t skipped_before, char *
     return buf;
 }
 
+/* Checkpoints, metrics.csv and curves of the epoch just finished (rank 0 alone in a data-parallel run). */
+static pn_status write_epoch_files(trainer *t, int epoch, bool is_best, pn_bg_sync *sync) {
+    PN_TRY(save_checkpoints(t, epoch, is_best));
+    PN_TRY(write_metrics(t));
+    return pn_bg_sync_start(sync);
+}
+
 static pn_status epochs_loop(trainer *t, pn_bg_sync *sync) {
     const train_args *a = t->a;
     for (int e = t->state.epoch; e < a->epochs; e++) {
@@ -499,7 +517,7 @@ static pn_status epochs_loop(trainer *t, pn_bg_sync *sync) {
         PN_TRY(pn_tool_grid(a->tops, a->areas, a->bottoms, a->size, &grid));
         pn_val_result v;
         pn_loader_config vc = loader_cfg(t, false, 0, 0);
-        PN_TRY(pn_tool_validate(t->m, &vc, a->tta, t->w, !a->quiet, &grid, &v));
+        PN_TRY(pn_train_dist_validate(t->dist, t->m, &vc, a->tta, t->w, !a->quiet, &grid, &v));
         PN_TRY(check_finite(v.loss, "validation loss", t->state.step - 1, e, 0));
         pn_sched_observe(&t->sched, e, v.score);
         double secs = pn_now() - t0;
@@ -513,9 +531,7 @@ static pn_status epochs_loop(trainer *t, pn_bg_sync *sync) {
         }
         t->state.epoch = e + 1;
         double c0 = pn_now();
-        PN_TRY(save_checkpoints(t, e, is_best));
-        PN_TRY(write_metrics(t));
-        PN_TRY(pn_bg_sync_start(sync));
+        if (pn_train_dist_root(t->dist)) PN_TRY(write_epoch_files(t, e, is_best, sync)); /* other ranks do not log */
         pn_log_info("epoch %d/%d  lr %.2e  train loss %.4f  val loss %.4f  kaggle %.4f  dice+ %.4f  empty acc %.3f  "
                     "triplet (%.2f, %lld, %.2f)  %.1f s + checkpoints %.2f s%s%s",
                     e + 1, a->epochs, lr, train_loss, v.loss, v.score, v.pos_dice, v.empty_acc, v.best.top,
@@ -589,14 +605,19 @@ static pn_status setup(trainer *t, int argc, char **argv) {
     PN_TRY(pn_tool_grid(a->tops, a->areas, a->bottoms, a->size, &g));
     PN_TRY(pn_split_read(a->folds, a->fold, &t->split));
     pn_log_info("fold %d: %d training images, %d validation images", a->fold, t->split.n_train, t->split.n_val);
+    int ranks = pn_train_dist_size(t->dist);
+    bool root = pn_train_dist_root(t->dist); /* rank 0 alone checks and writes the run folder */
+    if (a->batch % ranks)
+        return pn_error(PN_ERR_ARG, "--batch %d (the global batch) must be a multiple of the %d ranks", a->batch, ranks);
     PN_TRY(pn_mkdirs(a->out));
     bool has_state = pn_file_exists(run_file(t, "last.state.safetensors"));
-    if (!a->resume && !a->force && (has_state || pn_file_exists(run_file(t, "run.json"))))
+    if (root && !a->resume && !a->force && (has_state || pn_file_exists(run_file(t, "run.json"))))
         return pn_error(PN_ERR_ARG, "%s already holds a run: --resume to continue it or --force to start over", a->out);
     if (a->resume && !has_state)
         return pn_error(PN_ERR_ARG, "--resume: %s has no last.state.safetensors (no epoch finished yet)", a->out);
-    remove_stale_temporaries(t);
-    PN_TRY(pn_tool_open_backend(a->backend, a->threads, &t->be));
+    if (root) remove_stale_temporaries(t);
+    PN_TRY(pn_tool_open_backend(a->backend, pn_train_dist_threads(t->dist, a->threads), &t->be));
+    PN_TRY(pn_train_dist_wrap(t->dist, a->sync_bn, &t->be));
     PN_TRY(pn_tool_set_precision(t->be, a->precision));
     PN_TRY(pn_tool_set_deterministic(t->be, a->deterministic));
     pn_arch arch;
@@ -612,7 +633,7 @@ static pn_status setup(trainer *t, int argc, char **argv) {
     PN_TRY(pn_norm_parse(t->norm_name, &t->norm));
     snprintf(pn_unet_card(t->m)->normalize, sizeof pn_unet_card(t->m)->normalize, "%s", t->norm_name);
     pn_log_info("input normalisation: %s (%s)", t->norm_name, how);
-    PN_TRY(pn_unet_plan(t->m, a->batch, a->size, a->size, PN_UNET_TRAIN));
+    PN_TRY(pn_unet_plan(t->m, a->batch / ranks, a->size, a->size, PN_UNET_TRAIN));
     PN_TRY(pn_unet_zero_grad(t->m));
     t->groups_on = a->freeze_encoder > 0 || a->encoder_lr_scale != 1.0;
     if (t->groups_on) {
@@ -625,7 +646,7 @@ static pn_status setup(trainer *t, int argc, char **argv) {
     bool fp16 = strcmp(a->precision, "fp16") == 0;
     t->state.loss_scale = fp16 ? LOSS_SCALE_INIT : 0;
     if (a->resume) {
-        PN_TRY(check_resume_settings(t));
+        if (root) PN_TRY(check_resume_settings(t));
         PN_TRY(pn_state_load(t->m, run_file(t, "last.state.safetensors"), &t->state));
         if (t->state.seed != (uint64_t)a->seed)
             return pn_error(PN_ERR_ARG, "--resume: the run used --seed %llu, not %d", (unsigned long long)t->state.seed,
@@ -639,7 +660,7 @@ static pn_status setup(trainer *t, int argc, char **argv) {
                     (long long)t->state.step, t->state.best_score, t->state.best_epoch);
         return PN_OK;
     }
-    return write_run_json(t, argc, argv);
+    return root ? write_run_json(t, argc, argv) : PN_OK;
 }
 
 int pn_cmd_train(int argc, char **argv) {
@@ -654,7 +675,8 @@ int pn_cmd_train(int argc, char **argv) {
         {"fold", PN_OPT_INT, &a.fold, "K", "validation fold (default 0)", false},
         {"out", PN_OPT_STR, &a.out, "RUN", "run folder: checkpoints, metrics.csv, curves.png, run.json", true},
         {"epochs", PN_OPT_INT, &a.epochs, "N", "epochs (default 10)", false},
-        {"batch", PN_OPT_INT, &a.batch, "N", "batch size (default 8)", false},
+        {"batch", PN_OPT_INT, &a.batch, "N", "batch size (default 8); under mpirun the global batch, split over the "
+                                             "ranks", false},
         {"accum", PN_OPT_INT, &a.accum, "N", "batches per optimizer step (gradient accumulation, default 1)", false},
         {"size", PN_OPT_INT, &a.size, "S", "training side, a multiple of 32 (default 256)", false},
         {"steps-per-epoch", PN_OPT_INT, &a.steps_per_epoch, "N", "cap optimizer steps per epoch (0 = all)", false},
@@ -704,6 +726,8 @@ int pn_cmd_train(int argc, char **argv) {
         {"resume", PN_OPT_FLAG, &a.resume, NULL, "continue the run in --out from its last checkpoint", false},
         {"force", PN_OPT_FLAG, &a.force, NULL, "start over in an --out that holds a run", false},
         {"quiet", PN_OPT_FLAG, &a.quiet, NULL, "no progress bars (epoch lines only)", false},
+        {"sync-bn", PN_OPT_FLAG, &a.sync_bn, NULL, "under mpirun: BatchNorm statistics and the loss's batch sums over "
+                                                   "the global batch (as one process)", false},
         {NULL, 0, NULL, NULL, NULL, false},
     };
     const pn_command_help help = {
@@ -719,16 +743,24 @@ int pn_cmd_train(int argc, char **argv) {
         "--resume refuses, in one line naming each with both values, any setting that changes the result; --epochs\n"
         "may change (unless --pos-share has several parts or sets --cosine-start), --top-k, --early-stop and\n"
         "--loader-threads too, --backend and --threads with a warning (reduction order changes the last bits).\n"
-        "plateau-cosine: ReduceLROnPlateau for --cosine-start epochs, then CosineAnnealingLR from the lr it left."};
+        "plateau-cosine: ReduceLROnPlateau for --cosine-start epochs, then CosineAnnealingLR from the lr it left.\n"
+        "Under mpirun -np N (built with MPI) each rank trains on its share of every global batch and the gradients\n"
+        "are all-reduced; --sync-bn makes the N ranks compute what one process does with the whole batch (else each\n"
+        "rank normalises its own share, as PyTorch's DDP). Rank 0 alone writes the run folder."};
     int rc = pn_cli_parse(argc, argv, opts, &help);
     if (rc) return rc < 0 ? 0 : rc;
     trainer t;
     memset(&t, 0, sizeof t);
     t.a = &a;
-    pn_status st = setup(&t, argc, argv);
+    pn_status st = pn_train_dist_open(&t.dist);
+    if (st != PN_OK) return pn_train_dist_open_failed(st, "train");
+    st = setup(&t, argc, argv);
+    if (st == PN_OK) st = pn_train_dist_start(t.dist);
     if (st == PN_OK) st = run_epochs(&t);
-    if (st == PN_OK) pn_tool_report_memory();
+    if (st != PN_OK && t.dist) pn_train_dist_fail(t.dist, "train"); /* stops every rank */
+    if (st == PN_OK && pn_train_dist_root(t.dist)) pn_tool_report_memory();
     pn_unet_free(t.m);
+    pn_train_dist_close(t.dist);
     if (t.be) pn_backend_close(t.be);
     pn_aug_free(t.aug);
     pn_split_free(&t.split);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # gpu-check: the CUDA backend on a machine with an NVIDIA GPU, in one go: a build that needs only a C compiler
 # and the CUDA toolkit (no oneDNN, OpenBLAS, DCMTK or libpng), test_ops and test_parity on -b cuda, a 512x512
-# batch-16 training step timed in fp32 and bf16, and the same step in PyTorch (smp Unet-resnet34, AMP bf16,
-# channels_last) where python3 has torch with CUDA and smp, with the ratio. Everything goes into one report.
+# batch-16 training step timed in fp32 and bf16, NCCL's all-reduce of the gradient size as a 1-rank communicator,
+# and the same step in PyTorch (smp Unet-resnet34, AMP bf16, channels_last) where python3 has torch with CUDA and
+# smp, with the ratio. Everything goes into one report.
 # Usage: tools/gpu-check.sh [REPORT]   (default BUILD/gpu-check-report.txt)
 # Environment: PN_CUDA_ARCHS (default 90), PN_GPU_BUILD (build folder, default build-gpu), PYTHON (python3).
 set -uo pipefail
@@ -69,6 +70,9 @@ for prec in fp32 bf16; do
   grep -E "^bench|^median|^arena|cuda:|^pneumoseg" "$dir/bench_$prec.log" | tee -a "$report"
   median[$prec]=$(awk '/^median/ {print $2}' "$dir/bench_$prec.log")
 done
+# NCCL, the device all-reduce of data-parallel training, as a 1-rank communicator on resnet34's gradient size
+run nccl_1rank 60 "$dir/tools/pneumoseg" bench dist --backend cuda --allreduce-only 24436369 --runs 10
+grep -E "all-reduce|NCCL|pneumoseg" "$dir/nccl_1rank.log" | tee -a "$report"
 if command -v "$py" >/dev/null; then
   run torch_bf16 240 "$py" bench/train_step_torch_cuda.py --size 512 --batch 16 --runs 10 --warmup 3 --precision bf16
   tee -a "$report" <"$dir/torch_bf16.log" | tail -5

@@ -8,6 +8,7 @@ packages=(
   libpng-dev libstb-dev libdeflate-dev      # PNG (libdeflate: faster PNG writing)
   libzip-dev                                # zip-format PyTorch checkpoints (.pth since PyTorch 1.6)
   python3-pydicom                           # its test DICOMs are the robustness corpus of the tests
+  libopenmpi-dev openmpi-bin                # MPI: data-parallel training (mpirun -np N pneumoseg train)
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test: from a fresh clone, installs what the build needs, builds with -Werror and runs every test.
 # Usage: tools/test.sh [--asan | --no-onednn]   (--asan: an AddressSanitizer + UndefinedBehaviorSanitizer build
-# instead; --no-onednn: a build without oneDNN, where the cpu backend convolves by im2col + OpenBLAS sgemm).
+# instead; --no-onednn: a build without oneDNN, where the cpu backend convolves by im2col + OpenBLAS sgemm, and
+# without MPI, where train under mpirun must say how to get it).
 # The cuda module is compiled in the plain release build only (wherever nvcc and cuDNN are found); the other two
 # builds leave it out (PN_CUDA=OFF) to keep CI time down. PN_CUDA_ARCHS=... narrows its GPU architectures.
 set -euo pipefail
@@ -19,7 +20,7 @@ if [ "${1:-}" = "--asan" ]; then
 elif [ "${1:-}" = "--no-onednn" ]; then
   dir=build-noonednn
   skip=(-LE slow)
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DPN_WERROR=ON -DPN_CUDA=OFF "${deps[@]}" -DPN_ONEDNN=OFF
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DPN_WERROR=ON -DPN_CUDA=OFF "${deps[@]}" -DPN_ONEDNN=OFF -DPN_MPI=OFF
 else
   dir=build
   skip=()

@@ -259,6 +259,9 @@ pn_status pn_backend_init(int api_version, int threads, pn_backend **out) {
     be->destroy = cuda_destroy;
     be->set_precision = cuda_set_precision;
     be->set_deterministic = cuda_set_deterministic;
+#ifdef PN_HAVE_NCCL
+    be->collectives = pn_cuda_collectives;
+#endif
     *out = be;
     return PN_OK;
 }

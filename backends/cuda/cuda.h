@@ -108,4 +108,8 @@ const char *pn_cuda_precision_name(cuda_precision prec);
 pn_status pn_cuda_conv2d_prepare(cuda_ctx *ctx, pn_node *node);
 void pn_cuda_conv2d_release(cuda_ctx *ctx, pn_node *node);
 
+/* The backend's collectives slot (nccl.cu, built where nccl.h was found): NCCL, or an error if it is not installed. */
+struct pn_collectives_i;
+pn_status pn_cuda_collectives(pn_backend *be, const struct pn_collectives_i **out);
+
 #endif
