@@ -66,7 +66,8 @@ static pn_status run(const dist_args *a, pn_train_dist *d, pn_backend **be, pn_u
         return pn_error(PN_ERR_ARG, "--batch %d (global) must be a multiple of %d ranks", a->batch, ranks);
     PN_TRY(pn_tool_open_backend(a->backend, pn_train_dist_threads(d, a->threads), be));
     PN_TRY(pn_train_dist_wrap(d, a->sync_bn, be));
-    PN_TRY(pn_unet_create(a->encoder, *be, m));
+    PN_TRY(pn_unet_create(a->encoder ? a->encoder : "resnet34", *be, m));
+    PN_TRY(pn_unet_init_weights(*m, 0)); /* seeded weights, as bench infer/train */
     PN_TRY(pn_unet_plan(*m, a->batch / ranks, a->size, a->size, PN_UNET_TRAIN));
     PN_TRY(set_batch(*m, a->batch / ranks, a->size, pn_train_dist_rank(d)));
     PN_TRY(pn_train_dist_start(d));
