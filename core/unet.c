@@ -376,6 +376,7 @@ pn_unet_param *pn_unet_param_at(pn_unet *m, int i) { return &m->params[i]; }
 int pn_unet_num_bns(const pn_unet *m) { return m->desc.n_bns; }
 pn_unet_bn *pn_unet_bn_at(pn_unet *m, int i) { return &m->bns[i]; }
 pn_backend *pn_unet_backend(pn_unet *m) { return m->be; }
+pn_graph *pn_unet_graph(pn_unet *m) { return m->g; }
 size_t pn_unet_arena_bytes(const pn_unet *m) { return m->g ? pn_graph_arena_bytes(m->g) : 0; }
 size_t pn_unet_unshared_bytes(const pn_unet *m) { return m->g ? pn_graph_unshared_bytes(m->g) : 0; }
 size_t pn_unet_peak_live_bytes(const pn_unet *m) { return m->g ? pn_graph_peak_live_bytes(m->g) : 0; }

@@ -103,5 +103,8 @@ size_t pn_unet_unshared_bytes(const pn_unet *m);
 /* The most activation bytes alive at one node (what a perfect placement would need). */
 size_t pn_unet_peak_live_bytes(const pn_unet *m);
 pn_backend *pn_unet_backend(pn_unet *m);
+/* The planned program (NULL before pn_unet_plan): forward nodes, then in TRAIN mode the loss and backward nodes.
+ * For tests and diagnostics that step through it node by node. */
+pn_graph *pn_unet_graph(pn_unet *m);
 
 #endif

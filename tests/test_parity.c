@@ -18,7 +18,8 @@
 
 static pn_st_file *golden;
 
-/* Max |ours - golden| for logits; checks it against max(1e-4, 4 x PyTorch's own float32 error). */
+/* Max |ours - golden| for logits; checks it against max(1e-4, 4 x PyTorch's own float32 error). The golden's float32
+ * errors are the worst over several PyTorch float32 runs (see its script: one run is one draw of float32 luck). */
 static void compare_logits(const char *be, pn_unet *m, const char *key) {
     int64_t n = 0;
     double *want = golden_get(golden, key, &n);
@@ -48,8 +49,12 @@ static void run_eval(const char *be, pn_unet *m, int n, int s, const char *xkey,
     compare_logits(be, m, key);
 }
 
-/* Normalized error of every parameter's gradient sample; tolerance max(1e-3, 4 x PyTorch f32's). */
+/* Normalized error of every parameter's gradient sample. A float32 backend's gradients are one draw of float32
+ * chaos (ReLU masks flipped by rounding): tolerance max(1e-3, 4 x the worst of PyTorch's float32 draws). ref, the
+ * oracle, accumulates in double and lands ~1e-5 from float64, so it is held to 1e-3: the graph's backward rules
+ * stay checked tightly against PyTorch (the float32 backends are held to ref node by node in test_unet_lockstep). */
 static void compare_grads(const char *be, pn_unet *m) {
+    bool oracle = strcmp(be, "ref") == 0;
     double worst = 0, worst_ratio = 0;
     const char *worst_name = "";
     for (int i = 0; i < pn_unet_num_params(m); i++) {
@@ -59,7 +64,7 @@ static void compare_grads(const char *be, pn_unet *m) {
         int64_t k, n = pn_tensor_numel(&p->grad);
         double *want = golden_get(golden, key, &k);
         snprintf(key, sizeof key, "grad_err32/%s", p->name);
-        double tol = fmax(1e-3, 4 * golden_scalar(golden, key));
+        double tol = oracle ? 1e-3 : fmax(1e-3, 4 * golden_scalar(golden, key));
         float *g = malloc((size_t)n * sizeof *g);
         CHECK(pn_tensor_get(&p->grad, g) == PN_OK);
         double num = 0, den = 0;
@@ -114,13 +119,13 @@ static void copy_grads(pn_unet *m, float **saved, bool save) {
 /* The global gradient norm matches PyTorch's; clip_grad_norm_ to half of it halves it. The gradients are
  * restored afterwards (the sequence must stay the golden's). */
 static void check_clip(const char *be, pn_unet *m) {
-    double want = golden_scalar(golden, "grad_norm"), norm = 0, clipped = 0;
-    double tol = fmax(1e-4, 4 * fabs(golden_scalar(golden, "grad_norm_f32") - want) / want);
+    double want = golden_scalar(golden, "grad_norm"), err32 = golden_scalar(golden, "grad_norm_err32"), norm = 0, clipped = 0;
+    double tol = fmax(1e-4, 4 * err32);
     float **saved = calloc((size_t)pn_unet_num_params(m), sizeof *saved);
     copy_grads(m, saved, true);
     CHECK(pn_unet_grad_norm(m, &norm) == PN_OK);
-    printf("  %s global gradient norm %.6f (PyTorch f64 %.6f, f32 %.6f), relative error %.2g (tolerance %.2g)\n", be,
-           norm, want, golden_scalar(golden, "grad_norm_f32"), fabs(norm - want) / want, tol);
+    printf("  %s global gradient norm %.6f (PyTorch f64 %.6f), relative error %.2g (PyTorch f32 %.2g, tolerance %.2g)\n",
+           be, norm, want, fabs(norm - want) / want, err32, tol);
     CHECK_MSG(fabs(norm - want) <= tol * want, "%s gradient norm %g vs %g", be, norm, want);
     CHECK(pn_unet_clip_grad_norm(m, want / 2, &norm) == PN_OK);
     CHECK(pn_unet_grad_norm(m, &clipped) == PN_OK);
@@ -134,7 +139,12 @@ static void run_train(const char *be, pn_unet *m) {
     CHECK(golden_set(golden, pn_unet_input(m), "x64") == PN_OK);
     CHECK(golden_set(golden, pn_unet_target(m), "t64") == PN_OK);
     int64_t nl = 0;
-    double *losses = golden_get(golden, "losses", &nl), *losses32 = golden_get(golden, "losses_f32", &nl);
+    double *losses = golden_get(golden, "losses", &nl), *losses_err32 = golden_get(golden, "losses_err32", &nl);
+    CHECK_MSG(losses && losses_err32, "the golden lacks the losses or their float32 errors (an old file?)");
+    if (!losses || !losses_err32) {
+        free(losses), free(losses_err32);
+        return;
+    }
     double drift32 = 0;
     for (int it = 0; it < 6; it++) {
         float loss = NAN;
@@ -143,7 +153,7 @@ static void run_train(const char *be, pn_unet *m) {
         CHECK(pn_unet_loss(m, 3.0f, 1.0f, 4.0f, &loss) == PN_OK);
         double rel = fabs(loss - losses[it]) / fabs(losses[it]);
         /* PyTorch float32's drift from float64 so far (chaos grows with steps, so the running maximum) */
-        drift32 = fmax(drift32, fabs(losses32[it] - losses[it]) / fabs(losses[it]));
+        drift32 = fmax(drift32, losses_err32[it]);
         double tol = it == 0 ? 1e-5 : fmax(1e-4, 4 * drift32);
         printf("  %s iteration %d: loss %.7f (PyTorch f64 %.7f), relative error %.2g (PyTorch f32 %.2g, tolerance %.2g)\n",
                be, it, loss, losses[it], rel, drift32, tol);
@@ -162,7 +172,7 @@ static void run_train(const char *be, pn_unet *m) {
         CHECK(pn_unet_adam_step(m, &ap) == PN_OK);
     }
     free(losses);
-    free(losses32);
+    free(losses_err32);
     compare_stats(be, m, "stat/", fmax(1e-4, 4 * golden_scalar(golden, "stat_err32")));
 }
 

@@ -2,8 +2,8 @@
 """PyTorch parity golden for the smp U-Net (resnet34): writes tests/ref/golden/parity_resnet34.safetensors.
 
 The weights are made by pneumoseg itself (`pneumoseg init --seed 1234`), loaded into the real
-segmentation_models_pytorch.Unet('resnet34', encoder_weights=None, classes=1), and run twice: in
-float64 (the truth stored in the golden) and in float32 (whose error against the truth sets a fair
+segmentation_models_pytorch.Unet('resnet34', encoder_weights=None, classes=1), and run in float64 (the
+truth stored in the golden) and several times in float32 (whose worst error against float64 sets a fair
 tolerance). The C test (tests/test_parity.c) regenerates the same weights from the same seed and
 compares every backend against this file.
 
@@ -16,8 +16,17 @@ Sequence (the C test repeats it exactly):
      all six forwards.
 Training a randomly initialised deep network is chaotic at the scale of float32 rounding: PyTorch's own
 float32 run drifts from float64 by ~1e-3 in the loss and ~0.2 in deep running variances within five
-steps. So the golden also stores PyTorch's float32 results, and the C test allows max(1e-4, 4 x that
-drift so far) after Adam steps, while everything before the first step is held to fixed tight bounds.
+steps. The gradients are too, already at iteration 0: a ReLU input within float32 rounding of 0 (one of
+~1e6 per forward) takes the other side of the mask, and in the deep layers (2x2 and 4x4 pixels, BatchNorm
+over 8 or 32 values) one such element moves whole gradient tensors by 1-8%. Which elements flip depends on
+the exact rounding, so one float32 run is one draw: PyTorch's own ran 0.4% from float64, the cpu backend
+5.6% on an AVX-512 CPU and 0.6% on an AVX2 one, with every op of it within 1e-6 of ref's (test_unet_lockstep).
+So the golden holds float32's worst error over DRAWS runs, plain float32 and runs whose every conv output
+carries relative noise CONV_NOISE (another float32 implementation's rounding): logits `*_err32`, gradients
+`grad_err32/*`, `grad_norm_err32`, the losses `losses_err32` and the final statistics `stat_err32`. The C
+test allows 4x these (losses after Adam steps: 4x the worst drift so far), except ref's gradients: ref
+accumulates in double and is held to 1e-3. Per-op precision is held tightly elsewhere: test_ops, and
+test_unet_lockstep runs the training program on cpu against ref node by node.
 Gradients are stored as a deterministic sample: for a tensor of n elements, K = min(n, 1024) values at
 flat indices floor(k * n / K), k = 0..K-1.
 
@@ -40,6 +49,8 @@ import torch
 
 SEED = 1234
 SAMPLE = 1024
+DRAWS = 16  # float32 runs whose worst errors against float64 set the tolerances (see the docstring)
+CONV_NOISE = 2e-7  # relative rms of a float32 convolution's rounding (PyTorch's, measured against float64)
 # eps 1e-3 rather than the default 1e-8: with 1e-8 every parameter moves by about +-lr on the first steps
 # whatever the size of its gradient, so float rounding decides the sign for near-zero gradients and even
 # PyTorch's own float32 run drifts 2e-3 from float64 within three steps. With 1e-3 tiny gradients give tiny
@@ -84,9 +95,25 @@ def sample(flat):
     return flat[idx]
 
 
-def run_sequence(model, dtype, x64, x128, t64):
-    """Runs the whole sequence on a copy of model in dtype; returns a dict of results."""
+def add_conv_noise(m, seed):
+    """Multiplies every convolution's output by 1 + CONV_NOISE * N(0, 1) (seeded): another float32
+    implementation's rounding, of the size of PyTorch's own (relative rms 2e-7 against float64)."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def hook(module, inputs, out):
+        return out * (1 + CONV_NOISE * torch.randn(out.shape, generator=gen, dtype=out.dtype))
+
+    for module in m.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            module.register_forward_hook(hook)
+
+
+def run_sequence(model, dtype, x64, x128, t64, noise_seed=None):
+    """Runs the whole sequence on a copy of model in dtype (with conv noise when noise_seed is given); returns a
+    dict of results."""
     m = copy.deepcopy(model).to(dtype)
+    if noise_seed is not None:
+        add_conv_noise(m, noise_seed)
     out = {}
     m.eval()
     with torch.no_grad():
@@ -115,10 +142,25 @@ def run_sequence(model, dtype, x64, x128, t64):
     return out
 
 
+def float32_errors(truth, f32):
+    """float32's error against float64 for every quantity the C test checks."""
+    e = {key: (f32[key].double() - truth[key]).abs().max().item() for key in ("eval64", "eval128", "train64")}
+    e["grad_norm"] = abs(f32["grad_norm"].item() - truth["grad_norm"].item()) / truth["grad_norm"].item()
+    e["losses"] = ((f32["losses"] - truth["losses"]).abs() / truth["losses"].abs()).numpy()
+    for name, gt in truth["grads"].items():
+        s64 = sample(gt.reshape(-1))
+        s32 = sample(f32["grads"][name].reshape(-1)).double()
+        e["grad/" + name] = ((s32 - s64).norm() / s64.norm().clamp(min=1e-30)).item()
+    e["stats"] = max(((f32["stats"][n].double() - st).abs() / st.abs().clamp(min=1.0)).max().item()
+                     for n, st in truth["stats"].items())
+    return e
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pneumoseg", required=True, help="path to the built pneumoseg binary")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "golden", "parity_resnet34.safetensors"))
+    ap.add_argument("--draws", type=int, default=DRAWS, help="float32 runs that set the tolerances")
     args = ap.parse_args()
 
     import segmentation_models_pytorch as smp
@@ -135,40 +177,41 @@ def main():
 
     x64, x128, t64 = make_inputs()
     truth = run_sequence(model, torch.float64, x64, x128, t64)
-    f32 = run_sequence(model, torch.float32, x64, x128, t64)
+    # float32's error: the worst over the draws, plain float32 then float32 with conv noise
+    worst = None
+    for d in range(args.draws):
+        e = float32_errors(truth, run_sequence(model, torch.float32, x64, x128, t64, None if d == 0 else d))
+        grad_worst = max(v for k, v in e.items() if k.startswith("grad/"))
+        print(f"float32 draw {d}: worst gradient error {grad_worst:.3g}, gradient norm {e['grad_norm']:.2g}, "
+              f"losses {' '.join(f'{v:.2g}' for v in e['losses'])}", flush=True)
+        worst = e if worst is None else {k: np.maximum(worst[k], v) for k, v in e.items()}
 
-    g = {
-        "x64": torch.from_numpy(x64), "x128": torch.from_numpy(x128), "t64": torch.from_numpy(t64),
-        "losses": truth["losses"], "losses_f32": f32["losses"],
-    }
+    def scalar(v):
+        return torch.tensor([float(v)], dtype=torch.float64)
+
+    g = {"x64": torch.from_numpy(x64), "x128": torch.from_numpy(x128), "t64": torch.from_numpy(t64),
+         "losses": truth["losses"], "losses_err32": torch.from_numpy(np.asarray(worst["losses"], np.float64)),
+         "grad_norm": truth["grad_norm"].reshape(1).double(), "grad_norm_err32": scalar(worst["grad_norm"]),
+         "stat_err32": scalar(worst["stats"])}
     for key in ("eval64", "eval128", "train64"):
         g[key] = truth[key].double().contiguous()
-        g[key + "_err32"] = torch.tensor([(f32[key].double() - truth[key]).abs().max().item()], dtype=torch.float64)
-        print(f"{key}: max |f32 - f64| = {g[key + '_err32'].item():.3g}")
-    g["grad_norm"] = truth["grad_norm"].reshape(1).double()
-    g["grad_norm_f32"] = f32["grad_norm"].reshape(1).double()
-    print(f"global gradient norm {g['grad_norm'].item():.6f}")
-    worst = 0.0
+        g[key + "_err32"] = scalar(worst[key])
+        print(f"{key}: max |f32 - f64| = {worst[key]:.3g}")
+    print(f"global gradient norm {g['grad_norm'].item():.6f}, float32 relative error {worst['grad_norm']:.2g}")
     for name, gt in truth["grads"].items():
-        s64 = sample(gt.reshape(-1))
-        s32 = sample(f32["grads"][name].reshape(-1)).double()
-        err = ((s32 - s64).norm() / s64.norm().clamp(min=1e-30)).item()
-        worst = max(worst, err)
-        g["grad/" + name] = s64.float().contiguous()
-        g["grad_err32/" + name] = torch.tensor([err], dtype=torch.float64)
-    print(f"worst float32 gradient normalized error vs float64: {worst:.3g}")
-    worst_stat = 0.0
+        g["grad/" + name] = sample(gt.reshape(-1)).float().contiguous()
+        g["grad_err32/" + name] = scalar(worst["grad/" + name])
+    grad_worst = max(v for k, v in worst.items() if k.startswith("grad/"))
+    print(f"worst float32 gradient normalized error vs float64: {grad_worst:.3g}")
     for name, st in truth["stats"].items():
         g["stat/" + name] = st.double().contiguous()
-        rel = ((f32["stats"][name].double() - st).abs() / st.abs().clamp(min=1.0)).max().item()
-        worst_stat = max(worst_stat, rel)
-    g["stat_err32"] = torch.tensor([worst_stat], dtype=torch.float64)
     for name, st in truth["stats1"].items():
         g["stat1/" + name] = st.double().contiguous()
-    print(f"running statistics: worst float32 relative error {worst_stat:.3g}")
-    print("losses f32 relative error:", [f"{v:.2g}" for v in ((f32["losses"] - truth["losses"]) / truth["losses"]).tolist()])
+    print(f"running statistics: worst float32 relative error {worst['stats']:.3g}")
+    print("losses f32 relative error:", [f"{v:.2g}" for v in worst["losses"]])
     print("losses f64:", [f"{v:.6f}" for v in truth["losses"].tolist()])
-    save_file(g, args.out, metadata={"seed": str(SEED), "torch": torch.__version__, "smp": smp.__version__})
+    save_file(g, args.out, metadata={"seed": str(SEED), "draws": str(args.draws), "torch": torch.__version__,
+                                     "smp": smp.__version__})
     print("wrote", args.out, os.path.getsize(args.out), "bytes")
 
 
