@@ -12,13 +12,20 @@ int main(int argc, char **argv) {
     int threads = 0, size = 512, batch = 1, reps = 5, warmup = 2, backward = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
-        if (!strcmp(a, "--backend")) backend = v, i++;
-        else if (!strcmp(a, "--threads")) threads = atoi(v), i++;
-        else if (!strcmp(a, "--size")) size = atoi(v), i++;
-        else if (!strcmp(a, "--batch")) batch = atoi(v), i++;
-        else if (!strcmp(a, "--reps")) reps = atoi(v), i++;
-        else if (!strcmp(a, "--warmup")) warmup = atoi(v), i++;
-        else if (!strcmp(a, "--backward")) backward = 1;
+        if (!strcmp(a, "--backend"))
+            backend = v, i++;
+        else if (!strcmp(a, "--threads"))
+            threads = atoi(v), i++;
+        else if (!strcmp(a, "--size"))
+            size = atoi(v), i++;
+        else if (!strcmp(a, "--batch"))
+            batch = atoi(v), i++;
+        else if (!strcmp(a, "--reps"))
+            reps = atoi(v), i++;
+        else if (!strcmp(a, "--warmup"))
+            warmup = atoi(v), i++;
+        else if (!strcmp(a, "--backward"))
+            backward = 1;
         else {
             fprintf(stderr, "usage: bench_convs [--backend B] [--threads N] [--size S] [--batch N] [--reps N] "
                             "[--warmup N] [--backward]\n");
@@ -32,8 +39,7 @@ int main(int argc, char **argv) {
     pn_register_builtin_backends();
     pn_backend *be = NULL;
     pn_arch arch;
-    if (pn_backend_open(backend, threads, &be) != PN_OK ||
-        pn_arch_make("resnet34", "unet", NULL, &arch) != PN_OK ||
+    if (pn_backend_open(backend, threads, &be) != PN_OK || pn_arch_make("resnet34", "unet", NULL, &arch) != PN_OK ||
         pn_bench_conv_layers(be, &arch, size, batch, warmup, reps, backward, stdout) != PN_OK) {
         fprintf(stderr, "bench_convs: %s\n", pn_last_error());
         pn_backend_close(be);

@@ -18,7 +18,7 @@ int main(int argc, char **argv) {
     }
     int runs = argc > 2 ? atoi(argv[2]) : 5;
     if (runs < 1 || runs > 100) runs = 5;
-    double times[100], checksum = 0;
+    double times[100] = {0}, checksum = 0;
     int64_t scalars = 0;
     int tensors = 0;
     const char *format = "";
@@ -52,7 +52,8 @@ int main(int argc, char **argv) {
     }
     qsort(times, (size_t)runs, sizeof times[0], cmp_double);
     printf("%s (%s): %d tensors, %lld scalars; read in %.3f s (median of %d, min %.3f, max %.3f); peak RSS %.1f MB "
-           "(checksum %.6g)\n", argv[1], format, tensors, (long long)scalars, times[runs / 2], runs, times[0],
-           times[runs - 1], (double)pn_peak_rss_bytes() / 1e6, checksum);
+           "(checksum %.6g)\n",
+           argv[1], format, tensors, (long long)scalars, times[runs / 2], runs, times[0], times[runs - 1],
+           (double)pn_peak_rss_bytes() / 1e6, checksum);
     return 0;
 }

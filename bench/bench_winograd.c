@@ -19,9 +19,12 @@
 
 /* U[e][k][c] = (G g G^T)[e] for every output channel k and input channel c. */
 static void transform_weights(float *u, const float *w, int64_t k_out, int64_t c_in) {
-    static const float g[6][3] = {{1.0f / 4, 0, 0},           {-1.0f / 6, -1.0f / 6, -1.0f / 6},
-                                  {-1.0f / 6, 1.0f / 6, -1.0f / 6}, {1.0f / 24, 1.0f / 12, 1.0f / 6},
-                                  {1.0f / 24, -1.0f / 12, 1.0f / 6}, {0, 0, 1}};
+    static const float g[6][3] = {{1.0f / 4, 0, 0},
+                                  {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+                                  {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+                                  {1.0f / 24, 1.0f / 12, 1.0f / 6},
+                                  {1.0f / 24, -1.0f / 12, 1.0f / 6},
+                                  {0, 0, 1}};
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t k = 0; k < k_out; k++)
         for (int64_t c = 0; c < c_in; c++) {
@@ -31,7 +34,8 @@ static void transform_weights(float *u, const float *w, int64_t k_out, int64_t c
                 for (int j = 0; j < 3; j++) tmp[i][j] = g[i][0] * gw[j] + g[i][1] * gw[3 + j] + g[i][2] * gw[6 + j];
             for (int i = 0; i < 6; i++)
                 for (int j = 0; j < 6; j++)
-                    u[((i * 6 + j) * k_out + k) * c_in + c] = tmp[i][0] * g[j][0] + tmp[i][1] * g[j][1] + tmp[i][2] * g[j][2];
+                    u[((i * 6 + j) * k_out + k) * c_in + c] =
+                        tmp[i][0] * g[j][0] + tmp[i][1] * g[j][1] + tmp[i][2] * g[j][2];
         }
 }
 
@@ -181,7 +185,8 @@ int main(int argc, char **argv) {
     pn_conv_shape layers[64];
     pn_arch arch;
     int n = 0;
-    if (pn_arch_make("resnet34", "unet", NULL, &arch) != PN_OK || pn_arch_conv_shapes(&arch, size, size, layers, 64, &n) != PN_OK) {
+    if (pn_arch_make("resnet34", "unet", NULL, &arch) != PN_OK ||
+        pn_arch_conv_shapes(&arch, size, size, layers, 64, &n) != PN_OK) {
         fprintf(stderr, "bench_winograd: %s\n", pn_last_error());
         return 1;
     }

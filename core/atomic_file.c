@@ -44,9 +44,12 @@ pn_status pn_atomic_sync_dir(const char *path) {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
-    if (slash == dir) slash[1] = 0;
-    else if (slash) *slash = 0;
-    else snprintf(dir, sizeof dir, ".");
+    if (slash == dir)
+        slash[1] = 0;
+    else if (slash)
+        *slash = 0;
+    else
+        snprintf(dir, sizeof dir, ".");
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0) return PN_OK; /* not every file system lets a folder be opened; the rename stands */
     int failed = fsync(fd) != 0 && errno != EINVAL && errno != EROFS;

@@ -65,8 +65,8 @@ static pn_status shape_error(const pn_node *n, const char *what, const pn_tensor
                     n->label ? n->label : "", what, t ? pn_shape_str(t, s, sizeof s) : "(none)", expected);
 }
 
-static pn_status expect_shape(const pn_node *n, const char *what, const pn_tensor *t, int ndim, int64_t d0,
-                              int64_t d1, int64_t d2, int64_t d3) {
+static pn_status expect_shape(const pn_node *n, const char *what, const pn_tensor *t, int ndim, int64_t d0, int64_t d1,
+                              int64_t d2, int64_t d3) {
     int64_t d[4] = {d0, d1, d2, d3};
     int ok = t && t->ndim == ndim;
     for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == d[i];
@@ -251,14 +251,18 @@ pn_status pn_node_check(const pn_node *n) {
         for (int i = 0; i < PN_OP_MAX_IO; i++) {
             const pn_tensor *t = slots[i];
             if (i >= count) {
-                if (t) return pn_error(PN_ERR_ARG, "%s: unexpected %s slot %d", pn_op_name(n->op), is_out ? "output" : "input", i);
+                if (t)
+                    return pn_error(PN_ERR_ARG, "%s: unexpected %s slot %d", pn_op_name(n->op),
+                                    is_out ? "output" : "input", i);
                 continue;
             }
             if (!t) {
                 if (slot_optional(n->op, is_out, i)) continue;
-                return pn_error(PN_ERR_ARG, "%s: %s slot %d is missing", pn_op_name(n->op), is_out ? "output" : "input", i);
+                return pn_error(PN_ERR_ARG, "%s: %s slot %d is missing", pn_op_name(n->op), is_out ? "output" : "input",
+                                i);
             }
-            if (!t->buf || !t->buf->backend) return pn_error(PN_ERR_ARG, "%s: a tensor has no storage", pn_op_name(n->op));
+            if (!t->buf || !t->buf->backend)
+                return pn_error(PN_ERR_ARG, "%s: a tensor has no storage", pn_op_name(n->op));
             if (t->offset + pn_tensor_bytes(t) > t->buf->bytes)
                 return pn_error(PN_ERR_ARG, "%s: a tensor runs past its buffer", pn_op_name(n->op));
         }
@@ -361,7 +365,8 @@ static pn_status open_module(const char *name, int threads, pn_backend **out, bo
     pn_module_score_fn score = (pn_module_score_fn)(uintptr_t)dlsym(h, "pn_backend_score");
     pn_module_init_fn init = (pn_module_init_fn)(uintptr_t)dlsym(h, "pn_backend_init");
     if (!score || !init)
-        return pn_error(PN_ERR_BACKEND, "%s backend unavailable: the module lacks pn_backend_score/pn_backend_init", name);
+        return pn_error(PN_ERR_BACKEND, "%s backend unavailable: the module lacks pn_backend_score/pn_backend_init",
+                        name);
     if (score(why, sizeof why) <= 0) return pn_error(PN_ERR_BACKEND, "%s backend unavailable: %s", name, why);
     pn_status st = init(PN_BACKEND_API_VERSION, threads, out);
     if (st != PN_OK) return st;

@@ -12,7 +12,8 @@
 extern "C" {
 #endif
 
-/* 2: the optional set_precision and set_deterministic slots at the end of pn_backend; 3: the optional collectives slot. */
+/* 2: the optional set_precision and set_deterministic slots at the end of pn_backend; 3: the optional collectives slot.
+ */
 #define PN_BACKEND_API_VERSION 3
 
 struct pn_collectives_i;
@@ -42,11 +43,11 @@ typedef struct pn_backend {
     size_t (*storage_bytes)(struct pn_backend *be, const pn_tensor *t);
     /* NULL if the node can run here, else a short reason (e.g. "groups > 1 not implemented"). */
     const char *(*supports_op)(struct pn_backend *be, const pn_node *node);
-    pn_status (*prepare)(struct pn_backend *be, pn_node *node);             /* optional */
+    pn_status (*prepare)(struct pn_backend *be, pn_node *node); /* optional */
     pn_status (*compute)(struct pn_backend *be, pn_node *node);
-    void (*release)(struct pn_backend *be, pn_node *node);                  /* optional */
-    pn_status (*synchronize)(struct pn_backend *be);                        /* optional */
-    pn_status (*set_threads)(struct pn_backend *be, int threads);           /* optional */
+    void (*release)(struct pn_backend *be, pn_node *node);        /* optional */
+    pn_status (*synchronize)(struct pn_backend *be);              /* optional */
+    pn_status (*set_threads)(struct pn_backend *be, int threads); /* optional */
     void (*destroy)(struct pn_backend *be);
     /* Arithmetic of the nodes prepared from now on: "fp32", "bf16" or "fp16" (tensors stay float32; the
      * backend converts operands where it computes in lower precision). NULL slot = float32 only. A

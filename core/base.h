@@ -36,17 +36,17 @@ const char *pn_status_name(pn_status st);
 #endif
 
 /* Programming errors: stays on in release builds, aborts with file:line:expr. */
-#define PN_ASSERT(cond)                                                    \
-    do {                                                                   \
-        if (!(cond)) pn_assert_fail(__FILE__, __LINE__, #cond);            \
+#define PN_ASSERT(cond)                                                                                                \
+    do {                                                                                                               \
+        if (!(cond)) pn_assert_fail(__FILE__, __LINE__, #cond);                                                        \
     } while (0)
 PN_NORETURN void pn_assert_fail(const char *file, int line, const char *expr);
 
 /* Propagate a non-OK status to the caller. */
-#define PN_TRY(expr)                          \
-    do {                                      \
-        pn_status pn_try_st_ = (expr);        \
-        if (pn_try_st_ != PN_OK) return pn_try_st_; \
+#define PN_TRY(expr)                                                                                                   \
+    do {                                                                                                               \
+        pn_status pn_try_st_ = (expr);                                                                                 \
+        if (pn_try_st_ != PN_OK) return pn_try_st_;                                                                    \
     } while (0)
 
 /* Logging to stderr. Level 0 = quiet, 1 = info (default), 2 = debug. */

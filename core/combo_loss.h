@@ -83,7 +83,7 @@ static inline PN_HD double pn_combo_loss_value(const pn_combo_sums *a, const pn_
 
 /* d(loss)/d(x) for one pixel times p->grad_scale; 0 where the floor clamps the loss (`floored`). */
 static inline PN_HD float pn_combo_grad(float x, float t, const pn_combo_sums *a, const pn_combo_loss_params *p,
-                                  bool floored) {
+                                        bool floored) {
     if (floored) return 0.0f;
     double u = a->sum_s + a->sum_t + PN_COMBO_DICE_EPS, num = 2.0 * a->inter + PN_COMBO_DICE_EPS;
     double s = pn_combo_sigmoid(x), ds_dx = s * (1.0 - s);

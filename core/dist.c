@@ -141,8 +141,7 @@ static pn_status bn_fwd_compute(sync_ctx *c, pn_node *node) {
 
 static void bn_bwd_free(pn_backend *inner, bn_bwd_state *s) {
     pn_node *nodes[] = {&s->zero, &s->local, &s->correct, &s->add, &s->acc_gamma, &s->acc_beta};
-    for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
-        pn_node_release(inner, nodes[i]);
+    for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) pn_node_release(inner, nodes[i]);
     pn_buffer_free(&s->small);
     free(s->reduced);
     free(s->host);
@@ -233,8 +232,7 @@ static pn_status bn_bwd_compute(sync_ctx *c, pn_node *node) {
     PN_TRY(pn_tensor_get(node->in[4], invstd));
     double *r = s->reduced;
     r[0] = n_r;
-    for (int64_t k = 0; k < ch; k++)
-        r[1 + k] = s1[k], r[1 + ch + k] = s2[k];
+    for (int64_t k = 0; k < ch; k++) r[1 + k] = s1[k], r[1 + ch + k] = s2[k];
     PN_TRY(c->comm->sum_f64(c->comm, r, 2 * ch + 1));
     double n = r[0];
     float *coef_b = s->host + 4 * ch, *coef_a = s->host + 5 * ch;
@@ -302,8 +300,7 @@ static pn_status loss_bwd_compute(sync_ctx *c, pn_node *node) {
     PN_TRY(global_sums(c, node, &a));
     bool floored = pn_combo_total(&a, p) < PN_COMBO_LOSS_FLOOR;
     int64_t n = pn_tensor_numel(node->in[0]);
-    for (int64_t i = 0; i < n; i++)
-        s->dx[i] = pn_combo_grad(s->x[i], s->t[i], &a, p, floored);
+    for (int64_t i = 0; i < n; i++) s->dx[i] = pn_combo_grad(s->x[i], s->t[i], &a, p, floored);
     return pn_tensor_set(node->out[0], s->dx);
 }
 

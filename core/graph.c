@@ -11,10 +11,10 @@ typedef struct gtensor {
     pn_tensor t;
     char name[96];
     bool in_arena, keep, requires_grad;
-    bool recompute;   /* backward recomputes it from its producers instead of keeping it (pn_graph_recompute) */
-    pn_tensor *remat; /* during pn_graph_backward: the recomputed copy, once made ... */
-    int remat_step;   /* ... while differentiating forward node remat_step */
-    int grad_refs;    /* during pn_graph_backward: how many tensors' dgrad this gradient tensor is */
+    bool recompute;         /* backward recomputes it from its producers instead of keeping it (pn_graph_recompute) */
+    pn_tensor *remat;       /* during pn_graph_backward: the recomputed copy, once made ... */
+    int remat_step;         /* ... while differentiating forward node remat_step */
+    int grad_refs;          /* during pn_graph_backward: how many tensors' dgrad this gradient tensor is */
     struct gtensor *parent; /* a channel view (pn_graph_channel_view): stored inside parent, view_offset on */
     size_t view_offset;
     int first, last;  /* node indices of first and last use (arena tensors) */
@@ -242,8 +242,10 @@ static pn_status saved(pn_graph *g, pn_tensor *t, pn_tensor **out) {
         pn_op op = f.op;
         pn_tensor *ins[PN_OP_MAX_IO] = {0}, *outs[PN_OP_MAX_IO] = {r};
         for (int k = 0; k < pn_op_num_inputs(op); k++) {
-            if (f.in[k] == t) ins[k] = r;
-            else PN_TRY(saved(g, f.in[k], &ins[k]));
+            if (f.in[k] == t)
+                ins[k] = r;
+            else
+                PN_TRY(saved(g, f.in[k], &ins[k]));
         }
         if (op == PN_OP_BATCHNORM_TRAIN_FWD) {
             op = PN_OP_BATCHNORM_APPLY;
@@ -314,10 +316,10 @@ static pn_status backward_node(pn_graph *g, const pn_node *f) {
     case PN_OP_GLOBAL_AVG_POOL_FWD: {
         pn_tensor *dx = like(g, x, "d"), *xs = NULL;
         if (f->op == PN_OP_MAXPOOL_FWD) PN_TRY(saved(g, x, &xs));
-        pn_op bwd = f->op == PN_OP_MAXPOOL_FWD        ? PN_OP_MAXPOOL_BWD
-                    : f->op == PN_OP_UPSAMPLE2X_FWD   ? PN_OP_UPSAMPLE2X_BWD
-                    : f->op == PN_OP_BILINEAR2X_FWD   ? PN_OP_BILINEAR2X_BWD
-                                                      : PN_OP_GLOBAL_AVG_POOL_BWD;
+        pn_op bwd = f->op == PN_OP_MAXPOOL_FWD      ? PN_OP_MAXPOOL_BWD
+                    : f->op == PN_OP_UPSAMPLE2X_FWD ? PN_OP_UPSAMPLE2X_BWD
+                    : f->op == PN_OP_BILINEAR2X_FWD ? PN_OP_BILINEAR2X_BWD
+                                                    : PN_OP_GLOBAL_AVG_POOL_BWD;
         pn_tensor *outs[] = {dx}, *ins[] = {dy, xs};
         PN_TRY(pn_graph_add(g, bwd, p, outs, ins, f->label));
         return accumulate(g, x, dx);
@@ -325,7 +327,8 @@ static pn_status backward_node(pn_graph *g, const pn_node *f) {
     case PN_OP_CHANNEL_MUL:
     case PN_OP_PIXEL_MUL: { /* y = x * s: ds = reduce(dy * x) first (it reads dy), then dx = dy * s, in dy if owned */
         pn_tensor *s = f->in[1];
-        if (f->out[0] == x) return pn_error(PN_ERR_ARG, "%s: an in-place gate has no backward (x is overwritten)", f->label);
+        if (f->out[0] == x)
+            return pn_error(PN_ERR_ARG, "%s: an in-place gate has no backward (x is overwritten)", f->label);
         if (gt(s)->requires_grad) {
             pn_tensor *ds = like(g, s, "d"), *xs;
             PN_TRY(saved(g, x, &xs));
@@ -341,9 +344,7 @@ static pn_status backward_node(pn_graph *g, const pn_node *f) {
         PN_TRY(pn_graph_add(g, f->op, p, outs, ins, f->label));
         return accumulate(g, x, dx);
     }
-    case PN_OP_ADD:
-        PN_TRY(accumulate(g, f->in[0], dy));
-        return accumulate(g, f->in[1], dy);
+    case PN_OP_ADD: PN_TRY(accumulate(g, f->in[0], dy)); return accumulate(g, f->in[1], dy);
     case PN_OP_CONCAT: {
         pn_tensor *a = f->in[0], *b = f->in[1];
         pn_tensor *da = like(g, a, "d"), *db = gt(b)->requires_grad ? like(g, b, "d") : NULL;
@@ -352,8 +353,7 @@ static pn_status backward_node(pn_graph *g, const pn_node *f) {
         PN_TRY(accumulate(g, a, da));
         return db ? accumulate(g, b, db) : PN_OK;
     }
-    default:
-        return pn_error(PN_ERR_ARG, "no backward rule for %s", pn_op_name(f->op));
+    default: return pn_error(PN_ERR_ARG, "no backward rule for %s", pn_op_name(f->op));
     }
 }
 

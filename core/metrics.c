@@ -68,8 +68,10 @@ void pn_grid_add(pn_triplet_grid *g, const float *prob, const uint8_t *truth, in
                 bool empty = above_top[a] < g->areas[r];
                 double s = empty ? pn_kaggle_dice_counts(0, t, 0) : pn_kaggle_dice_counts(above_bottom[b], t, inter[b]);
                 g->score[idx] += s;
-                if (positive) g->pos_dice[idx] += s;
-                else g->empty_ok[idx] += s == 1.0;
+                if (positive)
+                    g->pos_dice[idx] += s;
+                else
+                    g->empty_ok[idx] += s == 1.0;
             }
 }
 

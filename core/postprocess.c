@@ -103,8 +103,8 @@ int64_t pn_pp_remove_small(uint8_t *mask, int w, int h, double min_area) {
     return removed;
 }
 
-int64_t pn_pp_triplet(const float *prob, int w, int h, float top, int64_t min_area, float bottom,
-                      double min_region, uint8_t *mask) {
+int64_t pn_pp_triplet(const float *prob, int w, int h, float top, int64_t min_area, float bottom, double min_region,
+                      uint8_t *mask) {
     int64_t n = (int64_t)w * h, above = 0, on = 0;
     for (int64_t i = 0; i < n; i++) above += prob[i] > top;
     if (above < min_area) {

@@ -11,8 +11,8 @@
  * empty; else mask = P > bottom (255 / 0). Then, if min_region > 0, every 8-connected region whose
  * contour area (pn_pp_contour_area) is not above min_region is removed. Returns the foreground pixel
  * count of `mask`. */
-int64_t pn_pp_triplet(const float *prob, int w, int h, float top, int64_t min_area, float bottom,
-                      double min_region, uint8_t *mask);
+int64_t pn_pp_triplet(const float *prob, int w, int h, float top, int64_t min_area, float bottom, double min_region,
+                      uint8_t *mask);
 
 /* Labels the 8-connected foreground regions of `mask` (nonzero) into labels[w*h] (0 = background,
  * 1..count in raster order of first pixel). Returns the count, or -1 when scratch memory is short. */

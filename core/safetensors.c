@@ -44,10 +44,14 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
     size_t len;
     uint32_t cp;
     if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) len = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef) len = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4) len = 4, cp = c & 0x07;
-    else return 0;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, cp = c & 0x07;
+    else
+        return 0;
     if (len > n) return 0;
     for (size_t i = 1; i < len; i++) {
         if ((s[i] & 0xc0) != 0x80) return 0;
@@ -83,11 +87,10 @@ typedef struct st_dtype_info {
 } st_dtype_info;
 
 static const st_dtype_info st_dtypes[] = {
-    {"F32", PN_ST_F32, 4},         {"F16", PN_ST_F16, 2},         {"BF16", PN_ST_BF16, 2},
-    {"F64", PN_ST_F64, 8},         {"I64", PN_ST_I64, 8},         {"I32", PN_ST_I32, 4},
-    {"U8", PN_ST_U8, 1},           {"BOOL", PN_ST_BOOL, 1},       {"I8", PN_ST_OTHER, 1},
-    {"I16", PN_ST_OTHER, 2},       {"U16", PN_ST_OTHER, 2},       {"U32", PN_ST_OTHER, 4},
-    {"U64", PN_ST_OTHER, 8},       {"F8_E4M3", PN_ST_OTHER, 1},   {"F8_E5M2", PN_ST_OTHER, 1},
+    {"F32", PN_ST_F32, 4},   {"F16", PN_ST_F16, 2},       {"BF16", PN_ST_BF16, 2},     {"F64", PN_ST_F64, 8},
+    {"I64", PN_ST_I64, 8},   {"I32", PN_ST_I32, 4},       {"U8", PN_ST_U8, 1},         {"BOOL", PN_ST_BOOL, 1},
+    {"I8", PN_ST_OTHER, 1},  {"I16", PN_ST_OTHER, 2},     {"U16", PN_ST_OTHER, 2},     {"U32", PN_ST_OTHER, 4},
+    {"U64", PN_ST_OTHER, 8}, {"F8_E4M3", PN_ST_OTHER, 1}, {"F8_E5M2", PN_ST_OTHER, 1},
 };
 
 static const st_dtype_info *st_dtype_by_name(const char *name) {
@@ -109,9 +112,9 @@ typedef enum { J_NULL, J_TRUE, J_FALSE, J_NUM, J_STR, J_ARR, J_OBJ } jtype;
 
 typedef struct jnode {
     jtype type;
-    int32_t child; /* first element/member, -1 if none */
-    int32_t next;  /* next sibling, -1 if none */
-    int32_t count; /* number of children */
+    int32_t child;   /* first element/member, -1 if none */
+    int32_t next;    /* next sibling, -1 if none */
+    int32_t count;   /* number of children */
     const char *key; /* member name (object members only) */
     size_t key_len;
     const char *str; /* decoded string (J_STR) */
@@ -177,7 +180,10 @@ static int jhex4(jparser *p, uint32_t *out) {
     uint32_t v = 0;
     for (int i = 0; i < 4; i++) {
         char c = p->s[p->pos + (size_t)i];
-        int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+        int d = (c >= '0' && c <= '9')   ? c - '0'
+                : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                         : -1;
         if (d < 0) return 0;
         v = v * 16 + (uint32_t)d;
     }
@@ -189,13 +195,16 @@ static int jhex4(jparser *p, uint32_t *out) {
 static bool jput_cp(jparser *p, uint32_t cp) {
     char b[4];
     size_t k;
-    if (cp < 0x80) b[0] = (char)cp, k = 1;
-    else if (cp < 0x800) b[0] = (char)(0xc0 | (cp >> 6)), b[1] = (char)(0x80 | (cp & 0x3f)), k = 2;
+    if (cp < 0x80)
+        b[0] = (char)cp, k = 1;
+    else if (cp < 0x800)
+        b[0] = (char)(0xc0 | (cp >> 6)), b[1] = (char)(0x80 | (cp & 0x3f)), k = 2;
     else if (cp < 0x10000)
-        b[0] = (char)(0xe0 | (cp >> 12)), b[1] = (char)(0x80 | ((cp >> 6) & 0x3f)), b[2] = (char)(0x80 | (cp & 0x3f)), k = 3;
+        b[0] = (char)(0xe0 | (cp >> 12)), b[1] = (char)(0x80 | ((cp >> 6) & 0x3f)), b[2] = (char)(0x80 | (cp & 0x3f)),
+        k = 3;
     else
-        b[0] = (char)(0xf0 | (cp >> 18)), b[1] = (char)(0x80 | ((cp >> 12) & 0x3f)), b[2] = (char)(0x80 | ((cp >> 6) & 0x3f)),
-        b[3] = (char)(0x80 | (cp & 0x3f)), k = 4;
+        b[0] = (char)(0xf0 | (cp >> 18)), b[1] = (char)(0x80 | ((cp >> 12) & 0x3f)),
+        b[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), b[3] = (char)(0x80 | (cp & 0x3f)), k = 4;
     return jput(p, b, k);
 }
 
@@ -257,8 +266,10 @@ static bool jnumber(jparser *p, jnode *j) {
     } else {
         while (i < p->n && p->s[i] >= '0' && p->s[i] <= '9') {
             unsigned d = (unsigned)(p->s[i] - '0');
-            if (mag > (UINT64_MAX - d) / 10) overflow = true;
-            else mag = mag * 10 + d;
+            if (mag > (UINT64_MAX - d) / 10)
+                overflow = true;
+            else
+                mag = mag * 10 + d;
             i++;
         }
     }
@@ -300,8 +311,7 @@ static bool jcheck_dup_keys(jparser *p, int32_t obj) {
     for (int32_t i = 1; i < n; i++) {
         if (jkey_cmp(&v[i - 1], &v[i]) == 0) {
             char q[200];
-            if (!p->err[0])
-                snprintf(p->err, sizeof p->err, "duplicate key %s", st_quote(v[i]->key, q, sizeof q));
+            if (!p->err[0]) snprintf(p->err, sizeof p->err, "duplicate key %s", st_quote(v[i]->key, q, sizeof q));
             free(v);
             return false;
         }
@@ -338,8 +348,10 @@ static bool jcontainer(jparser *p, int depth, int32_t self) {
         if (!jvalue(p, depth + 1, &child)) return false;
         p->nodes[child].key = key;
         p->nodes[child].key_len = key_len;
-        if (last < 0) p->nodes[self].child = child;
-        else p->nodes[last].next = child;
+        if (last < 0)
+            p->nodes[self].child = child;
+        else
+            p->nodes[last].next = child;
         last = child;
         p->nodes[self].count++;
         jskip_ws(p);
@@ -363,7 +375,13 @@ static bool jvalue(jparser *p, int depth, int32_t *out) {
     jskip_ws(p);
     if (p->pos >= p->n) return jfail(p, "unexpected end of JSON");
     char c = p->s[p->pos];
-    jtype t = c == '{' ? J_OBJ : c == '[' ? J_ARR : c == '"' ? J_STR : c == 't' ? J_TRUE : c == 'f' ? J_FALSE : c == 'n' ? J_NULL : J_NUM;
+    jtype t = c == '{'   ? J_OBJ
+              : c == '[' ? J_ARR
+              : c == '"' ? J_STR
+              : c == 't' ? J_TRUE
+              : c == 'f' ? J_FALSE
+              : c == 'n' ? J_NULL
+                         : J_NUM;
     int32_t self = jnew(p, t);
     if (self < 0) return false;
     *out = self;
@@ -410,7 +428,9 @@ static const jnode *jget(const jparser *p, const jnode *obj, const char *key) {
 
 static pn_status st_bad(const char *path, const char *name, const char *fmt, const char *detail) {
     char q[200];
-    if (name) return pn_error(PN_ERR_FORMAT, "%s: tensor %s: %s%s", path, st_quote(name, q, sizeof q), fmt, detail ? detail : "");
+    if (name)
+        return pn_error(PN_ERR_FORMAT, "%s: tensor %s: %s%s", path, st_quote(name, q, sizeof q), fmt,
+                        detail ? detail : "");
     return pn_error(PN_ERR_FORMAT, "%s: %s%s", path, fmt, detail ? detail : "");
 }
 
@@ -497,8 +517,10 @@ static pn_status st_check_coverage(const char *path, pn_st_file *f) {
     pn_status st = PN_OK;
     for (int i = 0; i < f->count && st == PN_OK; i++) {
         const pn_st_entry *e = &f->entries[order[i].index];
-        if (e->begin < pos) st = st_bad(path, e->name, "data overlaps another tensor", NULL);
-        else if (e->begin > pos) st = st_bad(path, e->name, "gap in the data section before this tensor", NULL);
+        if (e->begin < pos)
+            st = st_bad(path, e->name, "data overlaps another tensor", NULL);
+        else if (e->begin > pos)
+            st = st_bad(path, e->name, "gap in the data section before this tensor", NULL);
         pos = e->end;
     }
     if (st == PN_OK && pos != f->data_len) {
@@ -625,8 +647,10 @@ pn_status pn_st_open(const char *path, pn_st_file **out) {
     jparser p;
     memset(&p, 0, sizeof p);
     pn_status st;
-    if (!(f->path = st_strdup(path))) st = pn_error(PN_ERR_NOMEM, "out of memory");
-    else if ((st = st_read_file(path, f, &header, &n)) == PN_OK && (st = st_parse_header(path, header, n, &p)) == PN_OK) {
+    if (!(f->path = st_strdup(path)))
+        st = pn_error(PN_ERR_NOMEM, "out of memory");
+    else if ((st = st_read_file(path, f, &header, &n)) == PN_OK &&
+             (st = st_parse_header(path, header, n, &p)) == PN_OK) {
         f->strings = p.sbuf;
         p.sbuf = NULL;
         st = st_from_json(path, &p, f);
@@ -877,12 +901,14 @@ static pn_status st_writer_add(pn_st_writer *w, const char *name, pn_st_dtype dt
                                const void *data, pn_st_fill_fn fill, void *ctx) {
     char q[200];
     if (dtype != PN_ST_F32 && dtype != PN_ST_I64)
-        return pn_error(PN_ERR_ARG, "safetensors writer: tensor %s: only F32 and I64 can be written", st_quote(name, q, sizeof q));
+        return pn_error(PN_ERR_ARG, "safetensors writer: tensor %s: only F32 and I64 can be written",
+                        st_quote(name, q, sizeof q));
     if (!utf8_valid(name) || strcmp(name, "__metadata__") == 0)
-        return pn_error(PN_ERR_ARG, "safetensors writer: tensor name %s is not valid UTF-8 or is reserved", st_quote(name, q, sizeof q));
+        return pn_error(PN_ERR_ARG, "safetensors writer: tensor name %s is not valid UTF-8 or is reserved",
+                        st_quote(name, q, sizeof q));
     if (ndim < 0 || ndim > PN_ST_MAX_DIMS)
-        return pn_error(PN_ERR_ARG, "safetensors writer: tensor %s: %d dimensions (0..%d allowed)", st_quote(name, q, sizeof q), ndim,
-                        PN_ST_MAX_DIMS);
+        return pn_error(PN_ERR_ARG, "safetensors writer: tensor %s: %d dimensions (0..%d allowed)",
+                        st_quote(name, q, sizeof q), ndim, PN_ST_MAX_DIMS);
     for (int i = 0; i < w->count; i++)
         if (strcmp(w->t[i].name, name) == 0)
             return pn_error(PN_ERR_ARG, "safetensors writer: tensor %s added twice", st_quote(name, q, sizeof q));
@@ -894,7 +920,8 @@ static pn_status st_writer_add(pn_st_writer *w, const char *name, pn_st_dtype dt
         t.shape[d] = shape[d];
     }
     if (!pn_mul_size(numel, dtype == PN_ST_F32 ? 4 : 8, &t.bytes) || (t.bytes && !data && !fill))
-        return pn_error(PN_ERR_ARG, "safetensors writer: tensor %s: size overflows or data is NULL", st_quote(name, q, sizeof q));
+        return pn_error(PN_ERR_ARG, "safetensors writer: tensor %s: size overflows or data is NULL",
+                        st_quote(name, q, sizeof q));
     if (w->count == w->cap) {
         int cap = w->cap ? w->cap * 2 : 16;
         st_wtensor *nt = realloc(w->t, (size_t)cap * sizeof *nt);

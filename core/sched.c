@@ -6,11 +6,17 @@
 #include <string.h>
 
 pn_status pn_sched_parse(const char *name, pn_sched_kind *out) {
-    if (!strcmp(name, "multistep")) *out = PN_SCHED_MULTISTEP;
-    else if (!strcmp(name, "plateau")) *out = PN_SCHED_PLATEAU;
-    else if (!strcmp(name, "cosine")) *out = PN_SCHED_COSINE;
-    else if (!strcmp(name, "plateau-cosine")) *out = PN_SCHED_PLATEAU_COSINE;
-    else return pn_error(PN_ERR_ARG, "unknown schedule '%s' (expected multistep, plateau, cosine or plateau-cosine)", name);
+    if (!strcmp(name, "multistep"))
+        *out = PN_SCHED_MULTISTEP;
+    else if (!strcmp(name, "plateau"))
+        *out = PN_SCHED_PLATEAU;
+    else if (!strcmp(name, "cosine"))
+        *out = PN_SCHED_COSINE;
+    else if (!strcmp(name, "plateau-cosine"))
+        *out = PN_SCHED_PLATEAU_COSINE;
+    else
+        return pn_error(PN_ERR_ARG, "unknown schedule '%s' (expected multistep, plateau, cosine or plateau-cosine)",
+                        name);
     return PN_OK;
 }
 
@@ -46,13 +52,10 @@ double pn_sched_lr(const pn_sched *s, int epoch) {
             if (s->milestones[i] <= epoch) lr *= s->gamma;
         return lr;
     }
-    case PN_SCHED_COSINE:
-        return cosine_at(s, s->base_lr, epoch);
-    case PN_SCHED_PLATEAU_COSINE:
-        return epoch < s->cosine_start ? s->lr : cosine_at(s, s->lr, epoch - s->cosine_start);
+    case PN_SCHED_COSINE: return cosine_at(s, s->base_lr, epoch);
+    case PN_SCHED_PLATEAU_COSINE: return epoch < s->cosine_start ? s->lr : cosine_at(s, s->lr, epoch - s->cosine_start);
     case PN_SCHED_PLATEAU:
-    default:
-        return s->lr;
+    default: return s->lr;
     }
 }
 

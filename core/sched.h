@@ -5,7 +5,12 @@
 
 #include "base.h"
 
-typedef enum pn_sched_kind { PN_SCHED_MULTISTEP, PN_SCHED_PLATEAU, PN_SCHED_COSINE, PN_SCHED_PLATEAU_COSINE } pn_sched_kind;
+typedef enum pn_sched_kind {
+    PN_SCHED_MULTISTEP,
+    PN_SCHED_PLATEAU,
+    PN_SCHED_COSINE,
+    PN_SCHED_PLATEAU_COSINE
+} pn_sched_kind;
 
 #define PN_SCHED_MAX_MILESTONES 32
 typedef struct pn_sched {
@@ -29,9 +34,9 @@ typedef struct pn_sched {
 
 /* "multistep" | "plateau" | "cosine" | "plateau-cosine" -> kind; PN_ERR_ARG naming the value otherwise. */
 pn_status pn_sched_parse(const char *name, pn_sched_kind *out);
-/* Fills the defaults (docs/REFERENCE.md, "Training schedule"): milestones 3,5,6,7,8,9,10,11,13,15 gamma 0.75; plateau factor 0.1,
- * patience 2, min 1e-7, threshold 1e-4 (PyTorch's default; the winner used 1e-7); cosine period 8,
- * eta_min 1e-7; cosine_start 0. */
+/* Fills the defaults (docs/REFERENCE.md, "Training schedule"): milestones 3,5,6,7,8,9,10,11,13,15 gamma 0.75; plateau
+ * factor 0.1, patience 2, min 1e-7, threshold 1e-4 (PyTorch's default; the winner used 1e-7); cosine period 8, eta_min
+ * 1e-7; cosine_start 0. */
 void pn_sched_defaults(pn_sched *s, pn_sched_kind kind, double base_lr);
 /* The learning rate of 0-based epoch `epoch`. Multistep: base * gamma^(milestones <= epoch); cosine
  * (PyTorch's CosineAnnealingLR, no restarts: after `period` epochs it rises again):

@@ -265,7 +265,8 @@ pn_status pn_unet_plan(pn_unet *m, int n, int h, int w, pn_unet_mode mode) {
                         "(the model downsamples %d times); resize or pad the image",
                         n, h, w, mult, mult == 64 ? 6 : 5);
     if (mode == PN_UNET_TRAIN && n == 1 && h == mult && w == mult)
-        return pn_error(PN_ERR_ARG, "training needs more than one value per BatchNorm channel: use batch >= 2 or a larger image");
+        return pn_error(PN_ERR_ARG,
+                        "training needs more than one value per BatchNorm channel: use batch >= 2 or a larger image");
     if (mode == PN_UNET_TRAIN) PN_TRY(ensure_train_buffers(m));
     pn_graph_free(m->g);
     m->g = pn_graph_new(m->be);
@@ -296,7 +297,8 @@ pn_status pn_unet_forward(pn_unet *m) {
 }
 
 static pn_status need_train(pn_unet *m, const char *what) {
-    if (!m->g || m->mode != PN_UNET_TRAIN) return pn_error(PN_ERR_ARG, "%s needs a program planned in train mode", what);
+    if (!m->g || m->mode != PN_UNET_TRAIN)
+        return pn_error(PN_ERR_ARG, "%s needs a program planned in train mode", what);
     return PN_OK;
 }
 

@@ -56,7 +56,8 @@ static pn_status check_no_extra(pn_unet *m, const pn_st_file *f) {
     for (int i = 0; i < f->count; i++) {
         const char *name = canonical(f->entries[i].name);
         bool known = pn_arch_is_set_aside(pn_unet_arch(m), name);
-        for (int p = 0; !known && p < pn_unet_num_params(m); p++) known = strcmp(pn_unet_param_at(m, p)->name, name) == 0;
+        for (int p = 0; !known && p < pn_unet_num_params(m); p++)
+            known = strcmp(pn_unet_param_at(m, p)->name, name) == 0;
         for (int b = 0; !known && b < pn_unet_num_bns(m); b++) {
             const char *prefix = pn_unet_bn_at(m, b)->prefix;
             size_t len = strlen(prefix);
@@ -65,7 +66,8 @@ static pn_status check_no_extra(pn_unet *m, const pn_st_file *f) {
                      strcmp(name + len + 1, "num_batches_tracked") == 0);
         }
         if (!known)
-            return pn_error(PN_ERR_FORMAT, "%s: unexpected tensor '%s' (not part of this model)", f->path, f->entries[i].name);
+            return pn_error(PN_ERR_FORMAT, "%s: unexpected tensor '%s' (not part of this model)", f->path,
+                            f->entries[i].name);
     }
     return PN_OK;
 }

@@ -122,7 +122,8 @@ pn_status pn_aug_warp_affine_u8(const uint8_t *src, int sw, int sh, uint8_t *dst
                 /* interior fast path: the same arithmetic as sample_bilinear */
                 const uint8_t *s0 = src + (size_t)sy * sw + sx, *s1 = s0 + sw;
                 int top = s0[0] * (INTER_TAB - fx) + s0[1] * fx, bot = s1[0] * (INTER_TAB - fx) + s1[1] * fx;
-                out[x] = (uint8_t)(((top * (INTER_TAB - fy) + bot * fy) * INTER_TAB + (1 << (COEF_BITS - 1))) >> COEF_BITS);
+                out[x] =
+                    (uint8_t)(((top * (INTER_TAB - fy) + bot * fy) * INTER_TAB + (1 << (COEF_BITS - 1))) >> COEF_BITS);
             } else {
                 out[x] = sample_bilinear(src, sw, sh, sat_short(sx), sat_short(sy), fx, fy, border);
             }
@@ -148,8 +149,9 @@ void pn_aug_remap_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, i
         my = my >= -lim ? (my <= lim ? my : lim) : -lim;
         if (nearest) {
             int X = round_even(mx), Y = round_even(my);
-            dst[i] = (unsigned)X < (unsigned)sw && (unsigned)Y < (unsigned)sh ? src[(size_t)Y * sw + X]
-                                                                              : sample_nearest(src, sw, sh, X, Y, border);
+            dst[i] = (unsigned)X < (unsigned)sw && (unsigned)Y < (unsigned)sh
+                         ? src[(size_t)Y * sw + X]
+                         : sample_nearest(src, sw, sh, X, Y, border);
             continue;
         }
         int X = round_even(mx * INTER_TAB), Y = round_even(my * INTER_TAB);
@@ -236,16 +238,33 @@ void pn_aug_normalize(const uint8_t *img, int w, int h, pn_norm_mode mode, float
 }
 
 pn_status pn_norm_parse(const char *s, pn_norm_mode *out) {
-    if (!strcmp(s, "none")) *out = PN_NORM_NONE;
-    else if (!strcmp(s, "unit") || !strcmp(s, "01")) *out = PN_NORM_UNIT;
-    else if (!strcmp(s, "imagenet")) *out = PN_NORM_IMAGENET;
-    else return pn_error(PN_ERR_ARG, "normalize '%s': expected none, unit or imagenet", s);
+    if (!strcmp(s, "none"))
+        *out = PN_NORM_NONE;
+    else if (!strcmp(s, "unit") || !strcmp(s, "01"))
+        *out = PN_NORM_UNIT;
+    else if (!strcmp(s, "imagenet"))
+        *out = PN_NORM_IMAGENET;
+    else
+        return pn_error(PN_ERR_ARG, "normalize '%s': expected none, unit or imagenet", s);
     return PN_OK;
 }
 
 /* ---------------------------------------------------------------- transforms */
 
-enum { T_HFLIP, T_VFLIP, T_ROTATE, T_SSR, T_CONTRAST, T_BRIGHTNESS, T_GAMMA, T_ELASTIC, T_GRID, T_OPTICAL, T_ONEOF, T_COUNT };
+enum {
+    T_HFLIP,
+    T_VFLIP,
+    T_ROTATE,
+    T_SSR,
+    T_CONTRAST,
+    T_BRIGHTNESS,
+    T_GAMMA,
+    T_ELASTIC,
+    T_GRID,
+    T_OPTICAL,
+    T_ONEOF,
+    T_COUNT
+};
 
 typedef struct kind_info {
     const char *name;
@@ -425,8 +444,9 @@ static pn_status elastic(work *k, double alpha, double sigma, const double offse
     return PN_OK;
 }
 
-pn_status pn_aug_elastic_u8(uint8_t *img, uint8_t *mask, int w, int h, double alpha, double sigma, const double offsets[6],
-                            const float *rand_x, const float *rand_y, bool mask_nearest, pn_border border) {
+pn_status pn_aug_elastic_u8(uint8_t *img, uint8_t *mask, int w, int h, double alpha, double sigma,
+                            const double offsets[6], const float *rand_x, const float *rand_y, bool mask_nearest,
+                            pn_border border) {
     work k = {img, mask, w, h, !mask_nearest, malloc((size_t)w * h)};
     if (!k.tmp) return pn_error(PN_ERR_NOMEM, "augment: no memory for a %dx%d image", w, h);
     pn_status st = elastic(&k, alpha, sigma, offsets, rand_x, rand_y, border);
@@ -479,7 +499,8 @@ static void grid_axis(float *xx, int len, int nsteps, const double *steps) {
             cur = prev + step * steps[idx];
         int cnt = end - start;
         for (int i = 0; i < cnt; i++)
-            xx[start + i] = (float)(i == cnt - 1 && cnt > 1 ? cur : prev + (cnt > 1 ? i * (cur - prev) / (cnt - 1) : 0));
+            xx[start + i] =
+                (float)(i == cnt - 1 && cnt > 1 ? cur : prev + (cnt > 1 ? i * (cur - prev) / (cnt - 1) : 0));
         prev = cur;
     }
 }
@@ -606,7 +627,8 @@ static void mask_kind(const uint8_t *mask, size_t n, bool *empty, bool *soft) {
     for (size_t i = 0; i < n; i++) {
         if (!mask[i]) continue;
         *empty = false;
-        if (other < 0) other = mask[i];
+        if (other < 0)
+            other = mask[i];
         else if (mask[i] != other) {
             *soft = true;
             return;
@@ -694,8 +716,10 @@ static pn_status parse_item(parser *ps, tf *t) {
     for (int i = 0; i < T_COUNT; i++)
         if (!strcmp(name, KINDS[i].name)) t->kind = i;
     if (t->kind < 0)
-        return pn_error(PN_ERR_ARG, "augment spec: unknown transform '%s' (expected hflip, vflip, rotate, ssr, "
-                                    "contrast, brightness, gamma, elastic, grid, optical or oneof)", name);
+        return pn_error(PN_ERR_ARG,
+                        "augment spec: unknown transform '%s' (expected hflip, vflip, rotate, ssr, "
+                        "contrast, brightness, gamma, elastic, grid, optical or oneof)",
+                        name);
     const kind_info *ki = &KINDS[t->kind];
     t->p = 0.5, t->border = ps->border;
     for (int i = 0; i < ki->nkeys; i++) t->a[i] = ki->defs[i];
@@ -710,9 +734,13 @@ static pn_status parse_item(parser *ps, tf *t) {
         char val[64];
         PN_TRY(read_token(ps, val, sizeof val, "value"));
         if (!strcmp(tok, "border")) {
-            if (!strcmp(val, "constant")) t->border = PN_BORDER_CONSTANT;
-            else if (!strcmp(val, "reflect101")) t->border = PN_BORDER_REFLECT101;
-            else return pn_error(PN_ERR_ARG, "augment spec: item '%s': border '%s' (expected constant or reflect101)", name, val);
+            if (!strcmp(val, "constant"))
+                t->border = PN_BORDER_CONSTANT;
+            else if (!strcmp(val, "reflect101"))
+                t->border = PN_BORDER_REFLECT101;
+            else
+                return pn_error(PN_ERR_ARG, "augment spec: item '%s': border '%s' (expected constant or reflect101)",
+                                name, val);
             continue;
         }
         if (!strcmp(tok, "p")) {

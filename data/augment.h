@@ -43,8 +43,9 @@ void pn_aug_lut_gamma(double gamma, uint8_t lut[256]);
  * the three affine anchor points (alpha_affine), rand_x/rand_y are w*h uniform [0,1) fields that are
  * mapped to [-1,1], smoothed with gaussian_filter(sigma) and scaled by alpha. Warps img (bilinear) and
  * mask (may be NULL; nearest or bilinear) in place. */
-pn_status pn_aug_elastic_u8(uint8_t *img, uint8_t *mask, int w, int h, double alpha, double sigma, const double offsets[6],
-                            const float *rand_x, const float *rand_y, bool mask_nearest, pn_border border);
+pn_status pn_aug_elastic_u8(uint8_t *img, uint8_t *mask, int w, int h, double alpha, double sigma,
+                            const double offsets[6], const float *rand_x, const float *rand_y, bool mask_nearest,
+                            pn_border border);
 /* Resize (dw, dh): bilinear with half-pixel centres (cv2.INTER_LINEAR geometry) or nearest
  * (cv2.INTER_NEAREST: source index floor(d * s / dst)). */
 void pn_aug_resize_u8(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh, bool nearest);

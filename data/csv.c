@@ -156,11 +156,14 @@ pn_status pn_csv_parse(const char *text, size_t len, const char *name, pn_csv *o
             }
             count++;
         }
-        if (ncols < 0) ncols = count;
+        if (ncols < 0)
+            ncols = count;
         else if (count != ncols) {
-            st = pn_error(PN_ERR_FORMAT, "%s line %d: %d fields, expected %d as in the header", name, row_line, count, ncols);
+            st = pn_error(PN_ERR_FORMAT, "%s line %d: %d fields, expected %d as in the header", name, row_line, count,
+                          ncols);
             goto fail;
-        } else nrows++;
+        } else
+            nrows++;
     }
     if (ncols < 0) {
         st = pn_error(PN_ERR_FORMAT, "%s: empty file, expected a header row", name);

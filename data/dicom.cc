@@ -83,7 +83,9 @@ pn_status load(const char *path, DcmFileFormat &ff) {
     bool marker = has_dicm_marker(path);
     OFCondition c = ff.loadFile(path, EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
     if (c.bad()) {
-        if (!marker) return pn_error(PN_ERR_FORMAT, "%s: not a DICOM file (no 'DICM' marker at byte 128 and no readable data set)", path);
+        if (!marker)
+            return pn_error(PN_ERR_FORMAT,
+                            "%s: not a DICOM file (no 'DICM' marker at byte 128 and no readable data set)", path);
         return pn_error(PN_ERR_FORMAT, "%s: truncated or malformed DICOM (%s)", path, c.text());
     }
     return PN_OK;
@@ -125,15 +127,16 @@ bool maps_unchanged(DcmDataset *ds, const pn_dicom_info &info);
 bool fast_jpeg_eligible(DcmDataset *ds, const pn_dicom_info &info) {
     E_TransferSyntax x = ds->getOriginalXfer();
     bool mono = std::strcmp(info.photometric, "MONOCHROME2") == 0 || std::strcmp(info.photometric, "MONOCHROME1") == 0;
-    return fast_jpeg.load() && (x == EXS_JPEGProcess1 || x == EXS_JPEGProcess2_4) && mono && info.samples_per_pixel == 1 &&
-           info.bits_allocated == 8 && info.bits_stored == 8 && !info.pixel_signed && info.frames <= 1 &&
-           maps_unchanged(ds, info) && !ds->tagExists(DCM_WindowCenter) && !ds->tagExists(DCM_VOILUTSequence) &&
-           !ds->tagExists(DCM_ModalityLUTSequence);
+    return fast_jpeg.load() && (x == EXS_JPEGProcess1 || x == EXS_JPEGProcess2_4) && mono &&
+           info.samples_per_pixel == 1 && info.bits_allocated == 8 && info.bits_stored == 8 && !info.pixel_signed &&
+           info.frames <= 1 && maps_unchanged(ds, info) && !ds->tagExists(DCM_WindowCenter) &&
+           !ds->tagExists(DCM_VOILUTSequence) && !ds->tagExists(DCM_ModalityLUTSequence);
 }
 
 pn_status decode_fast_jpeg(const char *path, DcmDataset *ds, const pn_dicom_info &info, int bits, pn_dicom_image *out) {
     DcmElement *e = NULL;
-    if (ds->findAndGetElement(DCM_PixelData, e).bad() || !e) return pn_error(PN_ERR_FORMAT, "%s: no pixel data (7FE0,0010)", path);
+    if (ds->findAndGetElement(DCM_PixelData, e).bad() || !e)
+        return pn_error(PN_ERR_FORMAT, "%s: no pixel data (7FE0,0010)", path);
     DcmPixelData *pd = OFstatic_cast(DcmPixelData *, e);
     DcmPixelSequence *seq = NULL;
     if (pd->getEncapsulatedRepresentation(ds->getOriginalXfer(), NULL, seq).bad() || !seq || seq->card() < 2)
@@ -163,7 +166,8 @@ pn_status decode_fast_jpeg(const char *path, DcmDataset *ds, const pn_dicom_info
     PN_TRY(pn_jpeg_decode_gray8(data, size, path, &w, &h, &px));
     if (w != info.cols || h != info.rows) {
         pn_free(px);
-        return pn_error(PN_ERR_FORMAT, "%s: JPEG frame is %dx%d but the header says %dx%d", path, w, h, info.cols, info.rows);
+        return pn_error(PN_ERR_FORMAT, "%s: JPEG frame is %dx%d but the header says %dx%d", path, w, h, info.cols,
+                        info.rows);
     }
     size_t n = (size_t)w * (size_t)h;
     bool invert = std::strcmp(info.photometric, "MONOCHROME1") == 0;
@@ -203,13 +207,17 @@ pn_status check_and_decompress(const char *path, DcmDataset *ds, const pn_dicom_
     E_TransferSyntax xfer = ds->getOriginalXfer();
     DcmXfer x(xfer);
     if (xfer == EXS_Unknown)
-        return pn_error(PN_ERR_UNSUPPORTED, "%s: transfer syntax %s is not one dcmtk can read", path, info.transfer_syntax);
+        return pn_error(PN_ERR_UNSUPPORTED, "%s: transfer syntax %s is not one dcmtk can read", path,
+                        info.transfer_syntax);
     if (is_jpeg2000(xfer))
-        return pn_error(PN_ERR_UNSUPPORTED, "%s: transfer syntax %s (%s) cannot be decoded: this build has no JPEG 2000 decoder",
-                        path, x.getXferID(), x.getXferName());
+        return pn_error(PN_ERR_UNSUPPORTED,
+                        "%s: transfer syntax %s (%s) cannot be decoded: this build has no JPEG 2000 decoder", path,
+                        x.getXferID(), x.getXferName());
     if (xfer == EXS_BigEndianExplicit && info.bits_allocated == 32)
-        return pn_error(PN_ERR_UNSUPPORTED, "%s: transfer syntax %s (%s) with 32 bits allocated is not supported (dcmtk swaps it as 16-bit words)",
-                        path, x.getXferID(), x.getXferName());
+        return pn_error(
+            PN_ERR_UNSUPPORTED,
+            "%s: transfer syntax %s (%s) with 32 bits allocated is not supported (dcmtk swaps it as 16-bit words)",
+            path, x.getXferID(), x.getXferName());
     if (x.isEncapsulated()) {
         if (fast_jpeg_eligible(ds, info)) {
             *fast = true;
@@ -217,8 +225,8 @@ pn_status check_and_decompress(const char *path, DcmDataset *ds, const pn_dicom_
         }
         OFCondition c = ds->chooseRepresentation(EXS_LittleEndianExplicit, NULL);
         if (c.bad() || !ds->canWriteXfer(EXS_LittleEndianExplicit))
-            return pn_error(PN_ERR_UNSUPPORTED, "%s: pixel data in transfer syntax %s (%s) could not be decoded: %s", path,
-                            x.getXferID(), x.getXferName(), c.bad() ? c.text() : "no decoder for it");
+            return pn_error(PN_ERR_UNSUPPORTED, "%s: pixel data in transfer syntax %s (%s) could not be decoded: %s",
+                            path, x.getXferID(), x.getXferName(), c.bad() ? c.text() : "no decoder for it");
         return PN_OK;
     }
     DcmElement *pd = NULL;
@@ -226,8 +234,9 @@ pn_status check_and_decompress(const char *path, DcmDataset *ds, const pn_dicom_
         return pn_error(PN_ERR_FORMAT, "%s: no pixel data (7FE0,0010)", path);
     unsigned long long need =
         ((unsigned long long)info.rows * info.cols * info.samples_per_pixel * info.bits_allocated + 7) / 8;
-    if (std::strncmp(info.photometric, "YBR_FULL_422", 12) == 0 || std::strncmp(info.photometric, "YBR_PARTIAL_422", 15) == 0)
-        need = need * 2 / 3;  // chroma subsampled horizontally: 2 samples per pixel
+    if (std::strncmp(info.photometric, "YBR_FULL_422", 12) == 0 ||
+        std::strncmp(info.photometric, "YBR_PARTIAL_422", 15) == 0)
+        need = need * 2 / 3; // chroma subsampled horizontally: 2 samples per pixel
     if ((unsigned long long)pd->getLength() < need)
         return pn_error(PN_ERR_FORMAT, "%s: pixel data is truncated: %lu bytes, one frame needs %llu", path,
                         (unsigned long)pd->getLength(), need);
@@ -246,8 +255,9 @@ bool maps_unchanged(DcmDataset *ds, const pn_dicom_info &info) {
 // Colour: dcmtk renders RGB at 16 bits, we take 0.299 R + 0.587 G + 0.114 B and map it as the rule says.
 pn_status render_colour(const char *path, DicomImage &img, const pn_dicom_info &info, int bits, pn_dicom_image *out) {
     const Uint16 *rgb = static_cast<const Uint16 *>(img.getOutputData(16, 0, 0));
-    if (!rgb) return pn_error(PN_ERR_FORMAT, "%s: cannot render the %s image: %s", path, info.photometric,
-                              DicomImage::getString(img.getStatus()));
+    if (!rgb)
+        return pn_error(PN_ERR_FORMAT, "%s: cannot render the %s image: %s", path, info.photometric,
+                        DicomImage::getString(img.getStatus()));
     size_t w = img.getWidth(), h = img.getHeight(), n = w * h;
     if (w == 0 || h == 0 || img.getOutputDataSize(16) < n * 6)
         return pn_error(PN_ERR_FORMAT, "%s: rendered image has an unexpected size", path);
@@ -267,8 +277,10 @@ pn_status render_colour(const char *path, DicomImage &img, const pn_dicom_info &
         double y = full_range ? grey[i] / 65535.0 * ymax : (hi > lo ? (grey[i] - lo) / (hi - lo) * ymax : 0.0);
         y = y < 0 ? 0 : (y > ymax ? ymax : y);
         unsigned v = (unsigned)(y + 1e-7);
-        if (bits == 8) static_cast<uint8_t *>(out->pixels)[i] = (uint8_t)(v > 255 ? 255 : v);
-        else static_cast<uint16_t *>(out->pixels)[i] = (uint16_t)(v > 65535 ? 65535 : v);
+        if (bits == 8)
+            static_cast<uint8_t *>(out->pixels)[i] = (uint8_t)(v > 255 ? 255 : v);
+        else
+            static_cast<uint16_t *>(out->pixels)[i] = (uint16_t)(v > 65535 ? 65535 : v);
     }
     out->width = (int)w;
     out->height = (int)h;
@@ -280,17 +292,20 @@ pn_status render_colour(const char *path, DicomImage &img, const pn_dicom_info &
 // arithmetic from dcmtk's modality values (its own "no VOI" output stretches the image's min..max).
 template <typename T>
 void map_stored(const T *v, size_t n, unsigned maxv, unsigned ymax, bool invert, int bits, void *dst) {
-    unsigned lut[256];  // maxv < 256 here
+    unsigned lut[256]; // maxv < 256 here
     for (unsigned x = 0; x <= maxv; x++) lut[x] = invert ? ymax - x * ymax / maxv : x * ymax / maxv;
     for (size_t i = 0; i < n; i++) {
         long long x = (long long)v[i];
         unsigned y = lut[x < 0 ? 0 : (x > (long long)maxv ? maxv : (unsigned)x)];
-        if (bits == 8) static_cast<uint8_t *>(dst)[i] = (uint8_t)y;
-        else static_cast<uint16_t *>(dst)[i] = (uint16_t)y;
+        if (bits == 8)
+            static_cast<uint8_t *>(dst)[i] = (uint8_t)y;
+        else
+            static_cast<uint16_t *>(dst)[i] = (uint16_t)y;
     }
 }
 
-pn_status render_stored_range(const char *path, DicomImage &img, const pn_dicom_info &info, int bits, pn_dicom_image *out) {
+pn_status render_stored_range(const char *path, DicomImage &img, const pn_dicom_info &info, int bits,
+                              pn_dicom_image *out) {
     const DiPixel *px = img.getInterData();
     size_t w = img.getWidth(), h = img.getHeight(), n = w * h;
     if (!px || !px->getData() || w == 0 || h == 0 || px->getCount() < n)
@@ -327,7 +342,8 @@ pn_status render(const char *path, DcmDataset *ds, const pn_dicom_info &info, in
     if (!windowed && maps_unchanged(ds, info)) return render_stored_range(path, img, info, bits, out);
     if (!windowed) im->setMinMaxWindow(0);
     const void *data = im->getOutputData(bits, 0, 0);
-    if (!data) return pn_error(PN_ERR_FORMAT, "%s: cannot render the image: %s", path, DicomImage::getString(im->getStatus()));
+    if (!data)
+        return pn_error(PN_ERR_FORMAT, "%s: cannot render the image: %s", path, DicomImage::getString(im->getStatus()));
     size_t w = im->getWidth(), h = im->getHeight(), bytes = w * h * (size_t)(bits / 8);
     if (w == 0 || h == 0 || im->getOutputDataSize(bits) < bytes)
         return pn_error(PN_ERR_FORMAT, "%s: rendered image has an unexpected size", path);
@@ -340,7 +356,7 @@ pn_status render(const char *path, DcmDataset *ds, const pn_dicom_info &info, in
     return PN_OK;
 }
 
-}  // namespace
+} // namespace
 
 extern "C" void pn_dicom_init(void) {
     std::call_once(init_once, [] {
@@ -381,7 +397,9 @@ extern "C" pn_status pn_dicom_read(const char *path, int bits, pn_dicom_image *o
             fill_info(ff, &info);
             st = check_and_decompress(path, ff.getDataset(), info, &fast);
         }
-        if (st == PN_OK) st = fast ? decode_fast_jpeg(path, ff.getDataset(), info, bits, out) : render(path, ff.getDataset(), info, bits, out);
+        if (st == PN_OK)
+            st = fast ? decode_fast_jpeg(path, ff.getDataset(), info, bits, out)
+                      : render(path, ff.getDataset(), info, bits, out);
     } catch (const std::bad_alloc &) {
         st = pn_error(PN_ERR_NOMEM, "%s: out of memory decoding the DICOM", path);
     } catch (...) {

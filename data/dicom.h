@@ -13,8 +13,8 @@ extern "C" {
 /* Header facts of one file (no pixel decoding). Strings are "" when the tag is absent. */
 typedef struct pn_dicom_info {
     char patient_id[72];
-    char sex[8];          /* PatientSex: "M", "F", "O" or "" */
-    int age_years;        /* from PatientAge ("045Y", "006M", ...), -1 if absent or unreadable */
+    char sex[8];   /* PatientSex: "M", "F", "O" or "" */
+    int age_years; /* from PatientAge ("045Y", "006M", ...), -1 if absent or unreadable */
     char sop_instance_uid[72];
     char transfer_syntax[72]; /* the UID */
     char photometric[24];
@@ -43,8 +43,9 @@ pn_status pn_dicom_read_info(const char *path, pn_dicom_info *info);
  *  - else the image's own min..max maps linearly onto the output range;
  *  - MONOCHROME1 is inverted, so bright is always dense; values are truncated to integers.
  * Every failure (not DICOM, truncated, no pixel data, a transfer syntax dcmtk cannot decode such as
- * JPEG 2000, 32-bit pixels in explicit big endian which dcmtk misreads, a size above 16384x16384) is one message naming the file and the reason (with the
- * transfer syntax UID where it is the reason). Built without dcmtk: PN_ERR_UNSUPPORTED. */
+ * JPEG 2000, 32-bit pixels in explicit big endian which dcmtk misreads, a size above 16384x16384) is one message naming
+ * the file and the reason (with the transfer syntax UID where it is the reason). Built without dcmtk:
+ * PN_ERR_UNSUPPORTED. */
 pn_status pn_dicom_read(const char *path, int bits, pn_dicom_image *out, pn_dicom_info *info);
 
 void pn_dicom_image_free(pn_dicom_image *img);

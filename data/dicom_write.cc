@@ -148,8 +148,10 @@ static pn_status write_u8(const char *path, const uint8_t *px, int width, int he
         if (c.good()) c = seq->storeCompressedFrame(offsets, jpeg.data(), (Uint32)jpeg.size(), 0);
         DcmPixelData *pd = new DcmPixelData(DCM_PixelData);
         pd->putOriginalRepresentation(xfer, nullptr, seq);
-        if (c.good()) c = ds->insert(pd, true);
-        else delete pd;
+        if (c.good())
+            c = ds->insert(pd, true);
+        else
+            delete pd;
     }
     if (c.bad()) return pn_error(PN_ERR_FORMAT, "%s: cannot set DICOM tags: %s", path, c.text());
     std::string tmp = std::string(path) + ".tmp." + std::to_string((long)getpid());

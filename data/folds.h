@@ -18,8 +18,6 @@ pn_status pn_folds_stratified(const int *y, int64_t n, int k, bool shuffle, uint
  * appearance, and each sample takes its group's fold. */
 pn_status pn_folds_grouped(const int *y, const int *group, int64_t n, int k, bool shuffle, uint64_t seed, int *fold);
 
-
-
 /* What `pneumoseg folds` does: read the RLE CSV (ImageId, EncodedPixels), take the unique ImageIds in
  * order of first appearance with has_mask = any row not "-1"/empty, split them, and write
  * `ImageId,has_mask,kfold` atomically. With group_by_patient, PatientID is read from

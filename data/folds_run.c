@@ -23,7 +23,9 @@ typedef struct {
     char *id, *path;
 } id_path;
 
-static int cmp_id_path(const void *a, const void *b) { return strcmp(((const id_path *)a)->id, ((const id_path *)b)->id); }
+static int cmp_id_path(const void *a, const void *b) {
+    return strcmp(((const id_path *)a)->id, ((const id_path *)b)->id);
+}
 
 typedef struct {
     id_path *v;
@@ -87,14 +89,16 @@ static pn_status patient_groups(const pn_folds_opts *o, char **ids, int64_t n, i
         id_path key = {ids[i], NULL};
         id_path *f = bsearch(&key, files.v, files.n, sizeof *files.v, cmp_id_path);
         if (!f) {
-            st = pn_error(PN_ERR_IO, "%s: no DICOM named %s.dcm under %s to read its PatientID", o->rle_csv, ids[i], o->dicom_dir);
+            st = pn_error(PN_ERR_IO, "%s: no DICOM named %s.dcm under %s to read its PatientID", o->rle_csv, ids[i],
+                          o->dicom_dir);
             break;
         }
         pn_dicom_info info;
         st = pn_dicom_read_info(f->path, &info);
         if (st != PN_OK) break;
         char patient[96];
-        if (info.patient_id[0]) snprintf(patient, sizeof patient, "P:%s", info.patient_id);
+        if (info.patient_id[0])
+            snprintf(patient, sizeof patient, "P:%s", info.patient_id);
         else {
             snprintf(patient, sizeof patient, "I:%s", ids[i]);
             sum->images_without_patient_id++;
@@ -171,8 +175,10 @@ pn_status pn_folds_run(const pn_folds_opts *o, pn_folds_summary *sum) {
         size_t lo = 0, hi = nindex;
         while (lo < hi) {
             size_t mid = (lo + hi) / 2;
-            if (strcmp(index[mid].id, id) < 0) lo = mid + 1;
-            else hi = mid;
+            if (strcmp(index[mid].id, id) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
         }
         memmove(index + lo + 1, index + lo, (nindex - lo) * sizeof *index);
         index[lo] = (id_path){(char *)id, (char *)(intptr_t)n};

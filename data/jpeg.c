@@ -1,4 +1,5 @@
-/* jpeg: libjpeg(-turbo) decoding of the single-component 8-bit frames SIIM DICOMs hold (the fast path of data/dicom). */
+/* jpeg: libjpeg(-turbo) decoding of the single-component 8-bit frames SIIM DICOMs hold (the fast path of data/dicom).
+ */
 #include "jpeg.h"
 
 #include <setjmp.h>
@@ -45,7 +46,8 @@ pn_status pn_jpeg_decode_gray8(const uint8_t *data, size_t size, const char *nam
     if (cinfo.num_components != 1 || cinfo.data_precision != 8) {
         int nc = cinfo.num_components, prec = cinfo.data_precision;
         jpeg_destroy_decompress(&cinfo);
-        return pn_error(PN_ERR_UNSUPPORTED, "%s: JPEG with %d components at %d bits is not a grey 8-bit frame", name, nc, prec);
+        return pn_error(PN_ERR_UNSUPPORTED, "%s: JPEG with %d components at %d bits is not a grey 8-bit frame", name,
+                        nc, prec);
     }
     cinfo.out_color_space = JCS_GRAYSCALE;
     cinfo.dct_method = JDCT_ISLOW;
@@ -63,7 +65,8 @@ pn_status pn_jpeg_decode_gray8(const uint8_t *data, size_t size, const char *nam
     }
     while (cinfo.output_scanline < cinfo.output_height) {
         JSAMPROW rows[16];
-        JDIMENSION first = cinfo.output_scanline, n = cinfo.output_height - first < 16 ? cinfo.output_height - first : 16;
+        JDIMENSION first = cinfo.output_scanline,
+                   n = cinfo.output_height - first < 16 ? cinfo.output_height - first : 16;
         for (JDIMENSION r = 0; r < n; r++) rows[r] = px + (size_t)(first + r) * W;
         if (jpeg_read_scanlines(&cinfo, rows, n) == 0) break;
     }

@@ -12,8 +12,9 @@ extern "C" {
 #endif
 
 /* Decodes `size` bytes into a pn_alloc'ed grey image (*w x *h). Fails (message naming `name`) for a
- * corrupt or truncated stream (libjpeg's warnings count as errors), more than one component, or a sample precision other than 8; the IDCT is the
- * accurate integer one (JDCT_ISLOW), as dcmtk's decoder uses, so the pixels are the same. */
+ * corrupt or truncated stream (libjpeg's warnings count as errors), more than one component, or a sample precision
+ * other than 8; the IDCT is the accurate integer one (JDCT_ISLOW), as dcmtk's decoder uses, so the pixels are the same.
+ */
 pn_status pn_jpeg_decode_gray8(const uint8_t *data, size_t size, const char *name, int *w, int *h, uint8_t **out);
 
 #ifdef __cplusplus

@@ -58,7 +58,10 @@ typedef struct key_rename {
 
 /* timm's SE-ResNeXt into Cadene's (smp's) names. */
 static const key_rename TIMM_SE[] = {
-    {"conv1.", "layer0.conv1."}, {"bn1.", "layer0.bn1."}, {".se.fc1.", ".se_module.fc1."}, {".se.fc2.", ".se_module.fc2."},
+    {"conv1.", "layer0.conv1."},
+    {"bn1.", "layer0.bn1."},
+    {".se.fc1.", ".se_module.fc1."},
+    {".se.fc2.", ".se_module.fc2."},
 };
 
 /* The winner's AlbuNet holds its encoder twice: these aliases of encoder modules are dropped. */
@@ -137,7 +140,8 @@ bool pn_keymap_key(pn_keymap_from from, const char *encoder, const char *decoder
 
 /* ---------------------------------------------------------------- a whole checkpoint */
 
-static const char *WRAPPERS[] = {"state_dict", "model_state_dict", "model", "net", "network", "weights", "params", "module"};
+static const char *WRAPPERS[] = {"state_dict", "model_state_dict", "model",  "net",
+                                 "network",    "weights",          "params", "module"};
 static const char *SHARED_PREFIXES[] = {"module.", "model.", "net.", "network."};
 
 static bool path_is(const char *path, const char *wrapper) {
@@ -214,9 +218,11 @@ pn_status pn_keymap_make(const char *const *paths, const char *const *names, int
     }
     pn_status st = PN_OK;
     if (out->from == PN_FROM_AUTO)
-        st = pn_error(PN_ERR_FORMAT, "cannot tell whose names these are (%d tensors%s%s, e.g. '%s', '%s'); pass --from "
-                      "smp, torchvision, timm, cadene or albunet", in_group, out->group[0] ? " under " : "", out->group,
-                      in_group > 0 ? keys[0] : "", in_group > 1 ? keys[1] : "");
+        st = pn_error(PN_ERR_FORMAT,
+                      "cannot tell whose names these are (%d tensors%s%s, e.g. '%s', '%s'); pass --from "
+                      "smp, torchvision, timm, cadene or albunet",
+                      in_group, out->group[0] ? " under " : "", out->group, in_group > 0 ? keys[0] : "",
+                      in_group > 1 ? keys[1] : "");
     for (int i = 0; st == PN_OK && i < n; i++) {
         pn_keymap_item *it = &out->items[i];
         if (it->why) continue;

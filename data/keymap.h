@@ -49,8 +49,8 @@ typedef struct pn_keymap_item {
 typedef struct pn_keymap {
     pn_keymap_from from; /* detected or forced */
     bool detected;
-    char group[128];    /* the path of the tensors used ("" = top level) */
-    char stripped[16];  /* the prefix removed from every key ("" if none; "module." is removed per key) */
+    char group[128];       /* the path of the tensors used ("" = top level) */
+    char stripped[16];     /* the prefix removed from every key ("" if none; "module." is removed per key) */
     pn_keymap_item *items; /* one per source tensor, in order */
     int n;
 } pn_keymap;

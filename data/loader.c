@@ -69,7 +69,8 @@ pn_status pn_loader_epoch_order(const pn_loader_config *cfg, uint32_t epoch, int
     for (int i = 0; i < cfg->n_ids; i++) n_pos += cfg->has_mask[i];
     int n_negs_avail = cfg->n_ids - n_pos;
     int64_t n_neg = pos_share_negatives(n_pos, cfg->pos_share);
-    if (n_neg > 0 && n_negs_avail == 0) return pn_error(PN_ERR_ARG, "loader: the positive-share sampler needs negatives, and there are none");
+    if (n_neg > 0 && n_negs_avail == 0)
+        return pn_error(PN_ERR_ARG, "loader: the positive-share sampler needs negatives, and there are none");
     int *neg = malloc(sizeof(int) * (size_t)(n_negs_avail + 1));
     int *v = malloc(sizeof(int) * (size_t)(n_neg + n_pos + 1));
     if (!neg || !v) {
@@ -109,7 +110,8 @@ static pn_status read_grey(const char *path, uint8_t **px, int *w, int *h) {
     }
     for (size_t i = 0; i < n; i++) {
         size_t j = i * im.channels;
-        out[i] = im.bit_depth == 16 ? (uint8_t)(((const uint16_t *)im.pixels)[j] >> 8) : ((const uint8_t *)im.pixels)[j];
+        out[i] =
+            im.bit_depth == 16 ? (uint8_t)(((const uint16_t *)im.pixels)[j] >> 8) : ((const uint8_t *)im.pixels)[j];
     }
     *px = out;
     pn_image_free(&im);
@@ -221,10 +223,12 @@ pn_status pn_loader_create(const pn_loader_config *cfg, pn_loader_t **out) {
     const pn_loader_config *c = cfg;
     if (!c->image_dir || !c->ids || c->n_ids <= 0) return pn_error(PN_ERR_ARG, "loader: no images");
     if (c->batch_size <= 0 || c->size <= 0 || c->size > 8192 || c->threads <= 0 || c->threads > 256)
-        return pn_error(PN_ERR_ARG, "loader: batch size %d, size %d, threads %d (expected positive, size <= 8192, threads <= 256)",
+        return pn_error(PN_ERR_ARG,
+                        "loader: batch size %d, size %d, threads %d (expected positive, size <= 8192, threads <= 256)",
                         c->batch_size, c->size, c->threads);
     if (c->shard < 0 || c->shard >= shards_of(c) || (c->shards > 1 && !c->drop_last))
-        return pn_error(PN_ERR_ARG, "loader: shard %d of %d (needs 0 <= shard < shards and drop_last)", c->shard, c->shards);
+        return pn_error(PN_ERR_ARG, "loader: shard %d of %d (needs 0 <= shard < shards and drop_last)", c->shard,
+                        c->shards);
     if (c->sampler == PN_SAMPLER_POS_SHARE && !(c->pos_share > 0 && c->pos_share <= 1))
         return pn_error(PN_ERR_ARG, "loader: positive share %g is outside (0, 1]", c->pos_share);
     pn_loader_t *ld = calloc(1, sizeof *ld);
@@ -242,7 +246,8 @@ pn_status pn_loader_create(const pn_loader_config *cfg, pn_loader_t **out) {
     ld->cfg.ids = (const char *const *)ld->ids;
     ld->cfg.has_mask = c->has_mask ? ld->has_mask : NULL;
     ld->n_neg = c->n_ids - ld->n_pos;
-    ld->epoch_samples = c->sampler == PN_SAMPLER_SEQUENTIAL ? c->n_ids : ld->n_pos + pos_share_negatives(ld->n_pos, c->pos_share);
+    ld->epoch_samples =
+        c->sampler == PN_SAMPLER_SEQUENTIAL ? c->n_ids : ld->n_pos + pos_share_negatives(ld->n_pos, c->pos_share);
     if (st == PN_OK && c->sampler == PN_SAMPLER_POS_SHARE && !c->has_mask)
         st = pn_error(PN_ERR_ARG, "loader: the positive-share sampler needs has_mask flags");
     if (st == PN_OK && c->sampler == PN_SAMPLER_POS_SHARE && ld->n_pos == 0)
@@ -260,7 +265,8 @@ pn_status pn_loader_create(const pn_loader_config *cfg, pn_loader_t **out) {
         s->image = pn_alloc(nimg), s->target = pn_alloc(ntgt), s->ids = calloc((size_t)c->batch_size, sizeof(int));
         s->ready = -1;
         if (!s->image || !s->target || !s->ids)
-            st = pn_error(PN_ERR_NOMEM, "loader: no memory for %d batches of %d x %d^2", ld->ring, c->batch_size, c->size);
+            st = pn_error(PN_ERR_NOMEM, "loader: no memory for %d batches of %d x %d^2", ld->ring, c->batch_size,
+                          c->size);
     }
     pthread_mutex_init(&ld->mu, NULL);
     pthread_cond_init(&ld->cv, NULL);

@@ -16,34 +16,34 @@ typedef enum pn_sampler_mode {
 } pn_sampler_mode;
 
 typedef struct pn_loader_config {
-    const char *image_dir;      /* <image_dir>/<id>.png, 8-bit grey (RGB is reduced to its first channel) */
-    const char *mask_dir;       /* <mask_dir>/<id>.png, or NULL: targets are zero (test images); a missing
-                                 * file is an empty mask unless has_mask marks the id positive */
-    const char *const *ids;     /* n_ids ids (file names without .png); copied */
-    const bool *has_mask;       /* n_ids flags: positive sample (needed by POS_SHARE); may be NULL */
+    const char *image_dir;  /* <image_dir>/<id>.png, 8-bit grey (RGB is reduced to its first channel) */
+    const char *mask_dir;   /* <mask_dir>/<id>.png, or NULL: targets are zero (test images); a missing
+                             * file is an empty mask unless has_mask marks the id positive */
+    const char *const *ids; /* n_ids ids (file names without .png); copied */
+    const bool *has_mask;   /* n_ids flags: positive sample (needed by POS_SHARE); may be NULL */
     int n_ids;
     int batch_size;             /* N */
     int size;                   /* S: images of another size are resized (bilinear; masks nearest) */
     const pn_aug_pipeline *aug; /* NULL = no augmentation; the caller keeps it alive */
     pn_norm_mode norm;
     pn_sampler_mode sampler;
-    double pos_share;           /* POS_SHARE: the share p of positives, in (0, 1] */
+    double pos_share; /* POS_SHARE: the share p of positives, in (0, 1] */
     uint64_t seed;
-    int threads;                /* worker threads (>= 1) */
-    int prefetch;               /* batches in the ring (0 = 2 * threads + 1) */
-    bool shuffle;               /* SEQUENTIAL: permute per epoch */
-    bool drop_last;             /* drop a last, partial batch */
-    int shard, shards;          /* data-parallel ranks (shards > 1, drop_last): batch b holds part `shard` of the
-                                 * global batch b of batch_size * shards samples, the stream positions
-                                 * (b * shards + shard) * batch_size ...; 0, 0 = the whole stream */
+    int threads;       /* worker threads (>= 1) */
+    int prefetch;      /* batches in the ring (0 = 2 * threads + 1) */
+    bool shuffle;      /* SEQUENTIAL: permute per epoch */
+    bool drop_last;    /* drop a last, partial batch */
+    int shard, shards; /* data-parallel ranks (shards > 1, drop_last): batch b holds part `shard` of the
+                        * global batch b of batch_size * shards samples, the stream positions
+                        * (b * shards + shard) * batch_size ...; 0, 0 = the whole stream */
 } pn_loader_config;
 
 /* One batch. The buffers belong to the loader and stay valid until the next pn_loader_next. */
 typedef struct pn_batch {
-    int n, size;         /* n <= batch_size samples of size x size */
-    float *image;        /* (n, 3, size, size), normalised as configured */
-    float *target;       /* (n, 1, size, size), mask / 255 in [0, 1] */
-    const int *ids;      /* n indices into the config's ids */
+    int n, size;    /* n <= batch_size samples of size x size */
+    float *image;   /* (n, 3, size, size), normalised as configured */
+    float *target;  /* (n, 1, size, size), mask / 255 in [0, 1] */
+    const int *ids; /* n indices into the config's ids */
 } pn_batch;
 
 typedef struct pn_loader pn_loader_t;

@@ -35,7 +35,8 @@ static pn_status parse_shape(const char *path, const char *v, int min_rank, int 
         if (out->ndim == 8) return pn_error(PN_ERR_FORMAT, "%s: .npy rank above 8", path);
         char *end;
         long long d = strtoll(v, &end, 10);
-        if (d < 0 || d > ((int64_t)1 << 40)) return pn_error(PN_ERR_FORMAT, "%s: .npy dimension %lld out of range", path, d);
+        if (d < 0 || d > ((int64_t)1 << 40))
+            return pn_error(PN_ERR_FORMAT, "%s: .npy dimension %lld out of range", path, d);
         out->shape[out->ndim++] = d;
         v = end;
     }
@@ -58,7 +59,8 @@ static pn_status parse_header(const char *path, const char *header, int min_rank
     const char *fortran = dict_value(header, "fortran_order");
     if (!fortran) return pn_error(PN_ERR_FORMAT, "%s: .npy header has no 'fortran_order'", path);
     if (strncmp(fortran, "False", 5) != 0)
-        return pn_error(PN_ERR_FORMAT, "%s: Fortran-order arrays are not supported; save with np.ascontiguousarray", path);
+        return pn_error(PN_ERR_FORMAT, "%s: Fortran-order arrays are not supported; save with np.ascontiguousarray",
+                        path);
     return parse_shape(path, dict_value(header, "shape"), min_rank, max_rank, out);
 }
 
@@ -99,7 +101,8 @@ pn_status pn_npy_read(const char *path, int min_rank, int max_rank, pn_npy *out)
     free(header);
     size_t count = 1;
     for (int i = 0; st == PN_OK && i < out->ndim; i++)
-        if (!pn_mul_size(count, (size_t)out->shape[i], &count)) st = pn_error(PN_ERR_FORMAT, "%s: shape overflows", path);
+        if (!pn_mul_size(count, (size_t)out->shape[i], &count))
+            st = pn_error(PN_ERR_FORMAT, "%s: shape overflows", path);
     if (st == PN_OK) {
         out->data = pn_alloc(count * sizeof(float));
         if (!out->data) st = PN_ERR_NOMEM;
@@ -119,8 +122,8 @@ pn_status pn_npy_write(const char *path, int ndim, const int64_t *shape, const f
     size_t used = (size_t)snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
     size_t count = 1;
     for (int i = 0; i < ndim; i++) {
-        used += (size_t)snprintf(dict + used, sizeof dict - used, "%lld,%s", (long long)shape[i],
-                                 i + 1 < ndim ? " " : "");
+        used +=
+            (size_t)snprintf(dict + used, sizeof dict - used, "%lld,%s", (long long)shape[i], i + 1 < ndim ? " " : "");
         count *= (size_t)shape[i];
     }
     used += (size_t)snprintf(dict + used, sizeof dict - used, "), }");

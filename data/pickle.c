@@ -15,11 +15,11 @@ static const struct {
     const char *storage, *name;
     size_t size;
 } DTYPES[PN_TD_COUNT] = {
-    [PN_TD_F32] = {"FloatStorage", "float32", 4},   [PN_TD_F64] = {"DoubleStorage", "float64", 8},
-    [PN_TD_F16] = {"HalfStorage", "float16", 2},    [PN_TD_BF16] = {"BFloat16Storage", "bfloat16", 2},
-    [PN_TD_I64] = {"LongStorage", "int64", 8},      [PN_TD_I32] = {"IntStorage", "int32", 4},
-    [PN_TD_I16] = {"ShortStorage", "int16", 2},     [PN_TD_I8] = {"CharStorage", "int8", 1},
-    [PN_TD_U8] = {"ByteStorage", "uint8", 1},       [PN_TD_BOOL] = {"BoolStorage", "bool", 1},
+    [PN_TD_F32] = {"FloatStorage", "float32", 4}, [PN_TD_F64] = {"DoubleStorage", "float64", 8},
+    [PN_TD_F16] = {"HalfStorage", "float16", 2},  [PN_TD_BF16] = {"BFloat16Storage", "bfloat16", 2},
+    [PN_TD_I64] = {"LongStorage", "int64", 8},    [PN_TD_I32] = {"IntStorage", "int32", 4},
+    [PN_TD_I16] = {"ShortStorage", "int16", 2},   [PN_TD_I8] = {"CharStorage", "int8", 1},
+    [PN_TD_U8] = {"ByteStorage", "uint8", 1},     [PN_TD_BOOL] = {"BoolStorage", "bool", 1},
 };
 
 size_t pn_torch_dtype_size(pn_torch_dtype t) { return t < PN_TD_COUNT ? DTYPES[t].size : 0; }
@@ -90,8 +90,8 @@ typedef struct machine {
 static pn_pk_value MARK_VALUE = {.kind = PN_PK_MARK};
 
 static const char *kind_name(pn_pk_kind k) {
-    static const char *names[] = {"None",   "bool",  "int",    "long",   "float",   "str",         "bytes", "tuple",
-                                  "list",   "dict",  "global", "storage", "tensor", "numpy dtype", "mark"};
+    static const char *names[] = {"None", "bool", "int",    "long",    "float",  "str",         "bytes", "tuple",
+                                  "list", "dict", "global", "storage", "tensor", "numpy dtype", "mark"};
     return k <= PN_PK_MARK ? names[k] : "?";
 }
 
@@ -199,7 +199,8 @@ static pn_status dict_set(machine *m, pn_pk_value *d, pn_pk_value *k, pn_pk_valu
 /* ---------------------------------------------------------------- reading the byte stream */
 
 static pn_status take(machine *m, size_t n, const uint8_t **out) {
-    if (n > m->len - m->pos) return fail(m, PN_ERR_FORMAT, "truncated: %zu more byte(s) needed, %zu left", n, m->len - m->pos);
+    if (n > m->len - m->pos)
+        return fail(m, PN_ERR_FORMAT, "truncated: %zu more byte(s) needed, %zu left", n, m->len - m->pos);
     *out = m->data + m->pos;
     m->pos += n;
     return PN_OK;
@@ -220,7 +221,9 @@ static pn_status take_le(machine *m, int n, uint64_t *v) {
 
 static pn_status push_string(machine *m, pn_pk_kind kind, uint64_t n) {
     const uint8_t *b = NULL;
-    if (n > m->len - m->pos) return fail(m, PN_ERR_FORMAT, "truncated: a %llu-byte string, %zu bytes left", (unsigned long long)n, m->len - m->pos);
+    if (n > m->len - m->pos)
+        return fail(m, PN_ERR_FORMAT, "truncated: a %llu-byte string, %zu bytes left", (unsigned long long)n,
+                    m->len - m->pos);
     PN_TRY(take(m, (size_t)n, &b));
     pn_pk_value *v = new_value(m, kind);
     if (!v) return NOMEM(m);
@@ -241,7 +244,9 @@ static pn_status push_int(machine *m, int64_t i) {
 /* LONG1/LONG4: little-endian two's complement of n bytes. */
 static pn_status push_long(machine *m, uint64_t n) {
     const uint8_t *b = NULL;
-    if (n > m->len - m->pos) return fail(m, PN_ERR_FORMAT, "truncated: a %llu-byte long, %zu bytes left", (unsigned long long)n, m->len - m->pos);
+    if (n > m->len - m->pos)
+        return fail(m, PN_ERR_FORMAT, "truncated: a %llu-byte long, %zu bytes left", (unsigned long long)n,
+                    m->len - m->pos);
     PN_TRY(take(m, (size_t)n, &b));
     if (n <= 8) {
         uint64_t u = n ? le(b, (int)n) : 0;
@@ -272,7 +277,8 @@ static pn_status memo_put(machine *m, uint64_t idx) {
 }
 
 static pn_status memo_get(machine *m, uint64_t idx) {
-    if (idx >= m->memo_cap || !m->memo[idx]) return fail(m, PN_ERR_FORMAT, "memo key %llu was never stored", (unsigned long long)idx);
+    if (idx >= m->memo_cap || !m->memo[idx])
+        return fail(m, PN_ERR_FORMAT, "memo key %llu was never stored", (unsigned long long)idx);
     return push(m, m->memo[idx]);
 }
 
@@ -312,9 +318,11 @@ static bool is_int(const pn_pk_value *v) { return v->kind == PN_PK_INT; }
 static pn_status int_tuple(machine *m, const pn_pk_value *t, const char *what, int64_t *out, int *n) {
     if (t->kind != PN_PK_TUPLE && t->kind != PN_PK_LIST)
         return fail(m, PN_ERR_FORMAT, "tensor %s is a %s, not a tuple", what, kind_name(t->kind));
-    if (t->u.seq.n > PN_PK_MAX_DIMS) return fail(m, PN_ERR_UNSUPPORTED, "tensor with %zu dimensions (at most %d)", t->u.seq.n, PN_PK_MAX_DIMS);
+    if (t->u.seq.n > PN_PK_MAX_DIMS)
+        return fail(m, PN_ERR_UNSUPPORTED, "tensor with %zu dimensions (at most %d)", t->u.seq.n, PN_PK_MAX_DIMS);
     for (size_t i = 0; i < t->u.seq.n; i++) {
-        if (!is_int(t->u.seq.items[i])) return fail(m, PN_ERR_FORMAT, "tensor %s holds a %s", what, kind_name(t->u.seq.items[i]->kind));
+        if (!is_int(t->u.seq.items[i]))
+            return fail(m, PN_ERR_FORMAT, "tensor %s holds a %s", what, kind_name(t->u.seq.items[i]->kind));
         out[i] = t->u.seq.items[i]->u.i;
     }
     *n = (int)t->u.seq.n;
@@ -329,7 +337,8 @@ int64_t pn_pk_tensor_numel(const pn_pk_tensor *t) {
 
 /* A tensor of `size` with `stride` from `offset` must lie inside its storage; sizes >= 0, no overflow. */
 static pn_status check_view(machine *m, const pn_pk_tensor *t, const pn_pk_storage *s) {
-    if (t->offset < 0) return fail(m, PN_ERR_FORMAT, "tensor with a negative storage offset %lld", (long long)t->offset);
+    if (t->offset < 0)
+        return fail(m, PN_ERR_FORMAT, "tensor with a negative storage offset %lld", (long long)t->offset);
     uint64_t numel = 1, last = (uint64_t)t->offset;
     const uint64_t LIMIT = (uint64_t)1 << 62;
     for (int i = 0; i < t->ndim; i++) {
@@ -365,8 +374,10 @@ static pn_status check_view(machine *m, const pn_pk_tensor *t, const pn_pk_stora
 
 static pn_status rebuild_tensor(machine *m, pn_pk_value **args, size_t nargs, pn_pk_value **out) {
     if (nargs < 4) return fail(m, PN_ERR_FORMAT, "_rebuild_tensor with %zu arguments", nargs);
-    if (args[0]->kind != PN_PK_STORAGE) return fail(m, PN_ERR_FORMAT, "_rebuild_tensor of a %s, not a storage", kind_name(args[0]->kind));
-    if (!is_int(args[1])) return fail(m, PN_ERR_FORMAT, "_rebuild_tensor: the storage offset is a %s", kind_name(args[1]->kind));
+    if (args[0]->kind != PN_PK_STORAGE)
+        return fail(m, PN_ERR_FORMAT, "_rebuild_tensor of a %s, not a storage", kind_name(args[0]->kind));
+    if (!is_int(args[1]))
+        return fail(m, PN_ERR_FORMAT, "_rebuild_tensor: the storage offset is a %s", kind_name(args[1]->kind));
     pn_pk_tensor t;
     memset(&t, 0, sizeof t);
     int nd_stride;
@@ -391,10 +402,12 @@ static pn_status latin1_bytes(machine *m, const pn_pk_value *s, pn_pk_value **ou
     size_t n = 0;
     for (size_t i = 0; i < s->u.str.len; i++) {
         unsigned char c = (unsigned char)s->u.str.s[i];
-        if (c < 0x80) v->u.str.s[n++] = (char)c;
+        if (c < 0x80)
+            v->u.str.s[n++] = (char)c;
         else if ((c == 0xc2 || c == 0xc3) && i + 1 < s->u.str.len && ((unsigned char)s->u.str.s[i + 1] & 0xc0) == 0x80)
             v->u.str.s[n++] = (char)(((c & 0x03) << 6) | ((unsigned char)s->u.str.s[++i] & 0x3f));
-        else return fail(m, PN_ERR_FORMAT, "_codecs.encode of text that is not latin-1");
+        else
+            return fail(m, PN_ERR_FORMAT, "_codecs.encode of text that is not latin-1");
     }
     v->u.str.s[n] = 0;
     v->u.str.len = n;
@@ -429,21 +442,24 @@ static pn_status np_scalar(machine *m, pn_pk_value **args, size_t nargs, pn_pk_v
     if (nargs < 2 || args[0]->kind != PN_PK_NPDTYPE || (args[1]->kind != PN_PK_BYTES && args[1]->kind != PN_PK_STR))
         return fail(m, PN_ERR_FORMAT, "numpy scalar without a dtype and its bytes");
     int size = args[0]->u.npdtype.size;
-    if ((int)args[1]->u.str.len != size) return fail(m, PN_ERR_FORMAT, "numpy scalar of %zu bytes for a %d-byte dtype", args[1]->u.str.len, size);
-    uint8_t b[8];
+    if ((int)args[1]->u.str.len != size)
+        return fail(m, PN_ERR_FORMAT, "numpy scalar of %zu bytes for a %d-byte dtype", args[1]->u.str.len, size);
+    uint8_t b[8] = {0};
     for (int i = 0; i < size; i++) b[i] = (uint8_t)args[1]->u.str.s[args[0]->u.npdtype.big ? size - 1 - i : i];
     uint64_t u = le(b, size);
     char kind = args[0]->u.npdtype.kind;
     pn_pk_value *v = new_value(m, kind == 'f' ? PN_PK_FLOAT : PN_PK_INT);
     if (!v) return NOMEM(m);
     if (kind == 'f') {
-        if (size == 8) memcpy(&v->u.f, &u, 8);
+        if (size == 8)
+            memcpy(&v->u.f, &u, 8);
         else if (size == 4) {
             uint32_t w = (uint32_t)u;
             float f;
             memcpy(&f, &w, 4);
             v->u.f = f;
-        } else v->u.f = half_to_double((uint16_t)u);
+        } else
+            v->u.f = half_to_double((uint16_t)u);
     } else if (kind == 'i' && size < 8 && (u >> (8 * size - 1)) & 1) {
         v->u.i = (int64_t)(u | (~0ull << (8 * size)));
     } else {
@@ -457,7 +473,8 @@ static pn_status op_reduce(machine *m) {
     PN_TRY(need(m, 2, "REDUCE"));
     pn_pk_value *args = pop(m), *fn = pop(m), *out = NULL;
     if (fn->kind != PN_PK_GLOBAL) return fail(m, PN_ERR_FORMAT, "REDUCE of a %s, not a global", kind_name(fn->kind));
-    if (args->kind != PN_PK_TUPLE) return fail(m, PN_ERR_FORMAT, "REDUCE with %s arguments, not a tuple", kind_name(args->kind));
+    if (args->kind != PN_PK_TUPLE)
+        return fail(m, PN_ERR_FORMAT, "REDUCE with %s arguments, not a tuple", kind_name(args->kind));
     pn_pk_value **a = args->u.seq.items;
     size_t n = args->u.seq.n;
     switch (fn->u.global) {
@@ -484,14 +501,17 @@ static pn_status op_reduce(machine *m) {
         out = a[0];
         break;
     case G_CODECS_ENCODE:
-        if (n < 1 || a[0]->kind != PN_PK_STR || (n > 1 && (a[1]->kind != PN_PK_STR || (strcmp(a[1]->u.str.s, "latin1") &&
-                                                                                        strcmp(a[1]->u.str.s, "latin-1")))))
+        if (n < 1 || a[0]->kind != PN_PK_STR ||
+            (n > 1 &&
+             (a[1]->kind != PN_PK_STR || (strcmp(a[1]->u.str.s, "latin1") && strcmp(a[1]->u.str.s, "latin-1")))))
             return fail(m, PN_ERR_UNSUPPORTED, "_codecs.encode other than (text, 'latin1')");
         PN_TRY(latin1_bytes(m, a[0], &out));
         break;
     case G_NP_DTYPE: PN_TRY(np_dtype(m, a, n, &out)); break;
     case G_NP_SCALAR: PN_TRY(np_scalar(m, a, n, &out)); break;
-    default: return fail(m, PN_ERR_FORMAT, "REDUCE of torch.%s (a storage class is not called)", DTYPES[fn->u.global - G_STORAGE].storage);
+    default:
+        return fail(m, PN_ERR_FORMAT, "REDUCE of torch.%s (a storage class is not called)",
+                    DTYPES[fn->u.global - G_STORAGE].storage);
     }
     return push(m, out);
 }
@@ -502,7 +522,7 @@ static pn_status op_build(machine *m) {
     pn_pk_value *state = pop(m), *obj = m->stack[m->sp - 1];
     if (obj->kind == PN_PK_DICT) {
         if (state->kind == PN_PK_DICT || state->kind == PN_PK_NONE) return PN_OK; /* attributes: not needed */
-        if (state->kind == PN_PK_TUPLE && state->u.seq.n == 2) return PN_OK;   /* (dict state, slot state) */
+        if (state->kind == PN_PK_TUPLE && state->u.seq.n == 2) return PN_OK;      /* (dict state, slot state) */
         return fail(m, PN_ERR_FORMAT, "BUILD of a dict with a %s state", kind_name(state->kind));
     }
     if (obj->kind == PN_PK_TENSOR) return PN_OK; /* a parameter's extra state */
@@ -530,7 +550,8 @@ static pn_status op_persid(machine *m) {
     if (a[2]->kind != PN_PK_STR || a[2]->u.str.len == 0 || a[2]->u.str.len > 64 || strchr(a[2]->u.str.s, '/') ||
         strstr(a[2]->u.str.s, ".."))
         return fail(m, PN_ERR_FORMAT, "storage with a malformed key");
-    if (!is_int(a[4]) || a[4]->u.i < 0) return fail(m, PN_ERR_FORMAT, "storage '%s' with a negative or non-integer size", a[2]->u.str.s);
+    if (!is_int(a[4]) || a[4]->u.i < 0)
+        return fail(m, PN_ERR_FORMAT, "storage '%s' with a negative or non-integer size", a[2]->u.str.s);
     pn_pk_storage *s = calloc(1, sizeof *s);
     pn_pk_value *v = new_value(m, PN_PK_STORAGE);
     if (!s || !v) {
@@ -591,8 +612,10 @@ static pn_status collect(machine *m, pn_pk_kind kind, const char *op) {
     if (!v) return NOMEM(m);
     if (kind == PN_PK_DICT && n % 2) return fail(m, PN_ERR_FORMAT, "DICT with an odd number of items");
     for (size_t i = 0; i < n; i += (kind == PN_PK_DICT ? 2 : 1)) {
-        if (kind == PN_PK_DICT) PN_TRY(dict_set(m, v, m->stack[first + i], m->stack[first + i + 1]));
-        else PN_TRY(seq_add(m, v, m->stack[first + i]));
+        if (kind == PN_PK_DICT)
+            PN_TRY(dict_set(m, v, m->stack[first + i], m->stack[first + i + 1]));
+        else
+            PN_TRY(seq_add(m, v, m->stack[first + i]));
     }
     return push(m, v);
 }
@@ -633,9 +656,7 @@ static pn_status step(machine *m, bool *stop) {
         if (n > 5) return fail(m, PN_ERR_UNSUPPORTED, "pickle protocol %llu", (unsigned long long)n);
         return PN_OK;
     case 0x95: return take(m, 8, &b); /* FRAME: a length hint only */
-    case '.':
-        *stop = true;
-        return PN_OK;
+    case '.': *stop = true; return PN_OK;
     case '(':
         if (!grow((void **)&m->marks, &m->marks_cap, m->n_marks + 1, sizeof *m->marks)) return NOMEM(m);
         PN_TRY(push(m, &MARK_VALUE));
@@ -649,9 +670,7 @@ static pn_status step(machine *m, bool *stop) {
         size_t first = 0, k = 0;
         return pop_mark(m, "POP_MARK", &first, &k);
     }
-    case '2':
-        PN_TRY(need(m, 1, "DUP"));
-        return push(m, m->stack[m->sp - 1]);
+    case '2': PN_TRY(need(m, 1, "DUP")); return push(m, m->stack[m->sp - 1]);
     case 'N': return push(m, new_value(m, PN_PK_NONE));
     case 0x88:
     case 0x89: {
@@ -659,9 +678,7 @@ static pn_status step(machine *m, bool *stop) {
         if (v) v->u.b = op == 0x88;
         return push(m, v);
     }
-    case 'J':
-        PN_TRY(take_le(m, 4, &n));
-        return push_int(m, (int32_t)(uint32_t)n);
+    case 'J': PN_TRY(take_le(m, 4, &n)); return push_int(m, (int32_t)(uint32_t)n);
     case 'K': PN_TRY(take_le(m, 1, &n)); return push_int(m, (int64_t)n);
     case 'M': PN_TRY(take_le(m, 2, &n)); return push_int(m, (int64_t)n);
     case 0x8a: PN_TRY(take_le(m, 1, &n)); return push_long(m, n);
@@ -713,7 +730,8 @@ static pn_status step(machine *m, bool *stop) {
     case 0x93: {
         PN_TRY(need(m, 2, "STACK_GLOBAL"));
         pn_pk_value *name = pop(m), *module = pop(m);
-        if (name->kind != PN_PK_STR || module->kind != PN_PK_STR) return fail(m, PN_ERR_FORMAT, "STACK_GLOBAL of non-strings");
+        if (name->kind != PN_PK_STR || module->kind != PN_PK_STR)
+            return fail(m, PN_ERR_FORMAT, "STACK_GLOBAL of non-strings");
         return op_global(m, module->u.str.s, name->u.str.s);
     }
     case 'R': return op_reduce(m);
@@ -726,7 +744,8 @@ static pn_status step(machine *m, bool *stop) {
     case 'j': PN_TRY(take_le(m, 4, &n)); return memo_get(m, n);
     default: {
         const char *name = unsupported_name(op);
-        if (name) return fail(m, PN_ERR_UNSUPPORTED, "pickle opcode %s (0x%02x) is not one torch.save writes", name, op);
+        if (name)
+            return fail(m, PN_ERR_UNSUPPORTED, "pickle opcode %s (0x%02x) is not one torch.save writes", name, op);
         return fail(m, PN_ERR_FORMAT, "unknown pickle opcode 0x%02x", op);
     }
     }
@@ -800,9 +819,12 @@ static pn_status walk(walker *w, const pn_pk_value *v, size_t path_len, int dept
         const pn_pk_value *child = dict ? v->u.seq.items[2 * i + 1] : v->u.seq.items[i];
         if (dict) {
             const pn_pk_value *k = v->u.seq.items[2 * i];
-            if (k->kind == PN_PK_STR) child_key = k->u.str.s;
-            else if (k->kind == PN_PK_INT) snprintf(idx, sizeof idx, "%lld", (long long)k->u.i);
-            else continue; /* a key we cannot name holds nothing we need */
+            if (k->kind == PN_PK_STR)
+                child_key = k->u.str.s;
+            else if (k->kind == PN_PK_INT)
+                snprintf(idx, sizeof idx, "%lld", (long long)k->u.i);
+            else
+                continue; /* a key we cannot name holds nothing we need */
         } else {
             snprintf(idx, sizeof idx, "%zu", i);
         }

@@ -36,10 +36,10 @@ bool pn_torch_dtype_is_float(pn_torch_dtype t);
 typedef enum pn_pk_kind {
     PN_PK_NONE,
     PN_PK_BOOL,
-    PN_PK_INT,     /* fits in int64 */
-    PN_PK_BIGINT,  /* a longer LONG1/LONG4: little-endian two's complement bytes in s/len */
+    PN_PK_INT,    /* fits in int64 */
+    PN_PK_BIGINT, /* a longer LONG1/LONG4: little-endian two's complement bytes in s/len */
     PN_PK_FLOAT,
-    PN_PK_STR,     /* UTF-8 (or Python 2 byte strings) in s/len, NUL-terminated */
+    PN_PK_STR, /* UTF-8 (or Python 2 byte strings) in s/len, NUL-terminated */
     PN_PK_BYTES,
     PN_PK_TUPLE,
     PN_PK_LIST,
@@ -86,9 +86,9 @@ typedef struct pn_pk_value {
         pn_pk_storage *storage;
         pn_pk_tensor *tensor;
         struct {
-            char kind;     /* 'f', 'i', 'u', 'b' */
-            int size;      /* bytes */
-            bool big;      /* byte order '>' */
+            char kind; /* 'f', 'i', 'u', 'b' */
+            int size;  /* bytes */
+            bool big;  /* byte order '>' */
         } npdtype;
     } u;
 } pn_pk_value;

@@ -91,7 +91,8 @@ static void put_chunk(uint8_t *out, size_t *at, const char *type, const uint8_t 
  * which is about twice as fast as zlib's fastest setting and compresses a little better. */
 static pn_status encode_png(const char *path, int width, int height, int channels, int bit_depth, const void *pixels,
                             uint8_t **png, size_t *png_size) {
-    size_t bpp = (size_t)channels * (size_t)(bit_depth / 8), stride = (size_t)width * bpp, raw = (stride + 1) * (size_t)height;
+    size_t bpp = (size_t)channels * (size_t)(bit_depth / 8), stride = (size_t)width * bpp,
+           raw = (stride + 1) * (size_t)height;
     uint8_t *filtered = malloc(raw);
     struct libdeflate_compressor *c = libdeflate_alloc_compressor(1);
     size_t bound = c ? libdeflate_zlib_compress_bound(c, raw) : 0;
@@ -163,7 +164,8 @@ pn_status pn_png_write(const char *path, int width, int height, int channels, in
     uint8_t *png = NULL;
     size_t png_size = 0;
     pn_status st = encode_png(path, width, height, channels, bit_depth, pixels, &png, &png_size);
-    if (st == PN_OK && fwrite(png, 1, png_size, f) != png_size) st = pn_error(PN_ERR_IO, "%s: write failed (%s)", path, strerror(errno));
+    if (st == PN_OK && fwrite(png, 1, png_size, f) != png_size)
+        st = pn_error(PN_ERR_IO, "%s: write failed (%s)", path, strerror(errno));
     free(png);
 #else
     pn_status st = write_rows(f, path, width, height, channels, bit_depth, pixels);
@@ -172,7 +174,8 @@ pn_status pn_png_write(const char *path, int width, int height, int channels, in
     if (fclose(f) != 0 || bad) {
         if (st == PN_OK) st = pn_error(PN_ERR_IO, "%s: write failed (%s)", path, strerror(errno));
     }
-    if (st == PN_OK && rename(tmp, path) != 0) st = pn_error(PN_ERR_IO, "%s: cannot rename into place (%s)", path, strerror(errno));
+    if (st == PN_OK && rename(tmp, path) != 0)
+        st = pn_error(PN_ERR_IO, "%s: cannot rename into place (%s)", path, strerror(errno));
     if (st != PN_OK) remove(tmp);
     free(tmp);
     return st;
@@ -277,8 +280,8 @@ pn_status pn_png_read(const char *path, pn_image *out) {
     }
     size_t got = fread(buf, 1, (size_t)n, f);
     fclose(f);
-    pn_status st = got == (size_t)n ? pn_png_read_memory(buf, (size_t)n, path, out)
-                                    : pn_error(PN_ERR_IO, "%s: read error", path);
+    pn_status st =
+        got == (size_t)n ? pn_png_read_memory(buf, (size_t)n, path, out) : pn_error(PN_ERR_IO, "%s: read error", path);
     pn_free(buf);
     return st;
 }

@@ -80,8 +80,10 @@ __attribute__((target("avx2"))) static int halve_row_avx2(const uint8_t *r0, con
     const __m256i split = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
     int x = 0;
     for (; x + 4 <= dw; x += 4) {
-        __m256i t = _mm256_permutevar8x32_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(r0 + 2 * x))), split);
-        __m256i u = _mm256_permutevar8x32_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(r1 + 2 * x))), split);
+        __m256i t =
+            _mm256_permutevar8x32_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(r0 + 2 * x))), split);
+        __m256i u =
+            _mm256_permutevar8x32_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(r1 + 2 * x))), split);
         __m256d a = _mm256_mul_pd(_mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(t)), vu), vq);
         __m256d b = _mm256_mul_pd(_mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(t, 1)), vu), vq);
         __m256d c = _mm256_mul_pd(_mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(u)), vu), vq);
@@ -191,7 +193,7 @@ typedef struct {
     char *path;
     char *id;
     bool test;
-    int *rows;  /* CSV rows of this id (train only) */
+    int *rows; /* CSV rows of this id (train only) */
     int nrows;
 } job;
 
@@ -280,7 +282,8 @@ static pn_status make_dir(const char *path) {
 
 static pn_status check_out_dir(const char *out, bool force) {
     DIR *d = opendir(out);
-    if (!d) return errno == ENOENT ? PN_OK : pn_error(PN_ERR_IO, "%s: cannot open the folder: %s", out, strerror(errno));
+    if (!d)
+        return errno == ENOENT ? PN_OK : pn_error(PN_ERR_IO, "%s: cannot open the folder: %s", out, strerror(errno));
     bool empty = true;
     struct dirent *e;
     while ((e = readdir(d)) != NULL)
@@ -337,7 +340,8 @@ static int run_job(shared_state *s, const job *j, bool *positive) {
     }
     if (!j->test) {
         bool any_runs = false;
-        for (int r = 0; r < j->nrows && !any_runs; r++) any_runs = !pn_rle_is_empty(pn_csv_get(s->csv, j->rows[r], s->col_rle));
+        for (int r = 0; r < j->nrows && !any_runs; r++)
+            any_runs = !pn_rle_is_empty(pn_csv_get(s->csv, j->rows[r], s->col_rle));
         mout = calloc(nout, 1);
         mask = any_runs ? calloc(npx, 1) : NULL;
         if (!mout || (any_runs && !mask)) {
@@ -450,7 +454,8 @@ static pn_status attach_rows(const pn_prepare_opts *o, const pn_csv *csv, int co
         if (j < ntrain && strcmp(jobs->v[j].id, id) == 0) {
             job *jb = &jobs->v[j];
             jb->rows = malloc((size_t)(r2 - r) * sizeof *jb->rows);
-            if (!jb->rows) st = pn_error(PN_ERR_NOMEM, "out of memory");
+            if (!jb->rows)
+                st = pn_error(PN_ERR_NOMEM, "out of memory");
             else {
                 for (int k = r; k < r2; k++) jb->rows[k - r] = (int)(keys[k] - ids);
                 /* Keep the rows in file order. */

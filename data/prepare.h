@@ -12,12 +12,12 @@ typedef struct pn_prepare_opts {
     const char *test_dir;  /* searched recursively for *.dcm; NULL to skip */
     const char *rle_csv;   /* ImageId,EncodedPixels; required with train_dir */
     const char *out_dir;
-    int size;              /* output side; the DICOM side (1024) gives the pixels unchanged */
-    bool binary_masks;     /* false: soft masks as the reference (edges 64/128/191); true: 255 where >= 128 */
-    bool force;            /* write into a non-empty out_dir */
-    int threads;           /* 0 = all cores */
+    int size;          /* output side; the DICOM side (1024) gives the pixels unchanged */
+    bool binary_masks; /* false: soft masks as the reference (edges 64/128/191); true: 255 where >= 128 */
+    bool force;        /* write into a non-empty out_dir */
+    int threads;       /* 0 = all cores */
     pn_rle_format rle_format;
-    bool progress;         /* show a progress bar */
+    bool progress; /* show a progress bar */
     /* Called once per skipped file or CSV row with one line naming it and why; calls never overlap. NULL: skipped
      * files are only counted in the summary. */
     void (*on_skip)(void *user, const char *message);
@@ -25,11 +25,11 @@ typedef struct pn_prepare_opts {
 } pn_prepare_opts;
 
 enum {
-    PN_PREP_FAIL_DICOM,   /* unreadable or malformed DICOM */
-    PN_PREP_FAIL_SYNTAX,  /* a transfer syntax we cannot decode */
-    PN_PREP_FAIL_ID,      /* an ImageId that is not a valid UID file name, or a duplicate */
-    PN_PREP_FAIL_RLE,     /* a bad EncodedPixels row */
-    PN_PREP_FAIL_WRITE,   /* a PNG could not be written */
+    PN_PREP_FAIL_DICOM,  /* unreadable or malformed DICOM */
+    PN_PREP_FAIL_SYNTAX, /* a transfer syntax we cannot decode */
+    PN_PREP_FAIL_ID,     /* an ImageId that is not a valid UID file name, or a duplicate */
+    PN_PREP_FAIL_RLE,    /* a bad EncodedPixels row */
+    PN_PREP_FAIL_WRITE,  /* a PNG could not be written */
     PN_PREP_FAIL_COUNT
 };
 

@@ -266,7 +266,9 @@ static pn_status legacy_header(pn_pth_file *f, const uint8_t *buf, size_t len, s
     bool proto = v->kind == PN_PK_INT && v->u.i == LEGACY_PROTOCOL;
     int64_t got = v->kind == PN_PK_INT ? v->u.i : -1;
     pn_pk_free(pk);
-    if (!proto) return pn_error(PN_ERR_UNSUPPORTED, "%s: legacy protocol %lld (only %d is known)", f->path, (long long)got, LEGACY_PROTOCOL);
+    if (!proto)
+        return pn_error(PN_ERR_UNSUPPORTED, "%s: legacy protocol %lld (only %d is known)", f->path, (long long)got,
+                        LEGACY_PROTOCOL);
     PN_TRY(header_pickle(f, buf, len, pos, "system info", &pk, &v));
     bool dict = v->kind == PN_PK_DICT;
     pn_pk_free(pk);
@@ -280,7 +282,8 @@ static pn_status legacy_storages(pn_pth_file *f, const uint8_t *buf, size_t len,
     pn_pickle *pk = NULL;
     pn_pk_value *keys;
     PN_TRY(header_pickle(f, buf, len, &pos, "storage keys", &pk, &keys));
-    pn_status st = keys->kind == PN_PK_LIST ? PN_OK : pn_error(PN_ERR_FORMAT, "%s: the storage keys are not a list", f->path);
+    pn_status st =
+        keys->kind == PN_PK_LIST ? PN_OK : pn_error(PN_ERR_FORMAT, "%s: the storage keys are not a list", f->path);
     for (size_t k = 0; st == PN_OK && k < keys->u.seq.n; k++) {
         const pn_pk_value *key = keys->u.seq.items[k];
         int i = key->kind == PN_PK_STR ? find_storage(f, key->u.str.s) : -1;
@@ -292,7 +295,8 @@ static pn_status legacy_storages(pn_pth_file *f, const uint8_t *buf, size_t len,
         size_t bytes;
         if ((st = storage_bytes(f, s, &bytes)) != PN_OK) break;
         if (len - pos < 8) {
-            st = pn_error(PN_ERR_FORMAT, "%s: truncated: storage '%s' has no size (file ends at byte %zu)", f->path, s->key, len);
+            st = pn_error(PN_ERR_FORMAT, "%s: truncated: storage '%s' has no size (file ends at byte %zu)", f->path,
+                          s->key, len);
             break;
         }
         int64_t numel = 0;
@@ -304,8 +308,8 @@ static pn_status legacy_storages(pn_pth_file *f, const uint8_t *buf, size_t len,
             break;
         }
         if (bytes > len - pos) {
-            st = pn_error(PN_ERR_FORMAT, "%s: truncated: storage '%s' needs %zu bytes, %zu left", f->path, s->key, bytes,
-                          len - pos);
+            st = pn_error(PN_ERR_FORMAT, "%s: truncated: storage '%s' needs %zu bytes, %zu left", f->path, s->key,
+                          bytes, len - pos);
             break;
         }
         s->data = buf + pos;
@@ -374,14 +378,16 @@ static pn_status zip_record(zip_ctx *z, const char *name, bool optional, bool *f
                             (unsigned long long)sb.size, (unsigned long long)sb.comp_size);
     } else if (sb.comp_method == ZIP_CM_DEFLATE) {
         if (sb.size / 1032 > sb.comp_size + 64)
-            return pn_error(PN_ERR_FORMAT, "%s: zip record '%s' claims %llu bytes from %llu compressed, more than deflate "
-                            "can expand (a zip bomb?)", path, name, (unsigned long long)sb.size,
-                            (unsigned long long)sb.comp_size);
+            return pn_error(PN_ERR_FORMAT,
+                            "%s: zip record '%s' claims %llu bytes from %llu compressed, more than deflate "
+                            "can expand (a zip bomb?)",
+                            path, name, (unsigned long long)sb.size, (unsigned long long)sb.comp_size);
     } else {
         return pn_error(PN_ERR_UNSUPPORTED, "%s: zip record '%s' uses compression method %d (stored or deflate only)",
                         path, name, (int)sb.comp_method);
     }
-    if (sb.size > (zip_uint64_t)SIZE_MAX / 2) return pn_error(PN_ERR_FORMAT, "%s: zip record '%s' is too large", path, name);
+    if (sb.size > (zip_uint64_t)SIZE_MAX / 2)
+        return pn_error(PN_ERR_FORMAT, "%s: zip record '%s' is too large", path, name);
     size_t n = (size_t)sb.size;
     uint8_t *buf = malloc(n ? n : 1);
     if (!buf) return pn_error(PN_ERR_NOMEM, "%s: out of memory reading record '%s' (%zu bytes)", path, name, n);
@@ -404,8 +410,11 @@ static pn_status zip_record(zip_ctx *z, const char *name, bool optional, bool *f
     zip_fclose(zf);
     if (got < n || longer) {
         free(buf);
-        if (longer) return pn_error(PN_ERR_FORMAT, "%s: zip record '%s' holds more than the %zu bytes it claims", path, name, n);
-        return pn_error(PN_ERR_FORMAT, "%s: zip record '%s' ends after %zu of its %zu bytes (%s)", path, name, got, n, reason);
+        if (longer)
+            return pn_error(PN_ERR_FORMAT, "%s: zip record '%s' holds more than the %zu bytes it claims", path, name,
+                            n);
+        return pn_error(PN_ERR_FORMAT, "%s: zip record '%s' ends after %zu of its %zu bytes (%s)", path, name, got, n,
+                        reason);
     }
     *out = buf;
     *len = n;
@@ -425,7 +434,8 @@ static pn_status zip_prefix(zip_ctx *z) {
             return PN_OK;
         }
     }
-    return pn_error(PN_ERR_FORMAT, "%s: a zip file without a '<name>/data.pkl' record: not a PyTorch checkpoint", z->f->path);
+    return pn_error(PN_ERR_FORMAT, "%s: a zip file without a '<name>/data.pkl' record: not a PyTorch checkpoint",
+                    z->f->path);
 }
 
 static pn_status zip_byteorder(zip_ctx *z) {
@@ -438,7 +448,8 @@ static pn_status zip_byteorder(zip_ctx *z) {
     if (!found) return PN_OK; /* before PyTorch 2.1: little-endian */
     bool little = len == 6 && !memcmp(buf, "little", 6), big = len == 3 && !memcmp(buf, "big", 3);
     free(buf);
-    if (!little && !big) return pn_error(PN_ERR_FORMAT, "%s: record '%s' is neither 'little' nor 'big'", z->f->path, name);
+    if (!little && !big)
+        return pn_error(PN_ERR_FORMAT, "%s: record '%s' is neither 'little' nor 'big'", z->f->path, name);
     z->f->big_endian = big;
     return PN_OK;
 }
@@ -459,8 +470,9 @@ static pn_status zip_storages(zip_ctx *z) {
             return st;
         }
         if (len < bytes)
-            return pn_error(PN_ERR_FORMAT, "%s: storage '%s' (record '%s') holds %zu bytes; its %lld %s elements need %zu",
-                            f->path, s->key, name, len, (long long)s->numel, pn_torch_dtype_name(s->dtype), bytes);
+            return pn_error(PN_ERR_FORMAT,
+                            "%s: storage '%s' (record '%s') holds %zu bytes; its %lld %s elements need %zu", f->path,
+                            s->key, name, len, (long long)s->numel, pn_torch_dtype_name(s->dtype), bytes);
         s->data = buf;
     }
     return PN_OK;
@@ -505,9 +517,11 @@ static pn_status open_zip(pn_pth_file *f) {
 }
 #else
 static pn_status open_zip(pn_pth_file *f) {
-    return pn_error(PN_ERR_UNSUPPORTED, "%s is a zip-format PyTorch checkpoint (PyTorch >= 1.6) and this build has no "
+    return pn_error(PN_ERR_UNSUPPORTED,
+                    "%s is a zip-format PyTorch checkpoint (PyTorch >= 1.6) and this build has no "
                     "libzip: install libzip-dev and configure with PN_LIBZIP=ON (or re-save it with "
-                    "_use_new_zipfile_serialization=False)", f->path);
+                    "_use_new_zipfile_serialization=False)",
+                    f->path);
 }
 #endif
 
@@ -536,7 +550,8 @@ pn_status pn_pth_open(const char *path, pn_pth_file **out) {
     fclose(fp);
     file_kind kind = sniff(path);
     if (kind == KIND_TAR)
-        return pn_error(PN_ERR_UNSUPPORTED, "%s: a tar-format checkpoint (PyTorch before 0.1.10) is not supported", path);
+        return pn_error(PN_ERR_UNSUPPORTED, "%s: a tar-format checkpoint (PyTorch before 0.1.10) is not supported",
+                        path);
     if (kind == KIND_NONE)
         return pn_error(PN_ERR_FORMAT, "%s: not a PyTorch checkpoint (neither a zip nor a legacy pickle)", path);
     pn_pth_file *f = calloc(1, sizeof *f);
@@ -623,13 +638,44 @@ static float half_to_float(uint16_t h) {
 
 static float element_f32(pn_torch_dtype dt, const uint8_t *b) {
     switch (dt) {
-    case PN_TD_F32: { float v; memcpy(&v, b, 4); return v; }
-    case PN_TD_F64: { double v; memcpy(&v, b, 8); return (float)v; }
-    case PN_TD_F16: { uint16_t h; memcpy(&h, b, 2); return half_to_float(h); }
-    case PN_TD_BF16: { uint16_t h; memcpy(&h, b, 2); uint32_t w = (uint32_t)h << 16; float v; memcpy(&v, &w, 4); return v; }
-    case PN_TD_I64: { int64_t v; memcpy(&v, b, 8); return (float)v; }
-    case PN_TD_I32: { int32_t v; memcpy(&v, b, 4); return (float)v; }
-    case PN_TD_I16: { int16_t v; memcpy(&v, b, 2); return (float)v; }
+    case PN_TD_F32: {
+        float v;
+        memcpy(&v, b, 4);
+        return v;
+    }
+    case PN_TD_F64: {
+        double v;
+        memcpy(&v, b, 8);
+        return (float)v;
+    }
+    case PN_TD_F16: {
+        uint16_t h;
+        memcpy(&h, b, 2);
+        return half_to_float(h);
+    }
+    case PN_TD_BF16: {
+        uint16_t h;
+        memcpy(&h, b, 2);
+        uint32_t w = (uint32_t)h << 16;
+        float v;
+        memcpy(&v, &w, 4);
+        return v;
+    }
+    case PN_TD_I64: {
+        int64_t v;
+        memcpy(&v, b, 8);
+        return (float)v;
+    }
+    case PN_TD_I32: {
+        int32_t v;
+        memcpy(&v, b, 4);
+        return (float)v;
+    }
+    case PN_TD_I16: {
+        int16_t v;
+        memcpy(&v, b, 2);
+        return (float)v;
+    }
     case PN_TD_I8: return (float)(int8_t)b[0];
     case PN_TD_U8: return (float)b[0];
     case PN_TD_BOOL: return b[0] ? 1.0f : 0.0f;
@@ -639,9 +685,21 @@ static float element_f32(pn_torch_dtype dt, const uint8_t *b) {
 
 static int64_t element_i64(pn_torch_dtype dt, const uint8_t *b) {
     switch (dt) {
-    case PN_TD_I64: { int64_t v; memcpy(&v, b, 8); return v; }
-    case PN_TD_I32: { int32_t v; memcpy(&v, b, 4); return v; }
-    case PN_TD_I16: { int16_t v; memcpy(&v, b, 2); return v; }
+    case PN_TD_I64: {
+        int64_t v;
+        memcpy(&v, b, 8);
+        return v;
+    }
+    case PN_TD_I32: {
+        int32_t v;
+        memcpy(&v, b, 4);
+        return v;
+    }
+    case PN_TD_I16: {
+        int16_t v;
+        memcpy(&v, b, 2);
+        return v;
+    }
     case PN_TD_I8: return (int8_t)b[0];
     case PN_TD_U8: return b[0];
     case PN_TD_BOOL: return b[0] != 0;

@@ -25,8 +25,8 @@ typedef struct pn_pth_tensor {
 typedef struct pn_pth_storage {
     char *key;
     pn_torch_dtype dtype;
-    int64_t numel;        /* elements, as the pickle declares them */
-    const uint8_t *data;  /* numel elements in the file's byte order (owned by the file) */
+    int64_t numel;       /* elements, as the pickle declares them */
+    const uint8_t *data; /* numel elements in the file's byte order (owned by the file) */
 } pn_pth_storage;
 
 typedef struct pn_pth_file {

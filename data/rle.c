@@ -8,10 +8,14 @@
 #include <string.h>
 
 pn_status pn_rle_format_parse(const char *s, pn_rle_format *fmt) {
-    if (strcmp(s, "auto") == 0) *fmt = PN_RLE_AUTO;
-    else if (strcmp(s, "relative") == 0) *fmt = PN_RLE_RELATIVE;
-    else if (strcmp(s, "absolute") == 0) *fmt = PN_RLE_ABSOLUTE;
-    else return pn_error(PN_ERR_ARG, "RLE format '%s' is not one of auto, relative, absolute", s);
+    if (strcmp(s, "auto") == 0)
+        *fmt = PN_RLE_AUTO;
+    else if (strcmp(s, "relative") == 0)
+        *fmt = PN_RLE_RELATIVE;
+    else if (strcmp(s, "absolute") == 0)
+        *fmt = PN_RLE_ABSOLUTE;
+    else
+        return pn_error(PN_ERR_ARG, "RLE format '%s' is not one of auto, relative, absolute", s);
     return PN_OK;
 }
 
@@ -92,13 +96,17 @@ pn_status pn_rle_decode(const char *text, int width, int height, pn_rle_format f
     size_t pairs = n / 2, bad = 0;
     if (fmt == PN_RLE_AUTO) {
         size_t bad_abs = 0;
-        if (runs_fit(a, pairs, total, PN_RLE_RELATIVE, &bad)) fmt = PN_RLE_RELATIVE;
-        else if (runs_fit(a, pairs, total, PN_RLE_ABSOLUTE, &bad_abs)) fmt = PN_RLE_ABSOLUTE;
-        else fmt = PN_RLE_RELATIVE;
+        if (runs_fit(a, pairs, total, PN_RLE_RELATIVE, &bad))
+            fmt = PN_RLE_RELATIVE;
+        else if (runs_fit(a, pairs, total, PN_RLE_ABSOLUTE, &bad_abs))
+            fmt = PN_RLE_ABSOLUTE;
+        else
+            fmt = PN_RLE_RELATIVE;
     }
     if (!runs_fit(a, pairs, total, fmt, &bad)) {
-        pn_error(PN_ERR_FORMAT, "%s: RLE run %zu (start %lld, length %lld) goes past the %dx%d image or overlaps (%s starts)",
-                 what, bad + 1, (long long)a[2 * bad], (long long)a[2 * bad + 1], width, height,
+        pn_error(PN_ERR_FORMAT,
+                 "%s: RLE run %zu (start %lld, length %lld) goes past the %dx%d image or overlaps (%s starts)", what,
+                 bad + 1, (long long)a[2 * bad], (long long)a[2 * bad + 1], width, height,
                  fmt == PN_RLE_RELATIVE ? "relative" : "absolute");
         free(a);
         return PN_ERR_FORMAT;

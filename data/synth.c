@@ -80,7 +80,8 @@ static void lung_coords(const lung_p *l, float u, float v, float *rho, float *ct
     /* cos(k t + phi) for k = 2, 3, 4 by complex powers of (c + i sn) */
     float c2 = c * c - sn * sn, s2 = 2 * c * sn, c3 = c2 * c - s2 * sn, s3 = c2 * sn + s2 * c;
     float c4 = c2 * c2 - s2 * s2, s4 = 2 * c2 * s2;
-    float mod = 1 + l->harm_a[0] * (c2 * l->harm_c[0] - s2 * l->harm_s[0]) + l->harm_a[1] * (c3 * l->harm_c[1] - s3 * l->harm_s[1]) +
+    float mod = 1 + l->harm_a[0] * (c2 * l->harm_c[0] - s2 * l->harm_s[0]) +
+                l->harm_a[1] * (c3 * l->harm_c[1] - s3 * l->harm_s[1]) +
                 l->harm_a[2] * (c4 * l->harm_c[2] - s4 * l->harm_s[2]);
     *rho = r / mod, *ct = c, *st = sn;
 }
@@ -120,7 +121,8 @@ static void scene_make(uint64_t seed, bool test, uint32_t index, int size, doubl
     s->body_rx = pn_rng_uniform_range(&r, 0.40f, 0.47f) * ls, s->body_ry = 0.6f, s->body_cy = 0.62f;
     s->mshift = pn_rng_uniform_range(&r, -0.015f, 0.015f);
     s->heart_cx = 0.5f + pn_rng_uniform_range(&r, 0.02f, 0.06f), s->heart_cy = pn_rng_uniform_range(&r, 0.62f, 0.67f);
-    s->heart_rx = pn_rng_uniform_range(&r, 0.12f, 0.16f) * ls, s->heart_ry = pn_rng_uniform_range(&r, 0.10f, 0.13f) * ls;
+    s->heart_rx = pn_rng_uniform_range(&r, 0.12f, 0.16f) * ls,
+    s->heart_ry = pn_rng_uniform_range(&r, 0.10f, 0.13f) * ls;
     s->rib_r0 = pn_rng_uniform_range(&r, 0.12f, 0.16f), s->rib_rs = pn_rng_uniform_range(&r, 0.062f, 0.072f) * ls;
     s->rib_rc = pn_rng_uniform_range(&r, 0.7f, 1.1f), s->rib_gain = pn_rng_uniform_range(&r, 0.05f, 0.09f);
     s->rib_inv = 1 / s->rib_rs;
@@ -210,7 +212,8 @@ typedef struct lung_at {
 
 static bool lung_sample(const scene *s, const lung_p *l, float u, float v, lung_at *a) {
     float ldx = (u - l->cx) * l->side, ldy = v - l->cy;
-    if (ldx > 1.2f * l->r_lat || ldx < -1.2f * l->r_med || ldy < -1.2f * l->r_top || ldy > 1.2f * l->r_bot) return false;
+    if (ldx > 1.2f * l->r_lat || ldx < -1.2f * l->r_med || ldy < -1.2f * l->r_top || ldy > 1.2f * l->r_bot)
+        return false;
     lung_coords(l, u, v, &a->rho, &a->ct, &a->st);
     if (a->rho > 1.1f) return false;
     float edge = 2.5f / s->size * l->inv_lat;
@@ -225,7 +228,8 @@ static bool lung_sample(const scene *s, const lung_p *l, float u, float v, lung_
 static float anatomy(const scene *s, float u, float v) {
     float bx = (u - 0.5f) / s->body_rx, by = (v - s->body_cy) / s->body_ry;
     float body = 1 - smoothstep(0.92f, 1.0f, bx * bx + by * by);
-    if (v < 0.16f) body = fmaxf(body * smoothstep(0.02f, 0.16f, v), 0.8f * (1 - smoothstep(0.06f, 0.09f, fabsf(u - 0.5f))));
+    if (v < 0.16f)
+        body = fmaxf(body * smoothstep(0.02f, 0.16f, v), 0.8f * (1 - smoothstep(0.06f, 0.09f, fabsf(u - 0.5f))));
     float f = 0.05f + body * (s->tissue + 0.08f * (v - 0.5f));
     float med = (1 - smoothstep(0.05f, 0.08f, fabsf(u - 0.5f - s->mshift))) * smoothstep(0.08f, 0.2f, v);
     f += 0.16f * med * body;
@@ -325,7 +329,8 @@ void pn_synth_render(uint64_t seed, bool test, uint32_t index, int size, double 
                 pn_philox4x32(seed ^ 0x9e3779b97f4a7c15ULL, ctr, words);
             }
             uint32_t w = words[i & 3];
-            float g = ((float)((w & 255) + ((w >> 8) & 255) + ((w >> 16) & 255) + (w >> 24)) - 510.0f) * (1.0f / 147.8f);
+            float g =
+                ((float)((w & 255) + ((w >> 8) & 255) + ((w >> 16) & 255) + (w >> 24)) - 510.0f) * (1.0f / 147.8f);
             float val = f * 255.0f + g * s.noise_sigma;
             out->image[i] = (uint8_t)(val < 0 ? 0 : val > 255 ? 255 : val + 0.5f);
         }
@@ -357,10 +362,12 @@ static pn_status mkdir_p(const char *path) {
     for (char *p = tmp + 1; *p; p++)
         if (*p == '/') {
             *p = 0;
-            if (mkdir(tmp, 0777) != 0 && errno != EEXIST) return pn_error(PN_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+            if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
+                return pn_error(PN_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
             *p = '/';
         }
-    if (mkdir(tmp, 0777) != 0 && errno != EEXIST) return pn_error(PN_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
+        return pn_error(PN_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
     return PN_OK;
 }
 
@@ -403,15 +410,25 @@ static pn_status synth_one(job_state *js, int64_t j, uint8_t *bufs) {
     pn_synth_render(o->seed, test, index, o->size, o->pos_rate, &o->look, &s);
     char id[96], study[96], series[96], dir[4096], path[4300], pid[40], age[8];
     pn_synth_id(o->seed, test, index, id, sizeof id);
-    snprintf(study, sizeof study, "1.2.276.0.7230010.3.1.2.%llu.%d.%u", (unsigned long long)o->seed, test ? 2 : 1, index);
-    snprintf(series, sizeof series, "1.2.276.0.7230010.3.1.3.%llu.%d.%u", (unsigned long long)o->seed, test ? 2 : 1, index);
+    snprintf(study, sizeof study, "1.2.276.0.7230010.3.1.2.%llu.%d.%u", (unsigned long long)o->seed, test ? 2 : 1,
+             index);
+    snprintf(series, sizeof series, "1.2.276.0.7230010.3.1.3.%llu.%d.%u", (unsigned long long)o->seed, test ? 2 : 1,
+             index);
     pn_rng r = pn_rng_make(o->seed, PN_RNG_SYNTH, index, test ? 5 : 4);
     snprintf(pid, sizeof pid, "%08x-%04x-%04x-%04x-%08x%04x", pn_rng_u32(&r), pn_rng_u32(&r) & 0xffff,
              pn_rng_u32(&r) & 0xffff, pn_rng_u32(&r) & 0xffff, pn_rng_u32(&r), pn_rng_u32(&r) & 0xffff);
     snprintf(age, sizeof age, "%u", 18 + pn_rng_below(&r, 70));
-    pn_dicom_meta meta = {id, study, series, pid, pid, pn_rng_below(&r, 2) ? "M" : "F", age,
-                          pn_rng_below(&r, 3) ? "PA" : "AP", 0.168 * 1024.0 / o->size};
-    snprintf(dir, sizeof dir, "%s/%s/%s/%s", o->out_dir, test ? "dicom-images-test" : "dicom-images-train", study, series);
+    pn_dicom_meta meta = {id,
+                          study,
+                          series,
+                          pid,
+                          pid,
+                          pn_rng_below(&r, 2) ? "M" : "F",
+                          age,
+                          pn_rng_below(&r, 3) ? "PA" : "AP",
+                          0.168 * 1024.0 / o->size};
+    snprintf(dir, sizeof dir, "%s/%s/%s/%s", o->out_dir, test ? "dicom-images-test" : "dicom-images-train", study,
+             series);
     PN_TRY(mkdir_p(dir));
     snprintf(path, sizeof path, "%s/%s.dcm", dir, id);
     PN_TRY(pn_dicom_write_u8(path, s.image, o->size, o->size, &meta, o->jpeg_quality));
@@ -482,9 +499,12 @@ static pn_status write_csv(const char *path, const char *header, char **rows, in
 pn_status pn_synth_write(const pn_synth_opts *o, int64_t *positives) {
     if (o->size < 32 || o->size > PN_SYNTH_MAX_SIZE)
         return pn_error(PN_ERR_ARG, "synth: size %d (expected 32..%d)", o->size, PN_SYNTH_MAX_SIZE);
-    if (o->n_train < 0 || o->n_test < 0 || o->n_train + (int64_t)o->n_test < 1 || o->n_train > 10000000 || o->n_test > 10000000)
-        return pn_error(PN_ERR_ARG, "synth: %d train and %d test images (expected at least one, at most 10^7 each)", o->n_train, o->n_test);
-    if (!(o->pos_rate >= 0 && o->pos_rate <= 1)) return pn_error(PN_ERR_ARG, "synth: positive rate %g is outside [0, 1]", o->pos_rate);
+    if (o->n_train < 0 || o->n_test < 0 || o->n_train + (int64_t)o->n_test < 1 || o->n_train > 10000000 ||
+        o->n_test > 10000000)
+        return pn_error(PN_ERR_ARG, "synth: %d train and %d test images (expected at least one, at most 10^7 each)",
+                        o->n_train, o->n_test);
+    if (!(o->pos_rate >= 0 && o->pos_rate <= 1))
+        return pn_error(PN_ERR_ARG, "synth: positive rate %g is outside [0, 1]", o->pos_rate);
     if (!(o->look.contrast > 0 && o->look.contrast <= 10))
         return pn_error(PN_ERR_ARG, "synth: findings' contrast %g is outside (0, 10]", o->look.contrast);
     if (!(o->look.depth > 0 && o->look.depth <= 10))

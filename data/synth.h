@@ -41,13 +41,13 @@ void pn_synth_id(uint64_t seed, bool test, uint32_t index, char *buf, size_t cap
 typedef struct pn_synth_opts {
     const char *out_dir;
     int n_train, n_test;
-    int size;          /* 1024 like SIIM */
+    int size; /* 1024 like SIIM */
     uint64_t seed;
-    double pos_rate;   /* 0.22 */
+    double pos_rate;    /* 0.22 */
     pn_synth_look look; /* findings' contrast and depth, PN_SYNTH_LOOK_DEFAULT as SIIM-like */
-    int jpeg_quality;  /* JPEG baseline quality 1..100; 0 = uncompressed (Explicit VR Little Endian) */
-    int threads;       /* 0 = all cores */
-    bool force;        /* write into a non-empty out_dir */
+    int jpeg_quality;   /* JPEG baseline quality 1..100; 0 = uncompressed (Explicit VR Little Endian) */
+    int threads;        /* 0 = all cores */
+    bool force;         /* write into a non-empty out_dir */
     bool progress;
 } pn_synth_opts;
 

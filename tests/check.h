@@ -8,36 +8,38 @@
 
 static int check_passed, check_failed, check_skipped;
 
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (cond) {                                                                  \
-            check_passed++;                                                          \
-        } else {                                                                     \
-            check_failed++;                                                          \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);          \
-        }                                                                            \
+#define CHECK(cond)                                                                                                    \
+    do {                                                                                                               \
+        if (cond) {                                                                                                    \
+            check_passed++;                                                                                            \
+        } else {                                                                                                       \
+            check_failed++;                                                                                            \
+            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                                            \
+        }                                                                                                              \
     } while (0)
 
-#define CHECK_MSG(cond, ...)                                                         \
-    do {                                                                             \
-        if (cond) {                                                                  \
-            check_passed++;                                                          \
-        } else {                                                                     \
-            check_failed++;                                                          \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);          \
-            fprintf(stderr, __VA_ARGS__);                                            \
-            fputc('\n', stderr);                                                     \
-        }                                                                            \
+#define CHECK_MSG(cond, ...)                                                                                           \
+    do {                                                                                                               \
+        if (cond) {                                                                                                    \
+            check_passed++;                                                                                            \
+        } else {                                                                                                       \
+            check_failed++;                                                                                            \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                                            \
+            fprintf(stderr, __VA_ARGS__);                                                                              \
+            fputc('\n', stderr);                                                                                       \
+        }                                                                                                              \
     } while (0)
 
-#define CHECK_NEAR(a, b, tol) CHECK_MSG(fabs((double)(a) - (double)(b)) <= (tol), "%.9g vs %.9g (tol %g)", (double)(a), (double)(b), (double)(tol))
+#define CHECK_NEAR(a, b, tol)                                                                                          \
+    CHECK_MSG(fabs((double)(a) - (double)(b)) <= (tol), "%.9g vs %.9g (tol %g)", (double)(a), (double)(b),             \
+              (double)(tol))
 
-#define SKIP(...)                                                                    \
-    do {                                                                             \
-        check_skipped++;                                                             \
-        printf("SKIP ");                                                             \
-        printf(__VA_ARGS__);                                                         \
-        printf("\n");                                                                \
+#define SKIP(...)                                                                                                      \
+    do {                                                                                                               \
+        check_skipped++;                                                                                               \
+        printf("SKIP ");                                                                                               \
+        printf(__VA_ARGS__);                                                                                           \
+        printf("\n");                                                                                                  \
     } while (0)
 
 /* What CTest reads as "skipped" (SKIP_RETURN_CODE in tests/CMakeLists.txt). */

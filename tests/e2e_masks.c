@@ -51,7 +51,8 @@ int main(int argc, char **argv) {
             }
         pn_image_free(&img);
     }
-    printf("e2e_masks: %d rows, %d with a mask, %s\n", csv.nrows, positive, bad ? "MISMATCH" : "all decode to the saved masks");
+    printf("e2e_masks: %d rows, %d with a mask, %s\n", csv.nrows, positive,
+           bad ? "MISMATCH" : "all decode to the saved masks");
     free(mask);
     pn_csv_free(&csv);
     return bad;

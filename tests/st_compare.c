@@ -31,11 +31,13 @@ int main(int argc, char **argv) {
             missing++;
             continue;
         }
-        bool eq = o->end - o->begin == e->end - e->begin && o->ndim == e->ndim && !strcmp(o->dtype_name, e->dtype_name) &&
-                  !memcmp(pn_st_raw(a, e), pn_st_raw(b, o), e->end - e->begin);
+        bool eq = o->end - o->begin == e->end - e->begin && o->ndim == e->ndim &&
+                  !strcmp(o->dtype_name, e->dtype_name) && !memcmp(pn_st_raw(a, e), pn_st_raw(b, o), e->end - e->begin);
         for (int d = 0; eq && d < e->ndim; d++) eq = e->shape[d] == o->shape[d];
-        if (eq) same++;
-        else differ++;
+        if (eq)
+            same++;
+        else
+            differ++;
     }
     printf("same %d differ %d missing %d\n", same, differ, missing);
     pn_st_close(a);

@@ -1,4 +1,5 @@
-/* test_augment: warps, remaps and LUTs against OpenCV and albumentations goldens, determinism, parser round trips and errors. */
+/* test_augment: warps, remaps and LUTs against OpenCV and albumentations goldens, determinism, parser round trips and
+ * errors. */
 #include <stdlib.h>
 
 #include "core/rng.h"
@@ -34,7 +35,8 @@ static void test_warp_golden(void) {
             within1 += d <= 1, exact += d == 0;
             maxdiff = d > maxdiff ? d : maxdiff;
         }
-        CHECK_MSG(within1 >= n * 995 / 1000, "case %d: %zu of %zu pixels within 1 grey level (max diff %d)", c, within1, n, maxdiff);
+        CHECK_MSG(within1 >= n * 995 / 1000, "case %d: %zu of %zu pixels within 1 grey level (max diff %d)", c, within1,
+                  n, maxdiff);
         if (c == 0) printf("warp case 0: %zu/%zu pixels exact, max diff %d\n", exact, n, maxdiff);
         CHECK(pn_aug_warp_affine_u8(mask, w, h, out, w, h, m, true, border) == PN_OK);
         size_t bad = 0;
@@ -71,7 +73,8 @@ static void test_optical_golden(void) {
         pn_aug_remap_u8(img, w, h, out, w, h, g, g + n, false, border);
         size_t within1 = 0, bad = 0;
         for (size_t i = 0; i < n; i++) within1 += abs((int)out[i] - (int)g[2 * n + i]) <= 1;
-        CHECK_MSG(within1 >= n * 995 / 1000, "case %d: %zu of %zu pixels within 1 grey level of cv2.remap", c, within1, n);
+        CHECK_MSG(within1 >= n * 995 / 1000, "case %d: %zu of %zu pixels within 1 grey level of cv2.remap", c, within1,
+                  n);
         pn_aug_remap_u8(mask, w, h, out, w, h, g, g + n, true, border);
         for (int y = 1; y < h - 1; y++)
             for (int x = 1; x < w - 1; x++) bad += out[y * w + x] != (uint8_t)g[3 * n + y * w + x];
@@ -84,9 +87,12 @@ static void test_optical_golden(void) {
 /* albumentations 1.3.1's own functions (tests/ref/make_albu_golden.py): SSR/Rotate, GridDistortion, LUTs. */
 static void test_albumentations_golden(void) {
     pn_npy in, gc, g, grc, gr, lp, lut;
-    if (pn_npy_read("golden/augment_input.npy", 3, 3, &in) != PN_OK || pn_npy_read("golden/albu_geo_cases.npy", 2, 2, &gc) != PN_OK ||
-        pn_npy_read("golden/albu_geo.npy", 4, 4, &g) != PN_OK || pn_npy_read("golden/albu_grid_cases.npy", 2, 2, &grc) != PN_OK ||
-        pn_npy_read("golden/albu_grid.npy", 4, 4, &gr) != PN_OK || pn_npy_read("golden/albu_lut_params.npy", 2, 2, &lp) != PN_OK ||
+    if (pn_npy_read("golden/augment_input.npy", 3, 3, &in) != PN_OK ||
+        pn_npy_read("golden/albu_geo_cases.npy", 2, 2, &gc) != PN_OK ||
+        pn_npy_read("golden/albu_geo.npy", 4, 4, &g) != PN_OK ||
+        pn_npy_read("golden/albu_grid_cases.npy", 2, 2, &grc) != PN_OK ||
+        pn_npy_read("golden/albu_grid.npy", 4, 4, &gr) != PN_OK ||
+        pn_npy_read("golden/albu_lut_params.npy", 2, 2, &lp) != PN_OK ||
         pn_npy_read("golden/albu_lut.npy", 2, 2, &lut) != PN_OK) {
         CHECK_MSG(0, "golden files: %s", pn_last_error());
         return;
@@ -131,7 +137,8 @@ static void test_albumentations_golden(void) {
     }
     /* ElasticTransform with albumentations' own random draws. */
     pn_npy ec, er, eo;
-    if (pn_npy_read("golden/albu_elastic_cases.npy", 2, 2, &ec) == PN_OK && pn_npy_read("golden/albu_elastic_rand.npy", 2, 2, &er) == PN_OK &&
+    if (pn_npy_read("golden/albu_elastic_cases.npy", 2, 2, &ec) == PN_OK &&
+        pn_npy_read("golden/albu_elastic_rand.npy", 2, 2, &er) == PN_OK &&
         pn_npy_read("golden/albu_elastic.npy", 4, 4, &eo) == PN_OK) {
         for (int c = 0; c < (int)ec.shape[0]; c++) {
             const float *p = ec.data + c * 5, *r = er.data + (size_t)c * 3 * n, *go = eo.data + (size_t)c * 2 * n;
@@ -159,15 +166,19 @@ static void test_albumentations_golden(void) {
     for (int k = 0; k < 15; k++) {
         uint8_t t[256];
         double v = lp.data[(k / 5) * 5 + k % 5];
-        if (k < 5) pn_aug_lut_contrast(v, t);
-        else if (k < 10) pn_aug_lut_brightness(v, t);
-        else pn_aug_lut_gamma(v, t);
+        if (k < 5)
+            pn_aug_lut_contrast(v, t);
+        else if (k < 10)
+            pn_aug_lut_brightness(v, t);
+        else
+            pn_aug_lut_gamma(v, t);
         int diff = 0;
         for (int i = 0; i < 256; i++) diff += t[i] != (uint8_t)lut.data[k * 256 + i];
         CHECK_MSG(diff == 0, "LUT %d (%g): %d entries differ from albumentations", k, v, diff);
     }
     free(img), free(mask), free(out), free(mx);
-    pn_free(in.data), pn_free(gc.data), pn_free(g.data), pn_free(grc.data), pn_free(gr.data), pn_free(lp.data), pn_free(lut.data);
+    pn_free(in.data), pn_free(gc.data), pn_free(g.data), pn_free(grc.data), pn_free(gr.data), pn_free(lp.data),
+        pn_free(lut.data);
 }
 
 static void make_sample(uint8_t *img, uint8_t *mask, int w, int h) {
@@ -249,9 +260,15 @@ static void test_soft_mask(void) {
 static void test_parser(void) {
     pn_aug_pipeline *p, *q;
     char a[1024], b[1024];
-    const char *ok[] = {"none", "blog", "winner", "", "hflip", "vflip:0.2",
+    const char *ok[] = {"none",
+                        "blog",
+                        "winner",
+                        "",
+                        "hflip",
+                        "vflip:0.2",
                         "ssr:0.5:shift=0.1:scale=0.2:rotate=30:border=reflect101",
-                        "oneof:0.3[contrast|gamma:lo=90:hi=110|brightness:p=2]", " hflip : 0.5 , rotate:1 "};
+                        "oneof:0.3[contrast|gamma:lo=90:hi=110|brightness:p=2]",
+                        " hflip : 0.5 , rotate:1 "};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         pn_status st = pn_aug_parse(ok[i], PN_BORDER_CONSTANT, &p);
         CHECK_MSG(st == PN_ERR_ARG || st == PN_OK, "%s", ok[i]);
@@ -261,18 +278,21 @@ static void test_parser(void) {
             continue;
         }
         pn_aug_describe(p, a, sizeof a);
-        CHECK_MSG(pn_aug_parse(a, PN_BORDER_CONSTANT, &q) == PN_OK, "describe '%s' does not parse: %s", a, pn_last_error());
+        CHECK_MSG(pn_aug_parse(a, PN_BORDER_CONSTANT, &q) == PN_OK, "describe '%s' does not parse: %s", a,
+                  pn_last_error());
         pn_aug_describe(q, b, sizeof b);
         CHECK_MSG(strcmp(a, b) == 0, "'%s' vs '%s'", a, b);
         pn_aug_free(p), pn_aug_free(q);
     }
     CHECK(pn_aug_parse("winner", PN_BORDER_CONSTANT, &p) == PN_OK);
     pn_aug_describe(p, a, sizeof a);
-    CHECK(strstr(a, "elastic:0.5:alpha=120:sigma=6:affine=3.6") && strstr(a, "ssr:0.5:shift=0.0625:scale=0.1:rotate=45"));
+    CHECK(strstr(a, "elastic:0.5:alpha=120:sigma=6:affine=3.6") &&
+          strstr(a, "ssr:0.5:shift=0.0625:scale=0.1:rotate=45"));
     pn_aug_free(p);
-    const char *bad[] = {"flip", "hflip:x", "rotate:limit", "rotate:0.5:angle=3", "oneof:0.3", "oneof[]",
-                         "oneof[hflip", "hflip,,", "rotate:1.5", "gamma:lo=120:hi=80", "grid:steps=2.5",
-                         "hflip:border=wrap", "hflip]"};
+    const char *bad[] = {
+        "flip",           "hflip:x",           "rotate:limit", "rotate:0.5:angle=3", "oneof:0.3",
+        "oneof[]",        "oneof[hflip",       "hflip,,",      "rotate:1.5",         "gamma:lo=120:hi=80",
+        "grid:steps=2.5", "hflip:border=wrap", "hflip]"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         p = NULL;
         CHECK_MSG(pn_aug_parse(bad[i], PN_BORDER_CONSTANT, &p) == PN_ERR_ARG, "'%s' accepted", bad[i]);

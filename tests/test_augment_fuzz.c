@@ -6,11 +6,12 @@
 #include "tests/check.h"
 
 int main(void) {
-    const char *seeds[] = {"winner", "hflip:0.5,rotate:0.5:limit=10",
-                           "hflip:0.5,oneof:0.3[contrast:limit=0.2|gamma:lo=80:hi=120|brightness:limit=0.2],"
-                           "oneof:0.3[elastic:alpha=120:sigma=6:affine=3.6|grid:steps=5:limit=0.3|optical:k=2:shift=0.5],"
-                           "ssr:0.5:shift=0.0625:scale=0.1:rotate=45:border=reflect101",
-                           "oneof:1[oneof:1[hflip|vflip]|rotate:limit=45]"};
+    const char *seeds[] = {
+        "winner", "hflip:0.5,rotate:0.5:limit=10",
+        "hflip:0.5,oneof:0.3[contrast:limit=0.2|gamma:lo=80:hi=120|brightness:limit=0.2],"
+        "oneof:0.3[elastic:alpha=120:sigma=6:affine=3.6|grid:steps=5:limit=0.3|optical:k=2:shift=0.5],"
+        "ssr:0.5:shift=0.0625:scale=0.1:rotate=45:border=reflect101",
+        "oneof:1[oneof:1[hflip|vflip]|rotate:limit=45]"};
     const char alphabet[] = ":,|[]=.-0123456789ehpkablrio \t";
     pn_rng rng = pn_rng_make(99, PN_RNG_TEST, 0, 0);
     int parsed = 0, rejected = 0, w = 24, h = 20;
@@ -25,10 +26,10 @@ int main(void) {
         for (int e = 0; e < edits && len > 0; e++) {
             size_t at = pn_rng_below(&rng, (uint32_t)len);
             switch (pn_rng_below(&rng, 4)) {
-            case 0: buf[len = at] = 0; break;                                   /* truncate */
-            case 1: buf[at] ^= (char)(1u << pn_rng_below(&rng, 7)); break;      /* bit flip */
+            case 0: buf[len = at] = 0; break;                              /* truncate */
+            case 1: buf[at] ^= (char)(1u << pn_rng_below(&rng, 7)); break; /* bit flip */
             case 2: buf[at] = alphabet[pn_rng_below(&rng, sizeof alphabet - 1)]; break;
-            default:                                                          /* duplicate a tail */
+            default: /* duplicate a tail */
                 if (len + (len - at) < sizeof buf - 1) {
                     memmove(buf + len, buf + at, len - at);
                     len += len - at;

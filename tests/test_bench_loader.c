@@ -50,7 +50,8 @@ int main(int argc, char **argv) {
     CHECK_MSG(n == 0, "the bench left %d entries in its TMPDIR (the first: %s)", n, left);
     char *bad[] = {"loader", "--aug", "hflip:2", NULL};
     CHECK(pn_bench_loader(3, bad) != 0);
-    char *bad_size[] = {"loader", "--size", "64", "--n", "2", "--batch", "4", "--batches", "1", "--normalize", "x", NULL};
+    char *bad_size[] = {"loader", "--size",    "64", "--n",         "2", "--batch",
+                        "4",      "--batches", "1",  "--normalize", "x", NULL};
     CHECK(pn_bench_loader(11, bad_size) != 0);
     n = count_entries(scratch, left, sizeof left);
     CHECK_MSG(n == 0, "a failed bench left %d entries in its TMPDIR (the first: %s)", n, left);

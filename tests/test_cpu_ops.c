@@ -57,8 +57,10 @@ static pn_status run_setup(pn_backend *be, const spec *s, run *r) {
         float *v = random_data(n, out ? s->okind[slot] : s->kind[slot], 1000 + (uint64_t)i);
         pn_tensor_set(&r->t[i], v);
         free(v);
-        if (out) r->node.out[slot] = &r->t[i];
-        else r->node.in[slot] = &r->t[i];
+        if (out)
+            r->node.out[slot] = &r->t[i];
+        else
+            r->node.in[slot] = &r->t[i];
     }
     PN_TRY(pn_node_prepare(be, &r->node));
     return pn_node_compute(be, &r->node);
@@ -279,9 +281,8 @@ static void test_shapes_misc(pn_backend *ref, pn_backend *cpu, int n, int c, int
     ss.in[0] = T4(n, c, h, w), ss.out[0] = V(1);
     compare(ref, cpu, &ss);
 
-    pn_op same[][3] = {{PN_OP_FILL, 0, 1},     {PN_OP_SCALE, 1, 1},   {PN_OP_AXPY, 1, 1},
-                       {PN_OP_RELU_FWD, 1, 1}, {PN_OP_RELU_BWD, 2, 1}, {PN_OP_ADD, 2, 1},
-                       {PN_OP_SIGMOID, 1, 1},  {PN_OP_ADAM_STEP, 1, 3}};
+    pn_op same[][3] = {{PN_OP_FILL, 0, 1},     {PN_OP_SCALE, 1, 1}, {PN_OP_AXPY, 1, 1},    {PN_OP_RELU_FWD, 1, 1},
+                       {PN_OP_RELU_BWD, 2, 1}, {PN_OP_ADD, 2, 1},   {PN_OP_SIGMOID, 1, 1}, {PN_OP_ADAM_STEP, 1, 3}};
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++)
         test_same_shape(ref, cpu, same[i][0], (int)same[i][1], (int)same[i][2], T4(n, c, h, w));
 }

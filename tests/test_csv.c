@@ -24,7 +24,8 @@ static void check_siim_header(void) {
 
 static void check_quotes(void) {
     pn_csv c;
-    const char *t = "\xEF\xBB\xBF a , \"b\"\n\"x, y\",\"he said \"\"hi\"\"\"\n  \" padded \" ,\"two\nlines\"\nlast,\"\"";
+    const char *t =
+        "\xEF\xBB\xBF a , \"b\"\n\"x, y\",\"he said \"\"hi\"\"\"\n  \" padded \" ,\"two\nlines\"\nlast,\"\"";
     CHECK(parse(t, &c) == PN_OK);
     CHECK(c.ncols == 2 && c.nrows == 3);
     CHECK(strcmp(c.header[0], "a") == 0 && strcmp(c.header[1], "b") == 0);

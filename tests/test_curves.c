@@ -28,11 +28,11 @@ static void test_font(void) {
     /* "0" is .###. #...# #..## #.#.# ##..# #...# .###. : 19 pixels, 4x as many at scale 2 */
     CHECK(pn_font_draw(img, FW, FH, 0, 0, "0", 1, INK) == 19);
     CHECK(count_color(img, FW, FH, 0, 0, FW - 1, FH - 1, INK) == 19);
-    CHECK(count_color(img, FW, FH, 0, 0, 0, 6, INK) == 5);           /* left column: rows 1-5 */
-    CHECK(count_color(img, FW, FH, 1, 0, 3, 0, INK) == 3);           /* top row: the middle three */
+    CHECK(count_color(img, FW, FH, 0, 0, 0, 6, INK) == 5); /* left column: rows 1-5 */
+    CHECK(count_color(img, FW, FH, 1, 0, 3, 0, INK) == 3); /* top row: the middle three */
     memset(img, 255, sizeof img);
     CHECK(pn_font_draw(img, FW, FH, 2, 3, "0", 2, INK) == 76);
-    CHECK(count_color(img, FW, FH, 2, 3, 11, 16, INK) == 76);        /* all inside its 10x14 box */
+    CHECK(count_color(img, FW, FH, 2, 3, 11, 16, INK) == 76); /* all inside its 10x14 box */
     memset(img, 255, sizeof img);
     /* "-" is one full middle row, "." a 2x2 dot, " " nothing: 5 + 4 + 0 */
     CHECK(pn_font_draw(img, FW, FH, 0, 0, "- .", 1, INK) == 9);

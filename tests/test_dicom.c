@@ -88,7 +88,8 @@ static void check_file(const char *folder, char *line, int *n_match, int *n_fail
         /* A failure must be one line naming the file. */
         CHECK_MSG(strstr(msg8, name) != NULL && strchr(msg8, '\n') == NULL, "%s: unclear error '%s'", name, msg8);
         bool j2k = strncmp(syntax, "1.2.840.10008.1.2.4.9", 21) == 0;
-        if (j2k) CHECK_MSG(strstr(msg8, syntax) != NULL, "%s: JPEG 2000 error does not name the syntax: %s", name, msg8);
+        if (j2k)
+            CHECK_MSG(strstr(msg8, syntax) != NULL, "%s: JPEG 2000 error does not name the syntax: %s", name, msg8);
         printf("  %-44s fails cleanly%s: %s\n", name, strcmp(status, "ok") == 0 ? " (pydicom decodes it)" : "", msg8);
         (*n_fail_clean)++;
         return;

@@ -34,8 +34,7 @@ static pn_status thread_sum(pn_comm *c, double *x, int64_t n) {
     tc->posted[c->rank] = x;
     pthread_barrier_wait(&tc->barrier);
     for (int r = 0; r < c->size; r++)
-        for (int64_t i = 0; i < n; i++)
-            sum[i] += tc->posted[r][i];
+        for (int64_t i = 0; i < n; i++) sum[i] += tc->posted[r][i];
     pthread_barrier_wait(&tc->barrier); /* everyone has read every post */
     memcpy(x, sum, (size_t)n * sizeof *x);
     free(sum);
@@ -74,8 +73,7 @@ static pn_status fill(const pn_tensor *t, uint32_t stream, float mean, float sca
     int64_t n = pn_tensor_numel(t);
     float *v = malloc((size_t)n * sizeof *v);
     pn_rng r = pn_rng_make(5, PN_RNG_TEST, stream, 0);
-    for (int64_t i = 0; i < n; i++)
-        v[i] = mean + scale * pn_rng_normal(&r);
+    for (int64_t i = 0; i < n; i++) v[i] = mean + scale * pn_rng_normal(&r);
     pn_status st = pn_tensor_set(t, v);
     free(v);
     return st;
@@ -104,8 +102,7 @@ static pn_status net_alloc(pn_backend *be, net *nt) {
 }
 
 static void net_free(net *nt) {
-    for (int i = 0; i < 2 * N_PARAMS + N_STATS; i++)
-        pn_buffer_free(&nt->bufs[i]);
+    for (int i = 0; i < 2 * N_PARAMS + N_STATS; i++) pn_buffer_free(&nt->bufs[i]);
 }
 
 static pn_tensor *conv_bn_relu(pn_graph *g, pn_tensor *x, pn_tensor **p, pn_tensor *rm, pn_tensor *rv, int pad,
@@ -132,10 +129,8 @@ static void run_net(pn_backend *be, const float *input, const float *target, int
     pn_graph *g = pn_graph_new(be);
     pn_status st = net_alloc(be, &nt);
     pn_tensor *p[N_PARAMS], *s[N_STATS];
-    for (int i = 0; i < N_PARAMS; i++)
-        p[i] = pn_graph_external(g, nt.param[i], &nt.grad[i]);
-    for (int i = 0; i < N_STATS; i++)
-        s[i] = pn_graph_external(g, nt.stat[i], NULL);
+    for (int i = 0; i < N_PARAMS; i++) p[i] = pn_graph_external(g, nt.param[i], &nt.grad[i]);
+    for (int i = 0; i < N_STATS; i++) s[i] = pn_graph_external(g, nt.stat[i], NULL);
     pn_tensor *x = pn_graph_activation(g, pn_tensor_nchw(n, 3, SIDE, SIDE), "x");
     pn_tensor *t = pn_graph_activation(g, pn_tensor_nchw(n, 1, SIDE, SIDE), "target");
     pn_graph_keep(g, x), pn_graph_keep(g, t), pn_graph_no_grad(g, x), pn_graph_no_grad(g, t);
@@ -202,10 +197,8 @@ static void *rank_main(void *arg) {
 
 static void result_free(result *r) {
     free(r->logits);
-    for (int i = 0; i < N_PARAMS; i++)
-        free(r->grads[i]);
-    for (int i = 0; i < N_STATS; i++)
-        free(r->stats[i]);
+    for (int i = 0; i < N_PARAMS; i++) free(r->grads[i]);
+    for (int i = 0; i < N_STATS; i++) free(r->stats[i]);
 }
 
 /* Largest |a - b| over the largest |b|. */
@@ -241,8 +234,7 @@ static diffs compare_ranks(bool sync) {
         jobs[r].sync = sync;
         pthread_create(&threads[r], NULL, rank_main, &jobs[r]);
     }
-    for (int r = 0; r < RANKS; r++)
-        pthread_join(threads[r], NULL);
+    for (int r = 0; r < RANKS; r++) pthread_join(threads[r], NULL);
     pthread_barrier_destroy(&tc.barrier);
     bool ran = one.st == PN_OK;
     for (int r = 0; r < RANKS; r++) {
@@ -257,31 +249,26 @@ static diffs compare_ranks(bool sync) {
         d.grads = d.stats = 0;
         for (int p = 0; p < N_PARAMS; p++) {
             int64_t n = 1;
-            for (int k = 0; k < param_dims[p]; k++)
-                n *= param_shapes[p][k];
+            for (int k = 0; k < param_dims[p]; k++) n *= param_shapes[p][k];
             float *sum = malloc((size_t)n * sizeof *sum);
-            for (int64_t i = 0; i < n; i++)
-                sum[i] = jobs[0].res.grads[p][i] + jobs[1].res.grads[p][i];
+            for (int64_t i = 0; i < n; i++) sum[i] = jobs[0].res.grads[p][i] + jobs[1].res.grads[p][i];
             d.grads = fmax(d.grads, rel_diff(sum, one.grads[p], n));
             free(sum);
         }
         for (int s = 0; s < N_STATS; s++)
-            for (int r = 0; r < RANKS; r++)
-                d.stats = fmax(d.stats, rel_diff(jobs[r].res.stats[s], one.stats[s], CH));
+            for (int r = 0; r < RANKS; r++) d.stats = fmax(d.stats, rel_diff(jobs[r].res.stats[s], one.stats[s], CH));
         printf("%s, %s ranks against one graph: loss %.2e, logits %.2e, summed gradients %.2e, running statistics "
                "%.2e (largest relative differences)\n",
                backend_name, sync ? "synchronised" : "independent", d.loss, d.logits, d.grads, d.stats);
     }
     result_free(&one);
-    for (int r = 0; r < RANKS; r++)
-        result_free(&jobs[r].res);
+    for (int r = 0; r < RANKS; r++) result_free(&jobs[r].res);
     return d;
 }
 
 static void make_batch(void) {
     pn_rng r = pn_rng_make(7, PN_RNG_TEST, 1, 0);
-    for (int i = 0; i < BATCH * 3 * SIDE * SIDE; i++)
-        input_all[i] = 0.5f + pn_rng_normal(&r);
+    for (int i = 0; i < BATCH * 3 * SIDE * SIDE; i++) input_all[i] = 0.5f + pn_rng_normal(&r);
     for (int b = 0; b < BATCH; b++) /* foreground in images 1 and 2 (one per rank), soft edges, empty elsewhere */
         for (int y = 0; y < SIDE; y++)
             for (int x = 0; x < SIDE; x++) {

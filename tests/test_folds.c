@@ -82,8 +82,10 @@ static void check_run(void) {
     fputs("ImageId, EncodedPixels\n", f);
     /* 20 ids; id k positive when k % 4 == 0; positives have two rows, one of them " -1" first. */
     for (int k = 0; k < 20; k++) {
-        if (k % 4 == 0) fprintf(f, "1.2.%d, -1\n1.2.%d, 5 3\n", k, k);
-        else fprintf(f, "1.2.%d, -1\n", k);
+        if (k % 4 == 0)
+            fprintf(f, "1.2.%d, -1\n1.2.%d, 5 3\n", k, k);
+        else
+            fprintf(f, "1.2.%d, -1\n", k);
     }
     fclose(f);
     pn_folds_opts o = {.rle_csv = csv, .out_csv = out, .k = 5};

@@ -1,4 +1,5 @@
-/* test_fuzz_data: truncated and bit-flipped DICOM, PNG, CSV and RLE inputs never crash or hang and fail with a clear message. */
+/* test_fuzz_data: truncated and bit-flipped DICOM, PNG, CSV and RLE inputs never crash or hang and fail with a clear
+ * message. */
 #define _XOPEN_SOURCE 700
 #include <stdlib.h>
 #include <string.h>
@@ -112,7 +113,8 @@ static void fuzz_png(const char *tmpdir) {
             size_t n = mutate(&b, i, cases, buf, &r);
             pn_image im;
             total++;
-            if (pn_png_read_memory(buf, n, "fuzz.png", &im) == PN_OK) pn_image_free(&im);
+            if (pn_png_read_memory(buf, n, "fuzz.png", &im) == PN_OK)
+                pn_image_free(&im);
             else {
                 failed++;
                 CHECK_MSG(clear_error("fuzz.png"), "PNG case %d: unclear error '%s'", i, pn_last_error());
@@ -127,7 +129,8 @@ static void fuzz_png(const char *tmpdir) {
 }
 
 static void fuzz_csv(void) {
-    const char *text = "ImageId, EncodedPixels\r\n1.2.3, -1\r\n\"1.2.4\", \"5 10 3 2\"\r\n1.2.5,\"a \"\"q\"\" b\"\n1.2.6, 7 1\n";
+    const char *text =
+        "ImageId, EncodedPixels\r\n1.2.3, -1\r\n\"1.2.4\", \"5 10 3 2\"\r\n1.2.5,\"a \"\"q\"\" b\"\n1.2.6, 7 1\n";
     blob b = {(uint8_t *)text, strlen(text)};
     uint8_t buf[256];
     pn_rng r = pn_rng_make(13, PN_RNG_TEST, 0, 3);

@@ -44,8 +44,7 @@ static void ht_free(ht *a) {
 static ht *ht_normal(pn_tensor desc, float scale, float mean) {
     ht *a = ht_new(desc);
     pn_rng r = pn_rng_make(SEED, PN_RNG_TEST, g_stream++, 0);
-    for (int64_t i = 0; i < a->n; i++)
-        a->h[i] = mean + scale * pn_rng_normal(&r);
+    for (int64_t i = 0; i < a->n; i++) a->h[i] = mean + scale * pn_rng_normal(&r);
     return a;
 }
 
@@ -90,8 +89,7 @@ static double fwd_loss(fwd_ctx *c) {
     const ht *y = c->out[0];
     if (!c->r) return y->h[0];
     double s = 0.0;
-    for (int64_t i = 0; i < y->n; i++)
-        s += (double)c->r[i] * y->h[i];
+    for (int64_t i = 0; i < y->n; i++) s += (double)c->r[i] * y->h[i];
     return s;
 }
 
@@ -103,8 +101,7 @@ static void fd_check(const char *label, const char *what, fwd_ctx *c, float *v, 
                      double h, double tol, double noise) {
     double amax = 0.0, err = 0.0;
     int64_t worst = -1;
-    for (int64_t i = 0; i < n; i++)
-        amax = fmax(amax, fabs(analytic[i]));
+    for (int64_t i = 0; i < n; i++) amax = fmax(amax, fabs(analytic[i]));
     pn_rng rng = pn_rng_make(SEED, PN_RNG_TEST, 100000 + g_stream++, 0);
     int64_t count = n <= MAX_COORDS ? n : MAX_COORDS;
     double fd_worst = 0.0;
@@ -202,8 +199,7 @@ static void check_batchnorm(int64_t n, int64_t ch, int64_t h, int64_t w, float x
 static void check_relu(void) {
     pn_tensor d = pn_tensor_nchw(2, 3, 5, 7);
     ht *x = ht_normal(d, 1.0f, 0.0f), *y = ht_zeros(d), *r = ht_normal(d, 1.0f, 0.0f), *dx = ht_zeros(d);
-    for (int64_t i = 0; i < x->n; i++)
-        x->h[i] = x->h[i] < 0 ? x->h[i] - 0.1f : x->h[i] + 0.1f; /* |x| >= 0.1 > h */
+    for (int64_t i = 0; i < x->n; i++) x->h[i] = x->h[i] < 0 ? x->h[i] - 0.1f : x->h[i] + 0.1f; /* |x| >= 0.1 > h */
     pn_op_params p;
     memset(&p, 0, sizeof p);
     run_op(PN_OP_RELU_FWD, &p, (ht *[PN_OP_MAX_IO]){y}, (ht *[PN_OP_MAX_IO]){x});
@@ -223,8 +219,7 @@ static void check_maxpool(int64_t n, int64_t ch, int64_t h, int64_t w, int k, in
     ht *x = ht_zeros(xd), *y = ht_zeros(yd), *r = ht_normal(yd, 1.0f, 0.0f), *dx = ht_zeros(xd);
     /* Distinct values 0.1 apart in a seeded random order: a step of h = 1e-2 never changes a window's argmax. */
     pn_rng rng = pn_rng_make(SEED, PN_RNG_TEST, g_stream++, 0);
-    for (int64_t i = 0; i < x->n; i++)
-        x->h[i] = 0.1f * (float)(i - x->n / 2);
+    for (int64_t i = 0; i < x->n; i++) x->h[i] = 0.1f * (float)(i - x->n / 2);
     for (int64_t i = x->n - 1; i > 0; i--) {
         int64_t j = pn_rng_below(&rng, (uint32_t)(i + 1));
         float t = x->h[i];
@@ -312,8 +307,8 @@ static void check_global_avg_pool(int64_t n, int64_t ch, int64_t h, int64_t w) {
 static void check_gate_mul(pn_op op, int64_t n, int64_t ch, int64_t h, int64_t w) {
     int per_pixel = op == PN_OP_PIXEL_MUL;
     char label[128];
-    snprintf(label, sizeof label, "%s %lldx%lldx%lldx%lld", pn_op_name(op), (long long)n, (long long)ch,
-             (long long)h, (long long)w);
+    snprintf(label, sizeof label, "%s %lldx%lldx%lldx%lld", pn_op_name(op), (long long)n, (long long)ch, (long long)h,
+             (long long)w);
     pn_tensor xd = pn_tensor_nchw(n, ch, h, w);
     pn_tensor sd = per_pixel ? pn_tensor_nchw(n, 1, h, w) : pn_tensor_nchw(n, ch, 1, 1);
     ht *x = ht_normal(xd, 1.0f, 0.0f), *s = ht_normal(sd, 0.3f, 0.5f), *y = ht_zeros(xd);
@@ -382,17 +377,16 @@ int main(void) {
         return 1;
     }
     const conv_cfg convs[] = {
-        {1, 1, 1, 5, 6, 3, 1, 1, 1, 1}, /* batch 1, one channel */
-        {2, 3, 4, 7, 5, 3, 2, 1, 1, 1}, /* stride 2 */
-        {1, 4, 4, 6, 7, 3, 1, 1, 2, 0}, /* groups 2, no bias */
-        {1, 2, 3, 9, 8, 7, 2, 3, 1, 1}, /* 7x7 stride 2 pad 3 */
-        {2, 4, 4, 5, 5, 1, 1, 0, 4, 1}, /* depthwise 1x1 */
-        {2, 6, 3, 4, 5, 3, 1, 3, 3, 1}, /* pad 3 > k/2, groups 3 */
+        {1, 1, 1, 5, 6, 3, 1, 1, 1, 1},    /* batch 1, one channel */
+        {2, 3, 4, 7, 5, 3, 2, 1, 1, 1},    /* stride 2 */
+        {1, 4, 4, 6, 7, 3, 1, 1, 2, 0},    /* groups 2, no bias */
+        {1, 2, 3, 9, 8, 7, 2, 3, 1, 1},    /* 7x7 stride 2 pad 3 */
+        {2, 4, 4, 5, 5, 1, 1, 0, 4, 1},    /* depthwise 1x1 */
+        {2, 6, 3, 4, 5, 3, 1, 3, 3, 1},    /* pad 3 > k/2, groups 3 */
         {1, 64, 64, 5, 5, 3, 2, 1, 32, 1}, /* ResNeXt's grouped 3x3 (32 groups of 2), stride 2, bias */
         {2, 32, 2, 1, 1, 1, 1, 0, 1, 1},   /* an SE squeeze: 1x1 conv with bias on a 1x1 map */
     };
-    for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++)
-        check_conv(&convs[i]);
+    for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++) check_conv(&convs[i]);
 
     check_batchnorm(2, 3, 4, 5, 0.0f, 1.0f);
     check_batchnorm(1, 2, 3, 3, 3.0f, 2.0f);
@@ -424,8 +418,7 @@ int main(void) {
     const pn_combo_loss_params weights[] = {{1, 0, 0, 1}, {0, 1, 0, 1}, {0, 0, 1, 1}, {3, 1, 4, 1}};
     pn_tensor small = pn_tensor_nchw(1, 1, 3, 4), big = pn_tensor_nchw(2, 1, 8, 8);
     for (int wi = 0; wi < 4; wi++)
-        for (int tk = 0; tk < 4; tk++)
-            check_combo(small, weights[wi], (target_kind)tk, 1e-3);
+        for (int tk = 0; tk < 4; tk++) check_combo(small, weights[wi], (target_kind)tk, 1e-3);
     check_combo(big, weights[3], T_BINARY, 2e-3);
     check_combo(big, weights[3], T_SOFT, 2e-3);
 

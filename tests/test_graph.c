@@ -113,8 +113,8 @@ static float *run_concat(pn_backend *be, bool views, const float *xv, const floa
     CHECK(pn_tensor_set(skip, sv) == PN_OK);
     CHECK(pn_graph_run(g, 0, pn_graph_size(g)) == PN_OK);
     if (views) /* x, skip and cat only: the views add nothing */
-        CHECK_MSG(pn_graph_arena_bytes(g) <= (size_t)(cx * 16 + cs * 64 + cc * 64) * sizeof(float), "%s: arena %zu bytes",
-                  be->name, pn_graph_arena_bytes(g));
+        CHECK_MSG(pn_graph_arena_bytes(g) <= (size_t)(cx * 16 + cs * 64 + cc * 64) * sizeof(float),
+                  "%s: arena %zu bytes", be->name, pn_graph_arena_bytes(g));
     float *out = get_all(cat);
     pn_graph_free(g);
     return out;
@@ -124,13 +124,15 @@ static void test_views(pn_backend *be) {
     int64_t b = channel_block(be) > 1 ? channel_block(be) : 8;
     float *xv = random_values(2 * b * 16, 1, 0.0f), *sv = random_values(b * 64, 2, 0.0f);
     float *want = run_concat(be, false, xv, sv), *got = run_concat(be, true, xv, sv);
-    if (got) CHECK_MSG(count_differences(got, want, 3 * b * 64) == 0, "%s: in-place concat differs from CONCAT", be->name);
+    if (got)
+        CHECK_MSG(count_differences(got, want, 3 * b * 64) == 0, "%s: in-place concat differs from CONCAT", be->name);
     free(got), free(want), free(xv), free(sv);
 
     pn_graph *g = pn_graph_new(be);
     pn_tensor *two = pn_graph_activation(g, pn_tensor_nchw(2, 32, 4, 4), "batch 2");
     pn_tensor *one = pn_graph_activation(g, pn_tensor_nchw(1, 32, 4, 4), "batch 1");
-    CHECK_MSG(!pn_graph_channel_view(g, two, 0, 16, "v"), "%s: a channel slice of a batch-2 tensor is no view", be->name);
+    CHECK_MSG(!pn_graph_channel_view(g, two, 0, 16, "v"), "%s: a channel slice of a batch-2 tensor is no view",
+              be->name);
     CHECK_MSG(!pn_graph_channel_view(g, one, 24, 16, "v"), "%s: a slice past the channels is no view", be->name);
     pn_tensor *off = pn_graph_channel_view(g, one, 4, 8, "v"); /* channels 4..11: inside the first block */
     if (channel_block(be) > 1)
@@ -177,7 +179,9 @@ typedef struct train_result {
 #define TRAIN_C 16
 #define TRAIN_CX 3
 
-static int64_t param_numel(int i) { return i == W1 ? TRAIN_C * TRAIN_CX * 9 : i == W2 ? TRAIN_C * TRAIN_C * 9 : TRAIN_C; }
+static int64_t param_numel(int i) {
+    return i == W1 ? TRAIN_C * TRAIN_CX * 9 : i == W2 ? TRAIN_C * TRAIN_C * 9 : TRAIN_C;
+}
 
 /* y = relu(bn2(conv2(h)) + h), h = relu(bn1(conv1(x))), backward from a random dy. `memory`: ReLU and ADD in place
  * and h recomputed in backward (as the U-Net trains), else every activation its own tensor, all kept. */
@@ -186,7 +190,7 @@ static train_result run_train(pn_backend *be, bool memory) {
     externals ex = {0};
     pn_graph *g = pn_graph_new(be);
     pn_tensor shapes[N_PARAMS] = {pn_tensor_nchw(c, TRAIN_CX, 3, 3), pn_tensor_vec(c), pn_tensor_vec(c),
-                                  pn_tensor_nchw(c, c, 3, 3), pn_tensor_vec(c), pn_tensor_vec(c)};
+                                  pn_tensor_nchw(c, c, 3, 3),        pn_tensor_vec(c), pn_tensor_vec(c)};
     const float means[N_PARAMS] = {0, 1, 0, 0, 1, 0};
     pn_tensor *param[N_PARAMS], grad_t[N_PARAMS];
     for (int i = 0; i < N_PARAMS; i++) {
@@ -251,8 +255,10 @@ static void test_train_memory(pn_backend *be) {
     for (int i = 0; i < N_PARAMS; i++) {
         /* BATCHNORM_APPLY reproduces the BN output up to the rounding of the saved float statistics */
         double e = nmse(lean.grads[i], plain.grads[i], param_numel(i));
-        CHECK_MSG(e <= 1e-10, "%s: gradient of %s with in-place ReLU/ADD and recompute: NMSE %.3g against the plain "
-                  "program", be->name, names[i], e);
+        CHECK_MSG(e <= 1e-10,
+                  "%s: gradient of %s with in-place ReLU/ADD and recompute: NMSE %.3g against the plain "
+                  "program",
+                  be->name, names[i], e);
         /* the same program on another backend: float32 rounding apart (no ReLU input of this seed lies that close
          * to 0), whatever layout the cpu backend picked for 3 and 16 channels */
         if (!is_ref && ref_grads[i]) {
@@ -262,8 +268,10 @@ static void test_train_memory(pn_backend *be) {
                       be->name, names[i], r);
         }
         free(plain.grads[i]);
-        if (is_ref) free(ref_grads[i]), ref_grads[i] = lean.grads[i];
-        else free(lean.grads[i]);
+        if (is_ref)
+            free(ref_grads[i]), ref_grads[i] = lean.grads[i];
+        else
+            free(lean.grads[i]);
     }
     CHECK_MSG(lean.arena < plain.arena, "%s: arena %zu bytes in place and recomputed, %zu plain", be->name, lean.arena,
               plain.arena);

@@ -34,8 +34,8 @@ static void run_case(kcase *c) {
     const char *paths[MAX_KEYS];
     for (int i = 0; i < c->n; i++) paths[i] = "";
     pn_keymap m;
-    pn_status st = pn_keymap_make((const char *const *)paths, (const char *const *)c->keys, c->n, PN_FROM_AUTO, c->encoder,
-                                  c->decoder, &m);
+    pn_status st = pn_keymap_make((const char *const *)paths, (const char *const *)c->keys, c->n, PN_FROM_AUTO,
+                                  c->encoder, c->decoder, &m);
     CHECK_MSG(st == PN_OK, "%s: %s", c->label, pn_last_error());
     if (st != PN_OK) return;
     CHECK_MSG(m.from == want_from, "%s: detected %s, expected %s", c->label, pn_keymap_from_name(m.from), c->from);
@@ -48,8 +48,8 @@ static void run_case(kcase *c) {
         bool drop = !strcmp(c->want[i], "-");
         bool ok = drop ? it->target[0] == 0 && it->why : !strcmp(it->target, c->want[i]);
         if (!ok && wrong++ < 5)
-            fprintf(stderr, "%s: '%s' -> '%s' (%s), expected '%s'\n", c->label, c->keys[i], it->target, it->why ? it->why : "",
-                    c->want[i]);
+            fprintf(stderr, "%s: '%s' -> '%s' (%s), expected '%s'\n", c->label, c->keys[i], it->target,
+                    it->why ? it->why : "", c->want[i]);
         mapped += !drop;
         dropped += drop;
         if (it->target[0]) {
@@ -126,7 +126,8 @@ static void wrappers(void) {
     pn_keymap m;
     CHECK(pn_keymap_make(paths, names, 4, PN_FROM_AUTO, "resnet34", "unet", &m) == PN_OK);
     CHECK(m.from == PN_FROM_TORCHVISION && m.detected && !strcmp(m.group, "state_dict"));
-    CHECK(!strcmp(m.items[0].target, "encoder.conv1.weight") && !strcmp(m.items[1].target, "encoder.layer1.0.conv1.weight"));
+    CHECK(!strcmp(m.items[0].target, "encoder.conv1.weight") &&
+          !strcmp(m.items[1].target, "encoder.layer1.0.conv1.weight"));
     CHECK(!m.items[2].target[0] && !strcmp(m.items[2].why, "classifier"));
     CHECK(!m.items[3].target[0] && m.items[3].why && strstr(m.items[3].why, "outside"));
     pn_keymap_free(&m);
@@ -142,7 +143,8 @@ static void wrappers(void) {
     const char *p3[] = {"", ""};
     const char *n3[] = {"features.0.weight", "classifier.1.bias"};
     CHECK(pn_keymap_make(p3, n3, 2, PN_FROM_AUTO, "resnet34", "unet", &m) == PN_ERR_FORMAT);
-    CHECK(strstr(pn_last_error(), "--from") && strstr(pn_last_error(), "features.0.weight") && !strchr(pn_last_error(), '\n'));
+    CHECK(strstr(pn_last_error(), "--from") && strstr(pn_last_error(), "features.0.weight") &&
+          !strchr(pn_last_error(), '\n'));
     /* ... which --from then forces */
     CHECK(pn_keymap_make(p3, n3, 2, PN_FROM_CADENE, "resnet34", "unet", &m) == PN_OK);
     CHECK(!m.detected && !strcmp(m.items[0].target, "encoder.features.0.weight"));

@@ -40,8 +40,16 @@ static int make_set(const char *scratch) {
 }
 
 static pn_loader_config base_config(void) {
-    pn_loader_config c = {.image_dir = img_dir, .mask_dir = mask_dir, .ids = ids, .has_mask = has_mask, .n_ids = N,
-                          .batch_size = 4, .size = S, .norm = PN_NORM_UNIT, .seed = 9, .threads = 3};
+    pn_loader_config c = {.image_dir = img_dir,
+                          .mask_dir = mask_dir,
+                          .ids = ids,
+                          .has_mask = has_mask,
+                          .n_ids = N,
+                          .batch_size = 4,
+                          .size = S,
+                          .norm = PN_NORM_UNIT,
+                          .seed = 9,
+                          .threads = 3};
     return c;
 }
 
@@ -60,7 +68,8 @@ static float *run_epoch(const pn_loader_config *c, uint32_t epoch, int64_t *samp
         CHECK_MSG(st == PN_OK, "%s", pn_last_error());
         if (st != PN_OK || done) break;
         for (int j = 0; j < b.n; j++) {
-            memcpy(all + (*samples) * per, b.image + (size_t)j * 3 * c->size * c->size, sizeof(float) * 3 * c->size * c->size);
+            memcpy(all + (*samples) * per, b.image + (size_t)j * 3 * c->size * c->size,
+                   sizeof(float) * 3 * c->size * c->size);
             memcpy(all + (*samples) * per + 3 * c->size * c->size, b.target + (size_t)j * c->size * c->size,
                    sizeof(float) * c->size * c->size);
             (*samples)++;
@@ -151,8 +160,10 @@ static void test_samplers(void) {
     for (int64_t i = 0; i < n0; i++) seen[o0[i]]++;
     int negs = 0;
     for (int i = 0; i < N; i++) {
-        if (has_mask[i]) CHECK(seen[i] == 1);
-        else negs += seen[i];
+        if (has_mask[i])
+            CHECK(seen[i] == 1);
+        else
+            negs += seen[i];
     }
     CHECK(negs == want - npos);
     CHECK(memcmp(o0, o1, sizeof(int) * n0) != 0);
@@ -194,7 +205,8 @@ static void test_shards(void) {
     int bad = 0;
     for (int b = 0; all && part[0] && part[1] && b < b_all; b++)
         for (int r = 0; r < 2; r++)
-            bad += memcmp(part[r] + (size_t)2 * b * per, all + (size_t)(4 * b + 2 * r) * per, 2 * per * sizeof(float)) != 0;
+            bad += memcmp(part[r] + (size_t)2 * b * per, all + (size_t)(4 * b + 2 * r) * per,
+                          2 * per * sizeof(float)) != 0;
     CHECK_MSG(bad == 0, "%d shard batches differ from their part of the global batch", bad);
     free(all), free(part[0]), free(part[1]);
     pn_loader_t *ld;

@@ -27,7 +27,7 @@ static void test_kaggle(void) {
     memset(p, 0, N);
     rect(t, 0, 0, 2, 2);
     CHECK_NEAR(pn_kaggle_dice(p, t, N), 0.0, 0); /* false negative */
-    rect(p, 1, 0, 4, 2);                        /* 6 predicted, 4 true, 2 shared */
+    rect(p, 1, 0, 4, 2);                         /* 6 predicted, 4 true, 2 shared */
     CHECK_NEAR(pn_kaggle_dice(p, t, N), 2.0 * 2 / (6 + 4), 1e-12);
     memcpy(p, t, N);
     CHECK_NEAR(pn_kaggle_dice(p, t, N), 1.0, 1e-12);
@@ -68,11 +68,11 @@ static void test_components(void) {
     CHECK_NEAR(pn_pp_contour_area(m, W, H, 0, 0), 1.0, 0);
     CHECK_NEAR(pn_pp_contour_area(m, W, H, 5, 5), 4.0, 0);
     CHECK_NEAR(pn_pp_contour_area(m, W, H, 7, 0), 0.0, 0);
-    CHECK(pn_pp_remove_small(m, W, H, 0.5) == 1);   /* only the single pixel (area 0) is not above 0.5 */
+    CHECK(pn_pp_remove_small(m, W, H, 0.5) == 1); /* only the single pixel (area 0) is not above 0.5 */
     CHECK(m[7] == 0 && m[0] && m[2 * W + 2]);
-    CHECK(pn_pp_remove_small(m, W, H, 1.0) == 5);   /* area 1 is not above 1: the 5-pixel region goes too */
+    CHECK(pn_pp_remove_small(m, W, H, 1.0) == 5); /* area 1 is not above 1: the 5-pixel region goes too */
     CHECK(m[0] == 0 && m[5 * W + 5]);
-    CHECK(pn_pp_remove_small(m, W, H, 3.99) == 0);  /* the 3x3 block (area 4) stays */
+    CHECK(pn_pp_remove_small(m, W, H, 3.99) == 0); /* the 3x3 block (area 4) stays */
 }
 
 /* Reads "W H | runs | x y area ..." of tests/ref/contour_golden.txt into mask (cap pixels) and regions. */
@@ -289,7 +289,8 @@ static void test_sched_golden(void) {
     }
     fclose(f);
     CHECK_MSG(cases >= 10 && kinds[PN_SCHED_PLATEAU_COSINE] >= 5 && kinds[PN_SCHED_PLATEAU] >= 3 &&
-              kinds[PN_SCHED_COSINE] >= 1 && kinds[PN_SCHED_MULTISTEP] >= 1, "golden cases: %d", cases);
+                  kinds[PN_SCHED_COSINE] >= 1 && kinds[PN_SCHED_MULTISTEP] >= 1,
+              "golden cases: %d", cases);
 }
 
 static void test_resize(void) {

@@ -31,10 +31,10 @@ void *__real_realloc(void *p, size_t n);
 void *__real_aligned_alloc(size_t align, size_t n);
 int __real_posix_memalign(void **p, size_t align, size_t n);
 
-static atomic_long alloc_count;   /* allocations since arm() */
-static atomic_long fail_at = -1;  /* the allocation to fail (0-based), -1 = none */
-static atomic_bool fail_all;      /* fail every allocation from fail_at on */
-static atomic_bool injected;      /* a failure was injected since arm() */
+static atomic_long alloc_count;  /* allocations since arm() */
+static atomic_long fail_at = -1; /* the allocation to fail (0-based), -1 = none */
+static atomic_bool fail_all;     /* fail every allocation from fail_at on */
+static atomic_bool injected;     /* a failure was injected since arm() */
 
 static void arm(long k, bool all) {
     alloc_count = 0;
@@ -155,10 +155,12 @@ static pn_status graph_job(void *arg) {
                               (pn_tensor *[]){c, gamma, beta}, "bn1");
         if (st == PN_OK) st = pn_graph_add(g, PN_OP_RELU_FWD, none, (pn_tensor *[]){bn}, (pn_tensor *[]){bn}, "relu");
         if (st == PN_OK) st = pn_graph_add(g, PN_OP_ADD, none, (pn_tensor *[]){sum}, (pn_tensor *[]){bn, c}, "add");
-        if (st == PN_OK) st = pn_graph_add(g, PN_OP_MAXPOOL_FWD, mp, (pn_tensor *[]){pool}, (pn_tensor *[]){sum}, "pool");
+        if (st == PN_OK)
+            st = pn_graph_add(g, PN_OP_MAXPOOL_FWD, mp, (pn_tensor *[]){pool}, (pn_tensor *[]){sum}, "pool");
         if (st == PN_OK)
             st = pn_graph_add(g, PN_OP_UPSAMPLE2X_FWD, none, (pn_tensor *[]){up}, (pn_tensor *[]){pool}, "up");
-        if (st == PN_OK) st = pn_graph_add(g, PN_OP_CONCAT, none, (pn_tensor *[]){cat}, (pn_tensor *[]){up, sum}, "cat");
+        if (st == PN_OK)
+            st = pn_graph_add(g, PN_OP_CONCAT, none, (pn_tensor *[]){cat}, (pn_tensor *[]){up, sum}, "cat");
         if (st == PN_OK)
             st = pn_graph_add(g, PN_OP_CONV2D_FWD, conv, (pn_tensor *[]){y}, (pn_tensor *[]){cat, w2, NULL}, "conv2");
         if (st == PN_OK) st = pn_graph_add(g, PN_OP_SIGMOID, none, (pn_tensor *[]){s}, (pn_tensor *[]){y}, "sigmoid");

@@ -37,7 +37,7 @@ typedef struct op_case {
 } op_case;
 
 static const char *g_op_filter, *g_backend_filter;
-static uint32_t g_stream; /* the next PN_RNG_TEST stream */
+static uint32_t g_stream;      /* the next PN_RNG_TEST stream */
 static int g_ran[PN_OP_COUNT]; /* cases of each op compared on the backend under test (run_cases counts) */
 
 /* ---------------- host arrays ---------------- */
@@ -58,31 +58,27 @@ static float *host_copy(const float *src, int64_t n) {
 static float *host_normal(int64_t n, float scale, float mean) {
     pn_rng r = pn_rng_make(SEED, PN_RNG_TEST, g_stream++, 0);
     float *v = host_new(n);
-    for (int64_t i = 0; i < n; i++)
-        v[i] = mean + scale * pn_rng_normal(&r);
+    for (int64_t i = 0; i < n; i++) v[i] = mean + scale * pn_rng_normal(&r);
     return v;
 }
 
 static float *host_uniform(int64_t n, float lo, float hi) {
     pn_rng r = pn_rng_make(SEED, PN_RNG_TEST, g_stream++, 0);
     float *v = host_new(n);
-    for (int64_t i = 0; i < n; i++)
-        v[i] = pn_rng_uniform_range(&r, lo, hi);
+    for (int64_t i = 0; i < n; i++) v[i] = pn_rng_uniform_range(&r, lo, hi);
     return v;
 }
 
 static float *host_const(int64_t n, float value) {
     float *v = host_new(n);
-    for (int64_t i = 0; i < n; i++)
-        v[i] = value;
+    for (int64_t i = 0; i < n; i++) v[i] = value;
     return v;
 }
 
 /* 0/1 values with P(1) = p. */
 static float *host_binary(int64_t n, float p) {
     float *v = host_uniform(n, 0.0f, 1.0f);
-    for (int64_t i = 0; i < n; i++)
-        v[i] = v[i] < p ? 1.0f : 0.0f;
+    for (int64_t i = 0; i < n; i++) v[i] = v[i] < p ? 1.0f : 0.0f;
     return v;
 }
 
@@ -111,8 +107,7 @@ static op_case *case_add(pn_op op, const char *label) {
     c->op = op;
     c->tol = NMSE_TOL;
     snprintf(c->label, sizeof c->label, "%s", label);
-    for (int i = 0; i < PN_OP_MAX_IO; i++)
-        c->in[i].alias = c->out[i].alias = -1;
+    for (int i = 0; i < PN_OP_MAX_IO; i++) c->in[i].alias = c->out[i].alias = -1;
     return c;
 }
 
@@ -161,8 +156,7 @@ static pn_status dev_tensor_make(pn_backend *be, dev_tensor *d, const pn_tensor 
     free(fill);
     PN_TRY(st);
     float guard[GUARD_FLOATS];
-    for (int i = 0; i < GUARD_FLOATS; i++)
-        guard[i] = guard_value(i);
+    for (int i = 0; i < GUARD_FLOATS; i++) guard[i] = guard_value(i);
     for (int side = 0; side < 2; side++) {
         pn_tensor g = guard_view(d, side);
         PN_TRY(pn_tensor_set(&g, guard));
@@ -250,8 +244,7 @@ static run_rc case_run(pn_backend *be, const op_case *c, int use_alias, float pr
     for (int i = 0; i < PN_OP_MAX_IO; i++) {
         if (!in[i].made) continue;
         int written = 0;
-        for (int o = 0; o < PN_OP_MAX_IO; o++)
-            written |= node.out[o] == &in[i].t;
+        for (int o = 0; o < PN_OP_MAX_IO; o++) written |= node.out[o] == &in[i].t;
         if (written) continue;
         int64_t n = pn_tensor_numel(&in[i].t);
         float *now = host_new(n);
@@ -482,8 +475,7 @@ static void add_conv_case_set(const conv_cfg *g, int nonfinite) {
 
 static void add_conv_cases(void) {
     int n = (int)(sizeof conv_cfgs / sizeof conv_cfgs[0]);
-    for (int i = 0; i < n; i++)
-        add_conv_case_set(&conv_cfgs[i], 0);
+    for (int i = 0; i < n; i++) add_conv_case_set(&conv_cfgs[i], 0);
     add_conv_case_set(&conv_cfgs[1], 1);
     add_conv_case_set(&conv_cfgs[4], 1);
 }
@@ -494,12 +486,10 @@ static void bn_stats(const float *x, const pn_tensor *t, float eps, float *mean,
     for (int64_t c = 0; c < ch; c++) {
         double s = 0.0, s2 = 0.0;
         for (int64_t i = 0; i < n; i++)
-            for (int64_t j = 0; j < hw; j++)
-                s += x[(i * ch + c) * hw + j];
+            for (int64_t j = 0; j < hw; j++) s += x[(i * ch + c) * hw + j];
         double m = s / (double)(n * hw);
         for (int64_t i = 0; i < n; i++)
-            for (int64_t j = 0; j < hw; j++)
-                s2 += (x[(i * ch + c) * hw + j] - m) * (x[(i * ch + c) * hw + j] - m);
+            for (int64_t j = 0; j < hw; j++) s2 += (x[(i * ch + c) * hw + j] - m) * (x[(i * ch + c) * hw + j] - m);
         mean[c] = (float)m;
         invstd[c] = (float)(1.0 / sqrt(s2 / (double)(n * hw) + eps));
     }
@@ -607,8 +597,7 @@ static void add_elementwise_cases(void) {
             c = case_add(PN_OP_RELU_BWD, label);
             case_in(c, 0, t, host_normal(n, 1.0f, 0.0f));
             case_in(c, 1, t, host_normal(n, 1.0f, 0.0f));
-            for (int64_t j = 0; j < n; j++)
-                c->in[1].data[j] = c->in[1].data[j] < 0 ? 0.0f : c->in[1].data[j];
+            for (int64_t j = 0; j < n; j++) c->in[1].data[j] = c->in[1].data[j] < 0 ? 0.0f : c->in[1].data[j];
             case_out(c, 0, t, NULL);
             if (inplace) c->out[0].alias = 0;
         }
@@ -687,8 +676,7 @@ static void add_pool_cases(void) {
             for (int k = 0; k < 2; k++) {
                 xs[k] = host_normal(nx, 1.0f, 0.0f);
                 if (g->ties)
-                    for (int64_t j = 0; j < nx; j++)
-                        xs[k][j] = roundf(xs[k][j] * 1.5f) / 1.5f;
+                    for (int64_t j = 0; j < nx; j++) xs[k][j] = roundf(xs[k][j] * 1.5f) / 1.5f;
                 if (nonfinite) host_inject_nonfinite(xs[k], nx, 1);
             }
             snprintf(label, sizeof label, "maxpool_fwd x=%lldx%lldx%lldx%lld k=%d s=%d p=%d%s%s", (long long)g->n,
@@ -789,8 +777,7 @@ static void add_combo_cases(void) {
         {3, 1, 4, 1}, {0, 1, 4, 1}, {3, 0, 4, 1}, {3, 1, 0, 1}, {1, 0, 0, 1}, {0, 1, 0, 1}, {0, 0, 1, 1},
     };
     for (size_t i = 0; i < sizeof weights / sizeof weights[0]; i++)
-        for (int tk = 0; tk < 4; tk++)
-            add_combo_case(big, weights[i], (target_kind)tk, 2.0f, 0.0f, 0, NULL);
+        for (int tk = 0; tk < 4; tk++) add_combo_case(big, weights[i], (target_kind)tk, 2.0f, 0.0f, 0, NULL);
     add_combo_case(small, (pn_combo_loss_params){3, 1, 4, 0.25f}, T_BINARY, 3.0f, 0.0f, 0, "small");
     add_combo_case(small, (pn_combo_loss_params){3, 1, 4, 1}, T_SOFT, 12.0f, 0.0f, 0, "saturated logits");
     /* All-zero targets with very negative logits and no Dice: the loss sits on its 1e-5 floor. */
@@ -959,8 +946,7 @@ static void add_pool_ceil_case(const ceil_pool_cfg *g, int nonfinite) {
         c->p.maxpool_fwd = p;
         float *xv = host_normal(nx, 1.0f, 0.0f);
         if (g->ties)
-            for (int64_t j = 0; j < nx; j++)
-                xv[j] = roundf(xv[j] * 1.5f) / 1.5f;
+            for (int64_t j = 0; j < nx; j++) xv[j] = roundf(xv[j] * 1.5f) / 1.5f;
         if (nonfinite) host_inject_nonfinite(xv, nx, 1);
         if (bwd) case_in(c, 0, y, host_normal(ny, 1.0f, 0.0f));
         case_in(c, bwd, x, xv);
@@ -995,8 +981,7 @@ static void add_se_albunet_cases(void) {
         add_gate_mul_case(PN_OP_PIXEL_MUL, sh, 1);
         add_bilinear_case(sh, 1);
     }
-    for (int i = 0; i < N_CEIL_POOL_CFGS; i++)
-        add_pool_ceil_case(&ceil_pool_cfgs[i], 0);
+    for (int i = 0; i < N_CEIL_POOL_CFGS; i++) add_pool_ceil_case(&ceil_pool_cfgs[i], 0);
     add_pool_ceil_case(&ceil_pool_cfgs[2], 1);
 }
 
@@ -1022,8 +1007,7 @@ static void prop_expect(pn_backend *be, const char *what, const float *got, cons
 
 static double dot(const float *a, const float *b, int64_t n) {
     double s = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        s += (double)a[i] * b[i];
+    for (int64_t i = 0; i < n; i++) s += (double)a[i] * b[i];
     return s;
 }
 
@@ -1109,10 +1093,8 @@ static void prop_conv_adjoint(pn_backend *be) {
     if (prop_run(be, &fwd, ry) && prop_run(be, &bd, rd) && prop_run(be, &bw, rw)) {
         double lhs = dot(ry[0], r, ny), via_dx = dot(xv, rd[0], nx), via_dw = dot(wv, rw[0], nw);
         double sum_r = 0.0, sum_db = 0.0;
-        for (int64_t i = 0; i < ny; i++)
-            sum_r += r[i];
-        for (int64_t i = 0; i < g.cout; i++)
-            sum_db += rw[1][i];
+        for (int64_t i = 0; i < ny; i++) sum_r += r[i];
+        for (int64_t i = 0; i < g.cout; i++) sum_db += rw[1][i];
         double scale = sqrt(dot(ry[0], ry[0], ny) * dot(r, r, ny)); /* Cauchy-Schwarz bound of the sums */
         CHECK_MSG(fabs(lhs - via_dx) <= 1e-5 * scale, "conv adjoint on %s: <y,r>=%.9g, <x,dx>=%.9g", be->name, lhs,
                   via_dx);
@@ -1148,8 +1130,7 @@ static void prop_upsample(pn_backend *be) {
         case_out(&down, 0, s, NULL);
         if (prop_run(be, &down, rd)) {
             float *want = host_new(n);
-            for (int64_t i = 0; i < n; i++)
-                want[i] = 4.0f * up.in[0].data[i];
+            for (int64_t i = 0; i < n; i++) want[i] = 4.0f * up.in[0].data[i];
             prop_expect(be, down.label, rd[0], want, n, 1);
             free(want);
             results_free(rd);
@@ -1274,8 +1255,7 @@ static void prop_accumulate(pn_backend *be, pn_op op) {
             if (!c.out[o].present) continue;
             int64_t n = pn_tensor_numel(&c.out[o].desc);
             float *want = host_new(n);
-            for (int64_t i = 0; i < n; i++)
-                want[i] = r0[o][i] + c.out[o].data[i];
+            for (int64_t i = 0; i < n; i++) want[i] = r0[o][i] + c.out[o].data[i];
             prop_expect(be, c.label, rk[o], want, n, 1);
             free(want);
         }
@@ -1301,16 +1281,14 @@ static void prop_relu(pn_backend *be) {
     float *rf[PN_OP_MAX_IO], *rb[PN_OP_MAX_IO];
     if (prop_run(be, &f, rf)) {
         float *want = host_new(n);
-        for (int64_t i = 0; i < n; i++)
-            want[i] = f.in[0].data[i] > 0 ? f.in[0].data[i] : 0.0f;
+        for (int64_t i = 0; i < n; i++) want[i] = f.in[0].data[i] > 0 ? f.in[0].data[i] : 0.0f;
         prop_expect(be, f.label, rf[0], want, n, 1);
         case_in(&b, 0, t, host_normal(n, 1.0f, 0.0f));
         case_in(&b, 1, t, rf[0]);
         rf[0] = NULL;
         case_out(&b, 0, t, NULL);
         if (prop_run(be, &b, rb)) {
-            for (int64_t i = 0; i < n; i++)
-                want[i] = f.in[0].data[i] > 0 ? b.in[0].data[i] : 0.0f;
+            for (int64_t i = 0; i < n; i++) want[i] = f.in[0].data[i] > 0 ? b.in[0].data[i] : 0.0f;
             prop_expect(be, b.label, rb[0], want, n, 1);
             results_free(rb);
         }
@@ -1337,8 +1315,7 @@ static void prop_maxpool(pn_backend *be) {
     f.op = PN_OP_MAXPOOL_FWD, b.op = PN_OP_MAXPOOL_BWD;
     f.p.maxpool_fwd = b.p.maxpool_bwd = p;
     float *xv = host_normal(nx, 1.0f, 0.0f);
-    for (int64_t i = 0; i < nx; i++)
-        xv[i] = roundf(xv[i]); /* values in {-3..3}: most windows hold ties */
+    for (int64_t i = 0; i < nx; i++) xv[i] = roundf(xv[i]); /* values in {-3..3}: most windows hold ties */
     case_in(&f, 0, x, xv);
     case_out(&f, 0, y, NULL);
     case_in(&b, 0, y, host_normal(ny, 1.0f, 0.0f));
@@ -1410,8 +1387,7 @@ static void prop_add(pn_backend *be) {
     float *res[PN_OP_MAX_IO];
     if (prop_run(be, &c, res)) {
         float *want = host_new(n);
-        for (int64_t i = 0; i < n; i++)
-            want[i] = c.in[0].data[i] + c.in[1].data[i];
+        for (int64_t i = 0; i < n; i++) want[i] = c.in[0].data[i] + c.in[1].data[i];
         prop_expect(be, c.label, res[0], want, n, 1);
         free(want);
         results_free(res);
@@ -1481,8 +1457,7 @@ static void prop_batchnorm(pn_backend *be) {
     for (int64_t c = 0; c < ch; c++) {
         double s = 0, s2 = 0, ys = 0, ys2 = 0;
         for (int64_t i = 0; i < n; i++)
-            for (int64_t j = 0; j < hw; j++)
-                s += xv[(i * ch + c) * hw + j];
+            for (int64_t j = 0; j < hw; j++) s += xv[(i * ch + c) * hw + j];
         double mean = s / (double)m;
         for (int64_t i = 0; i < n; i++)
             for (int64_t j = 0; j < hw; j++) {
@@ -1529,16 +1504,14 @@ static void prop_sigmoid(pn_backend *be) {
     snprintf(c.label, sizeof c.label, "sigmoid symmetry");
     c.op = PN_OP_SIGMOID;
     float *x = host_normal(n, 5.0f, 0.0f);
-    for (int64_t i = 0; i < n / 2; i++)
-        x[n / 2 + i] = -x[i];
+    for (int64_t i = 0; i < n / 2; i++) x[n / 2 + i] = -x[i];
     x[0] = x[n / 2] = 0.0f;
     case_in(&c, 0, pn_tensor_vec(n), x);
     case_out(&c, 0, pn_tensor_vec(n), NULL);
     float *res[PN_OP_MAX_IO];
     if (prop_run(be, &c, res)) {
         int bad = res[0][0] != 0.5f;
-        for (int64_t i = 0; i < n / 2; i++)
-            bad += fabs((double)res[0][i] + res[0][n / 2 + i] - 1.0) > 1.2e-7;
+        for (int64_t i = 0; i < n / 2; i++) bad += fabs((double)res[0][i] + res[0][n / 2 + i] - 1.0) > 1.2e-7;
         CHECK_MSG(bad == 0, "%s on %s: %d values off", c.label, be->name, bad);
         results_free(res);
     }
@@ -1593,8 +1566,7 @@ static void prop_combo(pn_backend *be) {
                 c.p.combo_loss_bwd.grad_scale = -2.0f; /* a power of two: exact on ref */
                 if (prop_run(be, &c, r2)) {
                     float *want = host_new(n);
-                    for (int64_t i = 0; i < n; i++)
-                        want[i] = -2.0f * r1[0][i];
+                    for (int64_t i = 0; i < n; i++) want[i] = -2.0f * r1[0][i];
                     prop_expect(be, c.label, r2[0], want, n, 1);
                     free(want);
                     results_free(r2);
@@ -1625,8 +1597,7 @@ static void prop_combo(pn_backend *be) {
         case_out(&c, 0, t, NULL);
         if (prop_run(be, &c, res)) {
             int nonzero = 0;
-            for (int64_t i = 0; i < n; i++)
-                nonzero += res[0][i] != 0.0f;
+            for (int64_t i = 0; i < n; i++) nonzero += res[0][i] != 0.0f;
             CHECK_MSG(nonzero == 0, "%s on %s: %d nonzero gradients", c.label, be->name, nonzero);
             results_free(res);
         }
@@ -1701,8 +1672,7 @@ static float *prop_op(pn_backend *be, const char *label, pn_op op, pn_op_params 
     snprintf(c.label, sizeof c.label, "%s", label);
     c.op = op;
     c.p = p;
-    for (int i = 0; i < nin; i++)
-        case_in(&c, i, in[i], host_copy(data[i], pn_tensor_numel(&in[i])));
+    for (int i = 0; i < nin; i++) case_in(&c, i, in[i], host_copy(data[i], pn_tensor_numel(&in[i])));
     case_out(&c, 0, out, NULL);
     float *res[PN_OP_MAX_IO], *r = NULL;
     if (prop_run(be, &c, res)) {
@@ -1735,8 +1705,7 @@ static void prop_global_avg_pool(pn_backend *be) {
         float *want = host_new(n * ch);
         for (int64_t pl = 0; pl < n * ch; pl++) {
             double sum = 0.0;
-            for (int64_t i = 0; i < hw; i++)
-                sum += xv[pl * hw + i];
+            for (int64_t i = 0; i < hw; i++) sum += xv[pl * hw + i];
             want[pl] = (float)(sum / (double)hw);
         }
         prop_expect(be, "global_avg_pool_fwd = plane means", y, want, n * ch, 1);
@@ -1826,8 +1795,7 @@ static void prop_maxpool_ceil(pn_backend *be) {
     pn_op_params p;
     p.maxpool_fwd = pp;
     float *xv = host_normal(nx, 1.0f, 0.0f), *r = host_normal(ny, 1.0f, 0.0f);
-    for (int64_t i = 0; i < nx; i++)
-        xv[i] = roundf(xv[i]); /* values in {-3..3}: most windows hold ties */
+    for (int64_t i = 0; i < nx; i++) xv[i] = roundf(xv[i]); /* values in {-3..3}: most windows hold ties */
     float *want_y = host_new(ny), *want_dx = host_new(nx);
     for (int64_t pl = 0; pl < n * ch; pl++)
         for (int64_t oy = 0; oy < oh; oy++)
@@ -1907,8 +1875,7 @@ static const pn_op all_ops[] = {
 static void check_cases_cover_ops(void) {
     for (int i = 0; i < N_ALL_OPS; i++) {
         int n = 0;
-        for (int k = 0; k < g_ncases; k++)
-            n += g_cases[k].op == all_ops[i];
+        for (int k = 0; k < g_ncases; k++) n += g_cases[k].op == all_ops[i];
         CHECK_MSG(n > 0, "coverage: op %s of core/ops.def has no case in test_ops", pn_op_name(all_ops[i]));
     }
 }
@@ -2005,8 +1972,7 @@ int main(int argc, char **argv) {
         tok = comma + 1;
     }
     int has_cuda = 0;
-    for (int i = 0; i < nlist; i++)
-        has_cuda |= strcmp(list[i], "cuda") == 0;
+    for (int i = 0; i < nlist; i++) has_cuda |= strcmp(list[i], "cuda") == 0;
     if (!has_cuda) list[nlist++] = "cuda";
 
     add_blas1_cases();
@@ -2046,8 +2012,7 @@ int main(int argc, char **argv) {
         pn_backend_close(ref);
         return 2;
     }
-    for (int k = 0; k < g_ncases; k++)
-        case_free(&g_cases[k]);
+    for (int k = 0; k < g_ncases; k++) case_free(&g_cases[k]);
     free(g_cases);
     pn_backend_close(ref);
     return check_report("test_ops");

@@ -97,7 +97,8 @@ static void compare_stats(const char *be, pn_unet *m, const char *prefix, double
             pn_tensor *t = which ? &b->running_var : &b->running_mean;
             float *got = malloc((size_t)n * sizeof *got);
             CHECK(want && n == pn_tensor_numel(t) && pn_tensor_get(t, got) == PN_OK);
-            for (int64_t j = 0; want && j < n; j++) worst = fmax(worst, fabs(got[j] - want[j]) / fmax(1.0, fabs(want[j])));
+            for (int64_t j = 0; want && j < n; j++)
+                worst = fmax(worst, fabs(got[j] - want[j]) / fmax(1.0, fabs(want[j])));
             free(got);
             free(want);
         }
@@ -119,13 +120,15 @@ static void copy_grads(pn_unet *m, float **saved, bool save) {
 /* The global gradient norm matches PyTorch's; clip_grad_norm_ to half of it halves it. The gradients are
  * restored afterwards (the sequence must stay the golden's). */
 static void check_clip(const char *be, pn_unet *m) {
-    double want = golden_scalar(golden, "grad_norm"), err32 = golden_scalar(golden, "grad_norm_err32"), norm = 0, clipped = 0;
+    double want = golden_scalar(golden, "grad_norm"), err32 = golden_scalar(golden, "grad_norm_err32"), norm = 0,
+           clipped = 0;
     double tol = fmax(1e-4, 4 * err32);
     float **saved = calloc((size_t)pn_unet_num_params(m), sizeof *saved);
     copy_grads(m, saved, true);
     CHECK(pn_unet_grad_norm(m, &norm) == PN_OK);
-    printf("  %s global gradient norm %.6f (PyTorch f64 %.6f), relative error %.2g (PyTorch f32 %.2g, tolerance %.2g)\n",
-           be, norm, want, fabs(norm - want) / want, err32, tol);
+    printf(
+        "  %s global gradient norm %.6f (PyTorch f64 %.6f), relative error %.2g (PyTorch f32 %.2g, tolerance %.2g)\n",
+        be, norm, want, fabs(norm - want) / want, err32, tol);
     CHECK_MSG(fabs(norm - want) <= tol * want, "%s gradient norm %g vs %g", be, norm, want);
     CHECK(pn_unet_clip_grad_norm(m, want / 2, &norm) == PN_OK);
     CHECK(pn_unet_grad_norm(m, &clipped) == PN_OK);
@@ -155,8 +158,9 @@ static void run_train(const char *be, pn_unet *m) {
         /* PyTorch float32's drift from float64 so far (chaos grows with steps, so the running maximum) */
         drift32 = fmax(drift32, losses_err32[it]);
         double tol = it == 0 ? 1e-5 : fmax(1e-4, 4 * drift32);
-        printf("  %s iteration %d: loss %.7f (PyTorch f64 %.7f), relative error %.2g (PyTorch f32 %.2g, tolerance %.2g)\n",
-               be, it, loss, losses[it], rel, drift32, tol);
+        printf(
+            "  %s iteration %d: loss %.7f (PyTorch f64 %.7f), relative error %.2g (PyTorch f32 %.2g, tolerance %.2g)\n",
+            be, it, loss, losses[it], rel, drift32, tol);
         CHECK_MSG(rel <= tol, "%s loss at iteration %d off by %g", be, it, rel);
         if (it == 0) {
             compare_logits(be, m, "train64");

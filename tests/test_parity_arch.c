@@ -24,8 +24,8 @@
 #define SEED 1234
 
 static const char *const goldens[][3] = {
-    {"resnet18", "unet", ""},           {"resnet34", "unet", "scse"},       {"resnet50", "unet", ""},
-    {"resnet101", "unet", ""},          {"resnext50_32x4d", "unet", ""},    {"se_resnet50", "unet", ""},
+    {"resnet18", "unet", ""},           {"resnet34", "unet", "scse"},        {"resnet50", "unet", ""},
+    {"resnet101", "unet", ""},          {"resnext50_32x4d", "unet", ""},     {"se_resnet50", "unet", ""},
     {"se_resnext50_32x4d", "unet", ""}, {"se_resnext101_32x4d", "unet", ""}, {"resnet34", "albunet", ""},
 };
 #define N_GOLDENS ((int)(sizeof goldens / sizeof goldens[0]))
@@ -96,7 +96,8 @@ static void run_arch(pn_backend *be, const pn_arch *arch, const pn_st_file *g) {
         CHECK(golden_set(inputs, pn_unet_input(m), "x64") == PN_OK);
         CHECK(pn_unet_forward(m) == PN_OK);
         compare_logits(g, what, strict, m, "eval64");
-    } else CHECK_MSG(0, "%s eval plan: %s", what, pn_last_error());
+    } else
+        CHECK_MSG(0, "%s eval plan: %s", what, pn_last_error());
     if (pn_unet_plan(m, 2, 64, 64, PN_UNET_TRAIN) == PN_OK) {
         float loss = NAN;
         CHECK(golden_set(inputs, pn_unet_input(m), "x64") == PN_OK);
@@ -111,7 +112,8 @@ static void run_arch(pn_backend *be, const pn_arch *arch, const pn_st_file *g) {
         compare_logits(g, what, strict, m, "train64");
         CHECK(pn_unet_backward(m, 1.0f) == PN_OK);
         compare_grads(g, what, strict, m);
-    } else CHECK_MSG(0, "%s train plan: %s", what, pn_last_error());
+    } else
+        CHECK_MSG(0, "%s train plan: %s", what, pn_last_error());
     printf("  %s: %.1f s\n", what, pn_now() - t0);
     pn_unet_free(m);
 }

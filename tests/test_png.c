@@ -1,4 +1,5 @@
-/* test_png: data/png reads Pillow-written PNGs (tests/ref/png), round-trips 8/16-bit grey and RGB, and is read back by stb_image. */
+/* test_png: data/png reads Pillow-written PNGs (tests/ref/png), round-trips 8/16-bit grey and RGB, and is read back by
+ * stb_image. */
 #define _XOPEN_SOURCE 700
 #include <stdlib.h>
 #include <string.h>
@@ -74,8 +75,10 @@ static void check_round_trip(int channels, int depth) {
     size_t n = (size_t)w * h * channels;
     void *src = malloc(n * (depth / 8));
     for (size_t i = 0; i < n; i++) {
-        if (depth == 8) ((uint8_t *)src)[i] = (uint8_t)(i * 31 + 7);
-        else ((uint16_t *)src)[i] = (uint16_t)(i * 2654435761u >> 7);
+        if (depth == 8)
+            ((uint8_t *)src)[i] = (uint8_t)(i * 31 + 7);
+        else
+            ((uint16_t *)src)[i] = (uint16_t)(i * 2654435761u >> 7);
     }
     char path[512];
     tmp_path(path, sizeof path, "rt.png");
@@ -105,7 +108,8 @@ static void check_round_trip(int channels, int depth) {
 static void check_errors(void) {
     pn_image im;
     CHECK(pn_png_read("no-such.png", &im) == PN_ERR_IO && strstr(pn_last_error(), "no-such.png"));
-    CHECK(pn_png_read_memory("not a png at all", 16, "x.png", &im) == PN_ERR_FORMAT && strstr(pn_last_error(), "x.png"));
+    CHECK(pn_png_read_memory("not a png at all", 16, "x.png", &im) == PN_ERR_FORMAT &&
+          strstr(pn_last_error(), "x.png"));
     uint8_t px[4] = {0};
     CHECK(pn_png_write("x.png", 2, 2, 2, 8, px) == PN_ERR_ARG);
     CHECK(pn_png_write("no-such-dir/x.png", 2, 2, 1, 8, px) != PN_OK);

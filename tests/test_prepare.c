@@ -1,4 +1,5 @@
-/* test_prepare: the resize rule against skimage (tests/ref/resize_golden.txt), ImageId rules, and a tiny end-to-end prepare. */
+/* test_prepare: the resize rule against skimage (tests/ref/resize_golden.txt), ImageId rules, and a tiny end-to-end
+ * prepare. */
 #define _XOPEN_SOURCE 700
 #include <ftw.h>
 #include <stdlib.h>
@@ -142,8 +143,14 @@ static void check_end_to_end(void) {
     snprintf(train, sizeof train, "%s/train", root);
     snprintf(test, sizeof test, "%s/test", root);
     skips sk = {0};
-    pn_prepare_opts o = {.train_dir = train, .test_dir = test, .rle_csv = q, .out_dir = out, .size = 64, .threads = 2,
-                         .on_skip = on_skip, .user = &sk};
+    pn_prepare_opts o = {.train_dir = train,
+                         .test_dir = test,
+                         .rle_csv = q,
+                         .out_dir = out,
+                         .size = 64,
+                         .threads = 2,
+                         .on_skip = on_skip,
+                         .user = &sk};
     pn_prepare_summary s;
     pn_status st = pn_prepare_run(&o, &s);
     CHECK_MSG(sk.count == s.failures, "%d skip lines for %lld failures", sk.count, (long long)s.failures);

@@ -204,8 +204,8 @@ static void check_hostile(void) {
             CHECK_MSG(strstr(msg, "no libzip") != NULL, "%s: %s", h->file, msg);
             continue;
         }
-        CHECK_MSG(strstr(msg, h->expect) && strstr(msg, h->file) && one_line(msg), "%s: wanted one line with '%s', got: %s",
-                  h->file, h->expect, msg);
+        CHECK_MSG(strstr(msg, h->expect) && strstr(msg, h->file) && one_line(msg),
+                  "%s: wanted one line with '%s', got: %s", h->file, h->expect, msg);
         printf("  %-36s %s\n", h->file, strstr(msg, h->file) ? strstr(msg, h->file) + strlen(h->file) + 2 : msg);
         pn_pth_close(f);
     }

@@ -24,7 +24,9 @@ static sums mask_sums(const uint8_t *m, int w, int h) {
     return s;
 }
 
-static bool sums_eq(sums a, long long c, long long s1, long long s2) { return a.count == c && a.s1 == s1 && a.s2 == s2; }
+static bool sums_eq(sums a, long long c, long long s1, long long s2) {
+    return a.count == c && a.s1 == s1 && a.s2 == s2;
+}
 
 /* Splits s in place at each '|' into up to n parts, trimming spaces and the newline. */
 static int split_bars(char *s, char **parts, int n) {
@@ -81,11 +83,13 @@ static void check_golden(void) {
         uint8_t *m = calloc((size_t)w * h, 1);
         /* Decoding the reference's own string gives the reference rle2mask result. */
         CHECK(pn_rle_decode(ref, w, h, PN_RLE_RELATIVE, m, "ref") == PN_OK);
-        CHECK_MSG(sums_eq(mask_sums(m, w, h), dc, ds1, ds2), "case %d (%dx%d): decode differs from rle2mask", cases, w, h);
+        CHECK_MSG(sums_eq(mask_sums(m, w, h), dc, ds1, ds2), "case %d (%dx%d): decode differs from rle2mask", cases, w,
+                  h);
         /* The fixed string decodes to the full mask, and our encoder writes exactly it. */
         memset(m, 0, (size_t)w * h);
         CHECK(pn_rle_decode(fixed, w, h, PN_RLE_RELATIVE, m, "fixed") == PN_OK);
-        CHECK_MSG(sums_eq(mask_sums(m, w, h), c, s1, s2), "case %d (%dx%d): decode of the fixed RLE is not the mask", cases, w, h);
+        CHECK_MSG(sums_eq(mask_sums(m, w, h), c, s1, s2), "case %d (%dx%d): decode of the fixed RLE is not the mask",
+                  cases, w, h);
         char *enc = NULL;
         CHECK(pn_rle_encode(m, w, h, &enc) == PN_OK);
         CHECK_MSG(enc && strcmp(enc, fixed) == 0, "case %d (%dx%d): encode '%.60s' vs '%.60s'", cases, w, h,
@@ -142,7 +146,8 @@ static void check_formats_and_errors(void) {
     CHECK(memcmp(m, e, sizeof m) == 0);
     /* Empty forms leave the mask alone. */
     memset(m, 0, sizeof m);
-    CHECK(pn_rle_decode(" -1", 4, 3, PN_RLE_AUTO, m, "e") == PN_OK && pn_rle_decode("", 4, 3, PN_RLE_AUTO, m, "e") == PN_OK);
+    CHECK(pn_rle_decode(" -1", 4, 3, PN_RLE_AUTO, m, "e") == PN_OK &&
+          pn_rle_decode("", 4, 3, PN_RLE_AUTO, m, "e") == PN_OK);
     for (int i = 0; i < 12; i++) CHECK(m[i] == 0);
     char *s = NULL;
     CHECK(pn_rle_encode(m, 4, 3, &s) == PN_OK && strcmp(s, "-1") == 0);

@@ -102,8 +102,9 @@ static void expect_bad_naming(const char *label, const char *header, size_t data
 /* ---- (1) round trip ----------------------------------------------------------------------------- */
 
 static void test_round_trip(void) {
-    float w[6] = {1.5f, -0.0f, u2f(0x00000001u) /* smallest subnormal */, INFINITY, u2f(0x7fc01234u) /* nan payload */,
-                  3.14159274f};
+    float w[6] = {
+        1.5f,       -0.0f, u2f(0x00000001u) /* smallest subnormal */, INFINITY, u2f(0x7fc01234u) /* nan payload */,
+        3.14159274f};
     int64_t ids[3] = {INT64_MIN, -1, INT64_MAX}, scalar = 42;
     int64_t sw[2] = {2, 3}, si[1] = {3}, sz[2] = {0, 5};
     const char *odd = "odd \"name\"\\ with\nnewline \xc3\xa9\xe2\x9c\x93";
@@ -145,7 +146,7 @@ static void test_round_trip(void) {
     CHECK(bytes[8] == '{' && bytes[8 + hl - 1] != '\n');
     /* data in the order added, little-endian */
     CHECK(memcmp(bytes + 8 + hl, (uint8_t[]){0, 0, 0xc0, 0x3f}, 4) == 0); /* 1.5f */
-    CHECK(bytes[8 + hl + 24 + 7] == 0x80 && bytes[8 + hl + 24] == 0); /* INT64_MIN */
+    CHECK(bytes[8 + hl + 24 + 7] == 0x80 && bytes[8 + hl + 24] == 0);     /* INT64_MIN */
     free(bytes);
 
     pn_st_file *f = NULL;
@@ -155,7 +156,8 @@ static void test_round_trip(void) {
     CHECK(f->count == 4);
     CHECK(strcmp(f->entries[0].name, "dec.w") == 0 && strcmp(f->entries[3].name, odd) == 0);
     const pn_st_entry *e = pn_st_find(f, "dec.w");
-    CHECK(e && e->dtype == PN_ST_F32 && e->ndim == 2 && e->shape[0] == 2 && e->shape[1] == 3 && e->begin == 0 && e->end == 24);
+    CHECK(e && e->dtype == PN_ST_F32 && e->ndim == 2 && e->shape[0] == 2 && e->shape[1] == 3 && e->begin == 0 &&
+          e->end == 24);
     float back[6];
     CHECK(e && pn_st_read_f32(f, e, back, 6) == PN_OK);
     for (int i = 0; i < 6; i++) CHECK_MSG(f2u(back[i]) == f2u(w[i]), "w[%d] %08x vs %08x", i, f2u(back[i]), f2u(w[i]));
@@ -195,8 +197,8 @@ static void test_round_trip(void) {
 #define GOLDEN "ref/golden/st_python.safetensors"
 #define GOLDEN_SMALL "ref/golden/st_python_small.safetensors"
 
-static void check_floats(const pn_st_file *f, const char *name, const double *expect, int n, int ndim, const int64_t *shape,
-                         pn_st_dtype dt) {
+static void check_floats(const pn_st_file *f, const char *name, const double *expect, int n, int ndim,
+                         const int64_t *shape, pn_st_dtype dt) {
     const pn_st_entry *e = pn_st_find(f, name);
     CHECK_MSG(e != NULL, "%s missing", name);
     if (!e) return;
@@ -206,8 +208,11 @@ static void check_floats(const pn_st_file *f, const char *name, const double *ex
     CHECK(pn_st_read_f32(f, e, got, n) == PN_OK);
     for (int i = 0; i < n; i++) {
         float want = (float)expect[i];
-        if (isnan(want)) CHECK_MSG(isnan(got[i]), "%s[%d] = %g, want nan", name, i, got[i]);
-        else CHECK_MSG(f2u(got[i]) == f2u(want), "%s[%d] = %.9g (%08x), want %.9g (%08x)", name, i, got[i], f2u(got[i]), want, f2u(want));
+        if (isnan(want))
+            CHECK_MSG(isnan(got[i]), "%s[%d] = %g, want nan", name, i, got[i]);
+        else
+            CHECK_MSG(f2u(got[i]) == f2u(want), "%s[%d] = %.9g (%08x), want %.9g (%08x)", name, i, got[i], f2u(got[i]),
+                      want, f2u(want));
     }
 }
 
@@ -220,10 +225,12 @@ static void test_python_file(void) {
     double v[16];
     for (int i = 0; i < 6; i++) v[i] = i * 0.5 - 1;
     check_floats(f, "enc.weight", v, 6, 2, (int64_t[]){2, 3}, PN_ST_F32);
-    const double half[12] = {0.0, -0.0, 1.0, -2.5, 65504.0, ldexp(1, -14), ldexp(1, -24), 3 * ldexp(1, -24),
-                             1023 * ldexp(1, -24), INFINITY, -INFINITY, NAN};
+    const double half[12] = {
+        0.0,      -0.0,      1.0, -2.5, 65504.0, ldexp(1, -14), ldexp(1, -24), 3 * ldexp(1, -24), 1023 * ldexp(1, -24),
+        INFINITY, -INFINITY, NAN};
     check_floats(f, "half", half, 12, 1, (int64_t[]){12}, PN_ST_F16);
-    const double brain[8] = {1.0, -3.0, ldexp(1, -126), ldexp(1, -133), (2 - ldexp(1, -7)) * ldexp(1, 127), INFINITY, -INFINITY, NAN};
+    const double brain[8] = {
+        1.0, -3.0, ldexp(1, -126), ldexp(1, -133), (2 - ldexp(1, -7)) * ldexp(1, 127), INFINITY, -INFINITY, NAN};
     check_floats(f, "brain", brain, 8, 2, (int64_t[]){2, 4}, PN_ST_BF16);
     for (int i = 0; i < 4; i++) v[i] = i / 3.0;
     check_floats(f, "dbl", v, 4, 2, (int64_t[]){2, 2}, PN_ST_F64);
@@ -262,7 +269,8 @@ static void test_python_file(void) {
     pn_st_writer_free(wr);
     size_t n1 = 0, n2 = 0;
     uint8_t *ours = read_all(path, &n1), *theirs = read_all(GOLDEN_SMALL, &n2);
-    CHECK_MSG(ours && theirs && n1 == n2 && n1 > 0 && memcmp(ours, theirs, n1) == 0, "writer bytes differ from the package's (%zu vs %zu)", n1, n2);
+    CHECK_MSG(ours && theirs && n1 == n2 && n1 > 0 && memcmp(ours, theirs, n1) == 0,
+              "writer bytes differ from the package's (%zu vs %zu)", n1, n2);
     free(ours);
     free(theirs);
     remove(path);
@@ -294,7 +302,8 @@ static void test_malformed(void) {
     CHECK(trunc_ok == (int)n);
     free(b);
 
-    const char *spaced = " {\n\t\"a\\/\\u00e9\\ud83d\\ude00\" : { \"shape\" : [ 2 ] , \"dtype\":\"F32\",\"data_offsets\":[0,8]} }   ";
+    const char *spaced =
+        " {\n\t\"a\\/\\u00e9\\ud83d\\ude00\" : { \"shape\" : [ 2 ] , \"dtype\":\"F32\",\"data_offsets\":[0,8]} }   ";
     b = make_file(spaced, strlen(spaced), 8, &n);
     CHECK_MSG(open_bytes(b, n, &f, path, sizeof path) == PN_OK, "%s", pn_last_error());
     CHECK(f && pn_st_find(f, "a/\xc3\xa9\xf0\x9f\x98\x80") != NULL);
@@ -327,16 +336,27 @@ static void test_malformed(void) {
     expect_bad_bytes("7 bytes", "\x02\0\0\0\0\0\0", 7);
 
     /* offsets */
-    expect_bad_naming("overlapping offsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                                             "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, "\"b\"");
-    expect_bad("same offsets twice", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-                                     "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8);
-    expect_bad_naming("end past the data", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 4, "\"a\"");
-    expect_bad_naming("huge offsets", "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[9223372036854775806,9223372036854775807]}}", 4, "\"a\"");
-    expect_bad("offset beyond int64", "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,18446744073709551617]}}", 1);
+    expect_bad_naming("overlapping offsets",
+                      "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                      "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+                      12, "\"b\"");
+    expect_bad("same offsets twice",
+               "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+               "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+               8);
+    expect_bad_naming("end past the data", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 4,
+                      "\"a\"");
+    expect_bad_naming(
+        "huge offsets",
+        "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[9223372036854775806,9223372036854775807]}}", 4,
+        "\"a\"");
+    expect_bad("offset beyond int64",
+               "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,18446744073709551617]}}", 1);
     expect_bad_naming("begin > end", "{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,0]}}", 8, "\"a\"");
-    expect_bad_naming("gap in data", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-                                     "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", 12, "\"b\"");
+    expect_bad_naming("gap in data",
+                      "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                      "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}",
+                      12, "\"b\"");
     expect_bad("hole at the start", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8);
     expect_bad("trailing uncovered bytes", VALID, 20);
     expect_bad("data but no tensors", "{}", 4);
@@ -345,38 +365,81 @@ static void test_malformed(void) {
     expect_bad("fractional offset", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4.0]}}", 4);
 
     /* shapes and dtypes */
-    expect_bad_naming("shape overflow", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1000000000000,1000000000000],\"data_offsets\":[0,4]}}", 4, "\"a\"");
-    expect_bad("shape byte size overflow", "{\"a\":{\"dtype\":\"F64\",\"shape\":[4611686018427387904],\"data_offsets\":[0,8]}}", 8);
-    expect_bad("shape 1e12 (not integer)", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1e12,1e12],\"data_offsets\":[0,4]}}", 4);
-    expect_bad_naming("negative shape", "{\"a\":{\"dtype\":\"F32\",\"shape\":[-1,2],\"data_offsets\":[0,8]}}", 8, "\"a\"");
+    expect_bad_naming("shape overflow",
+                      "{\"a\":{\"dtype\":\"F32\",\"shape\":[1000000000000,1000000000000],\"data_offsets\":[0,4]}}", 4,
+                      "\"a\"");
+    expect_bad("shape byte size overflow",
+               "{\"a\":{\"dtype\":\"F64\",\"shape\":[4611686018427387904],\"data_offsets\":[0,8]}}", 8);
+    expect_bad("shape 1e12 (not integer)", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1e12,1e12],\"data_offsets\":[0,4]}}",
+               4);
+    expect_bad_naming("negative shape", "{\"a\":{\"dtype\":\"F32\",\"shape\":[-1,2],\"data_offsets\":[0,8]}}", 8,
+                      "\"a\"");
     expect_bad("shape as string", "{\"a\":{\"dtype\":\"F32\",\"shape\":[\"2\"],\"data_offsets\":[0,8]}}", 8);
     expect_bad("shape not an array", "{\"a\":{\"dtype\":\"F32\",\"shape\":2,\"data_offsets\":[0,8]}}", 8);
-    expect_bad_naming("nine dims", "{\"a\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,1]}}", 1, "\"a\"");
-    expect_bad_naming("unknown dtype", "{\"a\":{\"dtype\":\"F128\",\"shape\":[1],\"data_offsets\":[0,16]}}", 16, "F128");
+    expect_bad_naming("nine dims", "{\"a\":{\"dtype\":\"U8\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,1]}}", 1,
+                      "\"a\"");
+    expect_bad_naming("unknown dtype", "{\"a\":{\"dtype\":\"F128\",\"shape\":[1],\"data_offsets\":[0,16]}}", 16,
+                      "F128");
     expect_bad("dtype lower case", "{\"a\":{\"dtype\":\"f32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4);
     expect_bad("dtype not a string", "{\"a\":{\"dtype\":32,\"shape\":[1],\"data_offsets\":[0,4]}}", 4);
     expect_bad_naming("missing dtype", "{\"a\":{\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "\"a\"");
     expect_bad("missing shape", "{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,4]}}", 4);
     expect_bad("missing offsets", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1]}}", 4);
-    expect_bad_naming("wrong byte count", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, "\"a\"");
+    expect_bad_naming("wrong byte count", "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8,
+                      "\"a\"");
     expect_bad("unexpected key", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"x\":1}}", 4);
     expect_bad("tensor not an object", "{\"a\":[1,2]}", 0);
-    expect_bad_naming("duplicate names", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-                                         "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, "\"a\"");
-    expect_bad("duplicate names via escapes", "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-                                              "\"\\u0061\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8);
-    expect_bad("duplicate dtype key", "{\"a\":{\"dtype\":\"F32\",\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4);
+    expect_bad_naming("duplicate names",
+                      "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                      "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+                      8, "\"a\"");
+    expect_bad("duplicate names via escapes",
+               "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+               "\"\\u0061\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+               8);
+    expect_bad("duplicate dtype key",
+               "{\"a\":{\"dtype\":\"F32\",\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4);
     expect_bad("NUL in a name", "{\"a\\u0000b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4);
     expect_bad("metadata not an object", "{\"__metadata__\":[]}", 0);
     expect_bad("metadata value a number", "{\"__metadata__\":{\"k\":1}}", 0);
 
     /* bad JSON */
     static const char *bad_json[] = {
-        "[]", "\"x\"", "12", "null", "{", "{\"a\"}", "{\"a\":}", "{,}", "{\"a\":1,}", "{'a':1}", "{\"a\":[1,]}",
-        "{\"a\":tru}", "{\"a\":NaN}", "{\"a\":01}", "{\"a\":-}", "{\"a\":1.}", "{\"a\":.5}", "{\"a\":1e}", "{\"a\":+1}",
-        "{\"a\":\"\\x\"}", "{\"a\":\"\\u12\"}", "{\"a\":\"\\ud800\"}", "{\"a\":\"\\udc00\"}", "{\"a\":\"\\ud800\\u0041\"}",
-        "{\"a\":\"tab\there\"}", "{\"a\":\"\xff\"}", "{\"a\":\"\xc0\x80\"}", "{\"a\":\"\xed\xa0\x80\"}", "{\"a\":\"\xe2\x9c\"}",
-        "{\"a\":\"unterminated}", "{}x", "{}{}", "{} \x01", "{\"a\" 1}", "\xef\xbb\xbf{}",
+        "[]",
+        "\"x\"",
+        "12",
+        "null",
+        "{",
+        "{\"a\"}",
+        "{\"a\":}",
+        "{,}",
+        "{\"a\":1,}",
+        "{'a':1}",
+        "{\"a\":[1,]}",
+        "{\"a\":tru}",
+        "{\"a\":NaN}",
+        "{\"a\":01}",
+        "{\"a\":-}",
+        "{\"a\":1.}",
+        "{\"a\":.5}",
+        "{\"a\":1e}",
+        "{\"a\":+1}",
+        "{\"a\":\"\\x\"}",
+        "{\"a\":\"\\u12\"}",
+        "{\"a\":\"\\ud800\"}",
+        "{\"a\":\"\\udc00\"}",
+        "{\"a\":\"\\ud800\\u0041\"}",
+        "{\"a\":\"tab\there\"}",
+        "{\"a\":\"\xff\"}",
+        "{\"a\":\"\xc0\x80\"}",
+        "{\"a\":\"\xed\xa0\x80\"}",
+        "{\"a\":\"\xe2\x9c\"}",
+        "{\"a\":\"unterminated}",
+        "{}x",
+        "{}{}",
+        "{} \x01",
+        "{\"a\" 1}",
+        "\xef\xbb\xbf{}",
     };
     for (size_t i = 0; i < sizeof bad_json / sizeof bad_json[0]; i++) {
         char label[96];
@@ -403,8 +466,8 @@ static void flip_case(const uint8_t *bytes, size_t n, int *loaded, int *failed) 
     remove(path);
     if (st != PN_OK) {
         (*failed)++;
-        CHECK_MSG(st == PN_ERR_FORMAT && f == NULL && pn_last_error()[0] && !strchr(pn_last_error(), '\n'), "status %d: %s",
-                  (int)st, pn_last_error());
+        CHECK_MSG(st == PN_ERR_FORMAT && f == NULL && pn_last_error()[0] && !strchr(pn_last_error(), '\n'),
+                  "status %d: %s", (int)st, pn_last_error());
         return;
     }
     (*loaded)++;

@@ -43,9 +43,12 @@ int main(int argc, char **argv) {
             const uint8_t *q = p + 3 * (y * W + x);
             uint8_t v = g[y * W + x];
             bool in = m[y * W + x] != 0, edge = in && (x == 10 || x == 19 || y == 5 || y == 14);
-            if (!in) grey_ok += q[0] == v && q[1] == v && q[2] == v;
-            else if (edge) edge_green += q[1] > 200 && q[0] < 30;
-            else tinted += q[1] > v && q[0] < v;
+            if (!in)
+                grey_ok += q[0] == v && q[1] == v && q[2] == v;
+            else if (edge)
+                edge_green += q[1] > 200 && q[0] < 30;
+            else
+                tinted += q[1] > v && q[0] < v;
         }
     CHECK(grey_ok == W * H - 100);
     CHECK(edge_green == 36);
@@ -85,7 +88,8 @@ int main(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/s%d.png", mdir, k);
         CHECK(pn_png_write(path, W, H, 1, 8, m) == PN_OK);
     }
-    char *a3[] = {"show", "--grid", "5", "--data", setdir, "--aug", "none", "--size", "16", "--nrow", "2", "--out", out, NULL};
+    char *a3[] = {"show",   "--grid", "5",      "--data", setdir,  "--aug", "none",
+                  "--size", "16",     "--nrow", "2",      "--out", out,     NULL};
     CHECK(run(13, a3) == 0);
     CHECK(pn_png_read(out, &o) == PN_OK && o.width == 38 && o.height == 56);
     p = o.pixels;

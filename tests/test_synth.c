@@ -63,8 +63,10 @@ static void test_render(void) {
         double diff = 0, outside = 0;
         int cnt = 0, cnt_out = 0;
         for (size_t p = 0; p < n; p++) {
-            if (sb.mask[p]) diff += (double)b[p] - c[p], cnt++;
-            else outside += abs((int)b[p] - (int)c[p]), cnt_out++;
+            if (sb.mask[p])
+                diff += (double)b[p] - c[p], cnt++;
+            else
+                outside += abs((int)b[p] - (int)c[p]), cnt_out++;
         }
         darker += cnt > 0 && diff / cnt < -3;
         CHECK(outside / cnt_out < 0.5);
@@ -86,8 +88,10 @@ static void test_look(void) {
         pn_synth_render(11, false, i, 128, 0.22, &(pn_synth_look){2.0f, 1.0f}, &sl);
         CHECK(memcmp(base + N, look + N, N) == 0); /* contrast alone keeps the masks */
         for (size_t p = 0; p < N; p++) {
-            if (base[N + p]) dark1 += (double)none[p] - base[p], dark2 += (double)none[p] - look[p];
-            else outside_changed += abs((int)look[p] - (int)base[p]) > 1;
+            if (base[N + p])
+                dark1 += (double)none[p] - base[p], dark2 += (double)none[p] - look[p];
+            else
+                outside_changed += abs((int)look[p] - (int)base[p]) > 1;
         }
         pn_synth_render(11, false, i, 128, 0.22, &(pn_synth_look){1.0f, 2.0f}, &sl);
         for (size_t p = 0; p < N; p++) area1 += base[N + p] != 0, area2 += look[N + p] != 0;
@@ -154,12 +158,15 @@ static void check_decoders(const char *dir, const char *path, const char *id, ui
             double err = 0;
             for (size_t p = 0; p < n; p++) err += abs((int)px[p] - (int)rendered[p]);
             err /= n;
-            if (quality == 0) CHECK_MSG(err == 0, "image %u: %s differs from the rendered pixels", i, tool);
-            else CHECK_MSG(err < 2.5, "image %u: JPEG mean abs error %g by %s", i, err, tool);
+            if (quality == 0)
+                CHECK_MSG(err == 0, "image %u: %s differs from the rendered pixels", i, tool);
+            else
+                CHECK_MSG(err < 2.5, "image %u: JPEG mean abs error %g by %s", i, err, tool);
             if (i == 0) printf("q%d: mean abs error after %s %.3f\n", quality, tool, err);
         }
         free(px);
-        snprintf(cmd, sizeof cmd, "dcmdump '%s' 2>/dev/null | grep -q '%s'", path, quality ? "=JPEGBaseline" : "=LittleEndianExplicit");
+        snprintf(cmd, sizeof cmd, "dcmdump '%s' 2>/dev/null | grep -q '%s'", path,
+                 quality ? "=JPEGBaseline" : "=LittleEndianExplicit");
         CHECK(system(cmd) == 0);
         snprintf(cmd, sizeof cmd, "dcmdump '%s' 2>/dev/null | grep -F '(0008,0018)' | grep -qF '[%s]'", path, id);
         CHECK(system(cmd) == 0);
@@ -207,8 +214,15 @@ static void test_write(const char *scratch, int quality) {
     snprintf(dir, sizeof dir, "%s/synth_q%d", scratch, quality);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     CHECK(system(cmd) == 0);
-    pn_synth_opts o = {.out_dir = dir, .n_train = 24, .n_test = 4, .size = S, .seed = 0, .pos_rate = 0.5, .look = PN_SYNTH_LOOK_DEFAULT,
-                       .jpeg_quality = quality, .threads = 2};
+    pn_synth_opts o = {.out_dir = dir,
+                       .n_train = 24,
+                       .n_test = 4,
+                       .size = S,
+                       .seed = 0,
+                       .pos_rate = 0.5,
+                       .look = PN_SYNTH_LOOK_DEFAULT,
+                       .jpeg_quality = quality,
+                       .threads = 2};
     int64_t pos = -1;
     pn_status st = pn_synth_write(&o, &pos);
     if (st == PN_ERR_UNSUPPORTED) {

@@ -148,8 +148,10 @@ int main(int argc, char **argv) {
 
     /* A file without pneumoseg's metadata (as PyTorch writes it) is recognised from its tensor names and shapes;
      * one that fits no architecture names the closest and its first misfit. */
-    const char *const kinds[][3] = {{"se_resnext50_32x4d", "unet", ""}, {"resnet18", "unet", "scse"},
-                                    {"resnet34", "albunet", ""}, {"resnet50", "unet", ""}};
+    const char *const kinds[][3] = {{"se_resnext50_32x4d", "unet", ""},
+                                    {"resnet18", "unet", "scse"},
+                                    {"resnet34", "albunet", ""},
+                                    {"resnet50", "unet", ""}};
     for (int k = 0; k < 4; k++) {
         pn_arch want, got;
         pn_unet *m;

@@ -100,8 +100,8 @@ int main(void) {
             if (e > worst) worst = e, worst_node = i;
         }
         printf("cpu against ref over %d nodes of the resnet18 U-Net's training program (%dx3x%dx%d): worst normalized "
-               "error %.3g (node %d, %s)\n", nodes, N, S, S, worst, worst_node,
-               pn_op_name(pn_graph_node(gr, worst_node)->op));
+               "error %.3g (node %d, %s)\n",
+               nodes, N, S, S, worst, worst_node, pn_op_name(pn_graph_node(gr, worst_node)->op));
     }
     pn_unet_free(mr), pn_unet_free(mc);
     pn_backend_close(ref), pn_backend_close(cpu);

@@ -29,7 +29,8 @@ static void put(buf *o, const void *p, size_t n) {
 }
 static void put_byte(buf *o, unsigned char c) { put(o, &c, 1); }
 static void put_u32(buf *o, uint32_t v) {
-    unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
+    unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 24)};
     put(o, b, 4);
 }
 static void put_str(buf *o, const char *s) { /* BINUNICODE */
@@ -98,17 +99,23 @@ static void put_tensor(buf *o, const item *it, int index) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: write_pth IN.safetensors OUT.pth [--torchvision] [--wrap KEY] [--module] [--flat KEY]\n");
+        fprintf(stderr,
+                "usage: write_pth IN.safetensors OUT.pth [--torchvision] [--wrap KEY] [--module] [--flat KEY]\n");
         return 2;
     }
     bool torchvision = false, module = false;
     const char *wrap = NULL, *flat = NULL;
     for (int i = 3; i < argc; i++) {
-        if (!strcmp(argv[i], "--torchvision")) torchvision = true;
-        else if (!strcmp(argv[i], "--module")) module = true;
-        else if (!strcmp(argv[i], "--wrap") && i + 1 < argc) wrap = argv[++i];
-        else if (!strcmp(argv[i], "--flat") && i + 1 < argc) flat = argv[++i];
-        else return 2;
+        if (!strcmp(argv[i], "--torchvision"))
+            torchvision = true;
+        else if (!strcmp(argv[i], "--module"))
+            module = true;
+        else if (!strcmp(argv[i], "--wrap") && i + 1 < argc)
+            wrap = argv[++i];
+        else if (!strcmp(argv[i], "--flat") && i + 1 < argc)
+            flat = argv[++i];
+        else
+            return 2;
     }
     pn_st_file *f;
     if (pn_st_open(argv[1], &f) != PN_OK) {
@@ -132,8 +139,10 @@ int main(int argc, char **argv) {
         it->numel = pn_st_numel(e);
         it->is_long = e->dtype == PN_ST_I64;
         it->data = malloc((size_t)it->numel * 8 + 8);
-        if (it->is_long) pn_st_read_i64(f, e, it->data, it->numel);
-        else pn_st_read_f32(f, e, it->data, it->numel);
+        if (it->is_long)
+            pn_st_read_i64(f, e, it->data, it->numel);
+        else
+            pn_st_read_f32(f, e, it->data, it->numel);
         if (flat && !strcmp(name, flat)) {
             it->ndim = 1;
             it->shape[0] = it->numel;
@@ -153,7 +162,8 @@ int main(int argc, char **argv) {
             for (int64_t j = 0; j < it->numel; j++) ((float *)it->data)[j] = (float)(j % 7) * 0.01f;
         }
     }
-    static const unsigned char magic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, '.'};
+    static const unsigned char magic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46,
+                                          0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, '.'};
     static const unsigned char proto[] = {0x80, 0x02, 'M', 0xe9, 0x03, '.'};
     buf o = {0};
     put(&o, magic, sizeof magic);

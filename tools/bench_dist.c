@@ -32,11 +32,9 @@ static pn_status set_batch(pn_unet *m, int n, int size, int rank) {
     float *v = malloc((size_t)(3 * px) * sizeof *v);
     if (!v) return pn_error(PN_ERR_NOMEM, "out of memory");
     pn_rng r = pn_rng_make((uint64_t)rank, PN_RNG_TEST, 1, 0);
-    for (int64_t i = 0; i < 3 * px; i++)
-        v[i] = pn_rng_normal(&r);
+    for (int64_t i = 0; i < 3 * px; i++) v[i] = pn_rng_normal(&r);
     pn_status st = pn_tensor_set(pn_unet_input(m), v);
-    for (int64_t i = 0; i < px; i++)
-        v[i] = (float)(pn_rng_uniform(&r) < 0.2f);
+    for (int64_t i = 0; i < px; i++) v[i] = (float)(pn_rng_uniform(&r) < 0.2f);
     if (st == PN_OK) st = pn_tensor_set(pn_unet_target(m), v);
     free(v);
     return st;
@@ -74,8 +72,7 @@ static pn_status run(const dist_args *a, pn_train_dist *d, pn_backend **be, pn_u
     double *steps = calloc((size_t)a->runs, sizeof(double)), *reduces = calloc((size_t)a->runs, sizeof(double));
     pn_status st = steps && reduces ? PN_OK : pn_error(PN_ERR_NOMEM, "out of memory");
     double r;
-    for (int i = 0; st == PN_OK && i < a->warmup; i++)
-        st = step(d, *m, i + 1, &r);
+    for (int i = 0; st == PN_OK && i < a->warmup; i++) st = step(d, *m, i + 1, &r);
     pn_dist_times t0, t1;
     pn_train_dist_times(d, &t0);
     for (int i = 0; st == PN_OK && i < a->runs; i++) {
@@ -104,8 +101,7 @@ static pn_status time_allreduce(pn_train_dist *d, int64_t n, int runs) {
     float *x = malloc((size_t)n * sizeof *x);
     double *t = calloc((size_t)runs, sizeof *t);
     pn_status st = x && t ? PN_OK : pn_error(PN_ERR_NOMEM, "out of memory");
-    for (int64_t i = 0; st == PN_OK && i < n; i++)
-        x[i] = 1e-3f * (float)(i % 1000);
+    for (int64_t i = 0; st == PN_OK && i < n; i++) x[i] = 1e-3f * (float)(i % 1000);
     for (int i = -1; st == PN_OK && i < runs; i++) { /* one untimed */
         double barrier = 0, t0;
         st = pn_train_dist_sum(d, &barrier, 1); /* every rank starts together */
@@ -150,8 +146,7 @@ static pn_status device_allreduce(pn_backend *be, int64_t n, int runs) {
     pn_status st = want && got && times ? pn_buffer_alloc(be, &buf, (size_t)n * sizeof(float))
                                         : pn_error(PN_ERR_NOMEM, "out of memory");
     t.buf = &buf;
-    for (int64_t i = 0; st == PN_OK && i < n; i++)
-        want[i] = 1e-3f * (float)(i % 1000) - 0.25f;
+    for (int64_t i = 0; st == PN_OK && i < n; i++) want[i] = 1e-3f * (float)(i % 1000) - 0.25f;
     if (st == PN_OK) st = pn_tensor_set(&t, want);
     for (int i = -1; st == PN_OK && i < runs; i++) { /* one untimed */
         double t0 = pn_now();

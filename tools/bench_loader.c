@@ -79,7 +79,8 @@ int pn_bench_loader(int argc, char **argv) {
     const char *data = NULL, *aug_spec = "blog", *norm_s = "imagenet";
     int size = 512, batch = 8, threads = 2, n = 64, batches = 64;
     const pn_opt opts[] = {
-        {"data", PN_OPT_STR, &data, "DIR", "a prepared folder with train/ and mask/ PNGs (default: write synthetic ones)", false},
+        {"data", PN_OPT_STR, &data, "DIR",
+         "a prepared folder with train/ and mask/ PNGs (default: write synthetic ones)", false},
         {"size", PN_OPT_INT, &size, "S", "image side (default 512)", false},
         {"batch", PN_OPT_INT, &batch, "N", "batch size (default 8)", false},
         {"threads", PN_OPT_INT, &threads, "N", "loader worker threads (default 2)", false},
@@ -104,7 +105,7 @@ int pn_bench_loader(int argc, char **argv) {
     pn_aug_pipeline *aug = NULL;
     if (pn_norm_parse(norm_s, &norm) != PN_OK || pn_aug_parse(aug_spec, PN_BORDER_CONSTANT, &aug) != PN_OK)
         return pn_cli_fail("bench loader");
-    char (*ids)[32] = calloc(100000, 32);
+    char(*ids)[32] = calloc(100000, 32);
     bool *has_mask = calloc(100000, sizeof(bool));
     const char **id_ptrs = calloc(100000, sizeof(char *));
     char tmpl[4096], dir[4096];
@@ -146,9 +147,18 @@ int pn_bench_loader(int argc, char **argv) {
     char img_dir[4200], mask_dir[4200];
     snprintf(img_dir, sizeof img_dir, "%s/train", dir);
     snprintf(mask_dir, sizeof mask_dir, "%s/mask", dir);
-    pn_loader_config cfg = {.image_dir = img_dir, .mask_dir = mask_dir, .ids = id_ptrs, .has_mask = has_mask,
-                            .n_ids = count, .batch_size = batch, .size = size, .aug = aug, .norm = norm,
-                            .seed = 1, .threads = threads, .shuffle = true};
+    pn_loader_config cfg = {.image_dir = img_dir,
+                            .mask_dir = mask_dir,
+                            .ids = id_ptrs,
+                            .has_mask = has_mask,
+                            .n_ids = count,
+                            .batch_size = batch,
+                            .size = size,
+                            .aug = aug,
+                            .norm = norm,
+                            .seed = 1,
+                            .threads = threads,
+                            .shuffle = true};
     pn_loader_t *ld = NULL;
     pn_status st = pn_loader_create(&cfg, &ld);
     int done_batches = 0;
@@ -172,7 +182,7 @@ int pn_bench_loader(int argc, char **argv) {
     free(ids), free(has_mask), free(id_ptrs);
     if (st != PN_OK) return pn_cli_fail("bench loader");
     double rate = (images - warm_images) / (t_end - t_warm);
-    printf("loader: %.1f images/s (%d batches of %d at %dx%d, aug %s, normalize %s, %d threads)\n", rate, batches, batch,
-           size, size, aug_spec, norm_s, threads);
+    printf("loader: %.1f images/s (%d batches of %d at %dx%d, aug %s, normalize %s, %d threads)\n", rate, batches,
+           batch, size, size, aug_spec, norm_s, threads);
     return 0;
 }

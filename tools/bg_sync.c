@@ -31,8 +31,10 @@ static pn_status wait_running(pn_bg_sync *s) {
 
 pn_status pn_bg_sync_start(pn_bg_sync *s) {
     PN_TRY(wait_running(s));
-    if (pthread_create(&s->tid, NULL, sync_thread, s) == 0) s->running = true;
-    else sync_thread(s); /* no thread: sync here */
+    if (pthread_create(&s->tid, NULL, sync_thread, s) == 0)
+        s->running = true;
+    else
+        sync_thread(s); /* no thread: sync here */
     return s->err ? wait_running(s) : PN_OK;
 }
 

@@ -82,10 +82,11 @@ static pn_status run_bench(const bench_args *a, bool train) {
     if (st == PN_OK) {
         qsort(times, (size_t)a->runs, sizeof *times, cmp_double);
         double median = a->runs % 2 ? times[a->runs / 2] : 0.5 * (times[a->runs / 2 - 1] + times[a->runs / 2]);
-        printf("bench %s backend=%s encoder=%s decoder=%s%s%s batch=%d size=%d threads=%d precision=%s runs=%d warmup=%d\n",
+        printf("bench %s backend=%s encoder=%s decoder=%s%s%s batch=%d size=%d threads=%d precision=%s runs=%d "
+               "warmup=%d\n",
                train ? "train" : "infer", be->name, pn_unet_card(m)->encoder, pn_unet_card(m)->decoder,
-               pn_unet_card(m)->attention[0] ? "+" : "", pn_unet_card(m)->attention, a->batch, a->size, a->threads, a->precision, a->runs,
-               a->warmup);
+               pn_unet_card(m)->attention[0] ? "+" : "", pn_unet_card(m)->attention, a->batch, a->size, a->threads,
+               a->precision, a->runs, a->warmup);
         printf("median %.4f s  min %.4f s  max %.4f s  (%.2f images/s)\n", median, times[0], times[a->runs - 1],
                a->batch / median);
         printf("arena %.1f MB (peak live %.1f MB)  peak RSS %.1f MB\n", (double)pn_unet_arena_bytes(m) / 1e6,
@@ -98,7 +99,11 @@ static pn_status run_bench(const bench_args *a, bool train) {
 }
 
 static int bench_model(int argc, char **argv, bool train) {
-    bench_args a = {.backend = "auto", .precision = "fp32", .size = train ? 256 : 512, .batch = train ? 4 : 1, .runs = 5,
+    bench_args a = {.backend = "auto",
+                    .precision = "fp32",
+                    .size = train ? 256 : 512,
+                    .batch = train ? 4 : 1,
+                    .runs = 5,
                     .warmup = 1};
     const pn_opt opts[] = {
         {"size", PN_OPT_INT, &a.size, "S", "image side, a multiple of 32 (infer 512, train 256)", false},
@@ -111,8 +116,8 @@ static int bench_model(int argc, char **argv, bool train) {
         {"attention", PN_OPT_STR, &a.attention, "TYPE", "none (default) or scse", false},
         {"backend", PN_OPT_STR, &a.backend, "NAME", "auto (default), ref, cpu or cuda", false},
         {"threads", PN_OPT_INT, &a.threads, "N", "threads (default 0 = all cores)", false},
-        {"precision", PN_OPT_STR, &a.precision, "fp32|bf16|fp16", "convolution arithmetic (bf16/fp16: cuda; default fp32)",
-         false},
+        {"precision", PN_OPT_STR, &a.precision, "fp32|bf16|fp16",
+         "convolution arithmetic (bf16/fp16: cuda; default fp32)", false},
         {"deterministic", PN_OPT_FLAG, &a.deterministic, NULL, "deterministic algorithms only (cuda)", false},
         {0},
     };
@@ -155,7 +160,8 @@ static int bench_ops(int argc, char **argv) {
     int rc = pn_cli_parse(argc, argv, opts, &help);
     if (rc) return rc < 0 ? 0 : rc;
     if (a.runs < 1 || a.warmup < 0 || a.size < 32 || a.size % 32 || a.batch < 1) {
-        fprintf(stderr, "pneumoseg bench ops: need --runs >= 1, --warmup >= 0, --batch >= 1 and --size a multiple of 32\n");
+        fprintf(stderr,
+                "pneumoseg bench ops: need --runs >= 1, --warmup >= 0, --batch >= 1 and --size a multiple of 32\n");
         return 2;
     }
     pn_backend *be = NULL;

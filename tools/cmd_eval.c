@@ -14,8 +14,8 @@
 #include "weights.h"
 
 typedef struct eval_args {
-    const char *weights, *data, *folds, *tta, *tops, *areas, *bottoms, *backend, *encoder, *decoder, *attention, *norm, *loss, *submission,
-        *truth, *precision;
+    const char *weights, *data, *folds, *tta, *tops, *areas, *bottoms, *backend, *encoder, *decoder, *attention, *norm,
+        *loss, *submission, *truth, *precision;
     int fold, size, batch, threads, loader_threads, width;
 } eval_args;
 
@@ -27,8 +27,10 @@ static pn_status parse_w(const char *text, double w[3]) {
 
 static pn_status eval_fold(const eval_args *a) {
     bool tta = false;
-    if (!strcmp(a->tta, "hflip")) tta = true;
-    else if (strcmp(a->tta, "none")) return pn_error(PN_ERR_ARG, "--tta must be none or hflip, got '%s'", a->tta);
+    if (!strcmp(a->tta, "hflip"))
+        tta = true;
+    else if (strcmp(a->tta, "none"))
+        return pn_error(PN_ERR_ARG, "--tta must be none or hflip, got '%s'", a->tta);
     if (!a->weights || !a->data || !a->folds)
         return pn_error(PN_ERR_ARG, "--weights, --data and --folds are needed (or --submission with --truth)");
     if (a->size < 32 || a->size % 32) return pn_error(PN_ERR_ARG, "--size must be a multiple of 32");
@@ -41,9 +43,15 @@ static pn_status eval_fold(const eval_args *a) {
     char img[4096], msk[4096];
     snprintf(img, sizeof img, "%s/train", a->data);
     snprintf(msk, sizeof msk, "%s/mask", a->data);
-    pn_loader_config cfg = {.image_dir = img, .mask_dir = msk, .ids = (const char *const *)split.val_ids,
-                            .has_mask = split.val_pos, .n_ids = split.n_val, .batch_size = a->batch, .size = a->size,
-                            .seed = 0, .threads = a->loader_threads};
+    pn_loader_config cfg = {.image_dir = img,
+                            .mask_dir = msk,
+                            .ids = (const char *const *)split.val_ids,
+                            .has_mask = split.val_pos,
+                            .n_ids = split.n_val,
+                            .batch_size = a->batch,
+                            .size = a->size,
+                            .seed = 0,
+                            .threads = a->loader_threads};
     pn_backend *be = NULL;
     pn_unet *m = NULL;
     pn_val_result v;
@@ -56,8 +64,8 @@ static pn_status eval_fold(const eval_args *a) {
     if (st == PN_OK) pn_log_info("input normalisation: %s (%s)", norm, how);
     if (st == PN_OK) st = pn_tool_validate(m, &cfg, tta, w, true, &grid, &v);
     if (st == PN_OK) {
-        printf("eval %s fold %d: %lld images (%lld with pneumothorax) at %d, tta %s, input normalisation %s\n", a->weights,
-               a->fold, (long long)v.images, (long long)v.positives, a->size, a->tta, norm);
+        printf("eval %s fold %d: %lld images (%lld with pneumothorax) at %d, tta %s, input normalisation %s\n",
+               a->weights, a->fold, (long long)v.images, (long long)v.positives, a->size, a->tta, norm);
         printf("triplet (top, min_area, bottom)      kaggle   dice+    empty-acc\n");
         int n = grid.n_top * grid.n_area * grid.n_bottom, best = pn_grid_best(&grid);
         for (int i = 0; i < n; i++) {
@@ -83,8 +91,8 @@ static pn_status read_masks(const char *path, int width, char ***ids_out, uint8_
     pn_csv csv;
     PN_TRY(pn_csv_read(path, &csv));
     int ci = pn_csv_column(&csv, "ImageId"), ce = pn_csv_column(&csv, "EncodedPixels");
-    pn_status st = ci < 0 || ce < 0 ? pn_error(PN_ERR_FORMAT, "%s: expected the columns ImageId,EncodedPixels", path)
-                                    : PN_OK;
+    pn_status st =
+        ci < 0 || ce < 0 ? pn_error(PN_ERR_FORMAT, "%s: expected the columns ImageId,EncodedPixels", path) : PN_OK;
     char **ids = calloc((size_t)csv.nrows + 1, sizeof *ids);
     uint8_t **masks = calloc((size_t)csv.nrows + 1, sizeof *masks);
     int n = 0;
@@ -140,8 +148,10 @@ static pn_status eval_submission(const eval_args *a) {
         bool positive = false;
         for (int64_t p = 0; p < px && !positive; p++) positive = tm[i][p] != 0;
         sum += s;
-        if (positive) pos_sum += s, pos++;
-        else empties++, empty_ok += s == 1.0;
+        if (positive)
+            pos_sum += s, pos++;
+        else
+            empties++, empty_ok += s == 1.0;
     }
     if (st == PN_OK) {
         printf("submission %s vs %s: %d images (%lld with pneumothorax) at %dx%d\n", a->submission, a->truth, nt,
@@ -156,10 +166,17 @@ static pn_status eval_submission(const eval_args *a) {
 }
 
 int pn_cmd_eval(int argc, char **argv) {
-    eval_args a = {.tta = "none", .backend = "auto", .norm = NULL,
-                   .loss = "bce=3,dice=1,focal=4", .size = 256, .batch = 8, .loader_threads = 2, .width = 1024};
+    eval_args a = {.tta = "none",
+                   .backend = "auto",
+                   .norm = NULL,
+                   .loss = "bce=3,dice=1,focal=4",
+                   .size = 256,
+                   .batch = 8,
+                   .loader_threads = 2,
+                   .width = 1024};
     const pn_opt opts[] = {
-        {"weights", PN_OPT_STR, &a.weights, "W", "model weights (safetensors with smp names, or a whole model's .pth)", false},
+        {"weights", PN_OPT_STR, &a.weights, "W", "model weights (safetensors with smp names, or a whole model's .pth)",
+         false},
         {"data", PN_OPT_STR, &a.data, "DIR", "prepared data (DIR/train, DIR/mask)", false},
         {"folds", PN_OPT_STR, &a.folds, "CSV", "folds.csv from pneumoseg folds", false},
         {"fold", PN_OPT_INT, &a.fold, "K", "the fold to evaluate (default 0)", false},
@@ -167,12 +184,17 @@ int pn_cmd_eval(int argc, char **argv) {
         {"batch", PN_OPT_INT, &a.batch, "N", "batch size (default 8)", false},
         {"tta", PN_OPT_STR, &a.tta, "MODE", "none | hflip (default none)", false},
         {"tops", PN_OPT_STR, &a.tops, "LIST", "triplet grid tops (default 0.6,0.75)", false},
-        {"areas", PN_OPT_STR, &a.areas, "LIST", "triplet grid min areas in 1024-pixels (default 1000,2000,3000)", false},
+        {"areas", PN_OPT_STR, &a.areas, "LIST", "triplet grid min areas in 1024-pixels (default 1000,2000,3000)",
+         false},
         {"bottoms", PN_OPT_STR, &a.bottoms, "LIST", "triplet grid bottoms (default 0.3,0.4)", false},
-        {"loss", PN_OPT_STR, &a.loss, "SPEC", "ComboLoss weights for the val loss (default bce=3,dice=1,focal=4)", false},
-        {"norm", PN_OPT_STR, &a.norm, "MODE", "input scaling: imagenet | unit | none (default: what the weights "
-                                              "record, else imagenet)", false},
-        {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default: what the weights file records or its tensors show)", false},
+        {"loss", PN_OPT_STR, &a.loss, "SPEC", "ComboLoss weights for the val loss (default bce=3,dice=1,focal=4)",
+         false},
+        {"norm", PN_OPT_STR, &a.norm, "MODE",
+         "input scaling: imagenet | unit | none (default: what the weights "
+         "record, else imagenet)",
+         false},
+        {"encoder", PN_OPT_STR, &a.encoder, "NAME",
+         "encoder (default: what the weights file records or its tensors show)", false},
         {"decoder", PN_OPT_STR, &a.decoder, "NAME", "unet or albunet (default: from the weights file)", false},
         {"attention", PN_OPT_STR, &a.attention, "TYPE", "none or scse (default: from the weights file)", false},
         {"backend", PN_OPT_STR, &a.backend, "NAME", "auto | ref | cpu | cuda (default auto)", false},

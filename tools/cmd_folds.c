@@ -21,7 +21,8 @@ int pn_cmd_folds(int argc, char **argv) {
         {NULL, 0, NULL, NULL, NULL, false},
     };
     const pn_command_help help = {
-        "pneumoseg folds --rle train-rle.csv --out folds.csv [--k 5] [--shuffle --seed N] [--group-by patient --dicom D]",
+        "pneumoseg folds --rle train-rle.csv --out folds.csv [--k 5] [--shuffle --seed N] [--group-by patient --dicom "
+        "D]",
         "Splits the unique ImageIds (in order of first appearance, has_mask = any non-empty RLE row) into k folds\n"
         "exactly as scikit-learn's StratifiedKFold(n_splits=k, shuffle=False) does, so an image never lands in two\n"
         "folds. --group-by patient reads PatientID from the DICOMs and keeps each patient in one fold."};
@@ -31,16 +32,24 @@ int pn_cmd_folds(int argc, char **argv) {
         fprintf(stderr, "pneumoseg folds: --group-by accepts only 'patient', got '%s'\n", group_by);
         return 2;
     }
-    pn_folds_opts o = {.rle_csv = rle, .out_csv = out, .k = k, .shuffle = shuffle, .seed = (uint64_t)(int64_t)seed,
-                       .group_by_patient = group_by != NULL, .dicom_dir = dicom, .force = force};
+    pn_folds_opts o = {.rle_csv = rle,
+                       .out_csv = out,
+                       .k = k,
+                       .shuffle = shuffle,
+                       .seed = (uint64_t)(int64_t)seed,
+                       .group_by_patient = group_by != NULL,
+                       .dicom_dir = dicom,
+                       .force = force};
     pn_folds_summary s;
     if (pn_folds_run(&o, &s) != PN_OK) return pn_cli_fail("folds");
     printf("folds: %lld images (%lld positive) in %d folds", (long long)s.images, (long long)s.positives, k);
     if (o.group_by_patient) printf(", %lld patients", (long long)s.patients);
     printf("\n");
     for (int f = 0; f < k; f++)
-        printf("  fold %d: %lld images, %lld positive\n", f, (long long)s.per_fold[f], (long long)s.positives_per_fold[f]);
+        printf("  fold %d: %lld images, %lld positive\n", f, (long long)s.per_fold[f],
+               (long long)s.positives_per_fold[f]);
     if (s.images_without_patient_id)
-        printf("  note: %lld images have no PatientID; each is its own group\n", (long long)s.images_without_patient_id);
+        printf("  note: %lld images have no PatientID; each is its own group\n",
+               (long long)s.images_without_patient_id);
     return 0;
 }

@@ -36,7 +36,8 @@ static pn_status guess_architecture(const import_args *a, const char **encoder, 
     if (st == PN_OK && a->from) st = pn_keymap_from_parse(a->from, &from);
     pn_keymap map = {0};
     /* timm's SE stem is renamed only for an SE encoder: map as one to see the layer0 names */
-    if (st == PN_OK) st = pn_keymap_make(paths, names, n, from, timm_se ? "se_resnext50_32x4d" : "resnet34", "unet", &map);
+    if (st == PN_OK)
+        st = pn_keymap_make(paths, names, n, from, timm_se ? "se_resnext50_32x4d" : "resnet34", "unet", &map);
     if (st != PN_OK) {
         char msg[600];
         snprintf(msg, sizeof msg, "%s", pn_last_error());
@@ -52,7 +53,8 @@ static pn_status guess_architecture(const import_args *a, const char **encoder, 
         }
     if (st == PN_OK && !*encoder) {
         *encoder = pn_keymap_guess_encoder(names, shapes, ndims, k);
-        if (!*encoder) st = pn_error(PN_ERR_ARG, "%s: cannot tell the encoder from its names and shapes; pass --encoder", a->in);
+        if (!*encoder)
+            st = pn_error(PN_ERR_ARG, "%s: cannot tell the encoder from its names and shapes; pass --encoder", a->in);
     }
     bool scse = false;
     if (st == PN_OK && !*decoder) *decoder = pn_keymap_guess_decoder(names, k, &scse);

@@ -32,7 +32,8 @@ static pn_status run_infer(const infer_args *a) {
     if (st == PN_OK) st = pn_tool_set_deterministic(be, a->deterministic);
     if (st == PN_OK) st = pn_tool_load_model_arch(a->encoder, a->decoder, a->attention, a->weights, be, &m);
     if (st == PN_OK && pn_unet_card(m)->normalize[0]) /* infer takes its input already scaled */
-        pn_log_info("the weights expect '%s' input normalisation (infer uses the input as given)", pn_unet_card(m)->normalize);
+        pn_log_info("the weights expect '%s' input normalisation (infer uses the input as given)",
+                    pn_unet_card(m)->normalize);
     if (st == PN_OK)
         st = pn_unet_plan(m, (int)x.shape[0], (int)x.shape[2], (int)x.shape[3], train ? PN_UNET_TRAIN : PN_UNET_EVAL);
     if (st == PN_OK) {
@@ -64,18 +65,21 @@ static pn_status run_infer(const infer_args *a) {
 int pn_cmd_infer(int argc, char **argv) {
     infer_args a = {.backend = "auto", .mode = "eval", .precision = "fp32"};
     const pn_opt opts[] = {
-        {"weights", PN_OPT_STR, &a.weights, "W.safetensors", "model weights (smp state_dict names; safetensors or .pth)", true},
+        {"weights", PN_OPT_STR, &a.weights, "W.safetensors",
+         "model weights (smp state_dict names; safetensors or .pth)", true},
         {"input", PN_OPT_STR, &a.input, "X.npy", "float32 array of shape (N, 3, H, W), H and W multiples of 32", true},
         {"save-logits", PN_OPT_STR, &a.save_logits, "Y.npy", "write the logits (N, 1, H, W)", false},
         {"save-probs", PN_OPT_STR, &a.save_probs, "P.npy", "write sigmoid(logits)", false},
-        {"mode", PN_OPT_STR, &a.mode, "eval|train", "BatchNorm with running (eval, default) or batch statistics", false},
-        {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default: what the weights file records or its tensors show)", false},
+        {"mode", PN_OPT_STR, &a.mode, "eval|train", "BatchNorm with running (eval, default) or batch statistics",
+         false},
+        {"encoder", PN_OPT_STR, &a.encoder, "NAME",
+         "encoder (default: what the weights file records or its tensors show)", false},
         {"decoder", PN_OPT_STR, &a.decoder, "NAME", "unet or albunet (default: from the weights file)", false},
         {"attention", PN_OPT_STR, &a.attention, "TYPE", "none or scse (default: from the weights file)", false},
         {"backend", PN_OPT_STR, &a.backend, "NAME", "auto (default), ref, cpu or cuda", false},
         {"threads", PN_OPT_INT, &a.threads, "N", "threads (default 0 = all cores)", false},
-        {"precision", PN_OPT_STR, &a.precision, "fp32|bf16|fp16", "convolution arithmetic (bf16/fp16: cuda; default fp32)",
-         false},
+        {"precision", PN_OPT_STR, &a.precision, "fp32|bf16|fp16",
+         "convolution arithmetic (bf16/fp16: cuda; default fp32)", false},
         {"deterministic", PN_OPT_FLAG, &a.deterministic, NULL, "deterministic algorithms only (cuda)", false},
         {0},
     };

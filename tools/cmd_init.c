@@ -12,30 +12,37 @@ int pn_cmd_init(int argc, char **argv) {
     bool force = false;
     const pn_opt opts[] = {
         {"encoder", PN_OPT_STR, &encoder, "NAME",
-         "encoder: resnet34 (default), resnet18, resnet50, resnet101, resnext50_32x4d, se_resnet50, se_resnext50_32x4d, "
+         "encoder: resnet34 (default), resnet18, resnet50, resnet101, resnext50_32x4d, se_resnet50, "
+         "se_resnext50_32x4d, "
          "se_resnext101_32x4d (`pneumoseg models` lists them)",
          false},
-        {"decoder", PN_OPT_STR, &decoder, "NAME", "unet (default: smp's Unet) or albunet (the 1st place's, resnet34)", false},
+        {"decoder", PN_OPT_STR, &decoder, "NAME", "unet (default: smp's Unet) or albunet (the 1st place's, resnet34)",
+         false},
         {"attention", PN_OPT_STR, &attention, "TYPE", "Unet decoder attention: none (default) or scse", false},
-        {"encoder-weights", PN_OPT_STR, &encoder_weights, "FILE", "take the encoder from this checkpoint (.pth or "
-                                                                  ".safetensors: torchvision, timm, Cadene, smp)", false},
-        {"from", PN_OPT_STR, &from, "NAMING", "names in --encoder-weights: auto (default) | smp | torchvision | timm | "
-                                              "cadene | albunet", false},
+        {"encoder-weights", PN_OPT_STR, &encoder_weights, "FILE",
+         "take the encoder from this checkpoint (.pth or "
+         ".safetensors: torchvision, timm, Cadene, smp)",
+         false},
+        {"from", PN_OPT_STR, &from, "NAMING",
+         "names in --encoder-weights: auto (default) | smp | torchvision | timm | "
+         "cadene | albunet",
+         false},
         {"seed", PN_OPT_INT, &seed, "N", "seed of the counter-based generator (default 0)", false},
         {"out", PN_OPT_STR, &out, "W.safetensors", "where to write the weights", true},
         {"force", PN_OPT_FLAG, &force, NULL, "overwrite an existing file", false},
         {0},
     };
-    const pn_command_help help = {"pneumoseg init --out W.safetensors [--encoder resnet34] [--decoder unet|albunet] "
-                                  "[--attention scse] [--seed N] [--encoder-weights FILE [--from NAMING]]",
-                                  "Writes weights initialised as segmentation_models_pytorch does for "
-                                  "Unet(encoder, encoder_weights=None, classes=1): kaiming-normal encoder convs, "
-                                  "kaiming-uniform decoder convs, xavier-uniform head, BatchNorm 1/0, biases 0 (AlbuNet "
-                                  "the same way). The architecture is recorded in the file's metadata. The same seed "
-                                  "gives the same weights on every machine. With --encoder-weights the encoder comes "
-                                  "from a pretrained checkpoint (an ImageNet .pth from torchvision or Cadene, a timm or "
-                                  "smp-hub safetensors, any whole smp or AlbuNet model) and the decoder and head from "
-                                  "the seed; the input normalisation the encoder expects is recorded in the file."};
+    const pn_command_help help = {
+        "pneumoseg init --out W.safetensors [--encoder resnet34] [--decoder unet|albunet] "
+        "[--attention scse] [--seed N] [--encoder-weights FILE [--from NAMING]]",
+        "Writes weights initialised as segmentation_models_pytorch does for "
+        "Unet(encoder, encoder_weights=None, classes=1): kaiming-normal encoder convs, "
+        "kaiming-uniform decoder convs, xavier-uniform head, BatchNorm 1/0, biases 0 (AlbuNet "
+        "the same way). The architecture is recorded in the file's metadata. The same seed "
+        "gives the same weights on every machine. With --encoder-weights the encoder comes "
+        "from a pretrained checkpoint (an ImageNet .pth from torchvision or Cadene, a timm or "
+        "smp-hub safetensors, any whole smp or AlbuNet model) and the decoder and head from "
+        "the seed; the input normalisation the encoder expects is recorded in the file."};
     int rc = pn_cli_parse(argc, argv, opts, &help);
     if (rc) return rc < 0 ? 0 : rc;
     FILE *exists = force ? NULL : fopen(out, "rb");

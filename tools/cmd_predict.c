@@ -21,8 +21,8 @@
 
 typedef struct predict_args {
     pn_str_list weights;
-    const char *images, *dicom, *out, *sample, *tta, *triplet, *save_probs, *save_masks, *overlays, *backend, *encoder, *decoder, *attention, *norm,
-        *precision;
+    const char *images, *dicom, *out, *sample, *tta, *triplet, *save_probs, *save_masks, *overlays, *backend, *encoder,
+        *decoder, *attention, *norm, *precision;
     int size, batch, threads, out_size, n_overlays;
     double min_region;
     bool force;
@@ -41,8 +41,8 @@ typedef struct predictor {
     double min_region;
     char **files;
     int n_files;
-    char **ids;     /* per file */
-    char **rle;     /* per file, malloc'ed */
+    char **ids; /* per file */
+    char **rle; /* per file, malloc'ed */
 } predictor;
 
 /* "<dir>/<id>.<ext>" -> id */
@@ -143,11 +143,13 @@ static pn_status predict_all(predictor *p) {
     const predict_args *a = p->a;
     int s = a->size, B = a->batch;
     int64_t px = (int64_t)s * s;
-    float *input = malloc((size_t)(3 * B * px) * sizeof(float)), *scratch = malloc((size_t)(3 * B * px) * sizeof(float));
+    float *input = malloc((size_t)(3 * B * px) * sizeof(float)),
+          *scratch = malloc((size_t)(3 * B * px) * sizeof(float));
     float *probs = malloc((size_t)(B * px) * sizeof(float)), *sum = malloc((size_t)(B * px) * sizeof(float));
     uint8_t *greys = malloc((size_t)(B * px)), *mask = malloc((size_t)px);
     uint8_t *big = malloc((size_t)a->out_size * a->out_size);
-    pn_status st = input && scratch && probs && sum && greys && mask && big ? PN_OK : pn_error(PN_ERR_NOMEM, "out of memory");
+    pn_status st =
+        input && scratch && probs && sum && greys && mask && big ? PN_OK : pn_error(PN_ERR_NOMEM, "out of memory");
     pn_progress bar;
     pn_progress_begin(&bar, "predict", p->n_files);
     int overlays_left = a->n_overlays;
@@ -207,8 +209,9 @@ static pn_status write_submission(const predictor *p) {
         }
         st = pn_atomic_commit(&af);
         if (st == PN_OK)
-            pn_log_info("wrote %s: %d rows, %lld with a mask (triplet %.2f, %lld, %.2f at %d, input normalisation %s)", a->out,
-                        n, (long long)positive, p->top, (long long)p->min_area, p->bottom, a->size, p->norm_name);
+            pn_log_info("wrote %s: %d rows, %lld with a mask (triplet %.2f, %lld, %.2f at %d, input normalisation %s)",
+                        a->out, n, (long long)positive, p->top, (long long)p->min_area, p->bottom, a->size,
+                        p->norm_name);
     }
     if (a->sample) pn_csv_free(&sample);
     free(order);
@@ -221,8 +224,10 @@ static pn_status setup(predictor *p) {
     if (a->size < 32 || a->size % 32) return pn_error(PN_ERR_ARG, "--size must be a multiple of 32");
     if (a->batch < 1 || a->out_size < 1) return pn_error(PN_ERR_ARG, "--batch and --out-size must be >= 1");
     if (!a->force && pn_file_exists(a->out)) return pn_error(PN_ERR_ARG, "%s exists (--force to overwrite)", a->out);
-    if (!strcmp(a->tta, "hflip")) p->tta = true;
-    else if (strcmp(a->tta, "none")) return pn_error(PN_ERR_ARG, "--tta must be none or hflip, got '%s'", a->tta);
+    if (!strcmp(a->tta, "hflip"))
+        p->tta = true;
+    else if (strcmp(a->tta, "none"))
+        return pn_error(PN_ERR_ARG, "--tta must be none or hflip, got '%s'", a->tta);
     double t[3];
     int nt;
     PN_TRY(pn_parse_doubles(a->triplet, "--triplet", t, 3, &nt));
@@ -249,15 +254,18 @@ static pn_status setup(predictor *p) {
     p->models = calloc((size_t)a->weights.count, sizeof *p->models);
     if (!p->models) return pn_error(PN_ERR_NOMEM, "out of memory");
     for (int k = 0; k < a->weights.count; k++) {
-        PN_TRY(pn_tool_load_model_arch(a->encoder, a->decoder, a->attention, a->weights.items[k], p->be, &p->models[k]));
+        PN_TRY(
+            pn_tool_load_model_arch(a->encoder, a->decoder, a->attention, a->weights.items[k], p->be, &p->models[k]));
         p->n_models++;
         PN_TRY(pn_unet_plan(p->models[k], a->batch, a->size, a->size, PN_UNET_EVAL));
         const char *rec = pn_unet_card(p->models[k])->normalize, *first = pn_unet_card(p->models[0])->normalize;
         if (!a->norm && strcmp(rec, first))
-            return pn_error(PN_ERR_ARG, "the checkpoints expect different input normalisations (%s: '%s', %s: '%s'); "
-                            "pass --norm", a->weights.items[0], first, a->weights.items[k], rec);
+            return pn_error(PN_ERR_ARG,
+                            "the checkpoints expect different input normalisations (%s: '%s', %s: '%s'); "
+                            "pass --norm",
+                            a->weights.items[0], first, a->weights.items[k], rec);
     }
-    const char *norm, *how;
+    const char *norm = "imagenet", *how = "";
     for (int k = 0; k < p->n_models; k++) /* --norm against each checkpoint's record (a warning when they differ) */
         PN_TRY(pn_tool_resolve_norm(a->norm, pn_unet_card(p->models[k])->normalize, a->weights.items[k], &norm, &how));
     PN_TRY(pn_norm_parse(norm, &p->norm));
@@ -281,10 +289,17 @@ static void cleanup(predictor *p) {
 }
 
 int pn_cmd_predict(int argc, char **argv) {
-    predict_args a = {.tta = "none", .triplet = "0.75,2000,0.3", .backend = "auto",
-                      .norm = NULL, .size = 256, .batch = 4, .out_size = 1024, .n_overlays = 8};
+    predict_args a = {.tta = "none",
+                      .triplet = "0.75,2000,0.3",
+                      .backend = "auto",
+                      .norm = NULL,
+                      .size = 256,
+                      .batch = 4,
+                      .out_size = 1024,
+                      .n_overlays = 8};
     const pn_opt opts[] = {
-        {"weights", PN_OPT_STRS, &a.weights, "W..", "one or more checkpoints (safetensors or .pth); probabilities are averaged", true},
+        {"weights", PN_OPT_STRS, &a.weights, "W..",
+         "one or more checkpoints (safetensors or .pth); probabilities are averaged", true},
         {"images", PN_OPT_STR, &a.images, "DIR", "PNG images <ImageId>.png (e.g. prepared DIR/test)", false},
         {"dicom", PN_OPT_STR, &a.dicom, "DIR", "DICOM files, searched recursively (no prepare step needed)", false},
         {"out", PN_OPT_STR, &a.out, "CSV", "submission: ImageId,EncodedPixels", true},
@@ -292,18 +307,24 @@ int pn_cmd_predict(int argc, char **argv) {
         {"size", PN_OPT_INT, &a.size, "S", "model input side, a multiple of 32 (default 256)", false},
         {"batch", PN_OPT_INT, &a.batch, "N", "batch size (default 4)", false},
         {"tta", PN_OPT_STR, &a.tta, "MODE", "none | hflip (default none)", false},
-        {"triplet", PN_OPT_STR, &a.triplet, "T,A,B", "top, min_area (1024-pixels), bottom (default 0.75,2000,0.3)", false},
-        {"min-region", PN_OPT_FLOAT, &a.min_region, "PX", "drop regions whose contour area (as cv2.contourArea of its outer "
-                                                          "border, in 1024-pixels) is not above PX, as the winner's "
-                                                          "MIN_CONTOUR_AREA (default 0 = keep all)", false},
+        {"triplet", PN_OPT_STR, &a.triplet, "T,A,B", "top, min_area (1024-pixels), bottom (default 0.75,2000,0.3)",
+         false},
+        {"min-region", PN_OPT_FLOAT, &a.min_region, "PX",
+         "drop regions whose contour area (as cv2.contourArea of its outer "
+         "border, in 1024-pixels) is not above PX, as the winner's "
+         "MIN_CONTOUR_AREA (default 0 = keep all)",
+         false},
         {"out-size", PN_OPT_INT, &a.out_size, "S", "mask side of the RLE (default 1024)", false},
         {"save-probs", PN_OPT_STR, &a.save_probs, "DIR", "write the probability maps as 8-bit PNGs", false},
         {"save-masks", PN_OPT_STR, &a.save_masks, "DIR", "write the submitted masks (out-size PNGs, 0/255)", false},
         {"overlays", PN_OPT_STR, &a.overlays, "DIR", "write image + predicted mask overlays (red)", false},
         {"overlays-n", PN_OPT_INT, &a.n_overlays, "N", "how many overlays (default 8)", false},
-        {"norm", PN_OPT_STR, &a.norm, "MODE", "input scaling: imagenet | unit | none (default: what the weights "
-                                              "record, else imagenet)", false},
-        {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default: what the weights file records or its tensors show)", false},
+        {"norm", PN_OPT_STR, &a.norm, "MODE",
+         "input scaling: imagenet | unit | none (default: what the weights "
+         "record, else imagenet)",
+         false},
+        {"encoder", PN_OPT_STR, &a.encoder, "NAME",
+         "encoder (default: what the weights file records or its tensors show)", false},
         {"decoder", PN_OPT_STR, &a.decoder, "NAME", "unet or albunet (default: from the weights file)", false},
         {"attention", PN_OPT_STR, &a.attention, "TYPE", "none or scse (default: from the weights file)", false},
         {"backend", PN_OPT_STR, &a.backend, "NAME", "auto | ref | cpu | cuda (default auto)", false},

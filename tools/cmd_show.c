@@ -63,7 +63,8 @@ static bool on(const uint8_t *m, int w, int h, int x, int y, int thr) {
 }
 
 /* Tints the mask area of an RGB tile by `alpha` towards `rgb` and draws its outline (thickness t). */
-static void overlay(uint8_t *rgb, int stride, const uint8_t *m, int w, int h, int thr, const uint8_t col[3], float alpha, int t) {
+static void overlay(uint8_t *rgb, int stride, const uint8_t *m, int w, int h, int thr, const uint8_t col[3],
+                    float alpha, int t) {
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             if (!on(m, w, h, x, y, thr)) continue;
@@ -100,7 +101,9 @@ static pn_status mask_from_rle(const char *csv_path, const char *id, int w, int 
     pn_csv csv;
     PN_TRY(pn_csv_read(csv_path, &csv));
     int ci = pn_csv_column(&csv, "ImageId"), ce = pn_csv_column(&csv, "EncodedPixels");
-    pn_status st = ci < 0 || ce < 0 ? pn_error(PN_ERR_FORMAT, "%s: expected the columns ImageId and EncodedPixels", csv_path) : PN_OK;
+    pn_status st = ci < 0 || ce < 0
+                       ? pn_error(PN_ERR_FORMAT, "%s: expected the columns ImageId and EncodedPixels", csv_path)
+                       : PN_OK;
     m->w = w, m->h = h, m->px = st == PN_OK ? pn_alloc((size_t)w * h) : NULL;
     if (st == PN_OK && !m->px) st = pn_error(PN_ERR_NOMEM, "show: no memory");
     int rows = 0;
@@ -210,7 +213,8 @@ static int show_grid(const char *data, int count, const char *aug_spec, const ch
             if (!m.px) st = pn_error(PN_ERR_NOMEM, "show: no memory");
         }
         if (st == PN_OK) st = fit(&m, img.w, img.h, true);
-        if (st == PN_OK) st = pn_aug_apply(aug, img.px, m.px, img.w, img.h, (uint64_t)seed, (uint32_t)epoch, (uint32_t)i);
+        if (st == PN_OK)
+            st = pn_aug_apply(aug, img.px, m.px, img.w, img.h, (uint64_t)seed, (uint32_t)epoch, (uint32_t)i);
         if (st == PN_OK) st = fit(&img, size, size, false);
         if (st == PN_OK) st = fit(&m, size, size, true);
         if (st == PN_OK) {
@@ -235,13 +239,15 @@ static int show_grid(const char *data, int count, const char *aug_spec, const ch
 }
 
 int pn_cmd_show(int argc, char **argv) {
-    const char *image = NULL, *mask = NULL, *rle = NULL, *pred = NULL, *out = NULL, *data = NULL, *aug = "blog", *border = "constant";
+    const char *image = NULL, *mask = NULL, *rle = NULL, *pred = NULL, *out = NULL, *data = NULL, *aug = "blog",
+               *border = "constant";
     int grid = 0, size = 256, seed = 0, epoch = 0, nrow = 8;
     double threshold = 0.5;
     const pn_opt opts[] = {
         {"image", PN_OPT_STR, &image, "FILE", "an image: PNG or DICOM", false},
         {"mask", PN_OPT_STR, &mask, "PNG", "its ground-truth mask (green: tint and outline)", false},
-        {"rle", PN_OPT_STR, &rle, "CSV", "instead of --mask: the ground truth from train-rle.csv (id = file name)", false},
+        {"rle", PN_OPT_STR, &rle, "CSV", "instead of --mask: the ground truth from train-rle.csv (id = file name)",
+         false},
         {"pred", PN_OPT_STR, &pred, "PNG", "a predicted mask or probability map (red outline)", false},
         {"threshold", PN_OPT_FLOAT, &threshold, "T", "--pred pixels >= T*255 are foreground (default 0.5)", false},
         {"grid", PN_OPT_INT, &grid, "N", "instead: a grid of the first N augmented samples of --data", false},
@@ -256,7 +262,8 @@ int pn_cmd_show(int argc, char **argv) {
         {NULL, 0, NULL, NULL, NULL, false},
     };
     const pn_command_help help = {
-        "pneumoseg show --image X [--mask M | --rle CSV] [--pred P] --out O.png | --grid N --data DIR [--aug blog] --out O.png",
+        "pneumoseg show --image X [--mask M | --rle CSV] [--pred P] --out O.png | --grid N --data DIR [--aug blog] "
+        "--out O.png",
         "Writes an RGB PNG to look at: the image in grey with its ground truth (green tint and outline) and/or a\n"
         "prediction (red outline; a probability map is cut at --threshold). --rle takes the ground truth of a DICOM\n"
         "or PNG straight from train-rle.csv. With --grid N it takes the first N images (by name) of a prepared\n"
@@ -270,7 +277,8 @@ int pn_cmd_show(int argc, char **argv) {
             return 2;
         }
         if (grid > 1024 || size < 8 || size > 2048 || nrow < 1 || seed < 0 || epoch < 0) {
-            fprintf(stderr, "pneumoseg show: --grid 1..1024, --size 8..2048, --nrow >= 1, --seed/--epoch >= 0 expected\n");
+            fprintf(stderr,
+                    "pneumoseg show: --grid 1..1024, --size 8..2048, --nrow >= 1, --seed/--epoch >= 0 expected\n");
             return 2;
         }
         return show_grid(data, grid, aug, border, size, seed, epoch, nrow, out);

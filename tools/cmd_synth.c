@@ -16,9 +16,12 @@ int pn_cmd_synth(int argc, char **argv) {
         {"size", PN_OPT_INT, &size, "S", "image side in pixels (default 1024, as SIIM)", false},
         {"seed", PN_OPT_INT, &seed, "N", "seed: the same seed gives the same files (default 0)", false},
         {"pos-rate", PN_OPT_FLOAT, &pos_rate, "P", "share of images with a finding (default 0.22)", false},
-        {"finding-contrast", PN_OPT_FLOAT, &contrast, "K", "multiplies how much darker a finding is, and its pleural line (default 1)", false},
-        {"finding-depth", PN_OPT_FLOAT, &depth, "K", "multiplies how deep a finding reaches into the lung (default 1)", false},
-        {"quality", PN_OPT_INT, &quality, "Q", "JPEG baseline quality 1..100 (default 90: about 150 KB per 1024 image, as SIIM)", false},
+        {"finding-contrast", PN_OPT_FLOAT, &contrast, "K",
+         "multiplies how much darker a finding is, and its pleural line (default 1)", false},
+        {"finding-depth", PN_OPT_FLOAT, &depth, "K", "multiplies how deep a finding reaches into the lung (default 1)",
+         false},
+        {"quality", PN_OPT_INT, &quality, "Q",
+         "JPEG baseline quality 1..100 (default 90: about 150 KB per 1024 image, as SIIM)", false},
         {"uncompressed", PN_OPT_FLAG, &uncompressed, NULL, "write Explicit VR Little Endian instead of JPEG", false},
         {"threads", PN_OPT_INT, &threads, "N", "worker threads (default: all cores)", false},
         {"force", PN_OPT_FLAG, &force, NULL, "write into a non-empty --out", false},
@@ -39,9 +42,17 @@ int pn_cmd_synth(int argc, char **argv) {
         n_test = (int)((long long)n * 3205 / 12047);
         if (n_test == 0) n_test = 1;
     }
-    pn_synth_opts o = {.out_dir = out, .n_train = n, .n_test = n_test, .size = size, .seed = (uint64_t)(uint32_t)seed,
-                       .pos_rate = pos_rate, .look = {(float)contrast, (float)depth}, .jpeg_quality = uncompressed ? 0 : quality, .threads = threads,
-                       .force = force, .progress = true};
+    pn_synth_opts o = {.out_dir = out,
+                       .n_train = n,
+                       .n_test = n_test,
+                       .size = size,
+                       .seed = (uint64_t)(uint32_t)seed,
+                       .pos_rate = pos_rate,
+                       .look = {(float)contrast, (float)depth},
+                       .jpeg_quality = uncompressed ? 0 : quality,
+                       .threads = threads,
+                       .force = force,
+                       .progress = true};
     if (!uncompressed && (quality < 1 || quality > 100)) {
         fprintf(stderr, "pneumoseg synth: --quality %d (expected 1..100)\n", quality);
         return 2;

@@ -26,10 +26,10 @@ static const char *H_NAMES[H_COLS] = {"epoch",    "lr",       "train_loss",    "
                                       "pos_dice", "best_top", "best_min_area", "best_bottom", "seconds"};
 
 typedef struct train_args {
-    const char *data, *folds, *out, *backend, *encoder, *decoder, *attention, *init, *aug, *border, *norm, *loss, *sched, *milestones,
-        *pos_share, *tops, *areas, *bottoms, *precision;
-    int fold, epochs, batch, accum, size, threads, loader_threads, steps_per_epoch, top_k, early_stop, seed,
-        patience, period, cosine_start, freeze_encoder;
+    const char *data, *folds, *out, *backend, *encoder, *decoder, *attention, *init, *aug, *border, *norm, *loss,
+        *sched, *milestones, *pos_share, *tops, *areas, *bottoms, *precision;
+    int fold, epochs, batch, accum, size, threads, loader_threads, steps_per_epoch, top_k, early_stop, seed, patience,
+        period, cosine_start, freeze_encoder;
     double lr, wd, clip, gamma, factor, min_lr, threshold, encoder_lr_scale;
     bool resume, force, tta, quiet, deterministic, sync_bn;
 } train_args;
@@ -43,7 +43,7 @@ typedef struct trainer {
     pn_split split;
     pn_aug_pipeline *aug;
     pn_norm_mode norm;
-    char norm_name[16]; /* --norm, else the --init weights' recorded normalisation, else imagenet */
+    char norm_name[16];     /* --norm, else the --init weights' recorded normalisation, else imagenet */
     pn_param_groups groups; /* the encoder's own optimizer group, when groups_on */
     bool groups_on;
     pn_backend *be;
@@ -69,10 +69,14 @@ static pn_status parse_loss(const char *text, double w[3]) {
         if (!eq || *end || end == eq + 1 || v < 0)
             return pn_error(PN_ERR_ARG, "--loss: '%s' is not name=weight (names bce, dice, focal)", item);
         *eq = 0;
-        if (!strcmp(item, "bce")) w[0] = v;
-        else if (!strcmp(item, "dice")) w[1] = v;
-        else if (!strcmp(item, "focal")) w[2] = v;
-        else return pn_error(PN_ERR_ARG, "--loss: unknown term '%s' (expected bce, dice or focal)", item);
+        if (!strcmp(item, "bce"))
+            w[0] = v;
+        else if (!strcmp(item, "dice"))
+            w[1] = v;
+        else if (!strcmp(item, "focal"))
+            w[2] = v;
+        else
+            return pn_error(PN_ERR_ARG, "--loss: unknown term '%s' (expected bce, dice or focal)", item);
     }
     if (w[0] + w[1] + w[2] <= 0) return pn_error(PN_ERR_ARG, "--loss: all weights are zero");
     return PN_OK;
@@ -120,7 +124,7 @@ typedef enum { SET_SAME, SET_FREE, SET_WARN } set_rule;
 typedef struct setting {
     const char *key, *option; /* run.json key, command-line option */
     set_rule rule;
-    char value[1100];         /* the JSON value text, as run.json holds it */
+    char value[1100]; /* the JSON value text, as run.json holds it */
 } setting;
 enum { MAX_SETTINGS = 48 };
 
@@ -149,7 +153,7 @@ static setting *add_setting(setting *s, int *n, const char *key, const char *opt
     return x;
 }
 #define SET_STR(key, opt, rule, v) json_quote(add_setting(set, &n, key, opt, rule)->value, sizeof set[0].value, v)
-#define SET_FMT(key, opt, rule, ...) \
+#define SET_FMT(key, opt, rule, ...)                                                                                   \
     snprintf(add_setting(set, &n, key, opt, rule)->value, sizeof set[0].value, __VA_ARGS__)
 
 /* Every setting of the run in run.json order, with what --resume allows to change: the number of
@@ -369,8 +373,10 @@ static void remove_stale_temporaries(trainer *t) {
 
 static pn_status check_finite(double v, const char *what, int64_t step, int epoch, int batch) {
     if (isfinite(v)) return PN_OK;
-    return pn_error(PN_ERR_NUMERIC, "non-finite %s (%s) at step %lld (epoch %d, batch %d); stopping, the last good "
-                    "checkpoint is kept", what, isnan(v) ? "NaN" : "Inf", (long long)step + 1, epoch + 1, batch + 1);
+    return pn_error(PN_ERR_NUMERIC,
+                    "non-finite %s (%s) at step %lld (epoch %d, batch %d); stopping, the last good "
+                    "checkpoint is kept",
+                    what, isnan(v) ? "NaN" : "Inf", (long long)step + 1, epoch + 1, batch + 1);
 }
 
 /* fp16 dynamic loss scaling, as torch.cuda.amp.GradScaler's defaults: start at 2^16, halve on a step with
@@ -455,7 +461,7 @@ static pn_status train_epoch(trainer *t, int epoch, double lr, double *mean_loss
         done++;
         if ((b + 1) % a->accum == 0 || b + 1 == batches) {
             double norm;
-            bool finite;
+            bool finite = false;
             st = pn_train_dist_grads(t->dist, t->m);
             if (st == PN_OK) st = unscale_grads(t, &finite);
             if (st == PN_OK && t->state.loss_scale > 0) loss_scale_update(&t->state, finite);
@@ -521,7 +527,7 @@ static pn_status epochs_loop(trainer *t, pn_bg_sync *sync) {
         PN_TRY(check_finite(v.loss, "validation loss", t->state.step - 1, e, 0));
         pn_sched_observe(&t->sched, e, v.score);
         double secs = pn_now() - t0;
-        float row[H_COLS] = {(float)(e + 1), (float)lr, (float)train_loss, (float)v.loss, (float)v.score,
+        float row[H_COLS] = {(float)(e + 1),    (float)lr,  (float)train_loss,      (float)v.loss, (float)v.score,
                              (float)v.pos_dice, v.best.top, (float)v.best.min_area, v.best.bottom, (float)secs};
         PN_TRY(append_history(t, row));
         bool is_best = t->state.best_epoch == 0 || v.score > t->state.best_score;
@@ -588,7 +594,8 @@ static pn_status setup(trainer *t, int argc, char **argv) {
     if (a->pos_share && *a->pos_share) {
         PN_TRY(pn_parse_doubles(a->pos_share, "--pos-share", t->shares, 16, &t->n_shares));
         for (int i = 0; i < t->n_shares; i++)
-            if (!(t->shares[i] > 0 && t->shares[i] <= 1)) return pn_error(PN_ERR_ARG, "--pos-share values must be in (0, 1]");
+            if (!(t->shares[i] > 0 && t->shares[i] <= 1))
+                return pn_error(PN_ERR_ARG, "--pos-share values must be in (0, 1]");
     }
     if (kind == PN_SCHED_PLATEAU_COSINE && a->cosine_start < 0) {
         /* default: the cosine phase starts with the sampler's second part (the winner's part1), else halfway */
@@ -596,8 +603,10 @@ static pn_status setup(trainer *t, int argc, char **argv) {
         t->sched.cosine_start = (a->epochs + parts - 1) / parts;
     }
     pn_border border = PN_BORDER_CONSTANT;
-    if (!strcmp(a->border, "reflect101")) border = PN_BORDER_REFLECT101;
-    else if (strcmp(a->border, "constant")) return pn_error(PN_ERR_ARG, "--border must be constant or reflect101");
+    if (!strcmp(a->border, "reflect101"))
+        border = PN_BORDER_REFLECT101;
+    else if (strcmp(a->border, "constant"))
+        return pn_error(PN_ERR_ARG, "--border must be constant or reflect101");
     PN_TRY(pn_aug_parse(a->aug, border, &t->aug));
     if (a->freeze_encoder < 0 || !(a->encoder_lr_scale >= 0))
         return pn_error(PN_ERR_ARG, "--freeze-encoder and --encoder-lr-scale must be >= 0");
@@ -608,7 +617,8 @@ static pn_status setup(trainer *t, int argc, char **argv) {
     int ranks = pn_train_dist_size(t->dist);
     bool root = pn_train_dist_root(t->dist); /* rank 0 alone checks and writes the run folder */
     if (a->batch % ranks)
-        return pn_error(PN_ERR_ARG, "--batch %d (the global batch) must be a multiple of the %d ranks", a->batch, ranks);
+        return pn_error(PN_ERR_ARG, "--batch %d (the global batch) must be a multiple of the %d ranks", a->batch,
+                        ranks);
     PN_TRY(pn_mkdirs(a->out));
     bool has_state = pn_file_exists(run_file(t, "last.state.safetensors"));
     if (root && !a->resume && !a->force && (has_state || pn_file_exists(run_file(t, "run.json"))))
@@ -621,14 +631,17 @@ static pn_status setup(trainer *t, int argc, char **argv) {
     PN_TRY(pn_tool_set_precision(t->be, a->precision));
     PN_TRY(pn_tool_set_deterministic(t->be, a->deterministic));
     pn_arch arch;
-    if (a->init) PN_TRY(pn_tool_arch_of_weights(a->encoder, a->decoder, a->attention, a->init, &arch));
-    else PN_TRY(pn_tool_arch(a->encoder, a->decoder, a->attention, &arch));
+    if (a->init)
+        PN_TRY(pn_tool_arch_of_weights(a->encoder, a->decoder, a->attention, a->init, &arch));
+    else
+        PN_TRY(pn_tool_arch(a->encoder, a->decoder, a->attention, &arch));
     PN_TRY(pn_unet_create_arch(&arch, t->be, &t->m));
     PN_TRY(pn_unet_init_weights(t->m, (uint64_t)a->seed)); /* what an --init file lacks (an encoder-only one) */
     pn_load_result init;
     if (a->init) PN_TRY(pn_tool_load_weights(t->m, a->init, PN_LOAD_INIT, NULL, &init));
     const char *norm, *how;
-    PN_TRY(pn_tool_resolve_norm(a->norm, pn_unet_card(t->m)->normalize, a->init ? a->init : "the seeded model", &norm, &how));
+    PN_TRY(pn_tool_resolve_norm(a->norm, pn_unet_card(t->m)->normalize, a->init ? a->init : "the seeded model", &norm,
+                                &how));
     snprintf(t->norm_name, sizeof t->norm_name, "%s", norm);
     PN_TRY(pn_norm_parse(t->norm_name, &t->norm));
     snprintf(pn_unet_card(t->m)->normalize, sizeof pn_unet_card(t->m)->normalize, "%s", t->norm_name);
@@ -638,8 +651,8 @@ static pn_status setup(trainer *t, int argc, char **argv) {
     t->groups_on = a->freeze_encoder > 0 || a->encoder_lr_scale != 1.0;
     if (t->groups_on) {
         PN_TRY(pn_groups_build(t->m, &t->groups));
-        pn_log_info("encoder (%lld parameters): frozen for %d epoch(s), then lr x %g", (long long)t->groups.encoder_scalars,
-                    a->freeze_encoder, a->encoder_lr_scale);
+        pn_log_info("encoder (%lld parameters): frozen for %d epoch(s), then lr x %g",
+                    (long long)t->groups.encoder_scalars, a->freeze_encoder, a->encoder_lr_scale);
     }
     t->state.seed = (uint64_t)a->seed;
     t->state.hist_cols = H_COLS;
@@ -664,19 +677,41 @@ static pn_status setup(trainer *t, int argc, char **argv) {
 }
 
 int pn_cmd_train(int argc, char **argv) {
-    train_args a = {.fold = 0, .epochs = 10, .batch = 8, .accum = 1, .size = 256, .threads = 0, .loader_threads = 2,
-                    .top_k = 3, .seed = 0, .patience = 2, .period = 8, .cosine_start = -1, .lr = 1e-4, .gamma = 0.75,
-                    .factor = 0.1, .threshold = 1e-4, .min_lr = 1e-7, .backend = "auto",
-                    .aug = "blog", .border = "constant", .norm = NULL, .loss = "bce=3,dice=1,focal=4",
-                    .sched = "multistep", .precision = "fp32", .encoder_lr_scale = 1.0};
+    train_args a = {.fold = 0,
+                    .epochs = 10,
+                    .batch = 8,
+                    .accum = 1,
+                    .size = 256,
+                    .threads = 0,
+                    .loader_threads = 2,
+                    .top_k = 3,
+                    .seed = 0,
+                    .patience = 2,
+                    .period = 8,
+                    .cosine_start = -1,
+                    .lr = 1e-4,
+                    .gamma = 0.75,
+                    .factor = 0.1,
+                    .threshold = 1e-4,
+                    .min_lr = 1e-7,
+                    .backend = "auto",
+                    .aug = "blog",
+                    .border = "constant",
+                    .norm = NULL,
+                    .loss = "bce=3,dice=1,focal=4",
+                    .sched = "multistep",
+                    .precision = "fp32",
+                    .encoder_lr_scale = 1.0};
     const pn_opt opts[] = {
         {"data", PN_OPT_STR, &a.data, "DIR", "prepared data (DIR/train, DIR/mask of <ImageId>.png)", true},
         {"folds", PN_OPT_STR, &a.folds, "CSV", "folds.csv from pneumoseg folds", true},
         {"fold", PN_OPT_INT, &a.fold, "K", "validation fold (default 0)", false},
         {"out", PN_OPT_STR, &a.out, "RUN", "run folder: checkpoints, metrics.csv, curves.png, run.json", true},
         {"epochs", PN_OPT_INT, &a.epochs, "N", "epochs (default 10)", false},
-        {"batch", PN_OPT_INT, &a.batch, "N", "batch size (default 8); under mpirun the global batch, split over the "
-                                             "ranks", false},
+        {"batch", PN_OPT_INT, &a.batch, "N",
+         "batch size (default 8); under mpirun the global batch, split over the "
+         "ranks",
+         false},
         {"accum", PN_OPT_INT, &a.accum, "N", "batches per optimizer step (gradient accumulation, default 1)", false},
         {"size", PN_OPT_INT, &a.size, "S", "training side, a multiple of 32 (default 256)", false},
         {"steps-per-epoch", PN_OPT_INT, &a.steps_per_epoch, "N", "cap optimizer steps per epoch (0 = all)", false},
@@ -684,25 +719,35 @@ int pn_cmd_train(int argc, char **argv) {
         {"wd", PN_OPT_FLOAT, &a.wd, "WD", "coupled weight decay, g += wd * p (default 0; winner 5e-6)", false},
         {"clip", PN_OPT_FLOAT, &a.clip, "NORM", "clip the global gradient norm (0 = off; winner 0.1)", false},
         {"loss", PN_OPT_STR, &a.loss, "SPEC", "ComboLoss weights (default bce=3,dice=1,focal=4)", false},
-        {"sched", PN_OPT_STR, &a.sched, "NAME", "multistep | plateau | cosine | plateau-cosine (default multistep)", false},
+        {"sched", PN_OPT_STR, &a.sched, "NAME", "multistep | plateau | cosine | plateau-cosine (default multistep)",
+         false},
         {"milestones", PN_OPT_STR, &a.milestones, "LIST", "multistep epochs (default 3,5,6,7,8,9,10,11,13,15)", false},
         {"gamma", PN_OPT_FLOAT, &a.gamma, "G", "multistep factor (default 0.75)", false},
         {"plateau-factor", PN_OPT_FLOAT, &a.factor, "F", "plateau factor (default 0.1)", false},
         {"plateau-patience", PN_OPT_INT, &a.patience, "N", "plateau patience in epochs (default 2)", false},
-        {"plateau-threshold", PN_OPT_FLOAT, &a.threshold, "T", "plateau: relative gain that counts (default 1e-4; "
-                                                                 "winner 1e-7)", false},
+        {"plateau-threshold", PN_OPT_FLOAT, &a.threshold, "T",
+         "plateau: relative gain that counts (default 1e-4; "
+         "winner 1e-7)",
+         false},
         {"cosine-period", PN_OPT_INT, &a.period, "N", "cosine T_max in epochs (default 8)", false},
-        {"cosine-start", PN_OPT_INT, &a.cosine_start, "E", "plateau-cosine: epochs of plateau before the cosine "
-                                                           "(default: the first --pos-share part, else half)", false},
+        {"cosine-start", PN_OPT_INT, &a.cosine_start, "E",
+         "plateau-cosine: epochs of plateau before the cosine "
+         "(default: the first --pos-share part, else half)",
+         false},
         {"min-lr", PN_OPT_FLOAT, &a.min_lr, "LR", "plateau floor and cosine eta_min (default 1e-7)", false},
         {"aug", PN_OPT_STR, &a.aug, "SPEC", "augmentation: none | blog | winner | a spec (default blog)", false},
         {"border", PN_OPT_STR, &a.border, "B", "warp border: constant | reflect101 (default constant)", false},
-        {"norm", PN_OPT_STR, &a.norm, "MODE", "input scaling: imagenet | unit | none (default: what the --init weights "
-                                              "record, else imagenet)", false},
-        {"pos-share", PN_OPT_STR, &a.pos_share, "LIST", "positive-share sampler, e.g. 0.8,0.6,0.4 over equal parts of "
-                                                       "the epochs (default: every image once, shuffled)", false},
+        {"norm", PN_OPT_STR, &a.norm, "MODE",
+         "input scaling: imagenet | unit | none (default: what the --init weights "
+         "record, else imagenet)",
+         false},
+        {"pos-share", PN_OPT_STR, &a.pos_share, "LIST",
+         "positive-share sampler, e.g. 0.8,0.6,0.4 over equal parts of "
+         "the epochs (default: every image once, shuffled)",
+         false},
         {"tops", PN_OPT_STR, &a.tops, "LIST", "triplet grid tops (default 0.6,0.75)", false},
-        {"areas", PN_OPT_STR, &a.areas, "LIST", "triplet grid min areas in 1024-pixels (default 1000,2000,3000)", false},
+        {"areas", PN_OPT_STR, &a.areas, "LIST", "triplet grid min areas in 1024-pixels (default 1000,2000,3000)",
+         false},
         {"bottoms", PN_OPT_STR, &a.bottoms, "LIST", "triplet grid bottoms (default 0.3,0.4)", false},
         {"tta", PN_OPT_FLAG, &a.tta, NULL, "validate with horizontal-flip TTA", false},
         {"top-k", PN_OPT_INT, &a.top_k, "K", "keep the K best epochs as epoch-NNN.safetensors (default 3)", false},
@@ -711,23 +756,32 @@ int pn_cmd_train(int argc, char **argv) {
          "encoder (default resnet34, or the --init file's; `pneumoseg models` lists them)", false},
         {"decoder", PN_OPT_STR, &a.decoder, "NAME", "unet (default) or albunet (resnet34 only)", false},
         {"attention", PN_OPT_STR, &a.attention, "TYPE", "Unet decoder attention: none (default) or scse", false},
-        {"init", PN_OPT_STR, &a.init, "W", "start from these weights (.safetensors or .pth; an encoder alone keeps the "
-                                           "seeded decoder) instead of the seeded initialisation", false},
-        {"freeze-encoder", PN_OPT_INT, &a.freeze_encoder, "N", "epochs with the encoder frozen, then trained (default 0; "
-                                                              "BatchNorm statistics still update, as in PyTorch)", false},
-        {"encoder-lr-scale", PN_OPT_FLOAT, &a.encoder_lr_scale, "F", "encoder learning rate = F x --lr (default 1)", false},
+        {"init", PN_OPT_STR, &a.init, "W",
+         "start from these weights (.safetensors or .pth; an encoder alone keeps the "
+         "seeded decoder) instead of the seeded initialisation",
+         false},
+        {"freeze-encoder", PN_OPT_INT, &a.freeze_encoder, "N",
+         "epochs with the encoder frozen, then trained (default 0; "
+         "BatchNorm statistics still update, as in PyTorch)",
+         false},
+        {"encoder-lr-scale", PN_OPT_FLOAT, &a.encoder_lr_scale, "F", "encoder learning rate = F x --lr (default 1)",
+         false},
         {"seed", PN_OPT_INT, &a.seed, "N", "seed of weights, sampler and augmentation (default 0)", false},
         {"backend", PN_OPT_STR, &a.backend, "NAME", "auto | ref | cpu | cuda (default auto)", false},
         {"threads", PN_OPT_INT, &a.threads, "N", "compute threads (default: all cores)", false},
-        {"precision", PN_OPT_STR, &a.precision, "P", "fp32 (default) | bf16 | fp16 convolutions (cuda); fp16 adds "
-                                                    "dynamic loss scaling", false},
+        {"precision", PN_OPT_STR, &a.precision, "P",
+         "fp32 (default) | bf16 | fp16 convolutions (cuda); fp16 adds "
+         "dynamic loss scaling",
+         false},
         {"deterministic", PN_OPT_FLAG, &a.deterministic, NULL, "deterministic algorithms only (cuda)", false},
         {"loader-threads", PN_OPT_INT, &a.loader_threads, "N", "data loader threads (default 2)", false},
         {"resume", PN_OPT_FLAG, &a.resume, NULL, "continue the run in --out from its last checkpoint", false},
         {"force", PN_OPT_FLAG, &a.force, NULL, "start over in an --out that holds a run", false},
         {"quiet", PN_OPT_FLAG, &a.quiet, NULL, "no progress bars (epoch lines only)", false},
-        {"sync-bn", PN_OPT_FLAG, &a.sync_bn, NULL, "under mpirun: BatchNorm statistics and the loss's batch sums over "
-                                                   "the global batch (as one process)", false},
+        {"sync-bn", PN_OPT_FLAG, &a.sync_bn, NULL,
+         "under mpirun: BatchNorm statistics and the loss's batch sums over "
+         "the global batch (as one process)",
+         false},
         {NULL, 0, NULL, NULL, NULL, false},
     };
     const pn_command_help help = {

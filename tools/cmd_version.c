@@ -15,8 +15,10 @@ int pn_cmd_version(int argc, char **argv) {
     if (rc) return rc < 0 ? 0 : rc;
     printf("pneumoseg %s\nbackends built in: %s\n", PN_VERSION, pn_backend_builtin_names());
     char why[512] = "";
-    if (pn_backend_module_probe("cuda", why, sizeof why) > 0) printf("cuda module: usable\n");
-    else printf("cuda module: unavailable: %s\n", why);
+    if (pn_backend_module_probe("cuda", why, sizeof why) > 0)
+        printf("cuda module: usable\n");
+    else
+        printf("cuda module: unavailable: %s\n", why);
     char mpi[320];
     pn_train_dist_describe(mpi, sizeof mpi);
     printf("%s\n", mpi);

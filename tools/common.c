@@ -60,15 +60,19 @@ static pn_status arch_of_file(const char *weights, pn_arch *out, bool *recorded)
     const char *producer = pn_st_meta(f, "producer");
     last_was_training_state = producer && strcmp(producer, "pneumoseg train") == 0;
     if (last_was_training_state) {
-        pn_status st = pn_error(PN_ERR_FORMAT, "%s is a training state (what --resume reads), not a weights file: use "
-                                "the run's last.safetensors or best.safetensors", weights);
+        pn_status st = pn_error(PN_ERR_FORMAT,
+                                "%s is a training state (what --resume reads), not a weights file: use "
+                                "the run's last.safetensors or best.safetensors",
+                                weights);
         pn_st_close(f);
         return st;
     }
     pn_status st = pn_model_card_read(f, &card);
     *recorded = st == PN_OK && card.encoder[0];
-    if (st == PN_OK && *recorded) st = pn_arch_make(card.encoder, card.decoder, card.attention, out);
-    else if (st == PN_OK) st = pn_arch_from_file(f, out);
+    if (st == PN_OK && *recorded)
+        st = pn_arch_make(card.encoder, card.decoder, card.attention, out);
+    else if (st == PN_OK)
+        st = pn_arch_from_file(f, out);
     pn_st_close(f);
     return st;
 }
@@ -86,7 +90,8 @@ static pn_status resolve_arch(const char *encoder, const char *decoder, const ch
     char text[96];
     pn_arch_text(out, text, sizeof text);
     if (differs(encoder, out->encoder) || differs(decoder, out->decoder) || differs(attention, out->attention))
-        return pn_error(PN_ERR_ARG, "%s holds a %s model (%s); leave out --encoder/--decoder/--attention or make them match",
+        return pn_error(PN_ERR_ARG,
+                        "%s holds a %s model (%s); leave out --encoder/--decoder/--attention or make them match",
                         weights, text, recorded ? "recorded in the file" : "recognised from its tensors");
     pn_log_info("model: %s (%s)", text, recorded ? "from the weights file" : "recognised from the tensor names");
     return PN_OK;

@@ -156,8 +156,8 @@ void pn_curves_render(uint8_t *rgb, const float *history, int rows, int cols, in
     series(rgb, &p[1], history, rows, cols, c_dice, ORANGE);
 }
 
-pn_status pn_curves_png(const char *path, const float *history, int rows, int cols, int c_train, int c_val,
-                        int c_score, int c_dice) {
+pn_status pn_curves_png(const char *path, const float *history, int rows, int cols, int c_train, int c_val, int c_score,
+                        int c_dice) {
     uint8_t *img = malloc((size_t)W * H * 3);
     if (!img) return pn_error(PN_ERR_NOMEM, "out of memory");
     pn_curves_render(img, history, rows, cols, c_train, c_val, c_score, c_dice);

@@ -29,7 +29,7 @@ int pn_curves_y(const pn_curves_panel *p, double v);
 void pn_curves_render(uint8_t *rgb, const float *history, int rows, int cols, int c_train, int c_val, int c_score,
                       int c_dice);
 /* pn_curves_render written as an RGB PNG, atomically. */
-pn_status pn_curves_png(const char *path, const float *history, int rows, int cols, int c_train, int c_val,
-                        int c_score, int c_dice);
+pn_status pn_curves_png(const char *path, const float *history, int rows, int cols, int c_train, int c_val, int c_score,
+                        int c_dice);
 
 #endif

@@ -41,8 +41,10 @@ pn_status pn_groups_build(pn_unet *m, pn_param_groups *g) {
         while (j < n && continues(pn_unet_param_at(m, j - 1), pn_unet_param_at(m, j))) j++;
         const pn_unet_param *last = pn_unet_param_at(m, j - 1);
         if (g->n_runs == PN_GROUPS_MAX_RUNS)
-            return pn_error(PN_ERR_ARG, "parameter groups: the parameters are split into more than %d runs", PN_GROUPS_MAX_RUNS);
-        int64_t count = (int64_t)((last->value.offset + pn_tensor_bytes(&last->value) - first->value.offset) / sizeof(float));
+            return pn_error(PN_ERR_ARG, "parameter groups: the parameters are split into more than %d runs",
+                            PN_GROUPS_MAX_RUNS);
+        int64_t count =
+            (int64_t)((last->value.offset + pn_tensor_bytes(&last->value) - first->value.offset) / sizeof(float));
         pn_param_run *r = &g->runs[g->n_runs++];
         r->p = flat_view(&first->value, count);
         r->g = flat_view(&first->grad, count);
@@ -51,8 +53,10 @@ pn_status pn_groups_build(pn_unet *m, pn_param_groups *g) {
         r->encoder = is_encoder(first->name);
         for (int k = i; k < j; k++) {
             int64_t s = pn_tensor_numel(&pn_unet_param_at(m, k)->value);
-            if (r->encoder) g->encoder_scalars += s;
-            else g->other_scalars += s;
+            if (r->encoder)
+                g->encoder_scalars += s;
+            else
+                g->other_scalars += s;
         }
         i = j;
     }
@@ -60,7 +64,8 @@ pn_status pn_groups_build(pn_unet *m, pn_param_groups *g) {
 }
 
 /* Runs one op outside the model's graph. */
-static pn_status run_op(pn_backend *be, pn_op op, pn_op_params p, pn_tensor **outs, int n_out, pn_tensor **ins, int n_in) {
+static pn_status run_op(pn_backend *be, pn_op op, pn_op_params p, pn_tensor **outs, int n_out, pn_tensor **ins,
+                        int n_in) {
     pn_node node;
     memset(&node, 0, sizeof node);
     node.op = op;

@@ -139,7 +139,7 @@ pn_status pn_tool_validate(pn_unet *m, const pn_loader_config *cfg_in, bool tta,
     float *probs = malloc((size_t)px * sizeof(float)), *logits = malloc((size_t)px * sizeof(float));
     uint8_t *truth = malloc((size_t)s * s);
     pn_status st = input && scratch && probs && logits && truth ? pn_loader_start_epoch(ld, 0)
-                                                               : pn_error(PN_ERR_NOMEM, "out of memory");
+                                                                : pn_error(PN_ERR_NOMEM, "out of memory");
     pn_progress bar;
     if (progress) pn_progress_begin(&bar, "validate", pn_loader_epoch_samples(ld));
     double loss_sum = 0;
@@ -316,10 +316,12 @@ pn_status pn_mkdirs(const char *path) {
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/') continue;
         *p = 0;
-        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return pn_error(PN_ERR_IO, "%s: cannot create: %s", buf, strerror(errno));
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return pn_error(PN_ERR_IO, "%s: cannot create: %s", buf, strerror(errno));
         *p = '/';
     }
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST) return pn_error(PN_ERR_IO, "%s: cannot create: %s", buf, strerror(errno));
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return pn_error(PN_ERR_IO, "%s: cannot create: %s", buf, strerror(errno));
     return PN_OK;
 }
 

@@ -46,14 +46,14 @@ pn_status pn_tool_predict_batch(pn_unet *m, const float *input, int n, int s, bo
 
 /* Training state next to a checkpoint: everything --resume needs. */
 typedef struct pn_train_state {
-    int epoch;        /* epochs completed */
-    int64_t step;     /* optimizer steps taken */
+    int epoch;    /* epochs completed */
+    int64_t step; /* optimizer steps taken */
     double sched_lr, sched_best;
     int sched_bad;
     double best_score;
     int best_epoch;
     int hist_rows, hist_cols;
-    float *history;   /* hist_rows x hist_cols, malloc'ed */
+    float *history; /* hist_rows x hist_cols, malloc'ed */
     uint64_t seed;
     /* fp16 dynamic loss scaling (0 when off; then nothing of it is saved): the scale, the good steps since it
      * last changed, and the optimizer steps skipped for non-finite gradients so far */

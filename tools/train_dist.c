@@ -63,12 +63,10 @@ static void pick_gpu(int local_rank, int local_size) {
         snprintf(pick, sizeof pick, "%d", local_rank);
     } else {
         int entries = 1, at = 0;
-        for (const char *p = vis; *p; p++)
-            entries += *p == ',';
+        for (const char *p = vis; *p; p++) entries += *p == ',';
         if (entries < local_size) return;
         const char *p = vis;
-        while (at < local_rank)
-            at += *p++ == ',';
+        while (at < local_rank) at += *p++ == ',';
         size_t len = strcspn(p, ",");
         snprintf(pick, sizeof pick, "%.*s", (int)(len < sizeof pick ? len : sizeof pick - 1), p);
     }
@@ -241,8 +239,7 @@ void pn_train_dist_times(const pn_train_dist *d, pn_dist_times *out) {
 /* The running mean and variance of every BatchNorm averaged over the ranks. */
 static pn_status average_running_stats(pn_train_dist *d, pn_unet *m) {
     int64_t total = 0;
-    for (int i = 0; i < pn_unet_num_bns(m); i++)
-        total += 2 * pn_tensor_numel(&pn_unet_bn_at(m, i)->running_mean);
+    for (int i = 0; i < pn_unet_num_bns(m); i++) total += 2 * pn_tensor_numel(&pn_unet_bn_at(m, i)->running_mean);
     float *f = malloc((size_t)(total + 1) * sizeof *f);
     double *v = malloc((size_t)(total + 1) * sizeof *v);
     pn_status st = f && v ? PN_OK : pn_error(PN_ERR_NOMEM, "out of memory");
@@ -260,11 +257,9 @@ static pn_status average_running_stats(pn_train_dist *d, pn_unet *m) {
             }
         }
         if (pass == 1 || st != PN_OK) break;
-        for (int64_t i = 0; i < total; i++)
-            v[i] = f[i];
+        for (int64_t i = 0; i < total; i++) v[i] = f[i];
         st = d->comm.sum_f64(&d->comm, v, total);
-        for (int64_t i = 0; i < total; i++)
-            f[i] = (float)(v[i] / d->comm.size);
+        for (int64_t i = 0; i < total; i++) f[i] = (float)(v[i] / d->comm.size);
     }
     free(f);
     free(v);

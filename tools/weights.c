@@ -46,7 +46,8 @@ static pn_status list_targets(loader *l) {
     int n = pn_unet_num_params(m) + 3 * pn_unet_num_bns(m);
     l->targets = calloc((size_t)n + 1, sizeof *l->targets);
     if (!l->targets) return pn_error(PN_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < pn_unet_num_params(m); i++) add_target(l, pn_unet_param_at(m, i)->name, &pn_unet_param_at(m, i)->value, NULL);
+    for (int i = 0; i < pn_unet_num_params(m); i++)
+        add_target(l, pn_unet_param_at(m, i)->name, &pn_unet_param_at(m, i)->value, NULL);
     char name[200];
     for (int i = 0; i < pn_unet_num_bns(m); i++) {
         pn_unet_bn *b = pn_unet_bn_at(m, i);
@@ -71,7 +72,8 @@ static bool wanted(const loader *l, const target *t) { return l->mode != PN_LOAD
 
 static void shape_text(int ndim, const int64_t *shape, char *buf, size_t n) {
     size_t used = (size_t)snprintf(buf, n, "[");
-    for (int i = 0; i < ndim && used < n; i++) used += (size_t)snprintf(buf + used, n - used, i ? ", %lld" : "%lld", (long long)shape[i]);
+    for (int i = 0; i < ndim && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, i ? ", %lld" : "%lld", (long long)shape[i]);
     if (used < n) snprintf(buf + used, n - used, "]");
 }
 
@@ -93,8 +95,10 @@ static pn_status match(loader *l, pn_load_result *r) {
         if (!t) {
             char as[200] = "";
             if (strcmp(it->target, src)) snprintf(as, sizeof as, " (as '%s')", it->target);
-            return pn_error(PN_ERR_FORMAT, "%s: tensor '%s'%s is not part of this %s %s model (wrong --encoder, "
-                            "--decoder or --from?)", l->path, src, as, pn_unet_card(l->m)->encoder, l->decoder);
+            return pn_error(PN_ERR_FORMAT,
+                            "%s: tensor '%s'%s is not part of this %s %s model (wrong --encoder, "
+                            "--decoder or --from?)",
+                            l->path, src, as, pn_unet_card(l->m)->encoder, l->decoder);
         }
         if (t->src >= 0)
             return pn_error(PN_ERR_FORMAT, "%s: both '%s' and '%s' give the model's '%s'", l->path,
@@ -105,10 +109,12 @@ static pn_status match(loader *l, pn_load_result *r) {
         if (!same) {
             char got[96], want[96];
             shape_text(s->ndim, s->shape, got, sizeof got);
-            if (is_counter(t)) snprintf(want, sizeof want, "[] (one value)");
-            else shape_text(t->t->ndim, t->t->shape, want, sizeof want);
-            return pn_error(PN_ERR_FORMAT, "%s: tensor '%s' (the model's '%s') has shape %s, the model expects %s", l->path,
-                            s->name, t->name, got, want);
+            if (is_counter(t))
+                snprintf(want, sizeof want, "[] (one value)");
+            else
+                shape_text(t->t->ndim, t->t->shape, want, sizeof want);
+            return pn_error(PN_ERR_FORMAT, "%s: tensor '%s' (the model's '%s') has shape %s, the model expects %s",
+                            l->path, s->name, t->name, got, want);
         }
         t->src = i;
     }
@@ -124,8 +130,10 @@ static pn_status check_missing(loader *l, pn_load_result *r) {
         if (is_counter(t) || !wanted(l, t)) continue; /* batch counters are optional (old checkpoints lack them) */
         if (!t->encoder) rest_total++;
         if (t->src >= 0) continue;
-        if (t->encoder) enc_missing++, first_enc = first_enc ? first_enc : t->name;
-        else rest_missing++, first_rest = first_rest ? first_rest : t->name;
+        if (t->encoder)
+            enc_missing++, first_enc = first_enc ? first_enc : t->name;
+        else
+            rest_missing++, first_rest = first_rest ? first_rest : t->name;
     }
     r->missing = enc_missing + rest_missing;
     r->encoder_only = rest_total > 0 && rest_missing == rest_total;
@@ -133,17 +141,21 @@ static pn_status check_missing(loader *l, pn_load_result *r) {
         return pn_error(PN_ERR_FORMAT, "%s lacks %d encoder tensor(s) of this %s model, e.g. '%s' (another encoder?)",
                         l->path, enc_missing, pn_unet_card(l->m)->encoder, first_enc);
     if (l->mode == PN_LOAD_WHOLE && r->encoder_only)
-        return pn_error(PN_ERR_FORMAT, "%s holds encoder weights only: start from it with `pneumoseg init --encoder-weights` "
-                        "or `train --init`", l->path);
+        return pn_error(PN_ERR_FORMAT,
+                        "%s holds encoder weights only: start from it with `pneumoseg init --encoder-weights` "
+                        "or `train --init`",
+                        l->path);
     if (rest_missing && !r->encoder_only)
-        return pn_error(PN_ERR_FORMAT, "%s lacks %d of the decoder and head tensors, e.g. '%s'", l->path, rest_missing, first_rest);
+        return pn_error(PN_ERR_FORMAT, "%s lacks %d of the decoder and head tensors, e.g. '%s'", l->path, rest_missing,
+                        first_rest);
     return PN_OK;
 }
 
 static pn_status copy_values(loader *l, pn_load_result *r) {
     int64_t most = 1;
     for (int i = 0; i < l->n_targets; i++)
-        if (l->targets[i].src >= 0 && l->targets[i].t && pn_tensor_numel(l->targets[i].t) > most) most = pn_tensor_numel(l->targets[i].t);
+        if (l->targets[i].src >= 0 && l->targets[i].t && pn_tensor_numel(l->targets[i].t) > most)
+            most = pn_tensor_numel(l->targets[i].t);
     float *buf = malloc((size_t)most * sizeof *buf);
     if (!buf) return pn_error(PN_ERR_NOMEM, "out of memory");
     pn_status st = PN_OK;
@@ -210,10 +222,12 @@ static void describe_dropped(const loader *l, char *buf, size_t cap) {
             const char *w = o->why ? o->why : not_encoder(l, o->target) ? "not the encoder" : NULL;
             if (w != why) continue;
             if (count < 2)
-                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", count ? ", " : "", l->ck->tensors[j].name);
+                snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", count ? ", " : "",
+                         l->ck->tensors[j].name);
             count++;
         }
-        used += (size_t)snprintf(buf + used, cap - used, "%s%s%s (%s)", used ? "; " : "", names, count > 2 ? ", ..." : "", why);
+        used += (size_t)snprintf(buf + used, cap - used, "%s%s%s (%s)", used ? "; " : "", names,
+                                 count > 2 ? ", ..." : "", why);
         if (count > 2 && used < cap) used += (size_t)snprintf(buf + used, cap - used, " x%d", count);
     }
 }
@@ -224,9 +238,11 @@ pn_status pn_tool_load_weights(pn_unet *m, const char *path, pn_load_mode mode, 
     if (from) PN_TRY(pn_keymap_from_parse(from, &f));
     loader l = {.m = m, .path = path, .mode = mode, .decoder = pn_unet_card(m)->decoder};
     PN_TRY(pn_ckpt_open(path, &l.ck));
-    const char **paths = calloc((size_t)l.ck->count + 1, sizeof *paths), **names = calloc((size_t)l.ck->count + 1, sizeof *names);
+    const char **paths = calloc((size_t)l.ck->count + 1, sizeof *paths),
+               **names = calloc((size_t)l.ck->count + 1, sizeof *names);
     pn_status st = paths && names ? PN_OK : pn_error(PN_ERR_NOMEM, "out of memory");
-    for (int i = 0; st == PN_OK && i < l.ck->count; i++) paths[i] = l.ck->tensors[i].path, names[i] = l.ck->tensors[i].name;
+    for (int i = 0; st == PN_OK && i < l.ck->count; i++)
+        paths[i] = l.ck->tensors[i].path, names[i] = l.ck->tensors[i].name;
     if (st == PN_OK) st = pn_keymap_make(paths, names, l.ck->count, f, pn_unet_card(m)->encoder, l.decoder, &l.map);
     if (st != PN_OK && !strstr(pn_last_error(), path)) {
         char msg[600];
@@ -244,13 +260,17 @@ pn_status pn_tool_load_weights(pn_unet *m, const char *path, pn_load_mode mode, 
         snprintf(r->from, sizeof r->from, "%s", pn_keymap_from_name(l.map.from));
         const char *norm = pn_keymap_normalize(l.map.from);
         if (!r->normalize[0] && norm) snprintf(r->normalize, sizeof r->normalize, "%s", norm);
-        if (r->normalize[0]) snprintf(pn_unet_card(m)->normalize, sizeof pn_unet_card(m)->normalize, "%s", r->normalize);
+        if (r->normalize[0])
+            snprintf(pn_unet_card(m)->normalize, sizeof pn_unet_card(m)->normalize, "%s", r->normalize);
         char dropped[600];
         describe_dropped(&l, dropped, sizeof dropped);
         pn_log_info("%s: %s, %s names%s%s%s: %d tensors loaded%s%s%s%s", path, l.ck->format, r->from,
                     l.map.detected ? " (detected)" : "", l.map.group[0] ? " under " : "", l.map.group, r->loaded,
-                    dropped[0] ? ", dropped: " : "", dropped, r->encoder_only && mode != PN_LOAD_ENCODER ? "; no decoder or head "
-                    "in the file: the model's own are kept" : "", r->normalize[0] ? "" : "; input normalisation not recorded");
+                    dropped[0] ? ", dropped: " : "", dropped,
+                    r->encoder_only && mode != PN_LOAD_ENCODER ? "; no decoder or head "
+                                                                 "in the file: the model's own are kept"
+                                                               : "",
+                    r->normalize[0] ? "" : "; input normalisation not recorded");
     }
     pn_keymap_free(&l.map);
     free(l.targets);
@@ -262,8 +282,8 @@ pn_status pn_tool_resolve_norm(const char *option, const char *recorded, const c
                                const char **how) {
     pn_norm_mode mode;
     if (recorded && recorded[0] && pn_norm_parse(recorded, &mode) != PN_OK)
-        return pn_error(PN_ERR_FORMAT, "%s records the input normalisation '%s', which is not none, unit or imagenet", what,
-                        recorded);
+        return pn_error(PN_ERR_FORMAT, "%s records the input normalisation '%s', which is not none, unit or imagenet",
+                        what, recorded);
     if (option) {
         PN_TRY(pn_norm_parse(option, &mode));
         if (recorded && recorded[0] && strcmp(option, recorded))

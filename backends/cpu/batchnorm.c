@@ -1,5 +1,6 @@
 /* cpu batchnorm: training forward (batch statistics in double, running-stat update), apply with saved statistics,
- * inference forward and backward, on the tensor's own layout (plain or channel-blocked); one channel block per OpenMP task. */
+ * inference forward and backward, on the tensor's own layout (plain or channel-blocked); one channel block per OpenMP
+ * task. */
 #include <math.h>
 
 #include "cpu.h"

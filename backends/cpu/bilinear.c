@@ -69,8 +69,7 @@ static int taps_to(int64_t i, int64_t n, tap t[5]) {
 static inline void add_term(float *acc, const float *g, float wy, float wx, int64_t b) {
     float wt = wy * wx;
 #pragma omp simd
-    for (int64_t l = 0; l < b; l++)
-        acc[l] += wt * g[l];
+    for (int64_t l = 0; l < b; l++) acc[l] += wt * g[l];
 }
 
 pn_status pn_cpu_bilinear2x_bwd(cpu_ctx *ctx, pn_node *node) {
@@ -86,8 +85,7 @@ pn_status pn_cpu_bilinear2x_bwd(cpu_ctx *ctx, pn_node *node) {
             for (int64_t ix = 0; ix < w; ix++) {
                 int nx = taps_to(ix, w, tx);
                 float acc[MAXB];
-                for (int64_t l = 0; l < b; l++)
-                    acc[l] = 0.0f;
+                for (int64_t l = 0; l < b; l++) acc[l] = 0.0f;
                 for (int a = 0; a < ny; a++) {
                     const float *row = dy + (k * 2 * h + ty[a].o) * 2 * w * b;
                     float ly = ty[a].l;
@@ -102,8 +100,7 @@ pn_status pn_cpu_bilinear2x_bwd(cpu_ctx *ctx, pn_node *node) {
                     }
                 }
                 float *out = dx + ((k * h + iy) * w + ix) * b;
-                for (int64_t l = 0; l < b; l++)
-                    out[l] = acc[l];
+                for (int64_t l = 0; l < b; l++) out[l] = acc[l];
             }
         }
     return PN_OK;

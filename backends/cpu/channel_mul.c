@@ -22,8 +22,7 @@ pn_status pn_cpu_channel_mul(cpu_ctx *ctx, pn_node *node) {
                 const float *xp = x + (k * hw + i) * b;
                 float *yp = y + (k * hw + i) * b;
 #pragma omp simd
-                for (int64_t l = 0; l < b; l++)
-                    yp[l] = xp[l] * f[l];
+                for (int64_t l = 0; l < b; l++) yp[l] = xp[l] * f[l];
             }
         }
     return PN_OK;
@@ -40,19 +39,16 @@ pn_status pn_cpu_channel_mul_bwd_scale(cpu_ctx *ctx, pn_node *node) {
         if (b == 1) {
             double sum = 0.0;
 #pragma omp simd reduction(+ : sum)
-            for (int64_t i = 0; i < hw; i++)
-                sum += (double)dyp[i] * (double)xp[i];
+            for (int64_t i = 0; i < hw; i++) sum += (double)dyp[i] * (double)xp[i];
             ds[k] = (float)sum;
             continue;
         }
         double sum[MAXB] = {0};
         for (int64_t i = 0; i < hw; i++) {
 #pragma omp simd
-            for (int64_t l = 0; l < b; l++)
-                sum[l] += (double)dyp[i * b + l] * (double)xp[i * b + l];
+            for (int64_t l = 0; l < b; l++) sum[l] += (double)dyp[i * b + l] * (double)xp[i * b + l];
         }
-        for (int64_t l = 0; l < b; l++)
-            ds[k * b + l] = (float)sum[l];
+        for (int64_t l = 0; l < b; l++) ds[k * b + l] = (float)sum[l];
     }
     return PN_OK;
 }

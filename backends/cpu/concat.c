@@ -23,8 +23,10 @@ static void copy_blocks(float *dst, int64_t dst_stride, const float *src, int64_
 static void move_channels(float *whole, int64_t wc, int64_t wb, int64_t c0, float *part, int64_t pc, int64_t pb,
                           int64_t n, int64_t hw, bool to_whole) {
     if (wb == pb) {
-        if (to_whole) copy_blocks(whole + c0 * hw, wc * hw, part, pc * hw, n, pc * hw);
-        else copy_blocks(part, pc * hw, whole + c0 * hw, wc * hw, n, pc * hw);
+        if (to_whole)
+            copy_blocks(whole + c0 * hw, wc * hw, part, pc * hw, n, pc * hw);
+        else
+            copy_blocks(part, pc * hw, whole + c0 * hw, wc * hw, n, pc * hw);
         return;
     }
 #pragma omp parallel for collapse(2) schedule(static)
@@ -32,8 +34,10 @@ static void move_channels(float *whole, int64_t wc, int64_t wb, int64_t c0, floa
         for (int64_t c = 0; c < pc; c++)
             for (int64_t i = 0; i < hw; i++) {
                 float *w = whole + cpu_at(wb, wc, hw, in, c0 + c, i), *p = part + cpu_at(pb, pc, hw, in, c, i);
-                if (to_whole) *w = *p;
-                else *p = *w;
+                if (to_whole)
+                    *w = *p;
+                else
+                    *p = *w;
             }
 }
 

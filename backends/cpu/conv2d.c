@@ -12,8 +12,9 @@ pn_conv_dims pn_cpu_conv_dims(const pn_node *node) {
         w = node->out[0], y = node->in[0], x = node->in[1];
     }
     const pn_conv2d_params *p = &node->p.conv2d_fwd;
-    pn_conv_dims d = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], y->shape[1], y->shape[2], y->shape[3],
-                      w->shape[2], w->shape[1], y->shape[1] / p->groups, p->groups, p->stride, p->pad};
+    pn_conv_dims d = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], y->shape[1],
+                      y->shape[2], y->shape[3], w->shape[2], w->shape[1], y->shape[1] / p->groups,
+                      p->groups,   p->stride,   p->pad};
     return d;
 }
 

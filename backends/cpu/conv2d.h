@@ -5,9 +5,9 @@
 #include "cpu.h"
 
 typedef struct pn_conv_dims {
-    int64_t n, cin, h, w;      /* input */
-    int64_t cout, oh, ow;      /* output */
-    int64_t k, cin_g, cout_g;  /* kernel size, channels per group */
+    int64_t n, cin, h, w;     /* input */
+    int64_t cout, oh, ow;     /* output */
+    int64_t k, cin_g, cout_g; /* kernel size, channels per group */
     int64_t groups;
     int stride, pad;
 } pn_conv_dims;

@@ -142,8 +142,8 @@ static pn_status add_arg_scaled(cpu_ctx *ctx, conv_state *s, int arg, const pn_t
 }
 
 typedef struct conv_mds {
-    dnnl_memory_desc_t src, wei, bias, dst;         /* plain: nchw, (g)oihw, x */
-    dnnl_memory_desc_t any_src, any_wei, any_dst;   /* format_tag_any */
+    dnnl_memory_desc_t src, wei, bias, dst;       /* plain: nchw, (g)oihw, x */
+    dnnl_memory_desc_t any_src, any_wei, any_dst; /* format_tag_any */
     dnnl_dims_t strides, pad;
     bool wino_ok; /* a 3x3 stride-1 convolution, the shapes Winograd F(4x4, 3x3) applies to */
 } conv_mds;
@@ -182,7 +182,9 @@ static pn_status weight_md(dnnl_memory_desc_t *md, const pn_conv_dims *d, int64_
 static pn_status init_mds(cpu_ctx *ctx, const pn_node *node, const pn_conv_dims *d, conv_mds *m) {
     dnnl_dims_t src = {d->n, d->cin, d->h, d->w}, dst = {d->n, d->cout, d->oh, d->ow}, bias = {d->cout};
     dnnl_dims_t wei = {d->cout, d->cin_g, d->k, d->k}, gwei = {d->groups, d->cout_g, d->cin_g, d->k, d->k};
-    const pn_tensor *tx = node->op == PN_OP_CONV2D_BWD_DATA ? node->out[0] : node->op == PN_OP_CONV2D_FWD ? node->in[0] : node->in[1];
+    const pn_tensor *tx = node->op == PN_OP_CONV2D_BWD_DATA ? node->out[0]
+                          : node->op == PN_OP_CONV2D_FWD    ? node->in[0]
+                                                            : node->in[1];
     const pn_tensor *ty = node->op == PN_OP_CONV2D_FWD ? node->out[0] : node->in[0];
     const pn_tensor *tw = node->op == PN_OP_CONV2D_BWD_WEIGHTS ? node->out[0] : node->in[1];
     bool grouped = d->groups > 1;
@@ -214,7 +216,10 @@ static dnnl_status_t set_post_ops(cpu_ctx *ctx, dnnl_primitive_attr_t attr, cons
         dnnl_dims_t dims = {t->shape[0], t->shape[1], t->shape[2], t->shape[3]};
         dnnl_memory_desc_t md;
         int64_t b = cpu_blk(ctx, t);
-        st = dnnl_memory_desc_init_by_tag(&md, 4, dims, dnnl_f32, b == 16 ? dnnl_aBcd16b : b == 8 ? dnnl_aBcd8b : dnnl_nchw);
+        st = dnnl_memory_desc_init_by_tag(&md, 4, dims, dnnl_f32,
+                                          b == 16  ? dnnl_aBcd16b
+                                          : b == 8 ? dnnl_aBcd8b
+                                                   : dnnl_nchw);
         if (st == dnnl_success) st = dnnl_post_ops_append_binary(ops, dnnl_binary_add, &md);
     }
     if (st == dnnl_success) st = dnnl_primitive_attr_set_post_ops(attr, ops);
@@ -239,8 +244,8 @@ static pn_status make_pd(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const c
     dnnl_primitive_attr_t attr = NULL;
     bool inference = f->gamma || f->n_post;
     DNNL_TRY(dnnl_convolution_forward_desc_init(&fwd_desc, inference ? dnnl_forward_inference : dnnl_forward_training,
-                                                alg, &m->any_src, &m->any_wei,
-                                                bias ? &m->bias : NULL, &m->any_dst, m->strides, m->pad, m->pad));
+                                                alg, &m->any_src, &m->any_wei, bias ? &m->bias : NULL, &m->any_dst,
+                                                m->strides, m->pad, m->pad));
     DNNL_TRY(dnnl_primitive_attr_create(&attr));
     dnnl_status_t st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
     if (st == dnnl_success && op == PN_OP_CONV2D_FWD) st = set_post_ops(ctx, attr, f);
@@ -249,19 +254,20 @@ static pn_status make_pd(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const c
     } else if (st == dnnl_success) {
         st = dnnl_primitive_desc_create(&hint, &fwd_desc, NULL, ctx->engine, NULL);
         if (st == dnnl_success && op == PN_OP_CONV2D_BWD_DATA)
-            st = dnnl_convolution_backward_data_desc_init(&desc, alg, &m->any_src, &m->any_wei,
-                                                          &m->any_dst, m->strides, m->pad, m->pad);
+            st = dnnl_convolution_backward_data_desc_init(&desc, alg, &m->any_src, &m->any_wei, &m->any_dst, m->strides,
+                                                          m->pad, m->pad);
         else if (st == dnnl_success)
-            st = dnnl_convolution_backward_weights_desc_init(&desc, alg, &m->any_src,
-                                                             &m->any_wei, bias ? &m->bias : NULL, &m->any_dst,
-                                                             m->strides, m->pad, m->pad);
+            st = dnnl_convolution_backward_weights_desc_init(
+                &desc, alg, &m->any_src, &m->any_wei, bias ? &m->bias : NULL, &m->any_dst, m->strides, m->pad, m->pad);
         if (st == dnnl_success) st = dnnl_primitive_desc_create(pd, &desc, attr, ctx->engine, hint);
     }
     if (hint) dnnl_primitive_desc_destroy(hint);
     dnnl_primitive_attr_destroy(attr);
     if (st != dnnl_success && alg == dnnl_convolution_winograd)
-        return pn_error(PN_ERR_UNSUPPORTED, "oneDNN has no Winograd convolution for this shape on this CPU (status %d; "
-                        "oneDNN 2.6 implements it for AVX-512 only)", (int)st);
+        return pn_error(PN_ERR_UNSUPPORTED,
+                        "oneDNN has no Winograd convolution for this shape on this CPU (status %d; "
+                        "oneDNN 2.6 implements it for AVX-512 only)",
+                        (int)st);
     return st == dnnl_success ? PN_OK : pn_cpu_dnnl_check(st, "creating a convolution primitive descriptor");
 }
 
@@ -273,8 +279,9 @@ static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_
     conv_mds m;
     PN_TRY(init_mds(ctx, node, d, &m));
     bool folded = s->f.gamma != NULL;
-    bool bias = node->op == PN_OP_CONV2D_FWD ? (node->in[2] != NULL || folded)
-                : node->op == PN_OP_CONV2D_BWD_WEIGHTS ? node->out[1] != NULL : false;
+    bool bias = node->op == PN_OP_CONV2D_FWD           ? (node->in[2] != NULL || folded)
+                : node->op == PN_OP_CONV2D_BWD_WEIGHTS ? node->out[1] != NULL
+                                                       : false;
     dnnl_primitive_desc_t pd = NULL;
     PN_TRY(make_pd(ctx, node->op, &m, bias, &s->f, &pd));
     size_t work = 0;
@@ -293,25 +300,38 @@ static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_
         const pn_tensor *wt = folded && !s->fold_in_reorder ? NULL : node->in[1], *bt = folded ? NULL : node->in[2];
         int mask = folded && s->fold_in_reorder ? (d->groups > 1 ? 3 : 1) : -1;
         st = add_arg(ctx, s, DNNL_ARG_SRC, node->in[0], &m.src, query(pd, dnnl_query_src_md), false, false, &work);
-        if (!st) st = add_arg_scaled(ctx, s, DNNL_ARG_WEIGHTS, wt, &m.wei, query(pd, dnnl_query_weights_md), false, false, mask, &work);
+        if (!st)
+            st = add_arg_scaled(ctx, s, DNNL_ARG_WEIGHTS, wt, &m.wei, query(pd, dnnl_query_weights_md), false, false,
+                                mask, &work);
         if (!st && bias) st = add_arg(ctx, s, DNNL_ARG_BIAS, bt, &m.bias, &m.bias, false, false, &work);
-        if (!st) st = add_arg(ctx, s, DNNL_ARG_DST, node->out[0], &m.dst, query(pd, dnnl_query_dst_md), true, false, &work);
+        if (!st)
+            st = add_arg(ctx, s, DNNL_ARG_DST, node->out[0], &m.dst, query(pd, dnnl_query_dst_md), true, false, &work);
         for (int i = 0; i < s->f.n_post && !st; i++) {
             const pn_tensor *t = s->f.post[i].addend;
             if (!t) continue;
             dnnl_memory_desc_t amd;
             dnnl_dims_t dims = {t->shape[0], t->shape[1], t->shape[2], t->shape[3]};
             PN_TRY(act_md(&amd, dims, cpu_blk(ctx, t)));
-            st = add_arg(ctx, s, DNNL_ARG_ATTR_MULTIPLE_POST_OP(i) | DNNL_ARG_SRC_1, t, &amd, &amd, false, false, &work);
+            st =
+                add_arg(ctx, s, DNNL_ARG_ATTR_MULTIPLE_POST_OP(i) | DNNL_ARG_SRC_1, t, &amd, &amd, false, false, &work);
         }
     } else if (node->op == PN_OP_CONV2D_BWD_DATA) {
-        st = add_arg(ctx, s, DNNL_ARG_DIFF_DST, node->in[0], &m.dst, query(pd, dnnl_query_diff_dst_md), false, false, &work);
-        if (!st) st = add_arg(ctx, s, DNNL_ARG_WEIGHTS, node->in[1], &m.wei, query(pd, dnnl_query_weights_md), false, false, &work);
-        if (!st) st = add_arg(ctx, s, DNNL_ARG_DIFF_SRC, node->out[0], &m.src, query(pd, dnnl_query_diff_src_md), true, false, &work);
+        st = add_arg(ctx, s, DNNL_ARG_DIFF_DST, node->in[0], &m.dst, query(pd, dnnl_query_diff_dst_md), false, false,
+                     &work);
+        if (!st)
+            st = add_arg(ctx, s, DNNL_ARG_WEIGHTS, node->in[1], &m.wei, query(pd, dnnl_query_weights_md), false, false,
+                         &work);
+        if (!st)
+            st = add_arg(ctx, s, DNNL_ARG_DIFF_SRC, node->out[0], &m.src, query(pd, dnnl_query_diff_src_md), true,
+                         false, &work);
     } else {
-        st = add_arg(ctx, s, DNNL_ARG_DIFF_DST, node->in[0], &m.dst, query(pd, dnnl_query_diff_dst_md), false, false, &work);
-        if (!st) st = add_arg(ctx, s, DNNL_ARG_SRC, node->in[1], &m.src, query(pd, dnnl_query_src_md), false, false, &work);
-        if (!st) st = add_arg(ctx, s, DNNL_ARG_DIFF_WEIGHTS, node->out[0], &m.wei, query(pd, dnnl_query_diff_weights_md), true, true, &work);
+        st = add_arg(ctx, s, DNNL_ARG_DIFF_DST, node->in[0], &m.dst, query(pd, dnnl_query_diff_dst_md), false, false,
+                     &work);
+        if (!st)
+            st = add_arg(ctx, s, DNNL_ARG_SRC, node->in[1], &m.src, query(pd, dnnl_query_src_md), false, false, &work);
+        if (!st)
+            st = add_arg(ctx, s, DNNL_ARG_DIFF_WEIGHTS, node->out[0], &m.wei, query(pd, dnnl_query_diff_weights_md),
+                         true, true, &work);
         if (!st && bias) st = add_arg(ctx, s, DNNL_ARG_DIFF_BIAS, node->out[1], &m.bias, &m.bias, true, true, &work);
     }
     const dnnl_memory_desc_t *smd = query(pd, dnnl_query_scratchpad_md);
@@ -425,8 +445,10 @@ bool pn_cpu_fused_node(const pn_node *node) {
 pn_status pn_cpu_fused_compute(cpu_ctx *ctx, pn_node *node) {
     fused_marker *mk = node->state;
     if (ctx->ran_conv != mk->conv || ctx->ran_step + 1 != mk->step)
-        return pn_error(PN_ERR_BACKEND, "%s %s: this node was fused into the convolution before it, which must run "
-                        "immediately before it", pn_op_name(node->op), node->label ? node->label : "");
+        return pn_error(PN_ERR_BACKEND,
+                        "%s %s: this node was fused into the convolution before it, which must run "
+                        "immediately before it",
+                        pn_op_name(node->op), node->label ? node->label : "");
     ctx->ran_step++;
     return PN_OK;
 }

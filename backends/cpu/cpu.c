@@ -32,12 +32,14 @@ pn_status pn_cpu_dnnl_check(dnnl_status_t st, const char *what) {
 void pn_cpu_bf16_unavailable(char *why, size_t n) {
 #ifdef PN_HAVE_ONEDNN
     if (dnnl_get_effective_cpu_isa() < dnnl_cpu_isa_avx512_core_bf16) {
-        snprintf(why, n, "bf16 inference needs a CPU with AVX512_BF16 and this one lacks it (oneDNN ISA level 0x%x, "
-                 "AVX512_BF16 is 0x%x); use --precision fp32", (unsigned)dnnl_get_effective_cpu_isa(),
-                 (unsigned)dnnl_cpu_isa_avx512_core_bf16);
+        snprintf(why, n,
+                 "bf16 inference needs a CPU with AVX512_BF16 and this one lacks it (oneDNN ISA level 0x%x, "
+                 "AVX512_BF16 is 0x%x); use --precision fp32",
+                 (unsigned)dnnl_get_effective_cpu_isa(), (unsigned)dnnl_cpu_isa_avx512_core_bf16);
         return;
     }
-    snprintf(why, n, "bf16 inference is not implemented in the cpu backend yet (the CPU has AVX512_BF16); "
+    snprintf(why, n,
+             "bf16 inference is not implemented in the cpu backend yet (the CPU has AVX512_BF16); "
              "use --precision fp32");
 #else
     snprintf(why, n, "bf16 inference needs oneDNN and AVX512_BF16; this build has no oneDNN; use --precision fp32");
@@ -91,15 +93,19 @@ static void convert_layout(const pn_tensor *t, int64_t b, float *plain, float *o
 
 static pn_status cpu_tensor_set(pn_backend *be, const pn_tensor *t, const float *src) {
     int64_t b = cpu_blk(be->ctx, t);
-    if (b == 1) memcpy(pn_tensor_host_f32(t), src, pn_tensor_bytes(t));
-    else convert_layout(t, b, (float *)src, pn_tensor_host_f32(t), false);
+    if (b == 1)
+        memcpy(pn_tensor_host_f32(t), src, pn_tensor_bytes(t));
+    else
+        convert_layout(t, b, (float *)src, pn_tensor_host_f32(t), false);
     return PN_OK;
 }
 
 static pn_status cpu_tensor_get(pn_backend *be, const pn_tensor *t, float *dst) {
     int64_t b = cpu_blk(be->ctx, t);
-    if (b == 1) memcpy(dst, pn_tensor_host_f32(t), pn_tensor_bytes(t));
-    else convert_layout(t, b, dst, pn_tensor_host_f32(t), true);
+    if (b == 1)
+        memcpy(dst, pn_tensor_host_f32(t), pn_tensor_bytes(t));
+    else
+        convert_layout(t, b, dst, pn_tensor_host_f32(t), true);
     return PN_OK;
 }
 
@@ -116,7 +122,9 @@ static bool is_conv(pn_op op) {
     return op == PN_OP_CONV2D_FWD || op == PN_OP_CONV2D_BWD_DATA || op == PN_OP_CONV2D_BWD_WEIGHTS;
 }
 
-static inline bool is_fusable(pn_op op) { return op == PN_OP_BATCHNORM_INFER_FWD || op == PN_OP_RELU_FWD || op == PN_OP_ADD; }
+static inline bool is_fusable(pn_op op) {
+    return op == PN_OP_BATCHNORM_INFER_FWD || op == PN_OP_RELU_FWD || op == PN_OP_ADD;
+}
 
 static pn_status cpu_prepare(pn_backend *be, pn_node *node) {
     cpu_ctx *ctx = be->ctx;

@@ -22,7 +22,7 @@ typedef struct cpu_ctx {
     int blk; /* channel block of the activation layout: 8 (AVX2) or 16 (AVX-512), 0 = plain NCHW only */
     void *work;
     size_t work_bytes;
-    bool profile;                  /* PN_CPU_PROFILE=1: time per op, printed when the backend closes */
+    bool profile; /* PN_CPU_PROFILE=1: time per op, printed when the backend closes */
     double op_seconds[PN_OP_COUNT];
     /* inference fusion (PN_CPU_FUSE=0 turns it off): the forward conv prepared last, whose output the next
      * prepared node may join; at run time the conv that ran last and how many joined nodes ran since */
@@ -76,10 +76,10 @@ static inline float *cpu_ptr(const pn_tensor *t) { return t ? pn_tensor_host_f32
 #ifdef PN_HAVE_ONEDNN
 /* Turns a oneDNN status into a pn_status with a message naming `what`. */
 pn_status pn_cpu_dnnl_check(dnnl_status_t st, const char *what);
-#define DNNL_TRY(call)                                                   \
-    do {                                                                 \
-        dnnl_status_t dnnl_st_ = (call);                                 \
-        if (dnnl_st_ != dnnl_success) return pn_cpu_dnnl_check(dnnl_st_, #call); \
+#define DNNL_TRY(call)                                                                                                 \
+    do {                                                                                                               \
+        dnnl_status_t dnnl_st_ = (call);                                                                               \
+        if (dnnl_st_ != dnnl_success) return pn_cpu_dnnl_check(dnnl_st_, #call);                                       \
     } while (0)
 #endif
 

@@ -13,17 +13,14 @@ static void lane_sums(const float *p, int64_t hw, int64_t b, double *sum) {
     if (b == 1) {
         double s = 0.0;
 #pragma omp simd reduction(+ : s)
-        for (int64_t i = 0; i < hw; i++)
-            s += p[i];
+        for (int64_t i = 0; i < hw; i++) s += p[i];
         sum[0] = s;
         return;
     }
-    for (int64_t l = 0; l < b; l++)
-        sum[l] = 0.0;
+    for (int64_t l = 0; l < b; l++) sum[l] = 0.0;
     for (int64_t i = 0; i < hw; i++) {
 #pragma omp simd
-        for (int64_t l = 0; l < b; l++)
-            sum[l] += p[i * b + l];
+        for (int64_t l = 0; l < b; l++) sum[l] += p[i * b + l];
     }
 }
 
@@ -36,8 +33,7 @@ pn_status pn_cpu_global_avg_pool_fwd(cpu_ctx *ctx, pn_node *node) {
     for (int64_t k = 0; k < blocks; k++) {
         double sum[MAXB];
         lane_sums(x + k * hw * b, hw, b, sum);
-        for (int64_t l = 0; l < b; l++)
-            y[k * b + l] = (float)(sum[l] / (double)hw);
+        for (int64_t l = 0; l < b; l++) y[k * b + l] = (float)(sum[l] / (double)hw);
     }
     return PN_OK;
 }
@@ -52,14 +48,12 @@ pn_status pn_cpu_global_avg_pool_bwd(cpu_ctx *ctx, pn_node *node) {
     for (int64_t k = 0; k < blocks; k++)
         for (int64_t ch = 0; ch < chunks; ch++) {
             float g[MAXB];
-            for (int64_t l = 0; l < b; l++)
-                g[l] = (float)((double)dy[k * b + l] / (double)hw);
+            for (int64_t l = 0; l < b; l++) g[l] = (float)((double)dy[k * b + l] / (double)hw);
             int64_t end = (ch + 1) * CHUNK < hw ? (ch + 1) * CHUNK : hw;
             float *p = dx + k * hw * b;
             for (int64_t i = ch * CHUNK; i < end; i++) {
 #pragma omp simd
-                for (int64_t l = 0; l < b; l++)
-                    p[i * b + l] = g[l];
+                for (int64_t l = 0; l < b; l++) p[i * b + l] = g[l];
             }
         }
     return PN_OK;

@@ -22,8 +22,7 @@ pn_status pn_cpu_pixel_mul(cpu_ctx *ctx, pn_node *node) {
                 float *yp = y + (k * hw + i) * b;
                 float v = f[i];
 #pragma omp simd
-                for (int64_t l = 0; l < b; l++)
-                    yp[l] = xp[l] * v;
+                for (int64_t l = 0; l < b; l++) yp[l] = xp[l] * v;
             }
         }
     return PN_OK;
@@ -42,19 +41,16 @@ pn_status pn_cpu_pixel_mul_bwd_scale(cpu_ctx *ctx, pn_node *node) {
         for (int64_t ch = 0; ch < chunks; ch++) {
             double acc[CHUNK * MAXB];
             int64_t i0 = ch * CHUNK, cnt = (hw - i0 < CHUNK ? hw - i0 : CHUNK) * b;
-            for (int64_t j = 0; j < cnt; j++)
-                acc[j] = 0.0;
+            for (int64_t j = 0; j < cnt; j++) acc[j] = 0.0;
             for (int64_t cb = 0; cb < cblocks; cb++) {
                 const float *dyp = dy + ((in * cblocks + cb) * hw + i0) * b,
                             *xp = x + ((in * cblocks + cb) * hw + i0) * b;
 #pragma omp simd
-                for (int64_t j = 0; j < cnt; j++)
-                    acc[j] += (double)dyp[j] * (double)xp[j];
+                for (int64_t j = 0; j < cnt; j++) acc[j] += (double)dyp[j] * (double)xp[j];
             }
             for (int64_t j = 0; j < cnt / b; j++) {
                 double sum = 0.0;
-                for (int64_t l = 0; l < b; l++)
-                    sum += acc[j * b + l];
+                for (int64_t l = 0; l < b; l++) sum += acc[j * b + l];
                 ds[in * hw + i0 + j] = (float)sum;
             }
         }

@@ -36,8 +36,8 @@ pn_status pn_cpu_upsample2x_bwd(cpu_ctx *ctx, pn_node *node) {
             float *out = dx + (pl * h + y) * w * b;
             for (int64_t x = 0; x < w; x++)
                 for (int64_t l = 0; l < b; l++)
-                    out[x * b + l] = (r0[2 * x * b + l] + r0[(2 * x + 1) * b + l]) +
-                                     (r1[2 * x * b + l] + r1[(2 * x + 1) * b + l]);
+                    out[x * b + l] =
+                        (r0[2 * x * b + l] + r0[(2 * x + 1) * b + l]) + (r1[2 * x * b + l] + r1[(2 * x + 1) * b + l]);
         }
     return PN_OK;
 }

@@ -24,10 +24,9 @@ pn_status pn_cuda_adam_step(cuda_ctx *ctx, pn_node *node) {
     double bc1 = 1.0 - pow(p->beta1, (double)p->step);
     double bc2_sqrt = sqrt(1.0 - pow(p->beta2, (double)p->step));
     float step_size = (float)(p->lr / bc1);
-    adam_kernel<<<cuda_blocks(n), CUDA_THREADS, 0, ctx->stream>>>(cuda_ptr(node->out[0]), cuda_ptr(node->out[1]),
-                                                                  cuda_ptr(node->out[2]), cuda_ptr(node->in[0]), n,
-                                                                  p->beta1, p->beta2, p->eps, p->weight_decay,
-                                                                  step_size, (float)bc2_sqrt);
+    adam_kernel<<<cuda_blocks(n), CUDA_THREADS, 0, ctx->stream>>>(
+        cuda_ptr(node->out[0]), cuda_ptr(node->out[1]), cuda_ptr(node->out[2]), cuda_ptr(node->in[0]), n, p->beta1,
+        p->beta2, p->eps, p->weight_decay, step_size, (float)bc2_sqrt);
     CUDA_LAUNCHED(adam_kernel);
     return PN_OK;
 }

@@ -115,8 +115,8 @@ __global__ void bn_bwd_finish_kernel(double *sums, float *dgamma, float *dbeta, 
 }
 
 /* dx = gamma * invstd / M * (M * dy - sum(dy) - xhat * sum(dy * xhat)), M = N*H*W. */
-__global__ void bn_bwd_dx_kernel(float *dx, const float *dy, const float *x, const float *gamma,
-                                 const float *save_mean, const float *save_invstd, const double *sums, bn_dims d) {
+__global__ void bn_bwd_dx_kernel(float *dx, const float *dy, const float *x, const float *gamma, const float *save_mean,
+                                 const float *save_invstd, const double *sums, bn_dims d) {
     double count = (double)(d.n * d.hw);
     CUDA_GRID_LOOP(i, d.n * d.c * d.hw) {
         size_t c = i / d.hw % d.c;
@@ -140,8 +140,8 @@ pn_status pn_cuda_batchnorm_train_fwd(cuda_ctx *ctx, pn_node *node) {
     CUDA_LAUNCHED(cuda_channel_partials);
     bn_mean_kernel<<<cuda_blocks(d.c), CUDA_THREADS, 0, ctx->stream>>>(stats, partials, chunks, d);
     CUDA_LAUNCHED(bn_mean_kernel);
-    cuda_channel_partials<1><<<grid, CUDA_THREADS, 0, ctx->stream>>>(partials, d.c, d.hw, count, chunks,
-                                                                     bn_sum_sqdev{x, stats});
+    cuda_channel_partials<1>
+        <<<grid, CUDA_THREADS, 0, ctx->stream>>>(partials, d.c, d.hw, count, chunks, bn_sum_sqdev{x, stats});
     CUDA_LAUNCHED(cuda_channel_partials);
     bn_finish_kernel<<<cuda_blocks(d.c), CUDA_THREADS, 0, ctx->stream>>>(
         stats, cuda_ptr(node->out[1]), cuda_ptr(node->out[2]), cuda_ptr(node->out[3]), cuda_ptr(node->out[4]), partials,
@@ -180,8 +180,8 @@ pn_status pn_cuda_batchnorm_bwd(cuda_ctx *ctx, pn_node *node) {
     bn_sum_bwd f = {cuda_ptr(node->in[0]), cuda_ptr(node->in[1]), cuda_ptr(node->in[3]), cuda_ptr(node->in[4])};
     cuda_channel_partials<2><<<grid, CUDA_THREADS, 0, ctx->stream>>>(partials, d.c, d.hw, count, chunks, f);
     CUDA_LAUNCHED(cuda_channel_partials);
-    bn_bwd_finish_kernel<<<cuda_blocks(d.c), CUDA_THREADS, 0, ctx->stream>>>(sums, cuda_ptr(node->out[1]),
-                                                                            cuda_ptr(node->out[2]), partials, chunks, d);
+    bn_bwd_finish_kernel<<<cuda_blocks(d.c), CUDA_THREADS, 0, ctx->stream>>>(
+        sums, cuda_ptr(node->out[1]), cuda_ptr(node->out[2]), partials, chunks, d);
     CUDA_LAUNCHED(bn_bwd_finish_kernel);
     bn_bwd_dx_kernel<<<cuda_blocks(d.n * d.c * d.hw), CUDA_THREADS, 0, ctx->stream>>>(
         cuda_ptr(node->out[0]), cuda_ptr(node->in[0]), cuda_ptr(node->in[1]), cuda_ptr(node->in[2]),

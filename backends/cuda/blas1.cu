@@ -2,9 +2,7 @@
 #include "cuda.h"
 #include "reduce.cuh"
 
-__global__ void fill_kernel(float *x, size_t n, float value) {
-    CUDA_GRID_LOOP(i, n) x[i] = value;
-}
+__global__ void fill_kernel(float *x, size_t n, float value) { CUDA_GRID_LOOP(i, n) x[i] = value; }
 
 __global__ void scale_kernel(float *y, const float *x, size_t n, float alpha) {
     CUDA_GRID_LOOP(i, n) y[i] = alpha * x[i];

@@ -15,8 +15,7 @@ __global__ void channel_mul_bwd_scale_kernel(float *ds, const float *dy, const f
     for (size_t pl = blockIdx.x; pl < planes; pl += gridDim.x) {
         const float *g = dy + pl * hw, *p = x + pl * hw;
         double v[1] = {0.0};
-        for (size_t i = threadIdx.x; i < hw; i += CUDA_THREADS)
-            v[0] += (double)g[i] * (double)p[i];
+        for (size_t i = threadIdx.x; i < hw; i += CUDA_THREADS) v[0] += (double)g[i] * (double)p[i];
         cuda_block_sum<1>(v);
         if (threadIdx.x == 0) ds[pl] = (float)v[0];
     }

@@ -33,9 +33,12 @@ typedef struct algo_perf {
 
 /* The x, w and y tensors of a node in forward terms (bwd_data: dx, w, dy; bwd_weights: x, dw, dy). */
 static void conv_tensors(const pn_node *node, const pn_tensor **x, const pn_tensor **w, const pn_tensor **y) {
-    if (node->op == PN_OP_CONV2D_FWD) *y = node->out[0], *x = node->in[0], *w = node->in[1];
-    else if (node->op == PN_OP_CONV2D_BWD_DATA) *x = node->out[0], *y = node->in[0], *w = node->in[1];
-    else *w = node->out[0], *y = node->in[0], *x = node->in[1];
+    if (node->op == PN_OP_CONV2D_FWD)
+        *y = node->out[0], *x = node->in[0], *w = node->in[1];
+    else if (node->op == PN_OP_CONV2D_BWD_DATA)
+        *x = node->out[0], *y = node->in[0], *w = node->in[1];
+    else
+        *w = node->out[0], *y = node->in[0], *x = node->in[1];
 }
 
 static void state_free(conv_state *s) {
@@ -59,7 +62,9 @@ static pn_status make_descriptors(conv_state *s, const pn_node *node) {
     const pn_tensor *x, *w, *y;
     conv_tensors(node, &x, &w, &y);
     const pn_conv2d_params *p = &node->p.conv2d_fwd;
-    cudnnDataType_t dt = s->prec == CUDA_BF16 ? CUDNN_DATA_BFLOAT16 : s->prec == CUDA_FP16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
+    cudnnDataType_t dt = s->prec == CUDA_BF16   ? CUDNN_DATA_BFLOAT16
+                         : s->prec == CUDA_FP16 ? CUDNN_DATA_HALF
+                                                : CUDNN_DATA_FLOAT;
     CUDNN_TRY(cudnnCreateTensorDescriptor(&s->xd));
     CUDNN_TRY(cudnnCreateTensorDescriptor(&s->yd));
     CUDNN_TRY(cudnnCreateFilterDescriptor(&s->wd));
@@ -68,8 +73,8 @@ static pn_status make_descriptors(conv_state *s, const pn_node *node) {
     PN_TRY(set_tensor(s->yd, dt, y));
     CUDNN_TRY(cudnnSetFilter4dDescriptor(s->wd, dt, CUDNN_TENSOR_NCHW, (int)w->shape[0], (int)w->shape[1],
                                          (int)w->shape[2], (int)w->shape[3]));
-    CUDNN_TRY(cudnnSetConvolution2dDescriptor(s->cd, p->pad, p->pad, p->stride, p->stride, 1, 1, CUDNN_CROSS_CORRELATION,
-                                              CUDNN_DATA_FLOAT));
+    CUDNN_TRY(cudnnSetConvolution2dDescriptor(s->cd, p->pad, p->pad, p->stride, p->stride, 1, 1,
+                                              CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     CUDNN_TRY(cudnnSetConvolutionGroupCount(s->cd, p->groups));
     /* float32 stays float32 (no TF32 tensor cores); bf16/fp16 use tensor cores */
     CUDNN_TRY(cudnnSetConvolutionMathType(s->cd, s->prec == CUDA_FP32 ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH));
@@ -90,17 +95,22 @@ static pn_status rank_algos(cuda_ctx *ctx, const conv_state *s, pn_op op, algo_p
         cudnnConvolutionFwdAlgoPerf_t perf[MAX_ALGOS];
         CUDNN_TRY(cudnnGetConvolutionForwardAlgorithm_v7(ctx->dnn, s->xd, s->wd, s->cd, s->yd, MAX_ALGOS, &n, perf));
         for (int i = 0; i < n; i++)
-            out[i] = (algo_perf){(int)perf[i].algo, perf[i].status, perf[i].memory, perf[i].determinism, perf[i].mathType};
+            out[i] =
+                (algo_perf){(int)perf[i].algo, perf[i].status, perf[i].memory, perf[i].determinism, perf[i].mathType};
     } else if (op == PN_OP_CONV2D_BWD_DATA) {
         cudnnConvolutionBwdDataAlgoPerf_t perf[MAX_ALGOS];
-        CUDNN_TRY(cudnnGetConvolutionBackwardDataAlgorithm_v7(ctx->dnn, s->wd, s->yd, s->cd, s->xd, MAX_ALGOS, &n, perf));
+        CUDNN_TRY(
+            cudnnGetConvolutionBackwardDataAlgorithm_v7(ctx->dnn, s->wd, s->yd, s->cd, s->xd, MAX_ALGOS, &n, perf));
         for (int i = 0; i < n; i++)
-            out[i] = (algo_perf){(int)perf[i].algo, perf[i].status, perf[i].memory, perf[i].determinism, perf[i].mathType};
+            out[i] =
+                (algo_perf){(int)perf[i].algo, perf[i].status, perf[i].memory, perf[i].determinism, perf[i].mathType};
     } else {
         cudnnConvolutionBwdFilterAlgoPerf_t perf[MAX_ALGOS];
-        CUDNN_TRY(cudnnGetConvolutionBackwardFilterAlgorithm_v7(ctx->dnn, s->xd, s->yd, s->cd, s->wd, MAX_ALGOS, &n, perf));
+        CUDNN_TRY(
+            cudnnGetConvolutionBackwardFilterAlgorithm_v7(ctx->dnn, s->xd, s->yd, s->cd, s->wd, MAX_ALGOS, &n, perf));
         for (int i = 0; i < n; i++)
-            out[i] = (algo_perf){(int)perf[i].algo, perf[i].status, perf[i].memory, perf[i].determinism, perf[i].mathType};
+            out[i] =
+                (algo_perf){(int)perf[i].algo, perf[i].status, perf[i].memory, perf[i].determinism, perf[i].mathType};
     }
     *count = n;
     return PN_OK;
@@ -262,8 +272,8 @@ static pn_status bias_grad(cuda_ctx *ctx, float *db, const pn_tensor *tdy) {
     size_t n = (size_t)tdy->shape[0], c = (size_t)tdy->shape[1], hw = (size_t)(tdy->shape[2] * tdy->shape[3]);
     unsigned chunks = cuda_channel_chunks(c, n * hw, 1, CUDA_REDUCE_DOUBLES);
     dim3 grid((unsigned)c, chunks);
-    cuda_channel_partials<1><<<grid, CUDA_THREADS, 0, ctx->stream>>>(ctx->reduce, c, hw, n * hw, chunks,
-                                                                     sum_dy{cuda_ptr(tdy)});
+    cuda_channel_partials<1>
+        <<<grid, CUDA_THREADS, 0, ctx->stream>>>(ctx->reduce, c, hw, n * hw, chunks, sum_dy{cuda_ptr(tdy)});
     CUDA_LAUNCHED(cuda_channel_partials);
     bias_grad_kernel<<<cuda_blocks(c), CUDA_THREADS, 0, ctx->stream>>>(db, ctx->reduce, chunks, c);
     CUDA_LAUNCHED(bias_grad_kernel);

@@ -105,7 +105,8 @@ static const char *cuda_supports_op(pn_backend *be, const pn_node *node) {
         for (int k = 0; k < 2; k++) {
             if (!ts[k]) continue;
             if (ts[k]->dtype != PN_F32) return "the cuda backend keeps float32 tensors only";
-            if (is_conv(node->op) && pn_tensor_numel(ts[k]) > INT_MAX) return "a convolution tensor has more than 2^31 elements";
+            if (is_conv(node->op) && pn_tensor_numel(ts[k]) > INT_MAX)
+                return "a convolution tensor has more than 2^31 elements";
         }
     }
     bool bn = node->op == PN_OP_BATCHNORM_TRAIN_FWD || node->op == PN_OP_BATCHNORM_BWD;
@@ -115,7 +116,8 @@ static const char *cuda_supports_op(pn_backend *be, const pn_node *node) {
         return "a bias gradient of more than 8192 channels";
     if (node->op == PN_OP_CONCAT || node->op == PN_OP_SPLIT) { /* one strided copy: rows must stay under 2 GB */
         const pn_tensor *y = node->op == PN_OP_CONCAT ? node->out[0] : node->in[0];
-        if (y->shape[1] * y->shape[2] * y->shape[3] > INT_MAX / 4) return "concat/split of more than 2 GB per batch item";
+        if (y->shape[1] * y->shape[2] * y->shape[3] > INT_MAX / 4)
+            return "concat/split of more than 2 GB per batch item";
     }
     return NULL;
 }
@@ -138,10 +140,14 @@ static pn_status cuda_synchronize(pn_backend *be) {
 
 static pn_status cuda_set_precision(pn_backend *be, const char *precision) {
     cuda_ctx *ctx = ctx_of(be);
-    if (!strcmp(precision, "fp32")) ctx->precision = CUDA_FP32;
-    else if (!strcmp(precision, "bf16")) ctx->precision = CUDA_BF16;
-    else if (!strcmp(precision, "fp16")) ctx->precision = CUDA_FP16;
-    else return pn_error(PN_ERR_ARG, "--precision must be fp32, bf16 or fp16, got '%s'", precision);
+    if (!strcmp(precision, "fp32"))
+        ctx->precision = CUDA_FP32;
+    else if (!strcmp(precision, "bf16"))
+        ctx->precision = CUDA_BF16;
+    else if (!strcmp(precision, "fp16"))
+        ctx->precision = CUDA_FP16;
+    else
+        return pn_error(PN_ERR_ARG, "--precision must be fp32, bf16 or fp16, got '%s'", precision);
     return PN_OK;
 }
 
@@ -181,8 +187,8 @@ static pn_status ctx_init(cuda_ctx *ctx) {
     CUDA_TRY(cudaMallocHost(&ctx->pinned, CUDA_PINNED_BYTES));
     const char *mb = getenv("PN_CUDA_WORKSPACE_MB");
     ctx->work_limit = (size_t)(mb && atoi(mb) > 0 ? atoi(mb) : 1024) << 20;
-    pn_log_info("cuda: device %d %s (compute capability %d.%d, %.1f GB), cuDNN %zu", ctx->device, prop.name,
-                prop.major, prop.minor, (double)prop.totalGlobalMem / 1e9, cudnnGetVersion());
+    pn_log_info("cuda: device %d %s (compute capability %d.%d, %.1f GB), cuDNN %zu", ctx->device, prop.name, prop.major,
+                prop.minor, (double)prop.totalGlobalMem / 1e9, cudnnGetVersion());
     return PN_OK;
 }
 
@@ -195,8 +201,8 @@ int pn_backend_score(char *reason, size_t n) {
         if (driver == 0)
             snprintf(reason, n, "no CUDA driver (cudaGetDeviceCount: %s)", cudaGetErrorString(st));
         else if (st == cudaErrorInsufficientDriver)
-            snprintf(reason, n, "the CUDA driver is too old: it supports CUDA %d.%d, this module needs %d.%d", driver / 1000,
-                     driver % 1000 / 10, runtime / 1000, runtime % 1000 / 10);
+            snprintf(reason, n, "the CUDA driver is too old: it supports CUDA %d.%d, this module needs %d.%d",
+                     driver / 1000, driver % 1000 / 10, runtime / 1000, runtime % 1000 / 10);
         else
             snprintf(reason, n, "no usable CUDA device (cudaGetDeviceCount: %s)", cudaGetErrorString(st));
         return 0;
@@ -207,7 +213,8 @@ int pn_backend_score(char *reason, size_t n) {
     }
     size_t dnn = cudnnGetVersion();
     if (dnn / 10000 != CUDNN_MAJOR || dnn < 90000) {
-        snprintf(reason, n, "cuDNN version mismatch: the module was built with %d.%d.%d, the loaded library is %zu.%zu.%zu",
+        snprintf(reason, n,
+                 "cuDNN version mismatch: the module was built with %d.%d.%d, the loaded library is %zu.%zu.%zu",
                  CUDNN_MAJOR, CUDNN_MINOR, CUDNN_PATCHLEVEL, dnn / 10000, dnn % 10000 / 100, dnn % 100);
         return 0;
     }
@@ -228,8 +235,8 @@ pn_status pn_backend_init(int api_version, int threads, pn_backend **out) {
     (void)threads;
     *out = NULL;
     if (api_version != PN_BACKEND_API_VERSION)
-        return pn_error(PN_ERR_BACKEND, "cuda backend module speaks API %d, this binary needs %d", PN_BACKEND_API_VERSION,
-                        api_version);
+        return pn_error(PN_ERR_BACKEND, "cuda backend module speaks API %d, this binary needs %d",
+                        PN_BACKEND_API_VERSION, api_version);
     pn_backend *be = (pn_backend *)calloc(1, sizeof *be);
     cuda_ctx *ctx = (cuda_ctx *)calloc(1, sizeof *ctx);
     if (!be || !ctx) {

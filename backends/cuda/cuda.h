@@ -41,34 +41,31 @@ typedef struct cuda_ctx {
  * PN_ERR_BACKEND. */
 pn_status pn_cuda_fail(const char *call, const char *message, const char *file, int line);
 
-#define CUDA_TRY(call)                                                                           \
-    do {                                                                                         \
-        cudaError_t cuda_st_ = (call);                                                           \
-        if (cuda_st_ != cudaSuccess)                                                             \
-            return pn_cuda_fail(#call, cudaGetErrorString(cuda_st_), __FILE__, __LINE__);        \
+#define CUDA_TRY(call)                                                                                                 \
+    do {                                                                                                               \
+        cudaError_t cuda_st_ = (call);                                                                                 \
+        if (cuda_st_ != cudaSuccess) return pn_cuda_fail(#call, cudaGetErrorString(cuda_st_), __FILE__, __LINE__);     \
     } while (0)
 
-#define CUDNN_TRY(call)                                                                          \
-    do {                                                                                         \
-        cudnnStatus_t cudnn_st_ = (call);                                                        \
-        if (cudnn_st_ != CUDNN_STATUS_SUCCESS)                                                   \
-            return pn_cuda_fail(#call, cudnnGetErrorString(cudnn_st_), __FILE__, __LINE__);      \
+#define CUDNN_TRY(call)                                                                                                \
+    do {                                                                                                               \
+        cudnnStatus_t cudnn_st_ = (call);                                                                              \
+        if (cudnn_st_ != CUDNN_STATUS_SUCCESS)                                                                         \
+            return pn_cuda_fail(#call, cudnnGetErrorString(cudnn_st_), __FILE__, __LINE__);                            \
     } while (0)
 
 /* After a <<<...>>> launch: a bad configuration shows up here ("kernel" names it in the message). */
-#define CUDA_LAUNCHED(kernel)                                                                    \
-    do {                                                                                         \
-        cudaError_t cuda_st_ = cudaGetLastError();                                               \
-        if (cuda_st_ != cudaSuccess)                                                             \
-            return pn_cuda_fail(#kernel "<<<>>>", cudaGetErrorString(cuda_st_), __FILE__, __LINE__); \
+#define CUDA_LAUNCHED(kernel)                                                                                          \
+    do {                                                                                                               \
+        cudaError_t cuda_st_ = cudaGetLastError();                                                                     \
+        if (cuda_st_ != cudaSuccess)                                                                                   \
+            return pn_cuda_fail(#kernel "<<<>>>", cudaGetErrorString(cuda_st_), __FILE__, __LINE__);                   \
     } while (0)
 
 /* ---- helpers ---- */
 
 /* Device pointer of a node slot (NULL for an empty optional slot). */
-static inline float *cuda_ptr(const pn_tensor *t) {
-    return t ? (float *)((char *)t->buf->handle + t->offset) : NULL;
-}
+static inline float *cuda_ptr(const pn_tensor *t) { return t ? (float *)((char *)t->buf->handle + t->offset) : NULL; }
 
 static inline size_t cuda_numel(const pn_tensor *t) { return (size_t)pn_tensor_numel(t); }
 
@@ -79,7 +76,7 @@ static inline unsigned cuda_blocks(size_t n) {
 }
 
 /* A grid-stride loop over [0, n) with size_t indices (inside a kernel). */
-#define CUDA_GRID_LOOP(i, n) \
+#define CUDA_GRID_LOOP(i, n)                                                                                           \
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (size_t)(n); i += (size_t)gridDim.x * blockDim.x)
 
 /* Grows the workspace arena to at least `bytes` (prepare only: it synchronizes and reallocates). */
@@ -93,8 +90,7 @@ static inline size_t cuda_align(size_t bytes) { return (bytes + 255) & ~(size_t)
 /* dst[i] = src[i] rounded to bf16 / fp16 (round to nearest even); dst holds n 2-byte values. */
 pn_status pn_cuda_to_low(cuda_ctx *ctx, cuda_precision prec, void *dst, const float *src, size_t n);
 /* dst[i] = (accumulate ? dst[i] : 0) + float(src[i]). */
-pn_status pn_cuda_from_low(cuda_ctx *ctx, cuda_precision prec, float *dst, const void *src, size_t n,
-                           bool accumulate);
+pn_status pn_cuda_from_low(cuda_ctx *ctx, cuda_precision prec, float *dst, const void *src, size_t n, bool accumulate);
 /* "fp32", "bf16" or "fp16". */
 const char *pn_cuda_precision_name(cuda_precision prec);
 

@@ -10,8 +10,7 @@ __global__ void gap_fwd_kernel(float *y, const float *x, size_t planes, size_t h
     for (size_t pl = blockIdx.x; pl < planes; pl += gridDim.x) {
         const float *p = x + pl * hw;
         double v[1] = {0.0};
-        for (size_t i = threadIdx.x; i < hw; i += CUDA_THREADS)
-            v[0] += p[i];
+        for (size_t i = threadIdx.x; i < hw; i += CUDA_THREADS) v[0] += p[i];
         cuda_block_sum<1>(v);
         if (threadIdx.x == 0) y[pl] = (float)(v[0] / (double)hw);
     }

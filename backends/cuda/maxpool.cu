@@ -74,7 +74,8 @@ pn_status pn_cuda_maxpool_fwd(cuda_ctx *ctx, pn_node *node) {
     const pn_tensor *x = node->in[0], *y = node->out[0];
     pool_dims d = dims_of(x, y, &node->p.maxpool_fwd);
     size_t planes = (size_t)(x->shape[0] * x->shape[1]);
-    maxpool_fwd_kernel<<<cuda_blocks(cuda_numel(y)), CUDA_THREADS, 0, ctx->stream>>>(cuda_ptr(y), cuda_ptr(x), planes, d);
+    maxpool_fwd_kernel<<<cuda_blocks(cuda_numel(y)), CUDA_THREADS, 0, ctx->stream>>>(cuda_ptr(y), cuda_ptr(x), planes,
+                                                                                     d);
     CUDA_LAUNCHED(maxpool_fwd_kernel);
     return PN_OK;
 }
@@ -84,7 +85,7 @@ pn_status pn_cuda_maxpool_bwd(cuda_ctx *ctx, pn_node *node) {
     pool_dims d = dims_of(x, dy, &node->p.maxpool_bwd);
     size_t planes = (size_t)(x->shape[0] * x->shape[1]);
     maxpool_bwd_kernel<<<cuda_blocks(cuda_numel(dx)), CUDA_THREADS, 0, ctx->stream>>>(cuda_ptr(dx), cuda_ptr(dy),
-                                                                                     cuda_ptr(x), planes, d);
+                                                                                      cuda_ptr(x), planes, d);
     CUDA_LAUNCHED(maxpool_bwd_kernel);
     return PN_OK;
 }

@@ -6,8 +6,7 @@
 
 /* Sums v[0..K) over the CUDA_THREADS threads of the block; thread 0 gets the totals in v. Every thread must
  * call it. The order of additions depends only on the block size, so results repeat bit for bit. */
-template <int K>
-__device__ void cuda_block_sum(double v[K]) {
+template <int K> __device__ void cuda_block_sum(double v[K]) {
     __shared__ double s[K][CUDA_THREADS];
     for (int k = 0; k < K; k++) s[k][threadIdx.x] = v[k];
     __syncthreads();
@@ -22,8 +21,7 @@ __device__ void cuda_block_sum(double v[K]) {
 }
 
 /* Second stage of a two-stage sum: one block adds the `blocks` partials (partials[b * K + k]) into v (thread 0). */
-template <int K>
-__device__ void cuda_sum_partials(const double *partials, unsigned blocks, double v[K]) {
+template <int K> __device__ void cuda_sum_partials(const double *partials, unsigned blocks, double v[K]) {
     for (int k = 0; k < K; k++) v[k] = 0.0;
     for (unsigned b = threadIdx.x; b < blocks; b += CUDA_THREADS)
         for (int k = 0; k < K; k++) v[k] += partials[(size_t)b * K + k];
@@ -57,8 +55,7 @@ __global__ void cuda_channel_partials(double *partials, size_t c_total, size_t h
 }
 
 /* Channel c's totals from its chunks' partials, added in chunk order. */
-template <int K>
-__device__ void cuda_channel_total(const double *partials, size_t c, unsigned chunks, double v[K]) {
+template <int K> __device__ void cuda_channel_total(const double *partials, size_t c, unsigned chunks, double v[K]) {
     for (int k = 0; k < K; k++) v[k] = 0.0;
     for (unsigned s = 0; s < chunks; s++)
         for (int k = 0; k < K; k++) v[k] += partials[((size_t)c * chunks + s) * K + k];

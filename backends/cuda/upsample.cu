@@ -23,7 +23,7 @@ pn_status pn_cuda_upsample2x_fwd(cuda_ctx *ctx, pn_node *node) {
     const pn_tensor *x = node->in[0];
     size_t planes = (size_t)(x->shape[0] * x->shape[1]), h = (size_t)x->shape[2], w = (size_t)x->shape[3];
     upsample2x_fwd_kernel<<<cuda_blocks(4 * planes * h * w), CUDA_THREADS, 0, ctx->stream>>>(cuda_ptr(node->out[0]),
-                                                                                            cuda_ptr(x), planes, h, w);
+                                                                                             cuda_ptr(x), planes, h, w);
     CUDA_LAUNCHED(upsample2x_fwd_kernel);
     return PN_OK;
 }
@@ -31,8 +31,8 @@ pn_status pn_cuda_upsample2x_fwd(cuda_ctx *ctx, pn_node *node) {
 pn_status pn_cuda_upsample2x_bwd(cuda_ctx *ctx, pn_node *node) {
     const pn_tensor *dx = node->out[0];
     size_t planes = (size_t)(dx->shape[0] * dx->shape[1]), h = (size_t)dx->shape[2], w = (size_t)dx->shape[3];
-    upsample2x_bwd_kernel<<<cuda_blocks(planes * h * w), CUDA_THREADS, 0, ctx->stream>>>(cuda_ptr(dx),
-                                                                                        cuda_ptr(node->in[0]), planes, h, w);
+    upsample2x_bwd_kernel<<<cuda_blocks(planes * h * w), CUDA_THREADS, 0, ctx->stream>>>(
+        cuda_ptr(dx), cuda_ptr(node->in[0]), planes, h, w);
     CUDA_LAUNCHED(upsample2x_bwd_kernel);
     return PN_OK;
 }

@@ -4,15 +4,16 @@
 #include "ref.h"
 
 typedef struct conv_dims {
-    int64_t n, cin, h, w;   /* input */
-    int64_t cout, oh, ow;   /* output */
+    int64_t n, cin, h, w;     /* input */
+    int64_t cout, oh, ow;     /* output */
     int64_t k, cin_g, cout_g; /* kernel size, channels per group */
     int stride, pad;
 } conv_dims;
 
 static conv_dims dims_of(const pn_tensor *x, const pn_tensor *w, const pn_tensor *y, const pn_conv2d_params *p) {
-    conv_dims d = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], y->shape[1], y->shape[2], y->shape[3],
-                   w->shape[2], w->shape[1], y->shape[1] / p->groups, p->stride, p->pad};
+    conv_dims d = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], y->shape[1],
+                   y->shape[2], y->shape[3], w->shape[2], w->shape[1], y->shape[1] / p->groups,
+                   p->stride,   p->pad};
     return d;
 }
 

@@ -20,7 +20,8 @@ pn_status pn_ref_pixel_mul_bwd_scale(pn_node *node) {
     for (int64_t b = 0; b < n; b++)
         for (int64_t i = 0; i < hw; i++) {
             double sum = 0.0;
-            for (int64_t ch = 0; ch < c; ch++) sum += (double)dy[(b * c + ch) * hw + i] * (double)x[(b * c + ch) * hw + i];
+            for (int64_t ch = 0; ch < c; ch++)
+                sum += (double)dy[(b * c + ch) * hw + i] * (double)x[(b * c + ch) * hw + i];
             ds[b * hw + i] = (float)sum;
         }
     return PN_OK;

@@ -17,7 +17,8 @@ pn_status pn_arch_make(const char *encoder, const char *decoder, const char *att
     if (strcmp(decoder, "unet") != 0 && strcmp(decoder, "albunet") != 0)
         return pn_error(PN_ERR_UNSUPPORTED, "decoder '%s' is not available (available: unet, albunet)", decoder);
     if (attention[0] && strcmp(attention, "scse") != 0)
-        return pn_error(PN_ERR_UNSUPPORTED, "decoder attention '%s' is not available (available: none, scse)", attention);
+        return pn_error(PN_ERR_UNSUPPORTED, "decoder attention '%s' is not available (available: none, scse)",
+                        attention);
     if (strcmp(decoder, "albunet") == 0 && (strcmp(encoder, "resnet34") != 0 || attention[0]))
         return pn_error(PN_ERR_UNSUPPORTED, "AlbuNet is defined on the resnet34 encoder without attention (got %s%s%s)",
                         encoder, attention[0] ? " with " : "", attention);
@@ -110,7 +111,8 @@ static int match(const pn_model_desc *d, const pn_st_file *f, char *why, size_t 
         if (why[0]) continue;
         char want[64], got[64];
         shape_text(p->ndim, p->shape, want, sizeof want);
-        if (!e) snprintf(why, n, "it has no tensor '%s'", p->name);
+        if (!e)
+            snprintf(why, n, "it has no tensor '%s'", p->name);
         else {
             shape_text(e->ndim, e->shape, got, sizeof got);
             snprintf(why, n, "its '%s' has shape %s, not %s", p->name, got, want);

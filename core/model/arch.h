@@ -34,7 +34,7 @@ pn_status pn_arch_count(const pn_arch *a, int h, int w, int64_t *params, double 
 
 /* One distinct convolution of the model at a given input size, and how often it occurs. */
 typedef struct pn_conv_shape {
-    char name[64]; /* the first layer with this shape, e.g. "encoder.layer1.0.conv1" */
+    char name[64];                               /* the first layer with this shape, e.g. "encoder.layer1.0.conv1" */
     int cin, cout, k, stride, pad, groups, h, w; /* h, w = input size of the convolution */
     int count;
     bool bias;

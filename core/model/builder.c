@@ -111,7 +111,8 @@ static pn_tensor *param_view(pn_builder *b, int i) { return b->model && i >= 0 ?
 static void count_conv(pn_builder *b, const char *name, const pn_tensor *x, const pn_tensor *y, int k, int stride,
                        int pad, int groups, bool bias) {
     int64_t cin = x->shape[1], cout = y->shape[1];
-    b->macs += (double)y->shape[0] * (double)cout * (double)(y->shape[2] * y->shape[3]) * (double)(cin / groups) * k * k;
+    b->macs +=
+        (double)y->shape[0] * (double)cout * (double)(y->shape[2] * y->shape[3]) * (double)(cin / groups) * k * k;
     if (!b->convs) return;
     for (int i = 0; i < b->n_convs; i++) {
         pn_conv_shape *c = &b->convs[i];

@@ -103,7 +103,7 @@ typedef enum pn_block_kind { PN_BLOCK_BASIC, PN_BLOCK_BOTTLENECK, PN_BLOCK_SE_BO
 
 typedef struct pn_encoder_desc {
     const char *name;
-    pn_stem_kind stem;   /* resnet: encoder.conv1/bn1 + MaxPool(3, 2, 1); senet: encoder.layer0.* + MaxPool(3, 2, ceil) */
+    pn_stem_kind stem; /* resnet: encoder.conv1/bn1 + MaxPool(3, 2, 1); senet: encoder.layer0.* + MaxPool(3, 2, ceil) */
     pn_block_kind block; /* basic (expansion 1) or bottleneck (expansion 4), with or without SE */
     int blocks[4];       /* blocks per stage layer1..layer4 */
     int groups;          /* of the 3x3 convolution */
