@@ -20,7 +20,7 @@ steps. The gradients are too, already at iteration 0: a ReLU input within float3
 ~1e6 per forward) takes the other side of the mask, and in the deep layers (2x2 and 4x4 pixels, BatchNorm
 over 8 or 32 values) one such element moves whole gradient tensors by 1-8%. Which elements flip depends on
 the exact rounding, so one float32 run is one draw: PyTorch's own ran 0.4% from float64, the cpu backend
-5.6% on an AVX-512 CPU and 0.6% on an AVX2 one, with every op of it within 1e-6 of ref's (test_unet_lockstep).
+5.6% on an AVX-512 CPU and 0.6% on an AVX2 one, every op of it within 1.3e-6 of ref (test_unet_lockstep).
 So the golden holds float32's worst error over DRAWS runs, plain float32 and runs whose every conv output
 carries relative noise CONV_NOISE (another float32 implementation's rounding): logits `*_err32`, gradients
 `grad_err32/*`, `grad_norm_err32`, the losses `losses_err32` and the final statistics `stat_err32`. The C
