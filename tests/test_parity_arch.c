@@ -7,8 +7,9 @@
  * rounding, and through a randomly initialised deep net at 64x64 a ReLU input within rounding of 0 takes the other
  * side of its mask in some draws (BatchNorm over 8-32 values in the deep layers spreads it): PyTorch's own float32
  * gradients are off by up to 12% (se_resnext101_32x4d). Another implementation's rounding (oneDNN's summation order
- * on the cpu backend) is another draw, so the other backends get twice the margin on logits and a 2% floor on
- * gradients; their per-op precision is held to 1e-7 NMSE by test_ops and node by node by test_unet_lockstep. */
+ * on the cpu backend) is another draw, so the other backends get twice the margin on logits and a 10% floor on
+ * gradients (the worst of 16 float32 draws of the resnet34 U-Net was 8%: make_parity_golden.py); their per-op
+ * precision is held to 1e-7 NMSE by test_ops and node by node by test_unet_lockstep. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -59,7 +60,7 @@ static void compare_grads(const pn_st_file *g, const char *what, bool strict, pn
         int64_t k = 0, n = pn_tensor_numel(&p->grad);
         double *want = golden_get(g, key, &k);
         snprintf(key, sizeof key, "grad_err32/%s", p->name);
-        double tol = fmax(strict ? 1e-3 : 2e-2, 4 * golden_scalar(g, key));
+        double tol = fmax(strict ? 1e-3 : 0.1, 4 * golden_scalar(g, key));
         float *got = malloc((size_t)n * sizeof *got);
         CHECK(pn_tensor_get(&p->grad, got) == PN_OK);
         double num = 0, den = 0;
