@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
-# test_cli: the pneumoseg command line: help texts, exit codes, one-line errors, init and infer end to end.
+# test_cli: the pneumoseg command line: help texts, exit codes, one-line errors, init and infer end to end; and at
+# the default size the trust checks: every usage error exits 2, --threads is capped with a note, no output goes over
+# an input or an existing file without --force, a 64-px model's settings travel with its weights (eval and predict
+# run at 64 without --size and say so; eval's printed triplet pasted into predict gives eval's own masks), and
+# hostile files (deep DICOM nesting, huge claimed dimensions, a terabyte .npy) fail in one line under 100 MB.
 # Usage: test_cli.sh PNEUMOSEG_BINARY WORK_DIR [--size S]   (S: infer image side, default 64)
+# Environment (set by ctest): PN_TEST_HOSTILE (tests/hostile_files), PN_TEST_PEAK_RSS (tests/peak_rss).
 set -u
 bin=$1
 work=$2
 size=64
 [ "${3:-}" = "--size" ] && size=$4
+rm -rf "$work"
 mkdir -p "$work"
 passed=0
 failed=0
@@ -81,7 +87,7 @@ expect 1 "$bin" infer --weights "$work/cut.safetensors" --input "$work/x.npy"
 one_line_error "cut.safetensors"
 expect 1 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend nosuch
 one_line_error "unknown backend"
-expect 1 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --threads -2
+expect 2 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --threads -2
 one_line_error "threads"
 
 # Backend modules: the auto fallback line, and a module found through PN_BACKEND_PATH.
@@ -130,6 +136,12 @@ expect 1 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --ba
 one_line_error "float32 only"
 expect 1 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend ref --precision fp8
 one_line_error "fp32, bf16 or fp16"
+
+if [ "$size" = 64 ]; then
+  source "$(dirname "$0")/test_cli_trust.sh"
+else
+  echo "SKIP trust checks at --size $size: they run once, in test_cli at the default size"
+fi
 
 echo "test_cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

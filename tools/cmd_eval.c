@@ -1,74 +1,131 @@
 /* cmd_eval: scores weights on a fold (Kaggle score, dice on positives, accuracy on empties, best triplet),
  * or a submission CSV against a truth CSV at full resolution. */
 #define _DEFAULT_SOURCE
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "checks.h"
 #include "cli.h"
 #include "common.h"
 #include "core/metrics.h"
+#include "core/postprocess.h"
 #include "data/csv.h"
+#include "data/image_limit.h"
+#include "data/png.h"
 #include "data/rle.h"
 #include "run_util.h"
 
 typedef struct eval_args {
     const char *weights, *data, *folds, *tta, *tops, *areas, *bottoms, *backend, *encoder, *norm, *loss, *submission,
-        *truth, *precision;
-    int fold, size, batch, threads, loader_threads, width;
+        *truth, *precision, *save_masks;
+    int fold, size, batch, threads, loader_threads, width, out_size;
+    double max_image_mb;
+    bool force;
 } eval_args;
 
 static pn_status parse_w(const char *text, double w[3]) {
-    if (sscanf(text, "bce=%lf,dice=%lf,focal=%lf", &w[0], &w[1], &w[2]) != 3)
-        return pn_error(PN_ERR_ARG, "--loss: expected bce=B,dice=D,focal=F, got '%s'", text);
+    int used = 0;
+    if (sscanf(text, "bce=%lf,dice=%lf,focal=%lf%n", &w[0], &w[1], &w[2], &used) != 3 || text[used] || w[0] < 0 ||
+        w[1] < 0 || w[2] < 0 || !isfinite(w[0] + w[1] + w[2]))
+        return pn_error(PN_ERR_USAGE, "--loss: expected bce=B,dice=D,focal=F with weights >= 0, got '%s'", text);
     return PN_OK;
+}
+
+/* Prints the grid (min areas in 1024-pixels), the best triplet as predict --triplet takes it, and the baseline. */
+static void print_result(const eval_args *a, const pn_run_settings *rs, const pn_run_grid *grid, const pn_val_result *v) {
+    char text[64];
+    printf("eval %s fold %d: %lld images (%lld with pneumothorax) at %d, tta %s\n", a->weights, a->fold,
+           (long long)v->images, (long long)v->positives, rs->size, a->tta);
+    printf("triplet (top, min_area in 1024-pixels, bottom)   kaggle   dice+    empty-acc\n");
+    int n = grid->g.n_top * grid->g.n_area * grid->g.n_bottom;
+    for (int i = 0; i < n; i++) {
+        pn_triplet t = pn_tool_grid_triplet(grid, i);
+        double sc, d, e;
+        pn_grid_means(&grid->g, i, &sc, &d, &e);
+        printf("%-24s%s                        %.4f   %.4f   %.4f\n", pn_triplet_text(&t, text, sizeof text),
+               i == v->best_index ? " *" : "  ", sc, d, e);
+    }
+    printf("val loss %.4f\nkaggle %.4f\ndice_pos %.4f\nempty_acc %.4f\n", v->loss, v->score, v->pos_dice, v->empty_acc);
+    printf("best_triplet %s   (top,min_area,bottom; min_area in pixels of a 1024 image, as predict --triplet takes it)\n",
+           pn_triplet_text(&v->best_1024, text, sizeof text));
+    /* the all-empty baseline: every image predicted empty scores 1 on empties, 0 on positives */
+    printf("all_empty_baseline %.4f\n", v->images ? (double)(v->images - v->positives) / (double)v->images : 0.0);
+}
+
+/* --save-masks: the validation images' masks under the best triplet, as predict writes them (the rule at the working
+ * size, resized to --out-size): a second pass over the fold. */
+static pn_status save_masks(const eval_args *a, pn_unet *m, const pn_loader_config *cfg_in, bool tta, const pn_triplet *best,
+                            int s) {
+    pn_loader_config cfg = *cfg_in;
+    cfg.sampler = PN_SAMPLER_SEQUENTIAL;
+    PN_TRY(pn_mkdirs(a->save_masks));
+    pn_loader_t *ld = NULL;
+    PN_TRY(pn_loader_create(&cfg, &ld));
+    int n = cfg.batch_size, os = a->out_size;
+    int64_t px = (int64_t)s * s;
+    float *input = calloc((size_t)(3 * n * px), sizeof(float)), *scratch = malloc((size_t)(3 * n * px) * sizeof(float));
+    float *probs = malloc((size_t)(n * px) * sizeof(float));
+    uint8_t *mask = malloc((size_t)px), *big = malloc((size_t)os * os);
+    pn_status st = input && scratch && probs && mask && big ? pn_loader_start_epoch(ld, 0) : pn_error(PN_ERR_NOMEM, "out of memory");
+    while (st == PN_OK) {
+        pn_batch b;
+        bool done;
+        st = pn_loader_next(ld, &b, &done);
+        if (st != PN_OK || done) break;
+        memset(input, 0, (size_t)(3 * n * px) * sizeof *input);
+        memcpy(input, b.image, (size_t)(3 * b.n * px) * sizeof *input);
+        st = pn_tool_predict_batch(m, input, n, s, tta, probs, NULL, scratch);
+        for (int i = 0; st == PN_OK && i < b.n; i++) {
+            char path[4400];
+            pn_pp_triplet(probs + i * px, s, s, best->top, best->min_area, best->bottom, 0, mask);
+            pn_pp_upscale_mask(mask, s, s, big, os, os);
+            snprintf(path, sizeof path, "%s/%s.png", a->save_masks, cfg.ids[b.ids[i]]);
+            st = pn_png_write(path, os, os, 1, 8, big);
+        }
+    }
+    pn_loader_destroy(ld);
+    free(input), free(scratch), free(probs), free(mask), free(big);
+    if (st == PN_OK) pn_log_info("wrote the masks of the best triplet to %s (%dx%d PNGs)", a->save_masks, os, os);
+    return st;
 }
 
 static pn_status eval_fold(const eval_args *a) {
     bool tta = false;
     if (!strcmp(a->tta, "hflip")) tta = true;
-    else if (strcmp(a->tta, "none")) return pn_error(PN_ERR_ARG, "--tta must be none or hflip, got '%s'", a->tta);
+    else if (strcmp(a->tta, "none")) return pn_error(PN_ERR_USAGE, "--tta must be none or hflip, got '%s'", a->tta);
     if (!a->weights || !a->data || !a->folds)
-        return pn_error(PN_ERR_ARG, "--weights, --data and --folds are needed (or --submission with --truth)");
-    if (a->size < 32 || a->size % 32) return pn_error(PN_ERR_ARG, "--size must be a multiple of 32");
+        return pn_error(PN_ERR_USAGE, "--weights, --data and --folds are needed (or --submission with --truth)");
     double w[3];
     PN_TRY(parse_w(a->loss, w));
+    pn_run_grid grid;
+    PN_TRY(pn_tool_grid(a->tops, a->areas, a->bottoms, 1024, &grid)); /* the lists checked before any file is read */
+    pn_run_settings rs;
+    PN_TRY(pn_tool_settings(&a->weights, 1, a->encoder, a->size, a->norm, NULL, false, &rs));
     pn_norm_mode norm;
-    PN_TRY(pn_norm_parse(a->norm, &norm));
-    pn_triplet_grid grid;
-    PN_TRY(pn_tool_grid(a->tops, a->areas, a->bottoms, a->size, &grid));
+    PN_TRY(pn_norm_parse(rs.norm, &norm));
+    PN_TRY(pn_tool_grid(a->tops, a->areas, a->bottoms, rs.size, &grid));
+    const pn_named_path inputs[] = {{"--weights", a->weights}, {"--data", a->data}, {"--folds", a->folds}};
+    PN_TRY(pn_check_out_dir("--save-masks", a->save_masks, a->force, inputs, 3));
     pn_split split;
     PN_TRY(pn_split_read(a->folds, a->fold, &split));
     char img[4096], msk[4096];
     snprintf(img, sizeof img, "%s/train", a->data);
     snprintf(msk, sizeof msk, "%s/mask", a->data);
     pn_loader_config cfg = {.image_dir = img, .mask_dir = msk, .ids = (const char *const *)split.val_ids,
-                            .has_mask = split.val_pos, .n_ids = split.n_val, .batch_size = a->batch, .size = a->size,
-                            .norm = norm, .seed = 0, .threads = a->loader_threads};
+                            .has_mask = split.val_pos, .n_ids = split.n_val, .batch_size = a->batch, .size = rs.size,
+                            .norm = norm, .seed = 0, .threads = pn_cap_threads("--loader-threads", a->loader_threads)};
     pn_backend *be = NULL;
     pn_unet *m = NULL;
     pn_val_result v;
-    pn_status st = pn_tool_open_backend(a->backend, a->threads, &be);
+    pn_status st = pn_split_check_files(&split, a->data, false);
+    if (st == PN_OK) st = pn_tool_open_backend(a->backend, a->threads, &be);
     if (st == PN_OK) st = pn_tool_set_precision(be, a->precision);
-    if (st == PN_OK) st = pn_tool_load_model(a->encoder, a->weights, be, &m);
+    if (st == PN_OK) st = pn_tool_load_model(rs.encoder, a->weights, be, &m);
     if (st == PN_OK) st = pn_tool_validate(m, &cfg, tta, w, true, &grid, &v);
-    if (st == PN_OK) {
-        printf("eval %s fold %d: %lld images (%lld with pneumothorax) at %d, tta %s\n", a->weights, a->fold,
-               (long long)v.images, (long long)v.positives, a->size, a->tta);
-        printf("triplet (top, min_area, bottom)      kaggle   dice+    empty-acc\n");
-        int n = grid.n_top * grid.n_area * grid.n_bottom, best = pn_grid_best(&grid);
-        for (int i = 0; i < n; i++) {
-            pn_triplet t = pn_grid_triplet(&grid, i);
-            double s, d, e;
-            pn_grid_means(&grid, i, &s, &d, &e);
-            printf("(%.2f, %6lld, %.2f)%s            %.4f   %.4f   %.4f\n", t.top, (long long)t.min_area, t.bottom,
-                   i == best ? " *" : "  ", s, d, e);
-        }
-        printf("val loss %.4f\nkaggle %.4f\ndice_pos %.4f\nempty_acc %.4f\nbest_triplet %.2f,%lld,%.2f\n", v.loss,
-               v.score, v.pos_dice, v.empty_acc, v.best.top, (long long)v.best.min_area, v.best.bottom);
-        /* the all-empty baseline: every image predicted empty scores 1 on empties, 0 on positives */
-        printf("all_empty_baseline %.4f\n", v.images ? (double)(v.images - v.positives) / (double)v.images : 0.0);
-    }
+    if (st == PN_OK) print_result(a, &rs, &grid, &v);
+    if (st == PN_OK && a->save_masks) st = save_masks(a, m, &cfg, tta, &v.best, rs.size);
     pn_unet_free(m);
     if (be) pn_backend_close(be);
     pn_split_free(&split);
@@ -117,7 +174,7 @@ static void free_masks(char **ids, uint8_t **masks, int n) {
 }
 
 static pn_status eval_submission(const eval_args *a) {
-    if (!a->truth) return pn_error(PN_ERR_ARG, "--submission needs --truth (a CSV of ImageId,EncodedPixels)");
+    if (!a->truth) return pn_error(PN_ERR_USAGE, "--submission needs --truth (a CSV of ImageId,EncodedPixels)");
     char **tid = NULL, **sid = NULL;
     uint8_t **tm = NULL, **sm = NULL;
     int nt = 0, ns = 0;
@@ -153,40 +210,54 @@ static pn_status eval_submission(const eval_args *a) {
 }
 
 int pn_cmd_eval(int argc, char **argv) {
-    eval_args a = {.tta = "none", .backend = "auto", .encoder = "resnet34", .norm = "imagenet",
-                   .loss = "bce=3,dice=1,focal=4", .size = 256, .batch = 8, .loader_threads = 2, .width = 1024};
+    eval_args a = {.tta = "none", .backend = "auto", .loss = "bce=3,dice=1,focal=4", .batch = 8, .loader_threads = 2,
+                   .width = 1024, .out_size = 1024, .max_image_mb = PN_IMAGE_LIMIT_DEFAULT_MB};
     const pn_opt opts[] = {
         {"weights", PN_OPT_STR, &a.weights, "W", "model weights (safetensors, smp names)", false},
         {"data", PN_OPT_STR, &a.data, "DIR", "prepared data (DIR/train, DIR/mask)", false},
         {"folds", PN_OPT_STR, &a.folds, "CSV", "folds.csv from pneumoseg folds", false},
         {"fold", PN_OPT_INT, &a.fold, "K", "the fold to evaluate (default 0)", false},
-        {"size", PN_OPT_INT, &a.size, "S", "evaluation side, a multiple of 32 (default 256)", false},
+        {"size", PN_OPT_INT, &a.size, "S", "evaluation side, a multiple of 32 (default: the size W was trained at, "
+                                          "else 256)", false},
         {"batch", PN_OPT_INT, &a.batch, "N", "batch size (default 8)", false},
         {"tta", PN_OPT_STR, &a.tta, "MODE", "none | hflip (default none)", false},
-        {"tops", PN_OPT_STR, &a.tops, "LIST", "triplet grid tops (default 0.6,0.75)", false},
+        {"tops", PN_OPT_STR, &a.tops, "LIST", "triplet grid tops in (0, 1] (default 0.6,0.75)", false},
         {"areas", PN_OPT_STR, &a.areas, "LIST", "triplet grid min areas in 1024-pixels (default 1000,2000,3000)", false},
-        {"bottoms", PN_OPT_STR, &a.bottoms, "LIST", "triplet grid bottoms (default 0.3,0.4)", false},
+        {"bottoms", PN_OPT_STR, &a.bottoms, "LIST", "triplet grid bottoms in (0, 1] (default 0.3,0.4)", false},
         {"loss", PN_OPT_STR, &a.loss, "SPEC", "ComboLoss weights for the val loss (default bce=3,dice=1,focal=4)", false},
-        {"norm", PN_OPT_STR, &a.norm, "MODE", "input scaling (default imagenet)", false},
-        {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default resnet34)", false},
+        {"norm", PN_OPT_STR, &a.norm, "MODE", "input scaling (default: what W was trained with, else imagenet)", false},
+        {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default: W's, else resnet34)", false},
         {"backend", PN_OPT_STR, &a.backend, "NAME", "auto | ref | cpu | cuda (default auto)", false},
         {"precision", PN_OPT_STR, &a.precision, "P", "fp32 (default) | bf16 | fp16 convolutions (cuda)", false},
         {"threads", PN_OPT_INT, &a.threads, "N", "compute threads (default: all cores)", false},
         {"loader-threads", PN_OPT_INT, &a.loader_threads, "N", "loader threads (default 2)", false},
+        {"save-masks", PN_OPT_STR, &a.save_masks, "DIR", "write the fold's masks under the best triplet (as predict "
+                                                        "--save-masks does)", false},
+        {"out-size", PN_OPT_INT, &a.out_size, "S", "side of the --save-masks PNGs (default 1024)", false},
+        {"force", PN_OPT_FLAG, &a.force, NULL, "write --save-masks into a folder that is not empty", false},
+        {"max-image-mb", PN_OPT_FLOAT, &a.max_image_mb, "MB", "largest decoded image accepted (default 256)", false},
         {"submission", PN_OPT_STR, &a.submission, "CSV", "instead: score this submission against --truth", false},
         {"truth", PN_OPT_STR, &a.truth, "CSV", "ImageId,EncodedPixels truth (e.g. synth's test-rle.csv)", false},
         {"width", PN_OPT_INT, &a.width, "W", "mask side of --submission/--truth RLE (default 1024)", false},
         {NULL, 0, NULL, NULL, NULL, false},
+    };
+    const pn_opt_range ranges[] = {
+        PN_AT_LEAST("fold", 0), PN_AT_LEAST("size", 32), PN_AT_LEAST("batch", 1), PN_AT_LEAST("threads", 0),
+        PN_AT_LEAST("loader-threads", 1), PN_BETWEEN("out-size", 1, 16384), PN_BETWEEN("width", 1, 16384),
+        PN_AT_LEAST("max-image-mb", 1), {NULL, 0, 0, false, false},
     };
     const pn_command_help help = {
         "pneumoseg eval --weights W --data D --folds F [--fold K] [--tta hflip]\n"
         "       pneumoseg eval --submission S.csv --truth T.csv",
         "Scores weights on fold K: for every triplet of the grid (top, min_area, bottom) the Kaggle score (mean\n"
         "per-image dice, 1 when truth and prediction are both empty), dice on images with pneumothorax and\n"
-        "accuracy on empty images; prints the grid, the best triplet, and the all-empty baseline's score.\n"
+        "accuracy on empty images; prints the grid, the best triplet, and the all-empty baseline's score. Min areas\n"
+        "are in pixels of a 1024 image everywhere, so best_triplet goes to predict --triplet as printed. Size,\n"
+        "normalisation and encoder default to what W records (pneumoseg train writes them into every checkpoint).\n"
         "With --submission, scores a submission's masks against a truth CSV at full resolution instead."};
-    int rc = pn_cli_parse(argc, argv, opts, &help);
+    int rc = pn_cli_parse_ranged(argc, argv, opts, ranges, &help);
     if (rc) return rc < 0 ? 0 : rc;
+    pn_image_set_limit_mb(a.max_image_mb);
     pn_status st = a.submission ? eval_submission(&a) : eval_fold(&a);
-    return st == PN_OK ? 0 : pn_cli_fail("eval");
+    return pn_cli_exit("eval", st);
 }

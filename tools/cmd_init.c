@@ -1,6 +1,7 @@
 /* cmd_init: writes smp-style initialised U-Net weights to a safetensors file. */
 #include <stdio.h>
 
+#include "checks.h"
 #include "cli.h"
 #include "common.h"
 
@@ -22,20 +23,15 @@ int pn_cmd_init(int argc, char **argv) {
                                   "gives the same weights on every machine."};
     int rc = pn_cli_parse(argc, argv, opts, &help);
     if (rc) return rc < 0 ? 0 : rc;
-    FILE *exists = force ? NULL : fopen(out, "rb");
-    if (exists) {
-        fclose(exists);
-        fprintf(stderr, "pneumoseg init: %s exists; pass --force to overwrite it\n", out);
-        return 1;
-    }
     pn_backend *be = NULL;
     pn_unet *m = NULL;
-    pn_status st = pn_backend_open("ref", 1, &be);
+    pn_status st = pn_check_out_file("--out", out, force, NULL, 0);
+    if (st == PN_OK) st = pn_backend_open("ref", 1, &be);
     if (st == PN_OK) st = pn_unet_create(encoder, be, &m);
     if (st == PN_OK) st = pn_unet_init_weights(m, (uint64_t)seed);
     if (st == PN_OK) st = pn_unet_save(m, out);
     if (st == PN_OK) pn_log_info("wrote %s (%s, %lld parameters, seed %d)", out, encoder, (long long)pn_unet_param_count(m), seed);
     pn_unet_free(m);
     pn_backend_close(be);
-    return st == PN_OK ? 0 : pn_cli_fail("init");
+    return pn_cli_exit("init", st);
 }
