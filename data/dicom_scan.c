@@ -5,7 +5,9 @@
 
 #define UNDEFINED 0xffffffffu
 
-static uint16_t rd16(const uint8_t *p, bool big) { return big ? (uint16_t)(p[0] << 8 | p[1]) : (uint16_t)(p[1] << 8 | p[0]); }
+static uint16_t rd16(const uint8_t *p, bool big) {
+    return big ? (uint16_t)(p[0] << 8 | p[1]) : (uint16_t)(p[1] << 8 | p[0]);
+}
 static uint32_t rd32(const uint8_t *p, bool big) {
     return big ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
                : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
@@ -38,17 +40,22 @@ void pn_dicom_scan_meta(const uint8_t *d, size_t n, pn_dicom_scan *out) {
         if (e == 0x0010) {
             size_t k = len < sizeof out->transfer_syntax ? len : sizeof out->transfer_syntax - 1;
             memcpy(out->transfer_syntax, d + pos + hdr, k);
-            while (k > 0 && (out->transfer_syntax[k - 1] == 0 || out->transfer_syntax[k - 1] == ' ')) k--;
+            while (k > 0 && (out->transfer_syntax[k - 1] == 0 || out->transfer_syntax[k - 1] == ' '))
+                k--;
             out->transfer_syntax[k] = 0;
         }
         pos += hdr + len;
     }
     out->dataset_at = pos;
     const char *ts = out->transfer_syntax;
-    if (!strcmp(ts, "1.2.840.10008.1.2")) out->syntax = PN_DCM_IMPLICIT_LE;
-    else if (!strcmp(ts, "1.2.840.10008.1.2.2")) out->syntax = PN_DCM_EXPLICIT_BE;
-    else if (!strcmp(ts, "1.2.840.10008.1.2.1.99")) out->syntax = PN_DCM_DEFLATED;
-    else if (ts[0]) out->syntax = PN_DCM_EXPLICIT_LE;
+    if (!strcmp(ts, "1.2.840.10008.1.2"))
+        out->syntax = PN_DCM_IMPLICIT_LE;
+    else if (!strcmp(ts, "1.2.840.10008.1.2.2"))
+        out->syntax = PN_DCM_EXPLICIT_BE;
+    else if (!strcmp(ts, "1.2.840.10008.1.2.1.99"))
+        out->syntax = PN_DCM_DEFLATED;
+    else if (ts[0])
+        out->syntax = PN_DCM_EXPLICIT_LE;
     else if (pos + 6 <= n) { /* no transfer syntax: guess from the first element, as readers do */
         bool big = d[pos] == 0 && d[pos + 1] != 0;
         out->syntax = !is_vr(d + pos + 4) ? PN_DCM_IMPLICIT_LE : big ? PN_DCM_EXPLICIT_BE : PN_DCM_EXPLICIT_LE;
@@ -57,11 +64,11 @@ void pn_dicom_scan_meta(const uint8_t *d, size_t n, pn_dicom_scan *out) {
 
 /* One open level: the data set, a sequence or an item. */
 typedef struct frame {
-    size_t end;     /* for a defined length: where it ends */
-    bool defined;   /* its length is defined */
-    bool sequence;  /* a sequence (holds items only) */
-    bool implicit;  /* its elements are implicit VR (UN sequences hold implicit little endian) */
-    bool big;       /* big endian */
+    size_t end;    /* for a defined length: where it ends */
+    bool defined;  /* its length is defined */
+    bool sequence; /* a sequence (holds items only) */
+    bool implicit; /* its elements are implicit VR (UN sequences hold implicit little endian) */
+    bool big;      /* big endian */
 } frame;
 
 /* Item tags from `pos` on, in either byte order: each could open one more level. */
@@ -94,8 +101,8 @@ static bool skip_pixel_items(const uint8_t *d, size_t n, size_t *pos, bool big) 
 
 #define MAX_FRAMES (2 * 256 + 2)
 
-int pn_dicom_scan_depth(const uint8_t *d, size_t n, pn_dicom_syntax_kind syntax, pn_dicom_sq_hint hint,
-                        int max_depth, bool *followed) {
+int pn_dicom_scan_depth(const uint8_t *d, size_t n, pn_dicom_syntax_kind syntax, pn_dicom_sq_hint hint, int max_depth,
+                        bool *followed) {
     if (max_depth > 255) max_depth = 255;
     frame st[MAX_FRAMES];
     int top = 0, depth = 0, deepest = 0;
@@ -158,8 +165,8 @@ int pn_dicom_scan_depth(const uint8_t *d, size_t n, pn_dicom_syntax_kind syntax,
         }
         if (len != UNDEFINED && !sq) {
             int h = f->implicit && hint ? hint(g, e) : -1;
-            bool starts_with_item = len >= 8 && len <= n - pos && rd16(d + pos, f->big) == 0xfffe &&
-                                    rd16(d + pos + 2, f->big) == 0xe000;
+            bool starts_with_item =
+                len >= 8 && len <= n - pos && rd16(d + pos, f->big) == 0xfffe && rd16(d + pos + 2, f->big) == 0xe000;
             sq = f->implicit && (h == 1 || (h < 0 && starts_with_item));
             if (!sq) {
                 pos = len > n - pos ? n : pos + len;

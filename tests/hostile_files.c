@@ -24,7 +24,10 @@ static void put(buf *b, const void *data, size_t n) {
     memcpy(b->p + b->n, data, n);
     b->n += n;
 }
-static void u16le(buf *b, unsigned v) { uint8_t x[2] = {(uint8_t)v, (uint8_t)(v >> 8)}; put(b, x, 2); }
+static void u16le(buf *b, unsigned v) {
+    uint8_t x[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
+    put(b, x, 2);
+}
 static void u32le(buf *b, uint32_t v) {
     uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
     put(b, x, 4);
@@ -187,7 +190,8 @@ static uint32_t crc32_of(const uint8_t *p, size_t n) {
     uint32_t c = 0xffffffffu;
     for (size_t i = 0; i < n; i++) {
         c ^= p[i];
-        for (int k = 0; k < 8; k++) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
     }
     return c ^ 0xffffffffu;
 }
@@ -219,12 +223,14 @@ static int huge_png(const char *dir) {
 static int terabyte_npy(const char *dir) {
     buf b = {0};
     char header[128];
-    int n = snprintf(header, sizeof header, "{'descr': '<f4', 'fortran_order': False, 'shape': (1000, 3, 32768, 32768), }");
+    int n =
+        snprintf(header, sizeof header, "{'descr': '<f4', 'fortran_order': False, 'shape': (1000, 3, 32768, 32768), }");
     int total = 10 + n + 1, padded = (total + 63) / 64 * 64;
     put(&b, "\x93NUMPY\x01\x00", 8);
     u16le(&b, (unsigned)(padded - 10));
     put(&b, header, (size_t)n);
-    for (int i = total; i < padded; i++) put(&b, " ", 1);
+    for (int i = total; i < padded; i++)
+        put(&b, " ", 1);
     put(&b, "\n", 1);
     uint8_t data[64] = {0};
     put(&b, data, 64);

@@ -135,6 +135,8 @@ else
   cp "$work/out" "$t/eval.txt"
   grep -q "from .*best.safetensors: encoder resnet18, size 64" "$work/err" && grep -q " at 64, tta" "$t/eval.txt" && ok ||
     bad "eval did not run at 64 from the file's settings: $(cat "$work/err")"
+  expect 1 "$bin" eval --weights "$w64" --data "$t/data" --folds "$t/folds.csv" --save-masks "$t/data/mask" --force
+  one_line_error "is also the input --data (its mask/)"
   triplet=$(awk '$1=="best_triplet"{print $2}' "$t/eval.txt")
   area=$(echo "$triplet" | cut -d, -f2)
   [ "$area" = 0 ] || [ "$area" = 2000 ] && ok || bad "best_triplet $triplet: min_area not in the 1024-pixels it was given in"

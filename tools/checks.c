@@ -1,4 +1,5 @@
-/* checks: outputs checked before the work (writable, no overwrite without --force, never an input), thread caps, ids. */
+/* checks: outputs checked before the work (writable, no overwrite without --force, never an input), thread caps, ids.
+ */
 #define _GNU_SOURCE
 #include "checks.h"
 
@@ -17,11 +18,15 @@
 static void parent_of(const char *path, char *dir, size_t cap) {
     snprintf(dir, cap, "%s", path);
     size_t n = strlen(dir);
-    while (n > 1 && dir[n - 1] == '/') dir[--n] = 0; /* "a/b/" names b */
+    while (n > 1 && dir[n - 1] == '/')
+        dir[--n] = 0; /* "a/b/" names b */
     char *slash = strrchr(dir, '/');
-    if (!slash) snprintf(dir, cap, ".");
-    else if (slash == dir) dir[1] = 0;
-    else *slash = 0;
+    if (!slash)
+        snprintf(dir, cap, ".");
+    else if (slash == dir)
+        dir[1] = 0;
+    else
+        *slash = 0;
 }
 
 /* The absolute form of `path` with its existing part resolved (symbolic links, "..") and the rest appended, so
@@ -36,8 +41,10 @@ static void canonical(const char *path, char *out, size_t cap) {
     parent_of(path, dir, sizeof dir);
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
-    if (strcmp(dir, path) != 0 && realpath(dir, resolved)) snprintf(out, cap, "%s/%s", resolved, base);
-    else snprintf(out, cap, "%s", path);
+    if (strcmp(dir, path) != 0 && realpath(dir, resolved))
+        snprintf(out, cap, "%s/%s", resolved, base);
+    else
+        snprintf(out, cap, "%s", path);
 }
 
 bool pn_same_place(const char *a, const char *b) {
@@ -67,7 +74,8 @@ static pn_status probe_dir(const char *option, const char *path, const char *dir
         fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0600);
     }
     if (fd < 0) {
-        if (strcmp(dir, path) == 0) return pn_error(PN_ERR_IO, "%s %s: cannot write in it (%s)", option, path, strerror(errno));
+        if (strcmp(dir, path) == 0)
+            return pn_error(PN_ERR_IO, "%s %s: cannot write in it (%s)", option, path, strerror(errno));
         return pn_error(PN_ERR_IO, "%s %s: cannot write in its folder %s (%s)", option, path, dir, strerror(errno));
     }
     close(fd);
@@ -97,7 +105,8 @@ static bool dir_is_empty(const char *dir) {
     if (!d) return true;
     struct dirent *e;
     bool empty = true;
-    while (empty && (e = readdir(d))) empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+    while (empty && (e = readdir(d)))
+        empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
     closedir(d);
     return empty;
 }
@@ -157,8 +166,10 @@ pn_status pn_check_file_id(const char *id, const char *where) {
         return pn_error(PN_ERR_FORMAT, "%s: ImageId '%s' is not a file name", where, id);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)id[i];
-        if (c == '/' || c == '\\') return pn_error(PN_ERR_FORMAT, "%s: ImageId '%.60s' holds a path ('%c')", where, id, c);
-        if (c < 0x20 || c == 0x7f) return pn_error(PN_ERR_FORMAT, "%s: ImageId '%.60s' holds a control character", where, id);
+        if (c == '/' || c == '\\')
+            return pn_error(PN_ERR_FORMAT, "%s: ImageId '%.60s' holds a path ('%c')", where, id, c);
+        if (c < 0x20 || c == 0x7f)
+            return pn_error(PN_ERR_FORMAT, "%s: ImageId '%.60s' holds a control character", where, id);
     }
     if (id[0] == ' ' || id[n - 1] == ' ')
         return pn_error(PN_ERR_FORMAT, "%s: ImageId '%.60s' starts or ends with a blank", where, id);
@@ -172,10 +183,13 @@ pn_status pn_check_csv_id(const char *id, const char *where) {
         unsigned char c = (unsigned char)id[i];
         if (c == ',' || c == '"' || c < 0x20 || c == 0x7f)
             return pn_error(PN_ERR_FORMAT, "%s: ImageId '%.80s' holds %s, which a submission row cannot carry", where,
-                            id, c == ',' ? "a comma" : c == '"' ? "a quote" : "a control character");
+                            id,
+                            c == ','   ? "a comma"
+                            : c == '"' ? "a quote"
+                                       : "a control character");
     }
     if (id[0] == ' ' || id[0] == '\t' || id[n - 1] == ' ' || id[n - 1] == '\t')
-        return pn_error(PN_ERR_FORMAT, "%s: ImageId '%.80s' starts or ends with a blank, which a CSV reader trims", where,
-                        id);
+        return pn_error(PN_ERR_FORMAT, "%s: ImageId '%.80s' starts or ends with a blank, which a CSV reader trims",
+                        where, id);
     return PN_OK;
 }

@@ -106,13 +106,15 @@ static pn_status eval_fold(const eval_args *a) {
     pn_norm_mode norm;
     PN_TRY(pn_norm_parse(rs.norm, &norm));
     PN_TRY(pn_tool_grid(a->tops, a->areas, a->bottoms, rs.size, &grid));
-    const pn_named_path inputs[] = {{"--weights", a->weights}, {"--data", a->data}, {"--folds", a->folds}};
-    PN_TRY(pn_check_out_dir("--save-masks", a->save_masks, a->force, inputs, 3));
-    pn_split split;
-    PN_TRY(pn_split_read(a->folds, a->fold, &split));
     char img[4096], msk[4096];
     snprintf(img, sizeof img, "%s/train", a->data);
     snprintf(msk, sizeof msk, "%s/mask", a->data);
+    /* the image and mask folders too: masks written there would replace the files of the same name */
+    const pn_named_path inputs[] = {{"--weights", a->weights}, {"--data", a->data}, {"--folds", a->folds},
+                                    {"--data (its train/)", img}, {"--data (its mask/)", msk}};
+    PN_TRY(pn_check_out_dir("--save-masks", a->save_masks, a->force, inputs, 5));
+    pn_split split;
+    PN_TRY(pn_split_read(a->folds, a->fold, &split));
     pn_loader_config cfg = {.image_dir = img, .mask_dir = msk, .ids = (const char *const *)split.val_ids,
                             .has_mask = split.val_pos, .n_ids = split.n_val, .batch_size = a->batch, .size = rs.size,
                             .norm = norm, .seed = 0, .threads = pn_cap_threads("--loader-threads", a->loader_threads)};

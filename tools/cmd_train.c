@@ -739,7 +739,8 @@ int pn_cmd_train(int argc, char **argv) {
         {"deterministic", PN_OPT_FLAG, &a.deterministic, NULL, "deterministic algorithms only (cuda)", false},
         {"loader-threads", PN_OPT_INT, &a.loader_threads, "N", "data loader threads (default 2)", false},
         {"resume", PN_OPT_FLAG, &a.resume, NULL, "continue the run in --out from its last checkpoint", false},
-        {"force", PN_OPT_FLAG, &a.force, NULL, "start over in an --out that holds a run", false},
+        {"force", PN_OPT_FLAG, &a.force, NULL, "start over in an --out that holds a run (its files are removed) or "
+                                               "other files", false},
         {"quiet", PN_OPT_FLAG, &a.quiet, NULL, "no progress bars (epoch lines only)", false},
         {"max-image-mb", PN_OPT_FLOAT, &a.max_image_mb, "MB", "largest decoded image accepted (default 256)", false},
         {NULL, 0, NULL, NULL, NULL, false},
@@ -766,7 +767,10 @@ int pn_cmd_train(int argc, char **argv) {
         "--resume refuses, in one line naming each with both values, any setting that changes the result; --epochs\n"
         "may change (unless --pos-share has several parts or sets --cosine-start), --top-k, --early-stop and\n"
         "--loader-threads too, --backend and --threads with a warning (reduction order changes the last bits).\n"
-        "plateau-cosine: ReduceLROnPlateau for --cosine-start epochs, then CosineAnnealingLR from the lr it left."};
+        "plateau-cosine: ReduceLROnPlateau for --cosine-start epochs, then CosineAnnealingLR from the lr it left.\n"
+        "Ctrl-C (SIGINT) or SIGTERM stops at the next batch, leaving a run that --resume continues; --force starts\n"
+        "over, removing the old run's checkpoints, epoch files and metrics. Each checkpoint records the training size,\n"
+        "normalisation and the epoch's best triplet (min area in 1024-pixels), which eval and predict default to."};
     int rc = pn_cli_parse_ranged(argc, argv, opts, ranges, &help);
     if (rc) return rc < 0 ? 0 : rc;
     pn_image_set_limit_mb(a.max_image_mb);
