@@ -28,6 +28,7 @@ void pn_dicom_scan_meta(const uint8_t *d, size_t n, pn_dicom_scan *out) {
     while (pos + 8 <= n && rd16(d + pos, false) == 0x0002) { /* the meta group: explicit VR little endian */
         uint16_t e = rd16(d + pos + 2, false);
         size_t hdr = 8, len;
+        if (is_vr(d + pos + 4) && d[pos + 4] == 'S' && d[pos + 5] == 'Q') break; /* a sequence: the depth scan's */
         if (is_vr(d + pos + 4) && long_vr(d + pos + 4)) {
             if (pos + 12 > n) break;
             hdr = 12, len = rd32(d + pos + 8, false);

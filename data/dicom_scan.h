@@ -34,7 +34,8 @@ typedef struct pn_dicom_scan {
     char transfer_syntax[68]; /* the meta group's (0002,0010), "" if none */
 } pn_dicom_scan;
 
-/* Reads the preamble and the meta group of `n` bytes: the transfer syntax and where the data set starts. */
+/* Reads the preamble and the meta group of `n` bytes: the transfer syntax and where the data set starts (at the
+ * latest at a sequence or an element of undefined length, so that the depth scan sees every sequence). */
 void pn_dicom_scan_meta(const uint8_t *data, size_t n, pn_dicom_scan *out);
 /* Measures the sequence nesting of a data set of `n` bytes in `syntax` (not DEFLATED: inflate it first). Stops
  * early once the depth passes `max_depth`. Where the structure cannot be followed (a malformed or unusual file),

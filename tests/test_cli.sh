@@ -85,7 +85,7 @@ one_line_error "multiples of 32"
 head -c 1000 "$work/w.safetensors" >"$work/cut.safetensors"
 expect 1 "$bin" infer --weights "$work/cut.safetensors" --input "$work/x.npy"
 one_line_error "cut.safetensors"
-expect 1 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend nosuch
+expect 2 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend nosuch
 one_line_error "unknown backend"
 expect 2 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --threads -2
 one_line_error "threads"
@@ -134,7 +134,7 @@ else
 fi
 expect 1 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend ref --precision fp16
 one_line_error "float32 only"
-expect 1 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend ref --precision fp8
+expect 2 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend ref --precision fp8
 one_line_error "fp32, bf16 or fp16"
 
 if [ "$size" = 64 ]; then

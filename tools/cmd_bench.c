@@ -158,7 +158,7 @@ static int bench_ops(int argc, char **argv) {
     }
     if (st == PN_OK) printf("peak RSS %.1f MB\n", (double)pn_peak_rss_bytes() / 1e6);
     pn_backend_close(be);
-    return st == PN_OK ? 0 : pn_cli_fail("bench");
+    return pn_cli_exit("bench", st);
 }
 
 static const struct {

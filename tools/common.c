@@ -11,7 +11,9 @@
 #include "run_util.h"
 
 pn_status pn_tool_open_backend(const char *name, int threads, pn_backend **out) {
-    PN_TRY(pn_backend_open(name ? name : "auto", pn_cap_threads("--threads", threads), out));
+    pn_status st = pn_backend_open(name ? name : "auto", pn_cap_threads("--threads", threads), out);
+    if (st == PN_ERR_ARG) return PN_ERR_USAGE; /* a --backend that names nothing here: a usage error */
+    PN_TRY(st);
     pn_log_info("backend: %s", (*out)->name);
     return PN_OK;
 }
@@ -19,7 +21,7 @@ pn_status pn_tool_open_backend(const char *name, int threads, pn_backend **out) 
 pn_status pn_tool_set_precision(pn_backend *be, const char *precision) {
     if (!precision) precision = "fp32";
     if (strcmp(precision, "fp32") && strcmp(precision, "bf16") && strcmp(precision, "fp16"))
-        return pn_error(PN_ERR_ARG, "--precision must be fp32, bf16 or fp16, got '%s'", precision);
+        return pn_error(PN_ERR_USAGE, "--precision must be fp32, bf16 or fp16, got '%s'", precision);
     if (be->set_precision) {
         PN_TRY(be->set_precision(be, precision));
         if (strcmp(precision, "fp32")) pn_log_info("precision: %s convolutions, float32 everything else", precision);
