@@ -406,7 +406,7 @@ static void on_stop_signal(int sig) {
 }
 
 static pn_status stopped(const trainer *t, int epoch) {
-    char keeps[160] = "no epoch had finished: there is nothing to resume";
+    char keeps[160] = "no epoch had finished, so there is nothing to resume (train --force starts it again)";
     if (t->state.epoch > 0)
         snprintf(keeps, sizeof keeps, "%s keeps the checkpoint of epoch %d; train --resume continues from it", t->a->out,
                  t->state.epoch);
