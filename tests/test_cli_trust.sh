@@ -50,6 +50,10 @@ usage "$bin" synth --out "$t/s" --quality 0
 usage "$bin" synth --out "$t/s" --pos-rate 2
 usage "$bin" show --image "$t/none.png" --out "$t/o.png" --threshold 2
 usage "$bin" show --grid -1 --data "$t/none" --out "$t/o.png"
+mkdir -p "$t/grid/train"
+for i in $(seq 100 170); do touch "$t/grid/train/$i.png"; done # never decoded: the size check comes first
+usage "$bin" show --grid 1024 --size 2048 --nrow 8 --data "$t/grid" --out "$t/o.png"
+one_line_error "above the limit"
 
 # --- --threads above the cores: capped, with a note ---
 expect 0 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend "$backend" --threads 10000

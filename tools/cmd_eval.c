@@ -134,80 +134,109 @@ static pn_status eval_fold(const eval_args *a) {
     return st;
 }
 
-/* Unions the masks of every row per id into masks[i] (width^2 bytes). */
-static pn_status read_masks(const char *path, int width, char ***ids_out, uint8_t ***masks_out, int *n_out) {
+/* A run-length CSV (ImageId,EncodedPixels) with its rows indexed by id: masks are decoded one image at a time, so
+ * memory stays at two masks whatever the number of rows. */
+typedef struct rle_table {
     pn_csv csv;
-    PN_TRY(pn_csv_read(path, &csv));
-    int ci = pn_csv_column(&csv, "ImageId"), ce = pn_csv_column(&csv, "EncodedPixels");
-    pn_status st = ci < 0 || ce < 0 ? pn_error(PN_ERR_FORMAT, "%s: expected the columns ImageId,EncodedPixels", path)
-                                    : PN_OK;
-    char **ids = calloc((size_t)csv.nrows + 1, sizeof *ids);
-    uint8_t **masks = calloc((size_t)csv.nrows + 1, sizeof *masks);
-    int n = 0;
-    if (st == PN_OK && (!ids || !masks)) st = pn_error(PN_ERR_NOMEM, "out of memory");
-    for (int r = 0; st == PN_OK && r < csv.nrows; r++) {
-        const char *id = pn_csv_get(&csv, r, ci);
-        int k = 0;
-        while (k < n && strcmp(ids[k], id)) k++;
-        if (k == n) {
-            ids[n] = strdup(id);
-            masks[n] = calloc((size_t)width * width, 1);
-            if (!ids[n] || !masks[n]) st = pn_error(PN_ERR_NOMEM, "out of memory");
-            n++;
-        }
-        char what[512];
-        snprintf(what, sizeof what, "%s line %d", path, csv.lines[r]);
-        if (st == PN_OK) st = pn_rle_decode(pn_csv_get(&csv, r, ce), width, width, PN_RLE_RELATIVE, masks[k], what);
-    }
-    pn_csv_free(&csv);
-    *ids_out = ids;
-    *masks_out = masks;
-    *n_out = n;
-    return st;
+    int ci, ce;
+    int *order; /* row numbers sorted by ImageId (then row) */
+    const char *path;
+} rle_table;
+
+static const rle_table *sort_table; /* qsort has no context argument */
+
+static int cmp_rows(const void *a, const void *b) {
+    int ra = *(const int *)a, rb = *(const int *)b;
+    int c = strcmp(pn_csv_get(&sort_table->csv, ra, sort_table->ci), pn_csv_get(&sort_table->csv, rb, sort_table->ci));
+    return c ? c : (ra > rb) - (ra < rb);
 }
 
-static void free_masks(char **ids, uint8_t **masks, int n) {
-    for (int i = 0; i < n; i++) {
-        free(ids[i]);
-        free(masks[i]);
+static pn_status table_read(const char *path, rle_table *t) {
+    memset(t, 0, sizeof *t);
+    t->path = path;
+    PN_TRY(pn_csv_read(path, &t->csv));
+    t->ci = pn_csv_column(&t->csv, "ImageId");
+    t->ce = pn_csv_column(&t->csv, "EncodedPixels");
+    if (t->ci < 0 || t->ce < 0) return pn_error(PN_ERR_FORMAT, "%s: expected the columns ImageId,EncodedPixels", path);
+    t->order = malloc(((size_t)t->csv.nrows + 1) * sizeof *t->order);
+    if (!t->order) return pn_error(PN_ERR_NOMEM, "out of memory");
+    for (int r = 0; r < t->csv.nrows; r++) t->order[r] = r;
+    sort_table = t;
+    qsort(t->order, (size_t)t->csv.nrows, sizeof *t->order, cmp_rows);
+    return PN_OK;
+}
+
+static void table_free(rle_table *t) {
+    pn_csv_free(&t->csv);
+    free(t->order);
+}
+
+static const char *table_id(const rle_table *t, int k) { return pn_csv_get(&t->csv, t->order[k], t->ci); }
+
+/* The first index in the sorted order whose id is `id`, or -1. */
+static int table_find(const rle_table *t, const char *id) {
+    int lo = 0, hi = t->csv.nrows;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (strcmp(table_id(t, mid), id) < 0) lo = mid + 1;
+        else hi = mid;
     }
-    free(ids);
-    free(masks);
+    return lo < t->csv.nrows && !strcmp(table_id(t, lo), id) ? lo : -1;
+}
+
+/* The union of the rows of the id at sorted index k into mask; *next = the index after them. */
+static pn_status table_mask(const rle_table *t, int k, int width, uint8_t *mask, int *next) {
+    memset(mask, 0, (size_t)width * width);
+    const char *id = table_id(t, k);
+    for (; k < t->csv.nrows && !strcmp(table_id(t, k), id); k++) {
+        char what[512];
+        int r = t->order[k];
+        snprintf(what, sizeof what, "%s line %d", t->path, t->csv.lines[r]);
+        PN_TRY(pn_rle_decode(pn_csv_get(&t->csv, r, t->ce), width, width, PN_RLE_RELATIVE, mask, what));
+    }
+    *next = k;
+    return PN_OK;
 }
 
 static pn_status eval_submission(const eval_args *a) {
     if (!a->truth) return pn_error(PN_ERR_USAGE, "--submission needs --truth (a CSV of ImageId,EncodedPixels)");
-    char **tid = NULL, **sid = NULL;
-    uint8_t **tm = NULL, **sm = NULL;
-    int nt = 0, ns = 0;
-    pn_status st = read_masks(a->truth, a->width, &tid, &tm, &nt);
-    if (st == PN_OK) st = read_masks(a->submission, a->width, &sid, &sm, &ns);
-    double sum = 0, pos_sum = 0;
-    int64_t pos = 0, empty_ok = 0, empties = 0;
+    rle_table truth, sub;
+    memset(&truth, 0, sizeof truth);
+    memset(&sub, 0, sizeof sub);
     int64_t px = (int64_t)a->width * a->width;
-    for (int i = 0; st == PN_OK && i < nt; i++) {
-        int k = 0;
-        while (k < ns && strcmp(sid[k], tid[i])) k++;
-        if (k == ns) {
-            st = pn_error(PN_ERR_FORMAT, "%s: no row for ImageId %s of %s", a->submission, tid[i], a->truth);
+    uint8_t *tm = malloc((size_t)px), *sm = malloc((size_t)px);
+    pn_status st = tm && sm ? table_read(a->truth, &truth) : pn_error(PN_ERR_NOMEM, "out of memory");
+    if (st == PN_OK) st = table_read(a->submission, &sub);
+    double sum = 0, pos_sum = 0;
+    int64_t n = 0, pos = 0, empty_ok = 0, empties = 0;
+    for (int k = 0, next; st == PN_OK && k < truth.csv.nrows; k = next) {
+        const char *id = table_id(&truth, k);
+        int j = table_find(&sub, id), unused;
+        if (j < 0) {
+            st = pn_error(PN_ERR_FORMAT, "%s: no row for ImageId %s of %s", a->submission, id, a->truth);
             break;
         }
-        double s = pn_kaggle_dice(sm[k], tm[i], px);
+        st = table_mask(&truth, k, a->width, tm, &next);
+        if (st == PN_OK) st = table_mask(&sub, j, a->width, sm, &unused);
+        if (st != PN_OK) break;
+        double s = pn_kaggle_dice(sm, tm, px);
         bool positive = false;
-        for (int64_t p = 0; p < px && !positive; p++) positive = tm[i][p] != 0;
+        for (int64_t p = 0; p < px && !positive; p++) positive = tm[p] != 0;
         sum += s;
+        n++;
         if (positive) pos_sum += s, pos++;
         else empties++, empty_ok += s == 1.0;
     }
     if (st == PN_OK) {
-        printf("submission %s vs %s: %d images (%lld with pneumothorax) at %dx%d\n", a->submission, a->truth, nt,
-               (long long)pos, a->width, a->width);
-        printf("kaggle %.4f\ndice_pos %.4f\nempty_acc %.4f\nall_empty_baseline %.4f\n", nt ? sum / nt : 0,
+        printf("submission %s vs %s: %lld images (%lld with pneumothorax) at %dx%d\n", a->submission, a->truth,
+               (long long)n, (long long)pos, a->width, a->width);
+        printf("kaggle %.4f\ndice_pos %.4f\nempty_acc %.4f\nall_empty_baseline %.4f\n", n ? sum / (double)n : 0,
                pos ? pos_sum / (double)pos : 0, empties ? (double)empty_ok / (double)empties : 0,
-               nt ? (double)empties / nt : 0);
+               n ? (double)empties / (double)n : 0);
     }
-    free_masks(tid, tm, nt);
-    free_masks(sid, sm, ns);
+    table_free(&truth);
+    table_free(&sub);
+    free(tm), free(sm);
     return st;
 }
 

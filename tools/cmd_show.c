@@ -207,6 +207,13 @@ static int show_grid(const char *data, int count, const char *aug_spec, const ch
     const int pad = 2;
     int cols = count < nrow ? count : nrow, rows = (count + nrow - 1) / nrow;
     int gw = cols * (size + pad) + pad, gh = rows * (size + pad) + pad;
+    /* --grid, --size and --nrow multiply: the picture they ask for is held to the image limit too */
+    if (pn_image_check_size("--grid x --size", gw, gh, 3, 1, 1) != PN_OK) {
+        for (int i = 0; i < n; i++) free(names[i]);
+        free(names);
+        pn_aug_free(aug);
+        return pn_cli_exit("show", PN_ERR_USAGE);
+    }
     uint8_t *grid = pn_alloc((size_t)gw * gh * 3);
     pn_status st = grid ? PN_OK : pn_error(PN_ERR_NOMEM, "show: no memory for a %dx%d grid", gw, gh);
     for (int i = 0; i < count && st == PN_OK; i++) {
