@@ -154,10 +154,10 @@ pn_status check_nesting(const char *path) {
     close(fd);
     if (map == MAP_FAILED) return pn_error(PN_ERR_IO, "%s: cannot map the file (%s)", path, std::strerror(errno));
     const uint8_t *d = static_cast<const uint8_t *>(map);
-    pn_dicom_scan s;
+    pn_dicom_meta s;
     pn_dicom_scan_meta(d, n, &s);
-    bool followed = true;
-    int depth = 0;
+    pn_dicom_structure ds;
+    std::memset(&ds, 0, sizeof ds);
     pn_status st = PN_OK;
     if (s.syntax == PN_DCM_DEFLATED) {
 #ifdef PN_HAVE_ZLIB
@@ -169,20 +169,35 @@ pn_status check_nesting(const char *path) {
                                 path, (double)cap / 1e6)
                      : pn_error(PN_ERR_FORMAT, "%s: the deflated data set is corrupt", path);
         else
-            depth = pn_dicom_scan_depth(inflated.data(), inflated.size(), PN_DCM_EXPLICIT_LE, dictionary_sq_hint,
-                                        PN_DICOM_MAX_DEPTH, &followed);
+            pn_dicom_scan_structure(inflated.data(), inflated.size(), PN_DCM_EXPLICIT_LE, dictionary_sq_hint,
+                                    PN_DICOM_MAX_DEPTH, &ds);
 #else
         st = pn_error(PN_ERR_UNSUPPORTED, "%s: transfer syntax 1.2.840.10008.1.2.1.99 (Deflated Explicit VR Little Endian) "
                       "needs zlib, which this build lacks", path);
 #endif
     } else {
-        depth = pn_dicom_scan_depth(d + s.dataset_at, n - s.dataset_at, s.syntax, dictionary_sq_hint, PN_DICOM_MAX_DEPTH,
-                                    &followed);
+        pn_dicom_scan_structure(d + s.dataset_at, n - s.dataset_at, s.syntax, dictionary_sq_hint, PN_DICOM_MAX_DEPTH, &ds);
     }
+    bool marker = n >= 132 && std::memcmp(d + 128, "DICM", 4) == 0;
     munmap(map, n);
-    if (st == PN_OK && depth > PN_DICOM_MAX_DEPTH)
-        st = pn_error(PN_ERR_FORMAT, "%s: sequences nested %s%d deep (at most %d are read)", path, followed ? "" : "up to ",
-                      depth, PN_DICOM_MAX_DEPTH);
+    if (st != PN_OK) return st;
+    if (ds.depth > PN_DICOM_MAX_DEPTH)
+        return pn_error(PN_ERR_FORMAT, "%s: sequences nested %s%d deep (at most %d are read)", path,
+                        ds.followed ? "" : "up to ", ds.depth, PN_DICOM_MAX_DEPTH);
+    // dcmtk allocates an element's declared length before it reads the bytes (a few bytes could claim gigabytes); and
+    // where the elements cannot be followed, neither their lengths nor their nesting are known: not handed to dcmtk.
+    char detail[160] = "";
+    if (ds.overrun.found)
+        std::snprintf(detail, sizeof detail, "element (%04X,%04X) claims %llu bytes but only %llu follow",
+                      ds.overrun.group, ds.overrun.element, (unsigned long long)ds.overrun.claimed,
+                      (unsigned long long)ds.overrun.left);
+    else if (!ds.followed)
+        std::snprintf(detail, sizeof detail, "the element structure breaks off at byte %zu of the data set%s",
+                      ds.broken_at, s.syntax == PN_DCM_DEFLATED ? " (inflated)" : "");
+    if (detail[0] && !marker)
+        return pn_error(PN_ERR_FORMAT, "%s: not a DICOM file (no 'DICM' marker at byte 128 and no readable data set: %s)",
+                        path, detail);
+    if (detail[0]) return pn_error(PN_ERR_FORMAT, "%s: truncated or malformed DICOM (%s)", path, detail);
     return st;
 }
 

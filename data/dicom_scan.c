@@ -22,7 +22,7 @@ static bool long_vr(const uint8_t *p) {
     return false;
 }
 
-void pn_dicom_scan_meta(const uint8_t *d, size_t n, pn_dicom_scan *out) {
+void pn_dicom_scan_meta(const uint8_t *d, size_t n, pn_dicom_meta *out) {
     memset(out, 0, sizeof *out);
     size_t pos = n >= 132 && memcmp(d + 128, "DICM", 4) == 0 ? 132 : 0;
     while (pos + 8 <= n && rd16(d + pos, false) == 0x0002) { /* the meta group: explicit VR little endian */
@@ -81,8 +81,12 @@ static int count_items(const uint8_t *d, size_t n, size_t pos) {
     return count;
 }
 
+static void note_overrun(pn_dicom_overrun *o, uint16_t g, uint16_t e, uint64_t claimed, uint64_t left) {
+    if (o && !o->found) *o = (pn_dicom_overrun){true, g, e, claimed, left};
+}
+
 /* Skips the items of encapsulated pixel data (each of defined length, none nested) up to the sequence delimiter. */
-static bool skip_pixel_items(const uint8_t *d, size_t n, size_t *pos, bool big) {
+static bool skip_pixel_items(const uint8_t *d, size_t n, size_t *pos, bool big, pn_dicom_overrun *overrun) {
     while (*pos + 8 <= n) {
         uint16_t g = rd16(d + *pos, big), e = rd16(d + *pos + 2, big);
         uint32_t len = rd32(d + *pos + 4, big);
@@ -91,8 +95,9 @@ static bool skip_pixel_items(const uint8_t *d, size_t n, size_t *pos, bool big) 
         if (e == 0xe0dd) return true;
         if (e != 0xe000 || len == UNDEFINED) return false;
         if (len > n - *pos) {
+            note_overrun(overrun, g, e, len, n - *pos);
             *pos = n;
-            return true; /* truncated: nothing more to nest */
+            return true;
         }
         *pos += len;
     }
@@ -102,8 +107,9 @@ static bool skip_pixel_items(const uint8_t *d, size_t n, size_t *pos, bool big) 
 
 #define MAX_FRAMES (2 * 256 + 2)
 
-int pn_dicom_scan_depth(const uint8_t *d, size_t n, pn_dicom_syntax_kind syntax, pn_dicom_sq_hint hint, int max_depth,
-                        bool *followed) {
+/* The scan; returns the depth and sets *followed and *broken_at. */
+static int scan(const uint8_t *d, size_t n, pn_dicom_syntax_kind syntax, pn_dicom_sq_hint hint, int max_depth,
+                bool *followed, size_t *broken_at, pn_dicom_overrun *overrun) {
     if (max_depth > 255) max_depth = 255;
     frame st[MAX_FRAMES];
     int top = 0, depth = 0, deepest = 0;
@@ -124,7 +130,10 @@ int pn_dicom_scan_depth(const uint8_t *d, size_t n, pn_dicom_syntax_kind syntax,
             uint32_t len = rd32(d + pos + 4, f->big);
             pos += 8;
             if (e == 0xe000 && f->sequence && top + 1 < MAX_FRAMES) {
-                if (len != UNDEFINED && len > n - pos) len = (uint32_t)(n - pos);
+                if (len != UNDEFINED && len > n - pos) {
+                    note_overrun(overrun, g, e, len, n - pos);
+                    return deepest;
+                }
                 st[++top] = (frame){len == UNDEFINED ? 0 : pos + len, len != UNDEFINED, false, f->implicit, f->big};
                 continue;
             }
@@ -161,7 +170,8 @@ int pn_dicom_scan_depth(const uint8_t *d, size_t n, pn_dicom_syntax_kind syntax,
             pos += 8;
         }
         if (len == UNDEFINED && pixel_data) {
-            if (!skip_pixel_items(d, n, &pos, f->big)) break;
+            if (!skip_pixel_items(d, n, &pos, f->big, overrun)) break;
+            if (overrun && overrun->found) return deepest;
             continue;
         }
         if (len != UNDEFINED && !sq) {
@@ -170,19 +180,33 @@ int pn_dicom_scan_depth(const uint8_t *d, size_t n, pn_dicom_syntax_kind syntax,
                 len >= 8 && len <= n - pos && rd16(d + pos, f->big) == 0xfffe && rd16(d + pos + 2, f->big) == 0xe000;
             sq = f->implicit && (h == 1 || (h < 0 && starts_with_item));
             if (!sq) {
-                pos = len > n - pos ? n : pos + len;
+                if (len > n - pos) {
+                    note_overrun(overrun, g, e, len, n - pos);
+                    return deepest;
+                }
+                pos += len;
                 continue;
             }
         }
         /* A sequence: of undefined length (any VR), or SQ / an implicit sequence of defined length. */
         if (top + 2 >= MAX_FRAMES) break;
-        if (len != UNDEFINED && len > n - pos) len = (uint32_t)(n - pos);
+        if (len != UNDEFINED && len > n - pos) {
+            note_overrun(overrun, g, e, len, n - pos);
+            return deepest;
+        }
         st[++top] = (frame){len == UNDEFINED ? 0 : pos + len, len != UNDEFINED, true, f->implicit || un, f->big && !un};
         if (++depth > deepest) deepest = depth;
         if (deepest > max_depth) return deepest;
     }
     /* The structure could not be followed from `pos` on: every item tag left could open a level. */
     *followed = false;
+    *broken_at = pos;
     int bound = depth + count_items(d, n, pos);
     return bound > deepest ? bound : deepest;
+}
+
+void pn_dicom_scan_structure(const uint8_t *d, size_t n, pn_dicom_syntax_kind syntax, pn_dicom_sq_hint hint,
+                             int max_depth, pn_dicom_structure *out) {
+    memset(out, 0, sizeof *out);
+    out->depth = scan(d, n, syntax, hint, max_depth, &out->followed, &out->broken_at, &out->overrun);
 }

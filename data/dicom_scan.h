@@ -26,22 +26,37 @@ typedef enum pn_dicom_syntax_kind {
     PN_DCM_DEFLATED, /* explicit little endian, the data set after the meta group compressed with raw deflate */
 } pn_dicom_syntax_kind;
 
-typedef struct pn_dicom_scan {
-    int depth;         /* the deepest sequence nesting found (an upper bound where the structure was not followed) */
-    bool followed;     /* the structure was followed to the end (else the rest was bounded by counting item tags) */
-    size_t dataset_at; /* where the data set starts (after preamble and meta group) */
+/* The first element whose declared length runs past the end of the data (a reader would allocate that length
+ * before finding the bytes missing). */
+typedef struct pn_dicom_overrun {
+    bool found;
+    uint16_t group, element;
+    uint64_t claimed, left; /* bytes the element claims, bytes left after its header */
+} pn_dicom_overrun;
+
+/* What the preamble and the meta group say. */
+typedef struct pn_dicom_meta {
+    size_t dataset_at; /* where the data set starts */
     pn_dicom_syntax_kind syntax;
     char transfer_syntax[68]; /* the meta group's (0002,0010), "" if none */
-} pn_dicom_scan;
+} pn_dicom_meta;
+
+/* What the scan of a data set found. */
+typedef struct pn_dicom_structure {
+    int depth;                /* the deepest sequence nesting (where not followed: a bound, every item tag left counted) */
+    bool followed;            /* the element structure was followed to the end of the data */
+    size_t broken_at;         /* where it could not be followed */
+    pn_dicom_overrun overrun; /* the first element whose length runs past the end (the scan stops there) */
+} pn_dicom_structure;
 
 /* Reads the preamble and the meta group of `n` bytes: the transfer syntax and where the data set starts (at the
- * latest at a sequence or an element of undefined length, so that the depth scan sees every sequence). */
-void pn_dicom_scan_meta(const uint8_t *data, size_t n, pn_dicom_scan *out);
-/* Measures the sequence nesting of a data set of `n` bytes in `syntax` (not DEFLATED: inflate it first). Stops
- * early once the depth passes `max_depth`. Where the structure cannot be followed (a malformed or unusual file),
- * the rest of the bytes count: every item tag could open one more level. Returns the depth found. */
-int pn_dicom_scan_depth(const uint8_t *data, size_t n, pn_dicom_syntax_kind syntax, pn_dicom_sq_hint hint,
-                        int max_depth, bool *followed);
+ * latest at a sequence or an element of undefined length, so that the data set's scan sees every sequence). */
+void pn_dicom_scan_meta(const uint8_t *data, size_t n, pn_dicom_meta *out);
+/* Follows the element structure of a data set of `n` bytes in `syntax` (not DEFLATED: inflate it first), with an
+ * explicit stack: the sequence nesting, and the first element whose length runs past the end. Stops early once the
+ * depth passes `max_depth`. `hint` may be NULL. */
+void pn_dicom_scan_structure(const uint8_t *data, size_t n, pn_dicom_syntax_kind syntax, pn_dicom_sq_hint hint,
+                             int max_depth, pn_dicom_structure *out);
 
 #ifdef __cplusplus
 }
