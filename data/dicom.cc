@@ -313,6 +313,43 @@ pn_status decode_fast_jpeg(const char *path, DcmDataset *ds, const pn_dicom_info
     return PN_OK;
 }
 
+// The JPEG process syntaxes (dcmtk's DJ codec decodes them all).
+bool is_jpeg_process(E_TransferSyntax x) { return x >= EXS_JPEGProcess1 && x <= EXS_JPEGProcess14SV1; }
+
+// Fragment k (1 = the first after the offset table) of encapsulated pixel data, or false.
+bool fragment(DcmDataset *ds, unsigned long k, const Uint8 **data, size_t *size) {
+    DcmElement *e = NULL;
+    DcmPixelSequence *seq = NULL;
+    DcmPixelItem *item = NULL;
+    Uint8 *frag = NULL;
+    if (ds->findAndGetElement(DCM_PixelData, e).bad() || !e) return false;
+    if (OFstatic_cast(DcmPixelData *, e)->getEncapsulatedRepresentation(ds->getOriginalXfer(), NULL, seq).bad() || !seq ||
+        k >= seq->card() || seq->getItem(item, k).bad() || !item || item->getUint8Array(frag).bad() || !frag)
+        return false;
+    *data = frag;
+    *size = item->getLength();
+    return true;
+}
+
+// Walks a JPEG stream's markers up to its frame header the way dcmtk 3.6's codec does before decoding (to find the
+// sample precision): true when that walk ends. It never ends on a TEM marker (FF01), which it does not step over,
+// so such a stream must not reach it.
+bool jpeg_walk_ends(const Uint8 *d, size_t n) {
+    for (size_t at = 0; at + 4 < n;) {
+        unsigned m = (unsigned)d[at] << 8 | d[at + 1];
+        bool frame = m >= 0xffc0 && m <= 0xffcf && m != 0xffc4 && m != 0xffc8 && m != 0xffcc;
+        bool segment = (m >= 0xffc4 && m <= 0xffcc && !frame) || (m >= 0xffda && m <= 0xfffe);
+        if (frame) return true;
+        if (m == 0xff01) return false;
+        if (segment) at += ((size_t)d[at + 2] << 8 | d[at + 3]) + 2;
+        else if (m >= 0xffd0 && m <= 0xffd9) at += 2;
+        else if (m == 0xffff) at += 1;
+        else if (d[at] == 0xff && d[at + 1] > 2 && d[at + 1] <= 0xbf) at += 2;
+        else return true; // the walk gives up here
+    }
+    return true;
+}
+
 // Checks tags, sizes and the transfer syntax, and decompresses encapsulated pixel data in place unless
 // the fast JPEG path will read it (*fast).
 pn_status check_and_decompress(const char *path, DcmDataset *ds, const pn_dicom_info &info, bool *fast) {
@@ -348,6 +385,11 @@ pn_status check_and_decompress(const char *path, DcmDataset *ds, const pn_dicom_
             *fast = true;
             return PN_OK;
         }
+        const Uint8 *frag = NULL;
+        size_t frag_size = 0;
+        for (unsigned long k = 1; is_jpeg_process(xfer) && fragment(ds, k, &frag, &frag_size); k++)
+            if (!jpeg_walk_ends(frag, frag_size))
+                return pn_error(PN_ERR_FORMAT, "%s: JPEG data is corrupt: a TEM marker (FF01) before a frame header", path);
         OFCondition c = ds->chooseRepresentation(EXS_LittleEndianExplicit, NULL);
         if (c.bad() || !ds->canWriteXfer(EXS_LittleEndianExplicit))
             return pn_error(PN_ERR_UNSUPPORTED, "%s: pixel data in transfer syntax %s (%s) could not be decoded: %s", path,
