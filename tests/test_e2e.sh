@@ -21,6 +21,14 @@ failed=0
 ok() { passed=$((passed + 1)); }
 bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
 run() { "$@" >>log.txt 2>&1 || { bad "exit $?: $*"; tail -5 log.txt; }; }
+# first_checkpoint RUN PID: waits until RUN has its first training state (or PID has ended), at most 300 s
+first_checkpoint() {
+  for _ in $(seq 1 3000); do
+    [ -f "$1/last.state.safetensors" ] && return
+    kill -0 "$2" 2>/dev/null || return
+    sleep 0.1
+  done
+}
 # The cpu backend when built, else ref.
 backend=ref
 "$bin" version | grep -q 'cpu' && backend=cpu
@@ -49,11 +57,7 @@ grep -q '"seed": 0' runA/run.json && grep -q '"lr": 0.0001' runA/run.json && ok 
 cut -d, -f1-6 runA/metrics.csv > a.csv
 "$bin" train "${common[@]}" --out runC --epochs 2 >>log.txt 2>&1 &
 pid=$!
-for _ in $(seq 1 3000); do
-  [ -f runC/last.state.safetensors ] && break
-  kill -0 $pid 2>/dev/null || break
-  sleep 0.1
-done
+first_checkpoint runC $pid
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
 # every final-named checkpoint must be complete: eval loads the weights, resume loads the state
@@ -77,11 +81,7 @@ rc=$?
 # --- SIGINT after the first checkpoint: says so, no temporary file, and --resume continues to the same result ---
 "$bin" train "${common[@]}" --out runI --epochs 6 >int.txt 2>&1 &
 pid=$!
-for _ in $(seq 1 3000); do
-  [ -f runI/last.state.safetensors ] && break
-  kill -0 $pid 2>/dev/null || break
-  sleep 0.1
-done
+first_checkpoint runI $pid
 kill -INT $pid 2>/dev/null
 wait $pid
 rc=$?
