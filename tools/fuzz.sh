@@ -100,6 +100,9 @@ for t in "${targets[@]}"; do
   size=$(find "$corpus" -type f | wc -l)
   if [ "$rc" -eq 0 ]; then
     printf '%-12s %12s %10s %8s  %s\n' "$t" "${runs:-?}" "${rate:-?}" "$size" "no crash"
+  elif grep -q "run interrupted" "$dir/fuzz_$t.log"; then # a signal from outside, not a finding
+    failed=1
+    printf '%-12s %12s %10s %8s  %s\n' "$t" "${runs:-?}" "${rate:-?}" "$size" "interrupted"
   else
     failed=1
     printf '%-12s %12s %10s %8s  %s\n' "$t" "${runs:-?}" "${rate:-?}" "$size" "CRASH (exit $rc)"
