@@ -18,7 +18,7 @@ pn_status pn_atomic_open(pn_atomic_file *af, const char *path) {
     snprintf(af->path, sizeof af->path, "%s", path);
     snprintf(af->tmp, sizeof af->tmp, "%s.tmp.%ld", path, (long)getpid());
     af->f = fopen(af->tmp, "wb");
-    if (!af->f) return pn_error(PN_ERR_IO, "%s: cannot create (%s)", af->tmp, strerror(errno));
+    if (!af->f) return pn_error(PN_ERR_IO, "%s: cannot write there (%s)", path, strerror(errno));
     return PN_OK;
 }
 
@@ -63,7 +63,7 @@ pn_status pn_atomic_link(const char *from, const char *path) {
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     remove(tmp);
-    if (link(from, tmp) != 0) return pn_error(PN_ERR_IO, "%s: cannot link to %s (%s)", tmp, from, strerror(errno));
+    if (link(from, tmp) != 0) return pn_error(PN_ERR_IO, "%s: cannot link to %s (%s)", path, from, strerror(errno));
     if (rename(tmp, path) != 0) {
         int saved = errno;
         remove(tmp);

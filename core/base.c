@@ -33,6 +33,7 @@ const char *pn_status_name(pn_status st) {
     case PN_ERR_NOMEM: return "out of memory";
     case PN_ERR_BACKEND: return "backend error";
     case PN_ERR_NUMERIC: return "non-finite value";
+    case PN_ERR_USAGE: return "usage error";
     }
     return "unknown error";
 }

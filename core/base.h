@@ -20,6 +20,7 @@ typedef enum pn_status {
     PN_ERR_NOMEM,       /* out of memory */
     PN_ERR_BACKEND,     /* a backend is missing or failed */
     PN_ERR_NUMERIC,     /* NaN or Inf where a finite value was needed */
+    PN_ERR_USAGE,       /* a command line that cannot work: a bad option value or combination (exit 2) */
 } pn_status;
 
 /* Sets the thread-local error message (printf format) and returns `st`. */

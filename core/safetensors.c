@@ -566,7 +566,7 @@ static pn_status st_from_json(const char *path, jparser *p, pn_st_file *f) {
 }
 
 /* Reads the whole file into memory: header bytes (NUL-terminated) and the data section. */
-static pn_status st_read_file(const char *path, pn_st_file *f, char **header, size_t *header_len) {
+static pn_status st_read_file(const char *path, pn_st_file *f, char **header, size_t *header_len, bool with_data) {
     FILE *fp = fopen(path, "rb");
     if (!fp) return pn_error(PN_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
     struct stat sb;
@@ -606,12 +606,13 @@ static pn_status st_read_file(const char *path, pn_st_file *f, char **header, si
     *header_len = (size_t)n;
     f->data_len = (size_t)(size - 8 - n);
     *header = malloc((size_t)n + 1);
-    f->data = pn_alloc(f->data_len);
-    if (!*header || !f->data) {
+    f->data = with_data ? pn_alloc(f->data_len) : NULL;
+    if (!*header || (with_data && !f->data)) {
         st = pn_error(PN_ERR_NOMEM, "%s: out of memory reading %llu bytes", path, (unsigned long long)size);
         goto done;
     }
-    if (fread(*header, 1, (size_t)n, fp) != (size_t)n || fread(f->data, 1, f->data_len, fp) != f->data_len) {
+    if (fread(*header, 1, (size_t)n, fp) != (size_t)n ||
+        (with_data && fread(f->data, 1, f->data_len, fp) != f->data_len)) {
         st = pn_error(PN_ERR_IO, "%s: read failed (file changed while reading?)", path);
         goto done;
     }
@@ -638,7 +639,7 @@ static pn_status st_parse_header(const char *path, const char *header, size_t n,
     return PN_OK;
 }
 
-pn_status pn_st_open(const char *path, pn_st_file **out) {
+static pn_status st_open(const char *path, bool with_data, pn_st_file **out) {
     *out = NULL;
     pn_st_file *f = calloc(1, sizeof *f);
     if (!f) return pn_error(PN_ERR_NOMEM, "out of memory");
@@ -649,7 +650,7 @@ pn_status pn_st_open(const char *path, pn_st_file **out) {
     pn_status st;
     if (!(f->path = st_strdup(path)))
         st = pn_error(PN_ERR_NOMEM, "out of memory");
-    else if ((st = st_read_file(path, f, &header, &n)) == PN_OK &&
+    else if ((st = st_read_file(path, f, &header, &n, with_data)) == PN_OK &&
              (st = st_parse_header(path, header, n, &p)) == PN_OK) {
         f->strings = p.sbuf;
         p.sbuf = NULL;
@@ -665,6 +666,10 @@ pn_status pn_st_open(const char *path, pn_st_file **out) {
     *out = f;
     return PN_OK;
 }
+
+pn_status pn_st_open(const char *path, pn_st_file **out) { return st_open(path, true, out); }
+
+pn_status pn_st_open_header(const char *path, pn_st_file **out) { return st_open(path, false, out); }
 
 void pn_st_close(pn_st_file *f) {
     if (!f) return;
@@ -727,6 +732,9 @@ static float st_f16_to_f32(uint16_t h) {
 
 static pn_status st_check_count(const pn_st_file *f, const pn_st_entry *e, int64_t count) {
     char q[200];
+    if (!f->data && e->end > e->begin)
+        return pn_error(PN_ERR_ARG, "%s: opened for its header only; tensor %s has no data here", f->path,
+                        st_quote(e->name, q, sizeof q));
     if (count != pn_st_numel(e))
         return pn_error(PN_ERR_FORMAT, "%s: tensor %s: has %lld elements, caller expected %lld", f->path,
                         st_quote(e->name, q, sizeof q), (long long)pn_st_numel(e), (long long)count);

@@ -46,6 +46,9 @@ typedef struct pn_st_file {
  * shapes whose byte size matches the offsets, offsets in range, no overlaps or gaps, unique names.
  * Any violation is PN_ERR_FORMAT naming the file and the tensor. */
 pn_status pn_st_open(const char *path, pn_st_file **out);
+/* The same checks on the header only (entries and metadata; data is NULL, data_len the file's data size): for
+ * the metadata of a large file. pn_st_raw and the readers must not be used on it. */
+pn_status pn_st_open_header(const char *path, pn_st_file **out);
 void pn_st_close(pn_st_file *f);
 /* The entry called `name`, or NULL. */
 const pn_st_entry *pn_st_find(const pn_st_file *f, const char *name);

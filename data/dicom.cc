@@ -6,6 +6,8 @@ extern "C" {
 }
 #undef _Noreturn
 #include "data/dicom.h"
+#include "data/dicom_scan.h"
+#include "data/image_limit.h"
 #include "data/jpeg.h"
 
 #include <dcmtk/config/osconfig.h>
@@ -19,6 +21,14 @@ extern "C" {
 #include <dcmtk/dcmjpeg/djdecode.h>
 #include <dcmtk/dcmjpls/djdecode.h>
 #include <dcmtk/oflog/oflog.h>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#ifdef PN_HAVE_ZLIB
+#include <zlib.h>
+#endif
 
 #include <cstdio>
 #include <cstdlib>
@@ -76,10 +86,131 @@ bool has_dicm_marker(const char *path) {
     return n == sizeof buf && std::memcmp(buf + 128, "DICM", 4) == 0;
 }
 
+// Transfer syntaxes newer than this dcmtk, named in messages (dcmtk names the ones it knows).
+const char *syntax_name(const char *uid) {
+    static const char *const names[][2] = {
+        {"1.2.840.10008.1.2.4.201", "High-Throughput JPEG 2000 (Lossless Only)"},
+        {"1.2.840.10008.1.2.4.202", "High-Throughput JPEG 2000 with RPCL Options (Lossless Only)"},
+        {"1.2.840.10008.1.2.4.203", "High-Throughput JPEG 2000"},
+        {"1.2.840.10008.1.2.4.204", "JPIP HTJ2K Referenced"},
+        {"1.2.840.10008.1.2.4.205", "JPIP HTJ2K Referenced Deflate"},
+        {"1.2.840.10008.1.2.4.110", "JPEG XL Lossless"},
+        {"1.2.840.10008.1.2.4.111", "JPEG XL JPEG Recompression"},
+        {"1.2.840.10008.1.2.4.112", "JPEG XL"},
+        {"1.2.840.10008.1.2.8.1", "Deflated Image Frame Compression"},
+        {"1.2.840.10008.1.2.7.1", "SMPTE ST 2110-20 Uncompressed Progressive Active Video"},
+        {"1.2.840.10008.1.2.7.2", "SMPTE ST 2110-20 Uncompressed Interlaced Active Video"},
+        {"1.2.840.10008.1.2.7.3", "SMPTE ST 2110-30 PCM Digital Audio"},
+    };
+    for (const auto &n : names)
+        if (std::strcmp(uid, n[0]) == 0) return n[1];
+    DcmXfer x(uid);
+    return x.getXfer() != EXS_Unknown ? x.getXferName() : "not a transfer syntax this build knows";
+}
+
+// For the scan of implicit-VR data sets: whether the data dictionary makes (g,e) a sequence.
+int dictionary_sq_hint(uint16_t g, uint16_t e) {
+    if (g & 1) return -1; // private: depends on its creator; judged from the value
+    DcmTag tag(g, e);
+    DcmEVR vr = tag.getEVR();
+    return vr == EVR_SQ ? 1 : vr == EVR_UN || vr == EVR_UNKNOWN ? -1 : 0;
+}
+
+#ifdef PN_HAVE_ZLIB
+// Inflates a deflated data set (raw deflate) up to `cap` bytes; false when it would be larger or is corrupt.
+bool inflate_dataset(const uint8_t *src, size_t n, size_t cap, std::vector<uint8_t> &out) {
+    z_stream z;
+    std::memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, -MAX_WBITS) != Z_OK) return false;
+    z.next_in = const_cast<Bytef *>(src);
+    z.avail_in = (uInt)(n < 0x7fffffffu ? n : 0x7fffffffu);
+    int rc = Z_OK;
+    while (rc == Z_OK) {
+        if (out.size() >= cap) break;
+        size_t at = out.size(), chunk = std::min<size_t>(1u << 20, cap - at);
+        out.resize(at + chunk);
+        z.next_out = out.data() + at;
+        z.avail_out = (uInt)chunk;
+        rc = inflate(&z, Z_NO_FLUSH);
+        out.resize(at + chunk - z.avail_out);
+    }
+    inflateEnd(&z);
+    return rc == Z_STREAM_END || rc == Z_BUF_ERROR; // BUF_ERROR: the stream ends early (a truncated file)
+}
+#endif
+
+// Refuses, before dcmtk parses it (recursively, one stack frame chain per level), a file whose sequences nest
+// deeper than PN_DICOM_MAX_DEPTH: measured by an explicit-stack scan of the mapped file.
+pn_status check_nesting(const char *path) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return pn_error(PN_ERR_IO, "%s: cannot open for reading (%s)", path, std::strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size == 0) {
+        close(fd);
+        return PN_OK; // not a regular file or empty: dcmtk's own error says so
+    }
+    size_t n = (size_t)sb.st_size;
+    void *map = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) return pn_error(PN_ERR_IO, "%s: cannot map the file (%s)", path, std::strerror(errno));
+    const uint8_t *d = static_cast<const uint8_t *>(map);
+    pn_dicom_meta s;
+    pn_dicom_scan_meta(d, n, &s);
+    pn_dicom_structure ds;
+    std::memset(&ds, 0, sizeof ds);
+    pn_status st = PN_OK;
+    if (s.syntax == PN_DCM_DEFLATED) {
+#ifdef PN_HAVE_ZLIB
+        std::vector<uint8_t> inflated;
+        size_t cap = pn_image_limit_bytes() + (64u << 20);
+        if (!inflate_dataset(d + s.dataset_at, n - s.dataset_at, cap, inflated))
+            st = inflated.size() >= cap
+                     ? pn_error(PN_ERR_UNSUPPORTED,
+                                "%s: the deflated data set inflates to more than %.0f MB (--max-image-mb)", path,
+                                (double)cap / 1e6)
+                     : pn_error(PN_ERR_FORMAT, "%s: the deflated data set is corrupt", path);
+        else
+            pn_dicom_scan_structure(inflated.data(), inflated.size(), PN_DCM_EXPLICIT_LE, dictionary_sq_hint,
+                                    PN_DICOM_MAX_DEPTH, &ds);
+#else
+        st = pn_error(PN_ERR_UNSUPPORTED,
+                      "%s: transfer syntax 1.2.840.10008.1.2.1.99 (Deflated Explicit VR Little Endian) "
+                      "needs zlib, which this build lacks",
+                      path);
+#endif
+    } else {
+        pn_dicom_scan_structure(d + s.dataset_at, n - s.dataset_at, s.syntax, dictionary_sq_hint, PN_DICOM_MAX_DEPTH,
+                                &ds);
+    }
+    bool marker = n >= 132 && std::memcmp(d + 128, "DICM", 4) == 0;
+    munmap(map, n);
+    if (st != PN_OK) return st;
+    if (ds.depth > PN_DICOM_MAX_DEPTH)
+        return pn_error(PN_ERR_FORMAT, "%s: sequences nested %s%d deep (at most %d are read)", path,
+                        ds.followed ? "" : "up to ", ds.depth, PN_DICOM_MAX_DEPTH);
+    // dcmtk allocates an element's declared length before it reads the bytes (a few bytes could claim gigabytes); and
+    // where the elements cannot be followed, neither their lengths nor their nesting are known: not handed to dcmtk.
+    char detail[160] = "";
+    if (ds.overrun.found)
+        std::snprintf(detail, sizeof detail, "element (%04X,%04X) claims %llu bytes but only %llu follow",
+                      ds.overrun.group, ds.overrun.element, (unsigned long long)ds.overrun.claimed,
+                      (unsigned long long)ds.overrun.left);
+    else if (!ds.followed)
+        std::snprintf(detail, sizeof detail, "the element structure breaks off at byte %zu of the data set%s",
+                      ds.broken_at, s.syntax == PN_DCM_DEFLATED ? " (inflated)" : "");
+    if (detail[0] && !marker)
+        return pn_error(PN_ERR_FORMAT,
+                        "%s: not a DICOM file (no 'DICM' marker at byte 128 and no readable data set: %s)", path,
+                        detail);
+    if (detail[0]) return pn_error(PN_ERR_FORMAT, "%s: truncated or malformed DICOM (%s)", path, detail);
+    return st;
+}
+
 pn_status load(const char *path, DcmFileFormat &ff) {
     FILE *f = std::fopen(path, "rb");
     if (!f) return pn_error(PN_ERR_IO, "%s: cannot open for reading", path);
     std::fclose(f);
+    PN_TRY(check_nesting(path));
     bool marker = has_dicm_marker(path);
     OFCondition c = ff.loadFile(path, EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
     if (c.bad()) {
@@ -191,6 +322,48 @@ pn_status decode_fast_jpeg(const char *path, DcmDataset *ds, const pn_dicom_info
     return PN_OK;
 }
 
+// The JPEG process syntaxes (dcmtk's DJ codec decodes them all).
+bool is_jpeg_process(E_TransferSyntax x) { return x >= EXS_JPEGProcess1 && x <= EXS_JPEGProcess14SV1; }
+
+// Fragment k (1 = the first after the offset table) of encapsulated pixel data, or false.
+bool fragment(DcmDataset *ds, unsigned long k, const Uint8 **data, size_t *size) {
+    DcmElement *e = NULL;
+    DcmPixelSequence *seq = NULL;
+    DcmPixelItem *item = NULL;
+    Uint8 *frag = NULL;
+    if (ds->findAndGetElement(DCM_PixelData, e).bad() || !e) return false;
+    if (OFstatic_cast(DcmPixelData *, e)->getEncapsulatedRepresentation(ds->getOriginalXfer(), NULL, seq).bad() ||
+        !seq || k >= seq->card() || seq->getItem(item, k).bad() || !item || item->getUint8Array(frag).bad() || !frag)
+        return false;
+    *data = frag;
+    *size = item->getLength();
+    return true;
+}
+
+// Walks a JPEG stream's markers up to its frame header the way dcmtk 3.6's codec does before decoding (to find the
+// sample precision): true when that walk ends. It never ends on a TEM marker (FF01), which it does not step over,
+// so such a stream must not reach it.
+bool jpeg_walk_ends(const Uint8 *d, size_t n) {
+    for (size_t at = 0; at + 4 < n;) {
+        unsigned m = (unsigned)d[at] << 8 | d[at + 1];
+        bool frame = m >= 0xffc0 && m <= 0xffcf && m != 0xffc4 && m != 0xffc8 && m != 0xffcc;
+        bool segment = (m >= 0xffc4 && m <= 0xffcc && !frame) || (m >= 0xffda && m <= 0xfffe);
+        if (frame) return true;
+        if (m == 0xff01) return false;
+        if (segment)
+            at += ((size_t)d[at + 2] << 8 | d[at + 3]) + 2;
+        else if (m >= 0xffd0 && m <= 0xffd9)
+            at += 2;
+        else if (m == 0xffff)
+            at += 1;
+        else if (d[at] == 0xff && d[at + 1] > 2 && d[at + 1] <= 0xbf)
+            at += 2;
+        else
+            return true; // the walk gives up here
+    }
+    return true;
+}
+
 // Checks tags, sizes and the transfer syntax, and decompresses encapsulated pixel data in place unless
 // the fast JPEG path will read it (*fast).
 pn_status check_and_decompress(const char *path, DcmDataset *ds, const pn_dicom_info &info, bool *fast) {
@@ -204,11 +377,17 @@ pn_status check_and_decompress(const char *path, DcmDataset *ds, const pn_dicom_
         return pn_error(PN_ERR_FORMAT, "%s: %d samples per pixel; expected 1 or 3", path, info.samples_per_pixel);
     if (info.bits_allocated != 1 && info.bits_allocated != 8 && info.bits_allocated != 16 && info.bits_allocated != 32)
         return pn_error(PN_ERR_FORMAT, "%s: %d bits allocated; expected 8, 16 or 32", path, info.bits_allocated);
+    if (info.frames < 1) return pn_error(PN_ERR_FORMAT, "%s: Number of Frames (0028,0008) is %d", path, info.frames);
     E_TransferSyntax xfer = ds->getOriginalXfer();
     DcmXfer x(xfer);
-    if (xfer == EXS_Unknown)
-        return pn_error(PN_ERR_UNSUPPORTED, "%s: transfer syntax %s is not one dcmtk can read", path,
-                        info.transfer_syntax);
+    // A transfer syntax the meta group names but dcmtk does not know (HTJ2K, JPEG XL, ...): named, not guessed at.
+    if (xfer == EXS_Unknown || (info.transfer_syntax[0] && DcmXfer(info.transfer_syntax).getXfer() == EXS_Unknown))
+        return pn_error(PN_ERR_UNSUPPORTED, "%s: transfer syntax %s (%s) is not supported", path, info.transfer_syntax,
+                        syntax_name(info.transfer_syntax));
+    // The decoded size before any decoding: one frame of native pixels (what is rendered), every frame of
+    // compressed ones (dcmtk decompresses them all).
+    PN_TRY(pn_image_check_size(path, info.cols, info.rows, info.samples_per_pixel, (info.bits_allocated + 7) / 8,
+                               x.isEncapsulated() ? info.frames : 1));
     if (is_jpeg2000(xfer))
         return pn_error(PN_ERR_UNSUPPORTED,
                         "%s: transfer syntax %s (%s) cannot be decoded: this build has no JPEG 2000 decoder", path,
@@ -223,6 +402,12 @@ pn_status check_and_decompress(const char *path, DcmDataset *ds, const pn_dicom_
             *fast = true;
             return PN_OK;
         }
+        const Uint8 *frag = NULL;
+        size_t frag_size = 0;
+        for (unsigned long k = 1; is_jpeg_process(xfer) && fragment(ds, k, &frag, &frag_size); k++)
+            if (!jpeg_walk_ends(frag, frag_size))
+                return pn_error(PN_ERR_FORMAT, "%s: JPEG data is corrupt: a TEM marker (FF01) before a frame header",
+                                path);
         OFCondition c = ds->chooseRepresentation(EXS_LittleEndianExplicit, NULL);
         if (c.bad() || !ds->canWriteXfer(EXS_LittleEndianExplicit))
             return pn_error(PN_ERR_UNSUPPORTED, "%s: pixel data in transfer syntax %s (%s) could not be decoded: %s",
@@ -404,6 +589,13 @@ extern "C" pn_status pn_dicom_read(const char *path, int bits, pn_dicom_image *o
         st = pn_error(PN_ERR_NOMEM, "%s: out of memory decoding the DICOM", path);
     } catch (...) {
         st = pn_error(PN_ERR_FORMAT, "%s: malformed DICOM", path);
+    }
+    // A failure inside compressed pixel data names the transfer syntax, so a user knows which codec it was.
+    if (st != PN_OK && st != PN_ERR_IO && info.transfer_syntax[0] && DcmXfer(info.transfer_syntax).isEncapsulated() &&
+        !std::strstr(pn_last_error(), info.transfer_syntax)) {
+        std::string msg = pn_last_error();
+        pn_error(st, "%s [transfer syntax %s, %s]", msg.c_str(), info.transfer_syntax,
+                 syntax_name(info.transfer_syntax));
     }
     if (st != PN_OK) pn_dicom_image_free(out);
     if (info_out) *info_out = info;

@@ -8,6 +8,8 @@
 
 #include <jpeglib.h>
 
+#include "data/image_limit.h"
+
 typedef struct {
     struct jpeg_error_mgr pub;
     jmp_buf jump;
@@ -43,6 +45,11 @@ pn_status pn_jpeg_decode_gray8(const uint8_t *data, size_t size, const char *nam
     jpeg_create_decompress(&cinfo);
     jpeg_mem_src(&cinfo, data, (unsigned long)size);
     jpeg_read_header(&cinfo, TRUE);
+    /* The frame header's size, before libjpeg allocates anything for the pixels. */
+    if (pn_image_check_size(name, cinfo.image_width, cinfo.image_height, cinfo.num_components, 1, 1) != PN_OK) {
+        jpeg_destroy_decompress(&cinfo);
+        return PN_ERR_UNSUPPORTED;
+    }
     if (cinfo.num_components != 1 || cinfo.data_precision != 8) {
         int nc = cinfo.num_components, prec = cinfo.data_precision;
         jpeg_destroy_decompress(&cinfo);

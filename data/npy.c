@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/atomic_file.h"
 
@@ -103,6 +104,17 @@ pn_status pn_npy_read(const char *path, int min_rank, int max_rank, pn_npy *out)
     for (int i = 0; st == PN_OK && i < out->ndim; i++)
         if (!pn_mul_size(count, (size_t)out->shape[i], &count))
             st = pn_error(PN_ERR_FORMAT, "%s: shape overflows", path);
+    /* The header's claim against the bytes the file holds, before any allocation. */
+    struct stat sb;
+    long at = st == PN_OK ? ftell(f) : -1;
+    if (st == PN_OK && (at < 0 || fstat(fileno(f), &sb) != 0))
+        st = pn_error(PN_ERR_IO, "%s: cannot determine the file size", path);
+    if (st == PN_OK &&
+        (count > (size_t)1 << 60 || (uint64_t)sb.st_size - (uint64_t)at < (uint64_t)count * sizeof(float))) {
+        double claimed = (double)count * sizeof(float);
+        st = pn_error(PN_ERR_FORMAT, "%s: the header claims %.4g bytes of float32 data but the file holds %lld", path,
+                      claimed, (long long)((uint64_t)sb.st_size - (uint64_t)at));
+    }
     if (st == PN_OK) {
         out->data = pn_alloc(count * sizeof(float));
         if (!out->data) st = PN_ERR_NOMEM;

@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <unistd.h>
 
+#include "data/image_limit.h"
+
 void pn_image_free(pn_image *img) {
     pn_free(img->pixels);
     memset(img, 0, sizeof *img);
@@ -156,7 +158,7 @@ pn_status pn_png_write(const char *path, int width, int height, int channels, in
     snprintf(tmp, n, "%s.tmp.%ld.%lu", path, (long)getpid(), ++counter);
     FILE *f = fopen(tmp, "wb");
     if (!f) {
-        pn_status st = pn_error(PN_ERR_IO, "%s: cannot create (%s)", tmp, strerror(errno));
+        pn_status st = pn_error(PN_ERR_IO, "%s: cannot write there (%s)", path, strerror(errno));
         free(tmp);
         return st;
     }
@@ -220,9 +222,17 @@ static pn_status read_any(const void *data, size_t size, const char *name, pn_im
         return pn_error(PN_ERR_FORMAT, "%s: not a readable PNG: %s", name, src.msg);
     }
     png_set_read_fn(png, &src, on_read);
+    /* Ancillary chunks (text, ICC profiles) stay small even when compressed ones would inflate to much more. */
+    png_set_chunk_malloc_max(png, 8u << 20);
     png_read_info(png, info);
     png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
     int ct = png_get_color_type(png, info);
+    /* The decoded size, from the header, before any pixel is decoded: grey or RGB after the transforms below. */
+    if (pn_image_check_size(name, w, h, (ct & PNG_COLOR_MASK_COLOR) ? 3 : 1, png_get_bit_depth(png, info) == 16 ? 2 : 1,
+                            1) != PN_OK) {
+        png_destroy_read_struct(&png, &info, NULL);
+        return PN_ERR_UNSUPPORTED;
+    }
     if (ct & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
     if (ct == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (ct == PNG_COLOR_TYPE_GRAY && png_get_bit_depth(png, info) < 8) png_set_expand_gray_1_2_4_to_8(png);
@@ -269,9 +279,17 @@ pn_status pn_png_read(const char *path, pn_image *out) {
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
-    if (n < 0 || n > (1L << 30)) {
+    if (n < 0) {
         fclose(f);
         return pn_error(PN_ERR_IO, "%s: cannot determine the file size", path);
+    }
+    /* A PNG is never much larger than its decoded pixels: a file above the image limit (plus room for ancillary
+     * chunks) cannot hold an image within it. */
+    if ((size_t)n > pn_image_limit_bytes() + (16u << 20)) {
+        fclose(f);
+        return pn_error(PN_ERR_UNSUPPORTED,
+                        "%s: a %.0f MB PNG file is above the image limit of %.0f MB (--max-image-mb)", path,
+                        (double)n / 1e6, (double)pn_image_limit_bytes() / 1e6);
     }
     uint8_t *buf = pn_alloc((size_t)n + 1);
     if (!buf) {

@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# test_cli: the pneumoseg command line: help texts, exit codes, one-line errors, init and infer end to end.
-# Usage: test_cli.sh PNEUMOSEG_BINARY WORK_DIR [--size S]   (S: infer image side, default 64)
+# test_cli: the pneumoseg command line: help texts, exit codes, one-line errors, init and infer end to end; and at
+# the default size the trust checks (test_cli_trust.sh): every usage error exits 2, --threads is capped with a note,
+# no output goes over an input or an existing file without --force, hostile files (deep DICOM nesting, huge claimed
+# dimensions, a terabyte .npy) fail in one line under 100 MB. With --settings instead (test_cli_settings.sh): a
+# 64-px model's settings travel with its weights (eval and predict run at 64 without --size and say so; eval's
+# printed triplet pasted into predict gives eval's own masks).
+# Usage: test_cli.sh PNEUMOSEG_BINARY WORK_DIR [--size S | --settings]   (S: infer image side, default 64;
+#        --settings: the settings-travel checks, which train a model, instead of the trust checks)
+# Environment (set by ctest): PN_TEST_HOSTILE (tests/hostile_files), PN_TEST_PEAK_RSS (tests/peak_rss).
 set -u
 bin=$1
 work=$2
 size=64
 [ "${3:-}" = "--size" ] && size=$4
+rm -rf "$work"
 mkdir -p "$work"
 passed=0
 failed=0
@@ -36,6 +44,14 @@ write_npy() {
   { printf '\x93NUMPY\x01\x00'; printf "\\x$(printf %02x $((hlen % 256)))\\x$(printf %02x $((hlen / 256)))"
     printf '%s' "$header"; printf '%*s' "$pad" ''; printf '\n'; head -c $((count * 4)) /dev/zero; } >"$path"
 }
+
+if [ "${3:-}" = "--settings" ]; then
+  expect 0 "$bin" init --seed 3 --out "$work/w.safetensors" # a file with no training settings
+  source "$(dirname "$0")/test_cli_settings.sh"
+  echo "test_cli --settings: $passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+  exit
+fi
 
 expect 0 "$bin" --help
 grep -q "infer" "$work/out" && ok || bad "--help lists no infer"
@@ -88,9 +104,9 @@ one_line_error "multiples of 32"
 head -c 1000 "$work/w.safetensors" >"$work/cut.safetensors"
 expect 1 "$bin" infer --weights "$work/cut.safetensors" --input "$work/x.npy"
 one_line_error "cut.safetensors"
-expect 1 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend nosuch
+expect 2 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend nosuch
 one_line_error "unknown backend"
-expect 1 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --threads -2
+expect 2 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --threads -2
 one_line_error "threads"
 
 # Another architecture: taken from the file's metadata; a contradicting flag or a file of no known model is one line.
@@ -153,8 +169,14 @@ else
 fi
 expect 1 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend ref --precision fp16
 one_line_error "float32 only"
-expect 1 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend ref --precision fp8
+expect 2 "$bin" infer --weights "$work/w.safetensors" --input "$work/x.npy" --backend ref --precision fp8
 one_line_error "fp32, bf16 or fp16"
+
+if [ "$size" = 64 ]; then
+  source "$(dirname "$0")/test_cli_trust.sh"
+else
+  echo "SKIP trust checks at --size $size: they run once, in test_cli at the default size"
+fi
 
 echo "test_cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -5,7 +5,9 @@
 # SIGKILLed after its first checkpoint resumes to the same result and no final-named file is half-written;
 # --resume with another lr/batch/aug is refused in one line naming each, backend/threads only warn; best is
 # a hard link to the top epoch file;
-# a NaN stops the run with a message naming the step and keeps the last checkpoint.
+# a NaN stops the run with a message naming the step and keeps the last checkpoint (and says so only when one exists);
+# a folds.csv naming an image that is not in --data fails at once, listing it; SIGINT stops the run between batches,
+# leaves no temporary file, and --resume continues it; --force clears the old run's files so two runs never mix.
 # Usage: test_e2e.sh PNEUMOSEG_BINARY E2E_MASKS_BINARY WORK_DIR
 set -u
 bin=$1
@@ -19,6 +21,14 @@ failed=0
 ok() { passed=$((passed + 1)); }
 bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
 run() { "$@" >>log.txt 2>&1 || { bad "exit $?: $*"; tail -5 log.txt; }; }
+# first_checkpoint RUN PID: waits until RUN has its first training state (or PID has ended), at most 300 s
+first_checkpoint() {
+  for _ in $(seq 1 3000); do
+    [ -f "$1/last.state.safetensors" ] && return
+    kill -0 "$2" 2>/dev/null || return
+    sleep 0.1
+  done
+}
 # The cpu backend when built, else ref.
 backend=ref
 "$bin" version | grep -q 'cpu' && backend=cpu
@@ -47,11 +57,7 @@ grep -q '"seed": 0' runA/run.json && grep -q '"lr": 0.0001' runA/run.json && ok 
 cut -d, -f1-6 runA/metrics.csv > a.csv
 "$bin" train "${common[@]}" --out runC --epochs 2 >>log.txt 2>&1 &
 pid=$!
-for _ in $(seq 1 3000); do
-  [ -f runC/last.state.safetensors ] && break
-  kill -0 $pid 2>/dev/null || break
-  sleep 0.1
-done
+first_checkpoint runC $pid
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
 # every final-named checkpoint must be complete: eval loads the weights, resume loads the state
@@ -64,6 +70,34 @@ ls runC | grep -q '\.tmp\.' && bad "temporaries left in runC" || ok
 cut -d, -f1-6 runC/metrics.csv > c.csv
 cmp -s a.csv c.csv && ok || bad "killed+resumed metrics differ: $(paste -d'|' a.csv c.csv)"
 cmp -s runA/last.safetensors runC/last.safetensors && ok || bad "resumed weights differ from the uninterrupted run"
+
+# --- check before work: a folds.csv naming images not in --data fails at once, listing them, creating nothing ---
+{ cat folds.csv; printf '1.2.3.4.5.6.7.8.9,0,2\n1.2.3.4.5.6.7.8.10,1,0\n'; } >folds_missing.csv
+"$bin" train "${common[@]/folds.csv/folds_missing.csv}" --out runM --epochs 1 >miss.txt 2>&1
+rc=$?
+[ "$rc" -eq 1 ] && grep -q "2 images of the fold split are not in data/train: 1.2.3.4.5.6.7.8.9, 1.2.3.4.5.6.7.8.10" miss.txt &&
+  ! grep -q "^epoch" miss.txt && [ ! -e runM ] && ok || bad "missing images not reported at once (exit $rc): $(cat miss.txt)"
+
+# --- SIGINT after the first checkpoint: says so, no temporary file, and --resume continues to the same result ---
+"$bin" train "${common[@]}" --out runI --epochs 6 >int.txt 2>&1 &
+pid=$!
+first_checkpoint runI $pid
+kill -INT $pid 2>/dev/null
+wait $pid
+rc=$?
+[ "$rc" -eq 130 ] && grep -q "interrupted by SIGINT in epoch [0-9]*: runI keeps the checkpoint of epoch [0-9]*; train --resume" int.txt &&
+  ok || bad "SIGINT: exit $rc, $(tail -2 int.txt)"
+ls runI | grep -q '\.tmp\.' && bad "SIGINT left a temporary file: $(ls runI)" || ok
+"$bin" train "${common[@]}" --out runI --epochs 2 --resume >>log.txt 2>&1 || bad "--resume after SIGINT failed: $(tail -3 log.txt)"
+head -3 runI/metrics.csv | cut -d, -f1-6 >i.csv
+cmp -s a.csv i.csv && ok || bad "interrupted+resumed metrics differ: $(paste -d'|' a.csv i.csv)"
+
+# --- train --force starts over: the old run's checkpoints and epoch files go, other files stay ---
+cp -r runA runF
+touch runF/notes.txt
+run "$bin" train "${common[@]}" --out runF --epochs 1 --top-k 0 --force
+[ "$(ls runF/epoch-*.safetensors 2>/dev/null | wc -l)" -eq 0 ] && [ -f runF/notes.txt ] &&
+  [ "$(wc -l <runF/metrics.csv)" -eq 2 ] && ok || bad "--force left the old run's files: $(ls runF)"
 
 # --- --resume refuses settings that change the result (one line, each with both values), allows the rest ---
 "$bin" train "${common[@]}" --out runA --epochs 3 --resume --lr 0.001 --batch 2 --aug none >err.txt 2>&1 &&
@@ -98,6 +132,10 @@ grep -q '"encoder": "se_resnext50_32x4d"' runS/run.json && ok || bad "run.json l
 # --- NaN: a huge learning rate makes the loss or the gradients non-finite ---
 "$bin" train "${common[@]}" --out runN --epochs 3 --lr 1e30 --steps-per-epoch 3 >nan.txt 2>&1 && bad "lr 1e30 should fail" || {
   grep -q "non-finite .* at step [0-9]" nan.txt && ok || bad "no NaN/Inf message naming the step: $(tail -2 nan.txt)"
+  # a checkpoint is said to be kept only when one exists
+  { grep -q "(epoch 1, batch" nan.txt && grep -q "there is no checkpoint" nan.txt; } ||
+    { grep -q "the last good checkpoint (epoch [0-9]*) is kept" nan.txt && [ -f runN/last.state.safetensors ]; } && ok ||
+    bad "the NaN message claims a checkpoint that does not exist: $(tail -1 nan.txt)"
 }
 
 # --- fp16 dynamic loss scaling, through the fake module (ref arithmetic with a set_precision slot) ---

@@ -142,7 +142,7 @@ grep -aq '"pneumoseg.normalize":"imagenet"' run_init/last.safetensors && ok || b
 expect 0 "$bin" eval --encoder resnet18 --weights run_init/last.safetensors --data data --folds folds.csv --fold 1 --size 64 --batch 4 --backend "$backend"
 grep -q "input normalisation imagenet" out && ok || bad "eval does not say its normalisation: $(cat out)"
 expect 0 "$bin" eval --encoder resnet18 --weights run_init/last.safetensors --data data --folds folds.csv --fold 1 --size 64 --batch 4 --backend "$backend" --norm unit
-grep -q "warning.*--norm unit, but .* 'imagenet'" err && ok || bad "--norm against the weights' record gave no warning: $(cat err)"
+grep -q "warning.*--norm unit overrides the normalisation imagenet" err && ok || bad "--norm against the weights' record gave no warning: $(cat err)"
 
 # --- --freeze-encoder 2: the encoder's parameters do not move in epochs 1-2, all of them move in epoch 3
 expect 0 "$bin" train "${common[@]}" --out run_f --epochs 3 --init w9.safetensors --freeze-encoder 2 --top-k 3

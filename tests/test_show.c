@@ -1,7 +1,9 @@
 /* test_show: `show` overlays keep the grey image outside the masks, outline and tint inside, and lay out
  * --grid tiles like torchvision's make_grid. Arg 1: a scratch folder. */
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "data/png.h"
 #include "data/rle.h"
@@ -32,6 +34,7 @@ int main(int argc, char **argv) {
         SKIP("cannot write PNGs: %s", pn_last_error());
         return check_report("test_show");
     }
+    unlink(out); /* a run before this one left them: show refuses to overwrite without --force */
     char *a1[] = {"show", "--image", img, "--mask", mask, "--out", out, NULL};
     CHECK(run(7, a1) == 0);
     pn_image o;
@@ -61,15 +64,26 @@ int main(int argc, char **argv) {
     FILE *f = fopen(csv, "w");
     if (f && rle) fprintf(f, "ImageId, EncodedPixels\nother, -1\nimg, %s\n", rle), fclose(f);
     free(rle);
+    unlink(out2);
     char *a4[] = {"show", "--image", img, "--rle", csv, "--out", out2, NULL};
     CHECK(run(7, a4) == 0);
     pn_image o2;
     CHECK(pn_png_read(out2, &o2) == PN_OK && o2.width == W && memcmp(o2.pixels, o.pixels, (size_t)W * H * 3) == 0);
     pn_image_free(&o2);
     pn_image_free(&o);
+    /* An existing --out needs --force; an input is never written over, --force or not. */
+    char *again[] = {"show", "--image", img, "--mask", mask, "--out", out, NULL};
+    CHECK(run(7, again) == 1);
+    char *onto_image[] = {"show", "--image", img, "--mask", mask, "--out", img, "--force", NULL};
+    CHECK(run(8, onto_image) == 1);
+    char *onto_mask[] = {"show", "--image", img, "--mask", mask, "--out", mask, NULL};
+    CHECK(run(7, onto_mask) == 1);
+    pn_image im;
+    CHECK(pn_png_read(img, &im) == PN_OK && im.channels == 1 && memcmp(im.pixels, g, sizeof g) == 0);
+    pn_image_free(&im);
     /* Prediction only: a red outline. */
-    char *a2[] = {"show", "--image", img, "--pred", mask, "--threshold", "0.9", "--out", out, NULL};
-    CHECK(run(9, a2) == 0);
+    char *a2[] = {"show", "--image", img, "--pred", mask, "--threshold", "0.9", "--out", out, "--force", NULL};
+    CHECK(run(10, a2) == 0);
     CHECK(pn_png_read(out, &o) == PN_OK);
     p = o.pixels;
     CHECK(p[3 * (5 * W + 10)] > 200 && p[3 * (5 * W + 10) + 1] < 60);
@@ -88,9 +102,9 @@ int main(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/s%d.png", mdir, k);
         CHECK(pn_png_write(path, W, H, 1, 8, m) == PN_OK);
     }
-    char *a3[] = {"show",   "--grid", "5",      "--data", setdir,  "--aug", "none",
-                  "--size", "16",     "--nrow", "2",      "--out", out,     NULL};
-    CHECK(run(13, a3) == 0);
+    char *a3[] = {"show", "--grid", "5", "--data", setdir, "--aug",   "none", "--size",
+                  "16",   "--nrow", "2", "--out",  out,    "--force", NULL};
+    CHECK(run(14, a3) == 0);
     CHECK(pn_png_read(out, &o) == PN_OK && o.width == 38 && o.height == 56);
     p = o.pixels;
     int pad_nonzero = 0;
@@ -101,8 +115,10 @@ int main(int argc, char **argv) {
     CHECK(p[3 * (46 * o.width + 10)] >= 50);
     pn_image_free(&o);
     char *bad[] = {"show", "--grid", "3", "--data", setdir, "--aug", "spin:1", "--out", out, NULL};
-    CHECK(run(9, bad) != 0);
-    char *bad2[] = {"show", "--image", "missing.png", "--out", out, NULL};
-    CHECK(run(5, bad2) != 0);
+    CHECK(run(9, bad) == 2);
+    char *bad2[] = {"show", "--image", "missing.png", "--out", out, "--force", NULL};
+    CHECK(run(6, bad2) == 1);
+    char *bad3[] = {"show", "--image", img, "--threshold", "1.5", "--out", out, NULL};
+    CHECK(run(7, bad3) == 2);
     return check_report("test_show");
 }

@@ -12,6 +12,7 @@
 #include "data/loader.h"
 #include "data/png.h"
 #include "data/synth.h"
+#include "tools/checks.h"
 #include "tools/cli.h"
 
 /* Writes n synthetic image/mask PNG pairs at size into dir/train and dir/mask. */
@@ -95,16 +96,15 @@ int pn_bench_loader(int argc, char **argv) {
         "Times the training loader: PNG decode, augmentation, normalisation into float NCHW batches, on worker\n"
         "threads ahead of a consumer that only takes the batches. Without --data it first writes --n synthetic\n"
         "image/mask pairs at --size into a temporary folder (removed afterwards). Prints images/s."};
-    int rc = pn_cli_parse(argc, argv, opts, &help);
+    const pn_opt_range ranges[] = {PN_BETWEEN("size", 8, 4096), PN_AT_LEAST("batch", 1),   PN_AT_LEAST("threads", 1),
+                                   PN_BETWEEN("n", 1, 100000),  PN_AT_LEAST("batches", 1), {NULL, 0, 0, false, false}};
+    int rc = pn_cli_parse_ranged(argc, argv, opts, ranges, &help);
     if (rc) return rc < 0 ? 0 : rc;
-    if (n < 1 || n > 100000 || batches < 1 || size < 8 || size > 4096) {
-        fprintf(stderr, "pneumoseg bench loader: --n 1..100000, --batches >= 1 and --size 8..4096 expected\n");
-        return 2;
-    }
+    threads = pn_cap_threads("--threads", threads);
     pn_norm_mode norm;
     pn_aug_pipeline *aug = NULL;
     if (pn_norm_parse(norm_s, &norm) != PN_OK || pn_aug_parse(aug_spec, PN_BORDER_CONSTANT, &aug) != PN_OK)
-        return pn_cli_fail("bench loader");
+        return pn_cli_exit("bench loader", PN_ERR_USAGE);
     char(*ids)[32] = calloc(100000, 32);
     bool *has_mask = calloc(100000, sizeof(bool));
     const char **id_ptrs = calloc(100000, sizeof(char *));

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +47,8 @@ static int set_value(const char *cmd, const pn_opt *o, const char *v) {
     }
     case PN_OPT_FLOAT: {
         double x = strtod(v, &end);
-        if (errno || *end || end == v) {
-            fprintf(stderr, "pneumoseg %s: --%s expects a number, got '%s'\n", cmd, o->name, v);
+        if (errno || *end || end == v || !isfinite(x)) {
+            fprintf(stderr, "pneumoseg %s: --%s expects a finite number, got '%s'\n", cmd, o->name, v);
             return 2;
         }
         *(double *)o->dst = x;
@@ -57,7 +58,35 @@ static int set_value(const char *cmd, const pn_opt *o, const char *v) {
     }
 }
 
+static void range_text(const pn_opt_range *r, char *buf, size_t cap) {
+    if (r->hi >= 1e300)
+        snprintf(buf, cap, "%s %g", r->lo_open ? "above" : "at least", r->lo);
+    else
+        snprintf(buf, cap, "%s%g, %g%s", r->lo_open ? "(" : "[", r->lo, r->hi, r->hi_open ? ")" : "]");
+}
+
+/* The value of option `o` against its range in `ranges` (none: any value). */
+static int check_range(const char *cmd, const pn_opt *o, const pn_opt_range *ranges) {
+    if (!ranges || (o->kind != PN_OPT_INT && o->kind != PN_OPT_FLOAT)) return 0;
+    double v = o->kind == PN_OPT_INT ? (double)*(int *)o->dst : *(double *)o->dst;
+    for (const pn_opt_range *r = ranges; r->name; r++) {
+        if (strcmp(r->name, o->name) != 0) continue;
+        bool below = r->lo_open ? !(v > r->lo) : !(v >= r->lo), above = r->hi_open ? !(v < r->hi) : !(v <= r->hi);
+        if (!below && !above) return 0;
+        char want[96];
+        range_text(r, want, sizeof want);
+        fprintf(stderr, "pneumoseg %s: --%s %g is out of range: expected %s (see --help)\n", cmd, o->name, v, want);
+        return 2;
+    }
+    return 0;
+}
+
 int pn_cli_parse(int argc, char **argv, const pn_opt *opts, const pn_command_help *help) {
+    return pn_cli_parse_ranged(argc, argv, opts, NULL, help);
+}
+
+int pn_cli_parse_ranged(int argc, char **argv, const pn_opt *opts, const pn_opt_range *ranges,
+                        const pn_command_help *help) {
     const char *cmd = argv[0];
     bool seen[128] = {false};
     for (int i = 1; i < argc; i++) {
@@ -97,6 +126,7 @@ int pn_cli_parse(int argc, char **argv, const pn_opt *opts, const pn_command_hel
                 v = argv[++i];
             }
             int rc = set_value(cmd, o, v);
+            if (!rc) rc = check_range(cmd, o, ranges);
             if (rc) return rc;
         }
     }
@@ -113,3 +143,11 @@ int pn_cli_fail(const char *cmd) {
     fprintf(stderr, "pneumoseg %s: %s\n", cmd, pn_last_error());
     return 1;
 }
+
+int pn_cli_exit(const char *cmd, pn_status st) {
+    if (st == PN_OK) return 0;
+    fprintf(stderr, "pneumoseg %s: %s%s\n", cmd, pn_last_error(), st == PN_ERR_USAGE ? " (see --help)" : "");
+    return st == PN_ERR_USAGE ? 2 : 1;
+}
+
+pn_status pn_as_usage(pn_status st) { return st == PN_OK ? PN_OK : PN_ERR_USAGE; }

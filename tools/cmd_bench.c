@@ -125,13 +125,15 @@ static int bench_model(int argc, char **argv, bool train) {
                                         : "pneumoseg bench infer [--size 512] [--batch 1] [--runs 5]",
                                   train ? "Times a training step: forward, ComboLoss, backward and Adam."
                                         : "Times a forward pass of the U-Net in eval mode."};
-    int rc = pn_cli_parse(argc, argv, opts, &help);
+    const pn_opt_range ranges[] = {PN_AT_LEAST("size", 32),  PN_AT_LEAST("batch", 1),   PN_AT_LEAST("runs", 1),
+                                   PN_AT_LEAST("warmup", 0), PN_AT_LEAST("threads", 0), {NULL, 0, 0, false, false}};
+    int rc = pn_cli_parse_ranged(argc, argv, opts, ranges, &help);
     if (rc) return rc < 0 ? 0 : rc;
-    if (a.runs < 1 || a.warmup < 0) {
-        fprintf(stderr, "pneumoseg bench: --runs must be >= 1 and --warmup >= 0\n");
+    if (a.size % 32) {
+        fprintf(stderr, "pneumoseg bench: --size %d: expected a multiple of 32 (see --help)\n", a.size);
         return 2;
     }
-    return run_bench(&a, train) == PN_OK ? 0 : pn_cli_fail("bench");
+    return pn_cli_exit("bench", run_bench(&a, train));
 }
 
 static int bench_infer(int argc, char **argv) { return bench_model(argc, argv, false); }
@@ -157,9 +159,11 @@ static int bench_ops(int argc, char **argv) {
                                   "Times every distinct convolution of the model (default Unet-resnet34) on its own "
                                   "(random data) and "
                                   "prints median, min and max milliseconds and GFLOP/s per layer."};
-    int rc = pn_cli_parse(argc, argv, opts, &help);
+    const pn_opt_range ranges[] = {PN_AT_LEAST("size", 32),  PN_AT_LEAST("batch", 1),   PN_AT_LEAST("runs", 1),
+                                   PN_AT_LEAST("warmup", 0), PN_AT_LEAST("threads", 0), {NULL, 0, 0, false, false}};
+    int rc = pn_cli_parse_ranged(argc, argv, opts, ranges, &help);
     if (rc) return rc < 0 ? 0 : rc;
-    if (a.runs < 1 || a.warmup < 0 || a.size < 32 || a.size % 32 || a.batch < 1) {
+    if (a.size % 32) {
         fprintf(stderr,
                 "pneumoseg bench ops: need --runs >= 1, --warmup >= 0, --batch >= 1 and --size a multiple of 32\n");
         return 2;
@@ -176,7 +180,7 @@ static int bench_ops(int argc, char **argv) {
     }
     if (st == PN_OK) printf("peak RSS %.1f MB\n", (double)pn_peak_rss_bytes() / 1e6);
     pn_backend_close(be);
-    return st == PN_OK ? 0 : pn_cli_fail("bench");
+    return pn_cli_exit("bench", st);
 }
 
 static const struct {

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "data/folds.h"
+#include "tools/checks.h"
 #include "tools/cli.h"
 
 int pn_cmd_folds(int argc, char **argv) {
@@ -20,13 +21,14 @@ int pn_cmd_folds(int argc, char **argv) {
         {"force", PN_OPT_FLAG, &force, NULL, "overwrite --out", false},
         {NULL, 0, NULL, NULL, NULL, false},
     };
+    const pn_opt_range ranges[] = {PN_BETWEEN("k", 2, 64), PN_AT_LEAST("seed", 0), {NULL, 0, 0, false, false}};
     const pn_command_help help = {
         "pneumoseg folds --rle train-rle.csv --out folds.csv [--k 5] [--shuffle --seed N] [--group-by patient --dicom "
         "D]",
         "Splits the unique ImageIds (in order of first appearance, has_mask = any non-empty RLE row) into k folds\n"
         "exactly as scikit-learn's StratifiedKFold(n_splits=k, shuffle=False) does, so an image never lands in two\n"
         "folds. --group-by patient reads PatientID from the DICOMs and keeps each patient in one fold."};
-    int rc = pn_cli_parse(argc, argv, opts, &help);
+    int rc = pn_cli_parse_ranged(argc, argv, opts, ranges, &help);
     if (rc) return rc < 0 ? 0 : rc;
     if (group_by && strcmp(group_by, "patient") != 0) {
         fprintf(stderr, "pneumoseg folds: --group-by accepts only 'patient', got '%s'\n", group_by);
@@ -40,6 +42,13 @@ int pn_cmd_folds(int argc, char **argv) {
                        .group_by_patient = group_by != NULL,
                        .dicom_dir = dicom,
                        .force = force};
+    if (group_by && !dicom) {
+        fprintf(stderr, "pneumoseg folds: --group-by patient needs --dicom (the train DICOM folder)\n");
+        return 2;
+    }
+    const pn_named_path inputs[] = {{"--rle", rle}, {"--dicom", dicom}};
+    pn_status st = pn_check_out_file("--out", out, force, inputs, 2);
+    if (st != PN_OK) return pn_cli_exit("folds", st);
     pn_folds_summary s;
     if (pn_folds_run(&o, &s) != PN_OK) return pn_cli_fail("folds");
     printf("folds: %lld images (%lld positive) in %d folds", (long long)s.images, (long long)s.positives, k);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checks.h"
 #include "cli.h"
 #include "common.h"
 #include "data/npy.h"
@@ -12,10 +13,23 @@ typedef struct infer_args {
     const char *weights, *input, *save_logits, *save_probs, *backend, *mode, *encoder, *decoder, *attention;
     int threads;
     const char *precision;
-    bool deterministic;
+    bool deterministic, force;
 } infer_args;
 
+/* The outputs before any work: not an input, not each other, nothing overwritten without --force. */
+static pn_status check_outputs(const infer_args *a) {
+    const pn_named_path inputs[] = {{"--input", a->input}, {"--weights", a->weights}};
+    const pn_named_path outputs[] = {{"--save-logits", a->save_logits}, {"--save-probs", a->save_probs}};
+    PN_TRY(pn_check_distinct_outputs(outputs, 2));
+    PN_TRY(pn_check_out_file("--save-logits", a->save_logits, a->force, inputs, 2));
+    return pn_check_out_file("--save-probs", a->save_probs, a->force, inputs, 2);
+}
+
 static pn_status run_infer(const infer_args *a) {
+    bool train = strcmp(a->mode, "train") == 0;
+    if (!train && strcmp(a->mode, "eval") != 0)
+        return pn_error(PN_ERR_USAGE, "--mode must be eval or train, got '%s'", a->mode);
+    PN_TRY(check_outputs(a));
     pn_npy x;
     PN_TRY(pn_npy_read(a->input, 4, 4, &x));
     pn_backend *be = NULL;
@@ -24,9 +38,6 @@ static pn_status run_infer(const infer_args *a) {
     if (x.shape[1] != 3)
         st = pn_error(PN_ERR_FORMAT, "%s: expected 3 channels (N,3,H,W), got shape (%lld,%lld,%lld,%lld)", a->input,
                       (long long)x.shape[0], (long long)x.shape[1], (long long)x.shape[2], (long long)x.shape[3]);
-    bool train = strcmp(a->mode, "train") == 0;
-    if (st == PN_OK && !train && strcmp(a->mode, "eval") != 0)
-        st = pn_error(PN_ERR_ARG, "--mode must be eval or train, got '%s'", a->mode);
     if (st == PN_OK) st = pn_tool_open_backend(a->backend, a->threads, &be);
     if (st == PN_OK) st = pn_tool_set_precision(be, a->precision);
     if (st == PN_OK) st = pn_tool_set_deterministic(be, a->deterministic);
@@ -81,15 +92,18 @@ int pn_cmd_infer(int argc, char **argv) {
         {"precision", PN_OPT_STR, &a.precision, "fp32|bf16|fp16",
          "convolution arithmetic (bf16/fp16: cuda; default fp32)", false},
         {"deterministic", PN_OPT_FLAG, &a.deterministic, NULL, "deterministic algorithms only (cuda)", false},
+        {"force", PN_OPT_FLAG, &a.force, NULL, "overwrite existing --save-logits / --save-probs files", false},
         {0},
     };
+    const pn_opt_range ranges[] = {PN_AT_LEAST("threads", 0), {NULL, 0, 0, false, false}};
     const pn_command_help help = {
         "pneumoseg infer --weights W.safetensors --input X.npy [--save-logits Y.npy] [--save-probs P.npy]",
         "Runs the U-Net on a raw float32 NCHW tensor (already normalised) and writes the result as .npy. "
         "Prints the activation arena size and the peak resident memory."};
-    int rc = pn_cli_parse(argc, argv, opts, &help);
+    int rc = pn_cli_parse_ranged(argc, argv, opts, ranges, &help);
     if (rc) return rc < 0 ? 0 : rc;
-    if (run_infer(&a) != PN_OK) return pn_cli_fail("infer");
+    pn_status st = run_infer(&a);
+    if (st != PN_OK) return pn_cli_exit("infer", st);
     pn_tool_report_memory();
     return 0;
 }

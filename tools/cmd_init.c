@@ -1,6 +1,7 @@
 /* cmd_init: writes smp-style initialised U-Net weights to a safetensors file, optionally with a pretrained encoder. */
 #include <stdio.h>
 
+#include "checks.h"
 #include "cli.h"
 #include "common.h"
 #include "weights.h"
@@ -34,7 +35,7 @@ int pn_cmd_init(int argc, char **argv) {
     };
     const pn_command_help help = {
         "pneumoseg init --out W.safetensors [--encoder resnet34] [--decoder unet|albunet] "
-        "[--attention scse] [--seed N] [--encoder-weights FILE [--from NAMING]]",
+        "[--attention scse] [--seed N] [--encoder-weights FILE [--from NAMING]] [--force]",
         "Writes weights initialised as segmentation_models_pytorch does for "
         "Unet(encoder, encoder_weights=None, classes=1): kaiming-normal encoder convs, "
         "kaiming-uniform decoder convs, xavier-uniform head, BatchNorm 1/0, biases 0 (AlbuNet "
@@ -45,12 +46,6 @@ int pn_cmd_init(int argc, char **argv) {
         "the seed; the input normalisation the encoder expects is recorded in the file."};
     int rc = pn_cli_parse(argc, argv, opts, &help);
     if (rc) return rc < 0 ? 0 : rc;
-    FILE *exists = force ? NULL : fopen(out, "rb");
-    if (exists) {
-        fclose(exists);
-        fprintf(stderr, "pneumoseg init: %s exists; pass --force to overwrite it\n", out);
-        return 1;
-    }
     pn_backend *be = NULL;
     pn_unet *m = NULL;
     pn_arch arch;
@@ -61,7 +56,9 @@ int pn_cmd_init(int argc, char **argv) {
         fprintf(stderr, "pneumoseg init: %s\n", pn_last_error());
         return 2;
     }
-    st = pn_backend_open("ref", 1, &be);
+    const pn_named_path inputs[] = {{"--encoder-weights", encoder_weights}};
+    st = pn_check_out_file("--out", out, force, inputs, 1);
+    if (st == PN_OK) st = pn_backend_open("ref", 1, &be);
     if (st == PN_OK) st = pn_unet_create_arch(&arch, be, &m);
     if (st == PN_OK) st = pn_unet_init_weights(m, (uint64_t)seed);
     if (st == PN_OK && encoder_weights) st = pn_tool_load_weights(m, encoder_weights, PN_LOAD_ENCODER, from, &r);
@@ -73,5 +70,5 @@ int pn_cmd_init(int argc, char **argv) {
                     pn_unet_card(m)->normalize[0] ? ", input normalisation " : "", pn_unet_card(m)->normalize);
     pn_unet_free(m);
     pn_backend_close(be);
-    return st == PN_OK ? 0 : pn_cli_fail("init");
+    return pn_cli_exit("init", st);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checks.h"
 #include "cli.h"
 #include "common.h"
 #include "core/atomic_file.h"
@@ -13,6 +14,7 @@
 #include "data/augment.h"
 #include "data/csv.h"
 #include "data/dicom.h"
+#include "data/image_limit.h"
 #include "data/png.h"
 #include "data/prepare.h"
 #include "data/rle.h"
@@ -24,18 +26,18 @@ typedef struct predict_args {
     const char *images, *dicom, *out, *sample, *tta, *triplet, *save_probs, *save_masks, *overlays, *backend, *encoder,
         *decoder, *attention, *norm, *precision;
     int size, batch, threads, out_size, n_overlays;
-    double min_region;
+    double min_region, max_image_mb;
     bool force;
 } predict_args;
 
 typedef struct predictor {
     const predict_args *a;
+    pn_run_settings rs; /* size, normalisation, triplet: given, else from the weights file, else the defaults */
     pn_backend *be;
     pn_unet **models;
     int n_models;
     bool tta;
     pn_norm_mode norm;
-    char norm_name[16];
     float top, bottom;
     int64_t min_area;
     double min_region;
@@ -58,7 +60,7 @@ static char *id_of(const char *path) {
 
 /* Reads one image as 8-bit grey at size x size (the prepare step's resize). */
 static pn_status read_image(const predictor *p, const char *path, uint8_t *out) {
-    int s = p->a->size;
+    int s = p->rs.size;
     if (p->a->dicom) {
         pn_dicom_image img;
         PN_TRY(pn_dicom_read(path, 8, &img, NULL));
@@ -102,7 +104,7 @@ static pn_status write_overlay(const char *dir, const char *id, const uint8_t *g
 static pn_status predict_batch(predictor *p, int first, int n, float *input, float *probs, float *sum, float *scratch,
                                uint8_t *greys, uint8_t *mask, uint8_t *big, int *overlays_left) {
     const predict_args *a = p->a;
-    int s = a->size, B = a->batch;
+    int s = p->rs.size, B = a->batch;
     int64_t px = (int64_t)s * s;
     memset(input, 0, (size_t)(3 * B * px) * sizeof *input);
     for (int i = 0; i < n; i++) {
@@ -141,7 +143,7 @@ static pn_status predict_batch(predictor *p, int first, int n, float *input, flo
 
 static pn_status predict_all(predictor *p) {
     const predict_args *a = p->a;
-    int s = a->size, B = a->batch;
+    int s = p->rs.size, B = a->batch;
     int64_t px = (int64_t)s * s;
     float *input = malloc((size_t)(3 * B * px) * sizeof(float)),
           *scratch = malloc((size_t)(3 * B * px) * sizeof(float));
@@ -188,7 +190,7 @@ static pn_status write_submission(const predictor *p) {
         for (int r = 0; st == PN_OK && r < sample.nrows; r++) {
             const char *id = pn_csv_get(&sample, r, ci);
             int k = find_id(p, id);
-            if (k < 0) st = pn_error(PN_ERR_ARG, "%s line %d: no image for ImageId %s", a->sample, sample.lines[r], id);
+            if (k < 0) st = pn_error(PN_ERR_IO, "%s line %d: no image for ImageId %s", a->sample, sample.lines[r], id);
             bool seen = false;
             for (int j = 0; j < n && !seen; j++) seen = order[j] == k;
             if (st == PN_OK && !seen) order[n++] = k;
@@ -208,44 +210,62 @@ static pn_status write_submission(const predictor *p) {
             positive += strcmp(p->rle[order[i]], "-1") != 0;
         }
         st = pn_atomic_commit(&af);
+        char text[64];
         if (st == PN_OK)
-            pn_log_info("wrote %s: %d rows, %lld with a mask (triplet %.2f, %lld, %.2f at %d, input normalisation %s)",
-                        a->out, n, (long long)positive, p->top, (long long)p->min_area, p->bottom, a->size,
-                        p->norm_name);
+            pn_log_info("wrote %s: %d rows, %lld with a mask (triplet %s in 1024-pixels, at %d, input normalisation %s)",
+                        a->out, n, (long long)positive, pn_triplet_text(&p->rs.triplet, text, sizeof text),
+                        p->rs.size, p->rs.norm);
     }
     if (a->sample) pn_csv_free(&sample);
     free(order);
     return st;
 }
 
+/* Every output is checked before the work: never an input (the image folder above all: masks there would replace
+ * the images of the same name), never two outputs in one place, nothing overwritten without --force. */
+static pn_status check_outputs(const predict_args *a) {
+    pn_named_path inputs[PN_MAX_LIST + 3];
+    int n = 0;
+    inputs[n++] = (pn_named_path){"--images", a->images};
+    inputs[n++] = (pn_named_path){"--dicom", a->dicom};
+    inputs[n++] = (pn_named_path){"--sample-submission", a->sample};
+    for (int k = 0; k < a->weights.count; k++) inputs[n++] = (pn_named_path){"--weights", a->weights.items[k]};
+    const pn_named_path outputs[] = {{"--out", a->out},
+                                     {"--save-probs", a->save_probs},
+                                     {"--save-masks", a->save_masks},
+                                     {"--overlays", a->overlays}};
+    PN_TRY(pn_check_distinct_outputs(outputs, 4));
+    PN_TRY(pn_check_out_file("--out", a->out, a->force, inputs, n));
+    PN_TRY(pn_check_out_dir("--save-probs", a->save_probs, a->force, inputs, n));
+    PN_TRY(pn_check_out_dir("--save-masks", a->save_masks, a->force, inputs, n));
+    return pn_check_out_dir("--overlays", a->overlays, a->force, inputs, n);
+}
+
 static pn_status setup(predictor *p) {
     const predict_args *a = p->a;
-    if (!!a->images == !!a->dicom) return pn_error(PN_ERR_ARG, "give exactly one of --images DIR or --dicom DIR");
-    if (a->size < 32 || a->size % 32) return pn_error(PN_ERR_ARG, "--size must be a multiple of 32");
-    if (a->batch < 1 || a->out_size < 1) return pn_error(PN_ERR_ARG, "--batch and --out-size must be >= 1");
-    if (!a->force && pn_file_exists(a->out)) return pn_error(PN_ERR_ARG, "%s exists (--force to overwrite)", a->out);
+    if (!!a->images == !!a->dicom) return pn_error(PN_ERR_USAGE, "give exactly one of --images DIR or --dicom DIR");
     if (!strcmp(a->tta, "hflip"))
         p->tta = true;
     else if (strcmp(a->tta, "none"))
-        return pn_error(PN_ERR_ARG, "--tta must be none or hflip, got '%s'", a->tta);
-    double t[3];
-    int nt;
-    PN_TRY(pn_parse_doubles(a->triplet, "--triplet", t, 3, &nt));
-    if (nt != 3) return pn_error(PN_ERR_ARG, "--triplet: expected top,min_area,bottom");
-    double scale = (double)a->size * a->size / (1024.0 * 1024.0);
-    p->top = (float)t[0];
-    p->min_area = (int64_t)llround(t[1] * scale);
-    p->bottom = (float)t[2];
-    p->min_region = a->min_region * scale;
+        return pn_error(PN_ERR_USAGE, "--tta must be none or hflip, got '%s'", a->tta);
+    PN_TRY(pn_tool_settings(a->weights.items, a->weights.count, a->size, a->norm, a->triplet, true, &p->rs));
+    int s = p->rs.size;
+    p->top = p->rs.triplet.top;
+    p->min_area = pn_area_at_size(p->rs.triplet.min_area, s);
+    p->bottom = p->rs.triplet.bottom;
+    p->min_region = a->min_region * (double)s * s / (1024.0 * 1024.0);
+    PN_TRY(check_outputs(a));
     PN_TRY(pn_list_files(a->images ? a->images : a->dicom, a->images ? ".png" : ".dcm", a->dicom != NULL, &p->files,
                          &p->n_files));
     if (p->n_files == 0)
-        return pn_error(PN_ERR_ARG, "%s: no %s files", a->images ? a->images : a->dicom, a->images ? ".png" : ".dcm");
+        return pn_error(PN_ERR_IO, "%s: no %s files", a->images ? a->images : a->dicom, a->images ? ".png" : ".dcm");
     p->ids = calloc((size_t)p->n_files, sizeof *p->ids);
     p->rle = calloc((size_t)p->n_files, sizeof *p->rle);
     if (!p->ids || !p->rle) return pn_error(PN_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < p->n_files; i++)
+    for (int i = 0; i < p->n_files; i++) {
         if (!(p->ids[i] = id_of(p->files[i]))) return pn_error(PN_ERR_NOMEM, "out of memory");
+        PN_TRY(pn_check_csv_id(p->ids[i], p->files[i])); /* the id goes into a submission row as it is */
+    }
     if (a->save_probs) PN_TRY(pn_mkdirs(a->save_probs));
     if (a->overlays) PN_TRY(pn_mkdirs(a->overlays));
     if (a->save_masks) PN_TRY(pn_mkdirs(a->save_masks));
@@ -257,21 +277,14 @@ static pn_status setup(predictor *p) {
         PN_TRY(
             pn_tool_load_model_arch(a->encoder, a->decoder, a->attention, a->weights.items[k], p->be, &p->models[k]));
         p->n_models++;
-        PN_TRY(pn_unet_plan(p->models[k], a->batch, a->size, a->size, PN_UNET_EVAL));
-        const char *rec = pn_unet_card(p->models[k])->normalize, *first = pn_unet_card(p->models[0])->normalize;
-        if (!a->norm && strcmp(rec, first))
-            return pn_error(PN_ERR_ARG,
-                            "the checkpoints expect different input normalisations (%s: '%s', %s: '%s'); "
-                            "pass --norm",
-                            a->weights.items[0], first, a->weights.items[k], rec);
+        PN_TRY(pn_tool_settings_from_model(&p->rs, p->models[k], a->weights.items[k]));
+        PN_TRY(pn_unet_plan(p->models[k], a->batch, s, s, PN_UNET_EVAL));
     }
-    const char *norm = "imagenet", *how = "";
-    for (int k = 0; k < p->n_models; k++) /* --norm against each checkpoint's record (a warning when they differ) */
-        PN_TRY(pn_tool_resolve_norm(a->norm, pn_unet_card(p->models[k])->normalize, a->weights.items[k], &norm, &how));
-    PN_TRY(pn_norm_parse(norm, &p->norm));
-    snprintf(p->norm_name, sizeof p->norm_name, "%s", norm);
-    pn_log_info("input normalisation: %s (%s)", norm, how);
-    pn_log_info("%d images, %d checkpoint(s), size %d, tta %s", p->n_files, p->n_models, a->size, a->tta);
+    PN_TRY(pn_norm_parse(p->rs.norm, &p->norm));
+    char text[64];
+    pn_log_info("%d images, %d checkpoint(s), size %d, tta %s, triplet %s (min area in 1024-pixels), input "
+                "normalisation %s",
+                p->n_files, p->n_models, s, a->tta, pn_triplet_text(&p->rs.triplet, text, sizeof text), p->rs.norm);
     return PN_OK;
 }
 
@@ -290,13 +303,11 @@ static void cleanup(predictor *p) {
 
 int pn_cmd_predict(int argc, char **argv) {
     predict_args a = {.tta = "none",
-                      .triplet = "0.75,2000,0.3",
                       .backend = "auto",
-                      .norm = NULL,
-                      .size = 256,
                       .batch = 4,
                       .out_size = 1024,
-                      .n_overlays = 8};
+                      .n_overlays = 8,
+                      .max_image_mb = PN_IMAGE_LIMIT_DEFAULT_MB};
     const pn_opt opts[] = {
         {"weights", PN_OPT_STRS, &a.weights, "W..",
          "one or more checkpoints (safetensors or .pth); probabilities are averaged", true},
@@ -304,10 +315,15 @@ int pn_cmd_predict(int argc, char **argv) {
         {"dicom", PN_OPT_STR, &a.dicom, "DIR", "DICOM files, searched recursively (no prepare step needed)", false},
         {"out", PN_OPT_STR, &a.out, "CSV", "submission: ImageId,EncodedPixels", true},
         {"sample-submission", PN_OPT_STR, &a.sample, "CSV", "write rows in this file's ImageId order", false},
-        {"size", PN_OPT_INT, &a.size, "S", "model input side, a multiple of 32 (default 256)", false},
+        {"size", PN_OPT_INT, &a.size, "S",
+         "model input side, a multiple of 32 (default: the size the first W was "
+         "trained at, else 256)",
+         false},
         {"batch", PN_OPT_INT, &a.batch, "N", "batch size (default 4)", false},
         {"tta", PN_OPT_STR, &a.tta, "MODE", "none | hflip (default none)", false},
-        {"triplet", PN_OPT_STR, &a.triplet, "T,A,B", "top, min_area (1024-pixels), bottom (default 0.75,2000,0.3)",
+        {"triplet", PN_OPT_STR, &a.triplet, "T,A,B",
+         "top, min_area (pixels of a 1024 image), bottom, as eval prints "
+         "it (default: the first W's, else 0.75,2000,0.3)",
          false},
         {"min-region", PN_OPT_FLOAT, &a.min_region, "PX",
          "drop regions whose contour area (as cv2.contourArea of its outer "
@@ -320,9 +336,7 @@ int pn_cmd_predict(int argc, char **argv) {
         {"overlays", PN_OPT_STR, &a.overlays, "DIR", "write image + predicted mask overlays (red)", false},
         {"overlays-n", PN_OPT_INT, &a.n_overlays, "N", "how many overlays (default 8)", false},
         {"norm", PN_OPT_STR, &a.norm, "MODE",
-         "input scaling: imagenet | unit | none (default: what the weights "
-         "record, else imagenet)",
-         false},
+         "input scaling: imagenet | unit | none (default: the first W's, else imagenet)", false},
         {"encoder", PN_OPT_STR, &a.encoder, "NAME",
          "encoder (default: what the weights file records or its tensors show)", false},
         {"decoder", PN_OPT_STR, &a.decoder, "NAME", "unet or albunet (default: from the weights file)", false},
@@ -330,17 +344,27 @@ int pn_cmd_predict(int argc, char **argv) {
         {"backend", PN_OPT_STR, &a.backend, "NAME", "auto | ref | cpu | cuda (default auto)", false},
         {"precision", PN_OPT_STR, &a.precision, "P", "fp32 (default) | bf16 | fp16 convolutions (cuda)", false},
         {"threads", PN_OPT_INT, &a.threads, "N", "compute threads (default: all cores)", false},
-        {"force", PN_OPT_FLAG, &a.force, NULL, "overwrite --out", false},
+        {"max-image-mb", PN_OPT_FLOAT, &a.max_image_mb, "MB", "largest decoded image accepted (default 256)", false},
+        {"force", PN_OPT_FLAG, &a.force, NULL, "overwrite --out and write into output folders that are not empty",
+         false},
         {NULL, 0, NULL, NULL, NULL, false},
+    };
+    const pn_opt_range ranges[] = {
+        PN_AT_LEAST("size", 32),          PN_AT_LEAST("batch", 1),      PN_AT_LEAST("min-region", 0),
+        PN_BETWEEN("out-size", 1, 16384), PN_AT_LEAST("overlays-n", 0), PN_AT_LEAST("threads", 0),
+        PN_AT_LEAST("max-image-mb", 1),   {NULL, 0, 0, false, false},
     };
     const pn_command_help help = {
         "pneumoseg predict --weights W1 [W2 ...] (--images DIR | --dicom DIR) --out submission.csv [options]",
         "Predicts every image with each checkpoint (and its horizontal flip with --tta hflip), averages the\n"
         "probabilities, applies the triplet rule (empty unless min_area pixels exceed top; else P > bottom),\n"
         "optionally drops small regions, resizes the mask to 1024 (bilinear, > 0.5) and writes relative\n"
-        "column-major RLE (-1 for empty) under the header ImageId,EncodedPixels."};
-    int rc = pn_cli_parse(argc, argv, opts, &help);
+        "column-major RLE (-1 for empty) under the header ImageId,EncodedPixels. Size, normalisation, triplet\n"
+        "and encoder default to what the first checkpoint records (pneumoseg train writes them); a flag that\n"
+        "overrides one says so. Nothing is overwritten without --force, and no output may be an input."};
+    int rc = pn_cli_parse_ranged(argc, argv, opts, ranges, &help);
     if (rc) return rc < 0 ? 0 : rc;
+    pn_image_set_limit_mb(a.max_image_mb);
     predictor p;
     memset(&p, 0, sizeof p);
     p.a = &a;
@@ -348,5 +372,5 @@ int pn_cmd_predict(int argc, char **argv) {
     if (st == PN_OK) st = predict_all(&p);
     if (st == PN_OK) st = write_submission(&p);
     cleanup(&p);
-    return st == PN_OK ? 0 : pn_cli_fail("predict");
+    return pn_cli_exit("predict", st);
 }

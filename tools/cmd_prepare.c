@@ -3,7 +3,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "data/image_limit.h"
 #include "data/prepare.h"
+#include "tools/checks.h"
 #include "tools/cli.h"
 
 /* One line per skipped file, clearing a progress bar drawn on the terminal first. */
@@ -14,6 +16,7 @@ static void print_skip(void *bar_on_tty, const char *message) {
 int pn_cmd_prepare(int argc, char **argv) {
     const char *train = NULL, *test = NULL, *rle = NULL, *out = NULL, *mask_mode = "soft", *rle_format = "auto";
     int size = 1024, threads = 0;
+    double max_image_mb = PN_IMAGE_LIMIT_DEFAULT_MB;
     bool force = false, quiet = false;
     const pn_opt opts[] = {
         {"train-dicom", PN_OPT_STR, &train, "DIR", "train DICOMs, searched recursively for *.dcm", false},
@@ -29,8 +32,13 @@ int pn_cmd_prepare(int argc, char **argv) {
         {"force", PN_OPT_FLAG, &force, NULL,
          "write into a non-empty output folder (files of the same name are replaced, others stay)", false},
         {"quiet", PN_OPT_FLAG, &quiet, NULL, "no progress bar", false},
+        {"max-image-mb", PN_OPT_FLOAT, &max_image_mb, "MB", "largest decoded image accepted (default 256)", false},
         {NULL, 0, NULL, NULL, NULL, false},
     };
+    const pn_opt_range ranges[] = {PN_BETWEEN("size", 1, 16384),
+                                   PN_AT_LEAST("threads", 0),
+                                   PN_AT_LEAST("max-image-mb", 1),
+                                   {NULL, 0, 0, false, false}};
     const pn_command_help help = {
         "pneumoseg prepare --train-dicom D --rle train-rle.csv [--test-dicom D] --out DIR [--size 512] [options]",
         "Decodes every DICOM to 8-bit grey, unites the RLE rows of each train image into a mask, resizes both as the\n"
@@ -38,9 +46,22 @@ int pn_cmd_prepare(int argc, char **argv) {
         "OUT/train/<id>.png,\n"
         "OUT/mask/<id>.png and OUT/test/<id>.png. A failing file is reported and skipped; the summary counts them.\n"
         "Exit status: 0 all written, 1 setup error (nothing written), 2 usage error, 3 some files failed."};
-    int rc = pn_cli_parse(argc, argv, opts, &help);
+    int rc = pn_cli_parse_ranged(argc, argv, opts, ranges, &help);
     if (rc) return rc < 0 ? 0 : rc;
     bool bar_on_tty = !quiet && isatty(2);
+    pn_image_set_limit_mb(max_image_mb);
+    threads = pn_cap_threads("--threads", threads);
+    if (!train && !test) {
+        fprintf(stderr, "pneumoseg prepare: give --train-dicom and/or --test-dicom (see --help)\n");
+        return 2;
+    }
+    if (train && !rle) {
+        fprintf(stderr, "pneumoseg prepare: --train-dicom needs --rle (the train-rle.csv) (see --help)\n");
+        return 2;
+    }
+    const pn_named_path inputs[] = {{"--train-dicom", train}, {"--test-dicom", test}, {"--rle", rle}};
+    pn_status checked = pn_check_out_dir("--out", out, force, inputs, 3);
+    if (checked != PN_OK) return pn_cli_exit("prepare", checked);
     pn_prepare_opts o = {.train_dir = train,
                          .test_dir = test,
                          .rle_csv = rle,
@@ -61,10 +82,6 @@ int pn_cmd_prepare(int argc, char **argv) {
     }
     if (pn_rle_format_parse(rle_format, &o.rle_format) != PN_OK) {
         fprintf(stderr, "pneumoseg prepare: --rle-format: %s\n", pn_last_error());
-        return 2;
-    }
-    if (threads < 0) {
-        fprintf(stderr, "pneumoseg prepare: --threads must be >= 0\n");
         return 2;
     }
     pn_prepare_summary s;

@@ -8,7 +8,9 @@
 #include "data/csv.h"
 #include "data/dicom.h"
 #include "data/png.h"
+#include "data/image_limit.h"
 #include "data/rle.h"
+#include "tools/checks.h"
 #include "tools/cli.h"
 
 /* An 8-bit grey raster. */
@@ -120,9 +122,11 @@ static pn_status mask_from_rle(const char *csv_path, const char *id, int w, int 
 }
 
 static int show_overlay(const char *image, const char *mask, const char *rle, const char *pred, double threshold,
-                        const char *out) {
+                        const char *out, bool force) {
     grey img = {0}, gt = {0}, pr = {0};
-    pn_status st = read_grey(image, &img);
+    const pn_named_path inputs[] = {{"--image", image}, {"--mask", mask}, {"--rle", rle}, {"--pred", pred}};
+    pn_status st = pn_check_out_file("--out", out, force, inputs, 4);
+    if (st == PN_OK) st = read_grey(image, &img);
     if (st == PN_OK && mask) st = read_grey(mask, &gt);
     if (st == PN_OK && rle && !mask) {
         char id[512];
@@ -142,7 +146,7 @@ static int show_overlay(const char *image, const char *mask, const char *rle, co
         st = pn_png_write(out, img.w, img.h, 3, 8, rgb);
     }
     pn_free(rgb), pn_free(img.px), pn_free(gt.px), pn_free(pr.px);
-    if (st != PN_OK) return pn_cli_fail("show");
+    if (st != PN_OK) return pn_cli_exit("show", st);
     printf("show: wrote %s (%dx%d; image%s%s)\n", out, img.w, img.h, mask || rle ? ", ground truth green" : "",
            pred ? ", prediction red" : "");
     return 0;
@@ -178,14 +182,20 @@ static int list_pngs(const char *dir, char ***out) {
 
 /* torchvision.utils.make_grid layout: nrow tiles per row, `pad` pixels of pad value 0 around each. */
 static int show_grid(const char *data, int count, const char *aug_spec, const char *border_s, int size, int seed,
-                     int epoch, int nrow, const char *out) {
+                     int epoch, int nrow, const char *out, bool force) {
     pn_border border = !strcmp(border_s, "reflect101") ? PN_BORDER_REFLECT101 : PN_BORDER_CONSTANT;
     if (strcmp(border_s, "reflect101") && strcmp(border_s, "constant")) {
         fprintf(stderr, "pneumoseg show: --border '%s' (expected constant or reflect101)\n", border_s);
         return 2;
     }
     pn_aug_pipeline *aug;
-    if (pn_aug_parse(aug_spec, border, &aug) != PN_OK) return pn_cli_fail("show");
+    if (pn_aug_parse(aug_spec, border, &aug) != PN_OK) return pn_cli_exit("show", PN_ERR_USAGE);
+    const pn_named_path inputs[] = {{"--data", data}};
+    pn_status checked = pn_check_out_file("--out", out, force, inputs, 1);
+    if (checked != PN_OK) {
+        pn_aug_free(aug);
+        return pn_cli_exit("show", checked);
+    }
     char img_dir[4200], mask_dir[4200];
     snprintf(img_dir, sizeof img_dir, "%s/train", data);
     snprintf(mask_dir, sizeof mask_dir, "%s/mask", data);
@@ -200,6 +210,13 @@ static int show_grid(const char *data, int count, const char *aug_spec, const ch
     const int pad = 2;
     int cols = count < nrow ? count : nrow, rows = (count + nrow - 1) / nrow;
     int gw = cols * (size + pad) + pad, gh = rows * (size + pad) + pad;
+    /* --grid, --size and --nrow multiply: the picture they ask for is held to the image limit too */
+    if (pn_image_check_size("--grid x --size", gw, gh, 3, 1, 1) != PN_OK) {
+        for (int i = 0; i < n; i++) free(names[i]);
+        free(names);
+        pn_aug_free(aug);
+        return pn_cli_exit("show", PN_ERR_USAGE);
+    }
     uint8_t *grid = pn_alloc((size_t)gw * gh * 3);
     pn_status st = grid ? PN_OK : pn_error(PN_ERR_NOMEM, "show: no memory for a %dx%d grid", gw, gh);
     for (int i = 0; i < count && st == PN_OK; i++) {
@@ -242,7 +259,8 @@ int pn_cmd_show(int argc, char **argv) {
     const char *image = NULL, *mask = NULL, *rle = NULL, *pred = NULL, *out = NULL, *data = NULL, *aug = "blog",
                *border = "constant";
     int grid = 0, size = 256, seed = 0, epoch = 0, nrow = 8;
-    double threshold = 0.5;
+    double threshold = 0.5, max_image_mb = PN_IMAGE_LIMIT_DEFAULT_MB;
+    bool force = false;
     const pn_opt opts[] = {
         {"image", PN_OPT_STR, &image, "FILE", "an image: PNG or DICOM", false},
         {"mask", PN_OPT_STR, &mask, "PNG", "its ground-truth mask (green: tint and outline)", false},
@@ -258,8 +276,15 @@ int pn_cmd_show(int argc, char **argv) {
         {"nrow", PN_OPT_INT, &nrow, "N", "with --grid: tiles per row (default 8, as make_grid)", false},
         {"seed", PN_OPT_INT, &seed, "N", "with --grid: augmentation seed (default 0)", false},
         {"epoch", PN_OPT_INT, &epoch, "N", "with --grid: epoch, as the trainer keys augmentation (default 0)", false},
-        {"out", PN_OPT_STR, &out, "PNG", "output RGB PNG", true},
+        {"out", PN_OPT_STR, &out, "PNG", "output RGB PNG (never one of the inputs)", true},
+        {"force", PN_OPT_FLAG, &force, NULL, "overwrite an existing --out", false},
+        {"max-image-mb", PN_OPT_FLOAT, &max_image_mb, "MB", "largest decoded image accepted (default 256)", false},
         {NULL, 0, NULL, NULL, NULL, false},
+    };
+    const pn_opt_range ranges[] = {
+        PN_BETWEEN("threshold", 0, 1),  PN_BETWEEN("grid", 0, 1024), PN_BETWEEN("size", 8, 2048),
+        PN_AT_LEAST("nrow", 1),         PN_AT_LEAST("seed", 0),      PN_AT_LEAST("epoch", 0),
+        PN_AT_LEAST("max-image-mb", 1), {NULL, 0, 0, false, false},
     };
     const pn_command_help help = {
         "pneumoseg show --image X [--mask M | --rle CSV] [--pred P] --out O.png | --grid N --data DIR [--aug blog] "
@@ -269,8 +294,9 @@ int pn_cmd_show(int argc, char **argv) {
         "or PNG straight from train-rle.csv. With --grid N it takes the first N images (by name) of a prepared\n"
         "folder, augments image i with the key (--seed, --epoch, i) as the loader does for the i-th sample of an\n"
         "epoch, and tiles them with their masks like torchvision's make_grid (2 px black padding, --nrow per row)."};
-    int rc = pn_cli_parse(argc, argv, opts, &help);
+    int rc = pn_cli_parse_ranged(argc, argv, opts, ranges, &help);
     if (rc) return rc < 0 ? 0 : rc;
+    pn_image_set_limit_mb(max_image_mb);
     if (grid > 0) {
         if (!data) {
             fprintf(stderr, "pneumoseg show: --grid needs --data DIR\n");
@@ -281,7 +307,7 @@ int pn_cmd_show(int argc, char **argv) {
                     "pneumoseg show: --grid 1..1024, --size 8..2048, --nrow >= 1, --seed/--epoch >= 0 expected\n");
             return 2;
         }
-        return show_grid(data, grid, aug, border, size, seed, epoch, nrow, out);
+        return show_grid(data, grid, aug, border, size, seed, epoch, nrow, out, force);
     }
     if (!image) {
         fprintf(stderr, "pneumoseg show: give --image (with --mask and/or --pred) or --grid N --data DIR\n");
@@ -291,5 +317,5 @@ int pn_cmd_show(int argc, char **argv) {
         fprintf(stderr, "pneumoseg show: --threshold %g is outside [0, 1]\n", threshold);
         return 2;
     }
-    return show_overlay(image, mask, rle, pred, threshold, out);
+    return show_overlay(image, mask, rle, pred, threshold, out, force);
 }

@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "data/synth.h"
+#include "tools/checks.h"
 #include "tools/cli.h"
 
 int pn_cmd_synth(int argc, char **argv) {
@@ -27,6 +28,18 @@ int pn_cmd_synth(int argc, char **argv) {
         {"force", PN_OPT_FLAG, &force, NULL, "write into a non-empty --out", false},
         {NULL, 0, NULL, NULL, NULL, false},
     };
+    const pn_opt_range ranges[] = {
+        PN_BETWEEN("n", 1, 1e7),
+        PN_BETWEEN("n-test", 0, 1e7),
+        PN_BETWEEN("size", 32, 4096),
+        PN_AT_LEAST("seed", 0),
+        PN_BETWEEN("pos-rate", 0, 1),
+        {"finding-contrast", 0, 10, true, false},
+        {"finding-depth", 0, 10, true, false},
+        PN_BETWEEN("quality", 1, 100),
+        PN_AT_LEAST("threads", 0),
+        {NULL, 0, 0, false, false},
+    };
     const pn_command_help help = {
         "pneumoseg synth --out DIR [--n 400] [--size 1024] [--seed S]",
         "Writes a synthetic data set shaped like SIIM-ACR: DIR/dicom-images-train/<study>/<series>/<id>.dcm and\n"
@@ -36,8 +49,11 @@ int pn_cmd_synth(int argc, char **argv) {
         "look like chest radiographs (body, lung fields, heart, ribs, clavicles, noise); about 22% carry one to\n"
         "three pneumothorax-like regions along a lung edge: a darker band without lung markings bounded by a\n"
         "thin pleural line. Everything is a pure function of --seed."};
-    int rc = pn_cli_parse(argc, argv, opts, &help);
+    int rc = pn_cli_parse_ranged(argc, argv, opts, ranges, &help);
     if (rc) return rc < 0 ? 0 : rc;
+    threads = pn_cap_threads("--threads", threads);
+    pn_status checked = pn_check_out_dir("--out", out, force, NULL, 0);
+    if (checked != PN_OK) return pn_cli_exit("synth", checked);
     if (n_test < 0) { /* the default: SIIM stage 2's test/train ratio, at least one image */
         n_test = (int)((long long)n * 3205 / 12047);
         if (n_test == 0) n_test = 1;

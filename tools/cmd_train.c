@@ -10,11 +10,13 @@
 #include <unistd.h>
 
 #include "bg_sync.h"
+#include "checks.h"
 #include "cli.h"
 #include "common.h"
 #include "core/atomic_file.h"
 #include "core/sched.h"
 #include "curves.h"
+#include "data/image_limit.h"
 #include "param_groups.h"
 #include "run_util.h"
 #include "weights.h"
@@ -22,15 +24,15 @@
 
 /* history columns */
 enum { H_EPOCH, H_LR, H_TRAIN, H_VAL, H_SCORE, H_DICE, H_TOP, H_AREA, H_BOTTOM, H_SECONDS, H_COLS };
-static const char *H_NAMES[H_COLS] = {"epoch",    "lr",       "train_loss",    "val_loss",    "kaggle",
-                                      "pos_dice", "best_top", "best_min_area", "best_bottom", "seconds"};
+static const char *H_NAMES[H_COLS] = {"epoch",    "lr",       "train_loss",         "val_loss",    "kaggle",
+                                      "pos_dice", "best_top", "best_min_area_1024", "best_bottom", "seconds"};
 
 typedef struct train_args {
     const char *data, *folds, *out, *backend, *encoder, *decoder, *attention, *init, *aug, *border, *norm, *loss,
         *sched, *milestones, *pos_share, *tops, *areas, *bottoms, *precision;
     int fold, epochs, batch, accum, size, threads, loader_threads, steps_per_epoch, top_k, early_stop, seed, patience,
         period, cosine_start, freeze_encoder;
-    double lr, wd, clip, gamma, factor, min_lr, threshold, encoder_lr_scale;
+    double lr, wd, clip, gamma, factor, min_lr, threshold, encoder_lr_scale, max_image_mb;
     bool resume, force, tta, quiet, deterministic, sync_bn;
 } train_args;
 
@@ -369,14 +371,69 @@ static void remove_stale_temporaries(trainer *t) {
     pn_free_list(files, n);
 }
 
+/* The run folder before any work: never one of the inputs; a folder holding a run is only continued (--resume) or
+ * started over (--force); any other folder with files in it needs --force; and it must be writable. */
+static pn_status check_run_folder(trainer *t) {
+    const train_args *a = t->a;
+    bool has_state = pn_file_exists(run_file(t, "last.state.safetensors"));
+    bool has_run = has_state || pn_file_exists(run_file(t, "run.json"));
+    if (a->resume && !has_state)
+        return pn_error(PN_ERR_IO, "--resume: %s has no last.state.safetensors (no epoch finished yet)", a->out);
+    if (!a->resume && !a->force && has_run)
+        return pn_error(PN_ERR_IO, "%s already holds a run: --resume to continue it or --force to start over", a->out);
+    const pn_named_path inputs[] = {{"--data", a->data}, {"--folds", a->folds}, {"--init", a->init}};
+    return pn_check_out_dir("--out", a->out, a->force || has_run, inputs, 3);
+}
+
+/* --force: the files of the run that was there go, so that two runs never mix (best, epoch files, metrics). Other
+ * files in the folder stay. */
+static void clear_old_run(trainer *t) {
+    static const char *const names[] = {"run.json",         "metrics.csv",      "curves.png",
+                                        "last.safetensors", "best.safetensors", "last.state.safetensors"};
+    int removed = 0;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) removed += unlink(run_file(t, names[i])) == 0;
+    char **files = NULL;
+    int n = 0;
+    if (pn_list_files(t->a->out, ".safetensors", false, &files, &n) == PN_OK) {
+        for (int i = 0; i < n; i++) {
+            const char *base = strrchr(files[i], '/');
+            base = base ? base + 1 : files[i];
+            int epoch;
+            char tail;
+            if (sscanf(base, "epoch-%d.safetensor%c", &epoch, &tail) == 2 && tail == 's')
+                removed += unlink(files[i]) == 0;
+        }
+        pn_free_list(files, n);
+    }
+    if (removed) pn_log_info("--force: removed %d files of the run that was in %s", removed, t->a->out);
+}
+
 /* ---- one epoch ---- */
 
 static pn_status check_finite(double v, const char *what, int64_t step, int epoch, int batch) {
     if (isfinite(v)) return PN_OK;
-    return pn_error(PN_ERR_NUMERIC,
-                    "non-finite %s (%s) at step %lld (epoch %d, batch %d); stopping, the last good "
-                    "checkpoint is kept",
-                    what, isnan(v) ? "NaN" : "Inf", (long long)step + 1, epoch + 1, batch + 1);
+    char kept[96] = "no epoch had finished, so there is no checkpoint";
+    if (epoch > 0) snprintf(kept, sizeof kept, "the last good checkpoint (epoch %d) is kept", epoch);
+    return pn_error(PN_ERR_NUMERIC, "non-finite %s (%s) at step %lld (epoch %d, batch %d); stopping, %s", what,
+                    isnan(v) ? "NaN" : "Inf", (long long)step + 1, epoch + 1, batch + 1, kept);
+}
+
+/* SIGINT / SIGTERM: the first one asks the run to stop at the next batch (run_util's pn_tool_stop), so that no
+ * checkpoint is left half-written and the run stays resumable; a second one ends the process at once. */
+static void on_stop_signal(int sig) {
+    pn_tool_stop = sig;
+    static const char msg[] = "\npneumoseg train: stopping after this batch (interrupt again to stop at once)\n";
+    ssize_t ignored = write(2, msg, sizeof msg - 1);
+    (void)ignored;
+}
+
+static pn_status stopped(const trainer *t, int epoch) {
+    char keeps[160] = "no epoch had finished, so there is nothing to resume (train --force starts it again)";
+    if (t->state.epoch > 0)
+        snprintf(keeps, sizeof keeps, "%s keeps the checkpoint of epoch %d; train --resume continues from it",
+                 t->a->out, t->state.epoch);
+    return pn_error(PN_ERR_IO, "interrupted by %s in epoch %d: %s", pn_tool_stop == SIGTERM ? "SIGTERM" : "SIGINT",
+                    epoch + 1, keeps);
 }
 
 /* fp16 dynamic loss scaling, as torch.cuda.amp.GradScaler's defaults: start at 2^16, halve on a step with
@@ -445,6 +502,10 @@ static pn_status train_epoch(trainer *t, int epoch, double lr, double *mean_loss
     for (int64_t b = 0; st == PN_OK && b < batches; b++) {
         pn_batch batch;
         bool end;
+        if (pn_tool_stop) {
+            st = stopped(t, epoch);
+            break;
+        }
         st = pn_loader_next(ld, &batch, &end);
         if (st != PN_OK || end) break;
         float loss;
@@ -505,6 +566,19 @@ static const char *scaling_note(const trainer *t, int64_t skipped_before, char *
     return buf;
 }
 
+/* What this epoch's checkpoints say about how to use them: the training size and normalisation, and the epoch's best
+ * triplet (1024-pixels) with its validation score. eval and predict default to them. */
+static void fill_card(trainer *t, const pn_val_result *v) {
+    pn_model_card *c = pn_unet_card(t->m);
+    c->train_size = t->a->size;
+    snprintf(c->normalize, sizeof c->normalize, "%s", pn_tool_norm_name(t->norm));
+    c->has_triplet = true;
+    c->top = v->best_1024.top;
+    c->min_area = (int)v->best_1024.min_area;
+    c->bottom = v->best_1024.bottom;
+    c->score = v->score;
+}
+
 /* Checkpoints, metrics.csv and curves of the epoch just finished (rank 0 alone in a data-parallel run). */
 static pn_status write_epoch_files(trainer *t, int epoch, bool is_best, pn_bg_sync *sync) {
     PN_TRY(save_checkpoints(t, epoch, is_best));
@@ -519,16 +593,18 @@ static pn_status epochs_loop(trainer *t, pn_bg_sync *sync) {
         int64_t skipped_before = t->state.skipped_steps;
         char note[64];
         PN_TRY(train_epoch(t, e, lr, &train_loss));
-        pn_triplet_grid grid;
+        pn_run_grid grid;
         PN_TRY(pn_tool_grid(a->tops, a->areas, a->bottoms, a->size, &grid));
         pn_val_result v;
         pn_loader_config vc = loader_cfg(t, false, 0, 0);
-        PN_TRY(pn_train_dist_validate(t->dist, t->m, &vc, a->tta, t->w, !a->quiet, &grid, &v));
+        pn_status vs = pn_train_dist_validate(t->dist, t->m, &vc, a->tta, t->w, !a->quiet, &grid, &v);
+        PN_TRY(pn_tool_stop ? stopped(t, e) : vs);
         PN_TRY(check_finite(v.loss, "validation loss", t->state.step - 1, e, 0));
         pn_sched_observe(&t->sched, e, v.score);
         double secs = pn_now() - t0;
-        float row[H_COLS] = {(float)(e + 1),    (float)lr,  (float)train_loss,      (float)v.loss, (float)v.score,
-                             (float)v.pos_dice, v.best.top, (float)v.best.min_area, v.best.bottom, (float)secs};
+        float row[H_COLS] = {(float)(e + 1),     (float)lr,         (float)train_loss, (float)v.loss,
+                             (float)v.score,     (float)v.pos_dice, v.best_1024.top,   (float)v.best_1024.min_area,
+                             v.best_1024.bottom, (float)secs};
         PN_TRY(append_history(t, row));
         bool is_best = t->state.best_epoch == 0 || v.score > t->state.best_score;
         if (is_best) {
@@ -537,12 +613,15 @@ static pn_status epochs_loop(trainer *t, pn_bg_sync *sync) {
         }
         t->state.epoch = e + 1;
         double c0 = pn_now();
+        fill_card(t, &v);
         if (pn_train_dist_root(t->dist)) PN_TRY(write_epoch_files(t, e, is_best, sync)); /* other ranks do not log */
+        char trip[64];
         pn_log_info("epoch %d/%d  lr %.2e  train loss %.4f  val loss %.4f  kaggle %.4f  dice+ %.4f  empty acc %.3f  "
-                    "triplet (%.2f, %lld, %.2f)  %.1f s + checkpoints %.2f s%s%s",
-                    e + 1, a->epochs, lr, train_loss, v.loss, v.score, v.pos_dice, v.empty_acc, v.best.top,
-                    (long long)v.best.min_area, v.best.bottom, secs, pn_now() - c0,
+                    "triplet %s (1024-px areas)  %.1f s + checkpoints %.2f s%s%s",
+                    e + 1, a->epochs, lr, train_loss, v.loss, v.score, v.pos_dice, v.empty_acc,
+                    pn_triplet_text(&v.best_1024, trip, sizeof trip), secs, pn_now() - c0,
                     scaling_note(t, skipped_before, note, sizeof note), is_best ? "  best" : "");
+        if (pn_tool_stop) return stopped(t, e);
         if (a->early_stop > 0 && e + 1 - t->state.best_epoch >= a->early_stop) {
             pn_log_info("early stopping: no better validation score for %d epochs (best %.4f at epoch %d)",
                         a->early_stop, t->state.best_score, t->state.best_epoch);
@@ -572,11 +651,10 @@ static pn_status run_epochs(trainer *t) {
 
 static pn_status setup(trainer *t, int argc, char **argv) {
     const train_args *a = t->a;
-    if (a->batch < 1 || a->accum < 1 || a->epochs < 1 || a->size < 32 || a->size % 32)
-        return pn_error(PN_ERR_ARG, "--batch, --accum and --epochs must be >= 1 and --size a multiple of 32");
-    PN_TRY(parse_loss(a->loss, t->w));
+    if (a->size % 32) return pn_error(PN_ERR_USAGE, "--size %d: expected a multiple of 32", a->size);
+    PN_TRY(pn_as_usage(parse_loss(a->loss, t->w)));
     pn_sched_kind kind;
-    PN_TRY(pn_sched_parse(a->sched, &kind));
+    PN_TRY(pn_as_usage(pn_sched_parse(a->sched, &kind)));
     pn_sched_defaults(&t->sched, kind, a->lr);
     t->sched.gamma = a->gamma;
     t->sched.factor = a->factor;
@@ -589,13 +667,17 @@ static pn_status setup(trainer *t, int argc, char **argv) {
     if (a->milestones) {
         double ms[PN_SCHED_MAX_MILESTONES];
         PN_TRY(pn_parse_doubles(a->milestones, "--milestones", ms, PN_SCHED_MAX_MILESTONES, &t->sched.n_milestones));
-        for (int i = 0; i < t->sched.n_milestones; i++) t->sched.milestones[i] = (int)ms[i];
+        for (int i = 0; i < t->sched.n_milestones; i++) {
+            if (!(ms[i] >= 1 && ms[i] <= 1e6 && ms[i] == floor(ms[i])))
+                return pn_error(PN_ERR_USAGE, "--milestones: %g is not an epoch number >= 1", ms[i]);
+            t->sched.milestones[i] = (int)ms[i];
+        }
     }
     if (a->pos_share && *a->pos_share) {
         PN_TRY(pn_parse_doubles(a->pos_share, "--pos-share", t->shares, 16, &t->n_shares));
         for (int i = 0; i < t->n_shares; i++)
             if (!(t->shares[i] > 0 && t->shares[i] <= 1))
-                return pn_error(PN_ERR_ARG, "--pos-share values must be in (0, 1]");
+                return pn_error(PN_ERR_USAGE, "--pos-share values must be in (0, 1]");
     }
     if (kind == PN_SCHED_PLATEAU_COSINE && a->cosine_start < 0) {
         /* default: the cosine phase starts with the sampler's second part (the winner's part1), else halfway */
@@ -606,25 +688,25 @@ static pn_status setup(trainer *t, int argc, char **argv) {
     if (!strcmp(a->border, "reflect101"))
         border = PN_BORDER_REFLECT101;
     else if (strcmp(a->border, "constant"))
-        return pn_error(PN_ERR_ARG, "--border must be constant or reflect101");
-    PN_TRY(pn_aug_parse(a->aug, border, &t->aug));
-    if (a->freeze_encoder < 0 || !(a->encoder_lr_scale >= 0))
-        return pn_error(PN_ERR_ARG, "--freeze-encoder and --encoder-lr-scale must be >= 0");
-    pn_triplet_grid g;
+        return pn_error(PN_ERR_USAGE, "--border must be constant or reflect101");
+    PN_TRY(pn_as_usage(pn_aug_parse(a->aug, border, &t->aug)));
+    if (a->norm) PN_TRY(pn_as_usage(pn_norm_parse(a->norm, &t->norm))); /* applied once the model is made */
+    pn_run_grid g;
     PN_TRY(pn_tool_grid(a->tops, a->areas, a->bottoms, a->size, &g));
-    PN_TRY(pn_split_read(a->folds, a->fold, &t->split));
-    pn_log_info("fold %d: %d training images, %d validation images", a->fold, t->split.n_train, t->split.n_val);
+    if (a->resume && a->force) return pn_error(PN_ERR_USAGE, "--resume continues a run, --force starts over: give one");
     int ranks = pn_train_dist_size(t->dist);
     bool root = pn_train_dist_root(t->dist); /* rank 0 alone checks and writes the run folder */
     if (a->batch % ranks)
-        return pn_error(PN_ERR_ARG, "--batch %d (the global batch) must be a multiple of the %d ranks", a->batch,
+        return pn_error(PN_ERR_USAGE, "--batch %d (the global batch) must be a multiple of the %d ranks", a->batch,
                         ranks);
+    if (root) PN_TRY(check_run_folder(t));
+    PN_TRY(pn_split_read(a->folds, a->fold, &t->split));
+    pn_log_info("fold %d: %d training images, %d validation images", a->fold, t->split.n_train, t->split.n_val);
+    PN_TRY(pn_split_check_files(&t->split, a->data, true));
+    if (t->split.n_train < a->batch)
+        return pn_error(PN_ERR_IO, "%s: %d training images, fewer than one batch of %d", a->folds, t->split.n_train,
+                        a->batch);
     PN_TRY(pn_mkdirs(a->out));
-    bool has_state = pn_file_exists(run_file(t, "last.state.safetensors"));
-    if (root && !a->resume && !a->force && (has_state || pn_file_exists(run_file(t, "run.json"))))
-        return pn_error(PN_ERR_ARG, "%s already holds a run: --resume to continue it or --force to start over", a->out);
-    if (a->resume && !has_state)
-        return pn_error(PN_ERR_ARG, "--resume: %s has no last.state.safetensors (no epoch finished yet)", a->out);
     if (root) remove_stale_temporaries(t);
     PN_TRY(pn_tool_open_backend(a->backend, pn_train_dist_threads(t->dist, a->threads), &t->be));
     PN_TRY(pn_train_dist_wrap(t->dist, a->sync_bn, &t->be));
@@ -654,6 +736,7 @@ static pn_status setup(trainer *t, int argc, char **argv) {
         pn_log_info("encoder (%lld parameters): frozen for %d epoch(s), then lr x %g",
                     (long long)t->groups.encoder_scalars, a->freeze_encoder, a->encoder_lr_scale);
     }
+    if (a->force && root) clear_old_run(t);
     t->state.seed = (uint64_t)a->seed;
     t->state.hist_cols = H_COLS;
     bool fp16 = strcmp(a->precision, "fp16") == 0;
@@ -701,7 +784,8 @@ int pn_cmd_train(int argc, char **argv) {
                     .loss = "bce=3,dice=1,focal=4",
                     .sched = "multistep",
                     .precision = "fp32",
-                    .encoder_lr_scale = 1.0};
+                    .encoder_lr_scale = 1.0,
+                    .max_image_mb = PN_IMAGE_LIMIT_DEFAULT_MB};
     const pn_opt opts[] = {
         {"data", PN_OPT_STR, &a.data, "DIR", "prepared data (DIR/train, DIR/mask of <ImageId>.png)", true},
         {"folds", PN_OPT_STR, &a.folds, "CSV", "folds.csv from pneumoseg folds", true},
@@ -776,13 +860,44 @@ int pn_cmd_train(int argc, char **argv) {
         {"deterministic", PN_OPT_FLAG, &a.deterministic, NULL, "deterministic algorithms only (cuda)", false},
         {"loader-threads", PN_OPT_INT, &a.loader_threads, "N", "data loader threads (default 2)", false},
         {"resume", PN_OPT_FLAG, &a.resume, NULL, "continue the run in --out from its last checkpoint", false},
-        {"force", PN_OPT_FLAG, &a.force, NULL, "start over in an --out that holds a run", false},
+        {"force", PN_OPT_FLAG, &a.force, NULL,
+         "start over in an --out that holds a run (its files are removed) or "
+         "other files",
+         false},
         {"quiet", PN_OPT_FLAG, &a.quiet, NULL, "no progress bars (epoch lines only)", false},
         {"sync-bn", PN_OPT_FLAG, &a.sync_bn, NULL,
          "under mpirun: BatchNorm statistics and the loss's batch sums over "
          "the global batch (as one process)",
          false},
+        {"max-image-mb", PN_OPT_FLOAT, &a.max_image_mb, "MB", "largest decoded image accepted (default 256)", false},
         {NULL, 0, NULL, NULL, NULL, false},
+    };
+    const pn_opt_range ranges[] = {
+        PN_AT_LEAST("fold", 0),
+        PN_AT_LEAST("epochs", 1),
+        PN_AT_LEAST("batch", 1),
+        PN_AT_LEAST("accum", 1),
+        PN_AT_LEAST("size", 32),
+        PN_AT_LEAST("steps-per-epoch", 0),
+        PN_ABOVE("lr", 0),
+        PN_AT_LEAST("wd", 0),
+        PN_AT_LEAST("clip", 0),
+        PN_ABOVE("gamma", 0),
+        PN_BETWEEN("plateau-factor", 0, 1),
+        PN_AT_LEAST("plateau-patience", 0),
+        PN_AT_LEAST("plateau-threshold", 0),
+        PN_AT_LEAST("cosine-period", 1),
+        PN_AT_LEAST("cosine-start", 0),
+        PN_AT_LEAST("min-lr", 0),
+        PN_AT_LEAST("top-k", 0),
+        PN_AT_LEAST("early-stop", 0),
+        PN_AT_LEAST("seed", 0),
+        PN_AT_LEAST("threads", 0),
+        PN_AT_LEAST("loader-threads", 1),
+        PN_AT_LEAST("max-image-mb", 1),
+        PN_AT_LEAST("freeze-encoder", 0),
+        PN_AT_LEAST("encoder-lr-scale", 0),
+        {NULL, 0, 0, false, false},
     };
     const pn_command_help help = {
         "pneumoseg train --data D --folds F [--fold K] --out RUN [options]",
@@ -800,12 +915,22 @@ int pn_cmd_train(int argc, char **argv) {
         "plateau-cosine: ReduceLROnPlateau for --cosine-start epochs, then CosineAnnealingLR from the lr it left.\n"
         "Under mpirun -np N (built with MPI) each rank trains on its share of every global batch and the gradients\n"
         "are all-reduced; --sync-bn makes the N ranks compute what one process does with the whole batch (else each\n"
-        "rank normalises its own share, as PyTorch's DDP). Rank 0 alone writes the run folder."};
-    int rc = pn_cli_parse(argc, argv, opts, &help);
+        "rank normalises its own share, as PyTorch's DDP). Rank 0 alone writes the run folder.\n"
+        "Ctrl-C (SIGINT) or SIGTERM stops at the next batch, leaving a run that --resume continues; --force starts\n"
+        "over, removing the old run's checkpoints, epoch files and metrics. Each checkpoint records the training "
+        "size,\n"
+        "normalisation and the epoch's best triplet (min area in 1024-pixels), which eval and predict default to."};
+    int rc = pn_cli_parse_ranged(argc, argv, opts, ranges, &help);
     if (rc) return rc < 0 ? 0 : rc;
+    pn_image_set_limit_mb(a.max_image_mb);
+    a.loader_threads = pn_cap_threads("--loader-threads", a.loader_threads);
     trainer t;
     memset(&t, 0, sizeof t);
     t.a = &a;
+    struct sigaction stop = {.sa_handler = on_stop_signal, .sa_flags = SA_RESETHAND}, old_int, old_term;
+    sigemptyset(&stop.sa_mask);
+    sigaction(SIGINT, &stop, &old_int);
+    sigaction(SIGTERM, &stop, &old_term);
     pn_status st = pn_train_dist_open(&t.dist);
     if (st != PN_OK) return pn_train_dist_open_failed(st, "train");
     st = setup(&t, argc, argv);
@@ -813,11 +938,17 @@ int pn_cmd_train(int argc, char **argv) {
     if (st == PN_OK) st = run_epochs(&t);
     if (st != PN_OK && t.dist) pn_train_dist_fail(t.dist, "train"); /* stops every rank */
     if (st == PN_OK && pn_train_dist_root(t.dist)) pn_tool_report_memory();
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     pn_unet_free(t.m);
     pn_train_dist_close(t.dist);
     if (t.be) pn_backend_close(t.be);
     pn_aug_free(t.aug);
     pn_split_free(&t.split);
     free(t.state.history);
-    return st == PN_OK ? 0 : pn_cli_fail("train");
+    if (st != PN_OK && pn_tool_stop) {
+        pn_cli_fail("train");
+        return 128 + (int)pn_tool_stop; /* as a shell reports a process ended by that signal */
+    }
+    return pn_cli_exit("train", st);
 }

@@ -43,9 +43,7 @@ $bin train --data "$out/data128" --folds "$out/folds.csv" --fold 0 --out "$out/r
 stamp "eval: fold 0 with hflip TTA"
 $bin eval --weights "$out/run/best.safetensors" --data "$out/data128" --folds "$out/folds.csv" --fold 0 --size 128 \
   --tta hflip --areas 0,250,1000 --backend cpu | tee "$out/eval.txt"
-triplet=$(awk '$1=="best_triplet"{print $2}' "$out/eval.txt")
-# the triplet's min_area is printed in pixels at 128; predict takes it in 1024-pixels
-triplet=$(echo "$triplet" | awk -F, '{printf "%s,%d,%s", $1, $2 * 64, $3}')
+triplet=$(awk '$1=="best_triplet"{print $2}' "$out/eval.txt") # min_area in 1024-pixels, as predict takes it
 stamp "predict: test DICOMs straight to a submission (triplet $triplet, hflip TTA, last + best averaged)"
 $bin predict --weights "$out/run/best.safetensors" "$out/run/last.safetensors" --dicom "$out/syn/dicom-images-test" \
   --sample-submission "$out/syn/sample_submission.csv" --size 128 --tta hflip --triplet "$triplet" \

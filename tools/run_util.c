@@ -13,6 +13,32 @@
 #include "core/postprocess.h"
 #include "core/safetensors.h"
 #include "data/csv.h"
+#include "tools/checks.h"
+#include "tools/cli.h"
+
+static int cmp_str(const void *a, const void *b);
+
+/* Each id once: an id in two rows is in two folds (or twice in one), which would leak validation images. */
+static pn_status check_unique(const char *path, const pn_csv *csv, int ci) {
+    const char **ids = malloc(((size_t)csv->nrows + 1) * sizeof *ids);
+    if (!ids) return pn_error(PN_ERR_NOMEM, "out of memory");
+    for (int r = 0; r < csv->nrows; r++) ids[r] = pn_csv_get(csv, r, ci);
+    qsort(ids, (size_t)csv->nrows, sizeof *ids, cmp_str);
+    char list[1024] = "";
+    int dups = 0;
+    for (int r = 1; r < csv->nrows; r++)
+        if (!strcmp(ids[r], ids[r - 1]) && (r < 2 || strcmp(ids[r], ids[r - 2]))) {
+            if (dups++ < 5)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", dups > 1 ? ", " : "", ids[r]);
+        }
+    free(ids);
+    if (!dups) return PN_OK;
+    return pn_error(PN_ERR_FORMAT,
+                    "%s: %d ImageId%s in more than one row (each image belongs to exactly one fold): %s%s", path, dups,
+                    dups > 1 ? "s are" : " is", list, dups > 5 ? ", ..." : "");
+}
+
+volatile sig_atomic_t pn_tool_stop = 0;
 
 pn_status pn_split_read(const char *path, int fold, pn_split *out) {
     memset(out, 0, sizeof *out);
@@ -42,6 +68,10 @@ pn_status pn_split_read(const char *path, int fold, pn_split *out) {
             break;
         }
         bool pos = strcmp(ms, "1") == 0 || strcmp(ms, "True") == 0 || strcmp(ms, "true") == 0;
+        char where[600];
+        snprintf(where, sizeof where, "%s line %d", path, csv.lines[r]);
+        st = pn_check_file_id(pn_csv_get(&csv, r, ci), where);
+        if (st != PN_OK) break;
         strcpy(p, pn_csv_get(&csv, r, ci));
         if (k == fold) {
             out->val_pos[out->n_val] = pos;
@@ -53,10 +83,40 @@ pn_status pn_split_read(const char *path, int fold, pn_split *out) {
         }
         p += strlen(p) + 1;
     }
-    if (st == PN_OK && !any_fold) st = pn_error(PN_ERR_ARG, "%s: no image is in fold %d", path, fold);
+    if (st == PN_OK && !any_fold) st = pn_error(PN_ERR_USAGE, "%s: no image is in fold %d", path, fold);
+    if (st == PN_OK) st = check_unique(path, &csv, ci);
     pn_csv_free(&csv);
     if (st != PN_OK) pn_split_free(out);
     return st;
+}
+
+/* Appends `id` to a bounded list of names; counts every one. */
+static void list_add(char *list, size_t cap, int *count, const char *id) {
+    if ((*count)++ < 10) snprintf(list + strlen(list), cap - strlen(list), "%s%s", *count > 1 ? ", " : "", id);
+}
+
+pn_status pn_split_check_files(const pn_split *s, const char *data, bool train_too) {
+    char missing[2048] = "", masks[2048] = "", path[4400];
+    int n_missing = 0, n_masks = 0;
+    for (int pass = train_too ? 0 : 1; pass < 2; pass++) {
+        char **ids = pass ? s->val_ids : s->train_ids;
+        bool *pos = pass ? s->val_pos : s->train_pos;
+        int n = pass ? s->n_val : s->n_train;
+        for (int i = 0; i < n; i++) {
+            snprintf(path, sizeof path, "%s/train/%s.png", data, ids[i]);
+            if (!pn_file_exists(path)) list_add(missing, sizeof missing, &n_missing, ids[i]);
+            snprintf(path, sizeof path, "%s/mask/%s.png", data, ids[i]);
+            if (pos[i] && !pn_file_exists(path)) list_add(masks, sizeof masks, &n_masks, ids[i]);
+        }
+    }
+    if (n_missing)
+        return pn_error(PN_ERR_IO, "%d image%s of the fold split %s not in %s/train: %s%s", n_missing,
+                        n_missing > 1 ? "s" : "", n_missing > 1 ? "are" : "is", data, missing,
+                        n_missing > 10 ? ", ..." : "");
+    if (n_masks)
+        return pn_error(PN_ERR_IO, "%d image%s marked has_mask %s no mask in %s/mask: %s%s", n_masks,
+                        n_masks > 1 ? "s" : "", n_masks > 1 ? "have" : "has", data, masks, n_masks > 10 ? ", ..." : "");
+    return PN_OK;
 }
 
 void pn_split_free(pn_split *s) {
@@ -75,16 +135,30 @@ pn_status pn_parse_doubles(const char *text, const char *what, double *out, int 
         char *end;
         double v = strtod(p, &end);
         if (end == p || (*end && *end != ',') || !isfinite(v))
-            return pn_error(PN_ERR_ARG, "%s: '%s' is not a comma-separated list of numbers", what, text);
-        if (*count == cap) return pn_error(PN_ERR_ARG, "%s: at most %d values", what, cap);
+            return pn_error(PN_ERR_USAGE, "%s: '%s' is not a comma-separated list of numbers", what, text);
+        if (*count == cap) return pn_error(PN_ERR_USAGE, "%s: at most %d values", what, cap);
         out[(*count)++] = v;
         p = *end ? end + 1 : end;
     }
-    if (*count == 0) return pn_error(PN_ERR_ARG, "%s: empty list", what);
+    if (*count == 0) return pn_error(PN_ERR_USAGE, "%s: empty list", what);
     return PN_OK;
 }
 
-pn_status pn_tool_grid(const char *tops, const char *areas, const char *bottoms, int size, pn_triplet_grid *g) {
+int64_t pn_area_at_size(int64_t area_1024, int size) {
+    return (int64_t)llround((double)area_1024 * size * size / (1024.0 * 1024.0));
+}
+
+static pn_status check_share(const char *what, double v) {
+    if (v > 0 && v <= 1) return PN_OK;
+    return pn_error(PN_ERR_USAGE, "%s: %g is outside (0, 1]", what, v);
+}
+
+static pn_status check_area(const char *what, double v) {
+    if (v >= 0 && v <= 1e12 && v == floor(v)) return PN_OK;
+    return pn_error(PN_ERR_USAGE, "%s: %g is not a whole number >= 0 of pixels of a 1024 image", what, v);
+}
+
+pn_status pn_tool_grid(const char *tops, const char *areas, const char *bottoms, int size, pn_run_grid *g) {
     double t[PN_GRID_MAX], a[PN_GRID_MAX], b[PN_GRID_MAX];
     int nt, na, nb;
     PN_TRY(pn_parse_doubles(tops ? tops : "0.6,0.75", "--tops", t, PN_GRID_MAX, &nt));
@@ -92,11 +166,55 @@ pn_status pn_tool_grid(const char *tops, const char *areas, const char *bottoms,
     PN_TRY(pn_parse_doubles(bottoms ? bottoms : "0.3,0.4", "--bottoms", b, PN_GRID_MAX, &nb));
     float tf[PN_GRID_MAX], bf[PN_GRID_MAX];
     int64_t ai[PN_GRID_MAX];
-    double scale = (double)size * size / (1024.0 * 1024.0);
-    for (int i = 0; i < nt; i++) tf[i] = (float)t[i];
-    for (int i = 0; i < nb; i++) bf[i] = (float)b[i];
-    for (int i = 0; i < na; i++) ai[i] = (int64_t)llround(a[i] * scale);
-    return pn_grid_init(g, tf, nt, ai, na, bf, nb);
+    for (int i = 0; i < nt; i++) {
+        PN_TRY(check_share("--tops", t[i]));
+        tf[i] = (float)t[i];
+    }
+    for (int i = 0; i < nb; i++) {
+        PN_TRY(check_share("--bottoms", b[i]));
+        bf[i] = (float)b[i];
+    }
+    for (int i = 0; i < na; i++) {
+        PN_TRY(check_area("--areas", a[i]));
+        g->area_1024[i] = (int64_t)a[i];
+        ai[i] = pn_area_at_size(g->area_1024[i], size);
+    }
+    return pn_as_usage(pn_grid_init(&g->g, tf, nt, ai, na, bf, nb));
+}
+
+pn_triplet pn_tool_grid_triplet(const pn_run_grid *g, int index) {
+    pn_triplet t = pn_grid_triplet(&g->g, index);
+    t.min_area = g->area_1024[(index / g->g.n_bottom) % g->g.n_area];
+    return t;
+}
+
+pn_status pn_parse_triplet(const char *text, const char *what, pn_triplet *t) {
+    double v[3];
+    int n;
+    PN_TRY(pn_parse_doubles(text, what, v, 3, &n));
+    if (n != 3)
+        return pn_error(PN_ERR_USAGE, "%s: expected top,min_area,bottom (e.g. 0.75,2000,0.3), got '%s'", what, text);
+    PN_TRY(check_share(what, v[0]));
+    PN_TRY(check_area(what, v[1]));
+    PN_TRY(check_share(what, v[2]));
+    *t = (pn_triplet){(float)v[0], (int64_t)v[1], (float)v[2]};
+    return PN_OK;
+}
+
+/* The shortest %g form of f that reads back to the same float. */
+static void float_text(float f, char *buf, size_t cap) {
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(buf, cap, "%.*g", digits, (double)f);
+        if (strtof(buf, NULL) == f) return;
+    }
+}
+
+const char *pn_triplet_text(const pn_triplet *t, char *buf, size_t cap) {
+    char top[32], bottom[32];
+    float_text(t->top, top, sizeof top);
+    float_text(t->bottom, bottom, sizeof bottom);
+    snprintf(buf, cap, "%s,%lld,%s", top, (long long)t->min_area, bottom);
+    return buf;
 }
 
 static void hflip_nchw(float *x, int planes, int s) {
@@ -123,7 +241,8 @@ pn_status pn_tool_predict_batch(pn_unet *m, const float *input, int n, int s, bo
 }
 
 pn_status pn_tool_validate(pn_unet *m, const pn_loader_config *cfg_in, bool tta, const double w[3], bool progress,
-                           pn_triplet_grid *grid, pn_val_result *out) {
+                           pn_run_grid *rg, pn_val_result *out) {
+    pn_triplet_grid *grid = &rg->g;
     pn_loader_config cfg = *cfg_in;
     cfg.aug = NULL;
     cfg.sampler = PN_SAMPLER_SEQUENTIAL;
@@ -149,6 +268,10 @@ pn_status pn_tool_validate(pn_unet *m, const pn_loader_config *cfg_in, bool tta,
         bool done;
         st = pn_loader_next(ld, &b, &done);
         if (st != PN_OK || done) break;
+        if (pn_tool_stop) {
+            st = pn_error(PN_ERR_IO, "validation interrupted");
+            break;
+        }
         memset(input, 0, (size_t)(3 * px) * sizeof *input);
         memcpy(input, b.image, (size_t)(3 * (int64_t)b.n * s * s) * sizeof *input);
         st = pn_tool_predict_batch(m, input, n, s, tta, probs, logits, scratch);
@@ -174,6 +297,8 @@ pn_status pn_tool_validate(pn_unet *m, const pn_loader_config *cfg_in, bool tta,
     int best = pn_grid_best(grid);
     out->loss = batches ? loss_sum / (double)batches : 0;
     out->best = pn_grid_triplet(grid, best);
+    out->best_1024 = pn_tool_grid_triplet(rg, best);
+    out->best_index = best;
     pn_grid_means(grid, best, &out->score, &out->pos_dice, &out->empty_acc);
     out->images = grid->images;
     out->positives = grid->positives;

@@ -3,12 +3,17 @@
 #ifndef PN_TOOLS_RUN_UTIL_H
 #define PN_TOOLS_RUN_UTIL_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "core/metrics.h"
 #include "core/unet.h"
 #include "data/loader.h"
+
+/* Set (to the signal number) by a command's SIGINT/SIGTERM handler: long loops (validation, training) stop at the
+ * next batch. */
+extern volatile sig_atomic_t pn_tool_stop;
 
 /* The ids of one fold split read from `pneumoseg folds` output (ImageId,has_mask,kfold). */
 typedef struct pn_split {
@@ -17,19 +22,40 @@ typedef struct pn_split {
     int n_train, n_val;
     char *storage;
 } pn_split;
-/* Reads folds.csv; validation = rows with kfold == fold, training = the rest. */
+/* Reads folds.csv; validation = rows with kfold == fold, training = the rest. Every ImageId must be a plain file
+ * name (no path) and appear in one row only; a fold with no image is a usage error. */
 pn_status pn_split_read(const char *path, int fold, pn_split *out);
+/* Checks that every image of the split (validation only unless train_too) is in DATA/train and every positive one
+ * has its DATA/mask; one error lists the missing ids (the first ten and the count). */
+pn_status pn_split_check_files(const pn_split *s, const char *data, bool train_too);
 void pn_split_free(pn_split *s);
 
-/* The grid from comma lists (NULL = the 1st place's {0.6,0.75} x {1000,2000,3000} x {0.3,0.4}); areas are in
- * pixels of a 1024 image and are scaled by (size / 1024)^2 for the evaluated size. */
-pn_status pn_tool_grid(const char *tops, const char *areas, const char *bottoms, int size, pn_triplet_grid *g);
-/* Parses "a,b,c" of up to `cap` numbers. */
+/* Triplets have one unit wherever a user reads or writes them: min_area in pixels of a 1024 image (the
+ * competition's). Only the rule itself counts pixels at the working size: this is the one conversion. */
+int64_t pn_area_at_size(int64_t area_1024, int size);
+
+/* The triplet grid of a run: the core grid (min areas at the evaluated size) and the same areas as given. */
+typedef struct pn_run_grid {
+    pn_triplet_grid g;
+    int64_t area_1024[PN_GRID_MAX];
+} pn_run_grid;
+/* The grid from comma lists (NULL = SPEC.md's {0.6,0.75} x {1000,2000,3000} x {0.3,0.4}): tops and bottoms in
+ * (0, 1], areas whole numbers >= 0 of 1024-pixels; anything else is a usage error. */
+pn_status pn_tool_grid(const char *tops, const char *areas, const char *bottoms, int size, pn_run_grid *g);
+/* The triplet at a flat index of the grid with its min area in 1024-pixels. */
+pn_triplet pn_tool_grid_triplet(const pn_run_grid *g, int index);
+/* Parses "top,min_area,bottom" (min area in 1024-pixels) with the grid's ranges; a usage error naming `what`. */
+pn_status pn_parse_triplet(const char *text, const char *what, pn_triplet *t);
+/* "top,min_area,bottom" as the user writes it (the shortest decimals that read back to the same floats). */
+const char *pn_triplet_text(const pn_triplet *t, char *buf, size_t cap);
+/* Parses "a,b,c" of up to `cap` finite numbers (a usage error naming `what` otherwise). */
 pn_status pn_parse_doubles(const char *text, const char *what, double *out, int cap, int *count);
 
 typedef struct pn_val_result {
     double loss, score, pos_dice, empty_acc;
-    pn_triplet best;
+    pn_triplet best;      /* min area at the evaluated size (what the rule counts) */
+    pn_triplet best_1024; /* the same triplet, min area in 1024-pixels (what is printed and stored) */
+    int best_index;
     int64_t images, positives;
 } pn_val_result;
 
@@ -38,7 +64,7 @@ typedef struct pn_val_result {
  * Kaggle score, dice on positives and accuracy on empties. tta: average with the hflipped prediction.
  * The model is left planned for EVAL. */
 pn_status pn_tool_validate(pn_unet *m, const pn_loader_config *cfg, bool tta, const double w[3], bool progress,
-                           pn_triplet_grid *grid, pn_val_result *out);
+                           pn_run_grid *grid, pn_val_result *out);
 /* Runs the planned EVAL model on a (n,3,s,s) input already set, with optional hflip TTA, and writes
  * n*s*s probabilities (and, if logits != NULL, the plain logits). `scratch` holds n*3*s*s floats. */
 pn_status pn_tool_predict_batch(pn_unet *m, const float *input, int n, int s, bool tta, float *probs, float *logits,

@@ -282,7 +282,8 @@ pn_status pn_train_dist_epoch_end(pn_train_dist *d, pn_unet *m, double *loss_sum
 pn_status pn_train_dist_sum(pn_train_dist *d, double *x, int n) { return d ? d->comm.sum_f64(&d->comm, x, n) : PN_OK; }
 
 /* Sums the validation results of every rank into *grid and *out (the loss as a sum over batches). */
-static pn_status reduce_validation(pn_train_dist *d, int batch, pn_triplet_grid *grid, pn_val_result *out) {
+static pn_status reduce_validation(pn_train_dist *d, int batch, pn_run_grid *run_grid, pn_val_result *out) {
+    pn_triplet_grid *grid = &run_grid->g;
     int cells = grid->n_top * grid->n_area * grid->n_bottom;
     double *v = malloc((size_t)(3 * cells + 4) * sizeof *v);
     if (!v) return pn_error(PN_ERR_NOMEM, "out of memory");
@@ -300,6 +301,8 @@ static pn_status reduce_validation(pn_train_dist *d, int batch, pn_triplet_grid 
         int best = pn_grid_best(grid);
         out->loss = v[1] > 0 ? v[0] / v[1] : 0;
         out->best = pn_grid_triplet(grid, best);
+        out->best_1024 = pn_tool_grid_triplet(run_grid, best);
+        out->best_index = best;
         pn_grid_means(grid, best, &out->score, &out->pos_dice, &out->empty_acc);
         out->images = grid->images;
         out->positives = grid->positives;
@@ -309,7 +312,7 @@ static pn_status reduce_validation(pn_train_dist *d, int batch, pn_triplet_grid 
 }
 
 pn_status pn_train_dist_validate(pn_train_dist *d, pn_unet *m, const pn_loader_config *cfg, bool tta, const double w[3],
-                                 bool progress, pn_triplet_grid *grid, pn_val_result *out) {
+                                 bool progress, pn_run_grid *grid, pn_val_result *out) {
     if (!d || d->comm.size == 1) return pn_tool_validate(m, cfg, tta, w, progress, grid, out);
     int b = cfg->batch_size, n = cfg->n_ids, size = d->comm.size, mine = 0;
     const char **ids = malloc(sizeof(char *) * (size_t)(n + 1));

@@ -55,7 +55,7 @@ pn_status pn_train_dist_epoch_end(pn_train_dist *d, pn_unet *m, double *loss_sum
  * cfg->batch_size, so the loss per batch is one process's), and the losses and the triplet grid are summed, so
  * every rank gets what one process computes. Progress on rank 0 only. */
 pn_status pn_train_dist_validate(pn_train_dist *d, pn_unet *m, const pn_loader_config *cfg, bool tta, const double w[3],
-                                 bool progress, pn_triplet_grid *grid, pn_val_result *out);
+                                 bool progress, pn_run_grid *grid, pn_val_result *out);
 /* Stops the whole job after a failure on this rank: one line "pneumoseg CMD: rank R of N: <error>" and MPI_Abort
  * (the other ranks are ended by the launcher). Ranks other than 0 wait a second first, so a failure that every rank
  * meets (a NaN loss in a synchronised run) is reported once, by rank 0. */
