@@ -22,4 +22,9 @@ int pn_unet_r34_conv_layers(int size, pn_conv_layer *out);
  * model-wide conv time (median times count). Returns PN_OK or the first error. */
 pn_status pn_bench_conv_layers(pn_backend *be, int size, int batch, int warmup, int reps, int backward, FILE *to);
 
+/* cpu backend only: times direct and Winograd alternately on every 3x3 stride-1 layer (forward; with `backward`
+ * also bwd_data and bwd_weights) and prints both medians, the speed-up and the largest difference between the two
+ * outputs relative to the largest output. */
+pn_status pn_bench_conv_algos(pn_backend *be, int size, int batch, int warmup, int reps, int backward, FILE *to);
+
 #endif

@@ -14,6 +14,15 @@ pn_status pn_tool_load_model(const char *encoder, const char *weights, pn_backen
 pn_status pn_tool_set_precision(pn_backend *be, const char *precision);
 /* Applies --deterministic (deterministic algorithms only) before the model is planned. */
 pn_status pn_tool_set_deterministic(pn_backend *be, bool deterministic);
+#define PN_CONV_ALGO_HELP "3x3 convolutions on the cpu backend: direct, winograd, or auto (default: the faster per " \
+                          "layer shape, measured once and remembered)"
+
+/* Applies --conv-algo (direct, winograd or auto; NULL = auto) before the model is planned: the cpu backend's choice
+ * of 3x3 convolution algorithm; auto also reads the choices measured by earlier runs on this machine. Other backends
+ * accept direct and auto (they pick their own algorithms) and refuse winograd. */
+pn_status pn_tool_set_conv_algo(pn_backend *be, const char *algo);
+/* After the run: keeps what auto measured for the next runs (a cache file; failures to write it are only logged). */
+void pn_tool_conv_algo_done(pn_backend *be);
 /* Prints "peak RSS N MB" to stderr. */
 void pn_tool_report_memory(void);
 

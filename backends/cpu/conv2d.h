@@ -23,7 +23,18 @@ void pn_cpu_conv2d_gemm_bwd_data(cpu_ctx *ctx, const pn_conv_dims *d, float *dx,
 void pn_cpu_conv2d_gemm_bwd_weights(cpu_ctx *ctx, const pn_conv_dims *d, float *dw, float *db, const float *dy,
                                     const float *x);
 
+/* The conv algorithm per shape (conv2d_algo.c): the recorded choice for (op, sizes), 1 Winograd, 0 direct, -1 none
+ * yet; record one (timings in ms, 0 when not measured). */
+int pn_cpu_conv_algo_cached(const cpu_ctx *ctx, int op, const pn_conv_dims *d);
+pn_status pn_cpu_conv_algo_record(cpu_ctx *ctx, int op, const pn_conv_dims *d, int winograd, double ms_direct,
+                                  double ms_winograd);
+
 #ifdef PN_HAVE_ONEDNN
+/* Times the two primitives of one shape on memory of their own (a warm-up, then the best of three alternating runs)
+ * and records the faster. */
+pn_status pn_cpu_conv_algo_measure(cpu_ctx *ctx, int op, const pn_conv_dims *d, dnnl_primitive_desc_t direct,
+                                   dnnl_primitive_desc_t winograd);
+
 /* oneDNN: builds the node's primitive and reorders (node->state), runs it, frees it. */
 pn_status pn_cpu_conv2d_dnnl_prepare(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d);
 pn_status pn_cpu_conv2d_dnnl_run(cpu_ctx *ctx, pn_node *node);

@@ -44,6 +44,8 @@ typedef struct conv_state {
     size_t fold_w_off, fold_b_off; /* folded weights (the weight tensor's layout) and bias in ctx->work */
     size_t scales_off;             /* BN scales per output channel in ctx->work */
     bool fold_in_reorder;          /* the weight reorder applies the scales: no separate folded copy */
+    dnnl_alg_kind_t alg;           /* direct or Winograd */
+    const pn_tensor *sum_addend;   /* Winograd's residual add: copied into the destination before the conv runs */
 } conv_state;
 
 /* The state of a node that a conv absorbed: which conv, and its place in the chain (1, 2, ...). */
@@ -70,6 +72,7 @@ static void conv_state_clear(conv_state *s) {
     s->na = 0;
     s->scratch = NULL;
     s->prim = NULL;
+    s->sum_addend = NULL;
 }
 
 static void conv_state_free(conv_state *s) {
@@ -200,8 +203,9 @@ static pn_status init_mds(cpu_ctx *ctx, const pn_node *node, const pn_conv_dims 
     return PN_OK;
 }
 
-/* The post-op chain of a fused conv: ReLU as eltwise, residual adds as binary add on the addend's layout. */
-static dnnl_status_t set_post_ops(cpu_ctx *ctx, dnnl_primitive_attr_t attr, const conv_fuse *f) {
+/* The post-op chain of a fused conv: ReLU as eltwise, residual adds as binary add on the addend's layout, or as a
+ * sum into the destination (`sum`: Winograd, which has no binary post-op; run copies the addend there first). */
+static dnnl_status_t set_post_ops(cpu_ctx *ctx, dnnl_primitive_attr_t attr, const conv_fuse *f, bool sum) {
     if (f->n_post == 0) return dnnl_success;
     dnnl_post_ops_t ops = NULL;
     dnnl_status_t st = dnnl_post_ops_create(&ops);
@@ -209,6 +213,10 @@ static dnnl_status_t set_post_ops(cpu_ctx *ctx, dnnl_primitive_attr_t attr, cons
         const pn_tensor *t = f->post[i].addend;
         if (!t) {
             st = dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
+            continue;
+        }
+        if (sum) {
+            st = dnnl_post_ops_append_sum(ops, 1.0f);
             continue;
         }
         dnnl_dims_t dims = {t->shape[0], t->shape[1], t->shape[2], t->shape[3]};
@@ -222,28 +230,21 @@ static dnnl_status_t set_post_ops(cpu_ctx *ctx, dnnl_primitive_attr_t attr, cons
     return st;
 }
 
-/* The convolution algorithm: direct, or PN_CPU_CONV_ALGO=winograd|auto for experiments (oneDNN 2.6 has
- * Winograd only for AVX-512 CPUs; elsewhere creating the primitive fails and says so). */
-static dnnl_alg_kind_t conv_alg(void) {
-    const char *a = getenv("PN_CPU_CONV_ALGO");
-    if (a && strcmp(a, "winograd") == 0) return dnnl_convolution_winograd;
-    if (a && strcmp(a, "auto") == 0) return dnnl_convolution_auto;
-    return dnnl_convolution_direct;
-}
-
-static pn_status make_pd(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const conv_fuse *f,
-                         dnnl_primitive_desc_t *pd) {
+/* One primitive descriptor with algorithm `alg`. oneDNN 2.6's Winograd exists only as forward_training (it then
+ * also serves inference) and takes ReLU and sum post-ops but no binary add: a residual add becomes a sum into a
+ * destination that holds the addend (see build and run). */
+static pn_status make_pd_alg(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const conv_fuse *f,
+                             dnnl_alg_kind_t alg, dnnl_primitive_desc_t *pd) {
     dnnl_convolution_desc_t fwd_desc, desc;
-    dnnl_alg_kind_t alg = m->wino_ok ? conv_alg() : dnnl_convolution_direct;
     dnnl_primitive_desc_t hint = NULL;
     dnnl_primitive_attr_t attr = NULL;
-    bool inference = f->gamma || f->n_post;
+    bool inference = (f->gamma || f->n_post) && alg != dnnl_convolution_winograd;
     DNNL_TRY(dnnl_convolution_forward_desc_init(&fwd_desc, inference ? dnnl_forward_inference : dnnl_forward_training,
                                                 alg, &m->any_src, &m->any_wei,
                                                 bias ? &m->bias : NULL, &m->any_dst, m->strides, m->pad, m->pad));
     DNNL_TRY(dnnl_primitive_attr_create(&attr));
     dnnl_status_t st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
-    if (st == dnnl_success && op == PN_OP_CONV2D_FWD) st = set_post_ops(ctx, attr, f);
+    if (st == dnnl_success && op == PN_OP_CONV2D_FWD) st = set_post_ops(ctx, attr, f, alg == dnnl_convolution_winograd);
     if (st == dnnl_success && op == PN_OP_CONV2D_FWD) {
         st = dnnl_primitive_desc_create(pd, &fwd_desc, attr, ctx->engine, NULL);
     } else if (st == dnnl_success) {
@@ -265,6 +266,40 @@ static pn_status make_pd(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const c
     return st == dnnl_success ? PN_OK : pn_cpu_dnnl_check(st, "creating a convolution primitive descriptor");
 }
 
+/* Whether Winograd serves this node: never for shapes it does not apply to or with --conv-algo direct; always where
+ * oneDNN has it with --conv-algo winograd; with auto, when it ran faster than direct on this shape (measured once
+ * per shape, without the fused post-ops, on memory of its own). */
+static pn_status pick_winograd(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const pn_conv_dims *d, bool *wino) {
+    *wino = m->wino_ok && ctx->conv_algo != PN_CPU_CONV_DIRECT;
+    if (!*wino || ctx->conv_algo == PN_CPU_CONV_WINOGRAD) return PN_OK;
+    int choice = pn_cpu_conv_algo_cached(ctx, (int)op, d);
+    if (choice < 0) {
+        const conv_fuse plain = {0};
+        dnnl_primitive_desc_t pd[2] = {NULL, NULL};
+        pn_status st = make_pd_alg(ctx, op, m, bias, &plain, dnnl_convolution_direct, &pd[0]);
+        if (st == PN_OK && make_pd_alg(ctx, op, m, bias, &plain, dnnl_convolution_winograd, &pd[1]) != PN_OK)
+            st = pn_cpu_conv_algo_record(ctx, (int)op, d, 0, 0, 0); /* no Winograd here: direct, nothing to time */
+        else if (st == PN_OK)
+            st = pn_cpu_conv_algo_measure(ctx, (int)op, d, pd[0], pd[1]);
+        for (int i = 0; i < 2; i++)
+            if (pd[i]) dnnl_primitive_desc_destroy(pd[i]);
+        PN_TRY(st);
+        choice = pn_cpu_conv_algo_cached(ctx, (int)op, d);
+    }
+    *wino = choice == 1;
+    return PN_OK;
+}
+
+static pn_status make_pd(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const conv_fuse *f, const pn_conv_dims *d,
+                         dnnl_alg_kind_t *alg, dnnl_primitive_desc_t *pd) {
+    bool wino;
+    PN_TRY(pick_winograd(ctx, op, m, bias, d, &wino));
+    *alg = dnnl_convolution_winograd;
+    if (wino && make_pd_alg(ctx, op, m, bias, f, *alg, pd) == PN_OK) return PN_OK;
+    *alg = dnnl_convolution_direct; /* also where Winograd lacks a fused post-op or a layout */
+    return make_pd_alg(ctx, op, m, bias, f, *alg, pd);
+}
+
 static const dnnl_memory_desc_t *query(dnnl_primitive_desc_t pd, dnnl_query_t what) {
     return dnnl_primitive_desc_query_md(pd, what, 0);
 }
@@ -276,7 +311,7 @@ static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_
     bool bias = node->op == PN_OP_CONV2D_FWD ? (node->in[2] != NULL || folded)
                 : node->op == PN_OP_CONV2D_BWD_WEIGHTS ? node->out[1] != NULL : false;
     dnnl_primitive_desc_t pd = NULL;
-    PN_TRY(make_pd(ctx, node->op, &m, bias, &s->f, &pd));
+    PN_TRY(make_pd(ctx, node->op, &m, bias, &s->f, d, &s->alg, &pd));
     size_t work = 0;
     pn_status st = PN_OK;
     if (folded) {
@@ -299,6 +334,12 @@ static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_
         for (int i = 0; i < s->f.n_post && !st; i++) {
             const pn_tensor *t = s->f.post[i].addend;
             if (!t) continue;
+            if (s->alg == dnnl_convolution_winograd) { /* a sum post-op: run copies t into the destination first */
+                s->sum_addend = t;
+                if (s->a[s->na - 1].reorder)
+                    st = pn_error(PN_ERR_UNSUPPORTED, "Winograd: a fused residual add needs the destination's layout");
+                continue;
+            }
             dnnl_memory_desc_t amd;
             dnnl_dims_t dims = {t->shape[0], t->shape[1], t->shape[2], t->shape[3]};
             PN_TRY(act_md(&amd, dims, cpu_blk(ctx, t)));
@@ -343,6 +384,12 @@ pn_status pn_cpu_conv2d_dnnl_prepare(cpu_ctx *ctx, pn_node *node, const pn_conv_
     node->state = s;
     if (node->op == PN_OP_CONV2D_FWD) ctx->chain = node;
     return PN_OK;
+}
+
+bool pn_cpu_conv_is_winograd(const pn_node *node) {
+    const conv_state *s = node->state;
+    bool conv = node->op == PN_OP_CONV2D_FWD || node->op == PN_OP_CONV2D_BWD_DATA || node->op == PN_OP_CONV2D_BWD_WEIGHTS;
+    return conv && s && s->alg == dnnl_convolution_winograd;
 }
 
 void pn_cpu_conv2d_dnnl_release(pn_node *node) {
@@ -456,6 +503,11 @@ static void fold_bn(cpu_ctx *ctx, conv_state *s) {
         for (int64_t i = 0; i < per; i++) fw[o * per + i] = w[o * per + i] * sc[o];
 }
 
+static void copy_floats(float *dst, const float *src, int64_t n) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) dst[i] = src[i];
+}
+
 static pn_status run_reorder(cpu_ctx *ctx, dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to,
                              dnnl_memory_t scales) {
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}, {DNNL_ARG_ATTR_OUTPUT_SCALES, scales}};
@@ -469,6 +521,7 @@ pn_status pn_cpu_conv2d_dnnl_run(cpu_ctx *ctx, pn_node *node) {
     dnnl_exec_arg_t args[sizeof s->a / sizeof s->a[0] + 1]; /* every mapped argument and the scratchpad */
     int nargs = 0;
     char *work = ctx->work;
+    double t0 = pn_now();
     if (s->f.gamma) fold_bn(ctx, s);
     for (int i = 0; i < s->na; i++) {
         dnnl_arg_map *m = &s->a[i];
@@ -476,6 +529,7 @@ pn_status pn_cpu_conv2d_dnnl_run(cpu_ctx *ctx, pn_node *node) {
         if (m->reorder) DNNL_TRY(dnnl_memory_set_data_handle(m->prim, work + m->off));
         if (m->scales) DNNL_TRY(dnnl_memory_set_data_handle(m->scales, work + s->scales_off));
         if (m->reorder && !m->is_out) PN_TRY(run_reorder(ctx, m->reorder, m->user, m->prim, m->scales));
+        if (m->arg == DNNL_ARG_WEIGHTS && node->op == PN_OP_CONV2D_FWD) ctx->weight_prep_seconds += pn_now() - t0;
         args[nargs].arg = m->arg;
         args[nargs++].memory = m->prim;
     }
@@ -484,6 +538,7 @@ pn_status pn_cpu_conv2d_dnnl_run(cpu_ctx *ctx, pn_node *node) {
         args[nargs].arg = DNNL_ARG_SCRATCHPAD;
         args[nargs++].memory = s->scratch;
     }
+    if (s->sum_addend) copy_floats(cpu_ptr(s->node->out[0]), cpu_ptr(s->sum_addend), pn_tensor_numel(s->sum_addend));
     DNNL_TRY(dnnl_primitive_execute(s->prim, ctx->stream, nargs, args));
     for (int i = 0; i < s->na; i++) {
         dnnl_arg_map *m = &s->a[i];

@@ -15,6 +15,31 @@ pn_status pn_cpu_backend_create(int threads, pn_backend **out);
  * Names the missing ISA (AVX512_BF16) when the CPU lacks it. Writes at most n bytes into why. */
 void pn_cpu_bf16_unavailable(char *why, size_t n);
 
+/* Convolution algorithms (--conv-algo): direct everywhere, Winograd for every 3x3 stride-1 convolution where oneDNN
+ * has it, or per shape whichever a one-time measurement found faster. The default is PN_CPU_CONV_ALGO, else direct. */
+enum { PN_CPU_CONV_DIRECT, PN_CPU_CONV_WINOGRAD, PN_CPU_CONV_AUTO };
+pn_status pn_cpu_set_conv_algo(pn_backend *be, const char *algo);
+/* Whether a prepared conv node runs Winograd. */
+bool pn_cpu_conv_is_winograd(const pn_node *node);
+/* Whether this CPU and build have Winograd convolutions; if not, why (one sentence). */
+bool pn_cpu_winograd_available(void);
+const char *pn_cpu_winograd_why(void);
+/* The per-shape choices of auto across runs: load adds the file's entries for this CPU, ISA and thread count (a
+ * missing file is fine); save rewrites it atomically when something new was measured. No-ops on other backends. */
+pn_status pn_cpu_conv_algo_load(pn_backend *be, const char *path);
+pn_status pn_cpu_conv_algo_save(pn_backend *be, const char *path);
+
+/* What the cpu backend spent its time on outside the ops proper, for start-up breakdowns (zeros on other backends). */
+typedef struct pn_cpu_stats {
+    double prepare_seconds;     /* preparing nodes: oneDNN primitive creation, reorders, fusion, algorithm choice */
+    double algo_seconds;        /* of which: timing direct against Winograd (auto) */
+    int algo_shapes, algo_winograd; /* shapes with a choice, and how many of them run Winograd */
+    double weight_prep_seconds; /* forward passes: folding BatchNorm into the weights and reordering them */
+} pn_cpu_stats;
+void pn_cpu_stats_get(pn_backend *be, pn_cpu_stats *out);
+
+struct cpu_algo_entry;
+
 /* The backend's shared state. `work` is one scratch area reused by every node (compute is serial);
  * prepare grows it, compute never allocates. */
 typedef struct cpu_ctx {
@@ -31,11 +56,17 @@ typedef struct cpu_ctx {
     pn_node *ran_conv;
     int ran_step;
     int64_t op_calls[PN_OP_COUNT];
+    int conv_algo; /* PN_CPU_CONV_* */
+    struct cpu_algo_entry *algo; /* the choices per shape (conv2d_algo.c) */
+    int n_algo, cap_algo, algo_saved;
+    double algo_seconds, prepare_seconds, weight_prep_seconds;
 #ifdef PN_HAVE_ONEDNN
     dnnl_engine_t engine;
     dnnl_stream_t stream;
 #endif
 } cpu_ctx;
+
+void pn_cpu_conv_algo_free(cpu_ctx *ctx);
 
 /* Grows the shared scratch area to at least `bytes` (prepare only). */
 pn_status pn_cpu_work_reserve(cpu_ctx *ctx, size_t bytes);
