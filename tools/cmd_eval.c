@@ -10,11 +10,12 @@
 #include "core/metrics.h"
 #include "data/csv.h"
 #include "data/rle.h"
+#include "int8_file.h"
 #include "run_util.h"
 
 typedef struct eval_args {
     const char *weights, *data, *folds, *tta, *tops, *areas, *bottoms, *backend, *encoder, *norm, *loss, *submission,
-        *truth, *precision;
+        *truth, *precision, *conv_algo;
     int fold, size, batch, threads, loader_threads, width;
 } eval_args;
 
@@ -50,8 +51,12 @@ static pn_status eval_fold(const eval_args *a) {
     pn_val_result v;
     pn_status st = pn_tool_open_backend(a->backend, a->threads, &be);
     if (st == PN_OK) st = pn_tool_set_precision(be, a->precision);
+    if (st == PN_OK) st = pn_tool_set_conv_algo(be, a->conv_algo);
+    bool int8 = false;
+    if (st == PN_OK) st = pn_int8_apply(be, a->weights, &int8);
     if (st == PN_OK) st = pn_tool_load_model(a->encoder, a->weights, be, &m);
     if (st == PN_OK) st = pn_tool_validate(m, &cfg, tta, w, true, &grid, &v);
+    if (be) pn_tool_conv_algo_done(be);
     if (st == PN_OK) {
         printf("eval %s fold %d: %lld images (%lld with pneumothorax) at %d, tta %s\n", a->weights, a->fold,
                (long long)v.images, (long long)v.positives, a->size, a->tta);
@@ -171,6 +176,7 @@ int pn_cmd_eval(int argc, char **argv) {
         {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default resnet34)", false},
         {"backend", PN_OPT_STR, &a.backend, "NAME", "auto | ref | cpu | cuda (default auto)", false},
         {"precision", PN_OPT_STR, &a.precision, "P", "fp32 (default) | bf16 | fp16 convolutions (cuda)", false},
+        {"conv-algo", PN_OPT_STR, &a.conv_algo, "direct|winograd|auto", PN_CONV_ALGO_HELP, false},
         {"threads", PN_OPT_INT, &a.threads, "N", "compute threads (default: all cores)", false},
         {"loader-threads", PN_OPT_INT, &a.loader_threads, "N", "loader threads (default 2)", false},
         {"submission", PN_OPT_STR, &a.submission, "CSV", "instead: score this submission against --truth", false},

@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "common.h"
+#include "int8_file.h"
 #include "startup.h"
 #include "data/npy.h"
 
@@ -37,6 +38,8 @@ static pn_status run_infer(const infer_args *a) {
     if (st == PN_OK) st = pn_tool_set_precision(be, a->precision);
     if (st == PN_OK) st = pn_tool_set_deterministic(be, a->deterministic);
     if (st == PN_OK) st = pn_tool_set_conv_algo(be, a->conv_algo);
+    bool int8 = false;
+    if (st == PN_OK) st = pn_int8_apply(be, a->weights, &int8);
     pn_startup_lap(&clock, "backend");
     if (st == PN_OK) st = pn_startup_load_model(&clock, a->encoder, a->weights, be, &m);
     if (st == PN_OK)

@@ -16,12 +16,13 @@
 #include "data/png.h"
 #include "data/prepare.h"
 #include "data/rle.h"
+#include "int8_file.h"
 #include "run_util.h"
 
 typedef struct predict_args {
     pn_str_list weights;
     const char *images, *dicom, *out, *sample, *tta, *triplet, *save_probs, *save_masks, *overlays, *backend, *encoder, *norm,
-        *precision;
+        *precision, *conv_algo;
     int size, batch, threads, out_size, n_overlays;
     double min_region;
     bool force;
@@ -245,13 +246,17 @@ static pn_status setup(predictor *p) {
     if (a->save_masks) PN_TRY(pn_mkdirs(a->save_masks));
     PN_TRY(pn_tool_open_backend(a->backend, a->threads, &p->be));
     PN_TRY(pn_tool_set_precision(p->be, a->precision));
+    PN_TRY(pn_tool_set_conv_algo(p->be, a->conv_algo));
     p->models = calloc((size_t)a->weights.count, sizeof *p->models);
     if (!p->models) return pn_error(PN_ERR_NOMEM, "out of memory");
     for (int k = 0; k < a->weights.count; k++) {
+        bool int8 = false; /* an int8 model's ranges hold for the nodes planned next: this model's */
+        PN_TRY(pn_int8_apply(p->be, a->weights.items[k], &int8));
         PN_TRY(pn_tool_load_model(a->encoder, a->weights.items[k], p->be, &p->models[k]));
         p->n_models++;
         PN_TRY(pn_unet_plan(p->models[k], a->batch, a->size, a->size, PN_UNET_EVAL));
     }
+    pn_tool_conv_algo_done(p->be);
     pn_log_info("%d images, %d checkpoint(s), size %d, tta %s", p->n_files, p->n_models, a->size, a->tta);
     return PN_OK;
 }
@@ -294,6 +299,7 @@ int pn_cmd_predict(int argc, char **argv) {
         {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default resnet34)", false},
         {"backend", PN_OPT_STR, &a.backend, "NAME", "auto | ref | cpu | cuda (default auto)", false},
         {"precision", PN_OPT_STR, &a.precision, "P", "fp32 (default) | bf16 | fp16 convolutions (cuda)", false},
+        {"conv-algo", PN_OPT_STR, &a.conv_algo, "direct|winograd|auto", PN_CONV_ALGO_HELP, false},
         {"threads", PN_OPT_INT, &a.threads, "N", "compute threads (default: all cores)", false},
         {"force", PN_OPT_FLAG, &a.force, NULL, "overwrite --out", false},
         {NULL, 0, NULL, NULL, NULL, false},

@@ -18,7 +18,8 @@ typedef struct dnnl_arg_map {
     bool is_out;
     dnnl_memory_t user, prim; /* prim == user when no reorder is needed */
     dnnl_primitive_t reorder; /* user -> prim for inputs, prim -> user (+= when accumulating) for outputs */
-    dnnl_memory_t scales;     /* non-NULL: the reorder multiplies output channel o by scales[o] (folded BN) */
+    dnnl_memory_t scales;     /* non-NULL: the reorder multiplies output channel o by scales[o] (folded BN, int8) */
+    size_t scales_off;        /* where those scales are in ctx->work */
     size_t off;               /* prim's offset in ctx->work */
 } dnnl_arg_map;
 
@@ -45,6 +46,10 @@ typedef struct conv_state {
     size_t scales_off;             /* BN scales per output channel in ctx->work */
     bool fold_in_reorder;          /* the weight reorder applies the scales: no separate folded copy */
     dnnl_alg_kind_t alg;           /* direct or Winograd */
+    bool int8;                     /* u8/s8 input, s8 weights, float32 output (see conv2d_int8.c) */
+    float q_lo, q_hi;              /* int8: the input's calibrated range */
+    size_t bn_off, src_scale_off, oscale_off; /* int8: BN scales, the input's scale, output scales in ctx->work */
+    float *q_oscale;               /* int8: the output scales the primitive was made with */
     const pn_tensor *sum_addend;   /* Winograd's residual add: copied into the destination before the conv runs */
 } conv_state;
 
@@ -78,6 +83,7 @@ static void conv_state_clear(conv_state *s) {
 static void conv_state_free(conv_state *s) {
     if (!s) return;
     conv_state_clear(s);
+    free(s->q_oscale);
     free(s);
 }
 
@@ -108,17 +114,18 @@ static pn_status make_reorder(cpu_ctx *ctx, const dnnl_memory_desc_t *src, const
  * Outputs that accumulate always go through a scratch copy and an adding reorder. */
 static pn_status add_arg_scaled(cpu_ctx *ctx, conv_state *s, int arg, const pn_tensor *t,
                                 const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *prim_md, bool is_out,
-                                bool accumulate, int scale_mask, size_t *work);
+                                bool accumulate, int scale_mask, size_t scales_off, size_t *work);
 
 static pn_status add_arg(cpu_ctx *ctx, conv_state *s, int arg, const pn_tensor *t, const dnnl_memory_desc_t *user_md,
                          const dnnl_memory_desc_t *prim_md, bool is_out, bool accumulate, size_t *work) {
-    return add_arg_scaled(ctx, s, arg, t, user_md, prim_md, is_out, accumulate, -1, work);
+    return add_arg_scaled(ctx, s, arg, t, user_md, prim_md, is_out, accumulate, -1, 0, work);
 }
 
-/* add_arg whose input reorder also scales output channels (scale_mask >= 0: always reordered). */
+/* add_arg whose input reorder also scales (scale_mask >= 0: always reordered): 0 one scale (an int8 input), else one
+ * per output channel (folded BN, int8 weights); the scales are read at ctx->work + scales_off when it runs. */
 static pn_status add_arg_scaled(cpu_ctx *ctx, conv_state *s, int arg, const pn_tensor *t,
                                 const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *prim_md, bool is_out,
-                                bool accumulate, int scale_mask, size_t *work) {
+                                bool accumulate, int scale_mask, size_t scales_off, size_t *work) {
     PN_ASSERT(s->na < 8);
     dnnl_arg_map *m = &s->a[s->na++];
     m->arg = arg;
@@ -136,7 +143,8 @@ static pn_status add_arg_scaled(cpu_ctx *ctx, conv_state *s, int arg, const pn_t
     if (is_out) return make_reorder(ctx, prim_md, user_md, accumulate, -1, &m->reorder);
     PN_TRY(make_reorder(ctx, user_md, prim_md, false, scale_mask, &m->reorder));
     if (scale_mask >= 0) {
-        dnnl_dims_t n = {s->d.cout};
+        dnnl_dims_t n = {scale_mask == 0 ? 1 : s->d.cout};
+        m->scales_off = scales_off;
         dnnl_memory_desc_t smd;
         DNNL_TRY(dnnl_memory_desc_init_by_tag(&smd, 1, n, dnnl_f32, dnnl_x));
         DNNL_TRY(dnnl_memory_create(&m->scales, &smd, ctx->engine, DNNL_MEMORY_NONE));
@@ -149,6 +157,8 @@ typedef struct conv_mds {
     dnnl_memory_desc_t any_src, any_wei, any_dst;   /* format_tag_any */
     dnnl_dims_t strides, pad;
     bool wino_ok; /* a 3x3 stride-1 convolution, the shapes Winograd F(4x4, 3x3) applies to */
+    bool int8, int8_signed; /* an int8 forward convolution, with an s8 (else u8) input */
+    const float *int8_oscale; /* its output scales, one per output channel */
 } conv_mds;
 
 /* The md of an activation stored with channel block b (1 = nchw). */
@@ -238,12 +248,16 @@ static pn_status make_pd_alg(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, con
     dnnl_convolution_desc_t fwd_desc, desc;
     dnnl_primitive_desc_t hint = NULL;
     dnnl_primitive_attr_t attr = NULL;
-    bool inference = (f->gamma || f->n_post) && alg != dnnl_convolution_winograd;
+    bool inference = (f->gamma || f->n_post || m->int8) && alg != dnnl_convolution_winograd;
+    dnnl_memory_desc_t src = m->any_src, wei = m->any_wei;
+    if (m->int8) src.data_type = m->int8_signed ? dnnl_s8 : dnnl_u8, wei.data_type = dnnl_s8;
     DNNL_TRY(dnnl_convolution_forward_desc_init(&fwd_desc, inference ? dnnl_forward_inference : dnnl_forward_training,
-                                                alg, &m->any_src, &m->any_wei,
-                                                bias ? &m->bias : NULL, &m->any_dst, m->strides, m->pad, m->pad));
+                                                alg, &src, &wei, bias ? &m->bias : NULL, &m->any_dst, m->strides,
+                                                m->pad, m->pad));
     DNNL_TRY(dnnl_primitive_attr_create(&attr));
     dnnl_status_t st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    if (st == dnnl_success && m->int8) /* per output channel (dim 1), given at run time */
+        st = dnnl_primitive_attr_set_output_scales(attr, m->any_dst.dims[1], 1 << 1, m->int8_oscale);
     if (st == dnnl_success && op == PN_OP_CONV2D_FWD) st = set_post_ops(ctx, attr, f, alg == dnnl_convolution_winograd);
     if (st == dnnl_success && op == PN_OP_CONV2D_FWD) {
         st = dnnl_primitive_desc_create(pd, &fwd_desc, attr, ctx->engine, NULL);
@@ -270,7 +284,7 @@ static pn_status make_pd_alg(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, con
  * oneDNN has it with --conv-algo winograd; with auto, when it ran faster than direct on this shape (measured once
  * per shape, without the fused post-ops, on memory of its own). */
 static pn_status pick_winograd(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const pn_conv_dims *d, bool *wino) {
-    *wino = m->wino_ok && ctx->conv_algo != PN_CPU_CONV_DIRECT;
+    *wino = m->wino_ok && !m->int8 && ctx->conv_algo != PN_CPU_CONV_DIRECT;
     if (!*wino || ctx->conv_algo == PN_CPU_CONV_WINOGRAD) return PN_OK;
     int choice = pn_cpu_conv_algo_cached(ctx, (int)op, d);
     if (choice < 0) {
@@ -304,17 +318,40 @@ static const dnnl_memory_desc_t *query(dnnl_primitive_desc_t pd, dnnl_query_t wh
     return dnnl_primitive_desc_query_md(pd, what, 0);
 }
 
+static void int8_values(const conv_state *s, float *v, float *src_scale);
+
 static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_state *s) {
     conv_mds m;
     PN_TRY(init_mds(ctx, node, d, &m));
+    s->int8 = node->op == PN_OP_CONV2D_FWD && d->groups == 1 && pn_cpu_int8_find(ctx, node->label, &s->q_lo, &s->q_hi);
+    m.int8 = s->int8;
+    m.int8_signed = s->q_lo < 0;
+    if (s->int8) { /* the output scales are part of the primitive */
+        float *v = malloc((size_t)(4 * d->cout) * sizeof *v), src_scale;
+        free(s->q_oscale);
+        s->q_oscale = malloc((size_t)d->cout * sizeof *s->q_oscale);
+        if (!v || !s->q_oscale) {
+            free(v);
+            return pn_error(PN_ERR_NOMEM, "out of memory preparing an int8 convolution");
+        }
+        int8_values(s, v, &src_scale);
+        memcpy(s->q_oscale, v + 2 * d->cout, (size_t)d->cout * sizeof *v);
+        free(v);
+        m.int8_oscale = s->q_oscale;
+    }
     bool folded = s->f.gamma != NULL;
-    bool bias = node->op == PN_OP_CONV2D_FWD ? (node->in[2] != NULL || folded)
+    bool bias = node->op == PN_OP_CONV2D_FWD ? (node->in[2] != NULL || folded || s->int8)
                 : node->op == PN_OP_CONV2D_BWD_WEIGHTS ? node->out[1] != NULL : false;
     dnnl_primitive_desc_t pd = NULL;
     PN_TRY(make_pd(ctx, node->op, &m, bias, &s->f, d, &s->alg, &pd));
     size_t work = 0;
     pn_status st = PN_OK;
-    if (folded) {
+    if (s->int8) { /* bias (accumulator scale), weight scales, output scales, BN scales: one block; the input's scale */
+        size_t c = (size_t)d->cout * sizeof(float);
+        s->fold_b_off = work, s->scales_off = work + c, s->oscale_off = work + 2 * c, s->bn_off = work + 3 * c;
+        s->src_scale_off = align64(work + 4 * c);
+        work = align64(s->src_scale_off + sizeof(float));
+    } else if (folded) {
         s->fold_b_off = work;
         work = align64(work + (size_t)d->cout * sizeof(float));
         s->scales_off = work;
@@ -325,10 +362,12 @@ static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_
         }
     }
     if (node->op == PN_OP_CONV2D_FWD) {
-        const pn_tensor *wt = folded && !s->fold_in_reorder ? NULL : node->in[1], *bt = folded ? NULL : node->in[2];
-        int mask = folded && s->fold_in_reorder ? (d->groups > 1 ? 3 : 1) : -1;
-        st = add_arg(ctx, s, DNNL_ARG_SRC, node->in[0], &m.src, query(pd, dnnl_query_src_md), false, false, &work);
-        if (!st) st = add_arg_scaled(ctx, s, DNNL_ARG_WEIGHTS, wt, &m.wei, query(pd, dnnl_query_weights_md), false, false, mask, &work);
+        bool in_reorder = s->int8 || (folded && s->fold_in_reorder);
+        const pn_tensor *wt = folded && !in_reorder ? NULL : node->in[1], *bt = folded || s->int8 ? NULL : node->in[2];
+        int mask = in_reorder ? (d->groups > 1 ? 3 : 1) : -1;
+        st = add_arg_scaled(ctx, s, DNNL_ARG_SRC, node->in[0], &m.src, query(pd, dnnl_query_src_md), false, false,
+                            s->int8 ? 0 : -1, s->src_scale_off, &work);
+        if (!st) st = add_arg_scaled(ctx, s, DNNL_ARG_WEIGHTS, wt, &m.wei, query(pd, dnnl_query_weights_md), false, false, mask, s->scales_off, &work);
         if (!st && bias) st = add_arg(ctx, s, DNNL_ARG_BIAS, bt, &m.bias, &m.bias, false, false, &work);
         if (!st) st = add_arg(ctx, s, DNNL_ARG_DST, node->out[0], &m.dst, query(pd, dnnl_query_dst_md), true, false, &work);
         for (int i = 0; i < s->f.n_post && !st; i++) {
@@ -485,22 +524,55 @@ void pn_cpu_fused_release(pn_node *node) {
 
 /* Folded BatchNorm: w' = w * s and b' = b * s + beta - mean * s per output channel, s = gamma / sqrt(var + eps),
  * written to the scratch area (the weights keep their own layout: each output channel is one run). */
-static void fold_bn(cpu_ctx *ctx, conv_state *s) {
+/* BatchNorm folded into output channel o: scale sc[o] = gamma / sqrt(var + eps) and bias fb[o] = b * sc + beta -
+ * mean * sc (no BatchNorm: sc = 1, fb = b). */
+static void bn_fold_values(const conv_state *s, float *sc, float *fb) {
     const conv_fuse *f = &s->f;
-    const float *w = cpu_ptr(s->node->in[1]), *b = cpu_ptr(s->node->in[2]);
+    const float *b = cpu_ptr(s->node->in[2]);
     const float *gamma = cpu_ptr(f->gamma), *beta = cpu_ptr(f->beta), *mean = cpu_ptr(f->mean), *var = cpu_ptr(f->var);
+    for (int64_t o = 0; o < s->d.cout; o++) {
+        double scale = gamma ? gamma[o] / sqrt((double)var[o] + f->eps) : 1.0;
+        sc[o] = (float)scale;
+        fb[o] = (float)((b ? b[o] : 0.0) * scale + (gamma ? beta[o] - mean[o] * scale : 0.0));
+    }
+}
+
+/* Folded BatchNorm: w' = w * s and b' = b * s + beta - mean * s per output channel, s = gamma / sqrt(var + eps),
+ * written to the scratch area (the weights keep their own layout: each output channel is one run). */
+static void fold_bn(cpu_ctx *ctx, conv_state *s) {
+    const float *w = cpu_ptr(s->node->in[1]);
     float *fb = (float *)((char *)ctx->work + s->fold_b_off), *sc = (float *)((char *)ctx->work + s->scales_off);
     int64_t cout = s->d.cout, per = s->d.cin_g * s->d.k * s->d.k;
-    for (int64_t o = 0; o < cout; o++) {
-        double scale = gamma[o] / sqrt((double)var[o] + f->eps);
-        sc[o] = (float)scale;
-        fb[o] = (float)((b ? b[o] : 0.0) * scale + beta[o] - mean[o] * scale);
-    }
+    bn_fold_values(s, sc, fb);
     if (s->fold_in_reorder) return; /* the weight reorder multiplies by sc */
     float *fw = (float *)((char *)ctx->work + s->fold_w_off);
 #pragma omp parallel for schedule(static)
     for (int64_t o = 0; o < cout; o++)
         for (int64_t i = 0; i < per; i++) fw[o * per + i] = w[o * per + i] * sc[o];
+}
+
+/* int8 from the current weights and BN statistics: the input's scale, the weights' per-channel reorder scales (BN
+ * folded in), the output scales and the bias in the accumulator's scale; `v` holds 4 x cout floats (bias, weight
+ * scales, output scales, BN scales). */
+static void int8_values(const conv_state *s, float *v, float *src_scale) {
+    int64_t c = s->d.cout;
+    bool is_signed;
+    bn_fold_values(s, v + 3 * c, v);
+    *src_scale = pn_cpu_int8_src_scale(s->q_lo, s->q_hi, &is_signed);
+    pn_cpu_int8_scales(cpu_ptr(s->node->in[1]), c, s->d.cin_g * s->d.k * s->d.k, v + 3 * c, *src_scale, v + c,
+                       v + 2 * c, v);
+}
+
+/* Per forward: the values into the scratch area. oneDNN 2.6's int8 convolutions take their output scales when they
+ * are created, so weights or statistics that changed since then are an error (plan the model again). */
+static pn_status int8_prepare(cpu_ctx *ctx, conv_state *s) {
+    char *work = ctx->work;
+    float *v = (float *)(work + s->fold_b_off);
+    int8_values(s, v, (float *)(work + s->src_scale_off));
+    if (memcmp(v + 2 * s->d.cout, s->q_oscale, (size_t)s->d.cout * sizeof *v) != 0)
+        return pn_error(PN_ERR_ARG, "%s: the weights or BatchNorm statistics of this int8 convolution changed after "
+                        "the model was planned; plan it again", s->node->label ? s->node->label : "conv");
+    return PN_OK;
 }
 
 static void copy_floats(float *dst, const float *src, int64_t n) {
@@ -518,16 +590,17 @@ static pn_status run_reorder(cpu_ctx *ctx, dnnl_primitive_t r, dnnl_memory_t fro
 pn_status pn_cpu_conv2d_dnnl_run(cpu_ctx *ctx, pn_node *node) {
     conv_state *s = node->state;
     if (!s) return pn_error(PN_ERR_BACKEND, "%s: compute before prepare", pn_op_name(node->op));
-    dnnl_exec_arg_t args[sizeof s->a / sizeof s->a[0] + 1]; /* every mapped argument and the scratchpad */
+    dnnl_exec_arg_t args[sizeof s->a / sizeof s->a[0] + 2]; /* every mapped argument, output scales, scratchpad */
     int nargs = 0;
     char *work = ctx->work;
     double t0 = pn_now();
-    if (s->f.gamma) fold_bn(ctx, s);
+    if (s->int8) PN_TRY(int8_prepare(ctx, s));
+    else if (s->f.gamma) fold_bn(ctx, s);
     for (int i = 0; i < s->na; i++) {
         dnnl_arg_map *m = &s->a[i];
         DNNL_TRY(dnnl_memory_set_data_handle(m->user, m->t ? (void *)cpu_ptr(m->t) : work + m->user_off));
         if (m->reorder) DNNL_TRY(dnnl_memory_set_data_handle(m->prim, work + m->off));
-        if (m->scales) DNNL_TRY(dnnl_memory_set_data_handle(m->scales, work + s->scales_off));
+        if (m->scales) DNNL_TRY(dnnl_memory_set_data_handle(m->scales, work + m->scales_off));
         if (m->reorder && !m->is_out) PN_TRY(run_reorder(ctx, m->reorder, m->user, m->prim, m->scales));
         if (m->arg == DNNL_ARG_WEIGHTS && node->op == PN_OP_CONV2D_FWD) ctx->weight_prep_seconds += pn_now() - t0;
         args[nargs].arg = m->arg;

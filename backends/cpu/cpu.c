@@ -140,6 +140,7 @@ static pn_status cpu_prepare(pn_backend *be, pn_node *node) {
 }
 
 static pn_status cpu_run(cpu_ctx *ctx, pn_node *node) {
+    if (ctx->int8) PN_TRY(pn_cpu_calib_observe(ctx, node));
 #ifdef PN_HAVE_ONEDNN
     if (is_fusable(node->op) && pn_cpu_fused_node(node)) return pn_cpu_fused_compute(ctx, node);
 #endif
@@ -211,6 +212,7 @@ static void cpu_destroy(pn_backend *be) {
     if (ctx->engine) dnnl_engine_destroy(ctx->engine);
 #endif
     pn_cpu_conv_algo_free(ctx);
+    pn_cpu_int8_free(ctx);
     free(ctx->work);
     free(ctx);
     free(be);

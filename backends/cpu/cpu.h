@@ -38,7 +38,20 @@ typedef struct pn_cpu_stats {
 } pn_cpu_stats;
 void pn_cpu_stats_get(pn_backend *be, pn_cpu_stats *out);
 
+/* int8 inference (oneDNN builds): the forward convolutions named by `labels` (node labels, e.g.
+ * "encoder.layer1.0.conv1") run with an 8-bit input quantized over [lo, hi] (u8 when lo >= 0, else s8), s8 weights
+ * with one scale per output channel (after BatchNorm folding) and a float32 output; the others stay float32. Applies to
+ * nodes prepared from now on. Calibration: while on, every forward convolution records the range of its input. */
+bool pn_cpu_int8_available(void);
+pn_status pn_cpu_int8_set(pn_backend *be, int n, const char *const *labels, const float *lo, const float *hi);
+pn_status pn_cpu_calibrate(pn_backend *be, bool on);
+/* The ranges recorded so far (pointers valid until the next forward or the backend closes); returns their count. */
+int pn_cpu_calibration(pn_backend *be, const char *const **labels, const float **lo, const float **hi);
+/* Entry i's range with the values beyond the `percentile`-th percentile of |x| clipped (100: min and max). */
+void pn_cpu_calibration_range(pn_backend *be, int i, double percentile, float *lo, float *hi);
+
 struct cpu_algo_entry;
+struct cpu_int8;
 
 /* The backend's shared state. `work` is one scratch area reused by every node (compute is serial);
  * prepare grows it, compute never allocates. */
@@ -60,6 +73,7 @@ typedef struct cpu_ctx {
     struct cpu_algo_entry *algo; /* the choices per shape (conv2d_algo.c) */
     int n_algo, cap_algo, algo_saved;
     double algo_seconds, prepare_seconds, weight_prep_seconds;
+    struct cpu_int8 *int8; /* int8 convolutions and calibration (conv2d_int8.c) */
 #ifdef PN_HAVE_ONEDNN
     dnnl_engine_t engine;
     dnnl_stream_t stream;
@@ -67,6 +81,9 @@ typedef struct cpu_ctx {
 } cpu_ctx;
 
 void pn_cpu_conv_algo_free(cpu_ctx *ctx);
+void pn_cpu_int8_free(cpu_ctx *ctx);
+/* Calibration: records the range of a forward conv's input (a no-op when not calibrating). */
+pn_status pn_cpu_calib_observe(cpu_ctx *ctx, const pn_node *node);
 
 /* Grows the shared scratch area to at least `bytes` (prepare only). */
 pn_status pn_cpu_work_reserve(cpu_ctx *ctx, size_t bytes);
