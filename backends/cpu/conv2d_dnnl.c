@@ -50,7 +50,10 @@ typedef struct conv_state {
     float q_lo, q_hi;              /* int8: the input's calibrated range */
     size_t bn_off, src_scale_off, oscale_off; /* int8: BN scales, the input's scale, output scales in ctx->work */
     float *q_oscale;               /* int8: the output scales the primitive was made with */
-    const pn_tensor *sum_addend;   /* Winograd's residual add: copied into the destination before the conv runs */
+    const pn_tensor *sum_addend;   /* Winograd's and int8's residual add: put into the destination before the conv */
+    int sum_dst;                   /* the destination's argument */
+    dnnl_memory_t sum_mem;         /* the addend, when the destination has another layout: reordered into it */
+    dnnl_primitive_t sum_reorder;
 } conv_state;
 
 /* The state of a node that a conv absorbed: which conv, and its place in the chain (1, 2, ...). */
@@ -77,7 +80,11 @@ static void conv_state_clear(conv_state *s) {
     s->na = 0;
     s->scratch = NULL;
     s->prim = NULL;
+    if (s->sum_reorder) dnnl_primitive_destroy(s->sum_reorder);
+    if (s->sum_mem) dnnl_memory_destroy(s->sum_mem);
     s->sum_addend = NULL;
+    s->sum_reorder = NULL;
+    s->sum_mem = NULL;
 }
 
 static void conv_state_free(conv_state *s) {
@@ -241,8 +248,9 @@ static dnnl_status_t set_post_ops(cpu_ctx *ctx, dnnl_primitive_attr_t attr, cons
 }
 
 /* One primitive descriptor with algorithm `alg`. oneDNN 2.6's Winograd exists only as forward_training (it then
- * also serves inference) and takes ReLU and sum post-ops but no binary add: a residual add becomes a sum into a
- * destination that holds the addend (see build and run). */
+ * also serves inference) and takes ReLU and sum post-ops but no binary add; its int8 kernels leave a binary add on
+ * an addend in another layout to the reference kernel: for both, a residual add becomes a sum into a destination
+ * that holds the addend (see build and run). */
 static pn_status make_pd_alg(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const conv_fuse *f,
                              dnnl_alg_kind_t alg, dnnl_primitive_desc_t *pd) {
     dnnl_convolution_desc_t fwd_desc, desc;
@@ -258,7 +266,7 @@ static pn_status make_pd_alg(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, con
     dnnl_status_t st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
     if (st == dnnl_success && m->int8) /* per output channel (dim 1), given at run time */
         st = dnnl_primitive_attr_set_output_scales(attr, m->any_dst.dims[1], 1 << 1, m->int8_oscale);
-    if (st == dnnl_success && op == PN_OP_CONV2D_FWD) st = set_post_ops(ctx, attr, f, alg == dnnl_convolution_winograd);
+    if (st == dnnl_success && op == PN_OP_CONV2D_FWD) st = set_post_ops(ctx, attr, f, alg == dnnl_convolution_winograd || m->int8);
     if (st == dnnl_success && op == PN_OP_CONV2D_FWD) {
         st = dnnl_primitive_desc_create(pd, &fwd_desc, attr, ctx->engine, NULL);
     } else if (st == dnnl_success) {
@@ -373,10 +381,16 @@ static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_
         for (int i = 0; i < s->f.n_post && !st; i++) {
             const pn_tensor *t = s->f.post[i].addend;
             if (!t) continue;
-            if (s->alg == dnnl_convolution_winograd) { /* a sum post-op: run copies t into the destination first */
+            if (s->alg == dnnl_convolution_winograd || s->int8) { /* a sum post-op: run puts t into the destination */
                 s->sum_addend = t;
-                if (s->a[s->na - 1].reorder)
-                    st = pn_error(PN_ERR_UNSUPPORTED, "Winograd: a fused residual add needs the destination's layout");
+                s->sum_dst = s->na - 1;
+                const dnnl_arg_map *dm = &s->a[s->sum_dst];
+                if (!dm->reorder) continue; /* the destination is the output tensor: a copy */
+                dnnl_memory_desc_t amd;
+                dnnl_dims_t dims = {t->shape[0], t->shape[1], t->shape[2], t->shape[3]};
+                PN_TRY(act_md(&amd, dims, cpu_blk(ctx, t)));
+                DNNL_TRY(dnnl_memory_create(&s->sum_mem, &amd, ctx->engine, DNNL_MEMORY_NONE));
+                st = make_reorder(ctx, &amd, query(pd, dnnl_query_dst_md), false, -1, &s->sum_reorder);
                 continue;
             }
             dnnl_memory_desc_t amd;
@@ -611,7 +625,12 @@ pn_status pn_cpu_conv2d_dnnl_run(cpu_ctx *ctx, pn_node *node) {
         args[nargs].arg = DNNL_ARG_SCRATCHPAD;
         args[nargs++].memory = s->scratch;
     }
-    if (s->sum_addend) copy_floats(cpu_ptr(s->node->out[0]), cpu_ptr(s->sum_addend), pn_tensor_numel(s->sum_addend));
+    if (s->sum_reorder) {
+        DNNL_TRY(dnnl_memory_set_data_handle(s->sum_mem, cpu_ptr(s->sum_addend)));
+        PN_TRY(run_reorder(ctx, s->sum_reorder, s->sum_mem, s->a[s->sum_dst].prim, NULL));
+    } else if (s->sum_addend) {
+        copy_floats(cpu_ptr(s->node->out[0]), cpu_ptr(s->sum_addend), pn_tensor_numel(s->sum_addend));
+    }
     DNNL_TRY(dnnl_primitive_execute(s->prim, ctx->stream, nargs, args));
     for (int i = 0; i < s->na; i++) {
         dnnl_arg_map *m = &s->a[i];
