@@ -191,7 +191,7 @@ static void cpu_signature(const cpu_ctx *ctx, char *sig, size_t n) {
 #endif
 }
 
-#define ALGO_FILE_HEADER "# pneumoseg convolution algorithms v1"
+#define ALGO_FILE_HEADER "# pneumoseg convolution algorithms v2: op n cin h w cout k stride pad groups winograd ms_direct ms_winograd"
 
 pn_status pn_cpu_conv_algo_load(pn_backend *be, const char *path) {
     if (!be || strcmp(be->name, "cpu") != 0) return PN_OK;
@@ -216,12 +216,16 @@ pn_status pn_cpu_conv_algo_load(pn_backend *be, const char *path) {
         if (!ours) continue;
         pn_conv_dims d;
         memset(&d, 0, sizeof d);
-        int op, wino, stride, pad;
+        int op = -1, wino, stride, pad;
         long long n, cin, h, w, cout, k, groups;
         double md, mw;
-        if (sscanf(line, "%d %lld %lld %lld %lld %lld %lld %d %d %lld %d %lf %lf", &op, &n, &cin, &h, &w, &cout, &k,
+        char name[32];
+        if (sscanf(line, "%31s %lld %lld %lld %lld %lld %lld %d %d %lld %d %lf %lf", name, &n, &cin, &h, &w, &cout, &k,
                    &stride, &pad, &groups, &wino, &md, &mw) != 13)
             continue; /* a damaged line costs one measurement, nothing more */
+        for (int i = 0; i < PN_OP_COUNT; i++)
+            if (strcmp(pn_op_name((pn_op)i), name) == 0) op = i;
+        if (op < 0) continue;
         d.n = n, d.cin = cin, d.h = h, d.w = w, d.cout = cout, d.k = k, d.stride = stride, d.pad = pad, d.groups = groups;
         if (pn_cpu_conv_algo_cached(ctx, op, &d) < 0) st = pn_cpu_conv_algo_record(ctx, op, &d, wino != 0, md, mw);
     }
@@ -260,7 +264,7 @@ pn_status pn_cpu_conv_algo_save(pn_backend *be, const char *path) {
     fprintf(out, "# %s\n", sig);
     for (int i = 0; i < ctx->n_algo; i++) {
         const struct cpu_algo_entry *e = &ctx->algo[i];
-        fprintf(out, "%d %lld %lld %lld %lld %lld %lld %lld %lld %lld %d %.4f %.4f\n", e->op, (long long)e->n,
+        fprintf(out, "%s %lld %lld %lld %lld %lld %lld %lld %lld %lld %d %.4f %.4f\n", pn_op_name((pn_op)e->op), (long long)e->n,
                 (long long)e->cin, (long long)e->h, (long long)e->w, (long long)e->cout, (long long)e->k,
                 (long long)e->stride, (long long)e->pad, (long long)e->groups, e->winograd, e->ms_direct,
                 e->ms_winograd);
