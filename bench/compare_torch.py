@@ -91,6 +91,8 @@ def run_pneumoseg(a):
         cmd += ["--precision", a.precision]
     if a.weights:
         cmd += ["--weights", a.weights]
+    if a.conv_algo:
+        cmd += ["--conv-algo", a.conv_algo]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         return {"error": (p.stderr.strip() or p.stdout.strip()).splitlines()[-1], "cmd": " ".join(cmd)}
@@ -116,6 +118,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3, help="alternating pneumoseg/PyTorch rounds")
     ap.add_argument("--weights", help="safetensors weights for pneumoseg (speed does not depend on them)")
+    ap.add_argument("--conv-algo", help="pneumoseg --conv-algo (default: bench's: infer auto, train direct)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--variant", default="eager", help=argparse.SUPPRESS)
     a = ap.parse_args()

@@ -14,4 +14,10 @@
 pn_status pn_bench_conv_layers(pn_backend *be, const pn_arch *arch, int size, int batch, int warmup, int reps,
                                int backward, FILE *to);
 
+/* cpu backend only: times direct and Winograd alternately on every dense 3x3 stride-1 layer of `arch` (forward;
+ * with `backward` also bwd_data and bwd_weights) and prints both medians, the speed-up and the largest difference
+ * between the two outputs relative to the largest output. */
+pn_status pn_bench_conv_algos(pn_backend *be, const pn_arch *arch, int size, int batch, int warmup, int reps,
+                              int backward, FILE *to);
+
 #endif

@@ -104,8 +104,17 @@ double pn_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The process's own high-water mark (VmHWM in /proc/self/status). getrusage's ru_maxrss is no substitute on Linux:
+ * it survives fork and exec, so a program started from a large parent reports the parent's peak. */
 size_t pn_peak_rss_bytes(void) {
-    struct rusage ru;
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0 && sscanf(line + 6, "%lld", &kib) == 1) break;
+    if (f) fclose(f);
+    if (kib >= 0) return (size_t)kib * 1024;
+    struct rusage ru; /* no /proc: the best there is */
     if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;
     return (size_t)ru.ru_maxrss * 1024; /* Linux reports KiB */
 }

@@ -65,7 +65,7 @@ bool pn_mul_size(size_t a, size_t b, size_t *out);
 
 /* Wall clock in seconds (monotonic). */
 double pn_now(void);
-/* Peak resident set size of this process in bytes (0 if unknown). */
+/* Peak resident set size of this process in bytes: its own high-water mark (VmHWM), 0 if unknown. */
 size_t pn_peak_rss_bytes(void);
 
 /* A progress bar on a terminal (done/total, rate, ETA, a free text), plain log lines otherwise. */

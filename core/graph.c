@@ -32,6 +32,8 @@ struct pn_graph {
     int n_prepared;
     int fwd_end;  /* during pn_graph_backward: the forward program is nodes [0, fwd_end) */
     int bwd_step; /* during pn_graph_backward: the forward node being differentiated */
+    char **labels; /* the graph's copies of the node labels (callers build them in buffers of their own) */
+    int n_labels, cap_labels;
     pn_buffer arena;
     size_t arena_bytes, unshared_bytes, peak_live_bytes;
     /* PN_ERR_NOMEM once a tensor record could not be allocated; from then on every call that returns a status
@@ -59,6 +61,8 @@ void pn_graph_free(pn_graph *g) {
     for (int i = 0; i < g->n_tensors; i++) free(g->tensors[i]);
     free(g->tensors);
     free(g->nodes);
+    for (int i = 0; i < g->n_labels; i++) free(g->labels[i]);
+    free(g->labels);
     free(g);
 }
 
@@ -151,9 +155,31 @@ int pn_graph_size(const pn_graph *g) { return g->n_nodes; }
 
 pn_node *pn_graph_node(pn_graph *g, int i) { return &g->nodes[i]; }
 
+/* A copy of `label` the graph owns; NULL when memory runs out. */
+static const char *own_label(pn_graph *g, const char *label) {
+    if (g->n_labels == g->cap_labels) {
+        int cap = g->cap_labels ? 2 * g->cap_labels : 256;
+        char **grown = realloc(g->labels, (size_t)cap * sizeof *grown);
+        if (!grown) return NULL;
+        g->labels = grown;
+        g->cap_labels = cap;
+    }
+    size_t n = strlen(label) + 1;
+    char *copy = malloc(n);
+    if (!copy) return NULL;
+    memcpy(copy, label, n);
+    g->labels[g->n_labels++] = copy;
+    return copy;
+}
+
 pn_status pn_graph_add(pn_graph *g, pn_op op, pn_op_params p, pn_tensor *const *outs, pn_tensor *const *ins,
                        const char *label) {
     if (g->status != PN_OK) return failed(g);
+    const char *owned = label ? own_label(g, label) : NULL;
+    if (label && !owned) {
+        g->status = PN_ERR_NOMEM;
+        return failed(g);
+    }
     if (g->n_nodes == g->cap_nodes) {
         int cap = g->cap_nodes ? 2 * g->cap_nodes : 256;
         pn_node *grown = realloc(g->nodes, (size_t)cap * sizeof *grown);
@@ -168,7 +194,7 @@ pn_status pn_graph_add(pn_graph *g, pn_op op, pn_op_params p, pn_tensor *const *
     memset(n, 0, sizeof *n);
     n->op = op;
     n->p = p;
-    n->label = label;
+    n->label = owned;
     bool any_grad = false;
     for (int i = 0; i < pn_op_num_inputs(op); i++) {
         n->in[i] = ins[i];

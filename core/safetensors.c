@@ -1,11 +1,14 @@
 /* safetensors: a strict bounded JSON header parser, a validating reader and an atomic writer. */
 #define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* madvise */
 #include "safetensors.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "atomic_file.h"
@@ -565,8 +568,10 @@ static pn_status st_from_json(const char *path, jparser *p, pn_st_file *f) {
     return st_check_coverage(path, f);
 }
 
-/* Reads the whole file into memory: header bytes (NUL-terminated) and the data section. */
-static pn_status st_read_file(const char *path, pn_st_file *f, char **header, size_t *header_len, bool with_data) {
+/* Maps the whole file read-only (the data section is read from there, tensor by tensor, so a model's weights are
+ * not resident twice while they are copied out) and copies the header bytes (NUL-terminated). The writers replace
+ * files by renaming, which leaves a mapping of the old file intact. */
+static pn_status st_read_file(const char *path, pn_st_file *f, char **header, size_t *header_len) {
     FILE *fp = fopen(path, "rb");
     if (!fp) return pn_error(PN_ERR_IO, "%s: cannot open (%s)", path, strerror(errno));
     struct stat sb;
@@ -599,27 +604,40 @@ static pn_status st_read_file(const char *path, pn_st_file *f, char **header, si
         st = st_bad(path, NULL, "header length runs past the end of the file", det);
         goto done;
     }
-    if (size - 8 - n > (uint64_t)SIZE_MAX / 2) {
+    if (size > (uint64_t)SIZE_MAX / 2) {
         st = pn_error(PN_ERR_NOMEM, "%s: data section too large", path);
         goto done;
     }
     *header_len = (size_t)n;
     f->data_len = (size_t)(size - 8 - n);
+    f->map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fileno(fp), 0);
+    if (f->map == MAP_FAILED) {
+        f->map = NULL;
+        st = pn_error(PN_ERR_IO, "%s: cannot map %llu bytes (%s)", path, (unsigned long long)size, strerror(errno));
+        goto done;
+    }
+    f->map_len = (size_t)size;
+    f->data = (uint8_t *)f->map + 8 + n;
     *header = malloc((size_t)n + 1);
-    f->data = with_data ? pn_alloc(f->data_len) : NULL;
-    if (!*header || (with_data && !f->data)) {
-        st = pn_error(PN_ERR_NOMEM, "%s: out of memory reading %llu bytes", path, (unsigned long long)size);
+    if (!*header) {
+        st = pn_error(PN_ERR_NOMEM, "%s: out of memory reading %llu bytes", path, (unsigned long long)n);
         goto done;
     }
-    if (fread(*header, 1, (size_t)n, fp) != (size_t)n ||
-        (with_data && fread(f->data, 1, f->data_len, fp) != f->data_len)) {
-        st = pn_error(PN_ERR_IO, "%s: read failed (file changed while reading?)", path);
-        goto done;
-    }
+    memcpy(*header, (uint8_t *)f->map + 8, (size_t)n);
     (*header)[n] = '\0';
 done:
     fclose(fp);
     return st;
+}
+
+/* Lets the pages of an entry that has been copied out go (they come back from the file if read again). */
+static void st_release_pages(const pn_st_file *f, const pn_st_entry *e) {
+    long page = sysconf(_SC_PAGESIZE);
+    if (!f->map || page <= 0) return;
+    uintptr_t lo = (uintptr_t)(f->data + e->begin), hi = (uintptr_t)(f->data + e->end);
+    lo = (lo + (uintptr_t)page - 1) & ~((uintptr_t)page - 1); /* whole pages only */
+    hi &= ~((uintptr_t)page - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
 static pn_status st_parse_header(const char *path, const char *header, size_t n, jparser *p) {
@@ -650,8 +668,9 @@ static pn_status st_open(const char *path, bool with_data, pn_st_file **out) {
     pn_status st;
     if (!(f->path = st_strdup(path)))
         st = pn_error(PN_ERR_NOMEM, "out of memory");
-    else if ((st = st_read_file(path, f, &header, &n, with_data)) == PN_OK &&
+    else if ((st = st_read_file(path, f, &header, &n)) == PN_OK &&
              (st = st_parse_header(path, header, n, &p)) == PN_OK) {
+        if (!with_data) f->data = NULL; /* header only (the mapping stays until close): no reader may use it */
         f->strings = p.sbuf;
         p.sbuf = NULL;
         st = st_from_json(path, &p, f);
@@ -675,7 +694,7 @@ void pn_st_close(pn_st_file *f) {
     if (!f) return;
     free(f->path);
     free(f->entries);
-    pn_free(f->data);
+    if (f->map) munmap(f->map, f->map_len);
     free(f->meta_keys);
     free(f->meta_values);
     free(f->strings);
@@ -750,6 +769,7 @@ pn_status pn_st_read_f32(const pn_st_file *f, const pn_st_entry *e, float *dst, 
     const uint8_t *b = f->data + e->begin;
     if (e->dtype == PN_ST_F32 && st_host_le()) {
         memcpy(dst, b, (size_t)count * 4);
+        st_release_pages(f, e);
         return PN_OK;
     }
     for (int64_t i = 0; i < count; i++) {

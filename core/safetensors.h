@@ -35,8 +35,10 @@ typedef struct pn_st_file {
     char *path;
     pn_st_entry *entries; /* in file order */
     int count;
-    uint8_t *data; /* the data section (owned) */
+    uint8_t *data; /* the data section, inside the read-only mapping of the whole file (map, map_len) */
     size_t data_len;
+    void *map;
+    size_t map_len;
     char **meta_keys, **meta_values; /* the "__metadata__" string map */
     int meta_count;
     char *strings; /* owned storage the names and metadata strings point into */

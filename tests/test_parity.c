@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/cpu/cpu.h"
 #include "backends/register.h"
 #include "core/safetensors.h"
 #include "core/unet.h"
@@ -180,12 +181,24 @@ static void run_train(const char *be, pn_unet *m) {
     compare_stats(be, m, "stat/", fmax(1e-4, 4 * golden_scalar(golden, "stat_err32")));
 }
 
-static void run_backend(const char *name) {
+/* Runs the parity checks on backend `name`; `conv_algo` (cpu only, else NULL) picks its convolution algorithm. */
+static void run_backend(const char *name, const char *conv_algo) {
     pn_backend *be;
     if (pn_backend_open(name, 0, &be) != PN_OK) {
         SKIP("parity on %s: %s", name, pn_last_error());
         return;
     }
+    if (conv_algo && !pn_cpu_winograd_available()) {
+        SKIP("parity on %s with --conv-algo %s: the same as direct here (%s)", name, conv_algo, pn_cpu_winograd_why());
+        pn_backend_close(be);
+        return;
+    }
+    if (conv_algo && pn_cpu_set_conv_algo(be, conv_algo) != PN_OK) {
+        SKIP("parity on %s with --conv-algo %s: %s", name, conv_algo, pn_last_error());
+        pn_backend_close(be);
+        return;
+    }
+    if (conv_algo) printf("  %s with --conv-algo %s:\n", name, conv_algo);
     pn_unet *m = NULL;
     if (!step_ok(name, "creating the model", pn_unet_create("resnet34", be, &m)) ||
         !step_ok(name, "initialising the weights", pn_unet_init_weights(m, SEED))) {
@@ -212,7 +225,9 @@ int main(int argc, char **argv) {
     char names[128];
     snprintf(names, sizeof names, "%s,cuda", pn_backend_builtin_names());
     for (char *save = NULL, *b = strtok_r(names, ",", &save); b; b = strtok_r(NULL, ",", &save))
-        if (!only || strcmp(only, b) == 0) run_backend(b);
+        if (!only || strcmp(only, b) == 0) run_backend(b, NULL);
+    /* auto on the cpu backend: Winograd where it measured faster (without Winograd on this CPU: SKIP, it is direct) */
+    if (!only || strcmp(only, "cpu") == 0) run_backend("cpu", "auto");
     pn_st_close(golden);
     return check_report("test_parity");
 }

@@ -6,15 +6,18 @@
 #include "bench_loader.h"
 #include "cli.h"
 #include "common.h"
+#include "int8_file.h"
 #include "bench/conv_layers.h"
 #include "core/rng.h"
 #include "train_dist.h"
 
 typedef struct bench_args {
-    const char *backend, *encoder, *decoder, *attention, *weights, *precision;
+    const char *backend, *encoder, *decoder, *attention, *weights, *precision, *conv_algo;
     int size, batch, runs, warmup, threads;
     bool deterministic;
 } bench_args;
+
+#define BENCH_SEED 1234 /* the weights bench times unless --weights is given: smp's initialisation, this seed */
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -46,13 +49,16 @@ static pn_status setup_model(const bench_args *a, bool train, pn_backend **be, p
     PN_TRY(pn_tool_open_backend(a->backend, a->threads, be));
     PN_TRY(pn_tool_set_precision(*be, a->precision));
     PN_TRY(pn_tool_set_deterministic(*be, a->deterministic));
+    PN_TRY(pn_tool_set_conv_algo(*be, a->conv_algo));
     if (a->weights) {
+        bool int8;
+        PN_TRY(pn_int8_apply(*be, a->weights, &int8));
         PN_TRY(pn_tool_load_model_arch(a->encoder, a->decoder, a->attention, a->weights, *be, m));
-    } else {
+    } else { /* real weights: all-zero ones run measurably faster than trained or initialised ones */
         pn_arch arch;
         PN_TRY(pn_tool_arch(a->encoder, a->decoder, a->attention, &arch));
         PN_TRY(pn_unet_create_arch(&arch, *be, m));
-        PN_TRY(pn_unet_init_weights(*m, 0)); /* seeded weights: all-zero ones would time faster than real ones */
+        PN_TRY(pn_unet_init_weights(*m, BENCH_SEED));
     }
     PN_TRY(pn_unet_plan(*m, a->batch, a->size, a->size, train ? PN_UNET_TRAIN : PN_UNET_EVAL));
     int64_t n = (int64_t)a->batch * a->size * a->size;
@@ -82,17 +88,22 @@ static pn_status run_bench(const bench_args *a, bool train) {
     if (st == PN_OK) {
         qsort(times, (size_t)a->runs, sizeof *times, cmp_double);
         double median = a->runs % 2 ? times[a->runs / 2] : 0.5 * (times[a->runs / 2 - 1] + times[a->runs / 2]);
-        printf("bench %s backend=%s encoder=%s decoder=%s%s%s batch=%d size=%d threads=%d precision=%s runs=%d "
-               "warmup=%d\n",
+        printf("bench %s backend=%s encoder=%s decoder=%s%s%s batch=%d size=%d threads=%d precision=%s conv-algo=%s "
+               "runs=%d warmup=%d\n",
                train ? "train" : "infer", be->name, pn_unet_card(m)->encoder, pn_unet_card(m)->decoder,
                pn_unet_card(m)->attention[0] ? "+" : "", pn_unet_card(m)->attention, a->batch, a->size, a->threads,
-               a->precision, a->runs, a->warmup);
+               a->precision, a->conv_algo, a->runs, a->warmup);
+        if (a->weights)
+            printf("weights %s\n", a->weights);
+        else
+            printf("weights: initialised (smp's initialisation, seed %d), not zero\n", BENCH_SEED);
         printf("median %.4f s  min %.4f s  max %.4f s  (%.2f images/s)\n", median, times[0], times[a->runs - 1],
                a->batch / median);
         printf("arena %.1f MB (peak live %.1f MB)  peak RSS %.1f MB\n", (double)pn_unet_arena_bytes(m) / 1e6,
                (double)pn_unet_peak_live_bytes(m) / 1e6, (double)pn_peak_rss_bytes() / 1e6);
     }
     free(times);
+    pn_tool_conv_algo_done(be);
     pn_unet_free(m);
     pn_backend_close(be);
     return st;
@@ -101,6 +112,7 @@ static pn_status run_bench(const bench_args *a, bool train) {
 static int bench_model(int argc, char **argv, bool train) {
     bench_args a = {.backend = "auto",
                     .precision = "fp32",
+                    .conv_algo = train ? "direct" : "auto",
                     .size = train ? 256 : 512,
                     .batch = train ? 4 : 1,
                     .runs = 5,
@@ -110,7 +122,10 @@ static int bench_model(int argc, char **argv, bool train) {
         {"batch", PN_OPT_INT, &a.batch, "N", "batch size (infer 1, train 4)", false},
         {"runs", PN_OPT_INT, &a.runs, "N", "timed runs (default 5)", false},
         {"warmup", PN_OPT_INT, &a.warmup, "N", "untimed runs first (default 1)", false},
-        {"weights", PN_OPT_STR, &a.weights, "W", "weights to load (default: zero weights, same speed)", false},
+        {"weights", PN_OPT_STR, &a.weights, "W",
+         "weights to load, float32 or int8 (default: smp's initialisation, "
+         "seed 1234)",
+         false},
         {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default resnet34, or the weights file's)", false},
         {"decoder", PN_OPT_STR, &a.decoder, "NAME", "unet (default) or albunet", false},
         {"attention", PN_OPT_STR, &a.attention, "TYPE", "none (default) or scse", false},
@@ -119,6 +134,10 @@ static int bench_model(int argc, char **argv, bool train) {
         {"precision", PN_OPT_STR, &a.precision, "fp32|bf16|fp16",
          "convolution arithmetic (bf16/fp16: cuda; default fp32)", false},
         {"deterministic", PN_OPT_FLAG, &a.deterministic, NULL, "deterministic algorithms only (cuda)", false},
+        {"conv-algo", PN_OPT_STR, &a.conv_algo, "direct|winograd|auto",
+         "3x3 convolutions on the cpu backend: direct, "
+         "winograd or auto (the faster per layer shape); default as the command timed: infer auto, train direct",
+         false},
         {0},
     };
     const pn_command_help help = {train ? "pneumoseg bench train [--size 256] [--batch 4] [--runs 5]"
@@ -140,8 +159,9 @@ static int bench_infer(int argc, char **argv) { return bench_model(argc, argv, f
 static int bench_train(int argc, char **argv) { return bench_model(argc, argv, true); }
 
 static int bench_ops(int argc, char **argv) {
-    bench_args a = {.backend = "auto", .precision = "fp32", .size = 512, .batch = 1, .runs = 5, .warmup = 2};
-    bool backward = false;
+    bench_args a = {
+        .backend = "auto", .precision = "fp32", .conv_algo = "direct", .size = 512, .batch = 1, .runs = 5, .warmup = 2};
+    bool backward = false, algos = false;
     const pn_opt opts[] = {
         {"size", PN_OPT_INT, &a.size, "S", "image side the layer shapes come from (default 512)", false},
         {"batch", PN_OPT_INT, &a.batch, "N", "batch size (default 1)", false},
@@ -151,6 +171,12 @@ static int bench_ops(int argc, char **argv) {
         {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default resnet34)", false},
         {"decoder", PN_OPT_STR, &a.decoder, "NAME", "unet (default) or albunet", false},
         {"attention", PN_OPT_STR, &a.attention, "TYPE", "none (default) or scse", false},
+        {"algos", PN_OPT_FLAG, &algos, NULL,
+         "cpu: time direct against Winograd on every 3x3 stride-1 layer, alternating", false},
+        {"conv-algo", PN_OPT_STR, &a.conv_algo, "direct|winograd|auto",
+         "cpu: the algorithm of the timed layers "
+         "(default direct)",
+         false},
         {"backend", PN_OPT_STR, &a.backend, "NAME", "auto (default), ref, cpu or cuda", false},
         {"threads", PN_OPT_INT, &a.threads, "N", "threads (default 0 = all cores)", false},
         {0},
@@ -176,7 +202,12 @@ static int bench_ops(int argc, char **argv) {
     if (st == PN_OK) {
         printf("bench ops backend=%s model=%s batch=%d size=%d threads=%d runs=%d warmup=%d\n", be->name,
                pn_arch_text(&arch, text, sizeof text), a.batch, a.size, a.threads, a.runs, a.warmup);
-        st = pn_bench_conv_layers(be, &arch, a.size, a.batch, a.warmup, a.runs, backward, stdout);
+        if (algos) {
+            st = pn_bench_conv_algos(be, &arch, a.size, a.batch, a.warmup, a.runs, backward, stdout);
+        } else {
+            st = pn_tool_set_conv_algo(be, a.conv_algo);
+            if (st == PN_OK) st = pn_bench_conv_layers(be, &arch, a.size, a.batch, a.warmup, a.runs, backward, stdout);
+        }
     }
     if (st == PN_OK) printf("peak RSS %.1f MB\n", (double)pn_peak_rss_bytes() / 1e6);
     pn_backend_close(be);

@@ -15,12 +15,13 @@
 #include "data/image_limit.h"
 #include "data/png.h"
 #include "data/rle.h"
+#include "int8_file.h"
 #include "run_util.h"
 #include "weights.h"
 
 typedef struct eval_args {
     const char *weights, *data, *folds, *tta, *tops, *areas, *bottoms, *backend, *encoder, *decoder, *attention, *norm,
-        *loss, *submission, *truth, *precision, *save_masks;
+        *loss, *submission, *truth, *precision, *save_masks, *conv_algo;
     int fold, size, batch, threads, loader_threads, width, out_size;
     double max_image_mb;
     bool force;
@@ -137,10 +138,14 @@ static pn_status eval_fold(const eval_args *a) {
     pn_status st = pn_split_check_files(&split, a->data, false);
     if (st == PN_OK) st = pn_tool_open_backend(a->backend, a->threads, &be);
     if (st == PN_OK) st = pn_tool_set_precision(be, a->precision);
+    if (st == PN_OK) st = pn_tool_set_conv_algo(be, a->conv_algo);
+    bool int8 = false;
+    if (st == PN_OK) st = pn_int8_apply(be, a->weights, &int8);
     if (st == PN_OK) st = pn_tool_load_model_arch(a->encoder, a->decoder, a->attention, a->weights, be, &m);
     if (st == PN_OK) st = pn_tool_settings_from_model(&rs, m, a->weights);
     if (st == PN_OK) st = pn_norm_parse(rs.norm, &cfg.norm);
     if (st == PN_OK) st = pn_tool_validate(m, &cfg, tta, w, true, &grid, &v);
+    if (be) pn_tool_conv_algo_done(be);
     if (st == PN_OK) print_result(a, &rs, &grid, &v);
     if (st == PN_OK && a->save_masks) st = save_masks(a, m, &cfg, tta, &v.best, rs.size);
     pn_unet_free(m);
@@ -294,6 +299,7 @@ int pn_cmd_eval(int argc, char **argv) {
         {"attention", PN_OPT_STR, &a.attention, "TYPE", "none or scse (default: from the weights file)", false},
         {"backend", PN_OPT_STR, &a.backend, "NAME", "auto | ref | cpu | cuda (default auto)", false},
         {"precision", PN_OPT_STR, &a.precision, "P", "fp32 (default) | bf16 | fp16 convolutions (cuda)", false},
+        {"conv-algo", PN_OPT_STR, &a.conv_algo, "direct|winograd|auto", PN_CONV_ALGO_HELP, false},
         {"threads", PN_OPT_INT, &a.threads, "N", "compute threads (default: all cores)", false},
         {"loader-threads", PN_OPT_INT, &a.loader_threads, "N", "loader threads (default 2)", false},
         {"save-masks", PN_OPT_STR, &a.save_masks, "DIR",

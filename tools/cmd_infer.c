@@ -7,6 +7,8 @@
 #include "checks.h"
 #include "cli.h"
 #include "common.h"
+#include "int8_file.h"
+#include "startup.h"
 #include "data/npy.h"
 
 typedef struct infer_args {
@@ -14,6 +16,8 @@ typedef struct infer_args {
     int threads;
     const char *precision;
     bool deterministic, force;
+    const char *conv_algo;
+    bool verbose;
 } infer_args;
 
 /* The outputs before any work: not an input, not each other, nothing overwritten without --force. */
@@ -30,8 +34,11 @@ static pn_status run_infer(const infer_args *a) {
     if (!train && strcmp(a->mode, "eval") != 0)
         return pn_error(PN_ERR_USAGE, "--mode must be eval or train, got '%s'", a->mode);
     PN_TRY(check_outputs(a));
+    pn_startup clock;
+    pn_startup_begin(&clock, a->verbose);
     pn_npy x;
     PN_TRY(pn_npy_read(a->input, 4, 4, &x));
+    pn_startup_lap(&clock, "input read");
     pn_backend *be = NULL;
     pn_unet *m = NULL;
     pn_status st = PN_OK;
@@ -41,12 +48,18 @@ static pn_status run_infer(const infer_args *a) {
     if (st == PN_OK) st = pn_tool_open_backend(a->backend, a->threads, &be);
     if (st == PN_OK) st = pn_tool_set_precision(be, a->precision);
     if (st == PN_OK) st = pn_tool_set_deterministic(be, a->deterministic);
-    if (st == PN_OK) st = pn_tool_load_model_arch(a->encoder, a->decoder, a->attention, a->weights, be, &m);
+    if (st == PN_OK) st = pn_tool_set_conv_algo(be, a->conv_algo);
+    bool int8 = false;
+    if (st == PN_OK) st = pn_int8_apply(be, a->weights, &int8);
+    pn_startup_lap(&clock, "backend");
+    if (st == PN_OK)
+        st = pn_startup_load_model(&clock, a->encoder, a->decoder, a->attention, a->weights, be, &m);
     if (st == PN_OK && pn_unet_card(m)->normalize[0]) /* infer takes its input already scaled */
         pn_log_info("the weights expect '%s' input normalisation (infer uses the input as given)",
                     pn_unet_card(m)->normalize);
     if (st == PN_OK)
         st = pn_unet_plan(m, (int)x.shape[0], (int)x.shape[2], (int)x.shape[3], train ? PN_UNET_TRAIN : PN_UNET_EVAL);
+    pn_startup_plan(&clock, be);
     if (st == PN_OK) {
         pn_log_info("activation arena %.1f MB (%.1f MB without reuse)", (double)pn_unet_arena_bytes(m) / 1e6,
                     (double)pn_unet_unshared_bytes(m) / 1e6);
@@ -60,21 +73,26 @@ static pn_status run_infer(const infer_args *a) {
     if (st == PN_OK && !out) st = pn_error(PN_ERR_NOMEM, "out of memory");
     if (st == PN_OK) st = pn_tensor_get(pn_unet_logits(m), out);
     if (st == PN_OK) pn_log_info("forward %.3f s", pn_now() - t0);
+    pn_startup_forward(&clock, be);
     int64_t shape[4] = {x.shape[0], 1, x.shape[2], x.shape[3]};
     if (st == PN_OK && a->save_logits) st = pn_npy_write(a->save_logits, 4, shape, out);
     if (st == PN_OK && a->save_probs) {
         for (int64_t i = 0; i < n; i++) out[i] = 1.0f / (1.0f + expf(-out[i]));
         st = pn_npy_write(a->save_probs, 4, shape, out);
     }
+    pn_startup_lap(&clock, "output write");
     free(out);
     pn_free(x.data);
+    pn_tool_conv_algo_done(be);
     pn_unet_free(m);
     pn_backend_close(be);
+    pn_startup_lap(&clock, "release");
+    if (st == PN_OK) pn_startup_end(&clock);
     return st;
 }
 
 int pn_cmd_infer(int argc, char **argv) {
-    infer_args a = {.backend = "auto", .mode = "eval", .precision = "fp32"};
+    infer_args a = {.backend = "auto", .mode = "eval", .precision = "fp32", .conv_algo = "auto"};
     const pn_opt opts[] = {
         {"weights", PN_OPT_STR, &a.weights, "W.safetensors",
          "model weights (smp state_dict names; safetensors or .pth)", true},
@@ -93,6 +111,9 @@ int pn_cmd_infer(int argc, char **argv) {
          "convolution arithmetic (bf16/fp16: cuda; default fp32)", false},
         {"deterministic", PN_OPT_FLAG, &a.deterministic, NULL, "deterministic algorithms only (cuda)", false},
         {"force", PN_OPT_FLAG, &a.force, NULL, "overwrite existing --save-logits / --save-probs files", false},
+        {"conv-algo", PN_OPT_STR, &a.conv_algo, "direct|winograd|auto", PN_CONV_ALGO_HELP, false},
+        {"verbose", PN_OPT_FLAG, &a.verbose, NULL, "print where the start-up time goes (weights, planning, ...)",
+         false},
         {0},
     };
     const pn_opt_range ranges[] = {PN_AT_LEAST("threads", 0), {NULL, 0, 0, false, false}};

@@ -18,13 +18,14 @@
 #include "data/png.h"
 #include "data/prepare.h"
 #include "data/rle.h"
+#include "int8_file.h"
 #include "run_util.h"
 #include "weights.h"
 
 typedef struct predict_args {
     pn_str_list weights;
     const char *images, *dicom, *out, *sample, *tta, *triplet, *save_probs, *save_masks, *overlays, *backend, *encoder,
-        *decoder, *attention, *norm, *precision;
+        *decoder, *attention, *norm, *precision, *conv_algo;
     int size, batch, threads, out_size, n_overlays;
     double min_region, max_image_mb;
     bool force;
@@ -271,15 +272,19 @@ static pn_status setup(predictor *p) {
     if (a->save_masks) PN_TRY(pn_mkdirs(a->save_masks));
     PN_TRY(pn_tool_open_backend(a->backend, a->threads, &p->be));
     PN_TRY(pn_tool_set_precision(p->be, a->precision));
+    PN_TRY(pn_tool_set_conv_algo(p->be, a->conv_algo));
     p->models = calloc((size_t)a->weights.count, sizeof *p->models);
     if (!p->models) return pn_error(PN_ERR_NOMEM, "out of memory");
     for (int k = 0; k < a->weights.count; k++) {
+        bool int8 = false; /* an int8 model's ranges hold for the nodes planned next: this model's */
+        PN_TRY(pn_int8_apply(p->be, a->weights.items[k], &int8));
         PN_TRY(
             pn_tool_load_model_arch(a->encoder, a->decoder, a->attention, a->weights.items[k], p->be, &p->models[k]));
         p->n_models++;
         PN_TRY(pn_tool_settings_from_model(&p->rs, p->models[k], a->weights.items[k]));
         PN_TRY(pn_unet_plan(p->models[k], a->batch, s, s, PN_UNET_EVAL));
     }
+    pn_tool_conv_algo_done(p->be);
     PN_TRY(pn_norm_parse(p->rs.norm, &p->norm));
     char text[64];
     pn_log_info("%d images, %d checkpoint(s), size %d, tta %s, triplet %s (min area in 1024-pixels), input "
@@ -343,6 +348,7 @@ int pn_cmd_predict(int argc, char **argv) {
         {"attention", PN_OPT_STR, &a.attention, "TYPE", "none or scse (default: from the weights file)", false},
         {"backend", PN_OPT_STR, &a.backend, "NAME", "auto | ref | cpu | cuda (default auto)", false},
         {"precision", PN_OPT_STR, &a.precision, "P", "fp32 (default) | bf16 | fp16 convolutions (cuda)", false},
+        {"conv-algo", PN_OPT_STR, &a.conv_algo, "direct|winograd|auto", PN_CONV_ALGO_HELP, false},
         {"threads", PN_OPT_INT, &a.threads, "N", "compute threads (default: all cores)", false},
         {"max-image-mb", PN_OPT_FLOAT, &a.max_image_mb, "MB", "largest decoded image accepted (default 256)", false},
         {"force", PN_OPT_FLAG, &a.force, NULL, "overwrite --out and write into output folders that are not empty",

@@ -1,9 +1,12 @@
 /* common: small helpers the subcommands share (opening a backend, reporting memory). */
 #include "common.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "backends/cpu/cpu.h"
 #include "data/pth.h"
@@ -108,15 +111,23 @@ pn_status pn_tool_arch_of_weights(const char *encoder, const char *decoder, cons
     return resolve_arch(encoder, decoder, attention, weights, true, out);
 }
 
-pn_status pn_tool_load_model_arch(const char *encoder, const char *decoder, const char *attention, const char *weights,
-                                  pn_backend *be, pn_unet **out) {
+pn_status pn_tool_create_model_arch(const char *encoder, const char *decoder, const char *attention,
+                                    const char *weights, pn_backend *be, pn_unet **out) {
     pn_arch arch;
     PN_TRY(resolve_arch(encoder, decoder, attention, weights, false, &arch));
-    PN_TRY(pn_unet_create_arch(&arch, be, out));
+    return pn_unet_create_arch(&arch, be, out);
+}
+
+pn_status pn_tool_load_into(pn_unet *m, const char *weights) {
     pn_load_result r;
     /* a PyTorch checkpoint goes through the key map; our safetensors load directly */
-    pn_status st = pn_pth_sniff(weights) ? pn_tool_load_weights(*out, weights, PN_LOAD_WHOLE, NULL, &r)
-                                         : pn_unet_load(*out, weights);
+    return pn_pth_sniff(weights) ? pn_tool_load_weights(m, weights, PN_LOAD_WHOLE, NULL, &r) : pn_unet_load(m, weights);
+}
+
+pn_status pn_tool_load_model_arch(const char *encoder, const char *decoder, const char *attention, const char *weights,
+                                  pn_backend *be, pn_unet **out) {
+    PN_TRY(pn_tool_create_model_arch(encoder, decoder, attention, weights, be, out));
+    pn_status st = pn_tool_load_into(*out, weights);
     if (st != PN_OK) {
         pn_unet_free(*out);
         *out = NULL;
@@ -255,4 +266,59 @@ pn_status pn_tool_settings_from_model(pn_run_settings *rs, pn_unet *m, const cha
                         "the checkpoints expect different input normalisations ('%s', and %s: '%s'); pass --norm",
                         rs->norm, weights, name);
     return PN_OK;
+}
+
+/* The file that keeps auto's per-shape choices across runs: $PN_CACHE_DIR (empty or "none": no file), else
+ * $XDG_CACHE_HOME/pneumoseg, else $HOME/.cache/pneumoseg; the folder is made if missing. Empty when none. */
+static void conv_algo_cache_path(char *path, size_t n) {
+    path[0] = 0;
+    const char *dir = getenv("PN_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    char d[1024];
+    if (dir) {
+        if (!dir[0] || strcmp(dir, "none") == 0) return;
+        snprintf(d, sizeof d, "%s", dir);
+    } else if (xdg && xdg[0]) {
+        snprintf(d, sizeof d, "%s/pneumoseg", xdg);
+    } else if (home && home[0]) {
+        char parent[1024];
+        snprintf(parent, sizeof parent, "%s/.cache", home);
+        if (mkdir(parent, 0755) != 0 && errno != EEXIST) return;
+        snprintf(d, sizeof d, "%s/.cache/pneumoseg", home);
+    } else {
+        return;
+    }
+    if (mkdir(d, 0755) != 0 && errno != EEXIST) return;
+    if (snprintf(path, n, "%s/conv-algo.txt", d) >= (int)n) path[0] = 0;
+}
+
+pn_status pn_tool_set_conv_algo(pn_backend *be, const char *algo) {
+    if (!algo) algo = "auto";
+    if (strcmp(algo, "direct") && strcmp(algo, "winograd") && strcmp(algo, "auto"))
+        return pn_error(PN_ERR_ARG, "--conv-algo must be direct, winograd or auto, got '%s'", algo);
+    if (strcmp(be->name, "cpu") != 0) {
+        if (strcmp(algo, "winograd") == 0)
+            return pn_error(PN_ERR_UNSUPPORTED,
+                            "--conv-algo winograd applies to the cpu backend only (this run uses "
+                            "the %s backend)",
+                            be->name);
+        return PN_OK;
+    }
+    PN_TRY(pn_cpu_set_conv_algo(be, algo));
+    if (strcmp(algo, "auto") != 0) return PN_OK;
+    char path[1100];
+    conv_algo_cache_path(path, sizeof path);
+    if (path[0] && pn_cpu_conv_algo_load(be, path) != PN_OK) pn_log_debug("%s", pn_last_error());
+    return PN_OK;
+}
+
+void pn_tool_conv_algo_done(pn_backend *be) {
+    if (!be || strcmp(be->name, "cpu") != 0) return;
+    pn_cpu_stats cs;
+    pn_cpu_stats_get(be, &cs);
+    if (cs.algo_shapes == 0) return;
+    pn_log_debug("conv algorithms: Winograd for %d of %d shapes (%.3f s measuring)", cs.algo_winograd, cs.algo_shapes,
+                 cs.algo_seconds);
+    char path[1100];
+    conv_algo_cache_path(path, sizeof path);
+    if (path[0] && pn_cpu_conv_algo_save(be, path) != PN_OK) pn_log_debug("%s", pn_last_error()); /* only a cache */
 }

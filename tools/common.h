@@ -16,6 +16,10 @@ pn_status pn_tool_load_model(const char *encoder, const char *weights, pn_backen
 /* The same with --decoder and --attention too (each NULL when not given). */
 pn_status pn_tool_load_model_arch(const char *encoder, const char *decoder, const char *attention, const char *weights,
                                   pn_backend *be, pn_unet **out);
+/* The two halves of pn_tool_load_model_arch: the model the file holds (created, not loaded), then its weights. */
+pn_status pn_tool_create_model_arch(const char *encoder, const char *decoder, const char *attention,
+                                    const char *weights, pn_backend *be, pn_unet **out);
+pn_status pn_tool_load_into(pn_unet *m, const char *weights);
 /* The architecture of a weights file for training from it (--init): what our safetensors record or show; the flags'
  * for a .pth or an encoder alone. Flags given must agree with the file. */
 pn_status pn_tool_arch_of_weights(const char *encoder, const char *decoder, const char *attention, const char *weights,
@@ -27,6 +31,16 @@ pn_status pn_tool_arch(const char *encoder, const char *decoder, const char *att
 pn_status pn_tool_set_precision(pn_backend *be, const char *precision);
 /* Applies --deterministic (deterministic algorithms only) before the model is planned. */
 pn_status pn_tool_set_deterministic(pn_backend *be, bool deterministic);
+#define PN_CONV_ALGO_HELP                                                                                              \
+    "3x3 convolutions on the cpu backend: direct, winograd, or auto (default: the faster per "                         \
+    "layer shape, measured once and remembered)"
+
+/* Applies --conv-algo (direct, winograd or auto; NULL = auto) before the model is planned: the cpu backend's choice
+ * of 3x3 convolution algorithm; auto also reads the choices measured by earlier runs on this machine. Other backends
+ * accept direct and auto (they pick their own algorithms) and refuse winograd. */
+pn_status pn_tool_set_conv_algo(pn_backend *be, const char *algo);
+/* After the run: keeps what auto measured for the next runs (a cache file; failures to write it are only logged). */
+void pn_tool_conv_algo_done(pn_backend *be);
 /* Prints "peak RSS N MB" to stderr. */
 void pn_tool_report_memory(void);
 

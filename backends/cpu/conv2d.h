@@ -23,7 +23,27 @@ void pn_cpu_conv2d_gemm_bwd_data(cpu_ctx *ctx, const pn_conv_dims *d, float *dx,
 void pn_cpu_conv2d_gemm_bwd_weights(cpu_ctx *ctx, const pn_conv_dims *d, float *dw, float *db, const float *dy,
                                     const float *x);
 
+/* The conv algorithm per shape (conv2d_algo.c): the recorded choice for (op, sizes), 1 Winograd, 0 direct, -1 none
+ * yet; record one (timings in ms, 0 when not measured). */
+int pn_cpu_conv_algo_cached(const cpu_ctx *ctx, int op, const pn_conv_dims *d);
+pn_status pn_cpu_conv_algo_record(cpu_ctx *ctx, int op, const pn_conv_dims *d, int winograd, double ms_direct,
+                                  double ms_winograd);
+
+/* int8 (conv2d_int8.c): whether the conv labelled `label` runs in int8, with its input's calibrated range; the
+ * input's scale (u8 for ranges without negatives, else s8; *is_signed says which); per output channel of weights w
+ * (cout runs of `per` floats, BN scales bn_scale or NULL): the weight reorder's scales (w * wei_scale = the int8
+ * weights), the output scales, and the bias rescaled in place to the accumulator's scale. */
+bool pn_cpu_int8_find(const cpu_ctx *ctx, const char *label, float *lo, float *hi);
+float pn_cpu_int8_src_scale(float lo, float hi, bool *is_signed);
+void pn_cpu_int8_scales(const float *w, int64_t cout, int64_t per, const float *bn_scale, float src_scale,
+                        float *wei_scale, float *out_scale, float *bias);
+
 #ifdef PN_HAVE_ONEDNN
+/* Times the two primitives of one shape on memory of their own (a warm-up, then the best of three alternating runs)
+ * and records the faster. */
+pn_status pn_cpu_conv_algo_measure(cpu_ctx *ctx, int op, const pn_conv_dims *d, dnnl_primitive_desc_t direct,
+                                   dnnl_primitive_desc_t winograd);
+
 /* oneDNN: builds the node's primitive and reorders (node->state), runs it, frees it. */
 pn_status pn_cpu_conv2d_dnnl_prepare(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d);
 pn_status pn_cpu_conv2d_dnnl_run(cpu_ctx *ctx, pn_node *node);

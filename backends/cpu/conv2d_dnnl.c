@@ -18,7 +18,8 @@ typedef struct dnnl_arg_map {
     bool is_out;
     dnnl_memory_t user, prim; /* prim == user when no reorder is needed */
     dnnl_primitive_t reorder; /* user -> prim for inputs, prim -> user (+= when accumulating) for outputs */
-    dnnl_memory_t scales;     /* non-NULL: the reorder multiplies output channel o by scales[o] (folded BN) */
+    dnnl_memory_t scales;     /* non-NULL: the reorder multiplies output channel o by scales[o] (folded BN, int8) */
+    size_t scales_off;        /* where those scales are in ctx->work */
     size_t off;               /* prim's offset in ctx->work */
 } dnnl_arg_map;
 
@@ -41,9 +42,18 @@ typedef struct conv_state {
     int na;
     dnnl_memory_t scratch;
     size_t scratch_off;
-    size_t fold_w_off, fold_b_off; /* folded weights (the weight tensor's layout) and bias in ctx->work */
-    size_t scales_off;             /* BN scales per output channel in ctx->work */
-    bool fold_in_reorder;          /* the weight reorder applies the scales: no separate folded copy */
+    size_t fold_w_off, fold_b_off;            /* folded weights (the weight tensor's layout) and bias in ctx->work */
+    size_t scales_off;                        /* BN scales per output channel in ctx->work */
+    bool fold_in_reorder;                     /* the weight reorder applies the scales: no separate folded copy */
+    dnnl_alg_kind_t alg;                      /* direct or Winograd */
+    bool int8;                                /* u8/s8 input, s8 weights, float32 output (see conv2d_int8.c) */
+    float q_lo, q_hi;                         /* int8: the input's calibrated range */
+    size_t bn_off, src_scale_off, oscale_off; /* int8: BN scales, the input's scale, output scales in ctx->work */
+    float *q_oscale;                          /* int8: the output scales the primitive was made with */
+    const pn_tensor *sum_addend; /* Winograd's and int8's residual add: put into the destination before the conv */
+    int sum_dst;                 /* the destination's argument */
+    dnnl_memory_t sum_mem;       /* the addend, when the destination has another layout: reordered into it */
+    dnnl_primitive_t sum_reorder;
 } conv_state;
 
 /* The state of a node that a conv absorbed: which conv, and its place in the chain (1, 2, ...). */
@@ -70,11 +80,17 @@ static void conv_state_clear(conv_state *s) {
     s->na = 0;
     s->scratch = NULL;
     s->prim = NULL;
+    if (s->sum_reorder) dnnl_primitive_destroy(s->sum_reorder);
+    if (s->sum_mem) dnnl_memory_destroy(s->sum_mem);
+    s->sum_addend = NULL;
+    s->sum_reorder = NULL;
+    s->sum_mem = NULL;
 }
 
 static void conv_state_free(conv_state *s) {
     if (!s) return;
     conv_state_clear(s);
+    free(s->q_oscale);
     free(s);
 }
 
@@ -105,17 +121,18 @@ static pn_status make_reorder(cpu_ctx *ctx, const dnnl_memory_desc_t *src, const
  * Outputs that accumulate always go through a scratch copy and an adding reorder. */
 static pn_status add_arg_scaled(cpu_ctx *ctx, conv_state *s, int arg, const pn_tensor *t,
                                 const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *prim_md, bool is_out,
-                                bool accumulate, int scale_mask, size_t *work);
+                                bool accumulate, int scale_mask, size_t scales_off, size_t *work);
 
 static pn_status add_arg(cpu_ctx *ctx, conv_state *s, int arg, const pn_tensor *t, const dnnl_memory_desc_t *user_md,
                          const dnnl_memory_desc_t *prim_md, bool is_out, bool accumulate, size_t *work) {
-    return add_arg_scaled(ctx, s, arg, t, user_md, prim_md, is_out, accumulate, -1, work);
+    return add_arg_scaled(ctx, s, arg, t, user_md, prim_md, is_out, accumulate, -1, 0, work);
 }
 
-/* add_arg whose input reorder also scales output channels (scale_mask >= 0: always reordered). */
+/* add_arg whose input reorder also scales (scale_mask >= 0: always reordered): 0 one scale (an int8 input), else one
+ * per output channel (folded BN, int8 weights); the scales are read at ctx->work + scales_off when it runs. */
 static pn_status add_arg_scaled(cpu_ctx *ctx, conv_state *s, int arg, const pn_tensor *t,
                                 const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *prim_md, bool is_out,
-                                bool accumulate, int scale_mask, size_t *work) {
+                                bool accumulate, int scale_mask, size_t scales_off, size_t *work) {
     PN_ASSERT(s->na < 8);
     dnnl_arg_map *m = &s->a[s->na++];
     m->arg = arg;
@@ -133,7 +150,8 @@ static pn_status add_arg_scaled(cpu_ctx *ctx, conv_state *s, int arg, const pn_t
     if (is_out) return make_reorder(ctx, prim_md, user_md, accumulate, -1, &m->reorder);
     PN_TRY(make_reorder(ctx, user_md, prim_md, false, scale_mask, &m->reorder));
     if (scale_mask >= 0) {
-        dnnl_dims_t n = {s->d.cout};
+        dnnl_dims_t n = {scale_mask == 0 ? 1 : s->d.cout};
+        m->scales_off = scales_off;
         dnnl_memory_desc_t smd;
         DNNL_TRY(dnnl_memory_desc_init_by_tag(&smd, 1, n, dnnl_f32, dnnl_x));
         DNNL_TRY(dnnl_memory_create(&m->scales, &smd, ctx->engine, DNNL_MEMORY_NONE));
@@ -145,7 +163,9 @@ typedef struct conv_mds {
     dnnl_memory_desc_t src, wei, bias, dst;       /* plain: nchw, (g)oihw, x */
     dnnl_memory_desc_t any_src, any_wei, any_dst; /* format_tag_any */
     dnnl_dims_t strides, pad;
-    bool wino_ok; /* a 3x3 stride-1 convolution, the shapes Winograd F(4x4, 3x3) applies to */
+    bool wino_ok;             /* a 3x3 stride-1 convolution, the shapes Winograd F(4x4, 3x3) applies to */
+    bool int8, int8_signed;   /* an int8 forward convolution, with an s8 (else u8) input */
+    const float *int8_oscale; /* its output scales, one per output channel */
 } conv_mds;
 
 /* The md of an activation stored with channel block b (1 = nchw). */
@@ -202,8 +222,9 @@ static pn_status init_mds(cpu_ctx *ctx, const pn_node *node, const pn_conv_dims 
     return PN_OK;
 }
 
-/* The post-op chain of a fused conv: ReLU as eltwise, residual adds as binary add on the addend's layout. */
-static dnnl_status_t set_post_ops(cpu_ctx *ctx, dnnl_primitive_attr_t attr, const conv_fuse *f) {
+/* The post-op chain of a fused conv: ReLU as eltwise, residual adds as binary add on the addend's layout, or as a
+ * sum into the destination (`sum`: Winograd, which has no binary post-op; run copies the addend there first). */
+static dnnl_status_t set_post_ops(cpu_ctx *ctx, dnnl_primitive_attr_t attr, const conv_fuse *f, bool sum) {
     if (f->n_post == 0) return dnnl_success;
     dnnl_post_ops_t ops = NULL;
     dnnl_status_t st = dnnl_post_ops_create(&ops);
@@ -211,6 +232,10 @@ static dnnl_status_t set_post_ops(cpu_ctx *ctx, dnnl_primitive_attr_t attr, cons
         const pn_tensor *t = f->post[i].addend;
         if (!t) {
             st = dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
+            continue;
+        }
+        if (sum) {
+            st = dnnl_post_ops_append_sum(ops, 1.0f);
             continue;
         }
         dnnl_dims_t dims = {t->shape[0], t->shape[1], t->shape[2], t->shape[3]};
@@ -227,28 +252,27 @@ static dnnl_status_t set_post_ops(cpu_ctx *ctx, dnnl_primitive_attr_t attr, cons
     return st;
 }
 
-/* The convolution algorithm: direct, or PN_CPU_CONV_ALGO=winograd|auto for experiments (oneDNN 2.6 has
- * Winograd only for AVX-512 CPUs; elsewhere creating the primitive fails and says so). */
-static dnnl_alg_kind_t conv_alg(void) {
-    const char *a = getenv("PN_CPU_CONV_ALGO");
-    if (a && strcmp(a, "winograd") == 0) return dnnl_convolution_winograd;
-    if (a && strcmp(a, "auto") == 0) return dnnl_convolution_auto;
-    return dnnl_convolution_direct;
-}
-
-static pn_status make_pd(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const conv_fuse *f,
-                         dnnl_primitive_desc_t *pd) {
+/* One primitive descriptor with algorithm `alg`. oneDNN 2.6's Winograd exists only as forward_training (it then
+ * also serves inference) and takes ReLU and sum post-ops but no binary add; its int8 kernels leave a binary add on
+ * an addend in another layout to the reference kernel: for both, a residual add becomes a sum into a destination
+ * that holds the addend (see build and run). */
+static pn_status make_pd_alg(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const conv_fuse *f, dnnl_alg_kind_t alg,
+                             dnnl_primitive_desc_t *pd) {
     dnnl_convolution_desc_t fwd_desc, desc;
-    dnnl_alg_kind_t alg = m->wino_ok ? conv_alg() : dnnl_convolution_direct;
     dnnl_primitive_desc_t hint = NULL;
     dnnl_primitive_attr_t attr = NULL;
-    bool inference = f->gamma || f->n_post;
+    bool inference = (f->gamma || f->n_post || m->int8) && alg != dnnl_convolution_winograd;
+    dnnl_memory_desc_t src = m->any_src, wei = m->any_wei;
+    if (m->int8) src.data_type = m->int8_signed ? dnnl_s8 : dnnl_u8, wei.data_type = dnnl_s8;
     DNNL_TRY(dnnl_convolution_forward_desc_init(&fwd_desc, inference ? dnnl_forward_inference : dnnl_forward_training,
-                                                alg, &m->any_src, &m->any_wei, bias ? &m->bias : NULL, &m->any_dst,
-                                                m->strides, m->pad, m->pad));
+                                                alg, &src, &wei, bias ? &m->bias : NULL, &m->any_dst, m->strides,
+                                                m->pad, m->pad));
     DNNL_TRY(dnnl_primitive_attr_create(&attr));
     dnnl_status_t st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
-    if (st == dnnl_success && op == PN_OP_CONV2D_FWD) st = set_post_ops(ctx, attr, f);
+    if (st == dnnl_success && m->int8) /* per output channel (dim 1), given at run time */
+        st = dnnl_primitive_attr_set_output_scales(attr, m->any_dst.dims[1], 1 << 1, m->int8_oscale);
+    if (st == dnnl_success && op == PN_OP_CONV2D_FWD)
+        st = set_post_ops(ctx, attr, f, alg == dnnl_convolution_winograd || m->int8);
     if (st == dnnl_success && op == PN_OP_CONV2D_FWD) {
         st = dnnl_primitive_desc_create(pd, &fwd_desc, attr, ctx->engine, NULL);
     } else if (st == dnnl_success) {
@@ -271,22 +295,79 @@ static pn_status make_pd(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const c
     return st == dnnl_success ? PN_OK : pn_cpu_dnnl_check(st, "creating a convolution primitive descriptor");
 }
 
+/* Whether Winograd serves this node: never for shapes it does not apply to or with --conv-algo direct; always where
+ * oneDNN has it with --conv-algo winograd; with auto, when it ran faster than direct on this shape (measured once
+ * per shape, without the fused post-ops, on memory of its own). */
+static pn_status pick_winograd(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const pn_conv_dims *d, bool *wino) {
+    *wino = m->wino_ok && !m->int8 && ctx->conv_algo != PN_CPU_CONV_DIRECT;
+    if (!*wino || ctx->conv_algo == PN_CPU_CONV_WINOGRAD) return PN_OK;
+    int choice = pn_cpu_conv_algo_cached(ctx, (int)op, d);
+    if (choice < 0) {
+        const conv_fuse plain = {0};
+        dnnl_primitive_desc_t pd[2] = {NULL, NULL};
+        pn_status st = make_pd_alg(ctx, op, m, bias, &plain, dnnl_convolution_direct, &pd[0]);
+        if (st == PN_OK && make_pd_alg(ctx, op, m, bias, &plain, dnnl_convolution_winograd, &pd[1]) != PN_OK)
+            st = pn_cpu_conv_algo_record(ctx, (int)op, d, 0, 0, 0); /* no Winograd here: direct, nothing to time */
+        else if (st == PN_OK)
+            st = pn_cpu_conv_algo_measure(ctx, (int)op, d, pd[0], pd[1]);
+        for (int i = 0; i < 2; i++)
+            if (pd[i]) dnnl_primitive_desc_destroy(pd[i]);
+        PN_TRY(st);
+        choice = pn_cpu_conv_algo_cached(ctx, (int)op, d);
+    }
+    *wino = choice == 1;
+    return PN_OK;
+}
+
+static pn_status make_pd(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const conv_fuse *f, const pn_conv_dims *d,
+                         dnnl_alg_kind_t *alg, dnnl_primitive_desc_t *pd) {
+    bool wino;
+    PN_TRY(pick_winograd(ctx, op, m, bias, d, &wino));
+    *alg = dnnl_convolution_winograd;
+    if (wino && make_pd_alg(ctx, op, m, bias, f, *alg, pd) == PN_OK) return PN_OK;
+    *alg = dnnl_convolution_direct; /* also where Winograd lacks a fused post-op or a layout */
+    return make_pd_alg(ctx, op, m, bias, f, *alg, pd);
+}
+
 static const dnnl_memory_desc_t *query(dnnl_primitive_desc_t pd, dnnl_query_t what) {
     return dnnl_primitive_desc_query_md(pd, what, 0);
 }
 
+static void int8_values(const conv_state *s, float *v, float *src_scale);
+
 static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_state *s) {
     conv_mds m;
     PN_TRY(init_mds(ctx, node, d, &m));
+    s->int8 = node->op == PN_OP_CONV2D_FWD && d->groups == 1 && pn_cpu_int8_find(ctx, node->label, &s->q_lo, &s->q_hi);
+    m.int8 = s->int8;
+    m.int8_signed = s->q_lo < 0;
+    if (s->int8) { /* the output scales are part of the primitive */
+        float *v = malloc((size_t)(4 * d->cout) * sizeof *v), src_scale;
+        free(s->q_oscale);
+        s->q_oscale = malloc((size_t)d->cout * sizeof *s->q_oscale);
+        if (!v || !s->q_oscale) {
+            free(v);
+            return pn_error(PN_ERR_NOMEM, "out of memory preparing an int8 convolution");
+        }
+        int8_values(s, v, &src_scale);
+        memcpy(s->q_oscale, v + 2 * d->cout, (size_t)d->cout * sizeof *v);
+        free(v);
+        m.int8_oscale = s->q_oscale;
+    }
     bool folded = s->f.gamma != NULL;
-    bool bias = node->op == PN_OP_CONV2D_FWD           ? (node->in[2] != NULL || folded)
+    bool bias = node->op == PN_OP_CONV2D_FWD           ? (node->in[2] != NULL || folded || s->int8)
                 : node->op == PN_OP_CONV2D_BWD_WEIGHTS ? node->out[1] != NULL
                                                        : false;
     dnnl_primitive_desc_t pd = NULL;
-    PN_TRY(make_pd(ctx, node->op, &m, bias, &s->f, &pd));
+    PN_TRY(make_pd(ctx, node->op, &m, bias, &s->f, d, &s->alg, &pd));
     size_t work = 0;
     pn_status st = PN_OK;
-    if (folded) {
+    if (s->int8) { /* bias (accumulator scale), weight scales, output scales, BN scales: one block; the input's scale */
+        size_t c = (size_t)d->cout * sizeof(float);
+        s->fold_b_off = work, s->scales_off = work + c, s->oscale_off = work + 2 * c, s->bn_off = work + 3 * c;
+        s->src_scale_off = align64(work + 4 * c);
+        work = align64(s->src_scale_off + sizeof(float));
+    } else if (folded) {
         s->fold_b_off = work;
         work = align64(work + (size_t)d->cout * sizeof(float));
         s->scales_off = work;
@@ -297,18 +378,32 @@ static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_
         }
     }
     if (node->op == PN_OP_CONV2D_FWD) {
-        const pn_tensor *wt = folded && !s->fold_in_reorder ? NULL : node->in[1], *bt = folded ? NULL : node->in[2];
-        int mask = folded && s->fold_in_reorder ? (d->groups > 1 ? 3 : 1) : -1;
-        st = add_arg(ctx, s, DNNL_ARG_SRC, node->in[0], &m.src, query(pd, dnnl_query_src_md), false, false, &work);
+        bool in_reorder = s->int8 || (folded && s->fold_in_reorder);
+        const pn_tensor *wt = folded && !in_reorder ? NULL : node->in[1], *bt = folded || s->int8 ? NULL : node->in[2];
+        int mask = in_reorder ? (d->groups > 1 ? 3 : 1) : -1;
+        st = add_arg_scaled(ctx, s, DNNL_ARG_SRC, node->in[0], &m.src, query(pd, dnnl_query_src_md), false, false,
+                            s->int8 ? 0 : -1, s->src_scale_off, &work);
         if (!st)
             st = add_arg_scaled(ctx, s, DNNL_ARG_WEIGHTS, wt, &m.wei, query(pd, dnnl_query_weights_md), false, false,
-                                mask, &work);
+                                mask, s->scales_off, &work);
         if (!st && bias) st = add_arg(ctx, s, DNNL_ARG_BIAS, bt, &m.bias, &m.bias, false, false, &work);
         if (!st)
             st = add_arg(ctx, s, DNNL_ARG_DST, node->out[0], &m.dst, query(pd, dnnl_query_dst_md), true, false, &work);
         for (int i = 0; i < s->f.n_post && !st; i++) {
             const pn_tensor *t = s->f.post[i].addend;
             if (!t) continue;
+            if (s->alg == dnnl_convolution_winograd || s->int8) { /* a sum post-op: run puts t into the destination */
+                s->sum_addend = t;
+                s->sum_dst = s->na - 1;
+                const dnnl_arg_map *dm = &s->a[s->sum_dst];
+                if (!dm->reorder) continue; /* the destination is the output tensor: a copy */
+                dnnl_memory_desc_t amd;
+                dnnl_dims_t dims = {t->shape[0], t->shape[1], t->shape[2], t->shape[3]};
+                PN_TRY(act_md(&amd, dims, cpu_blk(ctx, t)));
+                DNNL_TRY(dnnl_memory_create(&s->sum_mem, &amd, ctx->engine, DNNL_MEMORY_NONE));
+                st = make_reorder(ctx, &amd, query(pd, dnnl_query_dst_md), false, -1, &s->sum_reorder);
+                continue;
+            }
             dnnl_memory_desc_t amd;
             dnnl_dims_t dims = {t->shape[0], t->shape[1], t->shape[2], t->shape[3]};
             PN_TRY(act_md(&amd, dims, cpu_blk(ctx, t)));
@@ -363,6 +458,13 @@ pn_status pn_cpu_conv2d_dnnl_prepare(cpu_ctx *ctx, pn_node *node, const pn_conv_
     node->state = s;
     if (node->op == PN_OP_CONV2D_FWD) ctx->chain = node;
     return PN_OK;
+}
+
+bool pn_cpu_conv_is_winograd(const pn_node *node) {
+    const conv_state *s = node->state;
+    bool conv =
+        node->op == PN_OP_CONV2D_FWD || node->op == PN_OP_CONV2D_BWD_DATA || node->op == PN_OP_CONV2D_BWD_WEIGHTS;
+    return conv && s && s->alg == dnnl_convolution_winograd;
 }
 
 void pn_cpu_conv2d_dnnl_release(pn_node *node) {
@@ -460,22 +562,62 @@ void pn_cpu_fused_release(pn_node *node) {
 
 /* Folded BatchNorm: w' = w * s and b' = b * s + beta - mean * s per output channel, s = gamma / sqrt(var + eps),
  * written to the scratch area (the weights keep their own layout: each output channel is one run). */
-static void fold_bn(cpu_ctx *ctx, conv_state *s) {
+/* BatchNorm folded into output channel o: scale sc[o] = gamma / sqrt(var + eps) and bias fb[o] = b * sc + beta -
+ * mean * sc (no BatchNorm: sc = 1, fb = b). */
+static void bn_fold_values(const conv_state *s, float *sc, float *fb) {
     const conv_fuse *f = &s->f;
-    const float *w = cpu_ptr(s->node->in[1]), *b = cpu_ptr(s->node->in[2]);
+    const float *b = cpu_ptr(s->node->in[2]);
     const float *gamma = cpu_ptr(f->gamma), *beta = cpu_ptr(f->beta), *mean = cpu_ptr(f->mean), *var = cpu_ptr(f->var);
+    for (int64_t o = 0; o < s->d.cout; o++) {
+        double scale = gamma ? gamma[o] / sqrt((double)var[o] + f->eps) : 1.0;
+        sc[o] = (float)scale;
+        fb[o] = (float)((b ? b[o] : 0.0) * scale + (gamma ? beta[o] - mean[o] * scale : 0.0));
+    }
+}
+
+/* Folded BatchNorm: w' = w * s and b' = b * s + beta - mean * s per output channel, s = gamma / sqrt(var + eps),
+ * written to the scratch area (the weights keep their own layout: each output channel is one run). */
+static void fold_bn(cpu_ctx *ctx, conv_state *s) {
+    const float *w = cpu_ptr(s->node->in[1]);
     float *fb = (float *)((char *)ctx->work + s->fold_b_off), *sc = (float *)((char *)ctx->work + s->scales_off);
     int64_t cout = s->d.cout, per = s->d.cin_g * s->d.k * s->d.k;
-    for (int64_t o = 0; o < cout; o++) {
-        double scale = gamma[o] / sqrt((double)var[o] + f->eps);
-        sc[o] = (float)scale;
-        fb[o] = (float)((b ? b[o] : 0.0) * scale + beta[o] - mean[o] * scale);
-    }
+    bn_fold_values(s, sc, fb);
     if (s->fold_in_reorder) return; /* the weight reorder multiplies by sc */
     float *fw = (float *)((char *)ctx->work + s->fold_w_off);
 #pragma omp parallel for schedule(static)
     for (int64_t o = 0; o < cout; o++)
         for (int64_t i = 0; i < per; i++) fw[o * per + i] = w[o * per + i] * sc[o];
+}
+
+/* int8 from the current weights and BN statistics: the input's scale, the weights' per-channel reorder scales (BN
+ * folded in), the output scales and the bias in the accumulator's scale; `v` holds 4 x cout floats (bias, weight
+ * scales, output scales, BN scales). */
+static void int8_values(const conv_state *s, float *v, float *src_scale) {
+    int64_t c = s->d.cout;
+    bool is_signed;
+    bn_fold_values(s, v + 3 * c, v);
+    *src_scale = pn_cpu_int8_src_scale(s->q_lo, s->q_hi, &is_signed);
+    pn_cpu_int8_scales(cpu_ptr(s->node->in[1]), c, s->d.cin_g * s->d.k * s->d.k, v + 3 * c, *src_scale, v + c,
+                       v + 2 * c, v);
+}
+
+/* Per forward: the values into the scratch area. oneDNN 2.6's int8 convolutions take their output scales when they
+ * are created, so weights or statistics that changed since then are an error (plan the model again). */
+static pn_status int8_prepare(cpu_ctx *ctx, conv_state *s) {
+    char *work = ctx->work;
+    float *v = (float *)(work + s->fold_b_off);
+    int8_values(s, v, (float *)(work + s->src_scale_off));
+    if (memcmp(v + 2 * s->d.cout, s->q_oscale, (size_t)s->d.cout * sizeof *v) != 0)
+        return pn_error(PN_ERR_ARG,
+                        "%s: the weights or BatchNorm statistics of this int8 convolution changed after "
+                        "the model was planned; plan it again",
+                        s->node->label ? s->node->label : "conv");
+    return PN_OK;
+}
+
+static void copy_floats(float *dst, const float *src, int64_t n) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; i++) dst[i] = src[i];
 }
 
 static pn_status run_reorder(cpu_ctx *ctx, dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to,
@@ -488,16 +630,21 @@ static pn_status run_reorder(cpu_ctx *ctx, dnnl_primitive_t r, dnnl_memory_t fro
 pn_status pn_cpu_conv2d_dnnl_run(cpu_ctx *ctx, pn_node *node) {
     conv_state *s = node->state;
     if (!s) return pn_error(PN_ERR_BACKEND, "%s: compute before prepare", pn_op_name(node->op));
-    dnnl_exec_arg_t args[sizeof s->a / sizeof s->a[0] + 1]; /* every mapped argument and the scratchpad */
+    dnnl_exec_arg_t args[sizeof s->a / sizeof s->a[0] + 2]; /* every mapped argument, output scales, scratchpad */
     int nargs = 0;
     char *work = ctx->work;
-    if (s->f.gamma) fold_bn(ctx, s);
+    double t0 = pn_now();
+    if (s->int8)
+        PN_TRY(int8_prepare(ctx, s));
+    else if (s->f.gamma)
+        fold_bn(ctx, s);
     for (int i = 0; i < s->na; i++) {
         dnnl_arg_map *m = &s->a[i];
         DNNL_TRY(dnnl_memory_set_data_handle(m->user, m->t ? (void *)cpu_ptr(m->t) : work + m->user_off));
         if (m->reorder) DNNL_TRY(dnnl_memory_set_data_handle(m->prim, work + m->off));
-        if (m->scales) DNNL_TRY(dnnl_memory_set_data_handle(m->scales, work + s->scales_off));
+        if (m->scales) DNNL_TRY(dnnl_memory_set_data_handle(m->scales, work + m->scales_off));
         if (m->reorder && !m->is_out) PN_TRY(run_reorder(ctx, m->reorder, m->user, m->prim, m->scales));
+        if (m->arg == DNNL_ARG_WEIGHTS && node->op == PN_OP_CONV2D_FWD) ctx->weight_prep_seconds += pn_now() - t0;
         args[nargs].arg = m->arg;
         args[nargs++].memory = m->prim;
     }
@@ -505,6 +652,12 @@ pn_status pn_cpu_conv2d_dnnl_run(cpu_ctx *ctx, pn_node *node) {
         DNNL_TRY(dnnl_memory_set_data_handle(s->scratch, work + s->scratch_off));
         args[nargs].arg = DNNL_ARG_SCRATCHPAD;
         args[nargs++].memory = s->scratch;
+    }
+    if (s->sum_reorder) {
+        DNNL_TRY(dnnl_memory_set_data_handle(s->sum_mem, cpu_ptr(s->sum_addend)));
+        PN_TRY(run_reorder(ctx, s->sum_reorder, s->sum_mem, s->a[s->sum_dst].prim, NULL));
+    } else if (s->sum_addend) {
+        copy_floats(cpu_ptr(s->node->out[0]), cpu_ptr(s->sum_addend), pn_tensor_numel(s->sum_addend));
     }
     DNNL_TRY(dnnl_primitive_execute(s->prim, ctx->stream, nargs, args));
     for (int i = 0; i < s->na; i++) {

@@ -126,7 +126,7 @@ static inline bool is_fusable(pn_op op) {
     return op == PN_OP_BATCHNORM_INFER_FWD || op == PN_OP_RELU_FWD || op == PN_OP_ADD;
 }
 
-static pn_status cpu_prepare(pn_backend *be, pn_node *node) {
+static pn_status cpu_prepare_node(pn_backend *be, pn_node *node) {
     cpu_ctx *ctx = be->ctx;
     if (is_conv(node->op)) return pn_cpu_conv2d_prepare(ctx, node);
 #ifdef PN_HAVE_ONEDNN
@@ -140,7 +140,16 @@ static pn_status cpu_prepare(pn_backend *be, pn_node *node) {
     return PN_OK;
 }
 
+static pn_status cpu_prepare(pn_backend *be, pn_node *node) {
+    cpu_ctx *ctx = be->ctx;
+    double t0 = pn_now();
+    pn_status st = cpu_prepare_node(be, node);
+    ctx->prepare_seconds += pn_now() - t0;
+    return st;
+}
+
 static pn_status cpu_run(cpu_ctx *ctx, pn_node *node) {
+    if (ctx->int8) PN_TRY(pn_cpu_calib_observe(ctx, node));
 #ifdef PN_HAVE_ONEDNN
     if (is_fusable(node->op) && pn_cpu_fused_node(node)) return pn_cpu_fused_compute(ctx, node);
 #endif
@@ -211,6 +220,8 @@ static void cpu_destroy(pn_backend *be) {
     if (ctx->stream) dnnl_stream_destroy(ctx->stream);
     if (ctx->engine) dnnl_engine_destroy(ctx->engine);
 #endif
+    pn_cpu_conv_algo_free(ctx);
+    pn_cpu_int8_free(ctx);
     free(ctx->work);
     free(ctx);
     free(be);
@@ -253,6 +264,8 @@ pn_status pn_cpu_backend_create(int threads, pn_backend **out) {
     ctx->profile = profile && strcmp(profile, "1") == 0;
     const char *fuse = getenv("PN_CPU_FUSE");
     ctx->fuse = !(fuse && strcmp(fuse, "0") == 0);
+    const char *algo = getenv("PN_CPU_CONV_ALGO");
+    if (algo && pn_cpu_set_conv_algo(be, algo) != PN_OK) ctx->conv_algo = PN_CPU_CONV_DIRECT;
     cpu_set_threads(be, threads);
     *out = be;
     return PN_OK;

@@ -15,6 +15,44 @@ pn_status pn_cpu_backend_create(int threads, pn_backend **out);
  * Names the missing ISA (AVX512_BF16) when the CPU lacks it. Writes at most n bytes into why. */
 void pn_cpu_bf16_unavailable(char *why, size_t n);
 
+/* Convolution algorithms (--conv-algo): direct everywhere, Winograd for every 3x3 stride-1 convolution where oneDNN
+ * has it, or per shape whichever a one-time measurement found faster. The default is PN_CPU_CONV_ALGO, else direct. */
+enum { PN_CPU_CONV_DIRECT, PN_CPU_CONV_WINOGRAD, PN_CPU_CONV_AUTO };
+pn_status pn_cpu_set_conv_algo(pn_backend *be, const char *algo);
+/* Whether a prepared conv node runs Winograd. */
+bool pn_cpu_conv_is_winograd(const pn_node *node);
+/* Whether this CPU and build have Winograd convolutions; if not, why (one sentence). */
+bool pn_cpu_winograd_available(void);
+const char *pn_cpu_winograd_why(void);
+/* The per-shape choices of auto across runs: load adds the file's entries for this CPU, ISA and thread count (a
+ * missing file is fine); save rewrites it atomically when something new was measured. No-ops on other backends. */
+pn_status pn_cpu_conv_algo_load(pn_backend *be, const char *path);
+pn_status pn_cpu_conv_algo_save(pn_backend *be, const char *path);
+
+/* What the cpu backend spent its time on outside the ops proper, for start-up breakdowns (zeros on other backends). */
+typedef struct pn_cpu_stats {
+    double prepare_seconds;         /* preparing nodes: oneDNN primitive creation, reorders, fusion, algorithm choice */
+    double algo_seconds;            /* of which: timing direct against Winograd (auto) */
+    int algo_shapes, algo_winograd; /* shapes with a choice, and how many of them run Winograd */
+    double weight_prep_seconds;     /* forward passes: folding BatchNorm into the weights and reordering them */
+} pn_cpu_stats;
+void pn_cpu_stats_get(pn_backend *be, pn_cpu_stats *out);
+
+/* int8 inference (oneDNN builds): the forward convolutions named by `labels` (node labels, e.g.
+ * "encoder.layer1.0.conv1") run with an 8-bit input quantized over [lo, hi] (u8 when lo >= 0, else s8), s8 weights
+ * with one scale per output channel (after BatchNorm folding) and a float32 output; the others stay float32. Applies to
+ * nodes prepared from now on. Calibration: while on, every forward convolution records the range of its input. */
+bool pn_cpu_int8_available(void);
+pn_status pn_cpu_int8_set(pn_backend *be, int n, const char *const *labels, const float *lo, const float *hi);
+pn_status pn_cpu_calibrate(pn_backend *be, bool on);
+/* The ranges recorded so far (pointers valid until the next forward or the backend closes); returns their count. */
+int pn_cpu_calibration(pn_backend *be, const char *const **labels, const float **lo, const float **hi);
+/* Entry i's range with the values beyond the `percentile`-th percentile of |x| clipped (100: min and max). */
+void pn_cpu_calibration_range(pn_backend *be, int i, double percentile, float *lo, float *hi);
+
+struct cpu_algo_entry;
+struct cpu_int8;
+
 /* The backend's shared state. `work` is one scratch area reused by every node (compute is serial);
  * prepare grows it, compute never allocates. */
 typedef struct cpu_ctx {
@@ -31,11 +69,21 @@ typedef struct cpu_ctx {
     pn_node *ran_conv;
     int ran_step;
     int64_t op_calls[PN_OP_COUNT];
+    int conv_algo;               /* PN_CPU_CONV_* */
+    struct cpu_algo_entry *algo; /* the choices per shape (conv2d_algo.c) */
+    int n_algo, cap_algo, algo_saved;
+    double algo_seconds, prepare_seconds, weight_prep_seconds;
+    struct cpu_int8 *int8; /* int8 convolutions and calibration (conv2d_int8.c) */
 #ifdef PN_HAVE_ONEDNN
     dnnl_engine_t engine;
     dnnl_stream_t stream;
 #endif
 } cpu_ctx;
+
+void pn_cpu_conv_algo_free(cpu_ctx *ctx);
+void pn_cpu_int8_free(cpu_ctx *ctx);
+/* Calibration: records the range of a forward conv's input (a no-op when not calibrating). */
+pn_status pn_cpu_calib_observe(cpu_ctx *ctx, const pn_node *node);
 
 /* Grows the shared scratch area to at least `bytes` (prepare only). */
 pn_status pn_cpu_work_reserve(cpu_ctx *ctx, size_t bytes);
