@@ -30,8 +30,8 @@ struct pn_graph {
     pn_node *nodes;
     int n_nodes, cap_nodes;
     int n_prepared;
-    int fwd_end;  /* during pn_graph_backward: the forward program is nodes [0, fwd_end) */
-    int bwd_step; /* during pn_graph_backward: the forward node being differentiated */
+    int fwd_end;   /* during pn_graph_backward: the forward program is nodes [0, fwd_end) */
+    int bwd_step;  /* during pn_graph_backward: the forward node being differentiated */
     char **labels; /* the graph's copies of the node labels (callers build them in buffers of their own) */
     int n_labels, cap_labels;
     pn_buffer arena;

@@ -222,7 +222,8 @@ int main(void) {
     CHECK(pn_arch_conv_shapes(&arch, 512, 512, layers, 128, &n) == PN_OK);
     CHECK_MSG(n > 10, "the resnet34 U-Net has %d convolution shapes", n);
     for (int i = 0; i < n; i++)
-        if (layers[i].k == 3 && layers[i].stride == 1 && layers[i].groups == 1) check_layer(be, &layers[i], (uint32_t)i);
+        if (layers[i].k == 3 && layers[i].stride == 1 && layers[i].groups == 1)
+            check_layer(be, &layers[i], (uint32_t)i);
     pn_backend_close(be);
     return check_report("test_winograd");
 }

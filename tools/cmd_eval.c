@@ -39,8 +39,8 @@ static pn_status parse_w(const char *text, double w[3]) {
 static void print_result(const eval_args *a, const pn_run_settings *rs, const pn_run_grid *grid,
                          const pn_val_result *v) {
     char text[64];
-    printf("eval %s fold %d: %lld images (%lld with pneumothorax) at %d, tta %s, input normalisation %s\n",
-           a->weights, a->fold, (long long)v->images, (long long)v->positives, rs->size, a->tta, rs->norm);
+    printf("eval %s fold %d: %lld images (%lld with pneumothorax) at %d, tta %s, input normalisation %s\n", a->weights,
+           a->fold, (long long)v->images, (long long)v->positives, rs->size, a->tta, rs->norm);
     printf("triplet (top, min_area in 1024-pixels, bottom)   kaggle   dice+    empty-acc\n");
     int n = grid->g.n_top * grid->g.n_area * grid->g.n_bottom;
     for (int i = 0; i < n; i++) {

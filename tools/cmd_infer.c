@@ -52,8 +52,7 @@ static pn_status run_infer(const infer_args *a) {
     bool int8 = false;
     if (st == PN_OK) st = pn_int8_apply(be, a->weights, &int8);
     pn_startup_lap(&clock, "backend");
-    if (st == PN_OK)
-        st = pn_startup_load_model(&clock, a->encoder, a->decoder, a->attention, a->weights, be, &m);
+    if (st == PN_OK) st = pn_startup_load_model(&clock, a->encoder, a->decoder, a->attention, a->weights, be, &m);
     if (st == PN_OK && pn_unet_card(m)->normalize[0]) /* infer takes its input already scaled */
         pn_log_info("the weights expect '%s' input normalisation (infer uses the input as given)",
                     pn_unet_card(m)->normalize);

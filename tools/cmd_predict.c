@@ -213,9 +213,10 @@ static pn_status write_submission(const predictor *p) {
         st = pn_atomic_commit(&af);
         char text[64];
         if (st == PN_OK)
-            pn_log_info("wrote %s: %d rows, %lld with a mask (triplet %s in 1024-pixels, at %d, input normalisation %s)",
-                        a->out, n, (long long)positive, pn_triplet_text(&p->rs.triplet, text, sizeof text),
-                        p->rs.size, p->rs.norm);
+            pn_log_info(
+                "wrote %s: %d rows, %lld with a mask (triplet %s in 1024-pixels, at %d, input normalisation %s)",
+                a->out, n, (long long)positive, pn_triplet_text(&p->rs.triplet, text, sizeof text), p->rs.size,
+                p->rs.norm);
     }
     if (a->sample) pn_csv_free(&sample);
     free(order);

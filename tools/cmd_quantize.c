@@ -175,8 +175,7 @@ static pn_status run_quantize(quantize_args *a) {
 }
 
 int pn_cmd_quantize(int argc, char **argv) {
-    quantize_args a = {
-        .keep = "encoder.conv1,segmentation_head.0", .n = 64, .percentile = DEFAULT_PERCENTILE};
+    quantize_args a = {.keep = "encoder.conv1,segmentation_head.0", .n = 64, .percentile = DEFAULT_PERCENTILE};
     const pn_opt opts[] = {
         {"weights", PN_OPT_STR, &a.weights, "W", "float32 weights to quantize (safetensors, smp names)", true},
         {"calib", PN_OPT_STR, &a.calib, "DIR", "calibration images: a folder of PNGs, e.g. prepared DATA/train", true},
@@ -207,8 +206,11 @@ int pn_cmd_quantize(int argc, char **argv) {
         "range of every convolution. Wq holds W's float32 weights and those ranges; infer, eval and predict (cpu "
         "backend) then run each listed convolution with an 8-bit input (one scale from its range), 8-bit weights "
         "(one symmetric scale per output channel, BatchNorm folded in first) and a float32 output."};
-    const pn_opt_range ranges[] = {PN_AT_LEAST("n", 1), PN_AT_LEAST("size", 0), PN_BETWEEN("percentile", 50, 100),
-                                   PN_AT_LEAST("threads", 0), {NULL, 0, 0, false, false}};
+    const pn_opt_range ranges[] = {PN_AT_LEAST("n", 1),
+                                   PN_AT_LEAST("size", 0),
+                                   PN_BETWEEN("percentile", 50, 100),
+                                   PN_AT_LEAST("threads", 0),
+                                   {NULL, 0, 0, false, false}};
     int rc = pn_cli_parse_ranged(argc, argv, opts, ranges, &help);
     if (rc) return rc < 0 ? 0 : rc;
     a.threads = pn_cap_threads("--threads", a.threads);
