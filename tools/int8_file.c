@@ -3,6 +3,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "int8_file.h"
 
+#include "data/pth.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,9 +68,9 @@ static bool parse(const char *value, int8_table *t) {
 
 pn_status pn_int8_apply(pn_backend *be, const char *weights, bool *is_int8) {
     *is_int8 = false;
-    pn_st_file *f;
-    PN_TRY(pn_st_open(weights, &f));
-    const char *value = pn_st_meta(f, PN_INT8_META_KEY);
+    pn_st_file *f = NULL; /* a PyTorch checkpoint is a float32 model */
+    if (!pn_pth_sniff(weights)) PN_TRY(pn_st_open_header(weights, &f));
+    const char *value = f ? pn_st_meta(f, PN_INT8_META_KEY) : NULL;
     pn_status st = PN_OK;
     if (!value && strcmp(be->name, "cpu") == 0 && pn_cpu_int8_available())
         st = pn_cpu_int8_set(be, 0, NULL, NULL, NULL); /* a float32 model: none of an earlier model's ranges */
@@ -89,6 +91,6 @@ pn_status pn_int8_apply(pn_backend *be, const char *weights, bool *is_int8) {
         if (st == PN_OK) pn_log_info("%s: int8 model, %d convolutions in int8", weights, t.n);
         table_free(&t);
     }
-    pn_st_close(f);
+    if (f) pn_st_close(f);
     return st;
 }
