@@ -707,6 +707,29 @@ const pn_st_entry *pn_st_find(const pn_st_file *f, const char *name) {
     return NULL;
 }
 
+const char *pn_st_unprefixed(const char *name) { return strncmp(name, "module.", 7) == 0 ? name + 7 : name; }
+
+const pn_st_entry *pn_st_find_unprefixed(const pn_st_file *f, const char *name) {
+    for (int i = 0; i < f->count; i++)
+        if (strcmp(pn_st_unprefixed(f->entries[i].name), name) == 0) return &f->entries[i];
+    return NULL;
+}
+
+bool pn_st_has_shape(const pn_st_entry *e, int ndim, const int64_t *shape) {
+    if (e->ndim != ndim) return false;
+    for (int i = 0; i < ndim; i++)
+        if (e->shape[i] != shape[i]) return false;
+    return true;
+}
+
+const char *pn_shape_text(int ndim, const int64_t *shape, char *buf, size_t n) {
+    size_t used = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < ndim && used < n; i++)
+        used += (size_t)snprintf(buf + used, n - used, i ? ", %lld" : "%lld", (long long)shape[i]);
+    if (used < n) snprintf(buf + used, n - used, "]");
+    return buf;
+}
+
 const char *pn_st_meta(const pn_st_file *f, const char *key) {
     for (int i = 0; i < f->meta_count; i++)
         if (strcmp(f->meta_keys[i], key) == 0) return f->meta_values[i];

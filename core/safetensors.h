@@ -54,6 +54,14 @@ pn_status pn_st_open_header(const char *path, pn_st_file **out);
 void pn_st_close(pn_st_file *f);
 /* The entry called `name`, or NULL. */
 const pn_st_entry *pn_st_find(const pn_st_file *f, const char *name);
+/* A tensor name without the "module." prefix that PyTorch's DataParallel adds to every key. */
+const char *pn_st_unprefixed(const char *name);
+/* The entry whose name, without a "module." prefix, is `name`; NULL if none. */
+const pn_st_entry *pn_st_find_unprefixed(const pn_st_file *f, const char *name);
+/* Whether the entry has exactly this shape. */
+bool pn_st_has_shape(const pn_st_entry *e, int ndim, const int64_t *shape);
+/* "[a, b, c]" into buf (truncated to n bytes); returns buf. */
+const char *pn_shape_text(int ndim, const int64_t *shape, char *buf, size_t n);
 /* Number of elements of an entry. */
 int64_t pn_st_numel(const pn_st_entry *e);
 /* Converts an F32/F16/BF16/F64 entry into `count` floats (count must equal numel). */

@@ -8,31 +8,13 @@
 
 #define KEY_LEN 256
 
-/* Strips an optional "module." prefix (DataParallel checkpoints). */
-static const char *canonical(const char *name) { return strncmp(name, "module.", 7) == 0 ? name + 7 : name; }
-
-static const pn_st_entry *find_entry(const pn_st_file *f, const char *key) {
-    for (int i = 0; i < f->count; i++)
-        if (strcmp(canonical(f->entries[i].name), key) == 0) return &f->entries[i];
-    return NULL;
-}
-
-static void shape_text(int ndim, const int64_t *shape, char *buf, size_t n) {
-    size_t used = (size_t)snprintf(buf, n, "[");
-    for (int i = 0; i < ndim && used < n; i++)
-        used += (size_t)snprintf(buf + used, n - used, i ? ", %lld" : "%lld", (long long)shape[i]);
-    if (used < n) snprintf(buf + used, n - used, "]");
-}
-
 pn_status pn_unet_read_tensor(const pn_st_file *f, const char *key, const pn_tensor *t) {
-    const pn_st_entry *e = find_entry(f, key);
+    const pn_st_entry *e = pn_st_find_unprefixed(f, key);
     if (!e) return pn_error(PN_ERR_FORMAT, "%s: missing tensor '%s'", f->path, key);
-    bool same = e->ndim == t->ndim;
-    for (int i = 0; same && i < t->ndim; i++) same = e->shape[i] == t->shape[i];
-    if (!same) {
+    if (!pn_st_has_shape(e, t->ndim, t->shape)) {
         char want[96], got[96];
-        shape_text(t->ndim, t->shape, want, sizeof want);
-        shape_text(e->ndim, e->shape, got, sizeof got);
+        pn_shape_text(t->ndim, t->shape, want, sizeof want);
+        pn_shape_text(e->ndim, e->shape, got, sizeof got);
         return pn_error(PN_ERR_FORMAT, "%s: tensor '%s' has shape %s, the model expects %s", f->path, key, got, want);
     }
     int64_t n = pn_tensor_numel(t);
@@ -45,7 +27,7 @@ pn_status pn_unet_read_tensor(const pn_st_file *f, const char *key, const pn_ten
 }
 
 static pn_status load_counter(const pn_st_file *f, const char *key, int64_t *out) {
-    const pn_st_entry *e = find_entry(f, key);
+    const pn_st_entry *e = pn_st_find_unprefixed(f, key);
     if (!e) return pn_error(PN_ERR_FORMAT, "%s: missing tensor '%s'", f->path, key);
     if (pn_st_numel(e) != 1) return pn_error(PN_ERR_FORMAT, "%s: tensor '%s' must hold one value", f->path, key);
     return pn_st_read_i64(f, e, out, 1);
@@ -54,17 +36,12 @@ static pn_status load_counter(const pn_st_file *f, const char *key, int64_t *out
 /* Every entry of the file must be a tensor the model has (or one its architecture sets aside: AlbuNet's aliases). */
 static pn_status check_no_extra(pn_unet *m, const pn_st_file *f) {
     for (int i = 0; i < f->count; i++) {
-        const char *name = canonical(f->entries[i].name);
+        const char *name = pn_st_unprefixed(f->entries[i].name);
         bool known = pn_arch_is_set_aside(pn_unet_arch(m), name);
         for (int p = 0; !known && p < pn_unet_num_params(m); p++)
             known = strcmp(pn_unet_param_at(m, p)->name, name) == 0;
-        for (int b = 0; !known && b < pn_unet_num_bns(m); b++) {
-            const char *prefix = pn_unet_bn_at(m, b)->prefix;
-            size_t len = strlen(prefix);
-            known = strncmp(name, prefix, len) == 0 && name[len] == '.' &&
-                    (strcmp(name + len + 1, "running_mean") == 0 || strcmp(name + len + 1, "running_var") == 0 ||
-                     strcmp(name + len + 1, "num_batches_tracked") == 0);
-        }
+        for (int b = 0; !known && b < pn_unet_num_bns(m); b++)
+            known = pn_is_bn_buffer(name, pn_unet_bn_at(m, b)->prefix);
         if (!known)
             return pn_error(PN_ERR_FORMAT, "%s: unexpected tensor '%s' (not part of this model)", f->path,
                             f->entries[i].name);
@@ -86,7 +63,7 @@ pn_status pn_unet_read_weights(pn_unet *m, const pn_st_file *f, const char *pref
         snprintf(key, sizeof key, "%s%s.running_var", prefix, b->prefix);
         PN_TRY(pn_unet_read_tensor(f, key, &b->running_var));
         snprintf(key, sizeof key, "%s%s.num_batches_tracked", prefix, b->prefix);
-        if (find_entry(f, key)) PN_TRY(load_counter(f, key, &b->num_batches_tracked));
+        if (pn_st_find_unprefixed(f, key)) PN_TRY(load_counter(f, key, &b->num_batches_tracked));
     }
     return PN_OK;
 }

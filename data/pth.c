@@ -636,6 +636,31 @@ static float half_to_float(uint16_t h) {
     return h & 0x8000 ? -v : v;
 }
 
+/* An integer or bool element (0 for another dtype). */
+static int64_t element_i64(pn_torch_dtype dt, const uint8_t *b) {
+    switch (dt) {
+    case PN_TD_I64: {
+        int64_t v;
+        memcpy(&v, b, 8);
+        return v;
+    }
+    case PN_TD_I32: {
+        int32_t v;
+        memcpy(&v, b, 4);
+        return v;
+    }
+    case PN_TD_I16: {
+        int16_t v;
+        memcpy(&v, b, 2);
+        return v;
+    }
+    case PN_TD_I8: return (int8_t)b[0];
+    case PN_TD_U8: return b[0];
+    case PN_TD_BOOL: return b[0] != 0;
+    default: return 0;
+    }
+}
+
 static float element_f32(pn_torch_dtype dt, const uint8_t *b) {
     switch (dt) {
     case PN_TD_F32: {
@@ -661,49 +686,13 @@ static float element_f32(pn_torch_dtype dt, const uint8_t *b) {
         memcpy(&v, &w, 4);
         return v;
     }
-    case PN_TD_I64: {
-        int64_t v;
-        memcpy(&v, b, 8);
-        return (float)v;
-    }
-    case PN_TD_I32: {
-        int32_t v;
-        memcpy(&v, b, 4);
-        return (float)v;
-    }
-    case PN_TD_I16: {
-        int16_t v;
-        memcpy(&v, b, 2);
-        return (float)v;
-    }
-    case PN_TD_I8: return (float)(int8_t)b[0];
-    case PN_TD_U8: return (float)b[0];
-    case PN_TD_BOOL: return b[0] ? 1.0f : 0.0f;
+    case PN_TD_I64:
+    case PN_TD_I32:
+    case PN_TD_I16:
+    case PN_TD_I8:
+    case PN_TD_U8:
+    case PN_TD_BOOL: return (float)element_i64(dt, b);
     default: return NAN;
-    }
-}
-
-static int64_t element_i64(pn_torch_dtype dt, const uint8_t *b) {
-    switch (dt) {
-    case PN_TD_I64: {
-        int64_t v;
-        memcpy(&v, b, 8);
-        return v;
-    }
-    case PN_TD_I32: {
-        int32_t v;
-        memcpy(&v, b, 4);
-        return v;
-    }
-    case PN_TD_I16: {
-        int16_t v;
-        memcpy(&v, b, 2);
-        return v;
-    }
-    case PN_TD_I8: return (int8_t)b[0];
-    case PN_TD_U8: return b[0];
-    case PN_TD_BOOL: return b[0] != 0;
-    default: return 0;
     }
 }
 

@@ -67,4 +67,27 @@ static inline pn_status golden_set(const pn_st_file *g, pn_tensor *t, const char
     return st;
 }
 
+/* The normalized error (root of summed squares of differences over that of the golden) of gradient `grad` against
+ * golden tensor "grad/<param>", which holds an evenly spaced sample of it (element j of k is the gradient's
+ * element j*n/k). A gradient PyTorch has as exactly zero is held to zero (the plain root sum of squares). Returns
+ * false (a message printed) when the golden lacks it or the gradient cannot be read. */
+static inline bool golden_grad_error(const pn_st_file *g, const char *param, const pn_tensor *grad, double *err) {
+    char key[160];
+    snprintf(key, sizeof key, "grad/%s", param);
+    int64_t k = 0, n = pn_tensor_numel(grad);
+    double *want = golden_get(g, key, &k);
+    float *got = malloc((size_t)n * sizeof *got);
+    bool ok = want && got && pn_tensor_get(grad, got) == PN_OK;
+    double num = 0, den = 0;
+    for (int64_t j = 0; ok && j < k; j++) {
+        double d = got[(j * n) / k] - want[j];
+        num += d * d;
+        den += want[j] * want[j];
+    }
+    *err = den > 0 ? sqrt(num / den) : sqrt(num);
+    free(got);
+    free(want);
+    return ok;
+}
+
 #endif

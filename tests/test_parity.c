@@ -61,25 +61,12 @@ static void compare_grads(const char *be, pn_unet *m) {
     for (int i = 0; i < pn_unet_num_params(m); i++) {
         pn_unet_param *p = pn_unet_param_at(m, i);
         char key[160];
-        snprintf(key, sizeof key, "grad/%s", p->name);
-        int64_t k, n = pn_tensor_numel(&p->grad);
-        double *want = golden_get(golden, key, &k);
         snprintf(key, sizeof key, "grad_err32/%s", p->name);
-        double tol = oracle ? 1e-3 : fmax(1e-3, 4 * golden_scalar(golden, key));
-        float *g = malloc((size_t)n * sizeof *g);
-        CHECK(pn_tensor_get(&p->grad, g) == PN_OK);
-        double num = 0, den = 0;
-        for (int64_t j = 0; want && j < k; j++) {
-            double d = g[(j * n) / k] - want[j];
-            num += d * d;
-            den += want[j] * want[j];
-        }
-        double err = sqrt(num / fmax(den, 1e-300));
-        CHECK_MSG(want && err <= tol, "%s gradient of %s: normalized error %.3g > %.3g", be, p->name, err, tol);
+        double tol = oracle ? 1e-3 : fmax(1e-3, 4 * golden_scalar(golden, key)), err = INFINITY;
+        bool found = golden_grad_error(golden, p->name, &p->grad, &err);
+        CHECK_MSG(found && err <= tol, "%s gradient of %s: normalized error %.3g > %.3g", be, p->name, err, tol);
         if (err > worst) worst = err, worst_name = p->name;
         worst_ratio = fmax(worst_ratio, err / tol);
-        free(g);
-        free(want);
     }
     printf("  %s gradients: worst normalized error %.3g (%s), worst error/tolerance %.2f\n", be, worst, worst_name,
            worst_ratio);

@@ -56,25 +56,11 @@ static void compare_grads(const pn_st_file *g, const char *what, bool strict, pn
     for (int i = 0; i < pn_unet_num_params(m); i++) {
         pn_unet_param *p = pn_unet_param_at(m, i);
         char key[160];
-        snprintf(key, sizeof key, "grad/%s", p->name);
-        int64_t k = 0, n = pn_tensor_numel(&p->grad);
-        double *want = golden_get(g, key, &k);
         snprintf(key, sizeof key, "grad_err32/%s", p->name);
-        double tol = fmax(strict ? 1e-3 : 0.1, 4 * golden_scalar(g, key));
-        float *got = malloc((size_t)n * sizeof *got);
-        CHECK(pn_tensor_get(&p->grad, got) == PN_OK);
-        double num = 0, den = 0;
-        for (int64_t j = 0; want && j < k; j++) {
-            double d = got[(j * n) / k] - want[j];
-            num += d * d;
-            den += want[j] * want[j];
-        }
-        /* a gradient PyTorch has as exactly zero (smp's attention1 of the last block is never applied) stays zero */
-        double err = den > 0 ? sqrt(num / den) : sqrt(num);
-        CHECK_MSG(want && err <= tol, "%s gradient of %s: normalized error %.3g > %.3g", what, p->name, err, tol);
+        double tol = fmax(strict ? 1e-3 : 0.1, 4 * golden_scalar(g, key)), err = INFINITY;
+        bool found = golden_grad_error(g, p->name, &p->grad, &err);
+        CHECK_MSG(found && err <= tol, "%s gradient of %s: normalized error %.3g > %.3g", what, p->name, err, tol);
         if (err > worst) worst = err, worst_name = p->name;
-        free(got);
-        free(want);
     }
     printf("  %s gradients: worst normalized error %.3g (%s)\n", what, worst, worst_name);
 }

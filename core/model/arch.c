@@ -65,36 +65,22 @@ const char *pn_arch_encoder_names(void) {
 
 /* ---------------- recognising a file ---------------- */
 
-static const char *canonical(const char *name) { return strncmp(name, "module.", 7) == 0 ? name + 7 : name; }
+bool pn_is_bn_buffer(const char *name, const char *bn_prefix) {
+    size_t len = strlen(bn_prefix);
+    if (strncmp(name, bn_prefix, len) != 0 || name[len] != '.') return false;
+    const char *tail = name + len + 1;
+    return strcmp(tail, "running_mean") == 0 || strcmp(tail, "running_var") == 0 ||
+           strcmp(tail, "num_batches_tracked") == 0;
+}
 
 /* Tensors an AlbuNet checkpoint holds besides its parameters: the same encoder modules again under the names the
  * winner's model registered them a second time (conv1.0/conv1.1 = encoder.conv1/bn1, conv2..conv5 =
  * encoder.layer1..4), and the unused classifier encoder.fc. */
 bool pn_arch_is_set_aside(const pn_arch *a, const char *name) {
     if (strcmp(a->decoder, "albunet") != 0) return false;
-    name = canonical(name);
+    name = pn_st_unprefixed(name);
     if (strncmp(name, "encoder.fc.", 11) == 0) return true;
     return strncmp(name, "conv", 4) == 0 && name[4] >= '1' && name[4] <= '5' && name[5] == '.';
-}
-
-static const pn_st_entry *find_entry(const pn_st_file *f, const char *key) {
-    for (int i = 0; i < f->count; i++)
-        if (strcmp(canonical(f->entries[i].name), key) == 0) return &f->entries[i];
-    return NULL;
-}
-
-static void shape_text(int ndim, const int64_t *shape, char *buf, size_t n) {
-    size_t used = (size_t)snprintf(buf, n, "[");
-    for (int i = 0; i < ndim && used < n; i++)
-        used += (size_t)snprintf(buf + used, n - used, i ? ", %lld" : "%lld", (long long)shape[i]);
-    if (used < n) snprintf(buf + used, n - used, "]");
-}
-
-static bool same_shape(const pn_st_entry *e, int ndim, const int64_t *shape) {
-    if (e->ndim != ndim) return false;
-    for (int i = 0; i < ndim; i++)
-        if (e->shape[i] != shape[i]) return false;
-    return true;
 }
 
 /* How many of the model's tensors the file has with the right shape, and the first misfit (in why). */
@@ -103,31 +89,28 @@ static int match(const pn_model_desc *d, const pn_st_file *f, char *why, size_t 
     why[0] = 0;
     for (int i = 0; i < d->n_params; i++) {
         const pn_param_decl *p = &d->params[i];
-        const pn_st_entry *e = find_entry(f, p->name);
-        if (e && same_shape(e, p->ndim, p->shape)) {
+        const pn_st_entry *e = pn_st_find_unprefixed(f, p->name);
+        if (e && pn_st_has_shape(e, p->ndim, p->shape)) {
             good++;
             continue;
         }
         if (why[0]) continue;
         char want[64], got[64];
-        shape_text(p->ndim, p->shape, want, sizeof want);
+        pn_shape_text(p->ndim, p->shape, want, sizeof want);
         if (!e)
             snprintf(why, n, "it has no tensor '%s'", p->name);
         else {
-            shape_text(e->ndim, e->shape, got, sizeof got);
+            pn_shape_text(e->ndim, e->shape, got, sizeof got);
             snprintf(why, n, "its '%s' has shape %s, not %s", p->name, got, want);
         }
     }
     for (int i = 0; i < f->count && !why[0]; i++) {
-        const char *name = canonical(f->entries[i].name);
+        const char *name = pn_st_unprefixed(f->entries[i].name);
         if (pn_arch_is_set_aside(&d->arch, name)) continue;
         bool known = false;
         for (int k = 0; !known && k < d->n_params; k++) known = strcmp(d->params[k].name, name) == 0;
         for (int k = 0; !known && k < d->n_bns; k++) {
-            size_t len = strlen(d->bns[k].prefix);
-            known = strncmp(name, d->bns[k].prefix, len) == 0 && name[len] == '.' &&
-                    (strcmp(name + len + 1, "running_mean") == 0 || strcmp(name + len + 1, "running_var") == 0 ||
-                     strcmp(name + len + 1, "num_batches_tracked") == 0);
+            known = pn_is_bn_buffer(name, d->bns[k].prefix);
         }
         if (!known) snprintf(why, n, "its tensor '%s' is not part of that model", f->entries[i].name);
     }

@@ -43,6 +43,9 @@ typedef struct pn_conv_shape {
  * PN_ERR_ARG if more than max. */
 pn_status pn_arch_conv_shapes(const pn_arch *a, int h, int w, pn_conv_shape *out, int max, int *n);
 
+/* Whether `name` is one of the buffers PyTorch saves for the BatchNorm `bn_prefix` (running_mean, running_var,
+ * num_batches_tracked). */
+bool pn_is_bn_buffer(const char *name, const char *bn_prefix);
 /* Whether a tensor of a file of this architecture is set aside on loading rather than matched (AlbuNet: the
  * winner's second names of the encoder modules, conv1.*..conv5.*, and the unused encoder.fc). */
 bool pn_arch_is_set_aside(const pn_arch *a, const char *name);
