@@ -28,20 +28,31 @@ void pn_philox4x32(uint64_t key, const uint32_t ctr[4], uint32_t out[4]) {
 }
 
 pn_rng pn_rng_make(uint64_t seed, uint32_t purpose, uint32_t a, uint32_t b) {
-    pn_rng r = {seed, purpose, a, b, 0};
+    pn_rng r = {.seed = seed, .purpose = purpose, .a = a, .b = b, .index = 0, .cached_block_plus1 = 0};
     return r;
 }
 
 /* Counter layout: (block index low, block index high ^ purpose<<24, a, b). */
-uint32_t pn_rng_word_at(const pn_rng *r, uint64_t i) {
-    uint64_t block = i >> 2;
+static void block_words(const pn_rng *r, uint64_t block, uint32_t out[4]) {
     uint32_t ctr[4] = {(uint32_t)block, (uint32_t)(block >> 32) ^ (r->purpose << 24), r->a, r->b};
-    uint32_t out[4];
     pn_philox4x32(r->seed, ctr, out);
+}
+
+uint32_t pn_rng_word_at(const pn_rng *r, uint64_t i) {
+    uint32_t out[4];
+    block_words(r, i >> 2, out);
     return out[i & 3];
 }
 
-uint32_t pn_rng_u32(pn_rng *r) { return pn_rng_word_at(r, r->index++); }
+/* The same words as pn_rng_word_at, computing each block once for its four words. */
+uint32_t pn_rng_u32(pn_rng *r) {
+    uint64_t i = r->index++, block = i >> 2;
+    if (r->cached_block_plus1 != block + 1) {
+        block_words(r, block, r->cached);
+        r->cached_block_plus1 = block + 1;
+    }
+    return r->cached[i & 3];
+}
 
 float pn_rng_uniform(pn_rng *r) { return (float)(pn_rng_u32(r) >> 8) * (1.0f / 16777216.0f); }
 

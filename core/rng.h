@@ -22,6 +22,9 @@ typedef struct pn_rng {
     uint64_t seed;
     uint32_t purpose, a, b;
     uint64_t index; /* next 32-bit word to hand out */
+    /* the last Philox block drawn (one block gives four words): block number + 1 (0: none yet) and its words */
+    uint64_t cached_block_plus1;
+    uint32_t cached[4];
 } pn_rng;
 
 /* Starts the stream (seed, purpose, a, b) at draw 0. */

@@ -454,24 +454,9 @@ pn_status pn_aug_elastic_u8(uint8_t *img, uint8_t *mask, int w, int h, double al
     return st;
 }
 
-/* n uniforms in [0, 1) equal to n successive pn_rng_uniform(r) draws, one Philox block per 4 words
- * (core/rng.c's counter layout; the first block is checked against pn_rng_word_at). */
+/* n successive pn_rng_uniform(r) draws (the stream computes each Philox block once for its four words). */
 static void fill_uniform(pn_rng *r, float *out, size_t n) {
-    size_t i = 0;
-    bool checked = false;
-    while (i < n && (r->index & 3)) out[i++] = pn_rng_uniform(r);
-    for (; i + 4 <= n; i += 4) {
-        uint64_t block = r->index >> 2;
-        uint32_t ctr[4] = {(uint32_t)block, (uint32_t)(block >> 32) ^ (r->purpose << 24), r->a, r->b}, wd[4];
-        pn_philox4x32(r->seed, ctr, wd);
-        if (!checked) {
-            PN_ASSERT(wd[0] == pn_rng_word_at(r, r->index));
-            checked = true;
-        }
-        for (int j = 0; j < 4; j++) out[i + j] = (float)(wd[j] >> 8) * (1.0f / 16777216.0f);
-        r->index += 4;
-    }
-    while (i < n) out[i++] = pn_rng_uniform(r);
+    for (size_t i = 0; i < n; i++) out[i] = pn_rng_uniform(r);
 }
 
 static pn_status do_elastic(work *k, const tf *t, pn_rng *rng) {
