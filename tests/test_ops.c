@@ -1865,7 +1865,7 @@ static void run_se_albunet_properties(pn_backend *be) {
 /* ---------------- coverage: every op of core/ops.def has cases, and they ran on every backend ---------------- */
 
 static const pn_op all_ops[] = {
-#define OP(E, name, P, nin, nout) PN_OP_##E,
+#define OP(E, name, P, nin, nout, ...) PN_OP_##E,
 #include "core/ops.def"
 #undef OP
 };
