@@ -41,7 +41,7 @@ static const bool op_optional[] = {
 
 _Static_assert(sizeof op_names / sizeof op_names[0] == PN_OP_COUNT, "op table and enum disagree");
 #define OP(E, name, P, nin, nout, opt_in, opt_out, ...)                                                                \
-    _Static_assert(nin <= PN_OP_MAX_IO && nout <= PN_OP_MAX_IO && (opt_in) >> (nin) == 0 && (opt_out) >> (nout) == 0, \
+    _Static_assert(nin <= PN_OP_MAX_IO && nout <= PN_OP_MAX_IO && (opt_in) >> (nin) == 0 && (opt_out) >> (nout) == 0,  \
                    #name);
 #include "ops.def"
 #undef OP

@@ -344,11 +344,11 @@ static void test_ref_table_complete(pn_backend *be) {
 
 /* The per-op facts of ops.def as core reads them. */
 static void test_op_facts(void) {
-    CHECK(pn_op_slot_optional(PN_OP_CONV2D_FWD, false, 2));           /* the bias */
-    CHECK(!pn_op_slot_optional(PN_OP_CONV2D_FWD, false, 1));          /* the weight */
-    CHECK(pn_op_slot_optional(PN_OP_CONV2D_BWD_WEIGHTS, true, 1));    /* db */
-    CHECK(pn_op_slot_optional(PN_OP_SPLIT, true, 1));                 /* db */
-    CHECK(!pn_op_slot_optional(PN_OP_SPLIT, true, 0));                /* da */
+    CHECK(pn_op_slot_optional(PN_OP_CONV2D_FWD, false, 2));        /* the bias */
+    CHECK(!pn_op_slot_optional(PN_OP_CONV2D_FWD, false, 1));       /* the weight */
+    CHECK(pn_op_slot_optional(PN_OP_CONV2D_BWD_WEIGHTS, true, 1)); /* db */
+    CHECK(pn_op_slot_optional(PN_OP_SPLIT, true, 1));              /* db */
+    CHECK(!pn_op_slot_optional(PN_OP_SPLIT, true, 0));             /* da */
     CHECK(!pn_op_optional(PN_OP_CONV2D_FWD) && pn_op_optional(PN_OP_CHANNEL_MUL));
 }
 

@@ -37,8 +37,8 @@ typedef struct op_case {
 } op_case;
 
 static const char *g_op_filter, *g_backend_filter;
-static uint32_t g_stream;      /* the next PN_RNG_TEST stream */
-static int g_ran[PN_OP_COUNT]; /* cases of each op compared on the backend under test (run_cases counts) */
+static uint32_t g_stream;           /* the next PN_RNG_TEST stream */
+static int g_ran[PN_OP_COUNT];      /* cases of each op compared on the backend under test (run_cases counts) */
 static int g_left_out[PN_OP_COUNT]; /* cases of each op the backend under test skipped as an op it leaves out */
 
 /* ---------------- host arrays ---------------- */

@@ -18,7 +18,7 @@
 typedef pn_status (*cpu_op_fn)(cpu_ctx *ctx, pn_node *node);
 
 /* An OPTIONAL op without a file here gets a NULL slot (core/backend.h, dispatch tables). */
-#define OP(E, name, P, nin, nout, opt_in, opt_out, shape, backward, need)                                             \
+#define OP(E, name, P, nin, nout, opt_in, opt_out, shape, backward, need)                                              \
     PN_OP_LINK_##need pn_status pn_cpu_##name(cpu_ctx *ctx, pn_node *node);
 #include "core/ops.def"
 #undef OP

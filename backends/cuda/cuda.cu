@@ -16,7 +16,7 @@ __attribute__((visibility("default"))) pn_status pn_backend_init(int api_version
 typedef pn_status (*cuda_op_fn)(cuda_ctx *ctx, pn_node *node);
 
 /* An OPTIONAL op without a file here gets a NULL slot (core/backend.h, dispatch tables). */
-#define OP(E, name, P, nin, nout, opt_in, opt_out, shape, backward, need)                                             \
+#define OP(E, name, P, nin, nout, opt_in, opt_out, shape, backward, need)                                              \
     PN_OP_LINK_##need pn_status pn_cuda_##name(cuda_ctx *ctx, pn_node *node);
 #include "core/ops.def"
 #undef OP
