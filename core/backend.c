@@ -90,7 +90,8 @@ static pn_status expect_vec(const pn_node *n, const char *what, const pn_tensor 
 
 static int64_t conv_out(int64_t in, int64_t k, int stride, int pad) { return (in + 2 * pad - k) / stride + 1; }
 
-static pn_status check_conv(const pn_node *n) {
+/* CONV2D_FWD / BWD_DATA / BWD_WEIGHTS: x, w and y (or their gradients) agree; the bias is a vector. */
+static pn_status shape_conv(const pn_node *n) {
     const pn_conv2d_params *p = &n->p.conv2d_fwd;
     const pn_tensor *x, *w, *y;
     if (p->stride < 1 || p->pad < 0 || p->groups < 1) return pn_error(PN_ERR_ARG, "conv2d: bad stride/pad/groups");
@@ -115,7 +116,8 @@ static pn_status check_conv(const pn_node *n) {
     return PN_OK;
 }
 
-static pn_status check_batchnorm(const pn_node *n) {
+/* BATCHNORM_*: x and y (dx, dy) the same, the parameters and statistics vectors of x's channels. */
+static pn_status shape_batchnorm(const pn_node *n) {
     const pn_tensor *x = n->op == PN_OP_BATCHNORM_BWD ? n->in[1] : n->in[0];
     if (!x || x->ndim != 4) return pn_error(PN_ERR_ARG, "%s: x must be 4-d", pn_op_name(n->op));
     int64_t c = x->shape[1];
@@ -142,7 +144,8 @@ static pn_status check_batchnorm(const pn_node *n) {
     }
 }
 
-static pn_status check_pool(const pn_node *n) {
+/* MAXPOOL_FWD / BWD: y the pooled size of x. */
+static pn_status shape_pool(const pn_node *n) {
     const pn_pool_params *p = &n->p.maxpool_fwd;
     const pn_tensor *x = n->op == PN_OP_MAXPOOL_FWD ? n->in[0] : n->in[1];
     const pn_tensor *y = n->op == PN_OP_MAXPOOL_FWD ? n->out[0] : n->in[0];
@@ -156,7 +159,8 @@ static pn_status check_pool(const pn_node *n) {
     return PN_OK;
 }
 
-static pn_status check_upsample(const pn_node *n) {
+/* UPSAMPLE2X_* and BILINEAR2X_*: the large tensor twice the small one in H and W. */
+static pn_status shape_resize2x(const pn_node *n) {
     bool fwd = n->op == PN_OP_UPSAMPLE2X_FWD || n->op == PN_OP_BILINEAR2X_FWD;
     const pn_tensor *small = fwd ? n->in[0] : n->out[0];
     const pn_tensor *big = fwd ? n->out[0] : n->in[0];
@@ -165,7 +169,8 @@ static pn_status check_upsample(const pn_node *n) {
                         2 * small->shape[3]);
 }
 
-static pn_status check_concat(const pn_node *n) {
+/* CONCAT / SPLIT: the joined tensor has the channels of both parts. */
+static pn_status shape_concat(const pn_node *n) {
     const pn_tensor *a = n->op == PN_OP_CONCAT ? n->in[0] : n->out[0];
     const pn_tensor *b = n->op == PN_OP_CONCAT ? n->in[1] : n->out[1];
     const pn_tensor *y = n->op == PN_OP_CONCAT ? n->out[0] : n->in[0];
@@ -178,7 +183,7 @@ static pn_status check_concat(const pn_node *n) {
 
 /* GLOBAL_AVG_POOL_*, CHANNEL_MUL*, PIXEL_MUL*: a full tensor x (N,C,H,W) and a reduced one, (N,C,1,1) per channel
  * or (N,1,H,W) per pixel. */
-static pn_status check_reduced(const pn_node *n) {
+static pn_status shape_reduced(const pn_node *n) {
     const pn_tensor *x, *r, *other = NULL;
     bool per_pixel = false;
     switch (n->op) {
@@ -195,7 +200,8 @@ static pn_status check_reduced(const pn_node *n) {
     return expect_shape(n, "the per-channel tensor", r, 4, x->shape[0], x->shape[1], 1, 1);
 }
 
-static pn_status check_all_same(const pn_node *n) {
+/* Elementwise ops: every input and output has the shape of the first input (or of the output). */
+static pn_status shape_same(const pn_node *n) {
     const pn_tensor *ref = n->in[0] ? n->in[0] : n->out[0];
     int nin = pn_op_num_inputs(n->op), nout = pn_op_num_outputs(n->op);
     for (int i = 0; i < nin; i++) PN_TRY(expect_same(n, "input", n->in[i], ref));
@@ -203,44 +209,24 @@ static pn_status check_all_same(const pn_node *n) {
     return PN_OK;
 }
 
-static pn_status check_shapes(const pn_node *n) {
-    switch (n->op) {
-    case PN_OP_CONV2D_FWD:
-    case PN_OP_CONV2D_BWD_DATA:
-    case PN_OP_CONV2D_BWD_WEIGHTS: return check_conv(n);
-    case PN_OP_BATCHNORM_TRAIN_FWD:
-    case PN_OP_BATCHNORM_INFER_FWD:
-    case PN_OP_BATCHNORM_APPLY:
-    case PN_OP_BATCHNORM_BWD: return check_batchnorm(n);
-    case PN_OP_MAXPOOL_FWD:
-    case PN_OP_MAXPOOL_BWD: return check_pool(n);
-    case PN_OP_UPSAMPLE2X_FWD:
-    case PN_OP_UPSAMPLE2X_BWD:
-    case PN_OP_BILINEAR2X_FWD:
-    case PN_OP_BILINEAR2X_BWD: return check_upsample(n);
-    case PN_OP_GLOBAL_AVG_POOL_FWD:
-    case PN_OP_GLOBAL_AVG_POOL_BWD:
-    case PN_OP_CHANNEL_MUL:
-    case PN_OP_CHANNEL_MUL_BWD_SCALE:
-    case PN_OP_PIXEL_MUL:
-    case PN_OP_PIXEL_MUL_BWD_SCALE: return check_reduced(n);
-    case PN_OP_CONCAT:
-    case PN_OP_SPLIT: return check_concat(n);
-    case PN_OP_SUM_SQUARES: return expect_vec(n, "s", n->out[0], 1);
-    case PN_OP_COMBO_LOSS_FWD:
-        PN_TRY(expect_same(n, "target", n->in[1], n->in[0]));
-        return expect_vec(n, "loss", n->out[0], 1);
-    case PN_OP_FILL: return PN_OK;
-    default: return check_all_same(n);
-    }
+/* SUM_SQUARES: s is one element. */
+static pn_status shape_scalar_out(const pn_node *n) { return expect_vec(n, "s", n->out[0], 1); }
+
+/* COMBO_LOSS_FWD: target as logits, the loss one element. */
+static pn_status shape_loss(const pn_node *n) {
+    PN_TRY(expect_same(n, "target", n->in[1], n->in[0]));
+    return expect_vec(n, "loss", n->out[0], 1);
 }
 
-static bool slot_optional(pn_op op, bool is_out, int i) {
-    if (op == PN_OP_CONV2D_FWD && !is_out && i == 2) return true;
-    if (op == PN_OP_CONV2D_BWD_WEIGHTS && is_out && i == 1) return true;
-    if (op == PN_OP_SPLIT && is_out && i == 1) return true;
-    return false;
-}
+/* Each op's shape rule, named in its ops.def row (`any`: no rule). */
+typedef pn_status (*shape_rule)(const pn_node *n);
+#define shape_any NULL
+static const shape_rule shape_rules[PN_OP_COUNT] = {
+#define OP(E, name, P, nin, nout, opt_in, opt_out, shape, ...) [PN_OP_##E] = shape_##shape,
+#include "ops.def"
+#undef OP
+};
+#undef shape_any
 
 pn_status pn_node_check(const pn_node *n) {
     if ((unsigned)n->op >= PN_OP_COUNT) return pn_error(PN_ERR_ARG, "unknown op %d", (int)n->op);
@@ -257,7 +243,7 @@ pn_status pn_node_check(const pn_node *n) {
                 continue;
             }
             if (!t) {
-                if (slot_optional(n->op, is_out, i)) continue;
+                if (pn_op_slot_optional(n->op, is_out, i)) continue;
                 return pn_error(PN_ERR_ARG, "%s: %s slot %d is missing", pn_op_name(n->op), is_out ? "output" : "input",
                                 i);
             }
@@ -267,7 +253,7 @@ pn_status pn_node_check(const pn_node *n) {
                 return pn_error(PN_ERR_ARG, "%s: a tensor runs past its buffer", pn_op_name(n->op));
         }
     }
-    return check_shapes(n);
+    return shape_rules[n->op] ? shape_rules[n->op](n) : PN_OK;
 }
 
 const char *pn_node_unsupported(pn_backend *be, const pn_node *node) {
@@ -275,10 +261,16 @@ const char *pn_node_unsupported(pn_backend *be, const pn_node *node) {
     return be->supports_op(be, node);
 }
 
-pn_status pn_node_prepare(pn_backend *be, pn_node *node) {
+pn_status pn_node_supported(pn_backend *be, const pn_node *node) {
     PN_TRY(pn_node_check(node));
     const char *why = pn_node_unsupported(be, node);
-    if (why) return pn_error(PN_ERR_UNSUPPORTED, "backend %s cannot run %s: %s", be->name, pn_op_name(node->op), why);
+    if (!why) return PN_OK;
+    return pn_error(PN_ERR_UNSUPPORTED, "backend %s cannot run %s%s%s: %s", be->name, pn_op_name(node->op),
+                    node->label ? " " : "", node->label ? node->label : "", why);
+}
+
+pn_status pn_node_prepare(pn_backend *be, pn_node *node) {
+    PN_TRY(pn_node_supported(be, node));
     if (be->prepare) return be->prepare(be, node);
     return PN_OK;
 }

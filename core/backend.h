@@ -66,6 +66,17 @@ typedef struct pn_backend {
     pn_status (*collectives)(struct pn_backend *be, const struct pn_collectives_i **out);
 } pn_backend;
 
+/* ---- dispatch tables ----
+ * A backend's op functions sit in a table indexed by pn_op, a static const designated initialiser generated from
+ * ops.def ([PN_OP_X] = pn_<backend>_x), so an entry that is not there is NULL, never a shifted row. In the file
+ * that holds the table the functions are declared with PN_OP_LINK_<need> of their ops.def row: an OPTIONAL op's
+ * function is a weak reference, NULL when no file of the backend defines it (the backend leaves the op out); a
+ * REQUIRED op's missing function is a link error naming it. supports_op answers PN_OP_LEFT_OUT for a NULL slot. */
+#define PN_OP_LINK_REQUIRED
+#define PN_OP_LINK_OPTIONAL __attribute__((weak))
+/* supports_op's reason for an op the backend leaves out (its table's slot is NULL). */
+#define PN_OP_LEFT_OUT "the backend leaves this op out"
+
 /* ---- checked wrappers ---- */
 
 /* Allocates `bytes` of zeroed backend memory into *buf. */
@@ -84,6 +95,9 @@ bool pn_backend_channel_view(pn_backend *be, const pn_tensor *parent, int64_t c0
 pn_status pn_node_check(const pn_node *node);
 /* NULL if `be` can run the node, else the reason. */
 const char *pn_node_unsupported(pn_backend *be, const pn_node *node);
+/* Checks the node and whether `be` can run it: PN_ERR_UNSUPPORTED with one line naming the backend, the op, the
+ * node's label and the reason if not. */
+pn_status pn_node_supported(pn_backend *be, const pn_node *node);
 /* Checks the node and lets the backend prepare it (once per node and shape). */
 pn_status pn_node_prepare(pn_backend *be, pn_node *node);
 /* Runs the node (prepare must have succeeded). */

@@ -287,6 +287,147 @@ static pn_status saved(pn_graph *g, pn_tensor *t, pn_tensor **out) {
 
 static pn_tensor *param_grad(pn_tensor *t) { return t ? gt(t)->grad : NULL; }
 
+/* ---- backward builders: one per differentiable op, named in its ops.def row (backward column) ----
+ * Each appends the nodes that turn dy, the gradient of forward node f's first output, into the gradients of f's
+ * inputs (accumulate). `own`: no other tensor shares dy, so a node may overwrite it in place. */
+
+typedef pn_status (*backward_builder)(pn_graph *g, const pn_node *f, pn_tensor *dy, bool own);
+
+/* Weights first: a recomputed x is then gone before dx exists. */
+static pn_status bwd_conv2d(pn_graph *g, const pn_node *f, pn_tensor *dy, bool own) {
+    (void)own;
+    pn_tensor *x = f->in[0];
+    pn_tensor *gw = param_grad(f->in[1]), *gb = param_grad(f->in[2]);
+    if (gw) {
+        pn_tensor *xs;
+        PN_TRY(saved(g, x, &xs));
+        pn_tensor *outs[] = {gw, gb}, *ins[] = {dy, xs};
+        PN_TRY(pn_graph_add(g, PN_OP_CONV2D_BWD_WEIGHTS, f->p, outs, ins, f->label));
+    }
+    if (gt(x)->requires_grad) {
+        pn_tensor *dx = like(g, x, "d");
+        pn_tensor *outs[] = {dx}, *ins[] = {dy, f->in[1]};
+        PN_TRY(pn_graph_add(g, PN_OP_CONV2D_BWD_DATA, f->p, outs, ins, f->label));
+        PN_TRY(accumulate(g, x, dx));
+    }
+    return PN_OK;
+}
+
+static pn_status bwd_batchnorm_train(pn_graph *g, const pn_node *f, pn_tensor *dy, bool own) {
+    (void)own;
+    pn_tensor *x = f->in[0];
+    pn_tensor *dx = like(g, x, "d"), *xs;
+    PN_TRY(saved(g, x, &xs));
+    pn_tensor *outs[] = {dx, param_grad(f->in[1]), param_grad(f->in[2])};
+    pn_tensor *ins[] = {dy, xs, f->in[1], f->out[1], f->out[2]};
+    if (!outs[1] || !outs[2]) return pn_error(PN_ERR_ARG, "batchnorm %s: gamma/beta have no gradient", f->label);
+    PN_TRY(pn_graph_add(g, PN_OP_BATCHNORM_BWD, f->p, outs, ins, f->label));
+    return accumulate(g, x, dx);
+}
+
+/* dx = bwd(dy, y) with y the forward output; dx may be dy: written in place when no other tensor shares dy. */
+static pn_status from_output(pn_graph *g, const pn_node *f, pn_tensor *dy, bool own, pn_op bwd) {
+    pn_tensor *x = f->in[0];
+    pn_tensor *dx = own ? dy : like(g, x, "d"), *ys;
+    PN_TRY(saved(g, f->out[0], &ys));
+    pn_tensor *outs[] = {dx}, *ins[] = {dy, ys};
+    PN_TRY(pn_graph_add(g, bwd, f->p, outs, ins, f->label));
+    return accumulate(g, x, dx);
+}
+
+static pn_status bwd_relu(pn_graph *g, const pn_node *f, pn_tensor *dy, bool own) {
+    return from_output(g, f, dy, own, PN_OP_RELU_BWD);
+}
+
+static pn_status bwd_sigmoid(pn_graph *g, const pn_node *f, pn_tensor *dy, bool own) {
+    return from_output(g, f, dy, own, PN_OP_SIGMOID_BWD);
+}
+
+/* dx = bwd(dy[, x]) into a new tensor: the resampling ops (reads_x: the backward op also reads the input). */
+static pn_status resampled(pn_graph *g, const pn_node *f, pn_tensor *dy, pn_op bwd, bool reads_x) {
+    pn_tensor *x = f->in[0];
+    pn_tensor *dx = like(g, x, "d"), *xs = NULL;
+    if (reads_x) PN_TRY(saved(g, x, &xs));
+    pn_tensor *outs[] = {dx}, *ins[] = {dy, xs};
+    PN_TRY(pn_graph_add(g, bwd, f->p, outs, ins, f->label));
+    return accumulate(g, x, dx);
+}
+
+static pn_status bwd_maxpool(pn_graph *g, const pn_node *f, pn_tensor *dy, bool own) {
+    (void)own;
+    return resampled(g, f, dy, PN_OP_MAXPOOL_BWD, true);
+}
+
+static pn_status bwd_upsample2x(pn_graph *g, const pn_node *f, pn_tensor *dy, bool own) {
+    (void)own;
+    return resampled(g, f, dy, PN_OP_UPSAMPLE2X_BWD, false);
+}
+
+static pn_status bwd_bilinear2x(pn_graph *g, const pn_node *f, pn_tensor *dy, bool own) {
+    (void)own;
+    return resampled(g, f, dy, PN_OP_BILINEAR2X_BWD, false);
+}
+
+static pn_status bwd_global_avg_pool(pn_graph *g, const pn_node *f, pn_tensor *dy, bool own) {
+    (void)own;
+    return resampled(g, f, dy, PN_OP_GLOBAL_AVG_POOL_BWD, false);
+}
+
+/* y = x * s (CHANNEL_MUL, PIXEL_MUL): ds = reduce(dy * x) first (it reads dy), then dx = dy * s, in dy if owned. */
+static pn_status gate(pn_graph *g, const pn_node *f, pn_tensor *dy, bool own, pn_op bwd_scale) {
+    pn_tensor *x = f->in[0], *s = f->in[1];
+    if (f->out[0] == x)
+        return pn_error(PN_ERR_ARG, "%s: an in-place gate has no backward (x is overwritten)", f->label);
+    if (gt(s)->requires_grad) {
+        pn_tensor *ds = like(g, s, "d"), *xs;
+        PN_TRY(saved(g, x, &xs));
+        pn_tensor *outs[] = {ds}, *ins[] = {dy, xs};
+        PN_TRY(pn_graph_add(g, bwd_scale, f->p, outs, ins, f->label));
+        PN_TRY(accumulate(g, s, ds));
+    }
+    if (!gt(x)->requires_grad) return PN_OK;
+    pn_tensor *dx = own ? dy : like(g, x, "d"), *ss;
+    PN_TRY(saved(g, s, &ss));
+    pn_tensor *outs[] = {dx}, *ins[] = {dy, ss};
+    PN_TRY(pn_graph_add(g, f->op, f->p, outs, ins, f->label));
+    return accumulate(g, x, dx);
+}
+
+static pn_status bwd_channel_mul(pn_graph *g, const pn_node *f, pn_tensor *dy, bool own) {
+    return gate(g, f, dy, own, PN_OP_CHANNEL_MUL_BWD_SCALE);
+}
+
+static pn_status bwd_pixel_mul(pn_graph *g, const pn_node *f, pn_tensor *dy, bool own) {
+    return gate(g, f, dy, own, PN_OP_PIXEL_MUL_BWD_SCALE);
+}
+
+/* y = a + b: both inputs get dy. */
+static pn_status bwd_add(pn_graph *g, const pn_node *f, pn_tensor *dy, bool own) {
+    (void)own;
+    PN_TRY(accumulate(g, f->in[0], dy));
+    return accumulate(g, f->in[1], dy);
+}
+
+/* The inverse of CONCAT splits dy. */
+static pn_status bwd_concat(pn_graph *g, const pn_node *f, pn_tensor *dy, bool own) {
+    (void)own;
+    pn_tensor *a = f->in[0], *b = f->in[1];
+    pn_tensor *da = like(g, a, "d"), *db = gt(b)->requires_grad ? like(g, b, "d") : NULL;
+    pn_tensor *outs[] = {da, db}, *ins[] = {dy};
+    PN_TRY(pn_graph_add(g, PN_OP_SPLIT, f->p, outs, ins, f->label));
+    PN_TRY(accumulate(g, a, da));
+    return db ? accumulate(g, b, db) : PN_OK;
+}
+
+/* Each op's backward builder, named in its ops.def row (`none`: not differentiated). */
+#define bwd_none NULL
+static const backward_builder backward_rules[PN_OP_COUNT] = {
+#define OP(E, name, P, nin, nout, opt_in, opt_out, shape, backward, ...) [PN_OP_##E] = bwd_##backward,
+#include "ops.def"
+#undef OP
+};
+#undef bwd_none
+
 static pn_status backward_node(pn_graph *g, const pn_node *f) {
     pn_tensor *dy = gt(f->out[0])->dgrad;
     if (!dy) return PN_OK;
@@ -294,93 +435,9 @@ static pn_status backward_node(pn_graph *g, const pn_node *f) {
     gt(f->out[0])->dgrad = NULL;
     bool own = owned(dy);
     gt(dy)->grad_refs--;
-    pn_op_params p = f->p;
-    pn_tensor *x = f->in[0];
-    switch (f->op) {
-    case PN_OP_CONV2D_FWD: { /* weights first: a recomputed x is then gone before dx exists */
-        pn_tensor *gw = param_grad(f->in[1]), *gb = param_grad(f->in[2]);
-        if (gw) {
-            pn_tensor *xs;
-            PN_TRY(saved(g, x, &xs));
-            pn_tensor *outs[] = {gw, gb}, *ins[] = {dy, xs};
-            PN_TRY(pn_graph_add(g, PN_OP_CONV2D_BWD_WEIGHTS, p, outs, ins, f->label));
-        }
-        if (gt(x)->requires_grad) {
-            pn_tensor *dx = like(g, x, "d");
-            pn_tensor *outs[] = {dx}, *ins[] = {dy, f->in[1]};
-            PN_TRY(pn_graph_add(g, PN_OP_CONV2D_BWD_DATA, p, outs, ins, f->label));
-            PN_TRY(accumulate(g, x, dx));
-        }
-        return PN_OK;
-    }
-    case PN_OP_BATCHNORM_TRAIN_FWD: {
-        pn_tensor *dx = like(g, x, "d"), *xs;
-        PN_TRY(saved(g, x, &xs));
-        pn_tensor *outs[] = {dx, param_grad(f->in[1]), param_grad(f->in[2])};
-        pn_tensor *ins[] = {dy, xs, f->in[1], f->out[1], f->out[2]};
-        if (!outs[1] || !outs[2]) return pn_error(PN_ERR_ARG, "batchnorm %s: gamma/beta have no gradient", f->label);
-        PN_TRY(pn_graph_add(g, PN_OP_BATCHNORM_BWD, p, outs, ins, f->label));
-        return accumulate(g, x, dx);
-    }
-    case PN_OP_RELU_FWD: { /* dx may be dy: written in place when no other tensor shares dy */
-        pn_tensor *dx = own ? dy : like(g, x, "d"), *ys;
-        PN_TRY(saved(g, f->out[0], &ys));
-        pn_tensor *outs[] = {dx}, *ins[] = {dy, ys};
-        PN_TRY(pn_graph_add(g, PN_OP_RELU_BWD, p, outs, ins, f->label));
-        return accumulate(g, x, dx);
-    }
-    case PN_OP_SIGMOID: { /* dx may be dy, as for ReLU */
-        pn_tensor *dx = own ? dy : like(g, x, "d"), *ys;
-        PN_TRY(saved(g, f->out[0], &ys));
-        pn_tensor *outs[] = {dx}, *ins[] = {dy, ys};
-        PN_TRY(pn_graph_add(g, PN_OP_SIGMOID_BWD, p, outs, ins, f->label));
-        return accumulate(g, x, dx);
-    }
-    case PN_OP_MAXPOOL_FWD:
-    case PN_OP_UPSAMPLE2X_FWD:
-    case PN_OP_BILINEAR2X_FWD:
-    case PN_OP_GLOBAL_AVG_POOL_FWD: {
-        pn_tensor *dx = like(g, x, "d"), *xs = NULL;
-        if (f->op == PN_OP_MAXPOOL_FWD) PN_TRY(saved(g, x, &xs));
-        pn_op bwd = f->op == PN_OP_MAXPOOL_FWD      ? PN_OP_MAXPOOL_BWD
-                    : f->op == PN_OP_UPSAMPLE2X_FWD ? PN_OP_UPSAMPLE2X_BWD
-                    : f->op == PN_OP_BILINEAR2X_FWD ? PN_OP_BILINEAR2X_BWD
-                                                    : PN_OP_GLOBAL_AVG_POOL_BWD;
-        pn_tensor *outs[] = {dx}, *ins[] = {dy, xs};
-        PN_TRY(pn_graph_add(g, bwd, p, outs, ins, f->label));
-        return accumulate(g, x, dx);
-    }
-    case PN_OP_CHANNEL_MUL:
-    case PN_OP_PIXEL_MUL: { /* y = x * s: ds = reduce(dy * x) first (it reads dy), then dx = dy * s, in dy if owned */
-        pn_tensor *s = f->in[1];
-        if (f->out[0] == x)
-            return pn_error(PN_ERR_ARG, "%s: an in-place gate has no backward (x is overwritten)", f->label);
-        if (gt(s)->requires_grad) {
-            pn_tensor *ds = like(g, s, "d"), *xs;
-            PN_TRY(saved(g, x, &xs));
-            pn_op bwd = f->op == PN_OP_CHANNEL_MUL ? PN_OP_CHANNEL_MUL_BWD_SCALE : PN_OP_PIXEL_MUL_BWD_SCALE;
-            pn_tensor *outs[] = {ds}, *ins[] = {dy, xs};
-            PN_TRY(pn_graph_add(g, bwd, p, outs, ins, f->label));
-            PN_TRY(accumulate(g, s, ds));
-        }
-        if (!gt(x)->requires_grad) return PN_OK;
-        pn_tensor *dx = own ? dy : like(g, x, "d"), *ss;
-        PN_TRY(saved(g, s, &ss));
-        pn_tensor *outs[] = {dx}, *ins[] = {dy, ss};
-        PN_TRY(pn_graph_add(g, f->op, p, outs, ins, f->label));
-        return accumulate(g, x, dx);
-    }
-    case PN_OP_ADD: PN_TRY(accumulate(g, f->in[0], dy)); return accumulate(g, f->in[1], dy);
-    case PN_OP_CONCAT: {
-        pn_tensor *a = f->in[0], *b = f->in[1];
-        pn_tensor *da = like(g, a, "d"), *db = gt(b)->requires_grad ? like(g, b, "d") : NULL;
-        pn_tensor *outs[] = {da, db}, *ins[] = {dy};
-        PN_TRY(pn_graph_add(g, PN_OP_SPLIT, p, outs, ins, f->label));
-        PN_TRY(accumulate(g, a, da));
-        return db ? accumulate(g, b, db) : PN_OK;
-    }
-    default: return pn_error(PN_ERR_ARG, "no backward rule for %s", pn_op_name(f->op));
-    }
+    backward_builder rule = backward_rules[f->op];
+    if (!rule) return pn_error(PN_ERR_ARG, "no backward rule for %s", pn_op_name(f->op));
+    return rule(g, f, dy, own);
 }
 
 pn_status pn_graph_backward(pn_graph *g, int fwd_end, pn_tensor *y, pn_tensor *dy) {
@@ -540,6 +597,9 @@ pn_status pn_graph_plan(pn_graph *g) {
         t->t.buf = &g->arena;
         if (t->parent) t->t.offset = t->parent->t.offset + t->view_offset;
     }
+    /* every node the backend cannot run (an op it leaves out, a case it does not handle) refuses the plan before
+     * any node is prepared */
+    for (int i = 0; i < g->n_nodes; i++) PN_TRY(pn_node_supported(g->be, &g->nodes[i]));
     for (int i = 0; i < g->n_nodes; i++) {
         pn_status st = pn_node_prepare(g->be, &g->nodes[i]);
         if (st != PN_OK) return st;

@@ -49,7 +49,9 @@ int pn_graph_size(const pn_graph *g);
  * where a gradient tensor is not shared (ReLU backward, gradient sums). */
 pn_status pn_graph_backward(pn_graph *g, int fwd_end, pn_tensor *y, pn_tensor *dy);
 
-/* Computes lifetimes, places activations in one arena, allocates it and prepares every node. */
+/* Computes lifetimes, places activations in one arena, allocates it and prepares every node. A graph with a node
+ * the backend cannot run (an op it leaves out: a NULL slot of its table) is refused before any node is prepared:
+ * PN_ERR_UNSUPPORTED, one line naming the backend, the op and the node. */
 pn_status pn_graph_plan(pn_graph *g);
 /* Bytes of the activation arena (after planning) and the sum of all activation sizes (no reuse). */
 size_t pn_graph_arena_bytes(const pn_graph *g);

@@ -1,32 +1,60 @@
-/* ops: the op names and slot counts generated from ops.def. */
+/* ops: the op names, slot counts, optional slots and optional ops generated from ops.def. */
 #include "ops.h"
 
 #include <string.h>
 
 static const char *const op_names[] = {
-#define OP(E, name, P, nin, nout) #name,
+#define OP(E, name, P, nin, nout, ...) #name,
 #include "ops.def"
 #undef OP
 };
 static const int op_inputs[] = {
-#define OP(E, name, P, nin, nout) nin,
+#define OP(E, name, P, nin, nout, ...) nin,
 #include "ops.def"
 #undef OP
 };
 static const int op_outputs[] = {
-#define OP(E, name, P, nin, nout) nout,
+#define OP(E, name, P, nin, nout, ...) nout,
 #include "ops.def"
 #undef OP
 };
 
+static const unsigned op_optional_inputs[] = {
+#define OP(E, name, P, nin, nout, opt_in, ...) opt_in,
+#include "ops.def"
+#undef OP
+};
+static const unsigned op_optional_outputs[] = {
+#define OP(E, name, P, nin, nout, opt_in, opt_out, ...) opt_out,
+#include "ops.def"
+#undef OP
+};
+#define REQUIRED false
+#define OPTIONAL true
+static const bool op_optional[] = {
+#define OP(E, name, P, nin, nout, opt_in, opt_out, shape, backward, need) need,
+#include "ops.def"
+#undef OP
+};
+#undef REQUIRED
+#undef OPTIONAL
+
 _Static_assert(sizeof op_names / sizeof op_names[0] == PN_OP_COUNT, "op table and enum disagree");
-#define OP(E, name, P, nin, nout) _Static_assert(nin <= PN_OP_MAX_IO && nout <= PN_OP_MAX_IO, #name);
+#define OP(E, name, P, nin, nout, opt_in, opt_out, ...)                                                                \
+    _Static_assert(nin <= PN_OP_MAX_IO && nout <= PN_OP_MAX_IO && (opt_in) >> (nin) == 0 && (opt_out) >> (nout) == 0,  \
+                   #name);
 #include "ops.def"
 #undef OP
 
 const char *pn_op_name(pn_op op) { return (unsigned)op < PN_OP_COUNT ? op_names[op] : "?"; }
 int pn_op_num_inputs(pn_op op) { return op_inputs[op]; }
 int pn_op_num_outputs(pn_op op) { return op_outputs[op]; }
+bool pn_op_optional(pn_op op) { return op_optional[op]; }
+
+bool pn_op_slot_optional(pn_op op, bool is_out, int i) {
+    unsigned mask = is_out ? op_optional_outputs[op] : op_optional_inputs[op];
+    return i >= 0 && i < PN_OP_MAX_IO && (mask >> i & 1u);
+}
 
 pn_op pn_op_from_name(const char *name) {
     for (int i = 0; i < PN_OP_COUNT; i++)

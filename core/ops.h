@@ -2,6 +2,7 @@
 #ifndef PN_OPS_H
 #define PN_OPS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -46,14 +47,14 @@ typedef struct pn_adam_params {
 } pn_adam_params;
 
 typedef enum pn_op {
-#define OP(E, name, P, nin, nout) PN_OP_##E,
+#define OP(E, name, P, nin, nout, ...) PN_OP_##E,
 #include "ops.def"
 #undef OP
     PN_OP_COUNT
 } pn_op;
 
 typedef union pn_op_params {
-#define OP(E, name, P, nin, nout) P name;
+#define OP(E, name, P, nin, nout, ...) P name;
 #include "ops.def"
 #undef OP
 } pn_op_params;
@@ -65,6 +66,10 @@ const char *pn_op_name(pn_op op);
 /* Number of input / output slots of an op. */
 int pn_op_num_inputs(pn_op op);
 int pn_op_num_outputs(pn_op op);
+/* Whether output (is_out) or input slot i of op may be NULL (ops.def's opt_out / opt_in). */
+bool pn_op_slot_optional(pn_op op, bool is_out, int i);
+/* Whether a backend may leave op out (ops.def's need: OPTIONAL). */
+bool pn_op_optional(pn_op op);
 /* Output length of a max-pool along one axis of length `in` (floor or ceil mode, as torch.nn.MaxPool2d). */
 int64_t pn_pool_out_size(int64_t in, const pn_pool_params *p);
 /* The op whose name is `name`, or PN_OP_COUNT. */

@@ -1,11 +1,14 @@
 /* test_graph: the graph's memory features on ref and cpu: channel views (a concatenation written in place equals
  * CONCAT exactly, and views are refused where the layout cannot hold them), in-place ReLU/ADD and recomputed
  * activations in training (the gradients of the plain program up to float rounding, with a smaller arena; on cpu, with
- * 3- and 16-channel tensors, those of ref). Channel counts are whole blocks of the cpu layout on AVX2 and AVX-512. */
+ * 3- and 16-channel tensors, those of ref). Channel counts are whole blocks of the cpu layout on AVX2 and AVX-512.
+ * And an op a backend leaves out (a NULL slot of its dispatch table): supports_op names it and planning a graph that
+ * needs it fails with one line naming the backend and the op, where the full table plans and runs. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "backends/cpu/cpu.h"
+#include "backends/ref/ref.h"
 #include "backends/register.h"
 #include "check.h"
 #include "core/graph.h"
@@ -280,8 +283,79 @@ static void test_train_memory(pn_backend *be) {
     printf("\n");
 }
 
+/* x -> SCALE -> RELU_FWD -> y on `be`: the status of planning it; on success also runs it and checks y. */
+static pn_status plan_scale_relu(pn_backend *be) {
+    pn_graph *g = pn_graph_new(be);
+    pn_tensor *x = pn_graph_activation(g, pn_tensor_nchw(1, 2, 3, 3), "x");
+    pn_tensor *s = pn_graph_activation(g, pn_tensor_nchw(1, 2, 3, 3), "s");
+    pn_tensor *y = pn_graph_activation(g, pn_tensor_nchw(1, 2, 3, 3), "y");
+    pn_graph_keep(g, x), pn_graph_keep(g, y);
+    pn_op_params half = {.scale = {0.5f}}, none = {0};
+    pn_tensor *so[] = {s}, *si[] = {x}, *yo[] = {y}, *yi[] = {s};
+    CHECK(pn_graph_add(g, PN_OP_SCALE, half, so, si, "half") == PN_OK);
+    CHECK(pn_graph_add(g, PN_OP_RELU_FWD, none, yo, yi, "decoder.relu") == PN_OK);
+    pn_status st = pn_graph_plan(g);
+    if (st == PN_OK) {
+        float xv[18], yv[18];
+        for (int i = 0; i < 18; i++) xv[i] = (float)(i - 9);
+        CHECK(pn_tensor_set(x, xv) == PN_OK);
+        CHECK(pn_graph_run(g, 0, pn_graph_size(g)) == PN_OK);
+        CHECK(pn_tensor_get(y, yv) == PN_OK);
+        int bad = 0;
+        for (int i = 0; i < 18; i++) bad += yv[i] != (xv[i] > 0 ? 0.5f * xv[i] : 0.0f);
+        CHECK_MSG(bad == 0, "%s: scale + relu wrong in %d of 18 values", be->name, bad);
+    }
+    pn_graph_free(g);
+    return st;
+}
+
+/* A copy of ref's table with RELU_FWD cleared: a backend that leaves that op out. */
+static void test_left_out_op(void) {
+    static pn_ref_op_fn ops[PN_OP_COUNT];
+    memcpy(ops, pn_ref_ops, sizeof ops);
+    pn_backend *full = NULL, *lacking = NULL;
+    CHECK(pn_ref_backend_create_with_ops(ops, &full) == PN_OK);
+    CHECK(plan_scale_relu(full) == PN_OK);
+    pn_backend_close(full);
+
+    ops[PN_OP_RELU_FWD] = NULL;
+    CHECK(pn_ref_backend_create_with_ops(ops, &lacking) == PN_OK);
+    pn_node relu = {.op = PN_OP_RELU_FWD}, scale = {.op = PN_OP_SCALE};
+    const char *why = pn_node_unsupported(lacking, &relu);
+    CHECK_MSG(why && strcmp(why, PN_OP_LEFT_OUT) == 0, "supports_op of a NULL slot: %s", why ? why : "(runs)");
+    CHECK(pn_node_unsupported(lacking, &scale) == NULL);
+    CHECK(plan_scale_relu(lacking) == PN_ERR_UNSUPPORTED);
+    const char *msg = pn_last_error();
+    CHECK_MSG(strstr(msg, "backend ref") && strstr(msg, "relu_fwd") && strstr(msg, "decoder.relu") &&
+                  strstr(msg, PN_OP_LEFT_OUT) && !strchr(msg, '\n'),
+              "one line naming the backend, the op and the node: %s", msg);
+    pn_backend_close(lacking);
+}
+
+/* ref, the oracle, implements every op of ops.def, OPTIONAL ones too: no slot of its table is NULL (a bare node of
+ * each op is enough: ref judges it by the table and the dtypes of its tensors). */
+static void test_ref_table_complete(pn_backend *be) {
+    for (int op = 0; op < PN_OP_COUNT; op++) {
+        pn_node n = {.op = (pn_op)op};
+        const char *why = pn_node_unsupported(be, &n);
+        CHECK_MSG(!why || strcmp(why, PN_OP_LEFT_OUT) != 0, "%s leaves out %s", be->name, pn_op_name((pn_op)op));
+    }
+}
+
+/* The per-op facts of ops.def as core reads them. */
+static void test_op_facts(void) {
+    CHECK(pn_op_slot_optional(PN_OP_CONV2D_FWD, false, 2));        /* the bias */
+    CHECK(!pn_op_slot_optional(PN_OP_CONV2D_FWD, false, 1));       /* the weight */
+    CHECK(pn_op_slot_optional(PN_OP_CONV2D_BWD_WEIGHTS, true, 1)); /* db */
+    CHECK(pn_op_slot_optional(PN_OP_SPLIT, true, 1));              /* db */
+    CHECK(!pn_op_slot_optional(PN_OP_SPLIT, true, 0));             /* da */
+    CHECK(!pn_op_optional(PN_OP_CONV2D_FWD) && pn_op_optional(PN_OP_CHANNEL_MUL));
+}
+
 int main(void) {
     pn_register_builtin_backends();
+    test_op_facts();
+    test_left_out_op();
     const char *names[] = {"ref", "cpu"};
     for (int i = 0; i < 2; i++) {
         pn_backend *be = NULL;
@@ -289,6 +363,7 @@ int main(void) {
             SKIP("%s: backend not built (%s)", names[i], pn_last_error());
             continue;
         }
+        if (i == 0) test_ref_table_complete(be);
         test_views(be);
         test_views_no_backward(be);
         test_train_memory(be);

@@ -17,8 +17,14 @@
 
 typedef pn_status (*cpu_op_fn)(cpu_ctx *ctx, pn_node *node);
 
+/* An OPTIONAL op without a file here gets a NULL slot (core/backend.h, dispatch tables). */
+#define OP(E, name, P, nin, nout, opt_in, opt_out, shape, backward, need)                                              \
+    PN_OP_LINK_##need pn_status pn_cpu_##name(cpu_ctx *ctx, pn_node *node);
+#include "core/ops.def"
+#undef OP
+
 static const cpu_op_fn cpu_ops[PN_OP_COUNT] = {
-#define OP(E, name, P, nin, nout) [PN_OP_##E] = pn_cpu_##name,
+#define OP(E, name, P, nin, nout, ...) [PN_OP_##E] = pn_cpu_##name,
 #include "core/ops.def"
 #undef OP
 };
@@ -111,6 +117,7 @@ static pn_status cpu_tensor_get(pn_backend *be, const pn_tensor *t, float *dst) 
 
 static const char *cpu_supports_op(pn_backend *be, const pn_node *node) {
     (void)be;
+    if (!cpu_ops[node->op]) return PN_OP_LEFT_OUT;
     for (int i = 0; i < PN_OP_MAX_IO; i++) {
         if ((node->in[i] && node->in[i]->dtype != PN_F32) || (node->out[i] && node->out[i]->dtype != PN_F32))
             return "the cpu backend's ops take float32 tensors";

@@ -89,7 +89,7 @@ pn_status pn_cpu_calib_observe(cpu_ctx *ctx, const pn_node *node);
 pn_status pn_cpu_work_reserve(cpu_ctx *ctx, size_t bytes);
 
 /* One compute function per op; prepare/release hooks for the ops that keep per-node state. */
-#define OP(E, name, P, nin, nout) pn_status pn_cpu_##name(cpu_ctx *ctx, pn_node *node);
+#define OP(E, name, P, nin, nout, ...) pn_status pn_cpu_##name(cpu_ctx *ctx, pn_node *node);
 #include "core/ops.def"
 #undef OP
 

@@ -15,8 +15,14 @@ __attribute__((visibility("default"))) pn_status pn_backend_init(int api_version
 
 typedef pn_status (*cuda_op_fn)(cuda_ctx *ctx, pn_node *node);
 
+/* An OPTIONAL op without a file here gets a NULL slot (core/backend.h, dispatch tables). */
+#define OP(E, name, P, nin, nout, opt_in, opt_out, shape, backward, need)                                              \
+    PN_OP_LINK_##need pn_status pn_cuda_##name(cuda_ctx *ctx, pn_node *node);
+#include "core/ops.def"
+#undef OP
+
 static const cuda_op_fn cuda_ops[PN_OP_COUNT] = {
-#define OP(E, name, P, nin, nout) pn_cuda_##name,
+#define OP(E, name, P, nin, nout, ...) [PN_OP_##E] = pn_cuda_##name,
 #include "core/ops.def"
 #undef OP
 };
@@ -100,6 +106,7 @@ static bool is_conv(pn_op op) {
 
 static const char *cuda_supports_op(pn_backend *be, const pn_node *node) {
     (void)be;
+    if (!cuda_ops[node->op]) return PN_OP_LEFT_OUT;
     for (int i = 0; i < PN_OP_MAX_IO; i++) {
         const pn_tensor *ts[2] = {node->in[i], node->out[i]};
         for (int k = 0; k < 2; k++) {

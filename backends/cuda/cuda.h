@@ -96,7 +96,7 @@ const char *pn_cuda_precision_name(cuda_precision prec);
 
 /* ---- per-op functions: one per op in ops.def (each in its own file) ---- */
 
-#define OP(E, name, P, nin, nout) pn_status pn_cuda_##name(cuda_ctx *ctx, pn_node *node);
+#define OP(E, name, P, nin, nout, ...) pn_status pn_cuda_##name(cuda_ctx *ctx, pn_node *node);
 #include "core/ops.def"
 #undef OP
 

@@ -1,16 +1,22 @@
-/* ref: the reference backend's vtable: host memory, float32 NCHW, every op in ops.def. */
+/* ref: the reference backend's vtable and dispatch table: host memory, float32 NCHW, every op in ops.def. */
 #include "ref.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-typedef pn_status (*ref_op_fn)(pn_node *node);
-
-static const ref_op_fn ref_ops[PN_OP_COUNT] = {
-#define OP(E, name, P, nin, nout) [PN_OP_##E] = pn_ref_##name,
+const pn_ref_op_fn pn_ref_ops[PN_OP_COUNT] = {
+#define OP(E, name, P, nin, nout, ...) [PN_OP_##E] = pn_ref_##name,
 #include "core/ops.def"
 #undef OP
 };
+
+/* The backend and the table it dispatches through, in one allocation. */
+typedef struct ref_backend {
+    pn_backend be;
+    const pn_ref_op_fn *ops;
+} ref_backend;
+
+static const pn_ref_op_fn *ops_of(const pn_backend *be) { return ((const ref_backend *)be->ctx)->ops; }
 
 static pn_status ref_buffer_alloc(pn_backend *be, pn_buffer *buf, size_t bytes) {
     (void)be;
@@ -38,7 +44,7 @@ static pn_status ref_tensor_get(pn_backend *be, const pn_tensor *t, float *dst) 
 }
 
 static const char *ref_supports_op(pn_backend *be, const pn_node *node) {
-    (void)be;
+    if (!ops_of(be)[node->op]) return PN_OP_LEFT_OUT;
     for (int i = 0; i < PN_OP_MAX_IO; i++) {
         if ((node->in[i] && node->in[i]->dtype != PN_F32) || (node->out[i] && node->out[i]->dtype != PN_F32))
             return "ref computes float32 only";
@@ -46,12 +52,9 @@ static const char *ref_supports_op(pn_backend *be, const pn_node *node) {
     return NULL;
 }
 
-static pn_status ref_compute(pn_backend *be, pn_node *node) {
-    (void)be;
-    return ref_ops[node->op](node);
-}
+static pn_status ref_compute(pn_backend *be, pn_node *node) { return ops_of(be)[node->op](node); }
 
-static void ref_destroy(pn_backend *be) { free(be); }
+static void ref_destroy(pn_backend *be) { free(be->ctx); }
 
 /* NCHW: the channels of one image are contiguous, so a channel slice is a plain tensor when the batch is 1. */
 static bool ref_channel_view(pn_backend *be, const pn_tensor *parent, int64_t c0, const pn_tensor *view,
@@ -62,10 +65,12 @@ static bool ref_channel_view(pn_backend *be, const pn_tensor *parent, int64_t c0
     return true;
 }
 
-pn_status pn_ref_backend_create(int threads, pn_backend **out) {
-    (void)threads;
-    pn_backend *be = calloc(1, sizeof *be);
-    if (!be) return pn_error(PN_ERR_NOMEM, "out of memory creating the ref backend");
+pn_status pn_ref_backend_create_with_ops(const pn_ref_op_fn *ops, pn_backend **out) {
+    ref_backend *rb = calloc(1, sizeof *rb);
+    if (!rb) return pn_error(PN_ERR_NOMEM, "out of memory creating the ref backend");
+    rb->ops = ops;
+    pn_backend *be = &rb->be;
+    be->ctx = rb;
     be->name = "ref";
     be->api_version = PN_BACKEND_API_VERSION;
     be->host_memory = true;
@@ -79,4 +84,9 @@ pn_status pn_ref_backend_create(int threads, pn_backend **out) {
     be->channel_view = ref_channel_view;
     *out = be;
     return PN_OK;
+}
+
+pn_status pn_ref_backend_create(int threads, pn_backend **out) {
+    (void)threads;
+    return pn_ref_backend_create_with_ops(pn_ref_ops, out);
 }
