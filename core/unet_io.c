@@ -8,7 +8,8 @@
 
 #define KEY_LEN 256
 
-pn_status pn_unet_read_tensor(const pn_st_file *f, const char *key, const pn_tensor *t) {
+/* pn_unet_read_tensor through `scratch` (at least the tensor's size in floats). */
+static pn_status read_tensor_via(const pn_st_file *f, const char *key, const pn_tensor *t, float *scratch) {
     const pn_st_entry *e = pn_st_find_unprefixed(f, key);
     if (!e) return pn_error(PN_ERR_FORMAT, "%s: missing tensor '%s'", f->path, key);
     if (!pn_st_has_shape(e, t->ndim, t->shape)) {
@@ -18,10 +19,14 @@ pn_status pn_unet_read_tensor(const pn_st_file *f, const char *key, const pn_ten
         return pn_error(PN_ERR_FORMAT, "%s: tensor '%s' has shape %s, the model expects %s", f->path, key, got, want);
     }
     int64_t n = pn_tensor_numel(t);
-    float *v = malloc((size_t)n * sizeof *v);
+    PN_TRY(pn_st_read_f32(f, e, scratch, n));
+    return pn_tensor_set(t, scratch);
+}
+
+pn_status pn_unet_read_tensor(const pn_st_file *f, const char *key, const pn_tensor *t) {
+    float *v = malloc((size_t)pn_tensor_numel(t) * sizeof *v);
     if (!v) return pn_error(PN_ERR_NOMEM, "out of memory loading %s", key);
-    pn_status st = pn_st_read_f32(f, e, v, n);
-    if (st == PN_OK) st = pn_tensor_set(t, v);
+    pn_status st = read_tensor_via(f, key, t, v);
     free(v);
     return st;
 }
@@ -49,23 +54,41 @@ static pn_status check_no_extra(pn_unet *m, const pn_st_file *f) {
     return PN_OK;
 }
 
-pn_status pn_unet_read_weights(pn_unet *m, const pn_st_file *f, const char *prefix) {
+/* Every parameter and BatchNorm statistic of `m` from f (names after `prefix`), through one scratch buffer. */
+static pn_status read_weights_via(pn_unet *m, const pn_st_file *f, const char *prefix, float *scratch) {
     char key[KEY_LEN];
     for (int i = 0; i < pn_unet_num_params(m); i++) {
         pn_unet_param *p = pn_unet_param_at(m, i);
         snprintf(key, sizeof key, "%s%s", prefix, p->name);
-        PN_TRY(pn_unet_read_tensor(f, key, &p->value));
+        PN_TRY(read_tensor_via(f, key, &p->value, scratch));
     }
     for (int i = 0; i < pn_unet_num_bns(m); i++) {
         pn_unet_bn *b = pn_unet_bn_at(m, i);
         snprintf(key, sizeof key, "%s%s.running_mean", prefix, b->prefix);
-        PN_TRY(pn_unet_read_tensor(f, key, &b->running_mean));
+        PN_TRY(read_tensor_via(f, key, &b->running_mean, scratch));
         snprintf(key, sizeof key, "%s%s.running_var", prefix, b->prefix);
-        PN_TRY(pn_unet_read_tensor(f, key, &b->running_var));
+        PN_TRY(read_tensor_via(f, key, &b->running_var, scratch));
         snprintf(key, sizeof key, "%s%s.num_batches_tracked", prefix, b->prefix);
         if (pn_st_find_unprefixed(f, key)) PN_TRY(load_counter(f, key, &b->num_batches_tracked));
     }
     return PN_OK;
+}
+
+pn_status pn_unet_read_weights(pn_unet *m, const pn_st_file *f, const char *prefix) {
+    int64_t largest = 0; /* one buffer for all: a fresh one per tensor pays page faults for the model's size again */
+    for (int i = 0; i < pn_unet_num_params(m); i++) {
+        int64_t n = pn_tensor_numel(&pn_unet_param_at(m, i)->value);
+        largest = n > largest ? n : largest;
+    }
+    for (int i = 0; i < pn_unet_num_bns(m); i++) {
+        int64_t n = pn_tensor_numel(&pn_unet_bn_at(m, i)->running_mean);
+        largest = n > largest ? n : largest;
+    }
+    float *scratch = malloc((size_t)(largest > 0 ? largest : 1) * sizeof *scratch);
+    if (!scratch) return pn_error(PN_ERR_NOMEM, "out of memory loading %s", f->path);
+    pn_status st = read_weights_via(m, f, prefix, scratch);
+    free(scratch);
+    return st;
 }
 
 /* The file's card must name the model's architecture where it names one; its other fields replace the model's. */
