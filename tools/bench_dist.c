@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "common.h"
+#include "model_load.h"
 #include "core/rng.h"
 #include "mpi_comm.h"
 #include "train_dist.h"

@@ -5,9 +5,9 @@
 
 #include "bench_loader.h"
 #include "cli.h"
-#include "common.h"
+#include "model_load.h"
 #include "int8_file.h"
-#include "bench/conv_layers.h"
+#include "tools/conv_layers.h"
 #include "core/rng.h"
 #include "train_dist.h"
 

@@ -8,7 +8,7 @@
 
 #include "checks.h"
 #include "cli.h"
-#include "common.h"
+#include "model_load.h"
 #include "core/metrics.h"
 #include "core/postprocess.h"
 #include "data/csv.h"
@@ -16,7 +16,7 @@
 #include "data/png.h"
 #include "data/rle.h"
 #include "int8_file.h"
-#include "run_util.h"
+#include "validate.h"
 #include "weights.h"
 
 typedef struct eval_args {

@@ -6,7 +6,7 @@
 
 #include "checks.h"
 #include "cli.h"
-#include "common.h"
+#include "model_load.h"
 #include "int8_file.h"
 #include "startup.h"
 #include "data/npy.h"

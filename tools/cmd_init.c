@@ -3,7 +3,7 @@
 
 #include "checks.h"
 #include "cli.h"
-#include "common.h"
+#include "model_load.h"
 #include "weights.h"
 
 int pn_cmd_init(int argc, char **argv) {

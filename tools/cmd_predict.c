@@ -8,7 +8,7 @@
 
 #include "checks.h"
 #include "cli.h"
-#include "common.h"
+#include "model_load.h"
 #include "core/atomic_file.h"
 #include "core/postprocess.h"
 #include "data/augment.h"
@@ -19,7 +19,7 @@
 #include "data/prepare.h"
 #include "data/rle.h"
 #include "int8_file.h"
-#include "run_util.h"
+#include "validate.h"
 #include "weights.h"
 
 typedef struct predict_args {

@@ -8,12 +8,12 @@
 #include "backends/cpu/cpu.h"
 #include "checks.h"
 #include "cli.h"
-#include "common.h"
+#include "model_load.h"
 #include "data/augment.h"
 #include "data/png.h"
 #include "data/prepare.h"
 #include "int8_file.h"
-#include "run_util.h"
+#include "validate.h"
 
 #define DEFAULT_PERCENTILE 99.99
 #define DEFAULT_PERCENTILE_TEXT "99.99"

@@ -3,7 +3,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "startup.h"
 
-#include "common.h"
+#include "model_load.h"
 
 #include <stdio.h>
 #include <string.h>

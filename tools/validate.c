@@ -1,6 +1,6 @@
 /* run_util: fold split, validation, triplet grid options, training-state checkpoints, file helpers. */
 #define _DEFAULT_SOURCE
-#include "run_util.h"
+#include "validate.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* common: small helpers the subcommands share (opening a backend, reporting memory). */
-#include "common.h"
+#include "model_load.h"
 
 #include <errno.h>
 #include <math.h>
@@ -13,7 +13,7 @@
 #include "weights.h"
 #include "checks.h"
 #include "cli.h"
-#include "run_util.h"
+#include "validate.h"
 
 pn_status pn_tool_open_backend(const char *name, int threads, pn_backend **out) {
     pn_status st = pn_backend_open(name ? name : "auto", pn_cap_threads("--threads", threads), out);
