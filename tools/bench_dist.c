@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "model_load.h"
+#include "backend_setup.h"
 #include "core/rng.h"
 #include "mpi_comm.h"
 #include "train_dist.h"

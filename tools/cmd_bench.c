@@ -5,6 +5,7 @@
 
 #include "bench_loader.h"
 #include "cli.h"
+#include "backend_setup.h"
 #include "model_load.h"
 #include "int8_file.h"
 #include "tools/conv_layers.h"

@@ -8,7 +8,13 @@
 
 #include "checks.h"
 #include "cli.h"
+#include "backend_setup.h"
 #include "model_load.h"
+#include "run_settings.h"
+#include "fold_split.h"
+#include "triplet_grid.h"
+#include "validate.h"
+#include "files.h"
 #include "core/metrics.h"
 #include "core/postprocess.h"
 #include "data/csv.h"
@@ -16,7 +22,6 @@
 #include "data/png.h"
 #include "data/rle.h"
 #include "int8_file.h"
-#include "validate.h"
 #include "weights.h"
 
 typedef struct eval_args {

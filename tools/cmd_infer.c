@@ -6,7 +6,7 @@
 
 #include "checks.h"
 #include "cli.h"
-#include "model_load.h"
+#include "backend_setup.h"
 #include "int8_file.h"
 #include "startup.h"
 #include "data/npy.h"

@@ -3,7 +3,6 @@
 
 #include "checks.h"
 #include "cli.h"
-#include "model_load.h"
 #include "weights.h"
 
 int pn_cmd_init(int argc, char **argv) {

@@ -8,7 +8,12 @@
 
 #include "checks.h"
 #include "cli.h"
+#include "backend_setup.h"
 #include "model_load.h"
+#include "run_settings.h"
+#include "triplet_grid.h"
+#include "validate.h"
+#include "files.h"
 #include "core/atomic_file.h"
 #include "core/postprocess.h"
 #include "data/augment.h"
@@ -19,7 +24,6 @@
 #include "data/prepare.h"
 #include "data/rle.h"
 #include "int8_file.h"
-#include "validate.h"
 #include "weights.h"
 
 typedef struct predict_args {

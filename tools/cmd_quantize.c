@@ -8,12 +8,13 @@
 #include "backends/cpu/cpu.h"
 #include "checks.h"
 #include "cli.h"
+#include "backend_setup.h"
 #include "model_load.h"
+#include "files.h"
 #include "data/augment.h"
 #include "data/png.h"
 #include "data/prepare.h"
 #include "int8_file.h"
-#include "validate.h"
 
 #define DEFAULT_PERCENTILE 99.99
 #define DEFAULT_PERCENTILE_TEXT "99.99"

@@ -12,13 +12,19 @@
 #include "bg_sync.h"
 #include "checks.h"
 #include "cli.h"
+#include "backend_setup.h"
 #include "model_load.h"
+#include "run_settings.h"
+#include "fold_split.h"
+#include "triplet_grid.h"
+#include "validate.h"
+#include "train_state.h"
+#include "files.h"
 #include "core/atomic_file.h"
 #include "core/sched.h"
 #include "curves.h"
 #include "data/image_limit.h"
 #include "param_groups.h"
-#include "validate.h"
 #include "weights.h"
 #include "train_dist.h"
 
@@ -418,7 +424,7 @@ static pn_status check_finite(double v, const char *what, int64_t step, int epoc
                     isnan(v) ? "NaN" : "Inf", (long long)step + 1, epoch + 1, batch + 1, kept);
 }
 
-/* SIGINT / SIGTERM: the first one asks the run to stop at the next batch (run_util's pn_tool_stop), so that no
+/* SIGINT / SIGTERM: the first one asks the run to stop at the next batch (validate.h's pn_tool_stop), so that no
  * checkpoint is left half-written and the run stays resumable; a second one ends the process at once. */
 static void on_stop_signal(int sig) {
     pn_tool_stop = sig;

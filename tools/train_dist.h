@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "core/unet.h"
+#include "triplet_grid.h"
 #include "validate.h"
 
 typedef struct pn_train_dist pn_train_dist;
