@@ -8,8 +8,8 @@
 #include "data/png.h"
 #include "data/rle.h"
 #include "tests/check.h"
+#include "tools/commands.h"
 
-int pn_cmd_show(int argc, char **argv);
 
 #define W 40
 #define H 30
