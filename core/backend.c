@@ -315,6 +315,10 @@ void pn_backend_register(const char *name, pn_backend_factory factory) {
 
 const char *pn_backend_builtin_names(void) { return builtin_names; }
 
+static const char *auto_order; /* comma separated; NULL = the built-in backends in registration order */
+
+void pn_backend_set_auto_order(const char *order) { auto_order = order; }
+
 static pn_backend_factory find_builtin(const char *name) {
     for (int i = 0; i < registry_count; i++)
         if (strcmp(registry[i].name, name) == 0) return registry[i].factory;
@@ -392,22 +396,30 @@ int pn_backend_module_probe(const char *name, char *why, size_t n) {
     return score(why, n);
 }
 
+/* The first usable backend of the auto order: a built-in one opens; a module that does not load is skipped with one
+ * line saying why (the built-in backends that follow it run on the host: "using the CPU"). */
+static pn_status open_auto(int threads, pn_backend **out) {
+    if (!auto_order) {
+        if (registry_count == 0) return pn_error(PN_ERR_BACKEND, "no backend is built in");
+        return registry[0].factory(threads, out);
+    }
+    char names[128];
+    snprintf(names, sizeof names, "%s", auto_order);
+    for (char *save = NULL, *n = strtok_r(names, ",", &save); n; n = strtok_r(NULL, ",", &save)) {
+        pn_backend_factory f = find_builtin(n);
+        if (f) return f(threads, out);
+        bool found;
+        if (open_module(n, threads, out, &found) == PN_OK) return PN_OK;
+        pn_log_info("%s; using the CPU", pn_last_error());
+    }
+    return pn_error(PN_ERR_BACKEND, "no backend of the auto order (%s) is available", auto_order);
+}
+
 pn_status pn_backend_open(const char *name, int threads, pn_backend **out) {
     *out = NULL;
     bool found;
     if (threads < 0) return pn_error(PN_ERR_ARG, "--threads must be >= 0 (0 = all cores), got %d", threads);
-    if (strcmp(name, "auto") == 0) {
-        if (!find_builtin("cuda")) {
-            if (open_module("cuda", threads, out, &found) == PN_OK) return PN_OK;
-            pn_log_info("%s; using the CPU", pn_last_error());
-        }
-        const char *order[] = {"cuda", "cpu", "ref"};
-        for (int i = 0; i < 3; i++) {
-            pn_backend_factory f = find_builtin(order[i]);
-            if (f) return f(threads, out);
-        }
-        return pn_error(PN_ERR_BACKEND, "no backend is built in");
-    }
+    if (strcmp(name, "auto") == 0) return open_auto(threads, out);
     pn_backend_factory f = find_builtin(name);
     if (f) return f(threads, out);
     for (const char *c = name; *c; c++)

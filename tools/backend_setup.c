@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "backends/cpu/cpu.h"
+#include "backends/options.h"
 #include "tools/checks.h"
 
 pn_status pn_tool_open_backend(const char *name, int threads, pn_backend **out) {
@@ -22,23 +22,13 @@ pn_status pn_tool_set_precision(pn_backend *be, const char *precision) {
     if (!precision) precision = "fp32";
     if (strcmp(precision, "fp32") && strcmp(precision, "bf16") && strcmp(precision, "fp16"))
         return pn_error(PN_ERR_USAGE, "--precision must be fp32, bf16 or fp16, got '%s'", precision);
-    if (be->set_precision) {
-        PN_TRY(be->set_precision(be, precision));
-        if (strcmp(precision, "fp32")) pn_log_info("precision: %s convolutions, float32 everything else", precision);
-        return PN_OK;
-    }
-    if (strcmp(precision, "fp32") == 0) return PN_OK;
-    char why[256];
-    if (strcmp(be->name, "cpu") == 0 && strcmp(precision, "bf16") == 0) {
-        pn_cpu_bf16_unavailable(why, sizeof why);
-        return pn_error(PN_ERR_UNSUPPORTED, "--precision bf16: %s", why);
-    }
-    return pn_error(PN_ERR_UNSUPPORTED, "--precision %s: the %s backend computes in float32 only", precision, be->name);
+    PN_TRY(pn_backend_set_precision(be, precision));
+    if (strcmp(precision, "fp32")) pn_log_info("precision: %s convolutions, float32 everything else", precision);
+    return PN_OK;
 }
 
 pn_status pn_tool_set_deterministic(pn_backend *be, bool deterministic) {
-    if (!deterministic || !be->set_deterministic) return PN_OK; /* the built-in backends are deterministic */
-    return be->set_deterministic(be, true);
+    return pn_backend_set_deterministic(be, deterministic);
 }
 
 void pn_tool_report_memory(void) { pn_log_info("peak RSS %.1f MB", (double)pn_peak_rss_bytes() / 1e6); }
@@ -68,32 +58,22 @@ static void conv_algo_cache_path(char *path, size_t n) {
 
 pn_status pn_tool_set_conv_algo(pn_backend *be, const char *algo) {
     if (!algo) algo = "auto";
-    if (strcmp(algo, "direct") && strcmp(algo, "winograd") && strcmp(algo, "auto"))
-        return pn_error(PN_ERR_ARG, "--conv-algo must be direct, winograd or auto, got '%s'", algo);
-    if (strcmp(be->name, "cpu") != 0) {
-        if (strcmp(algo, "winograd") == 0)
-            return pn_error(PN_ERR_UNSUPPORTED,
-                            "--conv-algo winograd applies to the cpu backend only (this run uses "
-                            "the %s backend)",
-                            be->name);
-        return PN_OK;
-    }
-    PN_TRY(pn_cpu_set_conv_algo(be, algo));
+    PN_TRY(pn_backend_set_conv_algo(be, algo));
     if (strcmp(algo, "auto") != 0) return PN_OK;
     char path[1100];
     conv_algo_cache_path(path, sizeof path);
-    if (path[0] && pn_cpu_conv_algo_load(be, path) != PN_OK) pn_log_debug("%s", pn_last_error());
+    if (path[0] && pn_backend_conv_algo_load(be, path) != PN_OK) pn_log_debug("%s", pn_last_error());
     return PN_OK;
 }
 
 void pn_tool_conv_algo_done(pn_backend *be) {
-    if (!be || strcmp(be->name, "cpu") != 0) return;
-    pn_cpu_stats cs;
-    pn_cpu_stats_get(be, &cs);
+    if (!be) return;
+    pn_backend_stats cs;
+    pn_backend_stats_get(be, &cs);
     if (cs.algo_shapes == 0) return;
     pn_log_debug("conv algorithms: Winograd for %d of %d shapes (%.3f s measuring)", cs.algo_winograd, cs.algo_shapes,
                  cs.algo_seconds);
     char path[1100];
     conv_algo_cache_path(path, sizeof path);
-    if (path[0] && pn_cpu_conv_algo_save(be, path) != PN_OK) pn_log_debug("%s", pn_last_error()); /* only a cache */
+    if (path[0] && pn_backend_conv_algo_save(be, path) != PN_OK) pn_log_debug("%s", pn_last_error()); /* only a cache */
 }
