@@ -18,6 +18,17 @@ pn_status pn_tool_open_backend(const char *name, int threads, pn_backend **out) 
     return PN_OK;
 }
 
+pn_status pn_tool_setup_backend(const pn_compute_opts *c, pn_backend **out) {
+    PN_TRY(pn_tool_open_backend(c->backend, c->threads, out));
+    return pn_tool_apply_compute(*out, c);
+}
+
+pn_status pn_tool_apply_compute(pn_backend *be, const pn_compute_opts *c) {
+    PN_TRY(pn_tool_set_precision(be, c->precision));
+    PN_TRY(pn_tool_set_deterministic(be, c->deterministic));
+    return pn_tool_set_conv_algo(be, c->conv_algo);
+}
+
 pn_status pn_tool_set_precision(pn_backend *be, const char *precision) {
     if (!precision) precision = "fp32";
     if (strcmp(precision, "fp32") && strcmp(precision, "bf16") && strcmp(precision, "fp16"))

@@ -20,7 +20,8 @@
 #define DEFAULT_PERCENTILE_TEXT "99.99"
 
 typedef struct quantize_args {
-    const char *weights, *calib, *out, *encoder, *decoder, *attention, *norm, *keep;
+    const char *weights, *calib, *out, *norm, *keep;
+    pn_arch_opts arch;
     int n, size, threads;
     double percentile;
     bool force;
@@ -152,7 +153,7 @@ static pn_status run_quantize(quantize_args *a) {
     if (st == PN_OK && !pn_backend_has_int8(be))
         st = pn_error(PN_ERR_UNSUPPORTED, "int8 models run on oneDNN's int8 convolutions and this build has no oneDNN");
     if (st == PN_OK) st = pn_tool_set_conv_algo(be, "direct"); /* measure the float32 ranges, not the arithmetic */
-    if (st == PN_OK) st = pn_tool_load_model_arch(a->encoder, a->decoder, a->attention, a->weights, be, &m);
+    if (st == PN_OK) st = pn_tool_load_model(&a->arch, a->weights, be, &m);
     pn_norm_mode norm = PN_NORM_IMAGENET;
     if (st == PN_OK) {
         const pn_model_card *card = pn_unet_card(m);
@@ -193,10 +194,7 @@ int pn_cmd_quantize(int argc, char **argv) {
          "convolutions left in float32 (default encoder.conv1,"
          "segmentation_head.0: the 3-channel stem and the logits)",
          false},
-        {"encoder", PN_OPT_STR, &a.encoder, "NAME",
-         "encoder (default: what the weights file records or its tensors show)", false},
-        {"decoder", PN_OPT_STR, &a.decoder, "NAME", "unet or albunet (default: from the weights file)", false},
-        {"attention", PN_OPT_STR, &a.attention, "TYPE", "none or scse (default: from the weights file)", false},
+        PN_ARCH_OPTIONS_OF_WEIGHTS(&a.arch),
         {"threads", PN_OPT_INT, &a.threads, "N", "threads (default 0 = all cores)", false},
         {"force", PN_OPT_FLAG, &a.force, NULL, "overwrite --out if it exists", false},
         {NULL, 0, NULL, NULL, NULL, false},

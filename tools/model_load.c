@@ -9,8 +9,8 @@
 #include "data/pth.h"
 #include "tools/weights.h"
 
-pn_status pn_tool_arch(const char *encoder, const char *decoder, const char *attention, pn_arch *out) {
-    return pn_arch_make(encoder ? encoder : "resnet34", decoder, attention, out);
+pn_status pn_tool_arch(const pn_arch_opts *o, pn_arch *out) {
+    return pn_arch_make(o->encoder ? o->encoder : "resnet34", o->decoder, o->attention, out);
 }
 
 /* Whether a flag given on the command line (NULL = not given) disagrees with the file's value. */
@@ -51,17 +51,16 @@ static pn_status arch_of_file(const char *weights, pn_arch *out, bool *recorded)
 
 /* The architecture of a weights file (see pn_tool_arch_of_weights); `partial_ok`: a safetensors file that is no
  * whole model (an encoder alone) takes the flags' architecture instead of being an error. */
-static pn_status resolve_arch(const char *encoder, const char *decoder, const char *attention, const char *weights,
-                              bool partial_ok, pn_arch *out) {
-    if (pn_pth_sniff(weights)) return pn_tool_arch(encoder, decoder, attention, out); /* mapped onto the flags' model */
+static pn_status resolve_arch(const pn_arch_opts *o, const char *weights, bool partial_ok, pn_arch *out) {
+    if (pn_pth_sniff(weights)) return pn_tool_arch(o, out); /* mapped onto the flags' model */
     bool recorded = false;
     pn_status st = arch_of_file(weights, out, &recorded);
     if (partial_ok && st != PN_OK && !recorded && !was_training_state(st))
-        return pn_tool_arch(encoder, decoder, attention, out);
+        return pn_tool_arch(o, out);
     PN_TRY(st);
     char text[96];
     pn_arch_text(out, text, sizeof text);
-    if (differs(encoder, out->encoder) || differs(decoder, out->decoder) || differs(attention, out->attention))
+    if (differs(o->encoder, out->encoder) || differs(o->decoder, out->decoder) || differs(o->attention, out->attention))
         return pn_error(PN_ERR_ARG,
                         "%s holds a %s model (%s); leave out --encoder/--decoder/--attention or make them match",
                         weights, text, recorded ? "recorded in the file" : "recognised from its tensors");
@@ -69,15 +68,13 @@ static pn_status resolve_arch(const char *encoder, const char *decoder, const ch
     return PN_OK;
 }
 
-pn_status pn_tool_arch_of_weights(const char *encoder, const char *decoder, const char *attention, const char *weights,
-                                  pn_arch *out) {
-    return resolve_arch(encoder, decoder, attention, weights, true, out);
+pn_status pn_tool_arch_of_weights(const pn_arch_opts *o, const char *weights, pn_arch *out) {
+    return resolve_arch(o, weights, true, out);
 }
 
-pn_status pn_tool_create_model_arch(const char *encoder, const char *decoder, const char *attention,
-                                    const char *weights, pn_backend *be, pn_unet **out) {
+pn_status pn_tool_create_model(const pn_arch_opts *o, const char *weights, pn_backend *be, pn_unet **out) {
     pn_arch arch;
-    PN_TRY(resolve_arch(encoder, decoder, attention, weights, false, &arch));
+    PN_TRY(resolve_arch(o, weights, false, &arch));
     return pn_unet_create_arch(&arch, be, out);
 }
 
@@ -87,17 +84,12 @@ pn_status pn_tool_load_into(pn_unet *m, const char *weights) {
     return pn_pth_sniff(weights) ? pn_tool_load_weights(m, weights, PN_LOAD_WHOLE, NULL, &r) : pn_unet_load(m, weights);
 }
 
-pn_status pn_tool_load_model_arch(const char *encoder, const char *decoder, const char *attention, const char *weights,
-                                  pn_backend *be, pn_unet **out) {
-    PN_TRY(pn_tool_create_model_arch(encoder, decoder, attention, weights, be, out));
+pn_status pn_tool_load_model(const pn_arch_opts *o, const char *weights, pn_backend *be, pn_unet **out) {
+    PN_TRY(pn_tool_create_model(o, weights, be, out));
     pn_status st = pn_tool_load_into(*out, weights);
     if (st != PN_OK) {
         pn_unet_free(*out);
         *out = NULL;
     }
     return st;
-}
-
-pn_status pn_tool_load_model(const char *encoder, const char *weights, pn_backend *be, pn_unet **out) {
-    return pn_tool_load_model_arch(encoder, NULL, NULL, weights, be, out);
 }

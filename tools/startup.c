@@ -85,9 +85,9 @@ void pn_startup_forward(pn_startup *c, pn_backend *be) {
     add_lap(c, "input set + forward + logits", d);
 }
 
-pn_status pn_startup_load_model(pn_startup *c, const char *encoder, const char *decoder, const char *attention,
-                                const char *weights, pn_backend *be, pn_unet **out) {
-    PN_TRY(pn_tool_create_model_arch(encoder, decoder, attention, weights, be, out));
+pn_status pn_startup_load_model(pn_startup *c, const pn_arch_opts *arch, const char *weights, pn_backend *be,
+                                pn_unet **out) {
+    PN_TRY(pn_tool_create_model(arch, weights, be, out));
     pn_startup_lap(c, "model create");
     pn_status st = pn_tool_load_into(*out, weights);
     if (st != PN_OK) {
