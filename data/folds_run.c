@@ -107,7 +107,7 @@ static pn_status patient_groups(const pn_folds_opts *o, char **ids, int64_t n, i
         for (int k = 0; k < ngroups && g < 0; k++)
             if (strcmp(names[k], patient) == 0) g = k;
         if (g < 0) {
-            names[ngroups] = strdup(patient);
+            names[ngroups] = pn_strdup(patient);
             if (!names[ngroups]) {
                 st = pn_error(PN_ERR_NOMEM, "out of memory");
                 break;

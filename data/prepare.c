@@ -212,8 +212,8 @@ static bool jobs_push(job_list *l, const char *path, const char *id, bool test) 
     }
     job *j = &l->v[l->n];
     memset(j, 0, sizeof *j);
-    j->path = strdup(path);
-    j->id = strdup(id);
+    j->path = pn_strdup(path);
+    j->id = pn_strdup(id);
     j->test = test;
     if (!j->path || !j->id) {
         free(j->path);

@@ -57,7 +57,7 @@ typedef struct predictor {
 static char *id_of(const char *path) {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
-    char *id = strdup(base);
+    char *id = pn_strdup(base);
     if (!id) return NULL;
     char *dot = strrchr(id, '.');
     if (dot) *dot = 0;

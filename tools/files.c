@@ -43,7 +43,7 @@ static pn_status vec_push(str_vec *s, const char *text) {
         s->v = nv;
         s->cap = cap;
     }
-    s->v[s->n] = strdup(text);
+    s->v[s->n] = pn_strdup(text);
     if (!s->v[s->n]) return pn_error(PN_ERR_NOMEM, "out of memory");
     s->n++;
     return PN_OK;

@@ -45,7 +45,7 @@ static bool parse(const char *value, int8_table *t) {
     if (strncmp(value, "v1", 2) != 0 || (value[2] != 0 && value[2] != ';')) return false;
     int n = 0;
     for (const char *c = value; *c; c++) n += *c == ';';
-    t->storage = strdup(value);
+    t->storage = pn_strdup(value);
     t->labels = calloc((size_t)n + 1, sizeof *t->labels);
     t->lo = malloc(((size_t)n + 1) * sizeof *t->lo);
     t->hi = malloc(((size_t)n + 1) * sizeof *t->hi);
