@@ -1,8 +1,7 @@
-/* files: whether a file exists, making folders, sorted file lists. */
+/* files: whether a file exists, making folders. */
 #define _DEFAULT_SOURCE
 #include "files.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,66 +27,4 @@ pn_status pn_mkdirs(const char *path) {
     if (mkdir(buf, 0777) != 0 && errno != EEXIST)
         return pn_error(PN_ERR_IO, "%s: cannot create: %s", buf, strerror(errno));
     return PN_OK;
-}
-
-typedef struct str_vec {
-    char **v;
-    int n, cap;
-} str_vec;
-
-static pn_status vec_push(str_vec *s, const char *text) {
-    if (s->n == s->cap) {
-        int cap = s->cap ? 2 * s->cap : 64;
-        char **nv = realloc(s->v, (size_t)cap * sizeof *nv);
-        if (!nv) return pn_error(PN_ERR_NOMEM, "out of memory");
-        s->v = nv;
-        s->cap = cap;
-    }
-    s->v[s->n] = pn_strdup(text);
-    if (!s->v[s->n]) return pn_error(PN_ERR_NOMEM, "out of memory");
-    s->n++;
-    return PN_OK;
-}
-
-static pn_status walk(const char *dir, const char *suffix, bool recursive, str_vec *out) {
-    DIR *d = opendir(dir);
-    if (!d) return pn_error(PN_ERR_IO, "%s: cannot open folder: %s", dir, strerror(errno));
-    pn_status st = PN_OK;
-    struct dirent *e;
-    size_t ls = strlen(suffix);
-    while (st == PN_OK && (e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat sb;
-        if (stat(path, &sb) != 0) continue;
-        if (S_ISDIR(sb.st_mode)) {
-            if (recursive) st = walk(path, suffix, recursive, out);
-            continue;
-        }
-        size_t ln = strlen(e->d_name);
-        if (ln > ls && strcmp(e->d_name + ln - ls, suffix) == 0) st = vec_push(out, path);
-    }
-    closedir(d);
-    return st;
-}
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-pn_status pn_list_files(const char *dir, const char *suffix, bool recursive, char ***out, int *count) {
-    str_vec v = {0};
-    pn_status st = walk(dir, suffix, recursive, &v);
-    if (st != PN_OK) {
-        pn_free_list(v.v, v.n);
-        return st;
-    }
-    if (v.n) qsort(v.v, (size_t)v.n, sizeof *v.v, cmp_str);
-    *out = v.v;
-    *count = v.n;
-    return PN_OK;
-}
-
-void pn_free_list(char **list, int count) {
-    for (int i = 0; i < count; i++) free(list[i]);
-    free(list);
 }
