@@ -18,34 +18,42 @@ static pn_status vec_push(str_vec *s, const char *text) {
     if (s->n == s->cap) {
         int cap = s->cap ? 2 * s->cap : 64;
         char **nv = realloc(s->v, (size_t)cap * sizeof *nv);
-        if (!nv) return pn_error(PN_ERR_NOMEM, "out of memory");
+        if (!nv) return pn_error(PN_ERR_NOMEM, "out of memory listing files");
         s->v = nv;
         s->cap = cap;
     }
     s->v[s->n] = pn_strdup(text);
-    if (!s->v[s->n]) return pn_error(PN_ERR_NOMEM, "out of memory");
+    if (!s->v[s->n]) return pn_error(PN_ERR_NOMEM, "out of memory listing files");
     s->n++;
     return PN_OK;
 }
 
-static pn_status walk(const char *dir, const char *suffix, bool recursive, str_vec *out) {
+/* Folders deeper than this below the one given are refused (a loop of links, or not a data set). */
+#define MAX_DEPTH 16
+
+static pn_status walk(const char *dir, const char *suffix, bool recursive, int depth, str_vec *out) {
+    if (depth > MAX_DEPTH) return pn_error(PN_ERR_IO, "%s: folders nested too deeply", dir);
     DIR *d = opendir(dir);
-    if (!d) return pn_error(PN_ERR_IO, "%s: cannot open folder: %s", dir, strerror(errno));
+    if (!d) return pn_error(PN_ERR_IO, "%s: cannot open the folder: %s", dir, strerror(errno));
     pn_status st = PN_OK;
     struct dirent *e;
     size_t ls = strlen(suffix);
     while (st == PN_OK && (e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat sb;
-        if (stat(path, &sb) != 0) continue;
-        if (S_ISDIR(sb.st_mode)) {
-            if (recursive) st = walk(path, suffix, recursive, out);
-            continue;
+        size_t need = strlen(dir) + strlen(e->d_name) + 2, ln = strlen(e->d_name);
+        char *path = malloc(need);
+        if (!path) {
+            st = pn_error(PN_ERR_NOMEM, "out of memory listing %s", dir);
+            break;
         }
-        size_t ln = strlen(e->d_name);
-        if (ln > ls && strcmp(e->d_name + ln - ls, suffix) == 0) st = vec_push(out, path);
+        snprintf(path, need, "%s/%s", dir, e->d_name);
+        struct stat sb; /* a name that cannot be stat'ed is taken for a file: its reader says what is wrong */
+        if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            if (recursive) st = walk(path, suffix, recursive, depth + 1, out);
+        } else if (ln > ls && strcmp(e->d_name + ln - ls, suffix) == 0) {
+            st = vec_push(out, path);
+        }
+        free(path);
     }
     closedir(d);
     return st;
@@ -55,7 +63,7 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 
 pn_status pn_list_files(const char *dir, const char *suffix, bool recursive, char ***out, int *count) {
     str_vec v = {0};
-    pn_status st = walk(dir, suffix, recursive, &v);
+    pn_status st = walk(dir, suffix, recursive, 0, &v);
     if (st != PN_OK) {
         pn_free_list(v.v, v.n);
         return st;
