@@ -337,6 +337,13 @@ static void *try_module_dir(const char *dir, const char *name, char *why, size_t
     return h;
 }
 
+/* Where an installed binary's modules are, relative to its folder (cmake --install puts them there; the build tree
+ * keeps them next to the binary). */
+#ifndef PN_MODULE_SUBDIR
+#define PN_MODULE_SUBDIR "../lib/pneumoseg"
+#endif
+
+/* Looks for libpneumoseg-<name>.so in $PN_BACKEND_PATH, next to the executable, then in its installed module folder. */
 static void *find_module(const char *name, char *why, size_t n, bool *found) {
     *found = false;
     snprintf(why, n, "libpneumoseg-%s.so was not found in PN_BACKEND_PATH or next to the executable", name);
@@ -351,13 +358,20 @@ static void *find_module(const char *name, char *why, size_t n, bool *found) {
     }
     char exe[PATH_MAX];
     ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len > 0) {
-        exe[len] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) *slash = 0;
-        return try_module_dir(exe, name, why, n, found);
-    }
-    return NULL;
+    if (len <= 0) return NULL;
+    exe[len] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    void *h = try_module_dir(exe, name, why, n, found);
+    if (h) return h;
+    char installed[PATH_MAX + 64], resolved[PATH_MAX];
+    snprintf(installed, sizeof installed, "%s/%s", exe, PN_MODULE_SUBDIR);
+    const char *dir = realpath(installed, resolved) ? resolved : installed;
+    h = try_module_dir(dir, name, why, n, found);
+    if (!h && !*found)
+        snprintf(why, n, "libpneumoseg-%s.so was not found in PN_BACKEND_PATH, next to the executable (%s) or in %s",
+                 name, exe, dir);
+    return h;
 }
 
 /* Loads a backend module; never dlclose'd (its code may stay referenced by atexit handlers).
