@@ -16,7 +16,7 @@ typedef struct pn_run_grid {
     pn_triplet_grid g;
     int64_t area_1024[PN_GRID_MAX];
 } pn_run_grid;
-/* The grid from comma lists (NULL = SPEC.md's {0.6,0.75} x {1000,2000,3000} x {0.3,0.4}): tops and bottoms in
+/* The grid from comma lists (NULL = the default grid {0.6,0.75} x {1000,2000,3000} x {0.3,0.4}): tops and bottoms in
  * (0, 1], areas whole numbers >= 0 of 1024-pixels; anything else is a usage error. */
 pn_status pn_tool_grid(const char *tops, const char *areas, const char *bottoms, int size, pn_run_grid *g);
 /* The triplet at a flat index of the grid with its min area in 1024-pixels. */
