@@ -32,7 +32,8 @@ pn_status pn_backend_set_conv_algo(pn_backend *be, const char *algo) {
     if (is_cpu(be)) return pn_cpu_set_conv_algo(be, algo);
     if (strcmp(algo, "winograd") == 0)
         return pn_error(PN_ERR_UNSUPPORTED,
-                        "--conv-algo winograd applies to the cpu backend only (this run uses the %s backend)", be->name);
+                        "--conv-algo winograd applies to the cpu backend only (this run uses the %s backend)",
+                        be->name);
     return PN_OK;
 }
 

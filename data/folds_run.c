@@ -45,7 +45,7 @@ static pn_status scan(const char *dir, id_path_list *l) {
             break;
         }
         l->v[i].id[strlen(name) - 4] = 0; /* without ".dcm" */
-        l->v[i].path = files[i];            /* the path moves from the list into the entry */
+        l->v[i].path = files[i];          /* the path moves from the list into the entry */
         files[i] = NULL;
         l->n = (size_t)i + 1;
     }

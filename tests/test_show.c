@@ -10,7 +10,6 @@
 #include "tests/check.h"
 #include "tools/commands.h"
 
-
 #define W 40
 #define H 30
 

@@ -19,17 +19,19 @@ typedef struct pn_compute_opts {
 
 /* The pn_opt entries of those options over `c` (a pn_compute_opts *), for a command's option table; `conv_algo_default`
  * is a string literal that says the command's default --conv-algo (and why, if it helps). */
+/* One option per line, as the tables write them: */
+/* clang-format off */
 #define PN_COMPUTE_OPTIONS(c, conv_algo_default)                                                                       \
     {"backend", PN_OPT_STR, &(c)->backend, "NAME", "auto (default), ref, cpu or cuda", false},                         \
-        {"threads", PN_OPT_INT, &(c)->threads, "N",                                                                    \
-         "compute threads (default 0 = all cores; under mpirun, per rank: the cores shared among the ranks)", false},  \
-        {"precision", PN_OPT_STR, &(c)->precision, "fp32|bf16|fp16",                                                   \
-         "convolution arithmetic: fp32 (default), bf16 or fp16 (cuda; train scales an fp16 loss dynamically)", false}, \
-        {"deterministic", PN_OPT_FLAG, &(c)->deterministic, NULL, "deterministic algorithms only (cuda)", false},      \
-        {"conv-algo", PN_OPT_STR, &(c)->conv_algo, "direct|winograd|auto",                                             \
-         "3x3 convolutions on the cpu backend: direct, winograd, or auto (the faster per layer shape, measured "       \
-         "once and remembered); default " conv_algo_default,                                                            \
-         false}
+    {"threads", PN_OPT_INT, &(c)->threads, "N",                                                                        \
+     "compute threads (default 0 = all cores; under mpirun, per rank: the cores shared among the ranks)", false},      \
+    {"precision", PN_OPT_STR, &(c)->precision, "fp32|bf16|fp16",                                                       \
+     "convolution arithmetic: fp32 (default), bf16 or fp16 (cuda; train scales an fp16 loss dynamically)", false},     \
+    {"deterministic", PN_OPT_FLAG, &(c)->deterministic, NULL, "deterministic algorithms only (cuda)", false},          \
+    {"conv-algo", PN_OPT_STR, &(c)->conv_algo, "direct|winograd|auto",                                                 \
+     "3x3 convolutions on the cpu backend: direct, winograd, or auto (the faster per layer shape, measured once "      \
+     "and remembered); default " conv_algo_default, false}
+/* clang-format on */
 
 /* Opens the backend named by --backend (default "auto") with --threads (0 = all cores) and logs it. */
 pn_status pn_tool_open_backend(const char *name, int threads, pn_backend **out);

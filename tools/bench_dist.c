@@ -89,7 +89,8 @@ static pn_status run(const dist_args *a, pn_train_dist *d, pn_backend **be, pn_u
     if (st == PN_OK && pn_train_dist_root(d)) {
         int64_t params = pn_unet_param_count(*m);
         printf("bench dist backend=%s encoder=%s global batch=%d ranks=%d size=%d sync-bn=%s runs=%d warmup=%d\n",
-               (*be)->name, pn_unet_card(*m)->encoder, a->batch, ranks, a->size, a->sync_bn ? "yes" : "no", a->runs, a->warmup);
+               (*be)->name, pn_unet_card(*m)->encoder, a->batch, ranks, a->size, a->sync_bn ? "yes" : "no", a->runs,
+               a->warmup);
         double ms = median_of(steps, a->runs), mr = median_of(reduces, a->runs);
         printf("step median %.4f s (%.2f images/s), of which gradient all-reduce %.4f s (%.1f%%, %.1f M floats)\n", ms,
                a->batch / ms, mr, 100.0 * mr / ms, (double)params / 1e6);

@@ -282,8 +282,7 @@ static pn_status setup(predictor *p) {
     for (int k = 0; k < a->weights.count; k++) {
         bool int8 = false; /* an int8 model's ranges hold for the nodes planned next: this model's */
         PN_TRY(pn_int8_apply(p->be, a->weights.items[k], &int8));
-        PN_TRY(
-            pn_tool_load_model(&a->arch, a->weights.items[k], p->be, &p->models[k]));
+        PN_TRY(pn_tool_load_model(&a->arch, a->weights.items[k], p->be, &p->models[k]));
         p->n_models++;
         PN_TRY(pn_tool_settings_from_model(&p->rs, p->models[k], a->weights.items[k]));
         PN_TRY(pn_unet_plan(p->models[k], a->batch, s, s, PN_UNET_EVAL));

@@ -55,8 +55,7 @@ static pn_status resolve_arch(const pn_arch_opts *o, const char *weights, bool p
     if (pn_pth_sniff(weights)) return pn_tool_arch(o, out); /* mapped onto the flags' model */
     bool recorded = false;
     pn_status st = arch_of_file(weights, out, &recorded);
-    if (partial_ok && st != PN_OK && !recorded && !was_training_state(st))
-        return pn_tool_arch(o, out);
+    if (partial_ok && st != PN_OK && !recorded && !was_training_state(st)) return pn_tool_arch(o, out);
     PN_TRY(st);
     char text[96];
     pn_arch_text(out, text, sizeof text);

@@ -14,15 +14,18 @@ typedef struct pn_arch_opts {
 
 /* The pn_opt entries of those options over `a` (a pn_arch_opts *), for a command's option table; each default is a
  * string literal (what a new model gets, or where a weights file's comes from: PN_ARCH_OPTIONS_OF_WEIGHTS). */
-#define PN_ARCH_OPTIONS(a, encoder_default, decoder_default, attention_default)                                       \
-    {"encoder", PN_OPT_STR, &(a)->encoder, "NAME",                                                                   \
+/* One option per line, as the tables write them: */
+/* clang-format off */
+#define PN_ARCH_OPTIONS(a, encoder_default, decoder_default, attention_default)                                        \
+    {"encoder", PN_OPT_STR, &(a)->encoder, "NAME",                                                                     \
      "encoder, one of those `pneumoseg models` lists (default: " encoder_default ")", false},                          \
-        {"decoder", PN_OPT_STR, &(a)->decoder, "NAME",                                                               \
-         "unet or albunet (albunet: resnet34 only; default: " decoder_default ")", false},                             \
-        {"attention", PN_OPT_STR, &(a)->attention, "TYPE",                                                           \
-         "Unet decoder attention: none or scse (default: " attention_default ")", false}
+    {"decoder", PN_OPT_STR, &(a)->decoder, "NAME",                                                                     \
+     "unet or albunet (albunet: resnet34 only; default: " decoder_default ")", false},                                 \
+    {"attention", PN_OPT_STR, &(a)->attention, "TYPE",                                                                 \
+     "Unet decoder attention: none or scse (default: " attention_default ")", false}
+/* clang-format on */
 #define PN_ARCH_OPTIONS_OF_WEIGHTS(a)                                                                                  \
-    PN_ARCH_OPTIONS(a, "what the weights file records or its tensors show", "from the weights file",                \
+    PN_ARCH_OPTIONS(a, "what the weights file records or its tensors show", "from the weights file",                   \
                     "from the weights file")
 
 /* The architecture named by the options (NULL = resnet34 / unet / none). */

@@ -80,8 +80,7 @@ void pn_startup_forward(pn_startup *c, pn_backend *be) {
     pn_backend_stats s;
     pn_backend_stats_get(be, &s);
     char d[160] = "";
-    if (s.kept)
-        snprintf(d, sizeof d, "of which BatchNorm folding and weight reorders %.3f s", s.weight_prep_seconds);
+    if (s.kept) snprintf(d, sizeof d, "of which BatchNorm folding and weight reorders %.3f s", s.weight_prep_seconds);
     add_lap(c, "input set + forward + logits", d);
 }
 

@@ -1,4 +1,5 @@
-/* train_state: the training state next to a checkpoint (model, Adam's moments, schedule, history): what --resume reads. */
+/* train_state: the training state next to a checkpoint (model, Adam's moments, schedule, history): what --resume reads.
+ */
 #ifndef PN_TOOLS_TRAIN_STATE_H
 #define PN_TOOLS_TRAIN_STATE_H
 
