@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "backends/register.h"
-#include "bench/conv_layers.h"
+#include "tools/conv_layers.h"
 
 int main(int argc, char **argv) {
     const char *backend = "cpu";

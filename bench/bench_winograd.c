@@ -12,7 +12,7 @@
 #endif
 
 #include "backends/register.h"
-#include "bench/conv_layers.h"
+#include "tools/conv_layers.h"
 #include "core/rng.h"
 
 #define T 6 /* tile side: 4 outputs + 3 - 1 */

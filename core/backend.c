@@ -307,6 +307,10 @@ void pn_backend_register(const char *name, pn_backend_factory factory) {
 
 const char *pn_backend_builtin_names(void) { return builtin_names; }
 
+static const char *auto_order; /* comma separated; NULL = the built-in backends in registration order */
+
+void pn_backend_set_auto_order(const char *order) { auto_order = order; }
+
 static pn_backend_factory find_builtin(const char *name) {
     for (int i = 0; i < registry_count; i++)
         if (strcmp(registry[i].name, name) == 0) return registry[i].factory;
@@ -325,6 +329,13 @@ static void *try_module_dir(const char *dir, const char *name, char *why, size_t
     return h;
 }
 
+/* Where an installed binary's modules are, relative to its folder (cmake --install puts them there; the build tree
+ * keeps them next to the binary). */
+#ifndef PN_MODULE_SUBDIR
+#define PN_MODULE_SUBDIR "../lib/pneumoseg"
+#endif
+
+/* Looks for libpneumoseg-<name>.so in $PN_BACKEND_PATH, next to the executable, then in its installed module folder. */
 static void *find_module(const char *name, char *why, size_t n, bool *found) {
     *found = false;
     snprintf(why, n, "libpneumoseg-%s.so was not found in PN_BACKEND_PATH or next to the executable", name);
@@ -339,13 +350,20 @@ static void *find_module(const char *name, char *why, size_t n, bool *found) {
     }
     char exe[PATH_MAX];
     ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len > 0) {
-        exe[len] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) *slash = 0;
-        return try_module_dir(exe, name, why, n, found);
-    }
-    return NULL;
+    if (len <= 0) return NULL;
+    exe[len] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    void *h = try_module_dir(exe, name, why, n, found);
+    if (h) return h;
+    char installed[PATH_MAX + 64], resolved[PATH_MAX];
+    snprintf(installed, sizeof installed, "%s/%s", exe, PN_MODULE_SUBDIR);
+    const char *dir = realpath(installed, resolved) ? resolved : installed;
+    h = try_module_dir(dir, name, why, n, found);
+    if (!h && !*found)
+        snprintf(why, n, "libpneumoseg-%s.so was not found in PN_BACKEND_PATH, next to the executable (%s) or in %s",
+                 name, exe, dir);
+    return h;
 }
 
 /* Loads a backend module; never dlclose'd (its code may stay referenced by atexit handlers).
@@ -384,22 +402,30 @@ int pn_backend_module_probe(const char *name, char *why, size_t n) {
     return score(why, n);
 }
 
+/* The first usable backend of the auto order: a built-in one opens; a module that does not load is skipped with one
+ * line saying why (the built-in backends that follow it run on the host: "using the CPU"). */
+static pn_status open_auto(int threads, pn_backend **out) {
+    if (!auto_order) {
+        if (registry_count == 0) return pn_error(PN_ERR_BACKEND, "no backend is built in");
+        return registry[0].factory(threads, out);
+    }
+    char names[128];
+    snprintf(names, sizeof names, "%s", auto_order);
+    for (char *save = NULL, *n = strtok_r(names, ",", &save); n; n = strtok_r(NULL, ",", &save)) {
+        pn_backend_factory f = find_builtin(n);
+        if (f) return f(threads, out);
+        bool found;
+        if (open_module(n, threads, out, &found) == PN_OK) return PN_OK;
+        pn_log_info("%s; using the CPU", pn_last_error());
+    }
+    return pn_error(PN_ERR_BACKEND, "no backend of the auto order (%s) is available", auto_order);
+}
+
 pn_status pn_backend_open(const char *name, int threads, pn_backend **out) {
     *out = NULL;
     bool found;
     if (threads < 0) return pn_error(PN_ERR_ARG, "--threads must be >= 0 (0 = all cores), got %d", threads);
-    if (strcmp(name, "auto") == 0) {
-        if (!find_builtin("cuda")) {
-            if (open_module("cuda", threads, out, &found) == PN_OK) return PN_OK;
-            pn_log_info("%s; using the CPU", pn_last_error());
-        }
-        const char *order[] = {"cuda", "cpu", "ref"};
-        for (int i = 0; i < 3; i++) {
-            pn_backend_factory f = find_builtin(order[i]);
-            if (f) return f(threads, out);
-        }
-        return pn_error(PN_ERR_BACKEND, "no backend is built in");
-    }
+    if (strcmp(name, "auto") == 0) return open_auto(threads, out);
     pn_backend_factory f = find_builtin(name);
     if (f) return f(threads, out);
     for (const char *c = name; *c; c++)

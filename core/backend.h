@@ -112,9 +112,12 @@ typedef pn_status (*pn_backend_factory)(int threads, pn_backend **out);
 
 /* Registers a built-in backend under `name` (backends/register.c does this at start-up). */
 void pn_backend_register(const char *name, pn_backend_factory factory);
+/* The order "auto" tries backends in: comma-separated names, built-in or modules (backends/register.c sets it; the
+ * string must outlive every open). Unset: the first backend registered. */
+void pn_backend_set_auto_order(const char *order);
 /* Opens "ref", "cpu", "cuda" or "auto". A name that is not built in is looked for as a module
- * libpneumoseg-<name>.so in $PN_BACKEND_PATH, then next to the executable. "auto" = cuda if its
- * module loads and finds a device (else one line saying why), then cpu, then ref. */
+ * libpneumoseg-<name>.so in $PN_BACKEND_PATH, then next to the executable. "auto" = the first usable backend of
+ * the auto order (a module that does not load or finds no device is skipped with one line saying why). */
 pn_status pn_backend_open(const char *name, int threads, pn_backend **out);
 void pn_backend_close(pn_backend *be);
 /* Loads module libpneumoseg-<name>.so (as pn_backend_open would find it) and asks its score: > 0 usable, 0 not

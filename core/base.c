@@ -178,3 +178,10 @@ void pn_progress_end(pn_progress *p) {
     if (log_level < 1) return;
     progress_print(p, true);
 }
+
+char *pn_strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}

@@ -60,6 +60,8 @@ void pn_log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Memory: 64-byte aligned, zeroed; NULL on failure (sets the error). Free with pn_free. */
 void *pn_alloc(size_t bytes);
 void pn_free(void *p);
+/* A malloc'ed copy of `s` (free with free); NULL when out of memory. The project's one strdup (C11 has none). */
+char *pn_strdup(const char *s);
 /* Overflow-checked a*b; returns false if it overflows. */
 bool pn_mul_size(size_t a, size_t b, size_t *out);
 

@@ -76,13 +76,6 @@ static bool utf8_valid(const char *s) {
     return true;
 }
 
-static char *st_strdup(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
-
 typedef struct st_dtype_info {
     const char *name;
     pn_st_dtype dtype;
@@ -666,7 +659,7 @@ static pn_status st_open(const char *path, bool with_data, pn_st_file **out) {
     jparser p;
     memset(&p, 0, sizeof p);
     pn_status st;
-    if (!(f->path = st_strdup(path)))
+    if (!(f->path = pn_strdup(path)))
         st = pn_error(PN_ERR_NOMEM, "out of memory");
     else if ((st = st_read_file(path, f, &header, &n)) == PN_OK &&
              (st = st_parse_header(path, header, n, &p)) == PN_OK) {
@@ -980,7 +973,7 @@ static pn_status st_writer_add(pn_st_writer *w, const char *name, pn_st_dtype dt
         w->t = nt;
         w->cap = cap;
     }
-    if (!(t.name = st_strdup(name))) return pn_error(PN_ERR_NOMEM, "out of memory");
+    if (!(t.name = pn_strdup(name))) return pn_error(PN_ERR_NOMEM, "out of memory");
     w->t[w->count++] = t;
     return PN_OK;
 }
@@ -989,7 +982,7 @@ pn_status pn_st_writer_meta(pn_st_writer *w, const char *key, const char *value)
     char q[200];
     if (!utf8_valid(key) || !utf8_valid(value))
         return pn_error(PN_ERR_ARG, "safetensors writer: metadata %s is not valid UTF-8", st_quote(key, q, sizeof q));
-    char *v = st_strdup(value);
+    char *v = pn_strdup(value);
     if (!v) return pn_error(PN_ERR_NOMEM, "out of memory");
     for (int i = 0; i < w->meta_count; i++) {
         if (strcmp(w->keys[i], key) == 0) {
@@ -1010,7 +1003,7 @@ pn_status pn_st_writer_meta(pn_st_writer *w, const char *key, const char *value)
         }
         w->meta_cap = cap;
     }
-    char *k = st_strdup(key);
+    char *k = pn_strdup(key);
     if (!k) {
         free(v);
         return pn_error(PN_ERR_NOMEM, "out of memory");

@@ -169,7 +169,7 @@ pn_status pn_csv_parse(const char *text, size_t len, const char *name, pn_csv *o
         st = pn_error(PN_ERR_FORMAT, "%s: empty file, expected a header row", name);
         goto fail;
     }
-    out->name = strdup(name);
+    out->name = pn_strdup(name);
     out->lines = malloc(((size_t)nrows + 1) * sizeof *out->lines);
     if (!out->name || !out->lines) {
         free(out->name);

@@ -1,16 +1,14 @@
 /* folds_run: the `pneumoseg folds` job: unique ImageIds from the RLE CSV, optional patient groups, CSV out. */
 #define _POSIX_C_SOURCE 200809L
-#include <dirent.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/atomic_file.h"
 #include "data/csv.h"
 #include "data/dicom.h"
+#include "data/file_list.h"
 #include "data/folds.h"
 #include "data/prepare.h"
 
@@ -33,42 +31,25 @@ typedef struct {
 } id_path_list;
 
 /* Collects every <id>.dcm under dir. */
-static pn_status scan(const char *dir, id_path_list *l, int depth) {
-    if (depth > 16) return pn_error(PN_ERR_IO, "%s: folders nested too deeply", dir);
-    DIR *d = opendir(dir);
-    if (!d) return pn_error(PN_ERR_IO, "%s: cannot open the folder: %s", dir, strerror(errno));
-    pn_status st = PN_OK;
-    struct dirent *e;
-    while (st == PN_OK && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.') continue;
-        size_t need = strlen(dir) + strlen(e->d_name) + 2, nl = strlen(e->d_name);
-        char *path = malloc(need);
-        if (!path) return closedir(d), pn_error(PN_ERR_NOMEM, "out of memory");
-        snprintf(path, need, "%s/%s", dir, e->d_name);
-        struct stat sb;
-        if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-            st = scan(path, l, depth + 1);
-            free(path);
-        } else if (nl > 4 && strcmp(e->d_name + nl - 4, ".dcm") == 0) {
-            if (l->n == l->cap) {
-                size_t cap = l->cap ? 2 * l->cap : 1024;
-                id_path *v = realloc(l->v, cap * sizeof *v);
-                if (!v) {
-                    free(path);
-                    st = pn_error(PN_ERR_NOMEM, "out of memory");
-                    break;
-                }
-                l->v = v;
-                l->cap = cap;
-            }
-            l->v[l->n].id = strndup(e->d_name, nl - 4);
-            l->v[l->n].path = path;
-            l->n++;
-        } else {
-            free(path);
+static pn_status scan(const char *dir, id_path_list *l) {
+    char **files = NULL;
+    int n = 0;
+    PN_TRY(pn_list_files(dir, ".dcm", true, &files, &n));
+    l->v = calloc((size_t)n + 1, sizeof *l->v);
+    pn_status st = l->v ? PN_OK : pn_error(PN_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n && st == PN_OK; i++) {
+        const char *slash = strrchr(files[i], '/'), *name = slash ? slash + 1 : files[i];
+        l->v[i].id = pn_strdup(name);
+        if (!l->v[i].id) {
+            st = pn_error(PN_ERR_NOMEM, "out of memory");
+            break;
         }
+        l->v[i].id[strlen(name) - 4] = 0; /* without ".dcm" */
+        l->v[i].path = files[i];          /* the path moves from the list into the entry */
+        files[i] = NULL;
+        l->n = (size_t)i + 1;
     }
-    closedir(d);
+    pn_free_list(files, n);
     return st;
 }
 
@@ -80,7 +61,11 @@ static void free_list(id_path_list *l) {
 /* group[i] = an index per distinct PatientID of ids[i] (read from its DICOM). */
 static pn_status patient_groups(const pn_folds_opts *o, char **ids, int64_t n, int *group, pn_folds_summary *sum) {
     id_path_list files = {0};
-    PN_TRY(scan(o->dicom_dir, &files, 0));
+    pn_status scanned = scan(o->dicom_dir, &files);
+    if (scanned != PN_OK) {
+        free_list(&files);
+        return scanned;
+    }
     qsort(files.v, files.n, sizeof *files.v, cmp_id_path);
     char **names = calloc((size_t)n + 1, sizeof *names);
     int ngroups = 0;
@@ -107,7 +92,7 @@ static pn_status patient_groups(const pn_folds_opts *o, char **ids, int64_t n, i
         for (int k = 0; k < ngroups && g < 0; k++)
             if (strcmp(names[k], patient) == 0) g = k;
         if (g < 0) {
-            names[ngroups] = strdup(patient);
+            names[ngroups] = pn_strdup(patient);
             if (!names[ngroups]) {
                 st = pn_error(PN_ERR_NOMEM, "out of memory");
                 break;

@@ -118,13 +118,6 @@ static pn_status read_grey(const char *path, uint8_t **px, int *w, int *h) {
     return PN_OK;
 }
 
-static char *dup_str(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
-
 static bool file_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0;
@@ -238,7 +231,7 @@ pn_status pn_loader_create(const pn_loader_config *cfg, pn_loader_t **out) {
     ld->has_mask = calloc((size_t)c->n_ids, sizeof(bool));
     pn_status st = ld->ids && ld->has_mask ? PN_OK : pn_error(PN_ERR_NOMEM, "loader: no memory");
     for (int i = 0; i < c->n_ids && st == PN_OK; i++) {
-        ld->ids[i] = dup_str(c->ids[i]);
+        ld->ids[i] = pn_strdup(c->ids[i]);
         if (!ld->ids[i]) st = pn_error(PN_ERR_NOMEM, "loader: no memory");
         ld->has_mask[i] = c->has_mask ? c->has_mask[i] : false;
         ld->n_pos += ld->has_mask[i];

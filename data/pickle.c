@@ -559,7 +559,7 @@ static pn_status op_persid(machine *m) {
         return NOMEM(m);
     }
     v->u.storage = s;
-    if (!(s->key = strdup(a[2]->u.str.s))) return NOMEM(m);
+    if (!(s->key = pn_strdup(a[2]->u.str.s))) return NOMEM(m);
     s->dtype = (pn_torch_dtype)(a[1]->u.global - G_STORAGE);
     s->numel = s->root_numel = a[4]->u.i;
     if (pid->u.seq.n == 6 && a[5]->kind != PN_PK_NONE) { /* legacy storage view: (view_key, offset, size) */

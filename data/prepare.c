@@ -15,6 +15,7 @@
 
 #include "data/csv.h"
 #include "data/dicom.h"
+#include "data/file_list.h"
 #include "data/png.h"
 
 static const char *reason_names[PN_PREP_FAIL_COUNT] = {"unreadable DICOM", "unsupported (transfer syntax or build)",
@@ -212,8 +213,8 @@ static bool jobs_push(job_list *l, const char *path, const char *id, bool test) 
     }
     job *j = &l->v[l->n];
     memset(j, 0, sizeof *j);
-    j->path = strdup(path);
-    j->id = strdup(id);
+    j->path = pn_strdup(path);
+    j->id = pn_strdup(id);
     j->test = test;
     if (!j->path || !j->id) {
         free(j->path);
@@ -224,38 +225,19 @@ static bool jobs_push(job_list *l, const char *path, const char *id, bool test) 
     return true;
 }
 
-static bool ends_with_dcm(const char *name) {
-    size_t n = strlen(name);
-    return n > 4 && strcmp(name + n - 4, ".dcm") == 0;
-}
-
-/* Appends every *.dcm under `dir` (recursively) to `l`. */
-static pn_status scan_dir(const char *dir, bool test, job_list *l, int depth) {
-    if (depth > 16) return pn_error(PN_ERR_IO, "%s: folders nested too deeply", dir);
-    DIR *d = opendir(dir);
-    if (!d) return pn_error(PN_ERR_IO, "%s: cannot open the folder: %s", dir, strerror(errno));
+/* Appends every *.dcm under `dir` (recursively) to `l`; the ImageId is the file name without ".dcm". */
+static pn_status scan_dir(const char *dir, bool test, job_list *l) {
+    char **files = NULL;
+    int n = 0;
+    PN_TRY(pn_list_files(dir, ".dcm", true, &files, &n));
     pn_status st = PN_OK;
-    struct dirent *e;
-    while (st == PN_OK && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.') continue;
-        size_t need = strlen(dir) + strlen(e->d_name) + 2;
-        char *path = malloc(need);
-        if (!path) {
-            st = pn_error(PN_ERR_NOMEM, "out of memory scanning %s", dir);
-            break;
-        }
-        snprintf(path, need, "%s/%s", dir, e->d_name);
-        struct stat sb;
-        if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-            st = scan_dir(path, test, l, depth + 1);
-        } else if (ends_with_dcm(e->d_name)) {
-            char id[256];
-            snprintf(id, sizeof id, "%.*s", (int)(strlen(e->d_name) - 4), e->d_name);
-            if (!jobs_push(l, path, id, test)) st = pn_error(PN_ERR_NOMEM, "out of memory scanning %s", dir);
-        }
-        free(path);
+    for (int i = 0; i < n && st == PN_OK; i++) {
+        const char *slash = strrchr(files[i], '/'), *name = slash ? slash + 1 : files[i];
+        char id[256];
+        snprintf(id, sizeof id, "%.*s", (int)(strlen(name) - 4), name);
+        if (!jobs_push(l, files[i], id, test)) st = pn_error(PN_ERR_NOMEM, "out of memory scanning %s", dir);
     }
-    closedir(d);
+    pn_free_list(files, n);
     return st;
 }
 
@@ -534,8 +516,8 @@ pn_status pn_prepare_run(const pn_prepare_opts *o, pn_prepare_summary *sum) {
     }
     job_list jobs = {0};
     pn_status st = PN_OK;
-    if (o->train_dir) st = scan_dir(o->train_dir, false, &jobs, 0);
-    if (st == PN_OK && o->test_dir) st = scan_dir(o->test_dir, true, &jobs, 0);
+    if (o->train_dir) st = scan_dir(o->train_dir, false, &jobs);
+    if (st == PN_OK && o->test_dir) st = scan_dir(o->test_dir, true, &jobs);
     if (st == PN_OK && jobs.n == 0) st = pn_error(PN_ERR_ARG, "no .dcm files found under the given folders");
     if (st == PN_OK) {
         qsort(jobs.v, jobs.n, sizeof *jobs.v, cmp_job);

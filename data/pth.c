@@ -99,7 +99,7 @@ static pn_status add_storage(void *ctx, const pn_pk_storage *s) {
     if (f->n_storages >= MAX_TENSORS) return pn_error(PN_ERR_FORMAT, "%s: more than %d storages", f->path, MAX_TENSORS);
     pn_pth_storage *n = &f->storages[f->n_storages];
     memset(n, 0, sizeof *n);
-    if (!(n->key = strdup(s->key))) return pn_error(PN_ERR_NOMEM, "%s: out of memory", f->path);
+    if (!(n->key = pn_strdup(s->key))) return pn_error(PN_ERR_NOMEM, "%s: out of memory", f->path);
     n->dtype = s->dtype;
     n->numel = s->root_numel;
     f->n_storages++;
@@ -148,8 +148,8 @@ static pn_status add_tensor(void *ctx, const char *path, const char *key, const 
     }
     pn_pth_tensor *o = &f->tensors[f->count];
     memset(o, 0, sizeof *o);
-    o->name = strdup(key ? key : "(root)");
-    o->path = strdup(path);
+    o->name = pn_strdup(key ? key : "(root)");
+    o->path = pn_strdup(path);
     f->count++;
     if (!o->name || !o->path) return pn_error(PN_ERR_NOMEM, "%s: out of memory", f->path);
     o->dtype = t->dtype;
@@ -555,7 +555,7 @@ pn_status pn_pth_open(const char *path, pn_pth_file **out) {
     if (kind == KIND_NONE)
         return pn_error(PN_ERR_FORMAT, "%s: not a PyTorch checkpoint (neither a zip nor a legacy pickle)", path);
     pn_pth_file *f = calloc(1, sizeof *f);
-    if (!f || !(f->path = strdup(path)) || !(f->owned = calloc(1, sizeof *f->owned))) {
+    if (!f || !(f->path = pn_strdup(path)) || !(f->owned = calloc(1, sizeof *f->owned))) {
         pn_pth_close(f);
         return pn_error(PN_ERR_NOMEM, "%s: out of memory", path);
     }

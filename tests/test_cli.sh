@@ -113,6 +113,9 @@ one_line_error "threads"
 expect 0 "$bin" init --encoder se_resnext50_32x4d --seed 5 --out "$work/se.safetensors" --force
 expect 0 "$bin" infer --weights "$work/se.safetensors" --input "$work/x.npy" --backend ref --save-logits "$work/y_se.npy"
 grep -q "model: se_resnext50_32x4d unet (from the weights file)" "$work/err" && ok || bad "infer did not take the model from the file: $(cat "$work/err")"
+# the cpu backend of the installed binary runs the SE ops too (optional ops are linked by weak reference: a link
+# that loses them would make this a one-line refusal)
+expect 0 "$bin" infer --weights "$work/se.safetensors" --input "$work/x.npy" --backend cpu --save-logits "$work/y_se_cpu.npy"
 expect 1 "$bin" infer --weights "$work/se.safetensors" --input "$work/x.npy" --encoder resnet34
 one_line_error "holds a se_resnext50_32x4d unet model"
 expect 1 "$bin" infer --weights "$(dirname "$0")/ref/golden/st_python.safetensors" --input "$work/x.npy"

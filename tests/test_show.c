@@ -8,8 +8,7 @@
 #include "data/png.h"
 #include "data/rle.h"
 #include "tests/check.h"
-
-int pn_cmd_show(int argc, char **argv);
+#include "tools/commands.h"
 
 #define W 40
 #define H 30

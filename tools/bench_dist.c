@@ -6,14 +6,16 @@
 #include <string.h>
 
 #include "cli.h"
-#include "common.h"
+#include "backend_setup.h"
+#include "model_load.h"
 #include "core/rng.h"
 #include "mpi_comm.h"
 #include "train_dist.h"
 
 typedef struct dist_args {
-    const char *backend, *encoder;
-    int size, batch, runs, warmup, threads;
+    pn_compute_opts compute;
+    pn_arch_opts arch;
+    int size, batch, runs, warmup;
     bool sync_bn;
 } dist_args;
 
@@ -62,9 +64,12 @@ static pn_status run(const dist_args *a, pn_train_dist *d, pn_backend **be, pn_u
     int ranks = pn_train_dist_size(d);
     if (a->batch % ranks)
         return pn_error(PN_ERR_ARG, "--batch %d (global) must be a multiple of %d ranks", a->batch, ranks);
-    PN_TRY(pn_tool_open_backend(a->backend, pn_train_dist_threads(d, a->threads), be));
+    PN_TRY(pn_tool_open_backend(a->compute.backend, pn_train_dist_threads(d, a->compute.threads), be));
     PN_TRY(pn_train_dist_wrap(d, a->sync_bn, be));
-    PN_TRY(pn_unet_create(a->encoder ? a->encoder : "resnet34", *be, m));
+    PN_TRY(pn_tool_apply_compute(*be, &a->compute));
+    pn_arch arch;
+    PN_TRY(pn_tool_arch(&a->arch, &arch));
+    PN_TRY(pn_unet_create_arch(&arch, *be, m));
     PN_TRY(pn_unet_init_weights(*m, 0)); /* seeded weights, as bench infer/train */
     PN_TRY(pn_unet_plan(*m, a->batch / ranks, a->size, a->size, PN_UNET_TRAIN));
     PN_TRY(set_batch(*m, a->batch / ranks, a->size, pn_train_dist_rank(d)));
@@ -84,7 +89,8 @@ static pn_status run(const dist_args *a, pn_train_dist *d, pn_backend **be, pn_u
     if (st == PN_OK && pn_train_dist_root(d)) {
         int64_t params = pn_unet_param_count(*m);
         printf("bench dist backend=%s encoder=%s global batch=%d ranks=%d size=%d sync-bn=%s runs=%d warmup=%d\n",
-               (*be)->name, a->encoder, a->batch, ranks, a->size, a->sync_bn ? "yes" : "no", a->runs, a->warmup);
+               (*be)->name, pn_unet_card(*m)->encoder, a->batch, ranks, a->size, a->sync_bn ? "yes" : "no", a->runs,
+               a->warmup);
         double ms = median_of(steps, a->runs), mr = median_of(reduces, a->runs);
         printf("step median %.4f s (%.2f images/s), of which gradient all-reduce %.4f s (%.1f%%, %.1f M floats)\n", ms,
                a->batch / ms, mr, 100.0 * mr / ms, (double)params / 1e6);
@@ -171,17 +177,19 @@ static pn_status device_allreduce(pn_backend *be, int64_t n, int runs) {
 }
 
 int pn_bench_dist(int argc, char **argv) {
-    dist_args a = {"auto", "resnet34", 256, 4, 5, 1, 0, false};
+    dist_args a = {.compute = {.backend = "auto", .precision = "fp32", .conv_algo = "direct"},
+                   .size = 256,
+                   .batch = 4,
+                   .runs = 5,
+                   .warmup = 1};
     int floats = 0;
     const pn_opt opts[] = {
         {"size", PN_OPT_INT, &a.size, "S", "image side, a multiple of 32 (default 256)", false},
         {"batch", PN_OPT_INT, &a.batch, "N", "global batch, split over the ranks (default 4)", false},
         {"runs", PN_OPT_INT, &a.runs, "N", "timed steps (default 5)", false},
         {"warmup", PN_OPT_INT, &a.warmup, "N", "untimed steps first (default 1)", false},
-        {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default resnet34)", false},
-        {"backend", PN_OPT_STR, &a.backend, "NAME", "auto (default), ref, cpu or cuda", false},
-        {"threads", PN_OPT_INT, &a.threads, "N", "threads per rank (default 0 = the cores shared among the ranks)",
-         false},
+        PN_ARCH_OPTIONS(&a.arch, "resnet34", "unet", "none"),
+        PN_COMPUTE_OPTIONS(&a.compute, "direct"),
         {"sync-bn", PN_OPT_FLAG, &a.sync_bn, NULL, "BatchNorm and loss over the global batch", false},
         {"allreduce-only", PN_OPT_INT, &floats, "FLOATS",
          "time only the MPI all-reduce of FLOATS host floats "
@@ -207,7 +215,7 @@ int pn_bench_dist(int argc, char **argv) {
     pn_backend *be = NULL;
     pn_unet *m = NULL;
     if (floats > 0 && !d) { /* one process: the backend's device all-reduce as a 1-rank communicator */
-        st = pn_tool_open_backend(a.backend, a.threads, &be);
+        st = pn_tool_setup_backend(&a.compute, &be);
         if (st == PN_OK) st = device_allreduce(be, floats, a.runs);
     } else {
         st = floats > 0 ? time_allreduce(d, floats, a.runs) : run(&a, d, &be, &m);

@@ -5,16 +5,18 @@
 
 #include "bench_loader.h"
 #include "cli.h"
-#include "common.h"
+#include "backend_setup.h"
+#include "model_load.h"
 #include "int8_file.h"
-#include "bench/conv_layers.h"
+#include "tools/conv_layers.h"
 #include "core/rng.h"
 #include "train_dist.h"
 
 typedef struct bench_args {
-    const char *backend, *encoder, *decoder, *attention, *weights, *precision, *conv_algo;
-    int size, batch, runs, warmup, threads;
-    bool deterministic;
+    const char *weights;
+    pn_compute_opts compute;
+    pn_arch_opts arch;
+    int size, batch, runs, warmup;
 } bench_args;
 
 #define BENCH_SEED 1234 /* the weights bench times unless --weights is given: smp's initialisation, this seed */
@@ -46,17 +48,14 @@ static pn_status bench_once(pn_unet *m, bool train, int64_t step) {
 }
 
 static pn_status setup_model(const bench_args *a, bool train, pn_backend **be, pn_unet **m) {
-    PN_TRY(pn_tool_open_backend(a->backend, a->threads, be));
-    PN_TRY(pn_tool_set_precision(*be, a->precision));
-    PN_TRY(pn_tool_set_deterministic(*be, a->deterministic));
-    PN_TRY(pn_tool_set_conv_algo(*be, a->conv_algo));
+    PN_TRY(pn_tool_setup_backend(&a->compute, be));
     if (a->weights) {
         bool int8;
         PN_TRY(pn_int8_apply(*be, a->weights, &int8));
-        PN_TRY(pn_tool_load_model_arch(a->encoder, a->decoder, a->attention, a->weights, *be, m));
+        PN_TRY(pn_tool_load_model(&a->arch, a->weights, *be, m));
     } else { /* real weights: all-zero ones run measurably faster than trained or initialised ones */
         pn_arch arch;
-        PN_TRY(pn_tool_arch(a->encoder, a->decoder, a->attention, &arch));
+        PN_TRY(pn_tool_arch(&a->arch, &arch));
         PN_TRY(pn_unet_create_arch(&arch, *be, m));
         PN_TRY(pn_unet_init_weights(*m, BENCH_SEED));
     }
@@ -91,8 +90,8 @@ static pn_status run_bench(const bench_args *a, bool train) {
         printf("bench %s backend=%s encoder=%s decoder=%s%s%s batch=%d size=%d threads=%d precision=%s conv-algo=%s "
                "runs=%d warmup=%d\n",
                train ? "train" : "infer", be->name, pn_unet_card(m)->encoder, pn_unet_card(m)->decoder,
-               pn_unet_card(m)->attention[0] ? "+" : "", pn_unet_card(m)->attention, a->batch, a->size, a->threads,
-               a->precision, a->conv_algo, a->runs, a->warmup);
+               pn_unet_card(m)->attention[0] ? "+" : "", pn_unet_card(m)->attention, a->batch, a->size,
+               a->compute.threads, a->compute.precision, a->compute.conv_algo, a->runs, a->warmup);
         if (a->weights)
             printf("weights %s\n", a->weights);
         else
@@ -110,9 +109,7 @@ static pn_status run_bench(const bench_args *a, bool train) {
 }
 
 static int bench_model(int argc, char **argv, bool train) {
-    bench_args a = {.backend = "auto",
-                    .precision = "fp32",
-                    .conv_algo = train ? "direct" : "auto",
+    bench_args a = {.compute = {.backend = "auto", .precision = "fp32", .conv_algo = train ? "direct" : "auto"},
                     .size = train ? 256 : 512,
                     .batch = train ? 4 : 1,
                     .runs = 5,
@@ -126,18 +123,9 @@ static int bench_model(int argc, char **argv, bool train) {
          "weights to load, float32 or int8 (default: smp's initialisation, "
          "seed 1234)",
          false},
-        {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default resnet34, or the weights file's)", false},
-        {"decoder", PN_OPT_STR, &a.decoder, "NAME", "unet (default) or albunet", false},
-        {"attention", PN_OPT_STR, &a.attention, "TYPE", "none (default) or scse", false},
-        {"backend", PN_OPT_STR, &a.backend, "NAME", "auto (default), ref, cpu or cuda", false},
-        {"threads", PN_OPT_INT, &a.threads, "N", "threads (default 0 = all cores)", false},
-        {"precision", PN_OPT_STR, &a.precision, "fp32|bf16|fp16",
-         "convolution arithmetic (bf16/fp16: cuda; default fp32)", false},
-        {"deterministic", PN_OPT_FLAG, &a.deterministic, NULL, "deterministic algorithms only (cuda)", false},
-        {"conv-algo", PN_OPT_STR, &a.conv_algo, "direct|winograd|auto",
-         "3x3 convolutions on the cpu backend: direct, "
-         "winograd or auto (the faster per layer shape); default as the command timed: infer auto, train direct",
-         false},
+        PN_ARCH_OPTIONS(&a.arch, "resnet34, or the --weights file's", "unet, or the --weights file's",
+                        "none, or the --weights file's"),
+        PN_COMPUTE_OPTIONS(&a.compute, "as the command timed: infer auto, train direct"),
         {0},
     };
     const pn_command_help help = {train ? "pneumoseg bench train [--size 256] [--batch 4] [--runs 5]"
@@ -159,8 +147,11 @@ static int bench_infer(int argc, char **argv) { return bench_model(argc, argv, f
 static int bench_train(int argc, char **argv) { return bench_model(argc, argv, true); }
 
 static int bench_ops(int argc, char **argv) {
-    bench_args a = {
-        .backend = "auto", .precision = "fp32", .conv_algo = "direct", .size = 512, .batch = 1, .runs = 5, .warmup = 2};
+    bench_args a = {.compute = {.backend = "auto", .precision = "fp32", .conv_algo = "direct"},
+                    .size = 512,
+                    .batch = 1,
+                    .runs = 5,
+                    .warmup = 2};
     bool backward = false, algos = false;
     const pn_opt opts[] = {
         {"size", PN_OPT_INT, &a.size, "S", "image side the layer shapes come from (default 512)", false},
@@ -168,17 +159,10 @@ static int bench_ops(int argc, char **argv) {
         {"runs", PN_OPT_INT, &a.runs, "N", "timed runs per layer (default 5)", false},
         {"warmup", PN_OPT_INT, &a.warmup, "N", "untimed runs first (default 2)", false},
         {"backward", PN_OPT_FLAG, &backward, NULL, "also time bwd_data and bwd_weights", false},
-        {"encoder", PN_OPT_STR, &a.encoder, "NAME", "encoder (default resnet34)", false},
-        {"decoder", PN_OPT_STR, &a.decoder, "NAME", "unet (default) or albunet", false},
-        {"attention", PN_OPT_STR, &a.attention, "TYPE", "none (default) or scse", false},
+        PN_ARCH_OPTIONS(&a.arch, "resnet34", "unet", "none"),
         {"algos", PN_OPT_FLAG, &algos, NULL,
          "cpu: time direct against Winograd on every 3x3 stride-1 layer, alternating", false},
-        {"conv-algo", PN_OPT_STR, &a.conv_algo, "direct|winograd|auto",
-         "cpu: the algorithm of the timed layers "
-         "(default direct)",
-         false},
-        {"backend", PN_OPT_STR, &a.backend, "NAME", "auto (default), ref, cpu or cuda", false},
-        {"threads", PN_OPT_INT, &a.threads, "N", "threads (default 0 = all cores)", false},
+        PN_COMPUTE_OPTIONS(&a.compute, "direct (the algorithm of the timed layers; --algos times both)"),
         {0},
     };
     const pn_command_help help = {"pneumoseg bench ops [--size 512] [--batch 1] [--backward] [--encoder E]",
@@ -197,17 +181,15 @@ static int bench_ops(int argc, char **argv) {
     pn_backend *be = NULL;
     pn_arch arch;
     char text[96];
-    pn_status st = pn_tool_arch(a.encoder, a.decoder, a.attention, &arch);
-    if (st == PN_OK) st = pn_tool_open_backend(a.backend, a.threads, &be);
+    pn_status st = pn_tool_arch(&a.arch, &arch);
+    if (st == PN_OK) st = pn_tool_setup_backend(&a.compute, &be);
     if (st == PN_OK) {
         printf("bench ops backend=%s model=%s batch=%d size=%d threads=%d runs=%d warmup=%d\n", be->name,
-               pn_arch_text(&arch, text, sizeof text), a.batch, a.size, a.threads, a.runs, a.warmup);
-        if (algos) {
+               pn_arch_text(&arch, text, sizeof text), a.batch, a.size, a.compute.threads, a.runs, a.warmup);
+        if (algos)
             st = pn_bench_conv_algos(be, &arch, a.size, a.batch, a.warmup, a.runs, backward, stdout);
-        } else {
-            st = pn_tool_set_conv_algo(be, a.conv_algo);
-            if (st == PN_OK) st = pn_bench_conv_layers(be, &arch, a.size, a.batch, a.warmup, a.runs, backward, stdout);
-        }
+        else
+            st = pn_bench_conv_layers(be, &arch, a.size, a.batch, a.warmup, a.runs, backward, stdout);
     }
     if (st == PN_OK) printf("peak RSS %.1f MB\n", (double)pn_peak_rss_bytes() / 1e6);
     pn_backend_close(be);

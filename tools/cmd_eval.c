@@ -8,7 +8,13 @@
 
 #include "checks.h"
 #include "cli.h"
-#include "common.h"
+#include "backend_setup.h"
+#include "model_load.h"
+#include "run_settings.h"
+#include "fold_split.h"
+#include "triplet_grid.h"
+#include "validate.h"
+#include "files.h"
 #include "core/metrics.h"
 #include "core/postprocess.h"
 #include "data/csv.h"
@@ -16,13 +22,13 @@
 #include "data/png.h"
 #include "data/rle.h"
 #include "int8_file.h"
-#include "run_util.h"
 #include "weights.h"
 
 typedef struct eval_args {
-    const char *weights, *data, *folds, *tta, *tops, *areas, *bottoms, *backend, *encoder, *decoder, *attention, *norm,
-        *loss, *submission, *truth, *precision, *save_masks, *conv_algo;
-    int fold, size, batch, threads, loader_threads, width, out_size;
+    const char *weights, *data, *folds, *tta, *tops, *areas, *bottoms, *norm, *loss, *submission, *truth, *save_masks;
+    pn_compute_opts compute;
+    pn_arch_opts arch;
+    int fold, size, batch, loader_threads, width, out_size;
     double max_image_mb;
     bool force;
 } eval_args;
@@ -136,12 +142,10 @@ static pn_status eval_fold(const eval_args *a) {
     pn_unet *m = NULL;
     pn_val_result v;
     pn_status st = pn_split_check_files(&split, a->data, false);
-    if (st == PN_OK) st = pn_tool_open_backend(a->backend, a->threads, &be);
-    if (st == PN_OK) st = pn_tool_set_precision(be, a->precision);
-    if (st == PN_OK) st = pn_tool_set_conv_algo(be, a->conv_algo);
+    if (st == PN_OK) st = pn_tool_setup_backend(&a->compute, &be);
     bool int8 = false;
     if (st == PN_OK) st = pn_int8_apply(be, a->weights, &int8);
-    if (st == PN_OK) st = pn_tool_load_model_arch(a->encoder, a->decoder, a->attention, a->weights, be, &m);
+    if (st == PN_OK) st = pn_tool_load_model(&a->arch, a->weights, be, &m);
     if (st == PN_OK) st = pn_tool_settings_from_model(&rs, m, a->weights);
     if (st == PN_OK) st = pn_norm_parse(rs.norm, &cfg.norm);
     if (st == PN_OK) st = pn_tool_validate(m, &cfg, tta, w, true, &grid, &v);
@@ -266,7 +270,7 @@ static pn_status eval_submission(const eval_args *a) {
 
 int pn_cmd_eval(int argc, char **argv) {
     eval_args a = {.tta = "none",
-                   .backend = "auto",
+                   .compute = {.backend = "auto", .precision = "fp32", .conv_algo = "auto"},
                    .loss = "bce=3,dice=1,focal=4",
                    .batch = 8,
                    .loader_threads = 2,
@@ -293,14 +297,8 @@ int pn_cmd_eval(int argc, char **argv) {
          false},
         {"norm", PN_OPT_STR, &a.norm, "MODE",
          "input scaling: imagenet | unit | none (default: what W was trained with, else imagenet)", false},
-        {"encoder", PN_OPT_STR, &a.encoder, "NAME",
-         "encoder (default: what the weights file records or its tensors show)", false},
-        {"decoder", PN_OPT_STR, &a.decoder, "NAME", "unet or albunet (default: from the weights file)", false},
-        {"attention", PN_OPT_STR, &a.attention, "TYPE", "none or scse (default: from the weights file)", false},
-        {"backend", PN_OPT_STR, &a.backend, "NAME", "auto | ref | cpu | cuda (default auto)", false},
-        {"precision", PN_OPT_STR, &a.precision, "P", "fp32 (default) | bf16 | fp16 convolutions (cuda)", false},
-        {"conv-algo", PN_OPT_STR, &a.conv_algo, "direct|winograd|auto", PN_CONV_ALGO_HELP, false},
-        {"threads", PN_OPT_INT, &a.threads, "N", "compute threads (default: all cores)", false},
+        PN_ARCH_OPTIONS_OF_WEIGHTS(&a.arch),
+        PN_COMPUTE_OPTIONS(&a.compute, "auto"),
         {"loader-threads", PN_OPT_INT, &a.loader_threads, "N", "loader threads (default 2)", false},
         {"save-masks", PN_OPT_STR, &a.save_masks, "DIR",
          "write the fold's masks under the best triplet (as predict "

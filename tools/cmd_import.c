@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "common.h"
+#include "run_settings.h"
 #include "core/safetensors.h"
 #include "data/checkpoint.h"
 #include "data/keymap.h"

@@ -6,18 +6,17 @@
 
 #include "checks.h"
 #include "cli.h"
-#include "common.h"
+#include "backend_setup.h"
+#include "model_load.h"
 #include "int8_file.h"
 #include "startup.h"
 #include "data/npy.h"
 
 typedef struct infer_args {
-    const char *weights, *input, *save_logits, *save_probs, *backend, *mode, *encoder, *decoder, *attention;
-    int threads;
-    const char *precision;
-    bool deterministic, force;
-    const char *conv_algo;
-    bool verbose;
+    const char *weights, *input, *save_logits, *save_probs, *mode;
+    pn_compute_opts compute;
+    pn_arch_opts arch;
+    bool force, verbose;
 } infer_args;
 
 /* The outputs before any work: not an input, not each other, nothing overwritten without --force. */
@@ -45,14 +44,11 @@ static pn_status run_infer(const infer_args *a) {
     if (x.shape[1] != 3)
         st = pn_error(PN_ERR_FORMAT, "%s: expected 3 channels (N,3,H,W), got shape (%lld,%lld,%lld,%lld)", a->input,
                       (long long)x.shape[0], (long long)x.shape[1], (long long)x.shape[2], (long long)x.shape[3]);
-    if (st == PN_OK) st = pn_tool_open_backend(a->backend, a->threads, &be);
-    if (st == PN_OK) st = pn_tool_set_precision(be, a->precision);
-    if (st == PN_OK) st = pn_tool_set_deterministic(be, a->deterministic);
-    if (st == PN_OK) st = pn_tool_set_conv_algo(be, a->conv_algo);
+    if (st == PN_OK) st = pn_tool_setup_backend(&a->compute, &be);
     bool int8 = false;
     if (st == PN_OK) st = pn_int8_apply(be, a->weights, &int8);
     pn_startup_lap(&clock, "backend");
-    if (st == PN_OK) st = pn_startup_load_model(&clock, a->encoder, a->decoder, a->attention, a->weights, be, &m);
+    if (st == PN_OK) st = pn_startup_load_model(&clock, &a->arch, a->weights, be, &m);
     if (st == PN_OK && pn_unet_card(m)->normalize[0]) /* infer takes its input already scaled */
         pn_log_info("the weights expect '%s' input normalisation (infer uses the input as given)",
                     pn_unet_card(m)->normalize);
@@ -91,7 +87,7 @@ static pn_status run_infer(const infer_args *a) {
 }
 
 int pn_cmd_infer(int argc, char **argv) {
-    infer_args a = {.backend = "auto", .mode = "eval", .precision = "fp32", .conv_algo = "auto"};
+    infer_args a = {.mode = "eval", .compute = {.backend = "auto", .precision = "fp32", .conv_algo = "auto"}};
     const pn_opt opts[] = {
         {"weights", PN_OPT_STR, &a.weights, "W.safetensors",
          "model weights (smp state_dict names; safetensors or .pth)", true},
@@ -100,17 +96,9 @@ int pn_cmd_infer(int argc, char **argv) {
         {"save-probs", PN_OPT_STR, &a.save_probs, "P.npy", "write sigmoid(logits)", false},
         {"mode", PN_OPT_STR, &a.mode, "eval|train", "BatchNorm with running (eval, default) or batch statistics",
          false},
-        {"encoder", PN_OPT_STR, &a.encoder, "NAME",
-         "encoder (default: what the weights file records or its tensors show)", false},
-        {"decoder", PN_OPT_STR, &a.decoder, "NAME", "unet or albunet (default: from the weights file)", false},
-        {"attention", PN_OPT_STR, &a.attention, "TYPE", "none or scse (default: from the weights file)", false},
-        {"backend", PN_OPT_STR, &a.backend, "NAME", "auto (default), ref, cpu or cuda", false},
-        {"threads", PN_OPT_INT, &a.threads, "N", "threads (default 0 = all cores)", false},
-        {"precision", PN_OPT_STR, &a.precision, "fp32|bf16|fp16",
-         "convolution arithmetic (bf16/fp16: cuda; default fp32)", false},
-        {"deterministic", PN_OPT_FLAG, &a.deterministic, NULL, "deterministic algorithms only (cuda)", false},
+        PN_ARCH_OPTIONS_OF_WEIGHTS(&a.arch),
+        PN_COMPUTE_OPTIONS(&a.compute, "auto"),
         {"force", PN_OPT_FLAG, &a.force, NULL, "overwrite existing --save-logits / --save-probs files", false},
-        {"conv-algo", PN_OPT_STR, &a.conv_algo, "direct|winograd|auto", PN_CONV_ALGO_HELP, false},
         {"verbose", PN_OPT_FLAG, &a.verbose, NULL, "print where the start-up time goes (weights, planning, ...)",
          false},
         {0},

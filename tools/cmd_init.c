@@ -3,23 +3,16 @@
 
 #include "checks.h"
 #include "cli.h"
-#include "common.h"
+#include "model_load.h"
 #include "weights.h"
 
 int pn_cmd_init(int argc, char **argv) {
-    const char *encoder = "resnet34", *decoder = "unet", *attention = "none", *out = NULL, *encoder_weights = NULL,
-               *from = NULL;
+    const char *out = NULL, *encoder_weights = NULL, *from = NULL;
+    pn_arch_opts names = {0};
     int seed = 0;
     bool force = false;
     const pn_opt opts[] = {
-        {"encoder", PN_OPT_STR, &encoder, "NAME",
-         "encoder: resnet34 (default), resnet18, resnet50, resnet101, resnext50_32x4d, se_resnet50, "
-         "se_resnext50_32x4d, "
-         "se_resnext101_32x4d (`pneumoseg models` lists them)",
-         false},
-        {"decoder", PN_OPT_STR, &decoder, "NAME", "unet (default: smp's Unet) or albunet (the 1st place's, resnet34)",
-         false},
-        {"attention", PN_OPT_STR, &attention, "TYPE", "Unet decoder attention: none (default) or scse", false},
+        PN_ARCH_OPTIONS(&names, "resnet34", "unet, smp's Unet; albunet is the 1st place's", "none"),
         {"encoder-weights", PN_OPT_STR, &encoder_weights, "FILE",
          "take the encoder from this checkpoint (.pth or "
          ".safetensors: torchvision, timm, Cadene, smp)",
@@ -51,7 +44,7 @@ int pn_cmd_init(int argc, char **argv) {
     pn_arch arch;
     pn_load_result r;
     char text[96];
-    pn_status st = pn_arch_make(encoder, decoder, attention, &arch);
+    pn_status st = pn_tool_arch(&names, &arch);
     if (st != PN_OK) {
         fprintf(stderr, "pneumoseg init: %s\n", pn_last_error());
         return 2;

@@ -2,7 +2,7 @@
 #include <stdio.h>
 
 #include "cli.h"
-#include "common.h"
+#include "core/unet.h"
 
 int pn_cmd_models(int argc, char **argv) {
     int size = 512;

@@ -8,7 +8,12 @@
 
 #include "checks.h"
 #include "cli.h"
-#include "common.h"
+#include "backend_setup.h"
+#include "model_load.h"
+#include "run_settings.h"
+#include "triplet_grid.h"
+#include "validate.h"
+#include "files.h"
 #include "core/atomic_file.h"
 #include "core/postprocess.h"
 #include "data/augment.h"
@@ -19,14 +24,14 @@
 #include "data/prepare.h"
 #include "data/rle.h"
 #include "int8_file.h"
-#include "run_util.h"
 #include "weights.h"
 
 typedef struct predict_args {
     pn_str_list weights;
-    const char *images, *dicom, *out, *sample, *tta, *triplet, *save_probs, *save_masks, *overlays, *backend, *encoder,
-        *decoder, *attention, *norm, *precision, *conv_algo;
-    int size, batch, threads, out_size, n_overlays;
+    const char *images, *dicom, *out, *sample, *tta, *triplet, *save_probs, *save_masks, *overlays, *norm;
+    pn_compute_opts compute;
+    pn_arch_opts arch;
+    int size, batch, out_size, n_overlays;
     double min_region, max_image_mb;
     bool force;
 } predict_args;
@@ -52,7 +57,7 @@ typedef struct predictor {
 static char *id_of(const char *path) {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
-    char *id = strdup(base);
+    char *id = pn_strdup(base);
     if (!id) return NULL;
     char *dot = strrchr(id, '.');
     if (dot) *dot = 0;
@@ -271,16 +276,13 @@ static pn_status setup(predictor *p) {
     if (a->save_probs) PN_TRY(pn_mkdirs(a->save_probs));
     if (a->overlays) PN_TRY(pn_mkdirs(a->overlays));
     if (a->save_masks) PN_TRY(pn_mkdirs(a->save_masks));
-    PN_TRY(pn_tool_open_backend(a->backend, a->threads, &p->be));
-    PN_TRY(pn_tool_set_precision(p->be, a->precision));
-    PN_TRY(pn_tool_set_conv_algo(p->be, a->conv_algo));
+    PN_TRY(pn_tool_setup_backend(&a->compute, &p->be));
     p->models = calloc((size_t)a->weights.count, sizeof *p->models);
     if (!p->models) return pn_error(PN_ERR_NOMEM, "out of memory");
     for (int k = 0; k < a->weights.count; k++) {
         bool int8 = false; /* an int8 model's ranges hold for the nodes planned next: this model's */
         PN_TRY(pn_int8_apply(p->be, a->weights.items[k], &int8));
-        PN_TRY(
-            pn_tool_load_model_arch(a->encoder, a->decoder, a->attention, a->weights.items[k], p->be, &p->models[k]));
+        PN_TRY(pn_tool_load_model(&a->arch, a->weights.items[k], p->be, &p->models[k]));
         p->n_models++;
         PN_TRY(pn_tool_settings_from_model(&p->rs, p->models[k], a->weights.items[k]));
         PN_TRY(pn_unet_plan(p->models[k], a->batch, s, s, PN_UNET_EVAL));
@@ -309,7 +311,7 @@ static void cleanup(predictor *p) {
 
 int pn_cmd_predict(int argc, char **argv) {
     predict_args a = {.tta = "none",
-                      .backend = "auto",
+                      .compute = {.backend = "auto", .precision = "fp32", .conv_algo = "auto"},
                       .batch = 4,
                       .out_size = 1024,
                       .n_overlays = 8,
@@ -343,14 +345,8 @@ int pn_cmd_predict(int argc, char **argv) {
         {"overlays-n", PN_OPT_INT, &a.n_overlays, "N", "how many overlays (default 8)", false},
         {"norm", PN_OPT_STR, &a.norm, "MODE",
          "input scaling: imagenet | unit | none (default: the first W's, else imagenet)", false},
-        {"encoder", PN_OPT_STR, &a.encoder, "NAME",
-         "encoder (default: what the weights file records or its tensors show)", false},
-        {"decoder", PN_OPT_STR, &a.decoder, "NAME", "unet or albunet (default: from the weights file)", false},
-        {"attention", PN_OPT_STR, &a.attention, "TYPE", "none or scse (default: from the weights file)", false},
-        {"backend", PN_OPT_STR, &a.backend, "NAME", "auto | ref | cpu | cuda (default auto)", false},
-        {"precision", PN_OPT_STR, &a.precision, "P", "fp32 (default) | bf16 | fp16 convolutions (cuda)", false},
-        {"conv-algo", PN_OPT_STR, &a.conv_algo, "direct|winograd|auto", PN_CONV_ALGO_HELP, false},
-        {"threads", PN_OPT_INT, &a.threads, "N", "compute threads (default: all cores)", false},
+        PN_ARCH_OPTIONS_OF_WEIGHTS(&a.arch),
+        PN_COMPUTE_OPTIONS(&a.compute, "auto"),
         {"max-image-mb", PN_OPT_FLOAT, &a.max_image_mb, "MB", "largest decoded image accepted (default 256)", false},
         {"force", PN_OPT_FLAG, &a.force, NULL, "overwrite --out and write into output folders that are not empty",
          false},

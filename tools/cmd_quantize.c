@@ -5,21 +5,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends/cpu/cpu.h"
+#include "backends/options.h"
 #include "checks.h"
 #include "cli.h"
-#include "common.h"
+#include "backend_setup.h"
+#include "model_load.h"
+#include "files.h"
 #include "data/augment.h"
 #include "data/png.h"
 #include "data/prepare.h"
 #include "int8_file.h"
-#include "run_util.h"
 
 #define DEFAULT_PERCENTILE 99.99
 #define DEFAULT_PERCENTILE_TEXT "99.99"
 
 typedef struct quantize_args {
-    const char *weights, *calib, *out, *encoder, *decoder, *attention, *norm, *keep;
+    const char *weights, *calib, *out, *norm, *keep;
+    pn_arch_opts arch;
     int n, size, threads;
     double percentile;
     bool force;
@@ -65,7 +67,7 @@ static pn_status calibrate(const quantize_args *a, pn_backend *be, pn_unet *m, c
     float *x = malloc((size_t)3 * s * s * sizeof *x);
     pn_status st = grey && x ? PN_OK : pn_error(PN_ERR_NOMEM, "out of memory");
     if (st == PN_OK) st = pn_unet_plan(m, 1, s, s, PN_UNET_EVAL);
-    if (st == PN_OK) st = pn_cpu_calibrate(be, true);
+    if (st == PN_OK) st = pn_backend_calibrate(be, true);
     pn_progress bar;
     pn_progress_begin(&bar, "calibrating", use);
     for (int i = 0; i < use && st == PN_OK; i++) {
@@ -80,7 +82,7 @@ static pn_status calibrate(const quantize_args *a, pn_backend *be, pn_unet *m, c
         pn_progress_step(&bar, 1, NULL);
     }
     pn_progress_end(&bar);
-    if (st == PN_OK) st = pn_cpu_calibrate(be, false);
+    if (st == PN_OK) st = pn_backend_calibrate(be, false);
     free(grey);
     free(x);
     return st;
@@ -90,7 +92,7 @@ static pn_status calibrate(const quantize_args *a, pn_backend *be, pn_unet *m, c
 static pn_status write_int8(const quantize_args *a, pn_backend *be, pn_unet *m, int used) {
     const char *const *labels;
     const float *lo, *hi;
-    int n = pn_cpu_calibration(be, &labels, &lo, &hi);
+    int n = pn_backend_calibration(be, &labels, &lo, &hi);
     const char **ql = malloc((size_t)(n > 0 ? n : 1) * sizeof *ql);
     float *qlo = malloc((size_t)(n > 0 ? n : 1) * sizeof *qlo), *qhi = malloc((size_t)(n > 0 ? n : 1) * sizeof *qhi);
     pn_st_writer *w = pn_st_writer_new();
@@ -99,7 +101,7 @@ static pn_status write_int8(const quantize_args *a, pn_backend *be, pn_unet *m, 
     for (int i = 0; i < n && st == PN_OK; i++) {
         if (kept(a->keep, labels[i])) continue;
         float l, h;
-        pn_cpu_calibration_range(be, i, a->percentile, &l, &h);
+        pn_backend_calibration_range(be, i, a->percentile, &l, &h);
         if (!(h > 0) || !(h >= l)) { /* an input that never left zero: nothing to scale, keep float32 */
             pn_log_warn("%s: input range [%g, %g] on the calibration images; kept in float32", labels[i], lo[i], hi[i]);
             continue;
@@ -148,10 +150,10 @@ static pn_status run_quantize(quantize_args *a) {
                       "DATA/train",
                       a->calib);
     if (st == PN_OK) st = pn_tool_open_backend("cpu", a->threads, &be);
-    if (st == PN_OK && !pn_cpu_int8_available())
+    if (st == PN_OK && !pn_backend_has_int8(be))
         st = pn_error(PN_ERR_UNSUPPORTED, "int8 models run on oneDNN's int8 convolutions and this build has no oneDNN");
     if (st == PN_OK) st = pn_tool_set_conv_algo(be, "direct"); /* measure the float32 ranges, not the arithmetic */
-    if (st == PN_OK) st = pn_tool_load_model_arch(a->encoder, a->decoder, a->attention, a->weights, be, &m);
+    if (st == PN_OK) st = pn_tool_load_model(&a->arch, a->weights, be, &m);
     pn_norm_mode norm = PN_NORM_IMAGENET;
     if (st == PN_OK) {
         const pn_model_card *card = pn_unet_card(m);
@@ -192,10 +194,7 @@ int pn_cmd_quantize(int argc, char **argv) {
          "convolutions left in float32 (default encoder.conv1,"
          "segmentation_head.0: the 3-channel stem and the logits)",
          false},
-        {"encoder", PN_OPT_STR, &a.encoder, "NAME",
-         "encoder (default: what the weights file records or its tensors show)", false},
-        {"decoder", PN_OPT_STR, &a.decoder, "NAME", "unet or albunet (default: from the weights file)", false},
-        {"attention", PN_OPT_STR, &a.attention, "TYPE", "none or scse (default: from the weights file)", false},
+        PN_ARCH_OPTIONS_OF_WEIGHTS(&a.arch),
         {"threads", PN_OPT_INT, &a.threads, "N", "threads (default 0 = all cores)", false},
         {"force", PN_OPT_FLAG, &a.force, NULL, "overwrite --out if it exists", false},
         {NULL, 0, NULL, NULL, NULL, false},

@@ -12,13 +12,19 @@
 #include "bg_sync.h"
 #include "checks.h"
 #include "cli.h"
-#include "common.h"
+#include "backend_setup.h"
+#include "model_load.h"
+#include "run_settings.h"
+#include "fold_split.h"
+#include "triplet_grid.h"
+#include "validate.h"
+#include "train_state.h"
+#include "files.h"
 #include "core/atomic_file.h"
 #include "core/sched.h"
 #include "curves.h"
 #include "data/image_limit.h"
 #include "param_groups.h"
-#include "run_util.h"
 #include "weights.h"
 #include "train_dist.h"
 
@@ -28,12 +34,14 @@ static const char *H_NAMES[H_COLS] = {"epoch",    "lr",       "train_loss",     
                                       "pos_dice", "best_top", "best_min_area_1024", "best_bottom", "seconds"};
 
 typedef struct train_args {
-    const char *data, *folds, *out, *backend, *encoder, *decoder, *attention, *init, *aug, *border, *norm, *loss,
-        *sched, *milestones, *pos_share, *tops, *areas, *bottoms, *precision, *conv_algo;
-    int fold, epochs, batch, accum, size, threads, loader_threads, steps_per_epoch, top_k, early_stop, seed, patience,
-        period, cosine_start, freeze_encoder;
+    const char *data, *folds, *out, *init, *aug, *border, *norm, *loss, *sched, *milestones, *pos_share, *tops, *areas,
+        *bottoms;
+    pn_compute_opts compute;
+    pn_arch_opts arch;
+    int fold, epochs, batch, accum, size, loader_threads, steps_per_epoch, top_k, early_stop, seed, patience, period,
+        cosine_start, freeze_encoder;
     double lr, wd, clip, gamma, factor, min_lr, threshold, encoder_lr_scale, max_image_mb;
-    bool resume, force, tta, quiet, deterministic, sync_bn;
+    bool resume, force, tta, quiet, sync_bn;
 } train_args;
 
 typedef struct trainer {
@@ -206,9 +214,9 @@ static int collect_settings(const trainer *t, setting *set) {
     SET_STR("bottoms", "--bottoms", SET_SAME, a->bottoms);
     SET_FMT("val_tta", "--tta", SET_SAME, "%s", a->tta ? "true" : "false");
     SET_STR("backend", "--backend", SET_WARN, t->be->name);
-    SET_STR("precision", "--precision", SET_SAME, a->precision);
-    SET_FMT("deterministic", "--deterministic", SET_WARN, "%s", a->deterministic ? "true" : "false");
-    SET_FMT("threads", "--threads", SET_WARN, "%d", a->threads);
+    SET_STR("precision", "--precision", SET_SAME, a->compute.precision);
+    SET_FMT("deterministic", "--deterministic", SET_WARN, "%s", a->compute.deterministic ? "true" : "false");
+    SET_FMT("threads", "--threads", SET_WARN, "%d", a->compute.threads);
     SET_FMT("loader_threads", "--loader-threads", SET_FREE, "%d", a->loader_threads);
     /* ranks: with --sync-bn N ranks compute what one process does (up to the order of float sums) */
     SET_FMT("ranks", "ranks (mpirun -np)", a->sync_bn ? SET_WARN : SET_SAME, "%d", pn_train_dist_size(t->dist));
@@ -418,7 +426,7 @@ static pn_status check_finite(double v, const char *what, int64_t step, int epoc
                     isnan(v) ? "NaN" : "Inf", (long long)step + 1, epoch + 1, batch + 1, kept);
 }
 
-/* SIGINT / SIGTERM: the first one asks the run to stop at the next batch (run_util's pn_tool_stop), so that no
+/* SIGINT / SIGTERM: the first one asks the run to stop at the next batch (validate.h's pn_tool_stop), so that no
  * checkpoint is left half-written and the run stays resumable; a second one ends the process at once. */
 static void on_stop_signal(int sig) {
     pn_tool_stop = sig;
@@ -708,16 +716,14 @@ static pn_status setup(trainer *t, int argc, char **argv) {
                         a->batch);
     PN_TRY(pn_mkdirs(a->out));
     if (root) remove_stale_temporaries(t);
-    PN_TRY(pn_tool_open_backend(a->backend, pn_train_dist_threads(t->dist, a->threads), &t->be));
+    PN_TRY(pn_tool_open_backend(a->compute.backend, pn_train_dist_threads(t->dist, a->compute.threads), &t->be));
     PN_TRY(pn_train_dist_wrap(t->dist, a->sync_bn, &t->be));
-    PN_TRY(pn_tool_set_precision(t->be, a->precision));
-    PN_TRY(pn_tool_set_deterministic(t->be, a->deterministic));
-    PN_TRY(pn_tool_set_conv_algo(t->be, a->conv_algo ? a->conv_algo : "direct"));
+    PN_TRY(pn_tool_apply_compute(t->be, &a->compute));
     pn_arch arch;
     if (a->init)
-        PN_TRY(pn_tool_arch_of_weights(a->encoder, a->decoder, a->attention, a->init, &arch));
+        PN_TRY(pn_tool_arch_of_weights(&a->arch, a->init, &arch));
     else
-        PN_TRY(pn_tool_arch(a->encoder, a->decoder, a->attention, &arch));
+        PN_TRY(pn_tool_arch(&a->arch, &arch));
     PN_TRY(pn_unet_create_arch(&arch, t->be, &t->m));
     PN_TRY(pn_unet_init_weights(t->m, (uint64_t)a->seed)); /* what an --init file lacks (an encoder-only one) */
     pn_load_result init;
@@ -740,7 +746,7 @@ static pn_status setup(trainer *t, int argc, char **argv) {
     if (a->force && root) clear_old_run(t);
     t->state.seed = (uint64_t)a->seed;
     t->state.hist_cols = H_COLS;
-    bool fp16 = strcmp(a->precision, "fp16") == 0;
+    bool fp16 = strcmp(a->compute.precision, "fp16") == 0;
     t->state.loss_scale = fp16 ? LOSS_SCALE_INIT : 0;
     if (a->resume) {
         if (root) PN_TRY(check_resume_settings(t));
@@ -766,7 +772,6 @@ int pn_cmd_train(int argc, char **argv) {
                     .batch = 8,
                     .accum = 1,
                     .size = 256,
-                    .threads = 0,
                     .loader_threads = 2,
                     .top_k = 3,
                     .seed = 0,
@@ -778,13 +783,12 @@ int pn_cmd_train(int argc, char **argv) {
                     .factor = 0.1,
                     .threshold = 1e-4,
                     .min_lr = 1e-7,
-                    .backend = "auto",
+                    .compute = {.backend = "auto", .precision = "fp32", .conv_algo = "direct"},
                     .aug = "blog",
                     .border = "constant",
                     .norm = NULL,
                     .loss = "bce=3,dice=1,focal=4",
                     .sched = "multistep",
-                    .precision = "fp32",
                     .encoder_lr_scale = 1.0,
                     .max_image_mb = PN_IMAGE_LIMIT_DEFAULT_MB};
     const pn_opt opts[] = {
@@ -837,10 +841,8 @@ int pn_cmd_train(int argc, char **argv) {
         {"tta", PN_OPT_FLAG, &a.tta, NULL, "validate with horizontal-flip TTA", false},
         {"top-k", PN_OPT_INT, &a.top_k, "K", "keep the K best epochs as epoch-NNN.safetensors (default 3)", false},
         {"early-stop", PN_OPT_INT, &a.early_stop, "N", "stop after N epochs without a better score (0 = off)", false},
-        {"encoder", PN_OPT_STR, &a.encoder, "NAME",
-         "encoder (default resnet34, or the --init file's; `pneumoseg models` lists them)", false},
-        {"decoder", PN_OPT_STR, &a.decoder, "NAME", "unet (default) or albunet (resnet34 only)", false},
-        {"attention", PN_OPT_STR, &a.attention, "TYPE", "Unet decoder attention: none (default) or scse", false},
+        PN_ARCH_OPTIONS(&a.arch, "resnet34, or the --init file's", "unet, or the --init file's",
+                        "none, or the --init file's"),
         {"init", PN_OPT_STR, &a.init, "W",
          "start from these weights (.safetensors or .pth; an encoder alone keeps the "
          "seeded decoder) instead of the seeded initialisation",
@@ -852,17 +854,7 @@ int pn_cmd_train(int argc, char **argv) {
         {"encoder-lr-scale", PN_OPT_FLOAT, &a.encoder_lr_scale, "F", "encoder learning rate = F x --lr (default 1)",
          false},
         {"seed", PN_OPT_INT, &a.seed, "N", "seed of weights, sampler and augmentation (default 0)", false},
-        {"backend", PN_OPT_STR, &a.backend, "NAME", "auto | ref | cpu | cuda (default auto)", false},
-        {"threads", PN_OPT_INT, &a.threads, "N", "compute threads (default: all cores)", false},
-        {"precision", PN_OPT_STR, &a.precision, "P",
-         "fp32 (default) | bf16 | fp16 convolutions (cuda); fp16 adds "
-         "dynamic loss scaling",
-         false},
-        {"deterministic", PN_OPT_FLAG, &a.deterministic, NULL, "deterministic algorithms only (cuda)", false},
-        {"conv-algo", PN_OPT_STR, &a.conv_algo, "direct|winograd|auto",
-         "3x3 convolutions on the cpu backend (default "
-         "direct; auto: the faster per layer shape, about 1.4x faster steps on AVX-512 for ~110 MB more memory)",
-         false},
+        PN_COMPUTE_OPTIONS(&a.compute, "direct (auto: about 1.4x faster steps on AVX-512 for ~110 MB more memory)"),
         {"loader-threads", PN_OPT_INT, &a.loader_threads, "N", "data loader threads (default 2)", false},
         {"resume", PN_OPT_FLAG, &a.resume, NULL, "continue the run in --out from its last checkpoint", false},
         {"force", PN_OPT_FLAG, &a.force, NULL,

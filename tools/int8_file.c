@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends/cpu/cpu.h"
+#include "backends/options.h"
+#include "data/pth.h"
 
 /* The value: "v1;<label>:<lo>:<hi>;..." (labels hold neither ':' nor ';'). */
 pn_status pn_int8_meta_write(pn_st_writer *w, int n, const char *const *labels, const float *lo, const float *hi,
@@ -47,7 +48,7 @@ static bool parse(const char *value, int8_table *t) {
     if (strncmp(value, "v1", 2) != 0 || (value[2] != 0 && value[2] != ';')) return false;
     int n = 0;
     for (const char *c = value; *c; c++) n += *c == ';';
-    t->storage = strdup(value);
+    t->storage = pn_strdup(value);
     t->labels = calloc((size_t)n + 1, sizeof *t->labels);
     t->lo = malloc(((size_t)n + 1) * sizeof *t->lo);
     t->hi = malloc(((size_t)n + 1) * sizeof *t->hi);
@@ -68,12 +69,14 @@ static bool parse(const char *value, int8_table *t) {
 
 pn_status pn_int8_apply(pn_backend *be, const char *weights, bool *is_int8) {
     *is_int8 = false;
-    pn_st_file *f = NULL; /* a PyTorch checkpoint is a float32 model */
-    if (!pn_pth_sniff(weights)) PN_TRY(pn_st_open_header(weights, &f));
-    const char *value = f ? pn_st_meta(f, PN_INT8_META_KEY) : NULL;
+    if (pn_pth_sniff(weights)) /* a PyTorch checkpoint is a float32 model: none of an earlier model's ranges */
+        return pn_backend_has_int8(be) ? pn_backend_int8_set(be, 0, NULL, NULL, NULL) : PN_OK;
+    pn_st_file *f;
+    PN_TRY(pn_st_open_header(weights, &f));
+    const char *value = pn_st_meta(f, PN_INT8_META_KEY);
     pn_status st = PN_OK;
-    if (!value && strcmp(be->name, "cpu") == 0 && pn_cpu_int8_available())
-        st = pn_cpu_int8_set(be, 0, NULL, NULL, NULL); /* a float32 model: none of an earlier model's ranges */
+    if (!value && pn_backend_has_int8(be))
+        st = pn_backend_int8_set(be, 0, NULL, NULL, NULL); /* a float32 model: none of an earlier model's ranges */
     if (value) {
         *is_int8 = true;
         int8_table t;
@@ -81,13 +84,13 @@ pn_status pn_int8_apply(pn_backend *be, const char *weights, bool *is_int8) {
         if (!ok)
             st = pn_error(PN_ERR_FORMAT, "%s: metadata %s does not parse (expected v1;label:lo:hi;...)", weights,
                           PN_INT8_META_KEY);
-        else if (strcmp(be->name, "cpu") != 0 || !pn_cpu_int8_available())
+        else if (!pn_backend_has_int8(be))
             st = pn_error(PN_ERR_UNSUPPORTED,
                           "%s is an int8 model (pneumoseg quantize) and the %s backend%s has no "
                           "int8 convolutions; run it with --backend cpu, or use the float32 weights it was made from",
                           weights, be->name, strcmp(be->name, "cpu") == 0 ? " of this build (no oneDNN)" : "");
         else
-            st = pn_cpu_int8_set(be, t.n, (const char *const *)t.labels, t.lo, t.hi);
+            st = pn_backend_int8_set(be, t.n, (const char *const *)t.labels, t.lo, t.hi);
         if (st == PN_OK) pn_log_info("%s: int8 model, %d convolutions in int8", weights, t.n);
         table_free(&t);
     }

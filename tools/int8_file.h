@@ -14,7 +14,8 @@
 pn_status pn_int8_meta_write(pn_st_writer *w, int n, const char *const *labels, const float *lo, const float *hi,
                              const char *calibration);
 /* If `weights` is an int8 model, tells the backend which convolutions run in int8 (*is_int8 = true); a backend
- * without int8 convolutions is an error that says so. Call before the model using these weights is planned. */
+ * without int8 convolutions is an error that says so. A float32 file (safetensors or a PyTorch .pth) clears an
+ * earlier model's list. Call before the model using these weights is planned. */
 pn_status pn_int8_apply(pn_backend *be, const char *weights, bool *is_int8);
 
 #endif

@@ -5,10 +5,7 @@
 
 #include "backends/register.h"
 #include "core/base.h"
-
-#define CMD(name, fn, summary) int fn(int argc, char **argv);
-#include "commands.def"
-#undef CMD
+#include "tools/commands.h"
 
 static const struct {
     const char *name;

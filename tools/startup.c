@@ -3,13 +3,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include "startup.h"
 
-#include "common.h"
+#include "model_load.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "backends/cpu/cpu.h"
+#include "backends/options.h"
 
 /* Seconds since this process was exec'd (Linux /proc; 0 when unknown): uptime minus the start time in ticks. */
 static double process_age(void) {
@@ -64,10 +64,10 @@ void pn_startup_lap(pn_startup *c, const char *what) { add_lap(c, what, NULL); }
 
 void pn_startup_plan(pn_startup *c, pn_backend *be) {
     if (!c->on) return;
-    pn_cpu_stats s;
-    pn_cpu_stats_get(be, &s);
+    pn_backend_stats s;
+    pn_backend_stats_get(be, &s);
     char d[160] = "";
-    if (be && strcmp(be->name, "cpu") == 0)
+    if (s.kept)
         snprintf(d, sizeof d,
                  "preparing nodes (oneDNN primitives) %.3f s, of which timing direct vs Winograd %.3f s "
                  "(%d shapes, %d Winograd)",
@@ -77,17 +77,16 @@ void pn_startup_plan(pn_startup *c, pn_backend *be) {
 
 void pn_startup_forward(pn_startup *c, pn_backend *be) {
     if (!c->on) return;
-    pn_cpu_stats s;
-    pn_cpu_stats_get(be, &s);
+    pn_backend_stats s;
+    pn_backend_stats_get(be, &s);
     char d[160] = "";
-    if (be && strcmp(be->name, "cpu") == 0)
-        snprintf(d, sizeof d, "of which BatchNorm folding and weight reorders %.3f s", s.weight_prep_seconds);
+    if (s.kept) snprintf(d, sizeof d, "of which BatchNorm folding and weight reorders %.3f s", s.weight_prep_seconds);
     add_lap(c, "input set + forward + logits", d);
 }
 
-pn_status pn_startup_load_model(pn_startup *c, const char *encoder, const char *decoder, const char *attention,
-                                const char *weights, pn_backend *be, pn_unet **out) {
-    PN_TRY(pn_tool_create_model_arch(encoder, decoder, attention, weights, be, out));
+pn_status pn_startup_load_model(pn_startup *c, const pn_arch_opts *arch, const char *weights, pn_backend *be,
+                                pn_unet **out) {
+    PN_TRY(pn_tool_create_model(arch, weights, be, out));
     pn_startup_lap(c, "model create");
     pn_status st = pn_tool_load_into(*out, weights);
     if (st != PN_OK) {

@@ -7,6 +7,7 @@
 
 #include "core/backend.h"
 #include "core/unet.h"
+#include "tools/model_load.h"
 
 #define PN_STARTUP_MAX 16
 
@@ -30,10 +31,10 @@ void pn_startup_lap(pn_startup *c, const char *what);
  * pass (BatchNorm folding and weight reorders). */
 void pn_startup_plan(pn_startup *c, pn_backend *be);
 void pn_startup_forward(pn_startup *c, pn_backend *be);
-/* Creates the model the weights file holds (lap "model create") and loads the weights (lap "weights read");
- * --encoder/--decoder/--attention as pn_tool_load_model_arch takes them. */
-pn_status pn_startup_load_model(pn_startup *c, const char *encoder, const char *decoder, const char *attention,
-                                const char *weights, pn_backend *be, pn_unet **out);
+/* Creates the model the weights file holds (lap "model create") and loads the weights (lap "weights read"), as
+ * pn_tool_load_model does. */
+pn_status pn_startup_load_model(pn_startup *c, const pn_arch_opts *arch, const char *weights, pn_backend *be,
+                                pn_unet **out);
 /* Prints the laps and their total. */
 void pn_startup_end(const pn_startup *c);
 

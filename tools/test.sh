@@ -4,7 +4,8 @@
 # instead; --no-onednn: a build without oneDNN, where the cpu backend convolves by im2col + OpenBLAS sgemm, and
 # without MPI, where train under mpirun must say how to get it).
 # The cuda module is compiled in the plain release build only (wherever nvcc and cuDNN are found); the other two
-# builds leave it out (PN_CUDA=OFF) to keep CI time down. PN_CUDA_ARCHS=... narrows its GPU architectures.
+# builds leave it out (PN_CUDA=OFF) to keep CI time down. PN_CUDA_ARCHS=... narrows its GPU architectures. The release
+# build also compiles the standalone experiments of bench/ (PN_BUILD_BENCH=ON), so that they keep compiling.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
@@ -24,7 +25,8 @@ elif [ "${1:-}" = "--no-onednn" ]; then
 else
   dir=build
   skip=()
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DPN_WERROR=ON "${deps[@]}" ${PN_CUDA_ARCHS:+-DPN_CUDA_ARCHS=$PN_CUDA_ARCHS}
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DPN_WERROR=ON -DPN_BUILD_BENCH=ON "${deps[@]}" \
+    ${PN_CUDA_ARCHS:+-DPN_CUDA_ARCHS=$PN_CUDA_ARCHS}
 fi
 cmake --build "$dir" -j "$jobs"
 ctest --test-dir "$dir" --output-on-failure -j "$jobs" "${skip[@]}"

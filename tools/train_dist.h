@@ -8,7 +8,8 @@
 #include <stdbool.h>
 
 #include "core/unet.h"
-#include "run_util.h"
+#include "triplet_grid.h"
+#include "validate.h"
 
 typedef struct pn_train_dist pn_train_dist;
 

@@ -109,7 +109,7 @@ pn_status pn_cpu_int8_set(pn_backend *be, int n, const char *const *labels, cons
         if (!(hi[i] > 0) || !(lo[i] <= hi[i]) || !isfinite(lo[i]) || !isfinite(hi[i]))
             return pn_error(PN_ERR_ARG, "int8 range of %s: [%g, %g] is not a finite range above 0", labels[i], lo[i],
                             hi[i]);
-        q->labels[i] = strdup(labels[i]);
+        q->labels[i] = pn_strdup(labels[i]);
         if (!q->labels[i]) return pn_error(PN_ERR_NOMEM, "out of memory");
         q->lo[i] = lo[i], q->hi[i] = hi[i];
         q->n = i + 1;
@@ -164,7 +164,7 @@ pn_status pn_cpu_calib_observe(cpu_ctx *ctx, const pn_node *node) {
             if (!l || !a || !b || !h) return pn_error(PN_ERR_NOMEM, "out of memory recording a calibration range");
             q->c_cap = cap;
         }
-        q->c_labels[k] = strdup(node->label);
+        q->c_labels[k] = pn_strdup(node->label);
         q->c_hist[k] = calloc(HIST_BINS, sizeof **q->c_hist);
         if (!q->c_labels[k] || !q->c_hist[k]) {
             free(q->c_labels[k]);

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backends/cpu/cpu.h"
+#include "backends/options.h"
 #include "core/rng.h"
 
 static int cmp_double(const void *a, const void *b) {
@@ -109,7 +109,7 @@ pn_status pn_bench_conv_layers(pn_backend *be, const pn_arch *arch, int size, in
 
 /* Prepares `node` with the cpu backend's algorithm `algo`. */
 static pn_status prepare_with(pn_backend *be, pn_node *node, const char *algo) {
-    PN_TRY(pn_cpu_set_conv_algo(be, algo));
+    PN_TRY(pn_backend_set_conv_algo(be, algo));
     return pn_node_prepare(be, node);
 }
 
