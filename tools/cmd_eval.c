@@ -104,6 +104,7 @@ static pn_status eval_fold(const eval_args *a) {
         return pn_error(PN_ERR_USAGE, "--tta must be none or hflip, got '%s'", a->tta);
     if (!a->weights || !a->data || !a->folds)
         return pn_error(PN_ERR_USAGE, "--weights, --data and --folds are needed (or --submission with --truth)");
+    PN_TRY(pn_check_model_flags(a->encoder, a->decoder, a->attention, a->conv_algo));
     double w[3];
     PN_TRY(parse_w(a->loss, w));
     pn_run_grid grid;

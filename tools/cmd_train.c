@@ -652,6 +652,9 @@ static pn_status run_epochs(trainer *t) {
 static pn_status setup(trainer *t, int argc, char **argv) {
     const train_args *a = t->a;
     if (a->size % 32) return pn_error(PN_ERR_USAGE, "--size %d: expected a multiple of 32", a->size);
+    PN_TRY(pn_check_model_flags(a->encoder, a->decoder, a->attention, a->conv_algo));
+    if (strcmp(a->precision, "fp32") && strcmp(a->precision, "bf16") && strcmp(a->precision, "fp16"))
+        return pn_error(PN_ERR_USAGE, "--precision must be fp32, bf16 or fp16, got '%s'", a->precision);
     PN_TRY(pn_as_usage(parse_loss(a->loss, t->w)));
     pn_sched_kind kind;
     PN_TRY(pn_as_usage(pn_sched_parse(a->sched, &kind)));
@@ -700,6 +703,7 @@ static pn_status setup(trainer *t, int argc, char **argv) {
         return pn_error(PN_ERR_USAGE, "--batch %d (the global batch) must be a multiple of the %d ranks", a->batch,
                         ranks);
     if (root) PN_TRY(check_run_folder(t));
+    if (a->init && !pn_file_exists(a->init)) return pn_error(PN_ERR_IO, "--init %s: no such file", a->init);
     PN_TRY(pn_split_read(a->folds, a->fold, &t->split));
     pn_log_info("fold %d: %d training images, %d validation images", a->fold, t->split.n_train, t->split.n_val);
     PN_TRY(pn_split_check_files(&t->split, a->data, true));
