@@ -265,8 +265,8 @@ static void pk_tensor(buf *b, int64_t numel, int64_t rows, int64_t cols) {
 }
 /* The legacy format's three header pickles: magic number, protocol 1001, system info {}. */
 static void legacy_head(buf *b) {
-    static const uint8_t magic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9,
-                                    0x20, 0x6a, 0xa8, 0x50, 0x19, '.'};
+    static const uint8_t magic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46,
+                                    0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, '.'};
     static const uint8_t proto[] = {0x80, 0x02, 'M', 0xe9, 0x03, '.'}, info[] = {0x80, 0x02, '}', '.'};
     put(b, magic, sizeof magic), put(b, proto, sizeof proto), put(b, info, sizeof info);
 }
@@ -280,7 +280,7 @@ static int huge_pth(const char *dir) {
     pk_op(&b, 0x80), pk_op(&b, 2), pk_op(&b, '}'), pk_str(&b, "w"), pk_tensor(&b, side * side, side, side);
     pk_op(&b, 's'), pk_op(&b, '.');
     pk_op(&b, 0x80), pk_op(&b, 2), pk_op(&b, ']'), pk_str(&b, "0"), pk_op(&b, 'a'), pk_op(&b, '.'); /* storage keys */
-    uint8_t numel[8] = {0, 0, 0, 0, 0, 1, 0, 0};                                                   /* 2^40 */
+    uint8_t numel[8] = {0, 0, 0, 0, 0, 1, 0, 0};                                                    /* 2^40 */
     put(&b, numel, 8);
     int rc = save(dir, "huge.pth", &b);
     free(b.p);
@@ -314,7 +314,8 @@ static int amplifying_pth(const char *dir) {
     memset(big, 'a', 65535), big[65535] = 0;
     pk_str(&b, big), pk_op(&b, 0x85), pk_op(&b, 'q'), pk_op(&b, 1), pk_op(&b, '0'); /* memo 1: (big,) */
     free(big);
-    for (int i = 0; i < 200000; i++) pk_op(&b, 'h'), pk_op(&b, 0), pk_op(&b, 'h'), pk_op(&b, 1), pk_op(&b, 'R'), pk_op(&b, 'a');
+    for (int i = 0; i < 200000; i++)
+        pk_op(&b, 'h'), pk_op(&b, 0), pk_op(&b, 'h'), pk_op(&b, 1), pk_op(&b, 'R'), pk_op(&b, 'a');
     pk_op(&b, '.');
     int rc = save(dir, "amplifying.pth", &b);
     free(b.p);

@@ -206,3 +206,9 @@ pn_status pn_check_model_flags(const char *encoder, const char *decoder, const c
         return pn_error(PN_ERR_USAGE, "--conv-algo must be direct, winograd or auto, got '%s'", conv_algo);
     return PN_OK;
 }
+
+pn_status pn_check_precision(const char *precision) {
+    if (precision && strcmp(precision, "fp32") && strcmp(precision, "bf16") && strcmp(precision, "fp16"))
+        return pn_error(PN_ERR_USAGE, "--precision must be fp32, bf16 or fp16, got '%s'", precision);
+    return PN_OK;
+}

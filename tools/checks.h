@@ -31,6 +31,9 @@ bool pn_same_place(const char *a, const char *b);
  * architecture (or a combination none has: AlbuNet is resnet34 only without attention), a --conv-algo other than
  * direct, winograd or auto: PN_ERR_USAGE naming the value. NULL: not given (the weights file's or the default). */
 pn_status pn_check_model_flags(const char *encoder, const char *decoder, const char *attention, const char *conv_algo);
+/* --precision before any work: fp32, bf16 or fp16 (NULL: not given), else PN_ERR_USAGE. Whether the backend computes
+ * in it is known once the backend is open. */
+pn_status pn_check_precision(const char *precision);
 
 /* The cores this process may run on (its CPU affinity), at least 1. */
 int pn_cores(void);

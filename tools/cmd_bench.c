@@ -154,6 +154,7 @@ static int bench_model(int argc, char **argv, bool train) {
         return 2;
     }
     pn_status flags = pn_check_model_flags(a.encoder, a.decoder, a.attention, a.conv_algo);
+    if (flags == PN_OK) flags = pn_check_precision(a.precision);
     return pn_cli_exit("bench", flags != PN_OK ? flags : run_bench(&a, train));
 }
 

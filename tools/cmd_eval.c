@@ -105,6 +105,7 @@ static pn_status eval_fold(const eval_args *a) {
     if (!a->weights || !a->data || !a->folds)
         return pn_error(PN_ERR_USAGE, "--weights, --data and --folds are needed (or --submission with --truth)");
     PN_TRY(pn_check_model_flags(a->encoder, a->decoder, a->attention, a->conv_algo));
+    PN_TRY(pn_check_precision(a->precision));
     double w[3];
     PN_TRY(parse_w(a->loss, w));
     pn_run_grid grid;

@@ -34,6 +34,7 @@ static pn_status run_infer(const infer_args *a) {
     if (!train && strcmp(a->mode, "eval") != 0)
         return pn_error(PN_ERR_USAGE, "--mode must be eval or train, got '%s'", a->mode);
     PN_TRY(pn_check_model_flags(a->encoder, a->decoder, a->attention, a->conv_algo));
+    PN_TRY(pn_check_precision(a->precision));
     PN_TRY(check_outputs(a));
     pn_startup clock;
     pn_startup_begin(&clock, a->verbose);

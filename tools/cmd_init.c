@@ -59,7 +59,8 @@ int pn_cmd_init(int argc, char **argv) {
         return 2;
     }
     pn_keymap_from naming;
-    if (from && !encoder_weights) st = pn_error(PN_ERR_USAGE, "--from names the naming of --encoder-weights: give both");
+    if (from && !encoder_weights)
+        st = pn_error(PN_ERR_USAGE, "--from names the naming of --encoder-weights: give both");
     if (st == PN_OK && from) st = pn_as_usage(pn_keymap_from_parse(from, &naming));
     if (st != PN_OK) return pn_cli_exit("init", st);
     const pn_named_path inputs[] = {{"--encoder-weights", encoder_weights}};

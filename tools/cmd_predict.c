@@ -251,6 +251,7 @@ static pn_status setup(predictor *p) {
     else if (strcmp(a->tta, "none"))
         return pn_error(PN_ERR_USAGE, "--tta must be none or hflip, got '%s'", a->tta);
     PN_TRY(pn_check_model_flags(a->encoder, a->decoder, a->attention, a->conv_algo));
+    PN_TRY(pn_check_precision(a->precision));
     PN_TRY(pn_tool_settings(a->weights.items, a->weights.count, a->size, a->norm, a->triplet, true, &p->rs));
     int s = p->rs.size;
     p->top = p->rs.triplet.top;

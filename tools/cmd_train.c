@@ -653,8 +653,7 @@ static pn_status setup(trainer *t, int argc, char **argv) {
     const train_args *a = t->a;
     if (a->size % 32) return pn_error(PN_ERR_USAGE, "--size %d: expected a multiple of 32", a->size);
     PN_TRY(pn_check_model_flags(a->encoder, a->decoder, a->attention, a->conv_algo));
-    if (strcmp(a->precision, "fp32") && strcmp(a->precision, "bf16") && strcmp(a->precision, "fp16"))
-        return pn_error(PN_ERR_USAGE, "--precision must be fp32, bf16 or fp16, got '%s'", a->precision);
+    PN_TRY(pn_check_precision(a->precision));
     PN_TRY(pn_as_usage(parse_loss(a->loss, t->w)));
     pn_sched_kind kind;
     PN_TRY(pn_as_usage(pn_sched_parse(a->sched, &kind)));

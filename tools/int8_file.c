@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "backends/cpu/cpu.h"
+#include "data/pth.h"
 
 /* The value: "v1;<label>:<lo>:<hi>;..." (labels hold neither ':' nor ';'). */
 pn_status pn_int8_meta_write(pn_st_writer *w, int n, const char *const *labels, const float *lo, const float *hi,
@@ -66,6 +67,9 @@ static bool parse(const char *value, int8_table *t) {
 
 pn_status pn_int8_apply(pn_backend *be, const char *weights, bool *is_int8) {
     *is_int8 = false;
+    bool cpu_int8 = strcmp(be->name, "cpu") == 0 && pn_cpu_int8_available();
+    if (pn_pth_sniff(weights)) /* a PyTorch checkpoint (loaded through the key map) is a float32 model */
+        return cpu_int8 ? pn_cpu_int8_set(be, 0, NULL, NULL, NULL) : PN_OK;
     pn_st_file *f;
     PN_TRY(pn_st_open(weights, &f));
     const char *value = pn_st_meta(f, PN_INT8_META_KEY);

@@ -14,7 +14,7 @@ static pn_status check_tensor(void *ctx, const char *path, const char *key, cons
     for (int d = 0; d < t->ndim; d++)
         if (t->size[d] > 0 &&
             (__builtin_mul_overflow(t->size[d] - 1, t->stride[d], &step) || __builtin_add_overflow(last, step, &last)))
-            abort(); /* an extent the reader should have refused */
+            abort();                                            /* an extent the reader should have refused */
     if (pn_pk_tensor_numel(t) > 0 && last >= s->numel) abort(); /* a view past its storage was let through */
     return PN_OK;
 }
