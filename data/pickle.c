@@ -178,8 +178,10 @@ void pn_pk_free(pn_pickle *p) {
 
 static pn_status nomem(machine *m) {
     if (m->over_budget)
-        return fail(m, PN_ERR_FORMAT, "interpreting the pickle would take more than %zu MB (a file built to exhaust "
-                    "memory?)", PK_MAX_BYTES >> 20);
+        return fail(m, PN_ERR_FORMAT,
+                    "interpreting the pickle would take more than %zu MB (a file built to exhaust "
+                    "memory?)",
+                    PK_MAX_BYTES >> 20);
     return fail(m, PN_ERR_NOMEM, "out of memory");
 }
 #define NOMEM(m) nomem(m)
@@ -211,7 +213,8 @@ static pn_status pop_mark(machine *m, const char *op, size_t *first, size_t *n) 
 }
 
 static pn_status seq_add(machine *m, pn_pk_value *seq, pn_pk_value *item) {
-    if (!grow(m, (void **)&seq->u.seq.items, &seq->u.seq.cap, seq->u.seq.n + 1, sizeof *seq->u.seq.items)) return NOMEM(m);
+    if (!grow(m, (void **)&seq->u.seq.items, &seq->u.seq.cap, seq->u.seq.n + 1, sizeof *seq->u.seq.items))
+        return NOMEM(m);
     seq->u.seq.items[seq->u.seq.n++] = item;
     return PN_OK;
 }
@@ -584,8 +587,8 @@ static pn_status op_persid(machine *m) {
     if (!is_int(a[4]) || a[4]->u.i < 0)
         return fail(m, PN_ERR_FORMAT, "storage '%s' with a negative or non-integer size", a[2]->u.str.s);
     pn_pk_value *v = new_value(m, PN_PK_STORAGE);
-    pn_pk_storage *s = v && charge(m, sizeof *s + a[2]->u.str.len + 1 + 2 * PK_MALLOC_OVERHEAD) ? calloc(1, sizeof *s)
-                                                                                                : NULL;
+    pn_pk_storage *s =
+        v && charge(m, sizeof *s + a[2]->u.str.len + 1 + 2 * PK_MALLOC_OVERHEAD) ? calloc(1, sizeof *s) : NULL;
     if (!s || !v) {
         free(s);
         return NOMEM(m);

@@ -361,7 +361,7 @@ typedef struct zip_ctx {
     uint64_t file_size;
     uint64_t stored_total;   /* bytes the records read so far occupy in the file */
     uint64_t inflated_total; /* bytes they hold once inflated */
-    char prefix[256];      /* "<name>/" */
+    char prefix[256];        /* "<name>/" */
 } zip_ctx;
 
 /* A record's bytes: its sizes must be ones the file can hold (stored: the size it claims; deflated: at most
