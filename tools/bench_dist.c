@@ -216,9 +216,10 @@ int pn_bench_dist(int argc, char **argv) {
     } else {
         st = floats > 0 ? time_allreduce(d, floats, a.runs) : run(&a, d, &be, &m);
     }
-    if (st != PN_OK && d) pn_train_dist_fail(d, "bench");
+    bool usage = st == PN_ERR_USAGE, quiet = usage && !pn_train_dist_root(d); /* every rank has it: rank 0 says */
+    if (st != PN_OK && !usage && d) pn_train_dist_fail(d, "bench");
     pn_unet_free(m);
     pn_train_dist_close(d);
     pn_backend_close(be);
-    return pn_cli_exit("bench", st);
+    return quiet ? 2 : pn_cli_exit("bench", st);
 }

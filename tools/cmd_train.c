@@ -942,9 +942,11 @@ int pn_cmd_train(int argc, char **argv) {
     pn_status st = pn_train_dist_open(&t.dist);
     if (st != PN_OK) return pn_train_dist_open_failed(st, "train");
     st = setup(&t, argc, argv);
+    /* a usage error follows from argv alone, so every rank has it: each exits 2 and rank 0 says why */
+    bool usage = st == PN_ERR_USAGE, quiet = usage && !pn_train_dist_root(t.dist);
     if (st == PN_OK) st = pn_train_dist_start(t.dist);
     if (st == PN_OK) st = run_epochs(&t);
-    if (st != PN_OK && t.dist) pn_train_dist_fail(t.dist, "train"); /* stops every rank */
+    if (st != PN_OK && !usage && t.dist) pn_train_dist_fail(t.dist, "train"); /* stops every rank */
     if (st == PN_OK && pn_train_dist_root(t.dist)) pn_tool_report_memory();
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
@@ -954,6 +956,7 @@ int pn_cmd_train(int argc, char **argv) {
     pn_aug_free(t.aug);
     pn_split_free(&t.split);
     free(t.state.history);
+    if (quiet) return 2;
     if (st != PN_OK && pn_tool_stop) {
         pn_cli_fail("train");
         return 128 + (int)pn_tool_stop; /* as a shell reports a process ended by that signal */
