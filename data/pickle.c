@@ -74,6 +74,14 @@ struct pn_pickle {
     int visit_gen;
 };
 
+/* What interpreting one pickle may take, values, strings, containers, stack and memo together. A model's state_dict
+ * takes little (measured: se_resnext101's Unet, 818 tensors, 17,225 values, 1.6 MB; with Adam's two moments per
+ * parameter about three times that); a pickle a few MB long can otherwise ask for far more (every byte a value, a
+ * memoized string or list copied by each REDUCE), so the budget is fixed, not a multiple of its length, and leaves
+ * room for ASan's overhead under the 100 MB the hostile-file tests allow. */
+#define PK_MAX_BYTES ((size_t)16 << 20)
+#define PK_MALLOC_OVERHEAD 16 /* per allocation, what the allocator adds */
+
 typedef struct machine {
     pn_pickle *p;
     const uint8_t *data;
@@ -85,6 +93,8 @@ typedef struct machine {
     size_t n_marks, marks_cap;
     pn_pk_value **memo;
     size_t memo_cap, memo_count;
+    size_t bytes;     /* charged against PK_MAX_BYTES */
+    bool over_budget; /* a charge failed: the NOMEM that follows says so */
 } machine;
 
 static pn_pk_value MARK_VALUE = {.kind = PN_PK_MARK};
@@ -105,11 +115,25 @@ static pn_status fail(machine *m, pn_status st, const char *fmt, ...) {
     return pn_error(st, "%s: %s (pickle byte %zu)", m->what, msg, m->op_pos);
 }
 
+/* Charges `n` bytes against the budget before they are allocated; false (and over_budget) past it. */
+static bool charge(machine *m, size_t n) {
+    if (n > PK_MAX_BYTES - m->bytes) {
+        m->over_budget = true;
+        return false;
+    }
+    m->bytes += n;
+    return true;
+}
+
 /* Grows *arr (of *cap elements of `size` bytes) to hold `need`. */
-static bool grow(void **arr, size_t *cap, size_t need, size_t size) {
+static bool grow(machine *m, void **arr, size_t *cap, size_t need, size_t size) {
     if (need <= *cap) return true;
-    size_t n = *cap ? *cap : 16;
+    size_t n = *cap ? *cap : 4; /* most containers are short tuples */
     while (n < need) n *= 2;
+    if (n > PK_MAX_BYTES / size || !charge(m, (n - *cap) * size)) {
+        m->over_budget = true;
+        return false;
+    }
     void *a = realloc(*arr, n * size);
     if (!a) return false;
     *arr = a;
@@ -119,7 +143,8 @@ static bool grow(void **arr, size_t *cap, size_t need, size_t size) {
 
 static pn_pk_value *new_value(machine *m, pn_pk_kind kind) {
     pn_pickle *p = m->p;
-    if (!grow((void **)&p->all, &p->cap_all, p->n_all + 1, sizeof *p->all)) return NULL;
+    if (!grow(m, (void **)&p->all, &p->cap_all, p->n_all + 1, sizeof *p->all)) return NULL;
+    if (!charge(m, sizeof(pn_pk_value) + PK_MALLOC_OVERHEAD)) return NULL;
     pn_pk_value *v = calloc(1, sizeof *v);
     if (!v) return NULL;
     v->kind = kind;
@@ -152,11 +177,19 @@ void pn_pk_free(pn_pickle *p) {
     free(p);
 }
 
-#define NOMEM(m) fail(m, PN_ERR_NOMEM, "out of memory")
+static pn_status nomem(machine *m) {
+    if (m->over_budget)
+        return fail(m, PN_ERR_FORMAT,
+                    "interpreting the pickle would take more than %zu MB (a file built to exhaust "
+                    "memory?)",
+                    PK_MAX_BYTES >> 20);
+    return fail(m, PN_ERR_NOMEM, "out of memory");
+}
+#define NOMEM(m) nomem(m)
 
 static pn_status push(machine *m, pn_pk_value *v) {
     if (!v) return NOMEM(m);
-    if (!grow((void **)&m->stack, &m->stack_cap, m->sp + 1, sizeof *m->stack)) return NOMEM(m);
+    if (!grow(m, (void **)&m->stack, &m->stack_cap, m->sp + 1, sizeof *m->stack)) return NOMEM(m);
     m->stack[m->sp++] = v;
     return PN_OK;
 }
@@ -181,7 +214,8 @@ static pn_status pop_mark(machine *m, const char *op, size_t *first, size_t *n) 
 }
 
 static pn_status seq_add(machine *m, pn_pk_value *seq, pn_pk_value *item) {
-    if (!grow((void **)&seq->u.seq.items, &seq->u.seq.cap, seq->u.seq.n + 1, sizeof *seq->u.seq.items)) return NOMEM(m);
+    if (!grow(m, (void **)&seq->u.seq.items, &seq->u.seq.cap, seq->u.seq.n + 1, sizeof *seq->u.seq.items))
+        return NOMEM(m);
     seq->u.seq.items[seq->u.seq.n++] = item;
     return PN_OK;
 }
@@ -189,7 +223,7 @@ static pn_status seq_add(machine *m, pn_pk_value *seq, pn_pk_value *item) {
 static pn_status dict_set(machine *m, pn_pk_value *d, pn_pk_value *k, pn_pk_value *v) {
     if (d->kind != PN_PK_DICT) return fail(m, PN_ERR_FORMAT, "SETITEM on a %s, not a dict", kind_name(d->kind));
     /* a repeated key is kept twice here; the checkpoint reader refuses duplicate tensor names */
-    if (!grow((void **)&d->u.seq.items, &d->u.seq.cap, 2 * d->u.seq.n + 2, sizeof *d->u.seq.items)) return NOMEM(m);
+    if (!grow(m, (void **)&d->u.seq.items, &d->u.seq.cap, 2 * d->u.seq.n + 2, sizeof *d->u.seq.items)) return NOMEM(m);
     d->u.seq.items[2 * d->u.seq.n] = k;
     d->u.seq.items[2 * d->u.seq.n + 1] = v;
     d->u.seq.n++;
@@ -226,7 +260,7 @@ static pn_status push_string(machine *m, pn_pk_kind kind, uint64_t n) {
                     m->len - m->pos);
     PN_TRY(take(m, (size_t)n, &b));
     pn_pk_value *v = new_value(m, kind);
-    if (!v) return NOMEM(m);
+    if (!v || !charge(m, (size_t)n + 1 + PK_MALLOC_OVERHEAD)) return NOMEM(m);
     v->u.str.s = malloc((size_t)n + 1);
     if (!v->u.str.s) return NOMEM(m);
     memcpy(v->u.str.s, b, (size_t)n);
@@ -256,7 +290,7 @@ static pn_status push_long(machine *m, uint64_t n) {
         return push_int(m, i);
     }
     pn_pk_value *v = new_value(m, PN_PK_BIGINT);
-    if (!v || !(v->u.str.s = malloc((size_t)n))) return NOMEM(m);
+    if (!v || !charge(m, (size_t)n + PK_MALLOC_OVERHEAD) || !(v->u.str.s = malloc((size_t)n))) return NOMEM(m);
     memcpy(v->u.str.s, b, (size_t)n);
     v->u.str.len = (size_t)n;
     return push(m, v);
@@ -269,7 +303,7 @@ static pn_status memo_put(machine *m, uint64_t idx) {
     /* Python numbers memo entries from 0 up, one per PUT; an index beyond the pickle's length is hostile */
     if (idx >= m->len) return fail(m, PN_ERR_FORMAT, "memo index %llu out of range", (unsigned long long)idx);
     size_t old = m->memo_cap;
-    if (!grow((void **)&m->memo, &m->memo_cap, (size_t)idx + 1, sizeof *m->memo)) return NOMEM(m);
+    if (!grow(m, (void **)&m->memo, &m->memo_cap, (size_t)idx + 1, sizeof *m->memo)) return NOMEM(m);
     if (m->memo_cap > old) memset(m->memo + old, 0, (m->memo_cap - old) * sizeof *m->memo);
     if (!m->memo[idx]) m->memo_count++;
     m->memo[idx] = m->stack[m->sp - 1];
@@ -389,7 +423,7 @@ static pn_status rebuild_tensor(machine *m, pn_pk_value **args, size_t nargs, pn
     t.dtype = args[0]->u.storage->dtype;
     PN_TRY(check_view(m, &t, args[0]->u.storage));
     pn_pk_value *v = new_value(m, PN_PK_TENSOR);
-    if (!v || !(v->u.tensor = malloc(sizeof t))) return NOMEM(m);
+    if (!v || !charge(m, sizeof t + PK_MALLOC_OVERHEAD) || !(v->u.tensor = malloc(sizeof t))) return NOMEM(m);
     *v->u.tensor = t;
     *out = v;
     return PN_OK;
@@ -398,7 +432,8 @@ static pn_status rebuild_tensor(machine *m, pn_pk_value **args, size_t nargs, pn
 /* UTF-8 text whose code points are all < 256 into latin-1 bytes (how protocol 2 carries Python 3 bytes). */
 static pn_status latin1_bytes(machine *m, const pn_pk_value *s, pn_pk_value **out) {
     pn_pk_value *v = new_value(m, PN_PK_BYTES);
-    if (!v || !(v->u.str.s = malloc(s->u.str.len + 1))) return NOMEM(m);
+    if (!v || !charge(m, s->u.str.len + 1 + PK_MALLOC_OVERHEAD) || !(v->u.str.s = malloc(s->u.str.len + 1)))
+        return NOMEM(m);
     size_t n = 0;
     for (size_t i = 0; i < s->u.str.len; i++) {
         unsigned char c = (unsigned char)s->u.str.s[i];
@@ -552,8 +587,9 @@ static pn_status op_persid(machine *m) {
         return fail(m, PN_ERR_FORMAT, "storage with a malformed key");
     if (!is_int(a[4]) || a[4]->u.i < 0)
         return fail(m, PN_ERR_FORMAT, "storage '%s' with a negative or non-integer size", a[2]->u.str.s);
-    pn_pk_storage *s = calloc(1, sizeof *s);
     pn_pk_value *v = new_value(m, PN_PK_STORAGE);
+    pn_pk_storage *s =
+        v && charge(m, sizeof *s + a[2]->u.str.len + 1 + 2 * PK_MALLOC_OVERHEAD) ? calloc(1, sizeof *s) : NULL;
     if (!s || !v) {
         free(s);
         return NOMEM(m);
@@ -658,7 +694,7 @@ static pn_status step(machine *m, bool *stop) {
     case 0x95: return take(m, 8, &b); /* FRAME: a length hint only */
     case '.': *stop = true; return PN_OK;
     case '(':
-        if (!grow((void **)&m->marks, &m->marks_cap, m->n_marks + 1, sizeof *m->marks)) return NOMEM(m);
+        if (!grow(m, (void **)&m->marks, &m->marks_cap, m->n_marks + 1, sizeof *m->marks)) return NOMEM(m);
         PN_TRY(push(m, &MARK_VALUE));
         m->marks[m->n_marks++] = m->sp;
         return PN_OK;

@@ -20,6 +20,7 @@ static const uint8_t LEGACY_MAGIC[10] = {0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6
 struct pn_pth_owned {
     void **bufs;
     int n, cap;
+    size_t name_bytes; /* the tensors' names and paths so far (MAX_NAME_BYTES) */
 };
 
 bool pn_pth_have_zip(void) {
@@ -76,6 +77,13 @@ int64_t pn_pth_numel(const pn_pth_tensor *t) {
 
 /* A model has a few thousand tensors at most; more is a hostile file (and quadratic work elsewhere). */
 #define MAX_TENSORS 100000
+/* Their names and paths together: a few hundred kB in a real checkpoint. One long key reached through many list
+ * entries would otherwise be copied once per entry. */
+#define MAX_NAME_BYTES ((size_t)16 << 20)
+/* Zip records may inflate to at most this many times the file's size (plus EXPAND_SLACK): float weights barely
+ * compress and torch.save stores its records uncompressed, so more is a zip bomb, refused before inflating. */
+#define MAX_EXPANSION 8
+#define EXPAND_SLACK ((uint64_t)1 << 20)
 
 static int cmp_storage_keys(const void *a, const void *b) {
     return strcmp(((const pn_pth_storage *)a)->key, ((const pn_pth_storage *)b)->key);
@@ -146,6 +154,11 @@ static pn_status add_tensor(void *ctx, const char *path, const char *key, const 
         if (!nt) return pn_error(PN_ERR_NOMEM, "%s: out of memory", f->path);
         f->tensors = nt;
     }
+    size_t name_bytes = strlen(key ? key : "(root)") + strlen(path) + 2;
+    if (name_bytes > MAX_NAME_BYTES - f->owned->name_bytes)
+        return pn_error(PN_ERR_FORMAT, "%s: the tensors' names take more than %zu MB (a file built to exhaust memory?)",
+                        f->path, MAX_NAME_BYTES >> 20);
+    f->owned->name_bytes += name_bytes;
     pn_pth_tensor *o = &f->tensors[f->count];
     memset(o, 0, sizeof *o);
     o->name = pn_strdup(key ? key : "(root)");
@@ -346,13 +359,17 @@ typedef struct zip_ctx {
     pn_pth_file *f;
     zip_t *za;
     uint64_t file_size;
-    uint64_t stored_total; /* bytes the records read so far occupy in the file */
-    char prefix[256];      /* "<name>/" */
+    uint64_t stored_total;   /* bytes the records read so far occupy in the file */
+    uint64_t inflated_total; /* bytes they hold once inflated */
+    char prefix[256];        /* "<name>/" */
 } zip_ctx;
 
 /* A record's bytes: its sizes must be ones the file can hold (stored: the size it claims; deflated: at most
- * deflate's 1032:1 ratio), then exactly that many bytes must come out. *found = false when absent and optional. */
-static pn_status zip_record(zip_ctx *z, const char *name, bool optional, bool *found, uint8_t **out, size_t *len) {
+ * deflate's 1032:1 ratio, and all records together at most MAX_EXPANSION times the file) and at least `need`, all
+ * checked before anything is allocated; then exactly that many bytes must come out. *found = false when absent and
+ * optional. */
+static pn_status zip_record(zip_ctx *z, const char *name, bool optional, size_t need, bool *found, uint8_t **out,
+                            size_t *len) {
     const char *path = z->f->path;
     *out = NULL;
     *len = 0;
@@ -388,6 +405,16 @@ static pn_status zip_record(zip_ctx *z, const char *name, bool optional, bool *f
     }
     if (sb.size > (zip_uint64_t)SIZE_MAX / 2)
         return pn_error(PN_ERR_FORMAT, "%s: zip record '%s' is too large", path, name);
+    z->inflated_total += sb.size;
+    if (z->inflated_total > MAX_EXPANSION * z->file_size + EXPAND_SLACK)
+        return pn_error(PN_ERR_FORMAT,
+                        "%s: zip records inflate to more than %d times the file's %llu bytes (with '%s': %llu bytes; a "
+                        "zip bomb?)",
+                        path, MAX_EXPANSION, (unsigned long long)z->file_size, name,
+                        (unsigned long long)z->inflated_total);
+    if (need && sb.size < need)
+        return pn_error(PN_ERR_FORMAT, "%s: zip record '%s' holds %llu bytes; its storage needs %zu", path, name,
+                        (unsigned long long)sb.size, need);
     size_t n = (size_t)sb.size;
     uint8_t *buf = malloc(n ? n : 1);
     if (!buf) return pn_error(PN_ERR_NOMEM, "%s: out of memory reading record '%s' (%zu bytes)", path, name, n);
@@ -444,7 +471,7 @@ static pn_status zip_byteorder(zip_ctx *z) {
     uint8_t *buf;
     size_t len;
     bool found;
-    PN_TRY(zip_record(z, name, true, &found, &buf, &len));
+    PN_TRY(zip_record(z, name, true, 0, &found, &buf, &len));
     if (!found) return PN_OK; /* before PyTorch 2.1: little-endian */
     bool little = len == 6 && !memcmp(buf, "little", 6), big = len == 3 && !memcmp(buf, "big", 3);
     free(buf);
@@ -463,7 +490,7 @@ static pn_status zip_storages(zip_ctx *z) {
         char name[400];
         snprintf(name, sizeof name, "%sdata/%s", z->prefix, s->key);
         uint8_t *buf;
-        PN_TRY(zip_record(z, name, false, NULL, &buf, &len));
+        PN_TRY(zip_record(z, name, false, bytes, NULL, &buf, &len));
         pn_status st = own(f, buf);
         if (st != PN_OK) {
             free(buf);
@@ -485,7 +512,7 @@ static pn_status zip_read(zip_ctx *z) {
     snprintf(name, sizeof name, "%sdata.pkl", z->prefix);
     uint8_t *pkl;
     size_t len, used;
-    PN_TRY(zip_record(z, name, false, NULL, &pkl, &len));
+    PN_TRY(zip_record(z, name, false, 0, NULL, &pkl, &len));
     snprintf(label, sizeof label, "%s: %s", z->f->path, name);
     pn_pickle *pk = NULL;
     pn_pk_value *root;

@@ -64,6 +64,17 @@ run "$bin" folds --rle syn/train-rle.csv --out folds.csv --k 4
 common=(--data data --folds folds.csv --fold 1 --size 64 --epochs 3 --steps-per-epoch 2 --top-k 0 --encoder resnet18
         --backend cpu --threads 1 --loader-threads 1 --quiet)
 
+# --- a usage error under mpirun: every rank exits 2, one line from rank 0, before any work ---
+"${mpi[@]}" -np 2 "$bin" train "${common[@]}" --batch 4 --encoder bogus --out usage >out.txt 2>err.txt
+rc=$?
+[ $rc -eq 2 ] && ok || bad "a usage error under mpirun -np 2 exits $rc (wanted 2): $(cat err.txt)"
+[ "$(grep -c '^pneumoseg train' err.txt)" -eq 1 ] && grep -q "encoder 'bogus' is not available" err.txt && ok ||
+  bad "a usage error under mpirun: wanted one line from rank 0, got: $(cat err.txt)"
+"${mpi[@]}" -np 2 "$bin" bench dist --batch 3 --size 64 --runs 1 --warmup 0 --encoder resnet18 >out.txt 2>err.txt
+rc=$?
+[ $rc -eq 2 ] && [ "$(grep -c '^pneumoseg bench' err.txt)" -eq 1 ] && ok ||
+  bad "bench dist --batch 3 on 2 ranks: exit $rc (wanted 2), $(cat err.txt)"
+
 # --- --sync-bn: 2 ranks = 1 process with the whole batch. A small lr keeps Adam's sign-like first steps from turning
 # float rounding into different weights (at lr 1e-4 the ref and cpu backends of one process differ by ~1e-3 after
 # 3 epochs, and so do 2 ranks; bench/README.md) ---

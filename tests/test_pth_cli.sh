@@ -122,7 +122,7 @@ expect 1 "$bin" import tv.pth --out bad.safetensors --encoder resnet18
 one_line_error "is not part of this resnet18 unet model"
 expect 2 "$bin" import tv.pth
 one_line_error "missing required option --out"
-expect 1 "$bin" import tv.pth --out bad.safetensors --from keras
+expect 2 "$bin" import tv.pth --out bad.safetensors --from keras # a usage error, before the file is read
 one_line_error "--from must be"
 elif [ "$mode" = "--train" ]; then
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_quantize: `pneumoseg quantize` end to end: it refuses a calibration folder without images, writes an int8
 # model from a few prepared synthetic images, infer runs that model on the cpu backend, and a backend without int8
-# convolutions (ref) says so in one line instead of running it.
+# convolutions (ref) says so in one line instead of running it; a --keep-fp32 name that is no convolution is a usage
+# error before calibrating, and --out never goes over --weights.
 # Usage: test_quantize.sh PNEUMOSEG_BINARY WORK_DIR
 set -u
 bin=$1
@@ -70,6 +71,17 @@ grep -q "in int8" "$work/err" && ok || bad "quantize did not report its int8 con
 expect 1 "$bin" quantize --weights "$work/w.safetensors" --calib "$work/d64/train" --out "$work/wq.safetensors" --n 3 \
   --size 64 --encoder resnet18
 one_line_error "exists"
+# a --keep-fp32 name that is no convolution of the model: a usage error before calibrating, nothing written
+expect 2 "$bin" quantize --weights "$work/w.safetensors" --calib "$work/d64/train" --out "$work/wq2.safetensors" --n 3 \
+  --size 64 --keep-fp32 encoder.conv1,decoder.blocks.0.conv9
+one_line_error "'decoder.blocks.0.conv9' is not a convolution of this resnet18 unet model"
+grep -q "calibrating" "$work/err" && bad "quantize calibrated before refusing --keep-fp32" || ok
+[ ! -e "$work/wq2.safetensors" ] && ok || bad "a refused quantize wrote its output"
+# --out over --weights, even with --force
+cp "$work/w.safetensors" "$work/w_copy.safetensors"
+expect 1 "$bin" quantize --weights "$work/w.safetensors" --calib "$work/d64/train" --out "$work/w.safetensors" --force
+one_line_error "also the input --weights"
+cmp -s "$work/w.safetensors" "$work/w_copy.safetensors" && ok || bad "quantize wrote over its --weights"
 
 # the int8 model runs on cpu; ref says it has no int8 convolutions
 write_npy "$work/x.npy" "1, 3, 64, 64" $((3 * 64 * 64))

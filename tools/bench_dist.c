@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checks.h"
 #include "cli.h"
 #include "backend_setup.h"
 #include "model_load.h"
@@ -63,7 +64,7 @@ static pn_status step(pn_train_dist *d, pn_unet *m, int64_t k, double *reduce) {
 static pn_status run(const dist_args *a, pn_train_dist *d, pn_backend **be, pn_unet **m) {
     int ranks = pn_train_dist_size(d);
     if (a->batch % ranks)
-        return pn_error(PN_ERR_ARG, "--batch %d (global) must be a multiple of %d ranks", a->batch, ranks);
+        return pn_error(PN_ERR_USAGE, "--batch %d (global) must be a multiple of %d ranks", a->batch, ranks);
     PN_TRY(pn_tool_open_backend(a->compute.backend, pn_train_dist_threads(d, a->compute.threads), be));
     PN_TRY(pn_train_dist_wrap(d, a->sync_bn, be));
     PN_TRY(pn_tool_apply_compute(*be, &a->compute));
@@ -205,10 +206,14 @@ int pn_bench_dist(int argc, char **argv) {
         "backend's own all-reduce (NCCL for cuda) on a device buffer as a 1-rank communicator, checking the values."};
     int rc = pn_cli_parse(argc, argv, opts, &help);
     if (rc) return rc < 0 ? 0 : rc;
-    if (a.runs < 1 || a.warmup < 0 || a.batch < 1 || floats < 0) {
-        fprintf(stderr, "pneumoseg bench dist: need --runs >= 1, --warmup >= 0, --batch >= 1, --allreduce-only >= 0\n");
+    if (a.runs < 1 || a.warmup < 0 || a.batch < 1 || floats < 0 || a.compute.threads < 0 || a.size < 32 || a.size % 32) {
+        fprintf(stderr, "pneumoseg bench dist: need --runs >= 1, --warmup >= 0, --batch >= 1, --allreduce-only >= 0, "
+                        "--threads >= 0 and --size a multiple of 32 (see --help)\n");
         return 2;
     }
+    pn_status flags = pn_check_model_flags(a.arch.encoder, a.arch.decoder, a.arch.attention, a.compute.conv_algo);
+    if (flags == PN_OK) flags = pn_check_precision(a.compute.precision);
+    if (flags != PN_OK) return pn_cli_exit("bench", flags);
     pn_train_dist *d = NULL;
     pn_status st = pn_train_dist_open(&d);
     if (st != PN_OK) return pn_train_dist_open_failed(st, "bench");
@@ -220,9 +225,10 @@ int pn_bench_dist(int argc, char **argv) {
     } else {
         st = floats > 0 ? time_allreduce(d, floats, a.runs) : run(&a, d, &be, &m);
     }
-    if (st != PN_OK && d) pn_train_dist_fail(d, "bench");
+    bool usage = st == PN_ERR_USAGE, quiet = usage && !pn_train_dist_root(d); /* every rank has it: rank 0 says */
+    if (st != PN_OK && !usage && d) pn_train_dist_fail(d, "bench");
     pn_unet_free(m);
     pn_train_dist_close(d);
     pn_backend_close(be);
-    return st == PN_OK ? 0 : pn_cli_fail("bench");
+    return quiet ? 2 : pn_cli_exit("bench", st);
 }

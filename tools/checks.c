@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/model/arch.h"
+
 /* The folder part of `path` ("." when it has none). */
 static void parent_of(const char *path, char *dir, size_t cap) {
     snprintf(dir, cap, "%s", path);
@@ -189,5 +191,24 @@ pn_status pn_check_csv_id(const char *id, const char *where) {
     if (id[0] == ' ' || id[0] == '\t' || id[n - 1] == ' ' || id[n - 1] == '\t')
         return pn_error(PN_ERR_FORMAT, "%s: ImageId '%.80s' starts or ends with a blank, which a CSV reader trims",
                         where, id);
+    return PN_OK;
+}
+
+pn_status pn_check_model_flags(const char *encoder, const char *decoder, const char *attention, const char *conv_algo) {
+    pn_arch arch;
+    if (decoder && !decoder[0]) return pn_error(PN_ERR_USAGE, "--decoder is empty (expected unet or albunet)");
+    if ((encoder || decoder || attention) && pn_arch_make(encoder ? encoder : "resnet34", decoder, attention, &arch)) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", pn_last_error());
+        return pn_error(PN_ERR_USAGE, "%s", why);
+    }
+    if (conv_algo && strcmp(conv_algo, "direct") && strcmp(conv_algo, "winograd") && strcmp(conv_algo, "auto"))
+        return pn_error(PN_ERR_USAGE, "--conv-algo must be direct, winograd or auto, got '%s'", conv_algo);
+    return PN_OK;
+}
+
+pn_status pn_check_precision(const char *precision) {
+    if (precision && strcmp(precision, "fp32") && strcmp(precision, "bf16") && strcmp(precision, "fp16"))
+        return pn_error(PN_ERR_USAGE, "--precision must be fp32, bf16 or fp16, got '%s'", precision);
     return PN_OK;
 }

@@ -27,6 +27,14 @@ pn_status pn_check_distinct_outputs(const pn_named_path *outputs, int n);
 /* True when a and b name the same existing file or folder, or would name the same new one. */
 bool pn_same_place(const char *a, const char *b);
 
+/* The model flags of a command, before any work: an --encoder, --decoder or --attention that names no
+ * architecture (or a combination none has: AlbuNet is resnet34 only without attention), a --conv-algo other than
+ * direct, winograd or auto: PN_ERR_USAGE naming the value. NULL: not given (the weights file's or the default). */
+pn_status pn_check_model_flags(const char *encoder, const char *decoder, const char *attention, const char *conv_algo);
+/* --precision before any work: fp32, bf16 or fp16 (NULL: not given), else PN_ERR_USAGE. Whether the backend computes
+ * in it is known once the backend is open. */
+pn_status pn_check_precision(const char *precision);
+
 /* The cores this process may run on (its CPU affinity), at least 1. */
 int pn_cores(void);
 /* A --threads-like count: 0 stays 0 (all cores); above the machine's cores it is capped with a note naming

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bench_loader.h"
+#include "checks.h"
 #include "cli.h"
 #include "backend_setup.h"
 #include "model_load.h"
@@ -140,7 +141,9 @@ static int bench_model(int argc, char **argv, bool train) {
         fprintf(stderr, "pneumoseg bench: --size %d: expected a multiple of 32 (see --help)\n", a.size);
         return 2;
     }
-    return pn_cli_exit("bench", run_bench(&a, train));
+    pn_status flags = pn_check_model_flags(a.arch.encoder, a.arch.decoder, a.arch.attention, a.compute.conv_algo);
+    if (flags == PN_OK) flags = pn_check_precision(a.compute.precision);
+    return pn_cli_exit("bench", flags != PN_OK ? flags : run_bench(&a, train));
 }
 
 static int bench_infer(int argc, char **argv) { return bench_model(argc, argv, false); }
@@ -181,7 +184,8 @@ static int bench_ops(int argc, char **argv) {
     pn_backend *be = NULL;
     pn_arch arch;
     char text[96];
-    pn_status st = pn_tool_arch(&a.arch, &arch);
+    pn_status st = pn_check_model_flags(a.arch.encoder, a.arch.decoder, a.arch.attention, a.compute.conv_algo);
+    if (st == PN_OK) st = pn_tool_arch(&a.arch, &arch);
     if (st == PN_OK) st = pn_tool_setup_backend(&a.compute, &be);
     if (st == PN_OK) {
         printf("bench ops backend=%s model=%s batch=%d size=%d threads=%d runs=%d warmup=%d\n", be->name,

@@ -110,6 +110,8 @@ static pn_status eval_fold(const eval_args *a) {
         return pn_error(PN_ERR_USAGE, "--tta must be none or hflip, got '%s'", a->tta);
     if (!a->weights || !a->data || !a->folds)
         return pn_error(PN_ERR_USAGE, "--weights, --data and --folds are needed (or --submission with --truth)");
+    PN_TRY(pn_check_model_flags(a->arch.encoder, a->arch.decoder, a->arch.attention, a->compute.conv_algo));
+    PN_TRY(pn_check_precision(a->compute.precision));
     double w[3];
     PN_TRY(parse_w(a->loss, w));
     pn_run_grid grid;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checks.h"
 #include "cli.h"
 #include "run_settings.h"
 #include "core/safetensors.h"
@@ -98,16 +99,20 @@ static pn_status save_encoder(pn_unet *m, const char *path) {
     return st;
 }
 
+/* The options before the checkpoint is read: the names as usage errors, then the output (never the input, nothing
+ * overwritten without --force, a folder that exists and can be written). */
+static pn_status check_args(const import_args *a) {
+    if (!a->in) return pn_error(PN_ERR_USAGE, "give the checkpoint to import: pneumoseg import IN --out W.safetensors");
+    PN_TRY(pn_check_model_flags(a->encoder, a->decoder, NULL, NULL));
+    pn_keymap_from from;
+    if (a->from) PN_TRY(pn_as_usage(pn_keymap_from_parse(a->from, &from)));
+    const pn_named_path inputs[] = {{"--in", a->in}};
+    return pn_check_out_file("--out", a->out, a->force, inputs, 1);
+}
+
 static pn_status import(const import_args *a) {
     const char *encoder = a->encoder, *decoder = a->decoder, *attention = NULL;
-    if (!a->in) return pn_error(PN_ERR_ARG, "give the checkpoint to import: pneumoseg import IN --out W.safetensors");
-    if (!a->force) {
-        FILE *f = fopen(a->out, "rb");
-        if (f) {
-            fclose(f);
-            return pn_error(PN_ERR_ARG, "%s exists; pass --force to overwrite it", a->out);
-        }
-    }
+    PN_TRY(check_args(a));
     if (!encoder || !decoder) PN_TRY(guess_architecture(a, &encoder, &decoder, &attention));
     pn_arch arch;
     PN_TRY(pn_arch_make(encoder, decoder, attention, &arch));
@@ -157,5 +162,5 @@ int pn_cmd_import(int argc, char **argv) {
         "error naming the key and both shapes."};
     int rc = pn_cli_parse(argc, argv, opts, &help);
     if (rc) return rc < 0 ? 0 : rc;
-    return import(&a) == PN_OK ? 0 : pn_cli_fail("import");
+    return pn_cli_exit("import", import(&a));
 }

@@ -32,6 +32,8 @@ static pn_status run_infer(const infer_args *a) {
     bool train = strcmp(a->mode, "train") == 0;
     if (!train && strcmp(a->mode, "eval") != 0)
         return pn_error(PN_ERR_USAGE, "--mode must be eval or train, got '%s'", a->mode);
+    PN_TRY(pn_check_model_flags(a->arch.encoder, a->arch.decoder, a->arch.attention, a->compute.conv_algo));
+    PN_TRY(pn_check_precision(a->compute.precision));
     PN_TRY(check_outputs(a));
     pn_startup clock;
     pn_startup_begin(&clock, a->verbose);

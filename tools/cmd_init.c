@@ -3,6 +3,7 @@
 
 #include "checks.h"
 #include "cli.h"
+#include "data/keymap.h"
 #include "model_load.h"
 #include "weights.h"
 
@@ -37,7 +38,8 @@ int pn_cmd_init(int argc, char **argv) {
         "from a pretrained checkpoint (an ImageNet .pth from torchvision or Cadene, a timm or "
         "smp-hub safetensors, any whole smp or AlbuNet model) and the decoder and head from "
         "the seed; the input normalisation the encoder expects is recorded in the file."};
-    int rc = pn_cli_parse(argc, argv, opts, &help);
+    const pn_opt_range ranges[] = {PN_AT_LEAST("seed", 0), {NULL, 0, 0, false, false}};
+    int rc = pn_cli_parse_ranged(argc, argv, opts, ranges, &help);
     if (rc) return rc < 0 ? 0 : rc;
     pn_backend *be = NULL;
     pn_unet *m = NULL;
@@ -49,6 +51,11 @@ int pn_cmd_init(int argc, char **argv) {
         fprintf(stderr, "pneumoseg init: %s\n", pn_last_error());
         return 2;
     }
+    pn_keymap_from naming;
+    if (from && !encoder_weights)
+        st = pn_error(PN_ERR_USAGE, "--from names the naming of --encoder-weights: give both");
+    if (st == PN_OK && from) st = pn_as_usage(pn_keymap_from_parse(from, &naming));
+    if (st != PN_OK) return pn_cli_exit("init", st);
     const pn_named_path inputs[] = {{"--encoder-weights", encoder_weights}};
     st = pn_check_out_file("--out", out, force, inputs, 1);
     if (st == PN_OK) st = pn_backend_open("ref", 1, &be);

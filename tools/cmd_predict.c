@@ -255,6 +255,8 @@ static pn_status setup(predictor *p) {
         p->tta = true;
     else if (strcmp(a->tta, "none"))
         return pn_error(PN_ERR_USAGE, "--tta must be none or hflip, got '%s'", a->tta);
+    PN_TRY(pn_check_model_flags(a->arch.encoder, a->arch.decoder, a->arch.attention, a->compute.conv_algo));
+    PN_TRY(pn_check_precision(a->compute.precision));
     PN_TRY(pn_tool_settings(a->weights.items, a->weights.count, a->size, a->norm, a->triplet, true, &p->rs));
     int s = p->rs.size;
     p->top = p->rs.triplet.top;

@@ -59,6 +59,25 @@ static bool kept(const char *keep, const char *label) {
     return false;
 }
 
+/* Every name in --keep-fp32 must be a convolution of the model: a typo would quantize what it meant to keep. */
+static pn_status check_keep(const quantize_args *a, pn_unet *m) {
+    for (const char *p = a->keep; p && *p;) {
+        const char *end = strchr(p, ',');
+        char one[256];
+        snprintf(one, sizeof one, "%.*s", (int)(end ? (size_t)(end - p) : strlen(p)), p);
+        bool found = one[0] == 0;
+        for (int i = 0; !found && i < pn_unet_num_params(m); i++) {
+            const pn_unet_param *q = pn_unet_param_at(m, i);
+            found = q->value.ndim == 4 && kept(one, q->name);
+        }
+        if (!found)
+            return pn_error(PN_ERR_USAGE, "--keep-fp32: '%s' is not a convolution of this %s %s model", one,
+                            pn_unet_card(m)->encoder, pn_unet_card(m)->decoder);
+        p = end ? end + 1 : NULL;
+    }
+    return PN_OK;
+}
+
 /* Runs the model on the chosen images with calibration on. */
 static pn_status calibrate(const quantize_args *a, pn_backend *be, pn_unet *m, char **files, int n_files, int use,
                            pn_norm_mode norm) {
@@ -132,6 +151,7 @@ static pn_status write_int8(const quantize_args *a, pn_backend *be, pn_unet *m, 
 
 static pn_status run_quantize(quantize_args *a) {
     if (a->size && a->size % 32) return pn_error(PN_ERR_USAGE, "--size must be a multiple of 32, got %d", a->size);
+    PN_TRY(pn_check_model_flags(a->arch.encoder, a->arch.decoder, a->arch.attention, NULL));
     if (a->norm) {
         pn_norm_mode mode;
         PN_TRY(pn_as_usage(pn_norm_parse(a->norm, &mode)));
@@ -154,6 +174,7 @@ static pn_status run_quantize(quantize_args *a) {
         st = pn_error(PN_ERR_UNSUPPORTED, "int8 models run on oneDNN's int8 convolutions and this build has no oneDNN");
     if (st == PN_OK) st = pn_tool_set_conv_algo(be, "direct"); /* measure the float32 ranges, not the arithmetic */
     if (st == PN_OK) st = pn_tool_load_model(&a->arch, a->weights, be, &m);
+    if (st == PN_OK) st = check_keep(a, m);
     pn_norm_mode norm = PN_NORM_IMAGENET;
     if (st == PN_OK) {
         const pn_model_card *card = pn_unet_card(m);

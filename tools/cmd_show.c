@@ -297,6 +297,14 @@ int pn_cmd_show(int argc, char **argv) {
     int rc = pn_cli_parse_ranged(argc, argv, opts, ranges, &help);
     if (rc) return rc < 0 ? 0 : rc;
     pn_image_set_limit_mb(max_image_mb);
+    /* --aug and --border shape the grid alone, but a bad value is a usage error in either mode */
+    if (strcmp(border, "constant") && strcmp(border, "reflect101")) {
+        fprintf(stderr, "pneumoseg show: --border '%s' (expected constant or reflect101)\n", border);
+        return 2;
+    }
+    pn_aug_pipeline *checked = NULL;
+    if (pn_aug_parse(aug, PN_BORDER_CONSTANT, &checked) != PN_OK) return pn_cli_exit("show", PN_ERR_USAGE);
+    pn_aug_free(checked);
     if (grid > 0) {
         if (!data) {
             fprintf(stderr, "pneumoseg show: --grid needs --data DIR\n");

@@ -660,6 +660,8 @@ static pn_status run_epochs(trainer *t) {
 static pn_status setup(trainer *t, int argc, char **argv) {
     const train_args *a = t->a;
     if (a->size % 32) return pn_error(PN_ERR_USAGE, "--size %d: expected a multiple of 32", a->size);
+    PN_TRY(pn_check_model_flags(a->arch.encoder, a->arch.decoder, a->arch.attention, a->compute.conv_algo));
+    PN_TRY(pn_check_precision(a->compute.precision));
     PN_TRY(pn_as_usage(parse_loss(a->loss, t->w)));
     pn_sched_kind kind;
     PN_TRY(pn_as_usage(pn_sched_parse(a->sched, &kind)));
@@ -708,6 +710,7 @@ static pn_status setup(trainer *t, int argc, char **argv) {
         return pn_error(PN_ERR_USAGE, "--batch %d (the global batch) must be a multiple of the %d ranks", a->batch,
                         ranks);
     if (root) PN_TRY(check_run_folder(t));
+    if (a->init && !pn_file_exists(a->init)) return pn_error(PN_ERR_IO, "--init %s: no such file", a->init);
     PN_TRY(pn_split_read(a->folds, a->fold, &t->split));
     pn_log_info("fold %d: %d training images, %d validation images", a->fold, t->split.n_train, t->split.n_val);
     PN_TRY(pn_split_check_files(&t->split, a->data, true));
@@ -931,9 +934,11 @@ int pn_cmd_train(int argc, char **argv) {
     pn_status st = pn_train_dist_open(&t.dist);
     if (st != PN_OK) return pn_train_dist_open_failed(st, "train");
     st = setup(&t, argc, argv);
+    /* a usage error follows from argv alone, so every rank has it: each exits 2 and rank 0 says why */
+    bool usage = st == PN_ERR_USAGE, quiet = usage && !pn_train_dist_root(t.dist);
     if (st == PN_OK) st = pn_train_dist_start(t.dist);
     if (st == PN_OK) st = run_epochs(&t);
-    if (st != PN_OK && t.dist) pn_train_dist_fail(t.dist, "train"); /* stops every rank */
+    if (st != PN_OK && !usage && t.dist) pn_train_dist_fail(t.dist, "train"); /* stops every rank */
     if (st == PN_OK && pn_train_dist_root(t.dist)) pn_tool_report_memory();
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
@@ -943,6 +948,7 @@ int pn_cmd_train(int argc, char **argv) {
     pn_aug_free(t.aug);
     pn_split_free(&t.split);
     free(t.state.history);
+    if (quiet) return 2;
     if (st != PN_OK && pn_tool_stop) {
         pn_cli_fail("train");
         return 128 + (int)pn_tool_stop; /* as a shell reports a process ended by that signal */

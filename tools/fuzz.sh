@@ -4,9 +4,10 @@
 # build-fuzz/corpus/<target>. An input that crashes a reader is copied into tests/fuzz/regress/<target>/, where every
 # build's test_fuzz_<target> runs it from then on, and the run fails. Installs clang and libFuzzer's runtime when
 # they are missing (Debian 12, apt-get; as root or with sudo).
-# Usage: tools/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]      (default 25 s each, every target: about 3.5 minutes)
+# Usage: tools/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]      (default 25 s each, the four checkpoint targets 3/5 of
+#        that; every target: about 4.5 minutes)
 #        FUZZ_RUNS=N tools/fuzz.sh 0 [TARGET...]              (instead: N inputs per target, for the long local runs)
-# Prints, per target, the inputs run, inputs per second and the corpus size.
+# Prints, per target, the inputs run, inputs per second, the corpus size and libFuzzer's peak RSS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-25}
@@ -51,6 +52,15 @@ card_safetensors() { # FILE: a small safetensors file whose metadata holds a mod
   local h='{"__metadata__":{"pneumoseg.encoder":"resnet34","pneumoseg.decoder":"unet","pneumoseg.train_size":"64","pneumoseg.normalize":"imagenet","pneumoseg.triplet":"0.75,2000,0.3","pneumoseg.val_score":"0.8125"},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}'
   { printf "$(printf '\\x%02x' $((${#h} & 255)) $((${#h} >> 8)))\x00\x00\x00\x00\x00\x00"; printf '%s' "$h"; head -c 8 /dev/zero; } >"$1"
 }
+zip_member() { # ZIP NAME_SUFFIX OUT: the first member whose name ends in NAME_SUFFIX (unzip, else Python's zipfile)
+  if command -v unzip >/dev/null; then
+    local m
+    m=$(unzip -Z1 "$1" 2>/dev/null | grep -m1 -- "$2\$") && unzip -p "$1" "$m" >"$3" 2>/dev/null
+  else
+    /usr/bin/python3 -c "import sys,zipfile;z=zipfile.ZipFile(sys.argv[1]);n=[x for x in z.namelist() if x.endswith(sys.argv[2])];open(sys.argv[3],'wb').write(z.read(n[0]))" "$1" "$2" "$3" 2>/dev/null
+  fi
+  [ -s "$3" ] || rm -f "$3"
+}
 fuzz_seeds() { # TARGET CORPUS_DIR
   local t=$1 c=$2
   case "$t" in
@@ -77,12 +87,24 @@ fuzz_seeds() { # TARGET CORPUS_DIR
   safetensors)
     cp tests/ref/golden/st_python.safetensors tests/ref/golden/st_python_small.safetensors "$c/"
     card_safetensors "$c/card.safetensors" ;;
-  # pth) the PyTorch checkpoint reader's seeds go here, with its target (tests/fuzz/CMakeLists.txt)
+  pickle) # the pickles torch.save writes: every zip fixture's data.pkl, and the legacy files (a pickle comes first)
+    local f
+    for f in tests/ref/pth/*.pth tests/ref/pth/hostile/*.pth; do
+      case $f in
+      *legacy.pth) cp "$f" "$c/" ;;
+      *) zip_member "$f" data.pkl "$c/$(basename "$f" .pth).pkl" ;;
+      esac
+    done ;;
+  pth_legacy) cp tests/ref/pth/*legacy.pth tests/ref/pth/hostile/*legacy.pth "$c/" ;;
+  pth_zip) find tests/ref/pth -name '*.pth' ! -name '*legacy.pth' -exec cp {} "$c/" \; ;;
+  checkpoint)
+    cp tests/ref/pth/*.pth tests/ref/golden/st_python_small.safetensors "$c/"
+    card_safetensors "$c/card.safetensors" ;;
   esac
 }
 
 failed=0
-printf '%-12s %12s %10s %8s  %s\n' target inputs "inputs/s" corpus result
+printf '%-12s %12s %10s %8s %9s  %s\n' target inputs "inputs/s" corpus "peak RSS" result
 for t in "${targets[@]}"; do
   bin=$dir/tests/fuzz/fuzz_$t
   [ -x "$bin" ] || { echo "fuzz: no target $t (built: $(ls "$dir"/tests/fuzz | grep '^fuzz_' | tr '\n' ' '))"; exit 2; }
@@ -90,6 +112,8 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus" "$crashes" "tests/fuzz/regress/$t"
   fuzz_seeds "$t" "$corpus"
   limit=(-max_total_time="$seconds")
+  # the four checkpoint targets share about a minute in CI (15 s each at the default 25)
+  case $t in pickle | pth_legacy | pth_zip | checkpoint) limit=(-max_total_time="$(((seconds * 3 + 4) / 5))") ;; esac
   [ -n "${FUZZ_RUNS:-}" ] && limit=(-runs="$FUZZ_RUNS")
   # dcmtk asks for large buffers on corrupt lengths and catches the failure: let such requests fail, not abort
   ASAN_OPTIONS=allocator_may_return_null=1:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -98,14 +122,15 @@ for t in "${targets[@]}"; do
   runs=$(awk '/stat::number_of_executed_units/{print $2}' "$dir/fuzz_$t.log")
   rate=$(awk '/stat::average_exec_per_sec/{print $2}' "$dir/fuzz_$t.log")
   size=$(find "$corpus" -type f | wc -l)
+  rss=$(awk '/stat::peak_rss_mb/{print $2 " MB"}' "$dir/fuzz_$t.log")
   if [ "$rc" -eq 0 ]; then
-    printf '%-12s %12s %10s %8s  %s\n' "$t" "${runs:-?}" "${rate:-?}" "$size" "no crash"
+    printf '%-12s %12s %10s %8s %9s  %s\n' "$t" "${runs:-?}" "${rate:-?}" "$size" "${rss:-?}" "no crash"
   elif grep -q "run interrupted" "$dir/fuzz_$t.log"; then # a signal from outside, not a finding
     failed=1
-    printf '%-12s %12s %10s %8s  %s\n' "$t" "${runs:-?}" "${rate:-?}" "$size" "interrupted"
+    printf '%-12s %12s %10s %8s %9s  %s\n' "$t" "${runs:-?}" "${rate:-?}" "$size" "${rss:-?}" "interrupted"
   else
     failed=1
-    printf '%-12s %12s %10s %8s  %s\n' "$t" "${runs:-?}" "${rate:-?}" "$size" "CRASH (exit $rc)"
+    printf '%-12s %12s %10s %8s %9s  %s\n' "$t" "${runs:-?}" "${rate:-?}" "$size" "${rss:-?}" "CRASH (exit $rc)"
     grep -m 3 -E "ERROR|SUMMARY|runtime error" "$dir/fuzz_$t.log" | sed 's/^/    /'
     for f in "$crashes"/*; do
       [ -f "$f" ] || continue

@@ -69,7 +69,7 @@ static bool parse(const char *value, int8_table *t) {
 
 pn_status pn_int8_apply(pn_backend *be, const char *weights, bool *is_int8) {
     *is_int8 = false;
-    if (pn_pth_sniff(weights)) /* a PyTorch checkpoint is a float32 model: none of an earlier model's ranges */
+    if (pn_pth_sniff(weights)) /* a PyTorch checkpoint (loaded through the key map) is a float32 model */
         return pn_backend_has_int8(be) ? pn_backend_int8_set(be, 0, NULL, NULL, NULL) : PN_OK;
     pn_st_file *f;
     PN_TRY(pn_st_open_header(weights, &f));
