@@ -264,6 +264,8 @@ pn_status pn_cpu_backend_create(int threads, pn_backend **out) {
     ctx->profile = profile && strcmp(profile, "1") == 0;
     const char *fuse = getenv("PN_CPU_FUSE");
     ctx->fuse = !(fuse && strcmp(fuse, "0") == 0);
+    const char *conv_layout = getenv("PN_CPU_CONV_LAYOUT"); /* "any": oneDNN picks the convolutions' layouts */
+    ctx->conv_blocked = !(conv_layout && strcmp(conv_layout, "any") == 0);
     const char *algo = getenv("PN_CPU_CONV_ALGO");
     if (algo && pn_cpu_set_conv_algo(be, algo) != PN_OK) ctx->conv_algo = PN_CPU_CONV_DIRECT;
     cpu_set_threads(be, threads);

@@ -70,6 +70,7 @@ typedef struct cpu_ctx {
     int ran_step;
     int64_t op_calls[PN_OP_COUNT];
     int conv_algo;               /* PN_CPU_CONV_* */
+    bool conv_blocked; /* convolutions take the blocked activations as they are (PN_CPU_CONV_LAYOUT=any: oneDNN picks) */
     struct cpu_algo_entry *algo; /* the choices per shape (conv2d_algo.c) */
     int n_algo, cap_algo, algo_saved;
     double algo_seconds, prepare_seconds, weight_prep_seconds;
