@@ -25,21 +25,23 @@ static int64_t block_at(bn_dims d, int64_t n, int64_t cb) { return (n * (d.c / d
  * decoder's 16 and 32 channels) still keep both cores busy; per-task sums are combined in task order. */
 #define TASKS(d) ((d).c / (d).b * (d).n)
 
-/* Per-lane sums of x over one (block, image) run. */
-static void run_sum(const float *p, bn_dims d, double *sum) {
-    for (int64_t l = 0; l < d.b; l++) sum[l] = 0;
-    for (int64_t i = 0; i < d.hw; i++)
-        for (int64_t l = 0; l < d.b; l++) sum[l] += p[i * d.b + l];
-}
+#define CHUNK 64 /* pixels summed in float before the sum goes into a double */
 
-/* Per-lane sums of (x - mean)^2 over one run. */
-static void run_sq(const float *p, bn_dims d, const double *mean, double *sq) {
-    for (int64_t l = 0; l < d.b; l++) sq[l] = 0;
-    for (int64_t i = 0; i < d.hw; i++)
-        for (int64_t l = 0; l < d.b; l++) {
-            double v = p[i * d.b + l] - mean[l];
-            sq[l] += v * v;
-        }
+/* Per-lane sums of d = x - shift[lane] and of d^2 over one (block, image) run, in one pass: float over CHUNK pixels,
+ * double across chunks. With the shift a value of the same channel, E[d^2] - E[d]^2 has no cancellation to speak of. */
+static void run_sums(const float *p, bn_dims d, const float *shift, double *sum, double *sq) {
+    for (int64_t l = 0; l < d.b; l++) sum[l] = sq[l] = 0;
+    for (int64_t i0 = 0; i0 < d.hw; i0 += CHUNK) {
+        int64_t i1 = i0 + CHUNK < d.hw ? i0 + CHUNK : d.hw;
+        float s[MAXB] = {0}, q[MAXB] = {0};
+        for (int64_t i = i0; i < i1; i++)
+            for (int64_t l = 0; l < d.b; l++) {
+                float v = p[i * d.b + l] - shift[l];
+                s[l] += v;
+                q[l] += v * v;
+            }
+        for (int64_t l = 0; l < d.b; l++) sum[l] += s[l], sq[l] += q[l];
+    }
 }
 
 /* y = x * scale[lane] + shift[lane] over one run, in float, then max(y, 0) when relu (NaN stays NaN, as relu_fwd). */
@@ -92,18 +94,22 @@ pn_status pn_cpu_batchnorm_train_fwd(cpu_ctx *ctx, pn_node *node) {
     double count = (double)(d.n * d.hw);
     int64_t tasks = TASKS(d);
     PN_ASSERT(ctx->work_bytes >= work_bytes(d));
-    double *part = ctx->work, *mean = part + tasks * d.b, *var = mean + d.c;
+    double *part = ctx->work, *part_sq = part + tasks * d.b, *mean = part_sq + tasks * d.b, *var = mean + d.c;
     float *scale = (float *)(var + d.c), *shift = scale + d.c;
+    for (int64_t c = 0; c < d.c; c++) /* each channel's first value: the shift of the sums */
+        shift[c] = x[block_at(d, 0, c / d.b) + c % d.b];
 #pragma omp parallel for schedule(static)
-    for (int64_t t = 0; t < tasks; t++) run_sum(x + block_at(d, t % d.n, t / d.n), d, part + t * d.b);
+    for (int64_t t = 0; t < tasks; t++) {
+        int64_t cb = t / d.n;
+        run_sums(x + block_at(d, t % d.n, cb), d, shift + cb * d.b, part + t * d.b, part_sq + t * d.b);
+    }
     combine(part, d, mean);
-    for (int64_t c = 0; c < d.c; c++) mean[c] /= count;
-#pragma omp parallel for schedule(static)
-    for (int64_t t = 0; t < tasks; t++)
-        run_sq(x + block_at(d, t % d.n, t / d.n), d, mean + (t / d.n) * d.b, part + t * d.b);
-    combine(part, d, var);
+    combine(part_sq, d, var);
     for (int64_t c = 0; c < d.c; c++) {
-        var[c] /= count;
+        double m = mean[c] / count; /* of x - shift */
+        double v = var[c] / count - m * m;
+        var[c] = v < 0 ? 0 : v; /* rounding; NaN stays */
+        mean[c] = m + shift[c];
         double invstd = 1.0 / sqrt(var[c] + p->eps), s = invstd * gamma[c];
         scale[c] = (float)s;
         shift[c] = (float)(beta[c] - mean[c] * s);
