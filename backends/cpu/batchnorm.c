@@ -158,17 +158,25 @@ pn_status pn_cpu_batchnorm_infer_fwd(cpu_ctx *ctx, pn_node *node) {
     return PN_OK;
 }
 
-/* First pass of the backward over one run: per-lane sums of dy and dy * xhat; with a joined ReLU backward, dy is first
- * made from the ReLU's gradient g and output r (dy = r > 0 ? g : 0, written: it is the ReLU node's output). */
-static void run_bwd_sums(float *dyp, const float *gp, const float *rp, const float *xp, bn_dims d, const double *mean,
-                         const double *invstd, double *sum_dy, double *sum_dy_xhat) {
-    for (int64_t l = 0; l < d.b; l++) sum_dy[l] = sum_dy_xhat[l] = 0;
-    for (int64_t i = 0; i < d.hw * d.b; i += d.b)
-        for (int64_t l = 0; l < d.b; l++) {
-            if (gp) dyp[i + l] = rp[i + l] > 0.0f ? gp[i + l] : 0.0f;
-            sum_dy[l] += dyp[i + l];
-            sum_dy_xhat[l] += dyp[i + l] * (xp[i + l] - mean[l]) * invstd[l];
-        }
+/* First pass of the backward over one run: per-lane sums of dy and of dy * (x - mean) (float over CHUNK pixels, double
+ * across; times invstd makes the sum of dy * xhat); with a joined ReLU backward, dy is first made from the ReLU's
+ * gradient g and output r (dy = r > 0 ? g : 0, written: it is the ReLU node's output). */
+static void run_bwd_sums(float *dyp, const float *gp, const float *rp, const float *xp, bn_dims d, const float *mean,
+                         double *sum_dy, double *sum_dy_xc) {
+    for (int64_t l = 0; l < d.b; l++) sum_dy[l] = sum_dy_xc[l] = 0;
+    for (int64_t i0 = 0; i0 < d.hw; i0 += CHUNK) {
+        int64_t i1 = i0 + CHUNK < d.hw ? i0 + CHUNK : d.hw;
+        float s[MAXB] = {0}, q[MAXB] = {0};
+        if (gp)
+            for (int64_t i = i0 * d.b; i < i1 * d.b; i += d.b)
+                for (int64_t l = 0; l < d.b; l++) dyp[i + l] = rp[i + l] > 0.0f ? gp[i + l] : 0.0f;
+        for (int64_t i = i0 * d.b; i < i1 * d.b; i += d.b)
+            for (int64_t l = 0; l < d.b; l++) {
+                s[l] += dyp[i + l];
+                q[l] += dyp[i + l] * (xp[i + l] - mean[l]);
+            }
+        for (int64_t l = 0; l < d.b; l++) sum_dy[l] += s[l], sum_dy_xc[l] += q[l];
+    }
 }
 
 /* dx = gamma * invstd / M * (M * dy - sum(dy) - xhat * sum(dy * xhat)), M = N*H*W; the same expression order
@@ -195,11 +203,12 @@ pn_status pn_cpu_batchnorm_bwd(cpu_ctx *ctx, pn_node *node) {
 #pragma omp parallel for schedule(static)
     for (int64_t t = 0; t < tasks; t++) {
         int64_t cb = t / d.n, at = block_at(d, t % d.n, cb);
-        run_bwd_sums(dy + at, g ? g + at : NULL, r ? r + at : NULL, x + at, d, mean + cb * d.b, invstd + cb * d.b,
-                     part + t * d.b, part_xhat + t * d.b);
+        run_bwd_sums(dy + at, g ? g + at : NULL, r ? r + at : NULL, x + at, d, save_mean + cb * d.b, part + t * d.b,
+                     part_xhat + t * d.b);
     }
     combine(part, d, sum_dy);
     combine(part_xhat, d, sum_dy_xhat);
+    for (int64_t c = 0; c < d.c; c++) sum_dy_xhat[c] *= invstd[c];
 #pragma omp parallel for schedule(static)
     for (int64_t t = 0; t < tasks; t++) {
         int64_t cb = t / d.n, at = block_at(d, t % d.n, cb);
