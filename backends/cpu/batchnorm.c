@@ -193,7 +193,8 @@ pn_status pn_cpu_batchnorm_bwd(cpu_ctx *ctx, pn_node *node) {
     double count = (double)(d.n * d.hw);
     int64_t tasks = TASKS(d);
     PN_ASSERT(ctx->work_bytes >= work_bytes(d));
-    double *part = ctx->work, *part_xhat = part + tasks * d.b, *sum_dy = part_xhat + tasks * d.b, *sum_dy_xhat = sum_dy + d.c;
+    double *part = ctx->work, *part_xhat = part + tasks * d.b, *sum_dy = part_xhat + tasks * d.b,
+           *sum_dy_xhat = sum_dy + d.c;
     double *mean = sum_dy_xhat + d.c, *invstd = mean + d.c, *k = invstd + d.c;
     for (int64_t c = 0; c < d.c; c++) {
         mean[c] = save_mean[c];

@@ -162,7 +162,8 @@ pn_status pn_cpu_conv_algo_measure(cpu_ctx *ctx, int op, const pn_conv_dims *d, 
 #endif
 
 /* ---- the choices across runs: a small text file, one line per shape, valid for one CPU, ISA, thread count and
- * activation layout (blocked: the convolutions take nChw16c/nChw8c as stored; older files timed oneDNN's choice) ---- */
+ * activation layout (blocked: the convolutions take nChw16c/nChw8c as stored; older files timed oneDNN's choice) ----
+ */
 
 static void cpu_signature(const cpu_ctx *ctx, char *sig, size_t n) {
     char model[128] = "unknown";

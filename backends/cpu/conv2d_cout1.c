@@ -6,8 +6,8 @@
 
 bool pn_cpu_conv_cout1_applies(const cpu_ctx *ctx, const pn_node *node, const pn_conv_dims *d) {
     /* --conv-algo winograd asks for oneDNN's Winograd wherever it exists, this shape included */
-    return node->op == PN_OP_CONV2D_FWD && ctx->conv_algo != PN_CPU_CONV_WINOGRAD && d->cout == 1 && d->groups == 1 && ctx->blk > 1 &&
-           cpu_blk(ctx, node->in[0]) == ctx->blk && cpu_blk(ctx, node->in[1]) == ctx->blk &&
+    return node->op == PN_OP_CONV2D_FWD && ctx->conv_algo != PN_CPU_CONV_WINOGRAD && d->cout == 1 && d->groups == 1 &&
+           ctx->blk > 1 && cpu_blk(ctx, node->in[0]) == ctx->blk && cpu_blk(ctx, node->in[1]) == ctx->blk &&
            cpu_blk(ctx, node->out[0]) == 1;
 }
 

@@ -165,9 +165,9 @@ typedef struct conv_mds {
     dnnl_memory_desc_t any_src, any_wei, any_dst; /* format_tag_any */
     dnnl_dims_t strides, pad;
     bool src_blocked, dst_blocked; /* the tensors are stored channel-blocked (nChw16c / nChw8c) */
-    bool wino_ok;             /* a 3x3 stride-1 convolution, the shapes Winograd F(4x4, 3x3) applies to */
-    bool int8, int8_signed;   /* an int8 forward convolution, with an s8 (else u8) input */
-    const float *int8_oscale; /* its output scales, one per output channel */
+    bool wino_ok;                  /* a 3x3 stride-1 convolution, the shapes Winograd F(4x4, 3x3) applies to */
+    bool int8, int8_signed;        /* an int8 forward convolution, with an s8 (else u8) input */
+    const float *int8_oscale;      /* its output scales, one per output channel */
 } conv_mds;
 
 /* The md of an activation stored with channel block b (1 = nchw). */
@@ -259,8 +259,8 @@ static dnnl_status_t set_post_ops(cpu_ctx *ctx, dnnl_primitive_attr_t attr, cons
  * also serves inference) and takes ReLU and sum post-ops but no binary add; its int8 kernels leave a binary add on
  * an addend in another layout to the reference kernel: for both, a residual add becomes a sum into a destination
  * that holds the addend (see build and run). */
-static pn_status make_pd_layout(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const conv_fuse *f,
-                                dnnl_alg_kind_t alg, int blocked, dnnl_primitive_desc_t *pd) {
+static pn_status make_pd_layout(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const conv_fuse *f, dnnl_alg_kind_t alg,
+                                int blocked, dnnl_primitive_desc_t *pd) {
     dnnl_convolution_desc_t fwd_desc, desc;
     dnnl_primitive_desc_t hint = NULL;
     dnnl_primitive_attr_t attr = NULL;
@@ -287,8 +287,8 @@ static pn_status make_pd_layout(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, 
             st = dnnl_convolution_backward_data_desc_init(&desc, alg, &src, &m->any_wei, &dst, m->strides, m->pad,
                                                           m->pad);
         else if (st == dnnl_success)
-            st = dnnl_convolution_backward_weights_desc_init(&desc, alg, &src, &m->any_wei, bias ? &m->bias : NULL, &dst,
-                                                             m->strides, m->pad, m->pad);
+            st = dnnl_convolution_backward_weights_desc_init(&desc, alg, &src, &m->any_wei, bias ? &m->bias : NULL,
+                                                             &dst, m->strides, m->pad, m->pad);
         if (st == dnnl_success) st = dnnl_primitive_desc_create(pd, &desc, attr, ctx->engine, hint);
     }
     if (hint) dnnl_primitive_desc_destroy(hint);

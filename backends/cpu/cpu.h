@@ -70,8 +70,9 @@ typedef struct cpu_ctx {
     int ran_step;
     int64_t op_calls[PN_OP_COUNT];
     pn_node *prev_prepared, *ran_last; /* ReLU joins (relu_join.c): the node prepared last, the node computed last */
-    int conv_algo;               /* PN_CPU_CONV_* */
-    bool conv_blocked; /* convolutions take the blocked activations as they are (PN_CPU_CONV_LAYOUT=any: oneDNN picks) */
+    int conv_algo;                     /* PN_CPU_CONV_* */
+    bool
+        conv_blocked; /* convolutions take the blocked activations as they are (PN_CPU_CONV_LAYOUT=any: oneDNN picks) */
     struct cpu_algo_entry *algo; /* the choices per shape (conv2d_algo.c) */
     int n_algo, cap_algo, algo_saved;
     double algo_seconds, prepare_seconds, weight_prep_seconds;

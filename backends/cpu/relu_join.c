@@ -7,7 +7,8 @@
 
 #include "cpu.h"
 
-#define JOIN_HEAD 0x4a4f4948 /* on the BatchNorm / add node: it applies the ReLU (forward) or computes it (backward) */
+#define JOIN_HEAD 0x4a4f4948 /* on the BatchNorm / add node: it applies the ReLU (forward) or computes it (backward)   \
+                              */
 #define JOIN_RELU 0x4a4f4952 /* on the ReLU node: its partner does the work */
 
 typedef struct relu_join {
@@ -85,7 +86,8 @@ pn_status pn_cpu_relu_join_check(const cpu_ctx *ctx, const pn_node *node) {
     const relu_join *j = join_of(node, JOIN_RELU);
     /* forward: the head ran just before; backward: the BatchNorm backward runs just after (checked there) */
     if (node->op == PN_OP_RELU_FWD && ctx->ran_last != j->partner)
-        return pn_error(PN_ERR_BACKEND, "%s %s: this ReLU was joined to the node before it, which must run right before it",
+        return pn_error(PN_ERR_BACKEND,
+                        "%s %s: this ReLU was joined to the node before it, which must run right before it",
                         pn_op_name(node->op), node->label ? node->label : "");
     return PN_OK;
 }
