@@ -2,7 +2,10 @@
  * outputs, max-pool, upsample, concat/split, 3- and 1-channel tensors next to blocked ones) run on cpu and ref node
  * by node. After each node the cpu outputs are compared with ref's and then overwritten with them, so every node
  * starts from the same inputs and only its own rounding counts: no float32 chaos (a ReLU input near 0 rounded to the
- * other side) builds up, and the bound can be tight on any CPU, whatever channel block the cpu backend picked. */
+ * other side) builds up, and the bound can be tight on any CPU, whatever channel block the cpu backend picked. The
+ * cpu backend's ReLU joins are off for that (PN_CPU_FUSE=0); a whole step with them is then checked against one
+ * without. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,11 +82,46 @@ static double step(pn_graph *gr, pn_graph *gc, int i) {
     return worst;
 }
 
+/* One training step (forward, loss, backward) of a fresh model: the loss, the logits' sum and the gradient norm. */
+static void train_step(pn_backend *be, double out[3]) {
+    pn_unet *m = make_model(be);
+    if (!m) return;
+    float loss = 0;
+    CHECK(pn_unet_forward(m) == PN_OK && pn_unet_loss(m, 1.0f, 1.0f, 0.0f, &loss) == PN_OK &&
+          pn_unet_backward(m, 1.0f) == PN_OK && pn_unet_grad_norm(m, &out[2]) == PN_OK);
+    int64_t n = pn_tensor_numel(pn_unet_logits(m));
+    float *y = malloc((size_t)n * sizeof *y);
+    CHECK(pn_tensor_get(pn_unet_logits(m), y) == PN_OK);
+    out[0] = loss, out[1] = 0;
+    for (int64_t i = 0; i < n; i++) out[1] += y[i];
+    free(y);
+    pn_unet_free(m);
+}
+
+/* The cpu backend joins a ReLU to the BatchNorm / add next to it (PN_CPU_FUSE, on by default), which node by node
+ * cannot see: the same step with and without the joins gives the same bits (the same arithmetic in one pass). */
+static void check_joins(pn_backend *unjoined) {
+    pn_backend *joined = NULL;
+    unsetenv("PN_CPU_FUSE");
+    CHECK(pn_backend_open("cpu", 2, &joined) == PN_OK);
+    if (!joined) return;
+    double a[3] = {0}, b[3] = {0};
+    train_step(unjoined, a);
+    train_step(joined, b);
+    CHECK_MSG(a[0] == b[0] && a[1] == b[1] && a[2] == b[2],
+              "ReLU joins change the step: loss %.9g / %.9g, logit sum %.9g / %.9g, grad norm %.9g / %.9g", a[0], b[0],
+              a[1], b[1], a[2], b[2]);
+    printf("one training step with and without ReLU joins: loss %.9g, logit sum %.9g, grad norm %.9g (identical)\n",
+           b[0], b[1], b[2]);
+    pn_backend_close(joined);
+}
+
 int main(void) {
     pn_register_builtin_backends();
     pn_backend *ref = NULL, *cpu = NULL;
     CHECK_MSG(pn_backend_open("ref", 2, &ref) == PN_OK, "ref: %s", pn_last_error());
     if (!ref) return check_report("test_unet_lockstep");
+    setenv("PN_CPU_FUSE", "0", 1); /* node by node: no node may do another's work */
     if (pn_backend_open("cpu", 2, &cpu) != PN_OK) {
         SKIP("cpu: backend not built (%s)", pn_last_error());
         pn_backend_close(ref);
@@ -104,6 +142,7 @@ int main(void) {
                nodes, N, S, S, worst, worst_node, pn_op_name(pn_graph_node(gr, worst_node)->op));
     }
     pn_unet_free(mr), pn_unet_free(mc);
+    check_joins(cpu);
     pn_backend_close(ref), pn_backend_close(cpu);
     return check_report("test_unet_lockstep");
 }

@@ -38,6 +38,12 @@ float pn_cpu_int8_src_scale(float lo, float hi, bool *is_signed);
 void pn_cpu_int8_scales(const float *w, int64_t cout, int64_t per, const float *bn_scale, float src_scale,
                         float *wei_scale, float *out_scale, float *bias);
 
+/* One output channel on a channel-blocked input (conv2d_cout1.c): whether it applies to this forward node, and the
+ * convolution (y plain, x and w in their blocked layout, b NULL or one value). */
+bool pn_cpu_conv_cout1_applies(const cpu_ctx *ctx, const pn_node *node, const pn_conv_dims *d);
+void pn_cpu_conv_cout1_fwd(const cpu_ctx *ctx, const pn_conv_dims *d, float *y, const float *x, const float *w,
+                           const float *b);
+
 #ifdef PN_HAVE_ONEDNN
 /* Times the two primitives of one shape on memory of their own (a warm-up, then the best of three alternating runs)
  * and records the faster. */

@@ -161,7 +161,9 @@ pn_status pn_cpu_conv_algo_measure(cpu_ctx *ctx, int op, const pn_conv_dims *d, 
 }
 #endif
 
-/* ---- the choices across runs: a small text file, one line per shape, valid for one CPU, ISA and thread count ---- */
+/* ---- the choices across runs: a small text file, one line per shape, valid for one CPU, ISA, thread count and
+ * activation layout (blocked: the convolutions take nChw16c/nChw8c as stored; older files timed oneDNN's choice) ----
+ */
 
 static void cpu_signature(const cpu_ctx *ctx, char *sig, size_t n) {
     char model[128] = "unknown";
@@ -183,8 +185,8 @@ static void cpu_signature(const cpu_ctx *ctx, char *sig, size_t n) {
 #ifdef PN_HAVE_ONEDNN
     isa = (unsigned)dnnl_get_effective_cpu_isa();
     const dnnl_version_t *v = dnnl_version();
-    snprintf(sig, n, "cpu=%s isa=0x%x onednn=%d.%d.%d threads=%d", model, isa, v->major, v->minor, v->patch,
-             ctx->threads);
+    snprintf(sig, n, "cpu=%s isa=0x%x onednn=%d.%d.%d threads=%d%s", model, isa, v->major, v->minor, v->patch,
+             ctx->threads, ctx->conv_blocked ? " layout=blocked" : "");
 #else
     snprintf(sig, n, "cpu=%s isa=0x%x onednn=none threads=%d", model, isa, ctx->threads);
 #endif

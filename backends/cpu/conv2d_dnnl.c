@@ -54,6 +54,7 @@ typedef struct conv_state {
     int sum_dst;                 /* the destination's argument */
     dnnl_memory_t sum_mem;       /* the addend, when the destination has another layout: reordered into it */
     dnnl_primitive_t sum_reorder;
+    bool cout1; /* one output channel: conv2d_cout1.c's kernel, no primitive, no fusion */
 } conv_state;
 
 /* The state of a node that a conv absorbed: which conv, and its place in the chain (1, 2, ...). */
@@ -163,9 +164,10 @@ typedef struct conv_mds {
     dnnl_memory_desc_t src, wei, bias, dst;       /* plain: nchw, (g)oihw, x */
     dnnl_memory_desc_t any_src, any_wei, any_dst; /* format_tag_any */
     dnnl_dims_t strides, pad;
-    bool wino_ok;             /* a 3x3 stride-1 convolution, the shapes Winograd F(4x4, 3x3) applies to */
-    bool int8, int8_signed;   /* an int8 forward convolution, with an s8 (else u8) input */
-    const float *int8_oscale; /* its output scales, one per output channel */
+    bool src_blocked, dst_blocked; /* the tensors are stored channel-blocked (nChw16c / nChw8c) */
+    bool wino_ok;                  /* a 3x3 stride-1 convolution, the shapes Winograd F(4x4, 3x3) applies to */
+    bool int8, int8_signed;        /* an int8 forward convolution, with an s8 (else u8) input */
+    const float *int8_oscale;      /* its output scales, one per output channel */
 } conv_mds;
 
 /* The md of an activation stored with channel block b (1 = nchw). */
@@ -208,6 +210,7 @@ static pn_status init_mds(cpu_ctx *ctx, const pn_node *node, const pn_conv_dims 
     const pn_tensor *ty = node->op == PN_OP_CONV2D_FWD ? node->out[0] : node->in[0];
     const pn_tensor *tw = node->op == PN_OP_CONV2D_BWD_WEIGHTS ? node->out[0] : node->in[1];
     bool grouped = d->groups > 1;
+    m->src_blocked = cpu_blk(ctx, tx) > 1, m->dst_blocked = cpu_blk(ctx, ty) > 1;
     PN_TRY(act_md(&m->src, src, cpu_blk(ctx, tx)));
     PN_TRY(act_md(&m->dst, dst, cpu_blk(ctx, ty)));
     PN_TRY(weight_md(&m->wei, d, cpu_blk(ctx, tw)));
@@ -256,17 +259,20 @@ static dnnl_status_t set_post_ops(cpu_ctx *ctx, dnnl_primitive_attr_t attr, cons
  * also serves inference) and takes ReLU and sum post-ops but no binary add; its int8 kernels leave a binary add on
  * an addend in another layout to the reference kernel: for both, a residual add becomes a sum into a destination
  * that holds the addend (see build and run). */
-static pn_status make_pd_alg(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const conv_fuse *f, dnnl_alg_kind_t alg,
-                             dnnl_primitive_desc_t *pd) {
+static pn_status make_pd_layout(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const conv_fuse *f, dnnl_alg_kind_t alg,
+                                int blocked, dnnl_primitive_desc_t *pd) {
     dnnl_convolution_desc_t fwd_desc, desc;
     dnnl_primitive_desc_t hint = NULL;
     dnnl_primitive_attr_t attr = NULL;
     bool inference = (f->gamma || f->n_post || m->int8) && alg != dnnl_convolution_winograd;
-    dnnl_memory_desc_t src = m->any_src, wei = m->any_wei;
+    /* blocked (bit 0: src, bit 1: dst): that activation in the tensor's own channel-blocked layout (no reorder), else
+     * the primitive's choice */
+    dnnl_memory_desc_t src = (blocked & 1) ? m->src : m->any_src;
+    dnnl_memory_desc_t dst = (blocked & 2) ? m->dst : m->any_dst, wei = m->any_wei;
     if (m->int8) src.data_type = m->int8_signed ? dnnl_s8 : dnnl_u8, wei.data_type = dnnl_s8;
     DNNL_TRY(dnnl_convolution_forward_desc_init(&fwd_desc, inference ? dnnl_forward_inference : dnnl_forward_training,
-                                                alg, &src, &wei, bias ? &m->bias : NULL, &m->any_dst, m->strides,
-                                                m->pad, m->pad));
+                                                alg, &src, &wei, bias ? &m->bias : NULL, &dst, m->strides, m->pad,
+                                                m->pad));
     DNNL_TRY(dnnl_primitive_attr_create(&attr));
     dnnl_status_t st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
     if (st == dnnl_success && m->int8) /* per output channel (dim 1), given at run time */
@@ -278,11 +284,11 @@ static pn_status make_pd_alg(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, con
     } else if (st == dnnl_success) {
         st = dnnl_primitive_desc_create(&hint, &fwd_desc, NULL, ctx->engine, NULL);
         if (st == dnnl_success && op == PN_OP_CONV2D_BWD_DATA)
-            st = dnnl_convolution_backward_data_desc_init(&desc, alg, &m->any_src, &m->any_wei, &m->any_dst, m->strides,
-                                                          m->pad, m->pad);
+            st = dnnl_convolution_backward_data_desc_init(&desc, alg, &src, &m->any_wei, &dst, m->strides, m->pad,
+                                                          m->pad);
         else if (st == dnnl_success)
-            st = dnnl_convolution_backward_weights_desc_init(
-                &desc, alg, &m->any_src, &m->any_wei, bias ? &m->bias : NULL, &m->any_dst, m->strides, m->pad, m->pad);
+            st = dnnl_convolution_backward_weights_desc_init(&desc, alg, &src, &m->any_wei, bias ? &m->bias : NULL,
+                                                             &dst, m->strides, m->pad, m->pad);
         if (st == dnnl_success) st = dnnl_primitive_desc_create(pd, &desc, attr, ctx->engine, hint);
     }
     if (hint) dnnl_primitive_desc_destroy(hint);
@@ -293,6 +299,32 @@ static pn_status make_pd_alg(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, con
                         "oneDNN 2.6 implements it for AVX-512 only)",
                         (int)st);
     return st == dnnl_success ? PN_OK : pn_cpu_dnnl_check(st, "creating a convolution primitive descriptor");
+}
+
+/* Whether a primitive descriptor is oneDNN's reference (unoptimised) kernel. */
+static bool is_reference(dnnl_primitive_desc_t pd) {
+    const char *impl = NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl) return false;
+    return strncmp(impl, "ref", 3) == 0;
+}
+
+/* make_pd_layout, first with the activations in the tensors' own blocked layout: on AVX-512, oneDNN 2.6 given
+ * format_tag_any picks brgconv kernels on nhwc for most shapes, and reordering every input and output between nChw16c
+ * and nhwc costs time and scratch memory. Falls back to the primitive's own choice where no optimised kernel takes
+ * the blocked layout (or PN_CPU_CONV_LAYOUT=any asks for it). */
+static pn_status make_pd_alg(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const conv_fuse *f, dnnl_alg_kind_t alg,
+                             dnnl_primitive_desc_t *pd) {
+    int have = (m->src_blocked ? 1 : 0) | (m->dst_blocked ? 2 : 0);
+    static const int tries[] = {3, 1, 2}; /* both activations as stored, then one of them */
+    for (int i = 0; ctx->conv_blocked && i < 3; i++) {
+        if ((tries[i] & have) != tries[i]) continue;
+        if (make_pd_layout(ctx, op, m, bias, f, alg, tries[i], pd) == PN_OK) {
+            if (!is_reference(*pd)) return PN_OK;
+            dnnl_primitive_desc_destroy(*pd);
+            *pd = NULL;
+        }
+    }
+    return make_pd_layout(ctx, op, m, bias, f, alg, 0, pd);
 }
 
 /* Whether Winograd serves this node: never for shapes it does not apply to or with --conv-algo direct; always where
@@ -319,12 +351,26 @@ static pn_status pick_winograd(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, c
     return PN_OK;
 }
 
+/* auto's memory rule: Winograd only where its scratchpad is no larger than the convolution's own input and output
+ * (oneDNN 2.6's F(4x4, 3x3) keeps the transformed tiles there: up to 4-20x the activations on the encoder's deep
+ * layers and the decoder's wide ones, which set the process's peak memory; direct needs none there). */
+static bool wino_scratch_fits(dnnl_primitive_desc_t pd, const pn_conv_dims *d) {
+    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t scratch = smd ? dnnl_memory_desc_get_size(smd) : 0;
+    size_t acts = (size_t)(d->n * (d->cin * d->h * d->w + d->cout * d->oh * d->ow)) * sizeof(float);
+    return scratch <= acts;
+}
+
 static pn_status make_pd(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const conv_fuse *f, const pn_conv_dims *d,
                          dnnl_alg_kind_t *alg, dnnl_primitive_desc_t *pd) {
     bool wino;
     PN_TRY(pick_winograd(ctx, op, m, bias, d, &wino));
     *alg = dnnl_convolution_winograd;
-    if (wino && make_pd_alg(ctx, op, m, bias, f, *alg, pd) == PN_OK) return PN_OK;
+    if (wino && make_pd_alg(ctx, op, m, bias, f, *alg, pd) == PN_OK) {
+        if (ctx->conv_algo != PN_CPU_CONV_AUTO || wino_scratch_fits(*pd, d)) return PN_OK;
+        dnnl_primitive_desc_destroy(*pd);
+        *pd = NULL;
+    }
     *alg = dnnl_convolution_direct; /* also where Winograd lacks a fused post-op or a layout */
     return make_pd_alg(ctx, op, m, bias, f, *alg, pd);
 }
@@ -340,6 +386,8 @@ static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_
     PN_TRY(init_mds(ctx, node, d, &m));
     s->int8 = node->op == PN_OP_CONV2D_FWD && d->groups == 1 && pn_cpu_int8_find(ctx, node->label, &s->q_lo, &s->q_hi);
     m.int8 = s->int8;
+    s->cout1 = !s->int8 && pn_cpu_conv_cout1_applies(ctx, node, d);
+    if (s->cout1) return PN_OK; /* no primitive: conv2d_cout1.c */
     m.int8_signed = s->q_lo < 0;
     if (s->int8) { /* the output scales are part of the primitive */
         float *v = malloc((size_t)(4 * d->cout) * sizeof *v), src_scale;
@@ -482,7 +530,7 @@ static bool same_memory(const pn_tensor *a, const pn_tensor *b) {
 static bool can_join(const conv_state *s, const pn_node *node) {
     const pn_tensor *y = s->node->out[0];
     const conv_fuse *f = &s->f;
-    if (!same_memory(node->out[0], y) || f->n_post >= 4) return false;
+    if (s->cout1 || !same_memory(node->out[0], y) || f->n_post >= 4) return false;
     switch (node->op) {
     case PN_OP_BATCHNORM_INFER_FWD: return same_memory(node->in[0], y) && !f->gamma && f->n_post == 0;
     case PN_OP_RELU_FWD: return same_memory(node->in[0], y) && (f->n_post == 0 || f->post[f->n_post - 1].addend);
@@ -634,6 +682,13 @@ pn_status pn_cpu_conv2d_dnnl_run(cpu_ctx *ctx, pn_node *node) {
     int nargs = 0;
     char *work = ctx->work;
     double t0 = pn_now();
+    if (s->cout1) {
+        pn_cpu_conv_cout1_fwd(ctx, &s->d, cpu_ptr(node->out[0]), cpu_ptr(node->in[0]), cpu_ptr(node->in[1]),
+                              cpu_ptr(node->in[2]));
+        ctx->ran_conv = node;
+        ctx->ran_step = 0;
+        return PN_OK;
+    }
     if (s->int8)
         PN_TRY(int8_prepare(ctx, s));
     else if (s->f.gamma)

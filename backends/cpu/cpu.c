@@ -133,8 +133,7 @@ static inline bool is_fusable(pn_op op) {
     return op == PN_OP_BATCHNORM_INFER_FWD || op == PN_OP_RELU_FWD || op == PN_OP_ADD;
 }
 
-static pn_status cpu_prepare_node(pn_backend *be, pn_node *node) {
-    cpu_ctx *ctx = be->ctx;
+static pn_status cpu_prepare_conv_fusion(cpu_ctx *ctx, pn_node *node) {
     if (is_conv(node->op)) return pn_cpu_conv2d_prepare(ctx, node);
 #ifdef PN_HAVE_ONEDNN
     if (is_fusable(node->op)) {
@@ -147,6 +146,19 @@ static pn_status cpu_prepare_node(pn_backend *be, pn_node *node) {
     return PN_OK;
 }
 
+static pn_status cpu_prepare_node(pn_backend *be, pn_node *node) {
+    cpu_ctx *ctx = be->ctx;
+    bool joinable = pn_cpu_relu_join_op(node->op);
+    if (node->op == PN_OP_BATCHNORM_TRAIN_FWD || node->op == PN_OP_BATCHNORM_APPLY ||
+        node->op == PN_OP_BATCHNORM_INFER_FWD || node->op == PN_OP_BATCHNORM_BWD)
+        PN_TRY(pn_cpu_batchnorm_prepare(ctx, node));
+    if (joinable) pn_cpu_relu_join_release(node); /* prepared again */
+    PN_TRY(cpu_prepare_conv_fusion(ctx, node));
+    if (joinable) return pn_cpu_relu_join_prepare(ctx, node); /* where the conv fusion took nothing */
+    ctx->prev_prepared = node;
+    return PN_OK;
+}
+
 static pn_status cpu_prepare(pn_backend *be, pn_node *node) {
     cpu_ctx *ctx = be->ctx;
     double t0 = pn_now();
@@ -155,13 +167,21 @@ static pn_status cpu_prepare(pn_backend *be, pn_node *node) {
     return st;
 }
 
-static pn_status cpu_run(cpu_ctx *ctx, pn_node *node) {
+static pn_status cpu_run_node(cpu_ctx *ctx, pn_node *node) {
     if (ctx->int8) PN_TRY(pn_cpu_calib_observe(ctx, node));
 #ifdef PN_HAVE_ONEDNN
     if (is_fusable(node->op) && pn_cpu_fused_node(node)) return pn_cpu_fused_compute(ctx, node);
 #endif
+    if ((node->op == PN_OP_RELU_FWD || node->op == PN_OP_RELU_BWD) && pn_cpu_relu_joined(node))
+        return pn_cpu_relu_join_check(ctx, node);
     if (node->op != PN_OP_CONV2D_FWD) ctx->ran_conv = NULL;
     return cpu_ops[node->op](ctx, node);
+}
+
+static pn_status cpu_run(cpu_ctx *ctx, pn_node *node) {
+    pn_status st = cpu_run_node(ctx, node);
+    ctx->ran_last = node;
+    return st;
 }
 
 static pn_status cpu_compute(pn_backend *be, pn_node *node) {
@@ -188,7 +208,10 @@ static void cpu_release(pn_backend *be, pn_node *node) {
     cpu_ctx *ctx = be->ctx;
     if (ctx->chain == node) ctx->chain = NULL;
     if (ctx->ran_conv == node) ctx->ran_conv = NULL;
+    if (ctx->prev_prepared == node) ctx->prev_prepared = NULL;
+    if (ctx->ran_last == node) ctx->ran_last = NULL;
     if (is_conv(node->op)) pn_cpu_conv2d_release(ctx, node);
+    if (pn_cpu_relu_join_op(node->op)) pn_cpu_relu_join_release(node);
 #ifdef PN_HAVE_ONEDNN
     if (is_fusable(node->op) && pn_cpu_fused_node(node)) pn_cpu_fused_release(node);
 #endif
@@ -271,6 +294,8 @@ pn_status pn_cpu_backend_create(int threads, pn_backend **out) {
     ctx->profile = profile && strcmp(profile, "1") == 0;
     const char *fuse = getenv("PN_CPU_FUSE");
     ctx->fuse = !(fuse && strcmp(fuse, "0") == 0);
+    const char *conv_layout = getenv("PN_CPU_CONV_LAYOUT"); /* "any": oneDNN picks the convolutions' layouts */
+    ctx->conv_blocked = !(conv_layout && strcmp(conv_layout, "any") == 0);
     const char *algo = getenv("PN_CPU_CONV_ALGO");
     if (algo && pn_cpu_set_conv_algo(be, algo) != PN_OK) ctx->conv_algo = PN_CPU_CONV_DIRECT;
     cpu_set_threads(be, threads);

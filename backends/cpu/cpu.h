@@ -69,7 +69,10 @@ typedef struct cpu_ctx {
     pn_node *ran_conv;
     int ran_step;
     int64_t op_calls[PN_OP_COUNT];
-    int conv_algo;               /* PN_CPU_CONV_* */
+    pn_node *prev_prepared, *ran_last; /* ReLU joins (relu_join.c): the node prepared last, the node computed last */
+    int conv_algo;                     /* PN_CPU_CONV_* */
+    bool
+        conv_blocked; /* convolutions take the blocked activations as they are (PN_CPU_CONV_LAYOUT=any: oneDNN picks) */
     struct cpu_algo_entry *algo; /* the choices per shape (conv2d_algo.c) */
     int n_algo, cap_algo, algo_saved;
     double algo_seconds, prepare_seconds, weight_prep_seconds;
@@ -94,6 +97,8 @@ pn_status pn_cpu_work_reserve(cpu_ctx *ctx, size_t bytes);
 #undef OP
 
 pn_status pn_cpu_conv2d_prepare(cpu_ctx *ctx, pn_node *node);
+/* Reserves the scratch a BatchNorm op (train forward, apply, inference forward, backward) uses. */
+pn_status pn_cpu_batchnorm_prepare(cpu_ctx *ctx, const pn_node *node);
 
 /* Inference fusion (oneDNN builds only). fuse_prepare joins an in-place BATCHNORM_INFER_FWD, RELU_FWD or ADD
  * on the output of the forward conv prepared just before it into that conv (*fused = true); a joined
@@ -103,6 +108,19 @@ bool pn_cpu_fused_node(const pn_node *node);
 pn_status pn_cpu_fused_compute(cpu_ctx *ctx, pn_node *node);
 void pn_cpu_fused_release(pn_node *node);
 void pn_cpu_conv2d_release(cpu_ctx *ctx, pn_node *node);
+
+/* ReLU joins (relu_join.c; PN_CPU_FUSE=0 turns them off too): an in-place RELU_FWD right after a BATCHNORM_TRAIN_FWD,
+ * BATCHNORM_APPLY or ADD on its output is applied by that node; a RELU_BWD right before the BATCHNORM_BWD reading its
+ * output is computed by the BatchNorm backward. prepare is called for every node of the ops join_op names, in program
+ * order; a joined ReLU's compute calls check (and does nothing else); partner: the joined ReLU of a head, or NULL. */
+bool pn_cpu_relu_join_op(pn_op op);
+pn_status pn_cpu_relu_join_prepare(cpu_ctx *ctx, pn_node *node);
+void pn_cpu_relu_join_release(pn_node *node);
+bool pn_cpu_relu_joined(const pn_node *node);
+bool pn_cpu_relu_joined_head(const pn_node *node);
+const pn_node *pn_cpu_relu_join_partner(const pn_node *node);
+pn_status pn_cpu_relu_join_check(const cpu_ctx *ctx, const pn_node *node);
+pn_status pn_cpu_relu_join_check_bwd(const cpu_ctx *ctx, const pn_node *bn);
 
 /* The layout of a tensor is a function of its shape: a 4-d tensor whose channel count is a multiple of
  * ctx->blk is stored blocked, nChw<B>c (element (n,c,i) at ((n*C/B + c/B)*HW + i)*B + c%B, the layout oneDNN's
