@@ -9,41 +9,15 @@
 #        --settings: the settings-travel checks, which train a model, instead of the trust checks)
 # Environment (set by ctest): PN_TEST_HOSTILE (tests/hostile_files), PN_TEST_PEAK_RSS (tests/peak_rss).
 set -u
+. "$(dirname "$0")/lib.sh"
 bin=$1
 work=$2
 size=64
 [ "${3:-}" = "--size" ] && size=$4
 rm -rf "$work"
 mkdir -p "$work"
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
 
-# expect CODE CMD...: runs CMD, checks its exit code; stderr is kept in $work/err
-expect() {
-  local code=$1
-  shift
-  "$@" >"$work/out" 2>"$work/err"
-  local got=$?
-  if [ "$got" -eq "$code" ]; then ok; else bad "exit $got (wanted $code): $* :: $(head -c 300 "$work/err")"; fi
-}
-# one_line_error: the last command printed exactly one error line ("pneumoseg ..."), naming $1
-one_line_error() {
-  local lines
-  lines=$(grep -c '^pneumoseg' "$work/err")
-  if [ "$lines" -eq 1 ] && grep '^pneumoseg' "$work/err" | grep -q -- "$1"; then ok; else bad "wanted one error line with '$1', got: $(cat "$work/err")"; fi
-}
 
-# A float32 (N, C, H, W) .npy of zeros, written without Python.
-write_npy() {
-  local path=$1 shape=$2 count=$3 descr=${4:-<f4} order=${5:-False}
-  local header="{'descr': '$descr', 'fortran_order': $order, 'shape': ($shape), }"
-  local pad=$(( 64 - (10 + ${#header} + 1) % 64 ))
-  local hlen=$(( ${#header} + pad + 1 ))
-  { printf '\x93NUMPY\x01\x00'; printf "\\x$(printf %02x $((hlen % 256)))\\x$(printf %02x $((hlen / 256)))"
-    printf '%s' "$header"; printf '%*s' "$pad" ''; printf '\n'; head -c $((count * 4)) /dev/zero; } >"$path"
-}
 
 if [ "${3:-}" = "--settings" ]; then
   expect 0 "$bin" init --seed 3 --out "$work/w.safetensors" # a file with no training settings

@@ -13,6 +13,7 @@
 # In a build without MPI it checks instead that train launched as one of 2 ranks says how to get MPI and exits 2.
 # Usage: test_dist.sh PNEUMOSEG_BINARY ST_COMPARE_BINARY MPIEXEC WORK_DIR   (MPIEXEC may be "")
 set -u
+. "$(dirname "$0")/lib.sh"
 bin=$1
 compare=$2
 mpiexec=$3
@@ -20,10 +21,6 @@ work=$4
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work" || exit 1
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
 finish() {
   echo "test_dist: $passed passed, $failed failed, 0 skipped"
   [ "$failed" -eq 0 ]

@@ -10,16 +10,13 @@
 # leaves no temporary file, and --resume continues it; --force clears the old run's files so two runs never mix.
 # Usage: test_e2e.sh PNEUMOSEG_BINARY E2E_MASKS_BINARY WORK_DIR
 set -u
+. "$(dirname "$0")/lib.sh"
 bin=$1
 masks=$2
 work=$3
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work" || exit 1
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
 run() { "$@" >>log.txt 2>&1 || { bad "exit $?: $*"; tail -5 log.txt; }; }
 # first_checkpoint RUN PID: waits until RUN has its first training state (or PID has ended), at most 300 s
 first_checkpoint() {

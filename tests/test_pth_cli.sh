@@ -11,6 +11,7 @@
 # test_pth_import and test_pth_train, labelled slow.
 # Usage: test_pth_cli.sh PNEUMOSEG WRITE_PTH ST_COMPARE FIXTURE_DIR WORK_DIR [--import | --train]
 set -u
+. "$(dirname "$0")/lib.sh"
 bin=$1
 write_pth=$2
 st_compare=$3
@@ -20,21 +21,6 @@ mode=${6:-}
 rm -rf "$work"
 mkdir -p "$work"
 cd "$work" || exit 1
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-# expect CODE CMD...: runs CMD, checks its exit code; stderr is kept in err
-expect() {
-  local code=$1
-  shift
-  "$@" >out 2>err
-  local got=$?
-  if [ "$got" -eq "$code" ]; then ok; else bad "exit $got (wanted $code): $* :: $(head -c 400 err)"; fi
-}
-one_line_error() {
-  if [ "$(grep -c '^pneumoseg' err)" -eq 1 ] && grep '^pneumoseg' err | grep -qF -- "$1"; then ok; else bad "wanted one error line with '$1', got: $(cat err)"; fi
-}
 # compare A B PREFIX WANT [--params]: st_compare's line must be WANT
 compare() {
   local got
@@ -52,16 +38,16 @@ zip_line="refused global"
 grep -q "no libzip" err && zip_line="this build has no libzip" && echo "this build has no libzip: zip checkpoints are refused"
 for h in os_system builtins_eval.legacy subprocess_popen; do
   expect 1 "$bin" import "$fixtures/hostile/$h.pth" --out bad.safetensors
-  case $h in *legacy) one_line_error "refused global" ;; *) one_line_error "$zip_line" ;; esac
+  case $h in *legacy) one_line_error_text "refused global" ;; *) one_line_error_text "$zip_line" ;; esac
 done
 ls pn_pwned_* >/dev/null 2>&1 && bad "a hostile pickle ran a command" || ok
 expect 1 "$bin" import "$fixtures/hostile/whole_module.pth" --out bad.safetensors
-[ "$zip_line" = "refused global" ] && one_line_error "save model.state_dict() instead" || one_line_error "$zip_line"
+[ "$zip_line" = "refused global" ] && one_line_error_text "save model.state_dict() instead" || one_line_error_text "$zip_line"
 
 expect 1 "$bin" import "$fixtures/dtypes.legacy.pth" --out bad.safetensors
-one_line_error "pass --from"
+one_line_error_text "pass --from"
 expect 1 "$bin" import "$fixtures/wrapped.legacy.pth" --out bad.safetensors --encoder resnet34
-one_line_error "wrapped.legacy.pth: cannot tell whose names these are (6 tensors under state_dict, e.g. 'conv.weight'"
+one_line_error_text "wrapped.legacy.pth: cannot tell whose names these are (6 tensors under state_dict, e.g. 'conv.weight'"
 [ -e bad.safetensors ] && bad "a failed import left its output" || ok
 
 if [ "$mode" = "--import" ]; then
@@ -81,7 +67,7 @@ compare ref.safetensors enc.safetensors decoder. "same 0 differ 0 missing 60"
 grep -aq '"pneumoseg.normalize":"imagenet"' enc.safetensors && grep -aq '"pneumoseg.encoder":"resnet34"' enc.safetensors && ok ||
   bad "the imported encoder lacks its card: $(head -c 300 enc.safetensors | tr -d '\0')"
 expect 1 "$bin" import tv.pth --out enc.safetensors
-one_line_error "exists"
+one_line_error_text "exists"
 
 # --- import a whole model from {'state_dict': {'module.…'}}: equal to the original, loads as --weights
 expect 0 "$bin" import --in whole.pth --out whole.safetensors
@@ -112,18 +98,18 @@ cmp -s y_ref.npy y_pth.npy && ok || bad "--weights whole.pth gives other logits 
 
 # --- errors: one line each, exit 1
 expect 1 "$bin" infer --weights tv.pth --input x.npy
-one_line_error "encoder weights only"
+one_line_error_text "encoder weights only"
 expect 1 "$bin" import bad_shape.pth --out bad.safetensors
-one_line_error "'conv1.weight' (the model's 'encoder.conv1.weight') has shape [9408], the model expects [64, 3, 7, 7]"
+one_line_error_text "'conv1.weight' (the model's 'encoder.conv1.weight') has shape [9408], the model expects [64, 3, 7, 7]"
 [ -e bad.safetensors ] && bad "a failed import left its output" || ok
 expect 1 "$bin" import tv.pth --out bad.safetensors --from cadene
-one_line_error "'fc.weight' (as 'encoder.fc.weight') is not part of this resnet34 unet model"
+one_line_error_text "'fc.weight' (as 'encoder.fc.weight') is not part of this resnet34 unet model"
 expect 1 "$bin" import tv.pth --out bad.safetensors --encoder resnet18
-one_line_error "is not part of this resnet18 unet model"
+one_line_error_text "is not part of this resnet18 unet model"
 expect 2 "$bin" import tv.pth
-one_line_error "missing required option --out"
+one_line_error_text "missing required option --out"
 expect 2 "$bin" import tv.pth --out bad.safetensors --from keras # a usage error, before the file is read
-one_line_error "--from must be"
+one_line_error_text "--from must be"
 elif [ "$mode" = "--train" ]; then
 
 # --- train --init from an imported torchvision-style encoder (the decoder seeded), its normalisation into run.json
@@ -156,7 +142,7 @@ expect 0 "$bin" train "${common[@]}" --out run_g --epochs 2 --init w9.safetensor
 expect 0 "$bin" train "${common[@]}" --out run_g --epochs 3 --init w9.safetensors --freeze-encoder 2 --top-k 3 --resume
 cmp -s run_f/last.safetensors run_g/last.safetensors && ok || bad "resumed after the frozen epochs differs from the whole run"
 expect 1 "$bin" train "${common[@]}" --out run_g --epochs 3 --init w9.safetensors --freeze-encoder 1 --top-k 3 --resume
-one_line_error "--freeze-encoder 2 in the run, 1 now"
+one_line_error_text "--freeze-encoder 2 in the run, 1 now"
 # --encoder-lr-scale 0: the encoder keeps its weights while the decoder learns
 expect 0 "$bin" train "${common[@]}" --out run_s --epochs 1 --init w9.safetensors --encoder-lr-scale 0 --top-k 1
 compare w9.safetensors run_s/last.safetensors encoder. "same 60 differ 0 missing 0" --params

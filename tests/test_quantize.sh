@@ -5,35 +5,12 @@
 # error before calibrating, and --out never goes over --weights.
 # Usage: test_quantize.sh PNEUMOSEG_BINARY WORK_DIR
 set -u
+. "$(dirname "$0")/lib.sh"
 bin=$1
 work=$2
 rm -rf "$work"
 mkdir -p "$work"
 export PN_CACHE_DIR=none
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
-expect() {
-  local code=$1
-  shift
-  "$@" >"$work/out" 2>"$work/err"
-  local got=$?
-  if [ "$got" -eq "$code" ]; then ok; else bad "exit $got (wanted $code): $* :: $(head -c 300 "$work/err")"; fi
-}
-one_line_error() {
-  local lines
-  lines=$(grep -c '^pneumoseg' "$work/err")
-  if [ "$lines" -eq 1 ] && grep '^pneumoseg' "$work/err" | grep -q -- "$1"; then ok; else bad "wanted one error line with '$1', got: $(cat "$work/err")"; fi
-}
-write_npy() { # a float32 (N, C, H, W) .npy of zeros
-  local path=$1 shape=$2 count=$3
-  local header="{'descr': '<f4', 'fortran_order': False, 'shape': ($shape), }"
-  local pad=$(( 64 - (10 + ${#header} + 1) % 64 ))
-  local hlen=$(( ${#header} + pad + 1 ))
-  { printf '\x93NUMPY\x01\x00'; printf "\\x$(printf %02x $((hlen % 256)))\\x$(printf %02x $((hlen / 256)))"
-    printf '%s' "$header"; printf '%*s' "$pad" ''; printf '\n'; head -c $((count * 4)) /dev/zero; } >"$path"
-}
 
 expect 0 "$bin" quantize --help
 grep -q "usage:" "$work/out" && ok || bad "quantize --help has no usage"
