@@ -1,5 +1,6 @@
 /* test_ops: every op of core/ops.def on every available backend against ref (NMSE, NaN/Inf parity, guard bytes,
- * untouched inputs, in-place variants), plus ref self-checks (ref vs ref exact, sanity properties, accumulation). */
+ * untouched inputs, in-place variants), a fused conv+BN(+add)+ReLU inference chain on every backend but ref, plus
+ * ref self-checks (ref vs ref exact, sanity properties, accumulation). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -339,6 +340,37 @@ static void run_cases(pn_backend *ref, pn_backend *be) {
 
 /* ---------------- the cases, op by op ---------------- */
 
+/* NCHW shapes the flat ops (fill, scale, axpy, sum_squares, adam_step) and the loss also run on: odd sizes
+ * (630 values), a tiny plane (9), and a large one (131072, several threads' worth). */
+static const int64_t flat_shapes[][4] = {{2, 5, 7, 9}, {1, 1, 3, 3}, {2, 16, 64, 64}};
+#define N_FLAT_SHAPES (int)(sizeof flat_shapes / sizeof flat_shapes[0])
+
+/* fill, scale, axpy and sum_squares on one NCHW shape. */
+static void add_blas1_nchw_cases(const int64_t sh[4]) {
+    pn_tensor t = pn_tensor_nchw(sh[0], sh[1], sh[2], sh[3]);
+    int64_t n = pn_tensor_numel(&t);
+    char label[160], s[64];
+    pn_shape_str(&t, s, sizeof s);
+    snprintf(label, sizeof label, "fill nchw %s value=0.25", s);
+    op_case *c = case_add(PN_OP_FILL, label);
+    c->p.fill.value = 0.25f;
+    case_out(c, 0, t, NULL);
+    snprintf(label, sizeof label, "scale nchw %s alpha=-1.5", s);
+    c = case_add(PN_OP_SCALE, label);
+    c->p.scale.alpha = -1.5f;
+    case_in(c, 0, t, host_normal(n, 1.0f, 0.0f));
+    case_out(c, 0, t, NULL);
+    snprintf(label, sizeof label, "axpy nchw %s alpha=-1.5", s);
+    c = case_add(PN_OP_AXPY, label);
+    c->p.axpy.alpha = -1.5f;
+    case_in(c, 0, t, host_normal(n, 1.0f, 0.0f));
+    case_out(c, 0, t, host_normal(n, 1.0f, 0.0f));
+    snprintf(label, sizeof label, "sum_squares nchw %s", s);
+    c = case_add(PN_OP_SUM_SQUARES, label);
+    case_in(c, 0, t, host_normal(n, 1.0f, 0.0f));
+    case_out(c, 0, pn_tensor_vec(1), NULL);
+}
+
 static void add_blas1_cases(void) {
     const int64_t sizes[] = {1, 7, 1001, 4099};
     const float values[] = {0.0f, -1.5f, 3.25f, 1e30f};
@@ -404,6 +436,7 @@ static void add_blas1_cases(void) {
     case_in(c, 0, pn_tensor_vec(101), host_normal(101, 1.0f, 0.0f));
     c->in[0].data[50] = -INFINITY;
     case_out(c, 0, pn_tensor_vec(1), NULL);
+    for (int i = 0; i < N_FLAT_SHAPES; i++) add_blas1_nchw_cases(flat_shapes[i]);
 }
 
 typedef struct conv_cfg {
@@ -427,6 +460,15 @@ static const conv_cfg conv_cfgs[] = {
     {2, 32, 16, 9, 9, 3, 2, 1, 1, 0},   /* a ResNet downsampling conv, in miniature */
     {1, 16, 48, 5, 7, 1, 1, 0, 1, 1},   /* 1x1 expansion */
     {2, 64, 64, 7, 7, 3, 1, 1, 32, 1},  /* ResNeXt-style grouped conv (32 groups of 2) */
+    {1, 3, 8, 17, 19, 7, 2, 3, 1, 0},   /* the stem on a non-square input, no bias */
+    {2, 16, 16, 9, 11, 3, 1, 1, 1, 0},  /* one channel block in and out, non-square */
+    {1, 24, 40, 13, 13, 3, 2, 1, 1, 0}, /* 3x3 stride 2 across partial channel blocks */
+    {2, 16, 32, 9, 9, 1, 2, 0, 1, 0},   /* a blocked 1x1 stride-2 downsample */
+    {1, 16, 1, 15, 15, 3, 1, 1, 1, 1},  /* a blocked input to one output channel (a head) */
+    {3, 1, 5, 7, 6, 3, 1, 1, 1, 1},     /* batch 3, one input channel */
+    {1, 32, 32, 5, 5, 3, 1, 1, 4, 0},   /* groups 4 of 8 channels, pad 1 */
+    {1, 64, 64, 32, 32, 3, 1, 1, 1, 0}, /* a ResNet layer1 conv at 32x32 */
+    {2, 8, 8, 4, 4, 1, 1, 0, 1, 1},     /* 1x1 stride 1 on a tiny plane */
 };
 
 static int64_t conv_out_size(int64_t in, int64_t k, int stride, int pad) { return (in + 2 * pad - k) / stride + 1; }
@@ -569,11 +611,15 @@ static void add_batchnorm_cases(void) {
     add_batchnorm_case_set(4, 8, 1, 1, 0);
     add_batchnorm_case_set(1, 2, 1, 2, 0);  /* two values per channel: the smallest train batch */
     add_batchnorm_case_set(2, 17, 9, 7, 0); /* a channel count off any SIMD block */
+    add_batchnorm_case_set(2, 16, 7, 9, 0); /* one channel block */
+    add_batchnorm_case_set(1, 1, 5, 3, 0);
+    add_batchnorm_case_set(4, 64, 16, 16, 0); /* many channels and pixels */
     add_batchnorm_case_set(2, 3, 7, 9, 1);
 }
 
-static const int64_t ew_shapes[][4] = {{1, 1, 1, 1}, {2, 3, 7, 9}, {1, 16, 13, 11}, {2, 5, 17, 16}};
-#define N_EW_SHAPES 4
+static const int64_t ew_shapes[][4] = {{1, 1, 1, 1}, {2, 3, 7, 9}, {1, 16, 13, 11}, {2, 5, 17, 16},
+                                       {2, 5, 7, 9}, {1, 1, 3, 3}, {2, 16, 64, 64}};
+#define N_EW_SHAPES (int)(sizeof ew_shapes / sizeof ew_shapes[0])
 
 static pn_tensor ew_shape(int i) {
     return pn_tensor_nchw(ew_shapes[i][0], ew_shapes[i][1], ew_shapes[i][2], ew_shapes[i][3]);
@@ -663,6 +709,8 @@ static void add_pool_cases(void) {
         {2, 3, 7, 9, 3, 1, 1, 0},    {2, 4, 9, 9, 3, 2, 1, 1}, /* ties: the gradient goes to the first maximum */
         {1, 2, 7, 7, 7, 1, 3, 0},                              /* large window */
         {2, 17, 17, 16, 3, 2, 1, 0},                           /* channel count off any SIMD block */
+        {2, 8, 17, 16, 3, 2, 1, 0},                            /* an 8-channel block, odd height */
+        {1, 1, 5, 5, 2, 2, 0, 0},                              /* 2/2/0 dropping the last row and column */
     };
     char label[160];
     for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
@@ -699,9 +747,10 @@ static void add_pool_cases(void) {
 }
 
 static void add_shape_cases(void) {
-    const int64_t up[][4] = {{1, 1, 1, 1}, {2, 3, 7, 9}, {1, 16, 4, 5}, {2, 2, 8, 8}};
+    const int64_t up[][4] = {{1, 1, 1, 1}, {2, 3, 7, 9}, {1, 16, 4, 5},  {2, 2, 8, 8},
+                             {2, 5, 7, 9}, {1, 1, 3, 3}, {2, 16, 64, 64}};
     char label[160];
-    for (int i = 0; i < 4; i++) {
+    for (size_t i = 0; i < sizeof up / sizeof up[0]; i++) {
         for (int nonfinite = 0; nonfinite < 2; nonfinite++) {
             if (nonfinite && i != 1) continue;
             pn_tensor s = pn_tensor_nchw(up[i][0], up[i][1], up[i][2], up[i][3]);
@@ -720,8 +769,9 @@ static void add_shape_cases(void) {
             if (nonfinite) host_inject_nonfinite(c->in[0].data, pn_tensor_numel(&b), 1);
         }
     }
-    const int64_t cat[][5] = {{1, 1, 3, 7, 9}, {2, 16, 8, 5, 5}, {2, 3, 1, 13, 11}, {1, 32, 64, 4, 4}};
-    for (int i = 0; i < 4; i++) {
+    const int64_t cat[][5] = {{1, 1, 3, 7, 9}, {2, 16, 8, 5, 5}, {2, 3, 1, 13, 11}, {1, 32, 64, 4, 4},
+                              {2, 5, 3, 7, 9}, {1, 1, 3, 3, 3},  {2, 16, 3, 64, 64}};
+    for (size_t i = 0; i < sizeof cat / sizeof cat[0]; i++) {
         int64_t n = cat[i][0], ca = cat[i][1], cb = cat[i][2], h = cat[i][3], w = cat[i][4];
         pn_tensor a = pn_tensor_nchw(n, ca, h, w), b = pn_tensor_nchw(n, cb, h, w),
                   y = pn_tensor_nchw(n, ca + cb, h, w);
@@ -785,6 +835,12 @@ static void add_combo_cases(void) {
     /* All-zero targets with very negative logits and no Dice: the loss sits on its 1e-5 floor. */
     add_combo_case(small, (pn_combo_loss_params){3, 0, 4, 1}, T_ZEROS, 1.0f, -25.0f, 0, "floor");
     add_combo_case(small, (pn_combo_loss_params){3, 1, 4, 1}, T_BINARY, 2.0f, 0.0f, 1, "NaN");
+    for (int i = 0; i < N_FLAT_SHAPES; i++) { /* equal weights, half the gradient, on odd, tiny and large maps */
+        pn_tensor t = pn_tensor_nchw(flat_shapes[i][0], 1, flat_shapes[i][2], flat_shapes[i][3]);
+        char s[64];
+        pn_shape_str(&t, s, sizeof s);
+        add_combo_case(t, (pn_combo_loss_params){1, 1, 1, 0.5f}, T_BINARY, 1.0f, 0.0f, 0, s);
+    }
 }
 
 static void add_adam_case(int64_t n, float wd, int64_t step, int nonfinite) {
@@ -810,19 +866,26 @@ static void add_adam_cases(void) {
         add_adam_case(sizes[i], 5e-6f, 1000, 0);
     }
     add_adam_case(101, 1e-2f, 3, 1);
+    for (int i = 0; i < N_FLAT_SHAPES; i++) {
+        int64_t n = flat_shapes[i][0] * flat_shapes[i][1] * flat_shapes[i][2] * flat_shapes[i][3];
+        add_adam_case(n, 1e-4f, 3, 0);
+        add_adam_case(n, 0.0f, 3, 0);
+    }
 }
 
 /* ---------------- the SE / scSE / AlbuNet ops: sigmoid backward, global pooling, gates, bilinear x2, ceil pool ---- */
 
 /* Batch 1 and > 1, 1 and many channels, channel counts that are and are not multiples of 8 and 16 (the cpu
  * backend's channel blocks), odd spatial sizes, single pixels. */
-static const int64_t gate_shapes[][4] = {
-    {1, 1, 1, 1},  {2, 3, 7, 9},  {1, 8, 9, 7},  {1, 16, 13, 11}, {2, 17, 5, 6},
-    {3, 24, 3, 5}, {2, 32, 4, 4}, {2, 48, 1, 1}, {1, 64, 17, 15},
+static const int64_t
+    gate_shapes[][4] =
+        {
+            {1, 1, 1, 1},  {2, 3, 7, 9},    {1, 8, 9, 7},   {1, 16, 13, 11}, {2, 17, 5, 6},
+            {3, 24, 3, 5}, {2, 32, 4, 4},   {2, 48, 1, 1},  {1, 64, 17, 15}, {2, 5, 7, 9},
+            {1, 1, 3, 3},  {2, 16, 64, 64}, {2, 256, 8, 8}, /* the last: an SE shape, with every gate op */
 };
 /* SE-shaped: many channels on few pixels (se_resnext50's gates at small inputs), 1x1 gate tensors. */
-static const int64_t se_shapes[][4] = {
-    {2, 256, 8, 8}, {1, 512, 4, 4}, {2, 1024, 2, 2}, {1, 2048, 1, 1}, {2, 2048, 3, 3}};
+static const int64_t se_shapes[][4] = {{1, 512, 4, 4}, {2, 1024, 2, 2}, {1, 2048, 1, 1}, {2, 2048, 3, 3}};
 #define N_GATE_SHAPES (int)(sizeof gate_shapes / sizeof gate_shapes[0])
 #define N_SE_SHAPES (int)(sizeof se_shapes / sizeof se_shapes[0])
 
@@ -931,6 +994,10 @@ static const ceil_pool_cfg ceil_pool_cfgs[] = {
     {2, 8, 7, 9, 2, 2, 0, 1, 0},      /* 2/2/0 ceil on odd sizes (4 x 5) */
     {2, 64, 16, 16, 2, 2, 0, 0, 0},   /* AlbuNet's pool after the stem: 2/2/0, floor */
     {1, 32, 9, 7, 2, 2, 0, 0, 1},     /* the same on odd sizes, ties */
+    {2, 5, 7, 9, 3, 2, 0, 1, 0},      /* SENet's stem pool on odd sizes (3 x 4) */
+    {1, 1, 3, 3, 3, 2, 0, 1, 0},      /* one window (1) */
+    {2, 16, 64, 64, 3, 2, 0, 1, 0},   /* a partial last window (32, floor 31), one channel block */
+    {2, 256, 8, 8, 3, 2, 0, 1, 0},    /* many channels (4) */
 };
 #define N_CEIL_POOL_CFGS (int)(sizeof ceil_pool_cfgs / sizeof ceil_pool_cfgs[0])
 
@@ -1864,6 +1931,156 @@ static void run_se_albunet_properties(pn_backend *be) {
     prop_maxpool_ceil(be);
 }
 
+/* ---------------- a fused inference chain (every backend but ref) ---------------- */
+
+/* conv -> BN (in place) -> ADD (in place, optional) -> ReLU (in place), prepared and run in order as an inference
+ * graph runs them: the cpu backend fuses the chain into one conv, and the result must match ref's separate ops.
+ * On cpu with oneDNN and fusion on, the fused BN node run on its own must fail with a message, not compute garbage. */
+typedef struct chain_cfg {
+    int64_t n, cin, cout, hw;
+    int with_add;
+} chain_cfg;
+
+static const chain_cfg chain_cfgs[] = {
+    {1, 16, 16, 9, 0}, /* conv+BN+ReLU, one channel block */
+    {2, 8, 24, 7, 1},  /* with a residual add, partial channel blocks */
+    {1, 3, 5, 6, 1},   /* a tiny one off any block */
+};
+#define N_CHAIN_CFGS (int)(sizeof chain_cfgs / sizeof chain_cfgs[0])
+
+typedef struct chain {
+    pn_buffer bx, bw, by, br, bp;
+    pn_tensor x, w, y, r, gamma, beta, mean, var;
+    pn_node nodes[4];
+    int len;
+} chain;
+
+/* The chain's host values: x, w, y's starting values, the addend r, and gamma, beta, mean, var one after another. */
+typedef struct chain_data {
+    float *v[5];
+} chain_data;
+
+static void chain_data_make(const chain_cfg *g, chain_data *d) {
+    int64_t nx = g->n * g->cin * g->hw * g->hw, ny = g->n * g->cout * g->hw * g->hw, cout = g->cout;
+    d->v[0] = host_normal(nx, 1.0f, 0.0f);
+    d->v[1] = host_normal(cout * g->cin * 9, 1.0f / sqrtf((float)(g->cin * 9)), 0.0f);
+    d->v[2] = host_normal(ny, 1.0f, 0.0f);
+    d->v[3] = host_normal(ny, 1.0f, 0.0f);
+    d->v[4] = host_normal(4 * cout, 0.5f, 0.0f);
+    float *var = host_uniform(cout, 0.5f, 2.0f); /* a positive running variance */
+    memcpy(d->v[4] + 3 * cout, var, (size_t)cout * sizeof *var);
+    free(var);
+}
+
+static void chain_data_free(chain_data *d) {
+    for (int i = 0; i < 5; i++) free(d->v[i]);
+}
+
+/* Builds the chain's tensors and nodes on be (nothing prepared yet). */
+static pn_status chain_setup(pn_backend *be, chain *c, const chain_cfg *g, const chain_data *d) {
+    memset(c, 0, sizeof *c);
+    c->x = pn_tensor_nchw(g->n, g->cin, g->hw, g->hw), c->w = pn_tensor_nchw(g->cout, g->cin, 3, 3);
+    c->y = pn_tensor_nchw(g->n, g->cout, g->hw, g->hw), c->r = c->y;
+    pn_tensor *ts[] = {&c->x, &c->w, &c->y, &c->r};
+    pn_buffer *bs[] = {&c->bx, &c->bw, &c->by, &c->br};
+    for (int i = 0; i < 4; i++) {
+        PN_TRY(pn_buffer_alloc(be, bs[i], pn_tensor_bytes(ts[i])));
+        ts[i]->buf = bs[i];
+        PN_TRY(pn_tensor_set(ts[i], d->v[i]));
+    }
+    PN_TRY(pn_buffer_alloc(be, &c->bp, 4 * (size_t)g->cout * sizeof(float)));
+    pn_tensor *ps[] = {&c->gamma, &c->beta, &c->mean, &c->var};
+    for (int i = 0; i < 4; i++) {
+        *ps[i] = pn_tensor_vec(g->cout);
+        ps[i]->buf = &c->bp;
+        ps[i]->offset = (size_t)i * (size_t)g->cout * sizeof(float);
+        PN_TRY(pn_tensor_set(ps[i], d->v[4] + i * g->cout));
+    }
+    pn_node *nd = c->nodes;
+    nd[0].op = PN_OP_CONV2D_FWD, nd[0].p.conv2d_fwd = (pn_conv2d_params){1, 1, 1};
+    nd[0].out[0] = &c->y, nd[0].in[0] = &c->x, nd[0].in[1] = &c->w;
+    nd[1].op = PN_OP_BATCHNORM_INFER_FWD, nd[1].p.batchnorm_infer_fwd = (pn_batchnorm_params){1e-5f, 0.1f};
+    nd[1].out[0] = &c->y, nd[1].in[0] = &c->y, nd[1].in[1] = &c->gamma, nd[1].in[2] = &c->beta;
+    nd[1].in[3] = &c->mean, nd[1].in[4] = &c->var;
+    int k = 2;
+    if (g->with_add) {
+        nd[k].op = PN_OP_ADD, nd[k].out[0] = &c->y, nd[k].in[0] = &c->y, nd[k].in[1] = &c->r;
+        k++;
+    }
+    nd[k].op = PN_OP_RELU_FWD, nd[k].out[0] = &c->y, nd[k].in[0] = &c->y;
+    c->len = k + 1;
+    return PN_OK;
+}
+
+static void chain_free(pn_backend *be, chain *c) {
+    for (int i = 0; i < 4; i++) pn_node_release(be, &c->nodes[i]);
+    pn_buffer *bs[] = {&c->bx, &c->bw, &c->by, &c->br, &c->bp};
+    for (int i = 0; i < 5; i++) pn_buffer_free(bs[i]);
+}
+
+/* Prepares every node of the chain, then computes every node, in order. */
+static pn_status chain_run(pn_backend *be, chain *c) {
+    for (int i = 0; i < c->len; i++) PN_TRY(pn_node_prepare(be, &c->nodes[i]));
+    for (int i = 0; i < c->len; i++) PN_TRY(pn_node_compute(be, &c->nodes[i]));
+    return pn_backend_synchronize(be);
+}
+
+/* The chain's output on be, or NULL after a SKIP line (an op be cannot run) or a counted failure. */
+static float *chain_output(pn_backend *be, chain *c, const chain_cfg *g, const chain_data *d, const char *what) {
+    float *y = NULL;
+    if (chain_setup(be, c, g, d) != PN_OK) {
+        CHECK_MSG(0, "%s on %s: %s", what, be->name, pn_last_error());
+        return NULL;
+    }
+    for (int i = 0; i < c->len; i++) {
+        const char *unsupported = pn_node_unsupported(be, &c->nodes[i]);
+        if (unsupported) {
+            SKIP("fused chain %s: %s [%s]", be->name, unsupported, what);
+            return NULL;
+        }
+    }
+    y = host_new(pn_tensor_numel(&c->y));
+    if (chain_run(be, c) != PN_OK || pn_tensor_get(&c->y, y) != PN_OK) {
+        CHECK_MSG(0, "%s on %s: %s", what, be->name, pn_last_error());
+        free(y);
+        return NULL;
+    }
+    return y;
+}
+
+static void run_fused_chain(pn_backend *ref, pn_backend *be, const chain_cfg *g) {
+    char what[128], msg[256];
+    snprintf(what, sizeof what, "fused conv+bn%s+relu n=%lld %lld->%lld %lldx%lld", g->with_add ? "+add" : "",
+             (long long)g->n, (long long)g->cin, (long long)g->cout, (long long)g->hw, (long long)g->hw);
+    chain_data d;
+    chain_data_make(g, &d);
+    chain a, b;
+    float *want = chain_output(ref, &a, g, &d, what);
+    float *got = want ? chain_output(be, &b, g, &d, what) : NULL;
+    if (want && got) {
+        int ok = compare(got, want, pn_tensor_numel(&a.y), NMSE_TOL, 0, msg, sizeof msg);
+        CHECK_MSG(ok, "%s on %s: %s", what, be->name, msg);
+#ifdef PN_HAVE_ONEDNN
+        /* the BN node alone, without its conv just before: refused when it was fused */
+        const char *fuse = getenv("PN_CPU_FUSE");
+        if (strcmp(be->name, "cpu") == 0 && (!fuse || strcmp(fuse, "0") != 0))
+            CHECK_MSG(pn_node_compute(be, &b.nodes[1]) != PN_OK, "%s on cpu: the fused BN node ran on its own", what);
+#endif
+    }
+    free(want);
+    free(got);
+    chain_free(ref, &a);
+    if (want) chain_free(be, &b);
+    chain_data_free(&d);
+}
+
+static void run_fused_chains(pn_backend *ref, pn_backend *be) {
+    if (!op_selected(PN_OP_CONV2D_FWD) && !op_selected(PN_OP_BATCHNORM_INFER_FWD) && !op_selected(PN_OP_ADD) &&
+        !op_selected(PN_OP_RELU_FWD))
+        return;
+    for (int i = 0; i < N_CHAIN_CFGS; i++) run_fused_chain(ref, be, &chain_cfgs[i]);
+}
+
 /* ---------------- coverage: every op of core/ops.def has cases, and they ran on every backend ---------------- */
 
 static const pn_op all_ops[] = {
@@ -2011,6 +2228,7 @@ int main(int argc, char **argv) {
         run_cases(ref, be);
         check_ops_ran(be);
         run_properties(be);
+        if (strcmp(be->name, "ref") != 0) run_fused_chains(ref, be);
         printf("backend %s: %d checks in %.2f s\n", be->name, check_passed + check_failed + check_skipped - before,
                pn_now() - t0);
         pn_backend_close(be);
