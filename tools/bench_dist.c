@@ -206,7 +206,8 @@ int pn_bench_dist(int argc, char **argv) {
         "backend's own all-reduce (NCCL for cuda) on a device buffer as a 1-rank communicator, checking the values."};
     int rc = pn_cli_parse(argc, argv, opts, &help);
     if (rc) return rc < 0 ? 0 : rc;
-    if (a.runs < 1 || a.warmup < 0 || a.batch < 1 || floats < 0 || a.compute.threads < 0 || a.size < 32 || a.size % 32) {
+    if (a.runs < 1 || a.warmup < 0 || a.batch < 1 || floats < 0 || a.compute.threads < 0 || a.size < 32 ||
+        a.size % 32) {
         fprintf(stderr, "pneumoseg bench dist: need --runs >= 1, --warmup >= 0, --batch >= 1, --allreduce-only >= 0, "
                         "--threads >= 0 and --size a multiple of 32 (see --help)\n");
         return 2;

@@ -7,7 +7,8 @@
 
 #include "cpu.h"
 
-#define JOIN_HEAD 0x4a4f4948 /* on the BatchNorm / add node: it applies the ReLU (forward) or computes it (backward)   \
+#define JOIN_HEAD                                                                                                      \
+    0x4a4f4948               /* on the BatchNorm / add node: it applies the ReLU (forward) or computes it (backward)   \
                               */
 #define JOIN_RELU 0x4a4f4952 /* on the ReLU node: its partner does the work */
 
