@@ -160,7 +160,7 @@ def check_outputs(a):
     np.save(xpath, make_input(a))
     ours_path = os.path.join(a.work, "logits_pneumoseg.npy")
     subprocess.run([a.pneumoseg, "infer", "--backend", "cpu", "--threads", str(a.threads), "--weights", a.weights,
-                    "--input", xpath, "--save-logits", ours_path], check=True, capture_output=True)
+                    "--input", xpath, "--save-logits", ours_path, "--force"], check=True, capture_output=True)
     ours = np.load(ours_path)
     lines = []
     for e in ENGINES[1:]:

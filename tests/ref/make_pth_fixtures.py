@@ -599,7 +599,7 @@ def parity(binary, work):
             print("%-45s pneumoseg init refused: %s" % (label, r.stderr.strip().splitlines()[-1]))
             continue
         r = subprocess.run([binary, "infer", "--encoder", enc, "--weights", w, "--input", os.path.join(work, "x.npy"),
-                            "--save-logits", y, "--backend", "ref"], capture_output=True, text=True)
+                            "--save-logits", y, "--backend", "ref", "--force"], capture_output=True, text=True)
         if r.returncode != 0:
             print("%-45s pneumoseg infer failed: %s" % (label, r.stderr.strip().splitlines()[-1]))
             continue
