@@ -19,7 +19,8 @@ static const struct {
 
 static void print_usage(FILE *to) {
     fprintf(to, "usage: pneumoseg <command> [options]   (pneumoseg <command> --help for its options)\n\n"
-                "SIIM-ACR pneumothorax segmentation: DICOM in, U-Net (smp encoders, AlbuNet; `pneumoseg models`), RLE submission out.\n\ncommands:\n");
+                "SIIM-ACR pneumothorax segmentation: DICOM in, U-Net (smp encoders, AlbuNet; `pneumoseg models`), RLE "
+                "submission out.\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(to, "  %-10s %s\n", commands[i].name, commands[i].summary);
 }
