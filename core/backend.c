@@ -278,7 +278,9 @@ pn_status pn_node_prepare(pn_backend *be, pn_node *node) {
 pn_status pn_node_compute(pn_backend *be, pn_node *node) { return be->compute(be, node); }
 
 void pn_node_release(pn_backend *be, pn_node *node) {
-    if (be->release && node->state) be->release(be, node);
+    /* also a node without state: the backend may remember it (the cpu backend's ReLU joins keep the node prepared
+     * last) and must forget it before the node and its tensors go */
+    if (be->release) be->release(be, node);
     node->state = NULL;
 }
 

@@ -45,7 +45,7 @@ typedef struct pn_backend {
     const char *(*supports_op)(struct pn_backend *be, const pn_node *node);
     pn_status (*prepare)(struct pn_backend *be, pn_node *node); /* optional */
     pn_status (*compute)(struct pn_backend *be, pn_node *node);
-    void (*release)(struct pn_backend *be, pn_node *node);        /* optional */
+    void (*release)(struct pn_backend *be, pn_node *node);        /* optional; every node, state or none */
     pn_status (*synchronize)(struct pn_backend *be);              /* optional */
     pn_status (*set_threads)(struct pn_backend *be, int threads); /* optional */
     void (*destroy)(struct pn_backend *be);
@@ -102,6 +102,7 @@ pn_status pn_node_supported(pn_backend *be, const pn_node *node);
 pn_status pn_node_prepare(pn_backend *be, pn_node *node);
 /* Runs the node (prepare must have succeeded). */
 pn_status pn_node_compute(pn_backend *be, pn_node *node);
+/* Lets the backend free the node's state and forget the node (called for every prepared node, state or none). */
 void pn_node_release(pn_backend *be, pn_node *node);
 pn_status pn_backend_synchronize(pn_backend *be);
 

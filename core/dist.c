@@ -334,6 +334,7 @@ static void w_release(pn_backend *be, pn_node *node) {
         if (c->inner->release) c->inner->release(c->inner, node);
         return;
     }
+    if (!node->state) return; /* not prepared (release is called for every node) */
     if (node->op == PN_OP_BATCHNORM_TRAIN_FWD)
         bn_fwd_free(c->inner, node->state);
     else if (node->op == PN_OP_BATCHNORM_BWD)
