@@ -93,31 +93,6 @@ pn_status pn_loader_epoch_order(const pn_loader_config *cfg, uint32_t epoch, int
 
 /* ---------------------------------------------------------------- one sample */
 
-/* Reads an 8-bit grey PNG into a pn_alloc'ed buffer (16-bit: high byte; colour: first channel). */
-static pn_status read_grey(const char *path, uint8_t **px, int *w, int *h) {
-    pn_image im;
-    PN_TRY(pn_png_read(path, &im));
-    *w = im.width, *h = im.height;
-    if (im.channels == 1 && im.bit_depth == 8) { /* the common case: take the buffer as it is */
-        *px = im.pixels;
-        return PN_OK;
-    }
-    size_t n = (size_t)im.width * im.height;
-    uint8_t *out = pn_alloc(n ? n : 1);
-    if (!out) {
-        pn_image_free(&im);
-        return pn_error(PN_ERR_NOMEM, "%s: no memory for a %dx%d image", path, im.width, im.height);
-    }
-    for (size_t i = 0; i < n; i++) {
-        size_t j = i * im.channels;
-        out[i] =
-            im.bit_depth == 16 ? (uint8_t)(((const uint16_t *)im.pixels)[j] >> 8) : ((const uint8_t *)im.pixels)[j];
-    }
-    *px = out;
-    pn_image_free(&im);
-    return PN_OK;
-}
-
 static bool file_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0;
@@ -130,11 +105,11 @@ static pn_status load_sample(pn_loader_t *ld, int idx, int64_t pos, float *img, 
     uint8_t *im = NULL, *mk = NULL, *ri = NULL, *rm = NULL;
     int w, h, mw = 0, mh = 0;
     snprintf(path, sizeof path, "%s/%s.png", c->image_dir, ld->ids[idx]);
-    pn_status st = read_grey(path, &im, &w, &h);
+    pn_status st = pn_png_read_grey(path, &im, &w, &h);
     if (st == PN_OK && c->mask_dir) {
         snprintf(path, sizeof path, "%s/%s.png", c->mask_dir, ld->ids[idx]);
         if (file_exists(path) || (ld->has_mask && ld->has_mask[idx])) {
-            st = read_grey(path, &mk, &mw, &mh);
+            st = pn_png_read_grey(path, &mk, &mw, &mh);
             if (st == PN_OK && (mw != w || mh != h))
                 st = pn_error(PN_ERR_FORMAT, "%s: mask is %dx%d but its image is %dx%d", path, mw, mh, w, h);
         }

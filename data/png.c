@@ -15,6 +15,30 @@ void pn_image_free(pn_image *img) {
     memset(img, 0, sizeof *img);
 }
 
+pn_status pn_png_read_grey(const char *path, uint8_t **px, int *w, int *h) {
+    pn_image im;
+    PN_TRY(pn_png_read(path, &im));
+    *w = im.width, *h = im.height;
+    if (im.channels == 1 && im.bit_depth == 8) { /* the common case: take the buffer as it is */
+        *px = im.pixels;
+        return PN_OK;
+    }
+    size_t n = (size_t)im.width * im.height;
+    uint8_t *out = pn_alloc(n ? n : 1);
+    if (!out) {
+        pn_image_free(&im);
+        return pn_error(PN_ERR_NOMEM, "%s: no memory for a %dx%d image", path, im.width, im.height);
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t j = i * im.channels;
+        out[i] =
+            im.bit_depth == 16 ? (uint8_t)(((const uint16_t *)im.pixels)[j] >> 8) : ((const uint8_t *)im.pixels)[j];
+    }
+    *px = out;
+    pn_image_free(&im);
+    return PN_OK;
+}
+
 #ifdef PN_HAVE_PNG
 #include <png.h>
 #include <setjmp.h>

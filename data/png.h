@@ -23,6 +23,9 @@ pn_status pn_png_write(const char *path, int width, int height, int channels, in
 /* Reads a PNG keeping grey or colour (palette/alpha are converted to grey or RGB, alpha dropped) and
  * 8 or 16 bits. Errors name the file and what libpng reported. */
 pn_status pn_png_read(const char *path, pn_image *out);
+/* A PNG as 8-bit grey in a pn_alloc'ed buffer (16-bit: the high byte; colour: the first channel), as the loader
+ * reads training images. */
+pn_status pn_png_read_grey(const char *path, uint8_t **px, int *w, int *h);
 /* The same from memory; `name` is used in messages. */
 pn_status pn_png_read_memory(const void *data, size_t size, const char *name, pn_image *out);
 

@@ -561,3 +561,12 @@ pn_status pn_prepare_run(const pn_prepare_opts *o, pn_prepare_summary *sum) {
     sum->seconds = pn_now() - t0;
     return st;
 }
+
+pn_status pn_prepare_read_png(const char *path, int s, uint8_t *dst) {
+    uint8_t *grey;
+    int w, h;
+    PN_TRY(pn_png_read_grey(path, &grey, &w, &h));
+    pn_status st = pn_prepare_resize(grey, w, h, dst, s, s, false);
+    pn_free(grey);
+    return st;
+}

@@ -61,5 +61,7 @@ bool pn_prepare_id_valid(const char *id, const char *where);
  * half to even. An exact halving is the rounded mean of each 2x2 block (mask edges 64/128/191); equal
  * sizes copy the pixels. */
 pn_status pn_prepare_resize(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh, bool mask);
+/* A PNG read as the loader reads it (pn_png_read_grey) and resized to s x s as an image by pn_prepare_resize. */
+pn_status pn_prepare_read_png(const char *path, int s, uint8_t *dst);
 
 #endif

@@ -74,20 +74,7 @@ static pn_status read_image(const predictor *p, const char *path, uint8_t *out) 
         pn_dicom_image_free(&img);
         return st;
     }
-    pn_image img;
-    PN_TRY(pn_png_read(path, &img));
-    pn_status st = PN_OK;
-    if (img.bit_depth != 8) st = pn_error(PN_ERR_FORMAT, "%s: expected an 8-bit PNG, got %d bits", path, img.bit_depth);
-    uint8_t *grey = st == PN_OK ? malloc((size_t)img.width * img.height) : NULL;
-    if (st == PN_OK && !grey) st = pn_error(PN_ERR_NOMEM, "out of memory");
-    if (st == PN_OK) {
-        const uint8_t *px = img.pixels;
-        for (int64_t i = 0; i < (int64_t)img.width * img.height; i++) grey[i] = px[i * img.channels];
-        st = pn_prepare_resize(grey, img.width, img.height, out, s, s, false);
-    }
-    free(grey);
-    pn_image_free(&img);
-    return st;
+    return pn_prepare_read_png(path, s, out);
 }
 
 static pn_status write_overlay(const char *dir, const char *id, const uint8_t *grey, const uint8_t *mask, int s) {

@@ -12,7 +12,6 @@
 #include "model_load.h"
 #include "files.h"
 #include "data/augment.h"
-#include "data/png.h"
 #include "data/prepare.h"
 #include "int8_file.h"
 
@@ -26,24 +25,6 @@ typedef struct quantize_args {
     double percentile;
     bool force;
 } quantize_args;
-
-/* An 8-bit PNG (grey, or the first channel of colour) resized to s x s as `prepare` does. */
-static pn_status read_grey(const char *path, int s, uint8_t *out) {
-    pn_image img;
-    PN_TRY(pn_png_read(path, &img));
-    pn_status st = PN_OK;
-    if (img.bit_depth != 8) st = pn_error(PN_ERR_FORMAT, "%s: expected an 8-bit PNG, got %d bits", path, img.bit_depth);
-    uint8_t *grey = st == PN_OK ? malloc((size_t)img.width * img.height) : NULL;
-    if (st == PN_OK && !grey) st = pn_error(PN_ERR_NOMEM, "out of memory");
-    if (st == PN_OK) {
-        const uint8_t *px = img.pixels;
-        for (int64_t i = 0; i < (int64_t)img.width * img.height; i++) grey[i] = px[i * img.channels];
-        pn_prepare_resize(grey, img.width, img.height, out, s, s, false);
-    }
-    free(grey);
-    pn_image_free(&img);
-    return st;
-}
 
 /* Whether conv `label` (its weight's name) stays float32: named in the comma list `keep`, with or without
  * ".weight". */
@@ -91,7 +72,7 @@ static pn_status calibrate(const quantize_args *a, pn_backend *be, pn_unet *m, c
     pn_progress_begin(&bar, "calibrating", use);
     for (int i = 0; i < use && st == PN_OK; i++) {
         const char *path = files[(int64_t)i * n_files / use]; /* spread over the sorted list */
-        st = read_grey(path, s, grey);
+        st = pn_prepare_read_png(path, s, grey);
         if (st == PN_OK) {
             pn_aug_normalize(grey, s, s, norm, x);
             st = pn_tensor_set(pn_unet_input(m), x);
