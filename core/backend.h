@@ -26,6 +26,11 @@ typedef struct pn_node {
     pn_tensor *in[PN_OP_MAX_IO];
     void *state;       /* the backend's per-node state, made by prepare, freed by release */
     const char *label; /* e.g. "encoder.layer1.0.conv1", for messages */
+    /* Arena bytes that no tensor alive at this node occupies (set by pn_graph_plan before prepare; none when
+     * spare_bytes is 0): while the node runs, the backend may use [spare_offset, spare_offset + spare_bytes) of
+     * *spare_buf as scratch, so a convolution's workspace costs no memory beyond the arena's peak. */
+    const pn_buffer *spare_buf;
+    size_t spare_offset, spare_bytes;
 } pn_node;
 
 /* A backend. Optional slots may be NULL. Every call goes through the checked wrappers below. */

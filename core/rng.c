@@ -32,6 +32,8 @@ pn_rng pn_rng_make(uint64_t seed, uint32_t purpose, uint32_t a, uint32_t b) {
     return r;
 }
 
+void pn_rng_seek(pn_rng *r, uint64_t index) { r->index = index; }
+
 /* Counter layout: (block index low, block index high ^ purpose<<24, a, b). */
 static void block_words(const pn_rng *r, uint64_t block, uint32_t out[4]) {
     uint32_t ctr[4] = {(uint32_t)block, (uint32_t)(block >> 32) ^ (r->purpose << 24), r->a, r->b};

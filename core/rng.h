@@ -29,6 +29,8 @@ typedef struct pn_rng {
 
 /* Starts the stream (seed, purpose, a, b) at draw 0. */
 pn_rng pn_rng_make(uint64_t seed, uint32_t purpose, uint32_t a, uint32_t b);
+/* Moves the stream to draw `index` (the next word handed out is pn_rng_word_at(r, index)). */
+void pn_rng_seek(pn_rng *r, uint64_t index);
 /* The i-th 32-bit word of the stream, independent of how many were drawn before. */
 uint32_t pn_rng_word_at(const pn_rng *r, uint64_t i);
 uint32_t pn_rng_u32(pn_rng *r);

@@ -19,8 +19,8 @@ typedef struct dnnl_arg_map {
     dnnl_memory_t user, prim; /* prim == user when no reorder is needed */
     dnnl_primitive_t reorder; /* user -> prim for inputs, prim -> user (+= when accumulating) for outputs */
     dnnl_memory_t scales;     /* non-NULL: the reorder multiplies output channel o by scales[o] (folded BN, int8) */
-    size_t scales_off;        /* where those scales are in ctx->work */
-    size_t off;               /* prim's offset in ctx->work */
+    size_t scales_off;        /* where those scales are in the node's work area */
+    size_t off;               /* prim's offset in the node's work area */
 } dnnl_arg_map;
 
 /* What an inference conv has absorbed from the nodes after it. */
@@ -42,13 +42,15 @@ typedef struct conv_state {
     int na;
     dnnl_memory_t scratch;
     size_t scratch_off;
-    size_t fold_w_off, fold_b_off;            /* folded weights (the weight tensor's layout) and bias in ctx->work */
-    size_t scales_off;                        /* BN scales per output channel in ctx->work */
-    bool fold_in_reorder;                     /* the weight reorder applies the scales: no separate folded copy */
-    dnnl_alg_kind_t alg;                      /* direct or Winograd */
-    bool int8;                                /* u8/s8 input, s8 weights, float32 output (see conv2d_int8.c) */
-    float q_lo, q_hi;                         /* int8: the input's calibrated range */
-    size_t bn_off, src_scale_off, oscale_off; /* int8: BN scales, the input's scale, output scales in ctx->work */
+    bool work_spare; /* the node's work area (the offsets above and below) is its spare arena region (pn_node), else
+                        ctx->work */
+    size_t fold_w_off, fold_b_off; /* folded weights (the weight tensor's layout) and bias in the work area */
+    size_t scales_off;             /* BN scales per output channel in the work area */
+    bool fold_in_reorder;          /* the weight reorder applies the scales: no separate folded copy */
+    dnnl_alg_kind_t alg;           /* direct or Winograd */
+    bool int8;                     /* u8/s8 input, s8 weights, float32 output (see conv2d_int8.c) */
+    float q_lo, q_hi;              /* int8: the input's calibrated range */
+    size_t bn_off, src_scale_off, oscale_off; /* int8: BN scales, the input's scale, output scales in the work area */
     float *q_oscale;                          /* int8: the output scales the primitive was made with */
     const pn_tensor *sum_addend; /* Winograd's and int8's residual add: put into the destination before the conv */
     int sum_dst;                 /* the destination's argument */
@@ -130,7 +132,7 @@ static pn_status add_arg(cpu_ctx *ctx, conv_state *s, int arg, const pn_tensor *
 }
 
 /* add_arg whose input reorder also scales (scale_mask >= 0: always reordered): 0 one scale (an int8 input), else one
- * per output channel (folded BN, int8 weights); the scales are read at ctx->work + scales_off when it runs. */
+ * per output channel (folded BN, int8 weights); the scales are read at the work area + scales_off when it runs. */
 static pn_status add_arg_scaled(cpu_ctx *ctx, conv_state *s, int arg, const pn_tensor *t,
                                 const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *prim_md, bool is_out,
                                 bool accumulate, int scale_mask, size_t scales_off, size_t *work) {
@@ -351,23 +353,29 @@ static pn_status pick_winograd(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, c
     return PN_OK;
 }
 
-/* auto's memory rule: Winograd only where its scratchpad is no larger than the convolution's own input and output
- * (oneDNN 2.6's F(4x4, 3x3) keeps the transformed tiles there: up to 4-20x the activations on the encoder's deep
- * layers and the decoder's wide ones, which set the process's peak memory; direct needs none there). */
-static bool wino_scratch_fits(dnnl_primitive_desc_t pd, const pn_conv_dims *d) {
+static size_t scratchpad_bytes(dnnl_primitive_desc_t pd) {
     const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-    size_t scratch = smd ? dnnl_memory_desc_get_size(smd) : 0;
-    size_t acts = (size_t)(d->n * (d->cin * d->h * d->w + d->cout * d->oh * d->ow)) * sizeof(float);
-    return scratch <= acts;
+    return smd ? dnnl_memory_desc_get_size(smd) : 0;
 }
 
-static pn_status make_pd(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const conv_fuse *f, const pn_conv_dims *d,
-                         dnnl_alg_kind_t *alg, dnnl_primitive_desc_t *pd) {
+/* auto's memory rule: Winograd only where its scratchpad fits in the node's spare arena region (free while the node
+ * runs, so it costs nothing) or is no larger than the convolution's own input and output. oneDNN 2.6's F(4x4, 3x3)
+ * keeps the transformed weights and tiles there: up to 4-45x the activations on the encoder's deep layers and the
+ * decoder's wide ones; direct needs next to none. */
+static bool wino_scratch_fits(dnnl_primitive_desc_t pd, const pn_node *node, const pn_conv_dims *d) {
+    size_t scratch = scratchpad_bytes(pd) + pn_tensor_bytes(node->in[1]); /* and a folded copy of the weights */
+    size_t acts = (size_t)(d->n * (d->cin * d->h * d->w + d->cout * d->oh * d->ow)) * sizeof(float);
+    return scratch <= node->spare_bytes || scratch <= acts;
+}
+
+static pn_status make_pd(cpu_ctx *ctx, const pn_node *node, conv_mds *m, bool bias, const conv_fuse *f,
+                         const pn_conv_dims *d, dnnl_alg_kind_t *alg, dnnl_primitive_desc_t *pd) {
     bool wino;
+    pn_op op = node->op;
     PN_TRY(pick_winograd(ctx, op, m, bias, d, &wino));
     *alg = dnnl_convolution_winograd;
     if (wino && make_pd_alg(ctx, op, m, bias, f, *alg, pd) == PN_OK) {
-        if (ctx->conv_algo != PN_CPU_CONV_AUTO || wino_scratch_fits(*pd, d)) return PN_OK;
+        if (ctx->conv_algo != PN_CPU_CONV_AUTO || wino_scratch_fits(*pd, node, d)) return PN_OK;
         dnnl_primitive_desc_destroy(*pd);
         *pd = NULL;
     }
@@ -407,7 +415,7 @@ static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_
                 : node->op == PN_OP_CONV2D_BWD_WEIGHTS ? node->out[1] != NULL
                                                        : false;
     dnnl_primitive_desc_t pd = NULL;
-    PN_TRY(make_pd(ctx, node->op, &m, bias, &s->f, d, &s->alg, &pd));
+    PN_TRY(make_pd(ctx, node, &m, bias, &s->f, d, &s->alg, &pd));
     size_t work = 0;
     pn_status st = PN_OK;
     if (s->int8) { /* bias (accumulator scale), weight scales, output scales, BN scales: one block; the input's scale */
@@ -478,16 +486,18 @@ static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_
         if (!st && bias) st = add_arg(ctx, s, DNNL_ARG_DIFF_BIAS, node->out[1], &m.bias, &m.bias, true, true, &work);
     }
     const dnnl_memory_desc_t *smd = query(pd, dnnl_query_scratchpad_md);
-    if (!st && smd && dnnl_memory_desc_get_size(smd) > 0) {
+    size_t scratch = scratchpad_bytes(pd);
+    if (!st && scratch > 0) {
         s->scratch_off = work;
-        work = align64(work + dnnl_memory_desc_get_size(smd));
+        work = align64(work + scratch);
         if (dnnl_memory_create(&s->scratch, smd, ctx->engine, DNNL_MEMORY_NONE) != dnnl_success)
             st = pn_error(PN_ERR_BACKEND, "oneDNN: could not create the scratchpad memory");
     }
     if (!st && dnnl_primitive_create(&s->prim, pd) != dnnl_success)
         st = pn_error(PN_ERR_BACKEND, "oneDNN: could not create the convolution primitive");
     dnnl_primitive_desc_destroy(pd);
-    if (!st) st = pn_cpu_work_reserve(ctx, work);
+    s->work_spare = node->spare_buf && node->spare_buf->host && work <= node->spare_bytes;
+    if (!st && !s->work_spare) st = pn_cpu_work_reserve(ctx, work);
     return st;
 }
 
@@ -625,13 +635,13 @@ static void bn_fold_values(const conv_state *s, float *sc, float *fb) {
 
 /* Folded BatchNorm: w' = w * s and b' = b * s + beta - mean * s per output channel, s = gamma / sqrt(var + eps),
  * written to the scratch area (the weights keep their own layout: each output channel is one run). */
-static void fold_bn(cpu_ctx *ctx, conv_state *s) {
+static void fold_bn(char *work, conv_state *s) {
     const float *w = cpu_ptr(s->node->in[1]);
-    float *fb = (float *)((char *)ctx->work + s->fold_b_off), *sc = (float *)((char *)ctx->work + s->scales_off);
+    float *fb = (float *)(work + s->fold_b_off), *sc = (float *)(work + s->scales_off);
     int64_t cout = s->d.cout, per = s->d.cin_g * s->d.k * s->d.k;
     bn_fold_values(s, sc, fb);
     if (s->fold_in_reorder) return; /* the weight reorder multiplies by sc */
-    float *fw = (float *)((char *)ctx->work + s->fold_w_off);
+    float *fw = (float *)(work + s->fold_w_off);
 #pragma omp parallel for schedule(static)
     for (int64_t o = 0; o < cout; o++)
         for (int64_t i = 0; i < per; i++) fw[o * per + i] = w[o * per + i] * sc[o];
@@ -651,8 +661,7 @@ static void int8_values(const conv_state *s, float *v, float *src_scale) {
 
 /* Per forward: the values into the scratch area. oneDNN 2.6's int8 convolutions take their output scales when they
  * are created, so weights or statistics that changed since then are an error (plan the model again). */
-static pn_status int8_prepare(cpu_ctx *ctx, conv_state *s) {
-    char *work = ctx->work;
+static pn_status int8_prepare(char *work, conv_state *s) {
     float *v = (float *)(work + s->fold_b_off);
     int8_values(s, v, (float *)(work + s->src_scale_off));
     if (memcmp(v + 2 * s->d.cout, s->q_oscale, (size_t)s->d.cout * sizeof *v) != 0)
@@ -680,7 +689,7 @@ pn_status pn_cpu_conv2d_dnnl_run(cpu_ctx *ctx, pn_node *node) {
     if (!s) return pn_error(PN_ERR_BACKEND, "%s: compute before prepare", pn_op_name(node->op));
     dnnl_exec_arg_t args[sizeof s->a / sizeof s->a[0] + 2]; /* every mapped argument, output scales, scratchpad */
     int nargs = 0;
-    char *work = ctx->work;
+    char *work = s->work_spare ? (char *)node->spare_buf->host + node->spare_offset : ctx->work;
     double t0 = pn_now();
     if (s->cout1) {
         pn_cpu_conv_cout1_fwd(ctx, &s->d, cpu_ptr(node->out[0]), cpu_ptr(node->in[0]), cpu_ptr(node->in[1]),
@@ -690,9 +699,9 @@ pn_status pn_cpu_conv2d_dnnl_run(cpu_ctx *ctx, pn_node *node) {
         return PN_OK;
     }
     if (s->int8)
-        PN_TRY(int8_prepare(ctx, s));
+        PN_TRY(int8_prepare(work, s));
     else if (s->f.gamma)
-        fold_bn(ctx, s);
+        fold_bn(work, s);
     for (int i = 0; i < s->na; i++) {
         dnnl_arg_map *m = &s->a[i];
         DNNL_TRY(dnnl_memory_set_data_handle(m->user, m->t ? (void *)cpu_ptr(m->t) : work + m->user_off));
