@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -175,6 +176,16 @@ def check_outputs(a):
     return lines
 
 
+def fresh_algo_cache(work):
+    """--conv-algo auto measures direct against Winograd once per shape and keeps the choice; a choice measured
+    on a busier machine would stay. Each invocation measures afresh, in its first pneumoseg run, on a cache of its
+    own."""
+    cache = os.path.join(work, "algo-cache")
+    shutil.rmtree(cache, ignore_errors=True)
+    os.makedirs(cache)
+    os.environ["PN_CACHE_DIR"] = cache
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pneumoseg", help="path of the pneumoseg binary")
@@ -202,6 +213,7 @@ def main():
     if not a.pneumoseg:
         ap.error("--pneumoseg is required")
     os.makedirs(a.work, exist_ok=True)
+    fresh_algo_cache(a.work)
     if not a.weights:
         a.weights = os.path.join(a.work, "unet_r34_seed1234.safetensors")
         if not os.path.exists(a.weights):

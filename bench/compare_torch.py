@@ -11,13 +11,16 @@ both medians, their ratio and both peak RSS values, with the PyTorch version and
 
 bench/compare_torch.sh picks the interpreter (one with torch and smp) and runs this."""
 import argparse
+import atexit
 import json
 import os
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 
@@ -130,6 +133,11 @@ def main():
         return torch_worker(a)
     if not a.pneumoseg:
         ap.error("--pneumoseg is required")
+    # --conv-algo auto measures direct against Winograd once per shape and keeps the choice; one measured on a busier
+    # machine would stay, so each invocation measures afresh, in its first pneumoseg run, on a cache of its own
+    cache = tempfile.mkdtemp(prefix="pneumoseg-algo-")
+    atexit.register(shutil.rmtree, cache, True)
+    os.environ["PN_CACHE_DIR"] = cache
     variants = ["bf16_channels_last"] if a.precision == "bf16" else (
         ["eager", "channels_last"] if a.mode == "infer" else ["eager", "channels_last"])
     ours, theirs, info = [], {v: [] for v in variants}, {}

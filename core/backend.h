@@ -28,7 +28,9 @@ typedef struct pn_node {
     const char *label; /* e.g. "encoder.layer1.0.conv1", for messages */
     /* Arena bytes that no tensor alive at this node occupies (set by pn_graph_plan before prepare; none when
      * spare_bytes is 0): while the node runs, the backend may use [spare_offset, spare_offset + spare_bytes) of
-     * *spare_buf as scratch, so a convolution's workspace costs no memory beyond the arena's peak. */
+     * *spare_buf as scratch, so a convolution's workspace costs no memory beyond the arena's peak. While the graph is
+     * planned (prepare), the whole arena holds nothing yet: a backend may use all of *spare_buf for one-off work
+     * then (timing algorithms), and gives it back zeroed. */
     const pn_buffer *spare_buf;
     size_t spare_offset, spare_bytes;
 } pn_node;

@@ -212,15 +212,18 @@ static pn_status reset_running_stats(pn_unet *m) {
 }
 
 pn_status pn_unet_init_weights(pn_unet *m, uint64_t seed) {
-    for (int i = 0; i < m->desc.n_params; i++) {
-        int64_t n = pn_tensor_numel(&m->params[i].value);
-        float *v = malloc((size_t)n * sizeof *v);
-        if (!v) return pn_error(PN_ERR_NOMEM, "out of memory");
-        init_values(&m->desc.params[i], i, seed, v, n);
-        pn_status st = pn_tensor_set(&m->params[i].value, v);
-        free(v);
-        PN_TRY(st);
+    int64_t most = 0;
+    for (int i = 0; i < m->desc.n_params; i++)
+        if (pn_tensor_numel(&m->params[i].value) > most) most = pn_tensor_numel(&m->params[i].value);
+    float *v = malloc((size_t)(most ? most : 1) * sizeof *v); /* one buffer: its pages fault in once */
+    if (!v) return pn_error(PN_ERR_NOMEM, "out of memory");
+    pn_status st = PN_OK;
+    for (int i = 0; i < m->desc.n_params && st == PN_OK; i++) {
+        init_values(&m->desc.params[i], i, seed, v, pn_tensor_numel(&m->params[i].value));
+        st = pn_tensor_set(&m->params[i].value, v);
     }
+    free(v);
+    PN_TRY(st);
     PN_TRY(reset_running_stats(m));
     if (!m->gbuf.backend) return PN_OK; /* not allocated yet: they start zeroed */
     PN_TRY(fill_tensor(&m->flat_m, 0.0f));

@@ -45,10 +45,11 @@ void pn_cpu_conv_cout1_fwd(const cpu_ctx *ctx, const pn_conv_dims *d, float *y, 
                            const float *b);
 
 #ifdef PN_HAVE_ONEDNN
-/* Times the two primitives of one shape on memory of their own (a warm-up, then the best of three alternating runs)
- * and records the faster. */
-pn_status pn_cpu_conv_algo_measure(cpu_ctx *ctx, int op, const pn_conv_dims *d, dnnl_primitive_desc_t direct,
-                                   dnnl_primitive_desc_t winograd);
+/* Times the two primitives of the node's shape (a warm-up, then the best of three alternating runs) on memory in the
+ * graph's arena as far as it fits (prepare time: it holds nothing yet; given back zeroed), then of their own, and
+ * records the faster. */
+pn_status pn_cpu_conv_algo_measure(cpu_ctx *ctx, const pn_node *node, const pn_conv_dims *d,
+                                   dnnl_primitive_desc_t direct, dnnl_primitive_desc_t winograd);
 
 /* oneDNN: builds the node's primitive and reorders (node->state), runs it, frees it. */
 pn_status pn_cpu_conv2d_dnnl_prepare(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d);

@@ -96,7 +96,16 @@ static void timed_prim_free(timed_prim *t) {
     memset(t, 0, sizeof *t);
 }
 
-static pn_status timed_prim_make(cpu_ctx *ctx, dnnl_primitive_desc_t pd, timed_prim *t) {
+/* Where the timed primitives' memories go: the graph's arena (empty while it is planned) while it lasts, fresh
+ * allocations after that. */
+typedef struct timing_memory {
+    char *at;
+    size_t left;
+} timing_memory;
+
+static size_t align_up64(size_t v) { return (v + 63) & ~(size_t)63; }
+
+static pn_status timed_prim_make(cpu_ctx *ctx, dnnl_primitive_desc_t pd, timing_memory *tm, timed_prim *t) {
     static const int args[] = {DNNL_ARG_SRC,          DNNL_ARG_WEIGHTS,   DNNL_ARG_BIAS,
                                DNNL_ARG_DST,          DNNL_ARG_DIFF_SRC,  DNNL_ARG_DIFF_DST,
                                DNNL_ARG_DIFF_WEIGHTS, DNNL_ARG_DIFF_BIAS, DNNL_ARG_SCRATCHPAD};
@@ -107,7 +116,12 @@ static pn_status timed_prim_make(cpu_ctx *ctx, dnnl_primitive_desc_t pd, timed_p
         size_t bytes = md ? dnnl_memory_desc_get_size(md) : 0;
         if (bytes == 0) continue;
         dnnl_memory_t mem;
-        if (dnnl_memory_create(&mem, md, ctx->engine, DNNL_MEMORY_ALLOCATE) != dnnl_success) {
+        void *handle = DNNL_MEMORY_ALLOCATE;
+        if (align_up64(bytes) <= tm->left) {
+            handle = tm->at;
+            tm->at += align_up64(bytes), tm->left -= align_up64(bytes);
+        }
+        if (dnnl_memory_create(&mem, md, ctx->engine, handle) != dnnl_success) {
             timed_prim_free(t);
             return pn_error(PN_ERR_NOMEM, "out of memory timing a convolution");
         }
@@ -132,12 +146,15 @@ static pn_status timed_run(cpu_ctx *ctx, timed_prim *t, double *ms) {
 
 #define ALGO_ROUNDS 3
 
-/* Runs both primitives once (warm-up), then ALGO_ROUNDS times each, alternating; the best time of each counts. */
-static pn_status time_both(cpu_ctx *ctx, dnnl_primitive_desc_t pd[2], double best[2]) {
+/* Runs both primitives once (warm-up), then ALGO_ROUNDS times each, alternating; the best time of each counts. Their
+ * memories come from `spare` (spare_bytes, given back zeroed) as far as they fit: planning a training step at batch 4
+ * would otherwise add some 200 MB of its own to the process's peak. */
+static pn_status time_both(cpu_ctx *ctx, dnnl_primitive_desc_t pd[2], char *spare, size_t spare_bytes, double best[2]) {
     timed_prim t[2];
     memset(t, 0, sizeof t);
-    pn_status st = timed_prim_make(ctx, pd[0], &t[0]);
-    if (st == PN_OK) st = timed_prim_make(ctx, pd[1], &t[1]);
+    timing_memory tm = {spare, spare_bytes};
+    pn_status st = timed_prim_make(ctx, pd[0], &tm, &t[0]);
+    if (st == PN_OK) st = timed_prim_make(ctx, pd[1], &tm, &t[1]);
     best[0] = best[1] = 1e300;
     for (int r = 0; r <= ALGO_ROUNDS && st == PN_OK; r++)
         for (int a = 0; a < 2 && st == PN_OK; a++) {
@@ -147,15 +164,19 @@ static pn_status time_both(cpu_ctx *ctx, dnnl_primitive_desc_t pd[2], double bes
         }
     timed_prim_free(&t[0]);
     timed_prim_free(&t[1]);
+    if (spare) memset(spare, 0, (size_t)(tm.at - spare));
     return st;
 }
 
-pn_status pn_cpu_conv_algo_measure(cpu_ctx *ctx, int op, const pn_conv_dims *d, dnnl_primitive_desc_t direct,
-                                   dnnl_primitive_desc_t winograd) {
+pn_status pn_cpu_conv_algo_measure(cpu_ctx *ctx, const pn_node *node, const pn_conv_dims *d,
+                                   dnnl_primitive_desc_t direct, dnnl_primitive_desc_t winograd) {
     dnnl_primitive_desc_t pd[2] = {direct, winograd};
     double best[2];
     double t0 = pn_now();
-    PN_TRY(time_both(ctx, pd, best));
+    int op = (int)node->op;
+    /* while the graph is planned its arena holds nothing yet: all of it serves (pn_node) */
+    char *arena = node->spare_buf ? node->spare_buf->host : NULL;
+    PN_TRY(time_both(ctx, pd, arena, arena ? node->spare_buf->bytes : 0, best));
     ctx->algo_seconds += pn_now() - t0;
     return pn_cpu_conv_algo_record(ctx, op, d, best[1] < best[0], best[0], best[1]);
 }

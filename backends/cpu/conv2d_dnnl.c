@@ -332,7 +332,9 @@ static pn_status make_pd_alg(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, con
 /* Whether Winograd serves this node: never for shapes it does not apply to or with --conv-algo direct; always where
  * oneDNN has it with --conv-algo winograd; with auto, when it ran faster than direct on this shape (measured once
  * per shape, without the fused post-ops, on memory of its own). */
-static pn_status pick_winograd(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, const pn_conv_dims *d, bool *wino) {
+static pn_status pick_winograd(cpu_ctx *ctx, const pn_node *node, conv_mds *m, bool bias, const pn_conv_dims *d,
+                               bool *wino) {
+    pn_op op = node->op;
     *wino = m->wino_ok && !m->int8 && ctx->conv_algo != PN_CPU_CONV_DIRECT;
     if (!*wino || ctx->conv_algo == PN_CPU_CONV_WINOGRAD) return PN_OK;
     int choice = pn_cpu_conv_algo_cached(ctx, (int)op, d);
@@ -343,7 +345,7 @@ static pn_status pick_winograd(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, c
         if (st == PN_OK && make_pd_alg(ctx, op, m, bias, &plain, dnnl_convolution_winograd, &pd[1]) != PN_OK)
             st = pn_cpu_conv_algo_record(ctx, (int)op, d, 0, 0, 0); /* no Winograd here: direct, nothing to time */
         else if (st == PN_OK)
-            st = pn_cpu_conv_algo_measure(ctx, (int)op, d, pd[0], pd[1]);
+            st = pn_cpu_conv_algo_measure(ctx, node, d, pd[0], pd[1]);
         for (int i = 0; i < 2; i++)
             if (pd[i]) dnnl_primitive_desc_destroy(pd[i]);
         PN_TRY(st);
@@ -372,7 +374,7 @@ static pn_status make_pd(cpu_ctx *ctx, const pn_node *node, conv_mds *m, bool bi
                          const pn_conv_dims *d, dnnl_alg_kind_t *alg, dnnl_primitive_desc_t *pd) {
     bool wino;
     pn_op op = node->op;
-    PN_TRY(pick_winograd(ctx, op, m, bias, d, &wino));
+    PN_TRY(pick_winograd(ctx, node, m, bias, d, &wino));
     *alg = dnnl_convolution_winograd;
     if (wino && make_pd_alg(ctx, op, m, bias, f, *alg, pd) == PN_OK) {
         if (ctx->conv_algo != PN_CPU_CONV_AUTO || wino_scratch_fits(*pd, node, d)) return PN_OK;
