@@ -41,8 +41,8 @@ pn_status pn_backend_conv_algo_load(pn_backend *be, const char *path) {
     return is_cpu(be) ? pn_cpu_conv_algo_load(be, path) : PN_OK;
 }
 
-pn_status pn_backend_conv_algo_save(pn_backend *be, const char *path) {
-    return is_cpu(be) ? pn_cpu_conv_algo_save(be, path) : PN_OK;
+pn_status pn_backend_conv_algo_save(pn_backend *be, const char *path, bool only_if_new) {
+    return is_cpu(be) ? pn_cpu_conv_algo_save(be, path, only_if_new) : PN_OK;
 }
 
 void pn_backend_stats_get(pn_backend *be, pn_backend_stats *out) {

@@ -23,11 +23,12 @@ pn_status pn_backend_set_deterministic(pn_backend *be, bool deterministic);
  * backend applies it (winograd where this CPU and build have it, else PN_ERR_UNSUPPORTED with the reason); other
  * backends pick their own algorithms: direct and auto change nothing, winograd is PN_ERR_UNSUPPORTED. */
 pn_status pn_backend_set_conv_algo(pn_backend *be, const char *algo);
-/* The per-shape choices of auto across runs in a cache file: load adds what the file holds for this machine (a
- * missing file is fine), save rewrites it atomically when something new was measured. Nothing happens on a backend
- * without such choices. */
+/* The per-shape choices of auto across runs in a file: load adds what the file holds for this machine (a missing file
+ * is fine; choices already known stay), save rewrites it atomically with every choice known (only_if_new: only when
+ * something was measured since the last load or such save; for a cache). Nothing happens on a backend without such
+ * choices. */
 pn_status pn_backend_conv_algo_load(pn_backend *be, const char *path);
-pn_status pn_backend_conv_algo_save(pn_backend *be, const char *path);
+pn_status pn_backend_conv_algo_save(pn_backend *be, const char *path, bool only_if_new);
 
 /* Where a backend's time went outside the ops proper, for start-up breakdowns (all zero where it keeps none). */
 typedef struct pn_backend_stats {

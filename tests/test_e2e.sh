@@ -48,6 +48,9 @@ done
 grep -q "+ checkpoints [0-9.]* s" log.txt && ok || bad "the epoch line lacks the checkpoint time"
 awk -F, 'NR==2{a=$3} NR==3{b=$3} END{exit !(b < a)}' runA/metrics.csv && ok || bad "train loss did not fall: $(cat runA/metrics.csv)"
 grep -q '"seed": 0' runA/run.json && grep -q '"lr": 0.0001' runA/run.json && ok || bad "run.json lacks settings"
+# train's default --conv-algo auto keeps the run's algorithm choices in the run folder (for --resume)
+grep -q '"conv_algo": "auto"' runA/run.json && head -1 runA/conv-algo.txt | grep -q '^# pneumoseg convolution algorithms' &&
+  ok || bad "runA records no conv-algo auto choices: $(grep conv_algo runA/run.json)"
 "$bin" train "${common[@]}" --out runA --epochs 2 >err.txt 2>&1 && bad "a second run into runA must be refused" || ok
 
 # --- SIGKILL after the first checkpoint, then --resume: equal to the uninterrupted run ---
@@ -62,7 +65,15 @@ for f in runC/*.safetensors; do
   "$bin" eval --weights "$f" --data data --folds folds.csv --fold 1 --size 64 --batch 4 --backend "$backend" >/dev/null 2>err.txt ||
     { grep -q "is a training state" err.txt || bad "half-written or unreadable $f: $(cat err.txt)"; }
 done
+# the machine's cache now says the opposite of every choice: the resumed run still runs the run's own choices (it
+# writes every choice it knows back to the run folder: the same file)
+if [ -n "${PN_CACHE_DIR:-}" ] && [ -f "$PN_CACHE_DIR/conv-algo.txt" ]; then
+  awk '/^#/ {print; next} {$11 = 1 - $11; print}' "$PN_CACHE_DIR/conv-algo.txt" >flipped.txt &&
+    mv flipped.txt "$PN_CACHE_DIR/conv-algo.txt"
+fi
+cp runC/conv-algo.txt algo_before.txt
 run "$bin" train "${common[@]}" --out runC --epochs 2 --resume
+cmp -s algo_before.txt runC/conv-algo.txt && ok || bad "the resumed run changed its algorithm choices: $(diff algo_before.txt runC/conv-algo.txt | head -4)"
 ls runC | grep -q '\.tmp\.' && bad "temporaries left in runC" || ok
 cut -d, -f1-6 runC/metrics.csv > c.csv
 cmp -s a.csv c.csv && ok || bad "killed+resumed metrics differ: $(paste -d'|' a.csv c.csv)"

@@ -86,5 +86,16 @@ void pn_tool_conv_algo_done(pn_backend *be) {
                  cs.algo_seconds);
     char path[1100];
     conv_algo_cache_path(path, sizeof path);
-    if (path[0] && pn_backend_conv_algo_save(be, path) != PN_OK) pn_log_debug("%s", pn_last_error()); /* only a cache */
+    if (path[0] && pn_backend_conv_algo_save(be, path, true) != PN_OK)
+        pn_log_debug("%s", pn_last_error()); /* only a cache */
+}
+
+pn_status pn_tool_conv_algo_load_run(pn_backend *be, const char *path) {
+    PN_TRY(pn_backend_set_conv_algo(be, "auto"));
+    return pn_backend_conv_algo_load(be, path);
+}
+
+pn_status pn_tool_conv_algo_save_run(pn_backend *be, const char *path) {
+    pn_tool_conv_algo_done(be);
+    return pn_backend_conv_algo_save(be, path, false);
 }

@@ -50,6 +50,11 @@ pn_status pn_tool_set_deterministic(pn_backend *be, bool deterministic);
 pn_status pn_tool_set_conv_algo(pn_backend *be, const char *algo);
 /* After the run: keeps what auto measured for the next runs (a cache file; failures to write it are only logged). */
 void pn_tool_conv_algo_done(pn_backend *be);
+/* A run's own record of auto's choices (train's run folder), so that a resumed run runs the algorithms it ran: load
+ * (before the model is planned; sets auto) takes the file's choices before the machine's cache can add any; save
+ * updates the cache and writes every choice known to the file. */
+pn_status pn_tool_conv_algo_load_run(pn_backend *be, const char *path);
+pn_status pn_tool_conv_algo_save_run(pn_backend *be, const char *path);
 /* Prints "peak RSS N MB" to stderr. */
 void pn_tool_report_memory(void);
 

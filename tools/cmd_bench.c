@@ -110,7 +110,7 @@ static pn_status run_bench(const bench_args *a, bool train) {
 }
 
 static int bench_model(int argc, char **argv, bool train) {
-    bench_args a = {.compute = {.backend = "auto", .precision = "fp32", .conv_algo = train ? "direct" : "auto"},
+    bench_args a = {.compute = {.backend = "auto", .precision = "fp32", .conv_algo = "auto"},
                     .size = train ? 256 : 512,
                     .batch = train ? 4 : 1,
                     .runs = 5,
@@ -126,7 +126,7 @@ static int bench_model(int argc, char **argv, bool train) {
          false},
         PN_ARCH_OPTIONS(&a.arch, "resnet34, or the --weights file's", "unet, or the --weights file's",
                         "none, or the --weights file's"),
-        PN_COMPUTE_OPTIONS(&a.compute, "as the command timed: infer auto, train direct"),
+        PN_COMPUTE_OPTIONS(&a.compute, "auto, as infer and train run"),
         {0},
     };
     const pn_command_help help = {train ? "pneumoseg bench train [--size 256] [--batch 4] [--runs 5]"

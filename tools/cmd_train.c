@@ -46,6 +46,7 @@ typedef struct train_args {
 
 typedef struct trainer {
     const train_args *a;
+    const char *conv_algo; /* --conv-algo, else auto (one process) or direct (ranks would each measure their own) */
     double w[3];
     pn_sched sched;
     double shares[16];
@@ -217,6 +218,7 @@ static int collect_settings(const trainer *t, setting *set) {
     SET_STR("precision", "--precision", SET_SAME, a->compute.precision);
     SET_FMT("deterministic", "--deterministic", SET_WARN, "%s", a->compute.deterministic ? "true" : "false");
     SET_FMT("threads", "--threads", SET_WARN, "%d", a->compute.threads);
+    SET_STR("conv_algo", "--conv-algo", SET_WARN, t->conv_algo);
     SET_FMT("loader_threads", "--loader-threads", SET_FREE, "%d", a->loader_threads);
     /* ranks: with --sync-bn N ranks compute what one process does (up to the order of float sums) */
     SET_FMT("ranks", "ranks (mpirun -np)", a->sync_bn ? SET_WARN : SET_SAME, "%d", pn_train_dist_size(t->dist));
@@ -355,7 +357,21 @@ static pn_status update_topk(trainer *t, int epoch) {
     return PN_OK;
 }
 
+/* --conv-algo auto: the run's algorithm choices, so that --resume runs the ones the run ran (the run folder's file
+ * first: loading keeps the choices already known), and the cache of this machine's choices. */
+#define RUN_ALGO_FILE "conv-algo.txt"
+static pn_status load_run_algos(trainer *t) {
+    if (!t->a->resume || strcmp(t->conv_algo, "auto") != 0) return PN_OK;
+    return pn_tool_conv_algo_load_run(t->be, run_file(t, RUN_ALGO_FILE));
+}
+
+static pn_status save_run_algos(trainer *t) {
+    if (strcmp(t->conv_algo, "auto") != 0) return PN_OK;
+    return pn_tool_conv_algo_save_run(t->be, run_file(t, RUN_ALGO_FILE));
+}
+
 static pn_status save_checkpoints(trainer *t, int epoch, bool is_best) {
+    PN_TRY(save_run_algos(t));
     t->state.sched_lr = t->sched.lr;
     t->state.sched_best = t->sched.best;
     t->state.sched_bad = t->sched.bad;
@@ -397,7 +413,8 @@ static pn_status check_run_folder(trainer *t) {
  * files in the folder stay. */
 static void clear_old_run(trainer *t) {
     static const char *const names[] = {"run.json",         "metrics.csv",      "curves.png",
-                                        "last.safetensors", "best.safetensors", "last.state.safetensors"};
+                                        "last.safetensors", "best.safetensors", "last.state.safetensors",
+                                        RUN_ALGO_FILE};
     int removed = 0;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) removed += unlink(run_file(t, names[i])) == 0;
     char **files = NULL;
@@ -721,7 +738,11 @@ static pn_status setup(trainer *t, int argc, char **argv) {
     if (root) remove_stale_temporaries(t);
     PN_TRY(pn_tool_open_backend(a->compute.backend, pn_train_dist_threads(t->dist, a->compute.threads), &t->be));
     PN_TRY(pn_train_dist_wrap(t->dist, a->sync_bn, &t->be));
-    PN_TRY(pn_tool_apply_compute(t->be, &a->compute));
+    t->conv_algo = a->compute.conv_algo ? a->compute.conv_algo : ranks > 1 ? "direct" : "auto";
+    PN_TRY(load_run_algos(t));
+    pn_compute_opts compute = a->compute;
+    compute.conv_algo = t->conv_algo;
+    PN_TRY(pn_tool_apply_compute(t->be, &compute));
     pn_arch arch;
     if (a->init)
         PN_TRY(pn_tool_arch_of_weights(&a->arch, a->init, &arch));
@@ -786,7 +807,7 @@ int pn_cmd_train(int argc, char **argv) {
                     .factor = 0.1,
                     .threshold = 1e-4,
                     .min_lr = 1e-7,
-                    .compute = {.backend = "auto", .precision = "fp32", .conv_algo = "direct"},
+                    .compute = {.backend = "auto", .precision = "fp32", .conv_algo = NULL},
                     .aug = "blog",
                     .border = "constant",
                     .norm = NULL,
@@ -857,7 +878,8 @@ int pn_cmd_train(int argc, char **argv) {
         {"encoder-lr-scale", PN_OPT_FLOAT, &a.encoder_lr_scale, "F", "encoder learning rate = F x --lr (default 1)",
          false},
         {"seed", PN_OPT_INT, &a.seed, "N", "seed of weights, sampler and augmentation (default 0)", false},
-        PN_COMPUTE_OPTIONS(&a.compute, "direct (auto: about 1.4x faster steps on AVX-512 for ~110 MB more memory)"),
+        PN_COMPUTE_OPTIONS(&a.compute, "auto (under mpirun: direct); a run keeps auto's choices in RUN/" RUN_ALGO_FILE
+                                       " for --resume"),
         {"loader-threads", PN_OPT_INT, &a.loader_threads, "N", "data loader threads (default 2)", false},
         {"resume", PN_OPT_FLAG, &a.resume, NULL, "continue the run in --out from its last checkpoint", false},
         {"force", PN_OPT_FLAG, &a.force, NULL,

@@ -258,16 +258,16 @@ pn_status pn_cpu_conv_algo_load(pn_backend *be, const char *path) {
     return st;
 }
 
-pn_status pn_cpu_conv_algo_save(pn_backend *be, const char *path) {
+pn_status pn_cpu_conv_algo_save(pn_backend *be, const char *path, bool only_if_new) {
     if (!be || strcmp(be->name, "cpu") != 0) return PN_OK;
     cpu_ctx *ctx = be->ctx;
-    if (ctx->n_algo == ctx->algo_saved) return PN_OK; /* nothing new */
+    if (only_if_new && ctx->n_algo == ctx->algo_saved) return PN_OK; /* nothing new */
     char sig[256], line[512], tmp[4096];
     cpu_signature(ctx, sig, sizeof sig);
-    if (snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid()) >= (int)sizeof tmp)
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
         return pn_error(PN_ERR_ARG, "%s: path too long", path);
     FILE *out = fopen(tmp, "w");
-    if (!out) return pn_error(PN_ERR_IO, "%s: cannot write the convolution algorithm cache", tmp);
+    if (!out) return pn_error(PN_ERR_IO, "%s: cannot write the convolution algorithm choices", tmp);
     fprintf(out, "%s\n", ALGO_FILE_HEADER);
     /* keep other machines' sections as they are */
     FILE *in = fopen(path, "r");
@@ -297,9 +297,9 @@ pn_status pn_cpu_conv_algo_save(pn_backend *be, const char *path) {
     ok = fclose(out) == 0 && ok;
     if (!ok || rename(tmp, path) != 0) {
         remove(tmp);
-        return pn_error(PN_ERR_IO, "%s: cannot write the convolution algorithm cache", path);
+        return pn_error(PN_ERR_IO, "%s: cannot write the convolution algorithm choices", path);
     }
-    ctx->algo_saved = ctx->n_algo;
+    if (only_if_new) ctx->algo_saved = ctx->n_algo;
     return PN_OK;
 }
 

@@ -25,9 +25,10 @@ bool pn_cpu_conv_is_winograd(const pn_node *node);
 bool pn_cpu_winograd_available(void);
 const char *pn_cpu_winograd_why(void);
 /* The per-shape choices of auto across runs: load adds the file's entries for this CPU, ISA and thread count (a
- * missing file is fine); save rewrites it atomically when something new was measured. No-ops on other backends. */
+ * missing file is fine; choices already known stay); save rewrites it atomically with every choice known, or with
+ * `only_if_new` only when something was measured since the last load or such save. No-ops on other backends. */
 pn_status pn_cpu_conv_algo_load(pn_backend *be, const char *path);
-pn_status pn_cpu_conv_algo_save(pn_backend *be, const char *path);
+pn_status pn_cpu_conv_algo_save(pn_backend *be, const char *path, bool only_if_new);
 
 /* What the cpu backend spent its time on outside the ops proper, for start-up breakdowns (zeros on other backends). */
 typedef struct pn_cpu_stats {
