@@ -147,12 +147,12 @@ static pn_status timed_run(cpu_ctx *ctx, timed_prim *t, double *ms) {
 #define ALGO_ROUNDS 3
 
 /* Runs both primitives once (warm-up), then ALGO_ROUNDS times each, alternating; the best time of each counts. Their
- * memories come from `spare` (spare_bytes, given back zeroed) as far as they fit: planning a training step at batch 4
- * would otherwise add some 200 MB of its own to the process's peak. */
-static pn_status time_both(cpu_ctx *ctx, dnnl_primitive_desc_t pd[2], char *spare, size_t spare_bytes, double best[2]) {
+ * memories come from `room` (room_bytes of memory that holds nothing, given back zeroed) as far as they fit: planning
+ * a training step at batch 4 would otherwise add some 200 MB of its own to the process's peak. */
+static pn_status time_both(cpu_ctx *ctx, dnnl_primitive_desc_t pd[2], char *room, size_t room_bytes, double best[2]) {
     timed_prim t[2];
     memset(t, 0, sizeof t);
-    timing_memory tm = {spare, spare_bytes};
+    timing_memory tm = {room, room_bytes};
     pn_status st = timed_prim_make(ctx, pd[0], &tm, &t[0]);
     if (st == PN_OK) st = timed_prim_make(ctx, pd[1], &tm, &t[1]);
     best[0] = best[1] = 1e300;
@@ -164,7 +164,7 @@ static pn_status time_both(cpu_ctx *ctx, dnnl_primitive_desc_t pd[2], char *spar
         }
     timed_prim_free(&t[0]);
     timed_prim_free(&t[1]);
-    if (spare) memset(spare, 0, (size_t)(tm.at - spare));
+    if (room) memset(room, 0, (size_t)(tm.at - room));
     return st;
 }
 

@@ -331,7 +331,7 @@ static pn_status make_pd_alg(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, con
 
 /* Whether Winograd serves this node: never for shapes it does not apply to or with --conv-algo direct; always where
  * oneDNN has it with --conv-algo winograd; with auto, when it ran faster than direct on this shape (measured once
- * per shape, without the fused post-ops, on memory of its own). */
+ * per shape, without the fused post-ops, on the graph's arena while it is empty). */
 static pn_status pick_winograd(cpu_ctx *ctx, const pn_node *node, conv_mds *m, bool bias, const pn_conv_dims *d,
                                bool *wino) {
     pn_op op = node->op;
