@@ -83,7 +83,7 @@ pn_status pn_cpu_conv_algo_record(cpu_ctx *ctx, int op, const pn_conv_dims *d, i
 }
 
 #ifdef PN_HAVE_ONEDNN
-/* A runnable primitive with its own memories (filled with small varied values), for timing only. */
+/* A runnable primitive with memories for its arguments (filled with small varied values), for timing only. */
 typedef struct timed_prim {
     dnnl_primitive_t prim;
     dnnl_exec_arg_t args[12];
@@ -105,7 +105,32 @@ typedef struct timing_memory {
 
 static size_t align_up64(size_t v) { return (v + 63) & ~(size_t)63; }
 
-static pn_status timed_prim_make(cpu_ctx *ctx, dnnl_primitive_desc_t pd, timing_memory *tm, timed_prim *t) {
+/* Takes `bytes` from tm (NULL once it has no room left). */
+static void *take_room(timing_memory *tm, size_t bytes) {
+    if (align_up64(bytes) > tm->left) return NULL;
+    void *p = tm->at;
+    tm->at += align_up64(bytes), tm->left -= align_up64(bytes);
+    return p;
+}
+
+/* The data of `first`'s argument `arg` when it has the layout `md`, else NULL. */
+static void *same_argument(const timed_prim *first, int arg, const dnnl_memory_desc_t *md) {
+    for (int i = 0; first && i < first->nargs; i++) {
+        const dnnl_memory_desc_t *fmd = NULL;
+        void *p = NULL;
+        if (first->args[i].arg != arg || dnnl_memory_get_memory_desc(first->args[i].memory, &fmd) != dnnl_success)
+            continue;
+        if (dnnl_memory_desc_equal(md, fmd) && dnnl_memory_get_data_handle(first->args[i].memory, &p) == dnnl_success)
+            return p;
+    }
+    return NULL;
+}
+
+/* The primitive of `pd` with memories for its arguments: the scratchpad at `scratch`, an argument of the same layout
+ * as one of `first` (the other candidate, or NULL) that memory (only one of them runs at a time), the rest from tm
+ * while it has room, else allocated. */
+static pn_status timed_prim_make(cpu_ctx *ctx, dnnl_primitive_desc_t pd, timing_memory *tm, const timed_prim *first,
+                                 void *scratch, timed_prim *t) {
     static const int args[] = {DNNL_ARG_SRC,          DNNL_ARG_WEIGHTS,   DNNL_ARG_BIAS,
                                DNNL_ARG_DST,          DNNL_ARG_DIFF_SRC,  DNNL_ARG_DIFF_DST,
                                DNNL_ARG_DIFF_WEIGHTS, DNNL_ARG_DIFF_BIAS, DNNL_ARG_SCRATCHPAD};
@@ -115,20 +140,18 @@ static pn_status timed_prim_make(cpu_ctx *ctx, dnnl_primitive_desc_t pd, timing_
         const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, args[i]);
         size_t bytes = md ? dnnl_memory_desc_get_size(md) : 0;
         if (bytes == 0) continue;
+        void *handle = args[i] == DNNL_ARG_SCRATCHPAD ? scratch : same_argument(first, args[i], md);
+        bool shared = handle != NULL;
+        if (!handle) handle = take_room(tm, bytes);
         dnnl_memory_t mem;
-        void *handle = DNNL_MEMORY_ALLOCATE;
-        if (align_up64(bytes) <= tm->left) {
-            handle = tm->at;
-            tm->at += align_up64(bytes), tm->left -= align_up64(bytes);
-        }
-        if (dnnl_memory_create(&mem, md, ctx->engine, handle) != dnnl_success) {
+        if (dnnl_memory_create(&mem, md, ctx->engine, handle ? handle : DNNL_MEMORY_ALLOCATE) != dnnl_success) {
             timed_prim_free(t);
             return pn_error(PN_ERR_NOMEM, "out of memory timing a convolution");
         }
         t->args[t->nargs].arg = args[i];
         t->args[t->nargs++].memory = mem;
         void *p = NULL;
-        if (args[i] != DNNL_ARG_SCRATCHPAD && dnnl_memory_get_data_handle(mem, &p) == dnnl_success && p) {
+        if (!shared && dnnl_memory_get_data_handle(mem, &p) == dnnl_success && p) {
             float *f = p;
             for (size_t j = 0; j < bytes / sizeof *f; j++) f[j] = 0.01f * (float)((int)(j % 13) - 6);
         }
@@ -147,14 +170,25 @@ static pn_status timed_run(cpu_ctx *ctx, timed_prim *t, double *ms) {
 #define ALGO_ROUNDS 3
 
 /* Runs both primitives once (warm-up), then ALGO_ROUNDS times each, alternating; the best time of each counts. Their
- * memories come from `room` (room_bytes of memory that holds nothing, given back zeroed) as far as they fit: planning
- * a training step at batch 4 would otherwise add some 200 MB of its own to the process's peak. */
+ * memories come from `room` (room_bytes of memory that holds nothing, given back zeroed) as far as they fit, one
+ * scratchpad and the arguments of the same layout shared: planning a training step at batch 4 would otherwise add
+ * some 200 MB of its own to the process's peak, and a forward at 512 some 90 MB. */
 static pn_status time_both(cpu_ctx *ctx, dnnl_primitive_desc_t pd[2], char *room, size_t room_bytes, double best[2]) {
     timed_prim t[2];
     memset(t, 0, sizeof t);
     timing_memory tm = {room, room_bytes};
-    pn_status st = timed_prim_make(ctx, pd[0], &tm, &t[0]);
-    if (st == PN_OK) st = timed_prim_make(ctx, pd[1], &tm, &t[1]);
+    size_t scratch_bytes = 0;
+    for (int a = 0; a < 2; a++) {
+        const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd[a], dnnl_query_scratchpad_md, 0);
+        size_t b = smd ? dnnl_memory_desc_get_size(smd) : 0;
+        if (b > scratch_bytes) scratch_bytes = b;
+    }
+    void *own = NULL, *scratch = scratch_bytes ? take_room(&tm, scratch_bytes) : NULL;
+    if (scratch_bytes && !scratch && posix_memalign(&own, 64, align_up64(scratch_bytes)) != 0) own = NULL;
+    if (!scratch) scratch = own;
+    pn_status st = scratch_bytes && !scratch ? pn_error(PN_ERR_NOMEM, "out of memory timing a convolution") : PN_OK;
+    if (st == PN_OK) st = timed_prim_make(ctx, pd[0], &tm, NULL, scratch, &t[0]);
+    if (st == PN_OK) st = timed_prim_make(ctx, pd[1], &tm, &t[0], scratch, &t[1]);
     best[0] = best[1] = 1e300;
     for (int r = 0; r <= ALGO_ROUNDS && st == PN_OK; r++)
         for (int a = 0; a < 2 && st == PN_OK; a++) {
@@ -162,8 +196,9 @@ static pn_status time_both(cpu_ctx *ctx, dnnl_primitive_desc_t pd[2], char *room
             st = timed_run(ctx, &t[a], &ms);
             if (r > 0 && ms < best[a]) best[a] = ms;
         }
+    timed_prim_free(&t[1]); /* first: it may use memory of t[0]'s */
     timed_prim_free(&t[0]);
-    timed_prim_free(&t[1]);
+    free(own);
     if (room) memset(room, 0, (size_t)(tm.at - room));
     return st;
 }

@@ -329,32 +329,6 @@ static pn_status make_pd_alg(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, con
     return make_pd_layout(ctx, op, m, bias, f, alg, 0, pd);
 }
 
-/* Whether Winograd serves this node: never for shapes it does not apply to or with --conv-algo direct; always where
- * oneDNN has it with --conv-algo winograd; with auto, when it ran faster than direct on this shape (measured once
- * per shape, without the fused post-ops, on the graph's arena while it is empty). */
-static pn_status pick_winograd(cpu_ctx *ctx, const pn_node *node, conv_mds *m, bool bias, const pn_conv_dims *d,
-                               bool *wino) {
-    pn_op op = node->op;
-    *wino = m->wino_ok && !m->int8 && ctx->conv_algo != PN_CPU_CONV_DIRECT;
-    if (!*wino || ctx->conv_algo == PN_CPU_CONV_WINOGRAD) return PN_OK;
-    int choice = pn_cpu_conv_algo_cached(ctx, (int)op, d);
-    if (choice < 0) {
-        const conv_fuse plain = {0};
-        dnnl_primitive_desc_t pd[2] = {NULL, NULL};
-        pn_status st = make_pd_alg(ctx, op, m, bias, &plain, dnnl_convolution_direct, &pd[0]);
-        if (st == PN_OK && make_pd_alg(ctx, op, m, bias, &plain, dnnl_convolution_winograd, &pd[1]) != PN_OK)
-            st = pn_cpu_conv_algo_record(ctx, (int)op, d, 0, 0, 0); /* no Winograd here: direct, nothing to time */
-        else if (st == PN_OK)
-            st = pn_cpu_conv_algo_measure(ctx, node, d, pd[0], pd[1]);
-        for (int i = 0; i < 2; i++)
-            if (pd[i]) dnnl_primitive_desc_destroy(pd[i]);
-        PN_TRY(st);
-        choice = pn_cpu_conv_algo_cached(ctx, (int)op, d);
-    }
-    *wino = choice == 1;
-    return PN_OK;
-}
-
 static size_t scratchpad_bytes(dnnl_primitive_desc_t pd) {
     const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     return smd ? dnnl_memory_desc_get_size(smd) : 0;
@@ -368,6 +342,36 @@ static bool wino_scratch_fits(dnnl_primitive_desc_t pd, const pn_node *node, con
     size_t scratch = scratchpad_bytes(pd) + pn_tensor_bytes(node->in[1]); /* and a folded copy of the weights */
     size_t acts = (size_t)(d->n * (d->cin * d->h * d->w + d->cout * d->oh * d->ow)) * sizeof(float);
     return scratch <= node->spare_bytes || scratch <= acts;
+}
+
+/* Whether Winograd serves this node: never for shapes it does not apply to or with --conv-algo direct; always where
+ * oneDNN has it with --conv-algo winograd; with auto, when it ran faster than direct on this shape (measured once
+ * per shape, without the fused post-ops, on the graph's arena while it is empty). */
+static pn_status pick_winograd(cpu_ctx *ctx, const pn_node *node, conv_mds *m, bool bias, const pn_conv_dims *d,
+                               bool *wino) {
+    pn_op op = node->op;
+    *wino = m->wino_ok && !m->int8 && ctx->conv_algo != PN_CPU_CONV_DIRECT;
+    if (!*wino || ctx->conv_algo == PN_CPU_CONV_WINOGRAD) return PN_OK;
+    int choice = pn_cpu_conv_algo_cached(ctx, (int)op, d);
+    if (choice < 0) {
+        const conv_fuse plain = {0};
+        dnnl_primitive_desc_t pd[2] = {NULL, NULL};
+        pn_status st = make_pd_alg(ctx, op, m, bias, &plain, dnnl_convolution_direct, &pd[0]);
+        bool fits = false;
+        if (st == PN_OK && make_pd_alg(ctx, op, m, bias, &plain, dnnl_convolution_winograd, &pd[1]) != PN_OK)
+            st = pn_cpu_conv_algo_record(ctx, (int)op, d, 0, 0, 0); /* no Winograd here: direct, nothing to time */
+        else if (st == PN_OK && (fits = wino_scratch_fits(pd[1], node, d)))
+            st = pn_cpu_conv_algo_measure(ctx, node, d, pd[0], pd[1]);
+        for (int i = 0; i < 2; i++)
+            if (pd[i]) dnnl_primitive_desc_destroy(pd[i]);
+        PN_TRY(st);
+        choice = pn_cpu_conv_algo_cached(ctx, (int)op, d);
+        if (choice < 0 && !fits)
+            choice = 0; /* Winograd's memory does not fit at this node: nothing to time here (a
+                            node of this shape with more room measures it) */
+    }
+    *wino = choice == 1;
+    return PN_OK;
 }
 
 static pn_status make_pd(cpu_ctx *ctx, const pn_node *node, conv_mds *m, bool bias, const conv_fuse *f,
