@@ -213,8 +213,11 @@ int main(int argc, char **argv) {
     snprintf(names, sizeof names, "%s,cuda", pn_backend_builtin_names());
     for (char *save = NULL, *b = strtok_r(names, ",", &save); b; b = strtok_r(NULL, ",", &save))
         if (!only || strcmp(only, b) == 0) run_backend(b, NULL);
-    /* auto on the cpu backend: Winograd where it measured faster (without Winograd on this CPU: SKIP, it is direct) */
+    /* auto on the cpu backend: Winograd where it measured faster and its memory fits in the arena's spare room; and
+     * Winograd on every 3x3 stride-1 layer, forward and backward, working in spare room where it fits (without
+     * Winograd on this CPU: SKIP, both are direct) */
     if (!only || strcmp(only, "cpu") == 0) run_backend("cpu", "auto");
+    if (!only || strcmp(only, "cpu") == 0) run_backend("cpu", "winograd");
     pn_st_close(golden);
     return check_report("test_parity");
 }
