@@ -45,6 +45,8 @@ void pn_cpu_conv_cout1_fwd(const cpu_ctx *ctx, const pn_conv_dims *d, float *y, 
                            const float *b);
 
 #ifdef PN_HAVE_ONEDNN
+/* Bytes of the scratchpad a primitive needs (0: none). */
+size_t pn_cpu_scratchpad_bytes(dnnl_primitive_desc_t pd);
 /* Times the two primitives of the node's shape (a warm-up, then the best of three alternating runs) on memory in the
  * graph's arena as far as it fits (prepare time: it holds nothing yet; given back zeroed), then of their own, and
  * records the faster. */

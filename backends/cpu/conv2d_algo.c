@@ -159,6 +159,11 @@ static pn_status timed_prim_make(cpu_ctx *ctx, dnnl_primitive_desc_t pd, timing_
     return PN_OK;
 }
 
+size_t pn_cpu_scratchpad_bytes(dnnl_primitive_desc_t pd) {
+    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    return smd ? dnnl_memory_desc_get_size(smd) : 0;
+}
+
 static pn_status timed_run(cpu_ctx *ctx, timed_prim *t, double *ms) {
     double t0 = pn_now();
     DNNL_TRY(dnnl_primitive_execute(t->prim, ctx->stream, t->nargs, t->args));
@@ -177,12 +182,8 @@ static pn_status time_both(cpu_ctx *ctx, dnnl_primitive_desc_t pd[2], char *room
     timed_prim t[2];
     memset(t, 0, sizeof t);
     timing_memory tm = {room, room_bytes};
-    size_t scratch_bytes = 0;
-    for (int a = 0; a < 2; a++) {
-        const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd[a], dnnl_query_scratchpad_md, 0);
-        size_t b = smd ? dnnl_memory_desc_get_size(smd) : 0;
-        if (b > scratch_bytes) scratch_bytes = b;
-    }
+    size_t scratch_bytes = pn_cpu_scratchpad_bytes(pd[0]);
+    if (pn_cpu_scratchpad_bytes(pd[1]) > scratch_bytes) scratch_bytes = pn_cpu_scratchpad_bytes(pd[1]);
     void *own = NULL, *scratch = scratch_bytes ? take_room(&tm, scratch_bytes) : NULL;
     if (scratch_bytes && !scratch && posix_memalign(&own, 64, align_up64(scratch_bytes)) != 0) own = NULL;
     if (!scratch) scratch = own;

@@ -329,17 +329,12 @@ static pn_status make_pd_alg(cpu_ctx *ctx, pn_op op, conv_mds *m, bool bias, con
     return make_pd_layout(ctx, op, m, bias, f, alg, 0, pd);
 }
 
-static size_t scratchpad_bytes(dnnl_primitive_desc_t pd) {
-    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-    return smd ? dnnl_memory_desc_get_size(smd) : 0;
-}
-
 /* auto's memory rule: Winograd only where its scratchpad fits in the node's spare arena region (free while the node
  * runs, so it costs nothing) or is no larger than the convolution's own input and output. oneDNN 2.6's F(4x4, 3x3)
  * keeps the transformed weights and tiles there: up to 4-45x the activations on the encoder's deep layers and the
  * decoder's wide ones; direct needs next to none. */
 static bool wino_scratch_fits(dnnl_primitive_desc_t pd, const pn_node *node, const pn_conv_dims *d) {
-    size_t scratch = scratchpad_bytes(pd) + pn_tensor_bytes(node->in[1]); /* and a folded copy of the weights */
+    size_t scratch = pn_cpu_scratchpad_bytes(pd) + pn_tensor_bytes(node->in[1]); /* and a folded copy of the weights */
     size_t acts = (size_t)(d->n * (d->cin * d->h * d->w + d->cout * d->oh * d->ow)) * sizeof(float);
     return scratch <= node->spare_bytes || scratch <= acts;
 }
@@ -492,7 +487,7 @@ static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_
         if (!st && bias) st = add_arg(ctx, s, DNNL_ARG_DIFF_BIAS, node->out[1], &m.bias, &m.bias, true, true, &work);
     }
     const dnnl_memory_desc_t *smd = query(pd, dnnl_query_scratchpad_md);
-    size_t scratch = scratchpad_bytes(pd);
+    size_t scratch = pn_cpu_scratchpad_bytes(pd);
     if (!st && scratch > 0) {
         s->scratch_off = work;
         work = align64(work + scratch);
