@@ -11,11 +11,17 @@
 
 /* ---------------- buffers and tensors ---------------- */
 
+void pn_buffer_touch(pn_buffer *buf) {
+    static uint64_t last;
+    buf->version = __atomic_add_fetch(&last, 1, __ATOMIC_RELAXED);
+}
+
 pn_status pn_buffer_alloc(pn_backend *be, pn_buffer *buf, size_t bytes) {
     PN_ASSERT(be && buf);
     memset(buf, 0, sizeof *buf);
     buf->backend = be;
     buf->bytes = bytes;
+    pn_buffer_touch(buf);
     pn_status st = be->buffer_alloc(be, buf, bytes);
     if (st != PN_OK) buf->backend = NULL;
     return st;
@@ -35,6 +41,7 @@ static void check_in_bounds(const pn_tensor *t) {
 pn_status pn_tensor_set(const pn_tensor *t, const float *src) {
     check_in_bounds(t);
     pn_backend *be = t->buf->backend;
+    pn_buffer_touch(t->buf);
     return be->tensor_set(be, t, src);
 }
 
@@ -275,7 +282,12 @@ pn_status pn_node_prepare(pn_backend *be, pn_node *node) {
     return PN_OK;
 }
 
-pn_status pn_node_compute(pn_backend *be, pn_node *node) { return be->compute(be, node); }
+pn_status pn_node_compute(pn_backend *be, pn_node *node) {
+    pn_status st = be->compute(be, node);
+    for (int i = 0; i < PN_OP_MAX_IO; i++)
+        if (node->out[i] && node->out[i]->buf) pn_buffer_touch(node->out[i]->buf);
+    return st;
+}
 
 void pn_node_release(pn_backend *be, pn_node *node) {
     /* also a node without state: the backend may remember it (the cpu backend's ReLU joins keep the node prepared

@@ -33,6 +33,9 @@ typedef struct pn_node {
      * then (timing algorithms), and gives it back zeroed. */
     const pn_buffer *spare_buf;
     size_t spare_offset, spare_bytes;
+    /* Set by pn_graph_plan before prepare: no node after this one uses in[i]'s memory and the graph does not keep
+     * it, so its contents are dead once this node has run (false where the graph cannot tell). */
+    bool in_last_use[PN_OP_MAX_IO];
 } pn_node;
 
 /* A backend. Optional slots may be NULL. Every call goes through the checked wrappers below. */
@@ -89,6 +92,8 @@ typedef struct pn_backend {
 /* Allocates `bytes` of zeroed backend memory into *buf. */
 pn_status pn_buffer_alloc(pn_backend *be, pn_buffer *buf, size_t bytes);
 void pn_buffer_free(pn_buffer *buf);
+/* Gives the buffer a new version (pn_buffer.version): for writes that bypass pn_tensor_set and pn_node_compute. */
+void pn_buffer_touch(pn_buffer *buf);
 /* Copies numel floats (host, NCHW) into the tensor / out of it. */
 pn_status pn_tensor_set(const pn_tensor *t, const float *src);
 pn_status pn_tensor_get(const pn_tensor *t, float *dst);

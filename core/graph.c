@@ -489,6 +489,15 @@ static void compute_lifetimes(pn_graph *g) {
     }
 }
 
+/* pn_node.in_last_use: an arena tensor (no channel view) that no later node uses and the graph does not keep. */
+static void mark_last_uses(pn_graph *g) {
+    for (int i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < PN_OP_MAX_IO; k++) {
+            gtensor *t = g->nodes[i].in[k] ? gt(g->nodes[i].in[k]) : NULL;
+            g->nodes[i].in_last_use[k] = t && t->in_arena && !t->keep && !t->parent && t->last == i;
+        }
+}
+
 static int by_size_desc(const void *a, const void *b) {
     const gtensor *x = *(gtensor *const *)a, *y = *(gtensor *const *)b;
     if (x->bytes != y->bytes) return x->bytes < y->bytes ? 1 : -1;
@@ -595,6 +604,7 @@ static size_t find_spare_regions(pn_graph *g, gtensor **list, int n, gtensor **a
 pn_status pn_graph_plan(pn_graph *g) {
     if (g->status != PN_OK) return failed(g);
     compute_lifetimes(g);
+    mark_last_uses(g);
     gtensor **list = malloc((size_t)(2 * g->n_tensors + 1) * sizeof *list); /* the tensors, then room for those
                                                                                alive at one node */
     if (!list) return pn_error(PN_ERR_NOMEM, "out of memory planning the arena");

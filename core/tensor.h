@@ -23,6 +23,11 @@ typedef struct pn_buffer {
     void *handle; /* the backend's own handle (for host backends, == host) */
     void *host;
     size_t bytes;
+    /* A new process-wide unique value at allocation, at every pn_tensor_set into the buffer and after every node
+     * that outputs into it (pn_node_compute): while it is unchanged, so are the contents, and a backend may keep
+     * what it derived from them (the cpu backend's int8 weights). Code that writes a buffer by other means calls
+     * pn_buffer_touch. */
+    uint64_t version;
 } pn_buffer;
 
 /* A view: `numel` elements of `dtype` at `offset` bytes into `buf`, logical shape `shape[0..ndim)`.

@@ -364,6 +364,33 @@ static pn_status plan_scale_relu(pn_backend *be) {
     return st;
 }
 
+/* pn_node.in_last_use: relu x in place; s = x / 2; t = s / 2; y = t + x; relu y in place, y kept. Only the last
+ * reader of a tensor sees it dead (t's scale for s, the add for t and x), never one read later (x by relu and the
+ * first scale) nor a kept one (y). */
+static void test_last_use(pn_backend *be) {
+    pn_graph *g = pn_graph_new(be);
+    pn_tensor *x = pn_graph_activation(g, pn_tensor_nchw(1, 2, 3, 3), "x");
+    pn_tensor *s = pn_graph_activation(g, pn_tensor_nchw(1, 2, 3, 3), "s");
+    pn_tensor *t = pn_graph_activation(g, pn_tensor_nchw(1, 2, 3, 3), "t");
+    pn_tensor *y = pn_graph_activation(g, pn_tensor_nchw(1, 2, 3, 3), "y");
+    pn_graph_keep(g, y);
+    pn_op_params half = {.scale = {0.5f}}, none = {0};
+    pn_tensor *ro[] = {x}, *ri[] = {x}, *so[] = {s}, *si[] = {x}, *to[] = {t}, *ti[] = {s}, *ao[] = {y}, *ai[] = {t, x},
+              *yo[] = {y}, *yi[] = {y};
+    CHECK(pn_graph_add(g, PN_OP_RELU_FWD, none, ro, ri, "relu") == PN_OK);
+    CHECK(pn_graph_add(g, PN_OP_SCALE, half, so, si, "half") == PN_OK);
+    CHECK(pn_graph_add(g, PN_OP_SCALE, half, to, ti, "quarter") == PN_OK);
+    CHECK(pn_graph_add(g, PN_OP_ADD, none, ao, ai, "add") == PN_OK);
+    CHECK(pn_graph_add(g, PN_OP_RELU_FWD, none, yo, yi, "relu y") == PN_OK);
+    CHECK(pn_graph_plan(g) == PN_OK);
+    const bool want[][2] = {{false}, {false}, {true}, {true, true}, {false}};
+    for (int i = 0; i < 5; i++)
+        for (int k = 0; k < 2; k++)
+            CHECK_MSG(pn_graph_node(g, i)->in_last_use[k] == want[i][k], "%s: node %d input %d: in_last_use %d",
+                      be->name, i, k, !want[i][k]);
+    pn_graph_free(g);
+}
+
 /* A copy of ref's table with RELU_FWD cleared: a backend that leaves that op out. */
 static void test_left_out_op(void) {
     static pn_ref_op_fn ops[PN_OP_COUNT];
@@ -422,6 +449,7 @@ int main(void) {
         if (i == 0) test_ref_table_complete(be);
         test_views(be);
         test_views_no_backward(be);
+        test_last_use(be);
         test_train_memory(be);
         pn_backend_close(be);
     }

@@ -66,68 +66,226 @@ static void tens_make(pn_backend *be, tens *x, pn_tensor shape, uint32_t stream,
     CHECK(pn_tensor_set(&x->t, x->v) == PN_OK);
 }
 
-/* One int8 conv + BN + ReLU (fused as in inference) against the same arithmetic in double: u8 input rne(x * a) over
- * [0, hi] (values above hi saturate at 255), weights rne(w * s_bn * b) with b = 127 / max|w * s_bn| per output
- * channel, y = relu((sum q_x q_w + folded bias * a * b) / (a * b)). What oneDNN adds is only its own float rounding. */
+/* A 3x3 int8 convolution (stride 1, pad 1) with its BatchNorm, as the backend is given them. */
+typedef struct qconv {
+    int cin, cout;
+    tens w, g, bt, mu, var;
+} qconv;
+
+static void qconv_make(pn_backend *be, qconv *c, int cin, int cout, uint32_t stream) {
+    c->cin = cin, c->cout = cout;
+    tens_make(be, &c->w, pn_tensor_nchw(cout, cin, 3, 3), stream, -0.1f, 0.1f);
+    tens_make(be, &c->g, pn_tensor_vec(cout), stream + 1, -1.5f, 1.5f); /* negative gammas too: the weights' signs
+                                                                          flip */
+    tens_make(be, &c->bt, pn_tensor_vec(cout), stream + 2, -0.5f, 0.5f);
+    tens_make(be, &c->mu, pn_tensor_vec(cout), stream + 3, -0.2f, 0.2f);
+    tens_make(be, &c->var, pn_tensor_vec(cout), stream + 4, 0.3f, 2.0f);
+}
+
+static void tens_free(tens *t) {
+    pn_buffer_free(&t->buf);
+    free(t->v);
+}
+
+static void qconv_free(qconv *c) {
+    tens *all[] = {&c->w, &c->g, &c->bt, &c->mu, &c->var};
+    for (int i = 0; i < 5; i++) tens_free(all[i]);
+}
+
+/* Conv + BN + ReLU nodes on x -> y, fused as in inference. */
+static void qconv_nodes(qconv *c, pn_node n[3], const char *label, tens *x, tens *y) {
+    memset(n, 0, 3 * sizeof *n);
+    n[0].op = PN_OP_CONV2D_FWD, n[0].p.conv2d_fwd = (pn_conv2d_params){1, 1, 1}, n[0].label = label;
+    n[0].out[0] = &y->t, n[0].in[0] = &x->t, n[0].in[1] = &c->w.t;
+    n[1].op = PN_OP_BATCHNORM_INFER_FWD, n[1].p.batchnorm_infer_fwd = (pn_batchnorm_params){1e-5f, 0.1f};
+    n[1].out[0] = &y->t, n[1].in[0] = &y->t, n[1].in[1] = &c->g.t, n[1].in[2] = &c->bt.t, n[1].in[3] = &c->mu.t,
+    n[1].in[4] = &c->var.t;
+    n[2].op = PN_OP_RELU_FWD, n[2].out[0] = &y->t, n[2].in[0] = &y->t;
+}
+
+/* The same arithmetic in double: u8 input rne(x * a) with a = 255 / hi (values above hi saturate at 255), weights
+ * rne(w * s_bn * b) with b = 127 / max|w * s_bn| per output channel, y = relu((sum q_x q_w + folded bias * a * b) /
+ * (a * b) + addend) (addend NULL: none). What oneDNN adds is only its own float rounding. */
+static void qconv_ref(const qconv *c, const double *x, int h, double hi, const float *addend, double *y) {
+    double a = 255.0 / hi;
+    const float *w = c->w.v;
+    int C = c->cin;
+    for (int k = 0; k < c->cout; k++) {
+        double s = c->g.v[k] / sqrt((double)c->var.v[k] + 1e-5), fb = c->bt.v[k] - c->mu.v[k] * s, amax = 0;
+        for (int i = 0; i < C * 9; i++) amax = fmax(amax, fabs(w[k * C * 9 + i] * s));
+        double b = 127.0 / amax;
+        for (int yy = 0; yy < h; yy++)
+            for (int xx = 0; xx < h; xx++) {
+                double acc = 0;
+                for (int ci = 0; ci < C; ci++)
+                    for (int ky = 0; ky < 3; ky++)
+                        for (int kx = 0; kx < 3; kx++) {
+                            int iy = yy + ky - 1, ix = xx + kx - 1;
+                            if (iy < 0 || iy >= h || ix < 0 || ix >= h) continue;
+                            double qx = fmin(nearbyint(x[(ci * h + iy) * h + ix] * a), 255.0);
+                            acc += qx * nearbyint(w[((k * C + ci) * 3 + ky) * 3 + kx] * s * b);
+                        }
+                int at = (k * h + yy) * h + xx;
+                y[at] = fmax(0.0, (acc + fb * a * b) / (a * b) + (addend ? addend[at] : 0.0));
+            }
+    }
+}
+
+/* The largest |got - want| over the root mean square of want, printed with `what`. */
+static double rel_error(const char *what, const float *got, const double *want, int64_t n) {
+    double worst = 0, sq = 0;
+    for (int64_t i = 0; i < n; i++) {
+        worst = fmax(worst, fabs(got[i] - want[i]));
+        sq += want[i] * want[i];
+    }
+    double rms = sqrt(sq / (double)n);
+    printf("  %s against the same arithmetic in double: max |diff| %.2e (output rms %.3f)\n", what, worst, rms);
+    return worst / rms;
+}
+
+static double *to_double(const float *v, int64_t n) {
+    double *d = malloc((size_t)n * sizeof *d);
+    for (int64_t i = 0; i < n; i++) d[i] = v[i];
+    return d;
+}
+
+/* One int8 conv + BN + ReLU against qconv_ref; then again after the weights and the BatchNorm statistics changed
+ * (pn_tensor_set): the int8 weights the convolution keeps between forwards are made anew, not reused stale; and a
+ * change that moves the weights' scales, fixed when the primitive was made, is an error. */
 static void check_one_conv(pn_backend *be) {
     enum { C = 48, K = 32, H = 20 };
-    tens x, w, y, g, bt, mu, var;
+    tens x, y;
+    qconv c;
     tens_make(be, &x, pn_tensor_nchw(1, C, H, H), 1, 0.0f, 2.0f);
-    tens_make(be, &w, pn_tensor_nchw(K, C, 3, 3), 2, -0.1f, 0.1f);
     tens_make(be, &y, pn_tensor_nchw(1, K, H, H), 3, 0.0f, 0.0f);
-    tens_make(be, &g, pn_tensor_vec(K), 4, -1.5f, 1.5f); /* negative gammas too: the weights' signs flip */
-    tens_make(be, &bt, pn_tensor_vec(K), 5, -0.5f, 0.5f);
-    tens_make(be, &mu, pn_tensor_vec(K), 6, -0.2f, 0.2f);
-    tens_make(be, &var, pn_tensor_vec(K), 7, 0.3f, 2.0f);
+    qconv_make(be, &c, C, K, 4);
     const float hi = 1.5f; /* the calibrated range: inputs above it saturate */
     const char *label = "probe.weight";
     float lo0 = 0;
     CHECK(pn_cpu_int8_set(be, 1, &label, &lo0, &hi) == PN_OK);
     pn_node n[3];
-    memset(n, 0, sizeof n);
-    n[0].op = PN_OP_CONV2D_FWD, n[0].p.conv2d_fwd = (pn_conv2d_params){1, 1, 1}, n[0].label = label;
-    n[0].out[0] = &y.t, n[0].in[0] = &x.t, n[0].in[1] = &w.t;
-    n[1].op = PN_OP_BATCHNORM_INFER_FWD, n[1].p.batchnorm_infer_fwd = (pn_batchnorm_params){1e-5f, 0.1f};
-    n[1].out[0] = &y.t, n[1].in[0] = &y.t, n[1].in[1] = &g.t, n[1].in[2] = &bt.t, n[1].in[3] = &mu.t,
-    n[1].in[4] = &var.t;
-    n[2].op = PN_OP_RELU_FWD, n[2].out[0] = &y.t, n[2].in[0] = &y.t;
+    qconv_nodes(&c, n, label, &x, &y);
     for (int i = 0; i < 3; i++) CHECK(pn_node_prepare(be, &n[i]) == PN_OK);
-    for (int i = 0; i < 3; i++) CHECK(pn_node_compute(be, &n[i]) == PN_OK);
     float *got = malloc(K * H * H * sizeof *got);
-    CHECK(pn_tensor_get(&y.t, got) == PN_OK);
-    double a = 255.0 / hi, worst = 0, sq = 0;
-    for (int k = 0; k < K; k++) {
-        double s = g.v[k] / sqrt((double)var.v[k] + 1e-5), fb = bt.v[k] - mu.v[k] * s, amax = 0;
-        for (int i = 0; i < C * 9; i++) amax = fmax(amax, fabs(w.v[k * C * 9 + i] * s));
-        double b = 127.0 / amax;
-        for (int yy = 0; yy < H; yy++)
-            for (int xx = 0; xx < H; xx++) {
-                double acc = 0;
-                for (int c = 0; c < C; c++)
-                    for (int ky = 0; ky < 3; ky++)
-                        for (int kx = 0; kx < 3; kx++) {
-                            int iy = yy + ky - 1, ix = xx + kx - 1;
-                            if (iy < 0 || iy >= H || ix < 0 || ix >= H) continue;
-                            double qx = fmin(nearbyint(x.v[(c * H + iy) * H + ix] * a), 255.0);
-                            acc += qx * nearbyint(w.v[((k * C + c) * 3 + ky) * 3 + kx] * s * b);
-                        }
-                double want = fmax(0.0, (acc + fb * a * b) / (a * b));
-                worst = fmax(worst, fabs(got[(k * H + yy) * H + xx] - want));
-                sq += want * want;
+    double *xd = to_double(x.v, C * H * H), *want = malloc(K * H * H * sizeof *want);
+    for (int round = 0; round < 3; round++) {
+        if (round == 2) { /* new weights and statistics with the same per-channel scales: the same max |w * s_bn| */
+            for (int k = 0; k < K; k++) {
+                float *wk = c.w.v + k * C * 9, amax = 0;
+                for (int i = 0; i < C * 9; i++) amax = fmaxf(amax, fabsf(wk[i]));
+                for (int i = k % 7; i < C * 9; i += 7)
+                    if (fabsf(wk[i]) < amax) wk[i] *= 0.5f;
             }
+            for (int k = 0; k < K; k++) c.mu.v[k] += 0.25f;
+            CHECK(pn_tensor_set(&c.w.t, c.w.v) == PN_OK);
+            CHECK(pn_tensor_set(&c.mu.t, c.mu.v) == PN_OK);
+        }
+        for (int i = 0; i < 3; i++) CHECK(pn_node_compute(be, &n[i]) == PN_OK);
+        CHECK(pn_tensor_get(&y.t, got) == PN_OK);
+        qconv_ref(&c, xd, H, hi, NULL, want);
+        const char *what[] = {"one int8 conv + BN + ReLU", "the same, run again (weights kept)",
+                              "the same after new weights and BN statistics"};
+        double rel = rel_error(what[round], got, want, K * H * H);
+        CHECK_MSG(rel <= 1e-3, "%s: max |diff| %.3g x rms > 1e-3", what[round], rel);
     }
-    double rms = sqrt(sq / (K * H * H));
-    printf("  one int8 conv + BN + ReLU against the same arithmetic in double: max |diff| %.2e (output rms %.3f)\n",
-           worst, rms);
-    CHECK_MSG(worst <= 1e-3 * rms, "int8 conv: max |diff| %.3g > 1e-3 x rms %.3g", worst, rms);
+    for (int i = 0; i < K * C * 9; i++) c.w.v[i] *= 2.0f; /* new scales */
+    CHECK(pn_tensor_set(&c.w.t, c.w.v) == PN_OK);
+    CHECK_MSG(pn_node_compute(be, &n[0]) == PN_ERR_ARG, "weights with new scales ran on the old int8 primitive");
     for (int i = 2; i >= 0; i--) pn_node_release(be, &n[i]);
     CHECK(pn_cpu_int8_set(be, 0, NULL, NULL, NULL) == PN_OK);
-    tens *all[] = {&x, &w, &y, &g, &bt, &mu, &var};
-    for (int i = 0; i < 7; i++) {
-        pn_buffer_free(&all[i]->buf);
-        free(all[i]->v);
-    }
+    qconv_free(&c);
+    tens_free(&x);
+    tens_free(&y);
     free(got);
+    free(xd);
+    free(want);
+}
+
+/* An int8 conv + BN + residual add + ReLU (a ResNet block's second convolution) against qconv_ref: the add and the
+ * ReLU after it happen while the output moves from the primitive's nhwc into the tensor's channel blocks. */
+static void check_residual(pn_backend *be) {
+    enum { C = 32, K = 48, H = 12 };
+    tens x, y, r;
+    qconv c;
+    tens_make(be, &x, pn_tensor_nchw(1, C, H, H), 51, 0.0f, 2.0f);
+    tens_make(be, &y, pn_tensor_nchw(1, K, H, H), 52, 0.0f, 0.0f);
+    tens_make(be, &r, pn_tensor_nchw(1, K, H, H), 53, -1.0f, 1.0f);
+    qconv_make(be, &c, C, K, 60);
+    const char *label = "probe.res";
+    float lo = 0, hi = 1.5f;
+    CHECK(pn_cpu_int8_set(be, 1, &label, &lo, &hi) == PN_OK);
+    pn_node n[4];
+    qconv_nodes(&c, n, label, &x, &y);
+    n[3] = n[2]; /* relu after the add */
+    memset(&n[2], 0, sizeof n[2]);
+    n[2].op = PN_OP_ADD, n[2].out[0] = &y.t, n[2].in[0] = &y.t, n[2].in[1] = &r.t;
+    for (int i = 0; i < 4; i++) CHECK(pn_node_prepare(be, &n[i]) == PN_OK);
+    for (int i = 0; i < 4; i++) CHECK(pn_node_compute(be, &n[i]) == PN_OK);
+    float *got = malloc(K * H * H * sizeof *got);
+    double *xd = to_double(x.v, C * H * H), *want = malloc(K * H * H * sizeof *want);
+    CHECK(pn_tensor_get(&y.t, got) == PN_OK);
+    qconv_ref(&c, xd, H, hi, r.v, want);
+    double rel = rel_error("one int8 conv + BN + residual add + ReLU", got, want, K * H * H);
+    CHECK_MSG(rel <= 1e-3, "int8 conv + add: max |diff| %.3g x rms > 1e-3", rel);
+    for (int i = 3; i >= 0; i--) pn_node_release(be, &n[i]);
+    CHECK(pn_cpu_int8_set(be, 0, NULL, NULL, NULL) == PN_OK);
+    qconv_free(&c);
+    tens *all[] = {&x, &y, &r};
+    for (int i = 0; i < 3; i++) tens_free(all[i]);
+    free(got);
+    free(xd);
+    free(want);
+}
+
+/* Two int8 convs in a row, the first one's output read by the second only: with pn_node.in_last_use the first
+ * writes its output quantized for the second (an int8 chain), without it float32 as always; both against the
+ * same arithmetic in double. */
+static void check_chain(pn_backend *be, bool last_use) {
+    enum { C = 48, K1 = 32, K2 = 40, H = 16 };
+    tens x, y1, y2;
+    qconv c1, c2;
+    tens_make(be, &x, pn_tensor_nchw(1, C, H, H), 21, 0.0f, 2.0f);
+    tens_make(be, &y1, pn_tensor_nchw(1, K1, H, H), 22, 0.0f, 0.0f);
+    tens_make(be, &y2, pn_tensor_nchw(1, K2, H, H), 23, 0.0f, 0.0f);
+    qconv_make(be, &c1, C, K1, 30);
+    qconv_make(be, &c2, K1, K2, 40);
+    double *xd = to_double(x.v, C * H * H), *mid = malloc(K1 * H * H * sizeof *mid),
+           *want = malloc(K2 * H * H * sizeof *want);
+    const double hi1 = 1.5;
+    qconv_ref(&c1, xd, H, hi1, NULL, mid);
+    double top = 0;
+    for (int i = 0; i < K1 * H * H; i++) top = fmax(top, mid[i]);
+    const char *labels[] = {"probe.a", "probe.b"};
+    float lo[] = {0, 0}, hi[] = {(float)hi1, (float)(0.8 * top)}; /* the second input saturates at its top 20% */
+    qconv_ref(&c2, mid, H, hi[1], NULL, want);
+    CHECK(pn_cpu_int8_set(be, 2, labels, lo, hi) == PN_OK);
+    pn_node n[6];
+    qconv_nodes(&c1, n, labels[0], &x, &y1);
+    qconv_nodes(&c2, n + 3, labels[1], &y1, &y2);
+    n[3].in_last_use[0] = last_use;
+    for (int i = 0; i < 6; i++) CHECK(pn_node_prepare(be, &n[i]) == PN_OK);
+    CHECK_MSG(pn_cpu_conv_takes_quantized(&n[3]) == last_use, "int8 chain %s", last_use ? "not made" : "made");
+    float *got = malloc(K2 * H * H * sizeof *got);
+    for (int i = 0; i < 6; i++) CHECK(pn_node_compute(be, &n[i]) == PN_OK);
+    CHECK(pn_tensor_get(&y2.t, got) == PN_OK);
+    double rel =
+        rel_error(last_use ? "two int8 convs, chained" : "two int8 convs, float32 between", got, want, K2 * H * H);
+    CHECK_MSG(rel <= 1e-3, "two int8 convs: max |diff| %.3g x rms > 1e-3", rel);
+    if (last_use) { /* the reader prepared again on its own reads float32: the writer refuses to run */
+        n[3].in_last_use[0] = false;
+        CHECK(pn_node_prepare(be, &n[3]) == PN_OK);
+        CHECK_MSG(pn_node_compute(be, &n[0]) == PN_ERR_BACKEND, "a broken int8 chain ran");
+    }
+    for (int i = 5; i >= 0; i--) pn_node_release(be, &n[i]);
+    CHECK(pn_cpu_int8_set(be, 0, NULL, NULL, NULL) == PN_OK);
+    qconv_free(&c1);
+    qconv_free(&c2);
+    tens *all[] = {&x, &y1, &y2};
+    for (int i = 0; i < 3; i++) tens_free(all[i]);
+    free(got);
+    free(xd);
+    free(mid);
+    free(want);
 }
 
 static float *forward(pn_unet *m, const float *x) {
@@ -148,6 +306,9 @@ int main(void) {
         return check_report("test_int8");
     }
     check_one_conv(be);
+    check_residual(be);
+    check_chain(be, false);
+    check_chain(be, true);
     pn_unet *m = NULL;
     CHECK(pn_unet_create("resnet34", be, &m) == PN_OK);
     CHECK(pn_unet_init_weights(m, 1234) == PN_OK);

@@ -209,8 +209,10 @@ static pn_status reduce_grads(pn_train_dist *d, pn_unet *m) {
     int64_t n = pn_tensor_numel(&flat);
     if (d->coll) {
         PN_TRY(d->coll->sum_f32(d->inner, d->coll_comm, &flat));
+        pn_buffer_touch(flat.buf);
     } else if (flat.buf->host) {
         PN_TRY(pn_mpi_sum_f32(pn_tensor_host_f32(&flat), n));
+        pn_buffer_touch(flat.buf);
     } else {
         if (!d->stage && !(d->stage = malloc((size_t)n * sizeof(float))))
             return pn_error(PN_ERR_NOMEM, "out of memory for the host copy of the gradients");

@@ -38,6 +38,11 @@ float pn_cpu_int8_src_scale(float lo, float hi, bool *is_signed);
 void pn_cpu_int8_scales(const float *w, int64_t cout, int64_t per, const float *bn_scale, float src_scale,
                         float *wei_scale, float *out_scale, float *bias);
 
+/* An int8 convolution's float32 output (conv2d_int8.c): y (n x c x hw, channel blocks of b) = x (nhwc), plus
+ * `addend` (y's layout; NULL: none), then max(., 0) if relu (NaN stays NaN). */
+void pn_cpu_int8_output(float *y, const float *x, const float *addend, bool relu, int64_t n, int64_t c, int64_t hw,
+                        int64_t b);
+
 /* One output channel on a channel-blocked input (conv2d_cout1.c): whether it applies to this forward node, and the
  * convolution (y plain, x and w in their blocked layout, b NULL or one value). */
 bool pn_cpu_conv_cout1_applies(const cpu_ctx *ctx, const pn_node *node, const pn_conv_dims *d);

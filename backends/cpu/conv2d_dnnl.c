@@ -1,6 +1,7 @@
 /* cpu conv2d through oneDNN 2.6: one primitive per node built in prepare with format_tag_any, plus the
  * reorders between the node's tensors and the layouts the primitive chose (none when they match).
- * Reordered copies and the primitive's scratchpad live in the backend's shared scratch area.
+ * Reordered copies and the primitive's scratchpad live in the node's work area (its spare arena region, else the
+ * backend's shared scratch area); an int8 convolution keeps its s8 weights and scales in memory of its own.
  * Inference fusion: an in-place BATCHNORM_INFER_FWD, RELU_FWD or ADD prepared right after a forward conv on
  * its output joins the conv: BN is folded into the weights and bias, ReLU and the residual add become
  * oneDNN post-ops, and the joined nodes' compute only checks that they run in the same order. */
@@ -22,6 +23,9 @@ typedef struct dnnl_arg_map {
     size_t scales_off;        /* where those scales are in the node's work area */
     size_t off;               /* prim's offset in the node's work area */
 } dnnl_arg_map;
+
+/* An offset into the state's kept area (conv_state.keep) instead of the node's work area. */
+#define KEPT ((size_t)1 << 62)
 
 /* What an inference conv has absorbed from the nodes after it. */
 typedef struct conv_fuse {
@@ -50,8 +54,25 @@ typedef struct conv_state {
     dnnl_alg_kind_t alg;           /* direct or Winograd */
     bool int8;                     /* u8/s8 input, s8 weights, float32 output (see conv2d_int8.c) */
     float q_lo, q_hi;              /* int8: the input's calibrated range */
-    size_t bn_off, src_scale_off, oscale_off; /* int8: BN scales, the input's scale, output scales in the work area */
+    size_t bn_off, src_scale_off, oscale_off; /* int8: BN scales, the input's scale, output scales (kept) */
     float *q_oscale;                          /* int8: the output scales the primitive was made with */
+    /* int8: the scales, the bias and the s8 weights in the primitive's layout stay here between forwards (offsets
+     * marked KEPT), made again only when a buffer they come from has a new version (pn_buffer.version) */
+    char *keep;
+    uint64_t kept_from[6]; /* the versions of the weights', bias' and BatchNorm parameters' buffers they came from */
+    bool kept_valid;
+    /* int8 chains (link_quantized): q_out is not undef when the output's only reader is the next int8 convolution,
+     * which then takes it as stored here: quantized to q_out with that convolution's input scale q_out_scale, in
+     * the layout both primitives use (nhwc), inside the output tensor's memory; q_in marks that reader */
+    dnnl_data_type_t q_out;
+    float q_out_scale;
+    bool q_in;
+    const pn_node *q_from, *q_to; /* the convolution it comes from (q_in), the one it goes to (q_out) */
+    /* int8 with a float32 output in channel blocks: pn_cpu_int8_output moves it there from the primitive's nhwc,
+     * adding own_addend and applying the ReLU after it (own_relu) on the way, instead of a oneDNN reorder and a sum
+     * post-op; no_own_out: the primitive's output is not nhwc float32, so oneDNN's reorder it is */
+    bool own_out, own_relu, no_own_out;
+    const pn_tensor *own_addend;
     const pn_tensor *sum_addend; /* Winograd's and int8's residual add: put into the destination before the conv */
     int sum_dst;                 /* the destination's argument */
     dnnl_memory_t sum_mem;       /* the addend, when the destination has another layout: reordered into it */
@@ -69,6 +90,11 @@ typedef struct fused_marker {
 
 static size_t align64(size_t v) { return (v + 63) & ~(size_t)63; }
 
+/* Where offset `off` of the state points: its kept area, or the work area of this run. */
+static char *at(const conv_state *s, char *work, size_t off) {
+    return off & KEPT ? s->keep + (off & ~KEPT) : work + off;
+}
+
 /* Frees the oneDNN objects of a state (not the state). */
 static void conv_state_clear(conv_state *s) {
     for (int i = 0; i < s->na; i++) {
@@ -85,6 +111,9 @@ static void conv_state_clear(conv_state *s) {
     s->prim = NULL;
     if (s->sum_reorder) dnnl_primitive_destroy(s->sum_reorder);
     if (s->sum_mem) dnnl_memory_destroy(s->sum_mem);
+    free(s->keep);
+    s->keep = NULL;
+    s->kept_valid = false;
     s->sum_addend = NULL;
     s->sum_reorder = NULL;
     s->sum_mem = NULL;
@@ -390,6 +419,13 @@ static const dnnl_memory_desc_t *query(dnnl_primitive_desc_t pd, dnnl_query_t wh
 
 static void int8_values(const conv_state *s, float *v, float *src_scale);
 
+/* Whether a memory descriptor is a plain nhwc float32 activation. */
+static bool is_nhwc_f32(const dnnl_memory_desc_t *md) {
+    dnnl_memory_desc_t nhwc;
+    return md->ndims == 4 && dnnl_memory_desc_init_by_tag(&nhwc, 4, md->dims, dnnl_f32, dnnl_acdb) == dnnl_success &&
+           dnnl_memory_desc_equal(md, &nhwc);
+}
+
 static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_state *s) {
     conv_mds m;
     PN_TRY(init_mds(ctx, node, d, &m));
@@ -398,7 +434,8 @@ static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_
     s->cout1 = !s->int8 && pn_cpu_conv_cout1_applies(ctx, node, d);
     if (s->cout1) return PN_OK; /* no primitive: conv2d_cout1.c */
     m.int8_signed = s->q_lo < 0;
-    if (s->int8) { /* the output scales are part of the primitive */
+    float *oscale = NULL; /* int8: the primitive's output scales, until it is made */
+    if (s->int8) {        /* the output scales are part of the primitive */
         float *v = malloc((size_t)(4 * d->cout) * sizeof *v), src_scale;
         free(s->q_oscale);
         s->q_oscale = malloc((size_t)d->cout * sizeof *s->q_oscale);
@@ -408,22 +445,45 @@ static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_
         }
         int8_values(s, v, &src_scale);
         memcpy(s->q_oscale, v + 2 * d->cout, (size_t)d->cout * sizeof *v);
-        free(v);
         m.int8_oscale = s->q_oscale;
+        if (s->q_out) { /* quantized for the next convolution: its input scale joins the output scales */
+            for (int64_t o = 0; o < d->cout; o++) v[o] = s->q_oscale[o] * s->q_out_scale;
+            m.int8_oscale = v;
+            m.any_dst.data_type = s->q_out;
+            m.dst_blocked = false;
+        }
+        m.src_blocked = m.src_blocked && !s->q_in;
+        oscale = v;
     }
+    conv_fuse fp = s->f; /* what the primitive does of the fused chain */
+    s->own_out = s->int8 && !s->q_out && !s->no_own_out && cpu_blk(ctx, node->out[0]) > 1;
+    s->own_addend = NULL, s->own_relu = false;
+    for (int i = 0; s->own_out && i < fp.n_post; i++)
+        if (fp.post[i].addend) { /* the residual add and what follows it: pn_cpu_int8_output */
+            s->own_addend = fp.post[i].addend;
+            s->own_relu = i + 1 < fp.n_post;
+            fp.n_post = i;
+        }
     bool folded = s->f.gamma != NULL;
     bool bias = node->op == PN_OP_CONV2D_FWD           ? (node->in[2] != NULL || folded || s->int8)
                 : node->op == PN_OP_CONV2D_BWD_WEIGHTS ? node->out[1] != NULL
                                                        : false;
     dnnl_primitive_desc_t pd = NULL;
-    PN_TRY(make_pd(ctx, node, &m, bias, &s->f, d, &s->alg, &pd));
-    size_t work = 0;
+    pn_status made = make_pd(ctx, node, &m, bias, &fp, d, &s->alg, &pd);
+    free(oscale);
+    PN_TRY(made);
+    if (s->own_out && !is_nhwc_f32(query(pd, dnnl_query_dst_md))) {
+        dnnl_primitive_desc_destroy(pd);
+        s->no_own_out = true;
+        return build(ctx, node, d, s);
+    }
+    size_t work = 0, keep = 0;
     pn_status st = PN_OK;
-    if (s->int8) { /* bias (accumulator scale), weight scales, output scales, BN scales: one block; the input's scale */
+    if (s->int8) { /* kept: bias (accumulator scale), weight scales, output scales, BN scales; the input's scale */
         size_t c = (size_t)d->cout * sizeof(float);
-        s->fold_b_off = work, s->scales_off = work + c, s->oscale_off = work + 2 * c, s->bn_off = work + 3 * c;
-        s->src_scale_off = align64(work + 4 * c);
-        work = align64(s->src_scale_off + sizeof(float));
+        s->fold_b_off = KEPT, s->scales_off = KEPT | c, s->oscale_off = KEPT | 2 * c, s->bn_off = KEPT | 3 * c;
+        s->src_scale_off = KEPT | align64(4 * c);
+        keep = align64(align64(4 * c) + sizeof(float));
     } else if (folded) {
         s->fold_b_off = work;
         work = align64(work + (size_t)d->cout * sizeof(float));
@@ -438,16 +498,18 @@ static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_
         bool in_reorder = s->int8 || (folded && s->fold_in_reorder);
         const pn_tensor *wt = folded && !in_reorder ? NULL : node->in[1], *bt = folded || s->int8 ? NULL : node->in[2];
         int mask = in_reorder ? (d->groups > 1 ? 3 : 1) : -1;
-        st = add_arg_scaled(ctx, s, DNNL_ARG_SRC, node->in[0], &m.src, query(pd, dnnl_query_src_md), false, false,
-                            s->int8 ? 0 : -1, s->src_scale_off, &work);
+        const dnnl_memory_desc_t *src_md = query(pd, dnnl_query_src_md), *dst_md = query(pd, dnnl_query_dst_md);
+        st = add_arg_scaled(ctx, s, DNNL_ARG_SRC, node->in[0], s->q_in ? src_md : &m.src, src_md, false, false,
+                            s->int8 && !s->q_in ? 0 : -1, s->src_scale_off, &work);
         if (!st)
             st = add_arg_scaled(ctx, s, DNNL_ARG_WEIGHTS, wt, &m.wei, query(pd, dnnl_query_weights_md), false, false,
-                                mask, s->scales_off, &work);
+                                mask, s->scales_off, s->int8 ? &keep : &work);
+        if (!st && s->int8) s->a[s->na - 1].off |= KEPT; /* the s8 weights */
         if (!st && bias) st = add_arg(ctx, s, DNNL_ARG_BIAS, bt, &m.bias, &m.bias, false, false, &work);
         if (!st)
-            st = add_arg(ctx, s, DNNL_ARG_DST, node->out[0], &m.dst, query(pd, dnnl_query_dst_md), true, false, &work);
-        for (int i = 0; i < s->f.n_post && !st; i++) {
-            const pn_tensor *t = s->f.post[i].addend;
+            st = add_arg(ctx, s, DNNL_ARG_DST, node->out[0], s->q_out ? dst_md : &m.dst, dst_md, true, false, &work);
+        for (int i = 0; i < fp.n_post && !st; i++) {
+            const pn_tensor *t = fp.post[i].addend;
             if (!t) continue;
             if (s->alg == dnnl_convolution_winograd || s->int8) { /* a sum post-op: run puts t into the destination */
                 s->sum_addend = t;
@@ -497,12 +559,76 @@ static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_
     if (!st && dnnl_primitive_create(&s->prim, pd) != dnnl_success)
         st = pn_error(PN_ERR_BACKEND, "oneDNN: could not create the convolution primitive");
     dnnl_primitive_desc_destroy(pd);
+    if (!st && keep > 0 && !(s->keep = malloc(keep)))
+        st = pn_error(PN_ERR_NOMEM, "out of memory for an int8 convolution's weights");
     s->work_spare = node->spare_buf && node->spare_buf->host && work <= node->spare_bytes;
     if (!st && !s->work_spare) st = pn_cpu_work_reserve(ctx, work);
     return st;
 }
 
+/* The primitive memory of a state's argument `arg`. */
+static const dnnl_memory_desc_t *arg_md(const conv_state *s, int arg) {
+    const dnnl_memory_desc_t *md = NULL;
+    for (int i = 0; i < s->na; i++)
+        if (s->a[i].arg == arg && dnnl_memory_get_memory_desc(s->a[i].prim, &md) == dnnl_success) return md;
+    return NULL;
+}
+
+/* Whether the output of int8 chain link `prev` is stored as `s` reads its input (same type, layout and size). */
+static bool link_agrees(const pn_node *prev, const conv_state *s) {
+    const conv_state *p = prev->state;
+    const dnnl_memory_desc_t *out = arg_md(p, DNNL_ARG_DST), *in = arg_md(s, DNNL_ARG_SRC);
+    return out && in && dnnl_memory_desc_equal(out, in) &&
+           dnnl_memory_desc_get_size(out) <= pn_tensor_bytes(prev->out[0]);
+}
+
+/* Whether both ends of the int8 chain links of a state are still prepared as linked (a node prepared again on its
+ * own would write or read float32). */
+static bool links_intact(const pn_node *node, const conv_state *s) {
+    const conv_state *from = s->q_in ? s->q_from->state : NULL, *to = s->q_out ? s->q_to->state : NULL;
+    return (!s->q_in || (from && from->q_out && from->q_to == node)) &&
+           (!s->q_out || (to && to->q_in && to->q_from == node));
+}
+
+/* Whether int8 convolution `prev`, whose chain of fused nodes ends right before `node`, can hand `node` its output
+ * quantized: both int8, prev's output is node's input and nobody else's (no residual add in prev's chain, no later
+ * reader, not kept by the graph). */
+static bool can_link_quantized(const pn_node *prev, const pn_node *node) {
+    const conv_state *p = prev && prev->op == PN_OP_CONV2D_FWD ? prev->state : NULL, *s = node->state;
+    if (!p || !s || !p->int8 || !s->int8 || p->cout1 || p->sum_addend || p->q_out || s->q_in) return false;
+    for (int i = 0; i < p->f.n_post; i++)
+        if (p->f.post[i].addend) return false;
+    return prev->out[0] == node->in[0] && node->in_last_use[0];
+}
+
+/* An int8 chain: `prev` writes its output in node's input type, scale and layout, so neither the float32 output
+ * reorder of prev nor the quantizing input reorder of node runs. Where oneDNN's primitives do not agree on the
+ * layout, both are made again as they were. */
+static pn_status link_quantized(cpu_ctx *ctx, pn_node *prev, pn_node *node) {
+    if (!can_link_quantized(prev, node)) return PN_OK;
+    conv_state *p = prev->state, *s = node->state;
+    bool is_signed;
+    p->q_out = s->q_lo < 0 ? dnnl_s8 : dnnl_u8;
+    p->q_out_scale = pn_cpu_int8_src_scale(s->q_lo, s->q_hi, &is_signed);
+    s->q_in = true;
+    s->q_from = prev;
+    p->q_to = node;
+    conv_state_clear(p);
+    conv_state_clear(s);
+    pn_status st = build(ctx, prev, &p->d, p);
+    if (st == PN_OK) st = build(ctx, node, &s->d, s);
+    if (st == PN_OK && link_agrees(prev, s)) return PN_OK;
+    s->q_from = p->q_to = NULL;
+    p->q_out = dnnl_data_type_undef;
+    s->q_in = false;
+    conv_state_clear(p);
+    conv_state_clear(s);
+    PN_TRY(build(ctx, prev, &p->d, p));
+    return build(ctx, node, &s->d, s);
+}
+
 pn_status pn_cpu_conv2d_dnnl_prepare(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d) {
+    pn_node *prev = ctx->chain; /* the convolution whose fused chain the node comes right after, if any */
     pn_cpu_conv2d_dnnl_release(node);
     ctx->chain = NULL;
     conv_state *s = calloc(1, sizeof *s);
@@ -515,8 +641,9 @@ pn_status pn_cpu_conv2d_dnnl_prepare(cpu_ctx *ctx, pn_node *node, const pn_conv_
         return st;
     }
     node->state = s;
-    if (node->op == PN_OP_CONV2D_FWD) ctx->chain = node;
-    return PN_OK;
+    if (node->op != PN_OP_CONV2D_FWD) return PN_OK;
+    ctx->chain = node;
+    return link_quantized(ctx, prev, node);
 }
 
 bool pn_cpu_conv_is_winograd(const pn_node *node) {
@@ -524,6 +651,11 @@ bool pn_cpu_conv_is_winograd(const pn_node *node) {
     bool conv =
         node->op == PN_OP_CONV2D_FWD || node->op == PN_OP_CONV2D_BWD_DATA || node->op == PN_OP_CONV2D_BWD_WEIGHTS;
     return conv && s && s->alg == dnnl_convolution_winograd;
+}
+
+bool pn_cpu_conv_takes_quantized(const pn_node *node) {
+    const conv_state *s = node->op == PN_OP_CONV2D_FWD ? node->state : NULL;
+    return s && s->q_in;
 }
 
 void pn_cpu_conv2d_dnnl_release(pn_node *node) {
@@ -587,6 +719,11 @@ pn_status pn_cpu_fuse_prepare(cpu_ctx *ctx, pn_node *node, bool *fused) {
         s->f = saved;
         conv_state_clear(s);
         return build(ctx, head, &s->d, s);
+    }
+    if (s->q_in && !link_agrees(s->q_from, s)) {
+        free(mk);
+        return pn_error(PN_ERR_BACKEND, "%s: its int8 input layout changed when %s joined it",
+                        head->label ? head->label : "conv", pn_op_name(node->op));
     }
     int steps = (s->f.gamma ? 1 : 0) + s->f.n_post;
     mk->magic = FUSED_MAGIC;
@@ -663,14 +800,27 @@ static void int8_values(const conv_state *s, float *v, float *src_scale) {
 /* Per forward: the values into the scratch area. oneDNN 2.6's int8 convolutions take their output scales when they
  * are created, so weights or statistics that changed since then are an error (plan the model again). */
 static pn_status int8_prepare(char *work, conv_state *s) {
-    float *v = (float *)(work + s->fold_b_off);
-    int8_values(s, v, (float *)(work + s->src_scale_off));
+    float *v = (float *)at(s, work, s->fold_b_off);
+    int8_values(s, v, (float *)at(s, work, s->src_scale_off));
     if (memcmp(v + 2 * s->d.cout, s->q_oscale, (size_t)s->d.cout * sizeof *v) != 0)
         return pn_error(PN_ERR_ARG,
                         "%s: the weights or BatchNorm statistics of this int8 convolution changed after "
                         "the model was planned; plan it again",
                         s->node->label ? s->node->label : "conv");
     return PN_OK;
+}
+
+/* The versions of the buffers an int8 convolution's kept values come from (0: no such input). */
+static void kept_sources(const conv_state *s, uint64_t v[6]) {
+    const pn_tensor *t[6] = {s->node->in[1], s->node->in[2], s->f.gamma, s->f.beta, s->f.mean, s->f.var};
+    for (int i = 0; i < 6; i++) v[i] = t[i] && t[i]->buf ? t[i]->buf->version : 0;
+}
+
+/* Whether the kept int8 values and weights were made from what the inputs hold now. */
+static bool kept_current(const conv_state *s) {
+    uint64_t v[6];
+    kept_sources(s, v);
+    return s->kept_valid && memcmp(v, s->kept_from, sizeof v) == 0;
 }
 
 static void copy_floats(float *dst, const float *src, int64_t n) {
@@ -699,19 +849,32 @@ pn_status pn_cpu_conv2d_dnnl_run(cpu_ctx *ctx, pn_node *node) {
         ctx->ran_step = 0;
         return PN_OK;
     }
-    if (s->int8)
+    if ((s->q_in || s->q_out) && !links_intact(node, s))
+        return pn_error(PN_ERR_BACKEND,
+                        "%s: the int8 convolution next to this one in an int8 chain was prepared again on its own; "
+                        "plan the graph again",
+                        node->label ? node->label : "conv");
+    bool kept = s->int8 && kept_current(s);
+    if (s->int8 && !kept) {
+        s->kept_valid = false;
         PN_TRY(int8_prepare(work, s));
-    else if (s->f.gamma)
+    } else if (s->f.gamma && !s->int8) {
         fold_bn(work, s);
+    }
     for (int i = 0; i < s->na; i++) {
         dnnl_arg_map *m = &s->a[i];
-        DNNL_TRY(dnnl_memory_set_data_handle(m->user, m->t ? (void *)cpu_ptr(m->t) : work + m->user_off));
-        if (m->reorder) DNNL_TRY(dnnl_memory_set_data_handle(m->prim, work + m->off));
-        if (m->scales) DNNL_TRY(dnnl_memory_set_data_handle(m->scales, work + m->scales_off));
-        if (m->reorder && !m->is_out) PN_TRY(run_reorder(ctx, m->reorder, m->user, m->prim, m->scales));
+        DNNL_TRY(dnnl_memory_set_data_handle(m->user, m->t ? (void *)cpu_ptr(m->t) : at(s, work, m->user_off)));
+        if (m->reorder) DNNL_TRY(dnnl_memory_set_data_handle(m->prim, at(s, work, m->off)));
+        if (m->scales) DNNL_TRY(dnnl_memory_set_data_handle(m->scales, at(s, work, m->scales_off)));
+        bool up_to_date = kept && (m->off & KEPT);
+        if (m->reorder && !m->is_out && !up_to_date) PN_TRY(run_reorder(ctx, m->reorder, m->user, m->prim, m->scales));
         if (m->arg == DNNL_ARG_WEIGHTS && node->op == PN_OP_CONV2D_FWD) ctx->weight_prep_seconds += pn_now() - t0;
         args[nargs].arg = m->arg;
         args[nargs++].memory = m->prim;
+    }
+    if (s->int8 && !kept) {
+        kept_sources(s, s->kept_from);
+        s->kept_valid = true;
     }
     if (s->scratch) {
         DNNL_TRY(dnnl_memory_set_data_handle(s->scratch, work + s->scratch_off));
@@ -727,7 +890,13 @@ pn_status pn_cpu_conv2d_dnnl_run(cpu_ctx *ctx, pn_node *node) {
     DNNL_TRY(dnnl_primitive_execute(s->prim, ctx->stream, nargs, args));
     for (int i = 0; i < s->na; i++) {
         dnnl_arg_map *m = &s->a[i];
-        if (m->reorder && m->is_out) PN_TRY(run_reorder(ctx, m->reorder, m->prim, m->user, NULL));
+        if (s->own_out && m->arg == DNNL_ARG_DST) {
+            const pn_tensor *y = node->out[0];
+            pn_cpu_int8_output(cpu_ptr(y), (const float *)at(s, work, m->off), cpu_ptr(s->own_addend), s->own_relu,
+                               y->shape[0], y->shape[1], y->shape[2] * y->shape[3], cpu_blk(ctx, y));
+        } else if (m->reorder && m->is_out) {
+            PN_TRY(run_reorder(ctx, m->reorder, m->prim, m->user, NULL));
+        }
     }
     DNNL_TRY(dnnl_stream_wait(ctx->stream));
     ctx->ran_conv = node;

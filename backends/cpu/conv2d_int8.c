@@ -1,7 +1,8 @@
 /* cpu int8 inference: which forward convolutions run in int8 and at what input range (from calibration), the
- * calibration itself (the range of every forward convolution's input while float32 inference runs), and the
+ * calibration itself (the range of every forward convolution's input while float32 inference runs), the
  * per-forward scales of an int8 convolution: u8/s8 input with one scale, s8 weights with one scale per output
- * channel (symmetric, after BatchNorm folding), float32 output. */
+ * channel (symmetric, after BatchNorm folding), float32 output, and that output from oneDNN's nhwc into the
+ * backend's channel blocks with the residual add and ReLU on the way. */
 #define _POSIX_C_SOURCE 200809L
 #include <float.h>
 #include <math.h>
@@ -88,6 +89,13 @@ bool pn_cpu_int8_available(void) {
     return false;
 #endif
 }
+
+#ifndef PN_HAVE_ONEDNN
+bool pn_cpu_conv_takes_quantized(const pn_node *node) {
+    (void)node;
+    return false;
+}
+#endif
 
 pn_status pn_cpu_int8_set(pn_backend *be, int n, const char *const *labels, const float *lo, const float *hi) {
     cpu_ctx *ctx = cpu_of(be, "int8 inference");
@@ -226,5 +234,24 @@ void pn_cpu_int8_scales(const float *w, int64_t cout, int64_t per, const float *
         wei_scale[o] = (float)(s * b);
         out_scale[o] = (float)(1.0 / (src_scale * b));        /* y = out_scale * (sum q_x q_w + bias') */
         if (bias) bias[o] = (float)(bias[o] * src_scale * b); /* oneDNN 2.x adds the bias before the output scale */
+    }
+}
+
+void pn_cpu_int8_output(float *y, const float *x, const float *addend, bool relu, int64_t n, int64_t c, int64_t hw,
+                        int64_t b) {
+    int64_t blocks = c / b;
+#pragma omp parallel for schedule(static)
+    for (int64_t np = 0; np < n * hw; np++) { /* one pixel: its c channels are one run of x */
+        int64_t img = np / hw, p = np % hw;
+        const float *from = x + np * c;
+        for (int64_t cb = 0; cb < blocks; cb++) {
+            int64_t at = ((img * blocks + cb) * hw + p) * b;
+            float *to = y + at;
+            const float *add = addend ? addend + at : NULL;
+            for (int64_t i = 0; i < b; i++) {
+                float v = from[cb * b + i] + (add ? add[i] : 0.0f);
+                to[i] = relu && v < 0.0f ? 0.0f : v;
+            }
+        }
     }
 }

@@ -21,6 +21,9 @@ enum { PN_CPU_CONV_DIRECT, PN_CPU_CONV_WINOGRAD, PN_CPU_CONV_AUTO };
 pn_status pn_cpu_set_conv_algo(pn_backend *be, const char *algo);
 /* Whether a prepared conv node runs Winograd. */
 bool pn_cpu_conv_is_winograd(const pn_node *node);
+/* Whether an int8 forward convolution takes its input quantized from the int8 convolution before it (an int8 chain:
+ * that one's output is this one's input and nobody else's, pn_node.in_last_use). */
+bool pn_cpu_conv_takes_quantized(const pn_node *node);
 /* Whether this CPU and build have Winograd convolutions; if not, why (one sentence). */
 bool pn_cpu_winograd_available(void);
 const char *pn_cpu_winograd_why(void);
