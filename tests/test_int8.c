@@ -149,6 +149,19 @@ static double *to_double(const float *v, int64_t n) {
     return d;
 }
 
+/* The reader of a link prepared again on its own reads float32: the writer refuses to run. */
+static void check_broken_link(pn_backend *be, pn_node *writer, pn_node *reader, const char *what) {
+    reader->in_last_use[0] = false;
+    CHECK(pn_node_prepare(be, reader) == PN_OK);
+    CHECK_MSG(pn_node_compute(be, writer) == PN_ERR_BACKEND, "a broken %s ran", what);
+}
+
+/* Releases nodes n[count - 1] .. n[0] and forgets the int8 convolutions. */
+static void release_nodes(pn_backend *be, pn_node *n, int count) {
+    for (int i = count - 1; i >= 0; i--) pn_node_release(be, &n[i]);
+    CHECK(pn_cpu_int8_set(be, 0, NULL, NULL, NULL) == PN_OK);
+}
+
 /* One int8 conv + BN + ReLU against qconv_ref; then again after the weights and the BatchNorm statistics changed
  * (pn_tensor_set): the int8 weights the convolution keeps between forwards are made anew, not reused stale; and a
  * change that moves the weights' scales, fixed when the primitive was made, is an error. */
@@ -191,8 +204,7 @@ static void check_one_conv(pn_backend *be) {
     for (int i = 0; i < K * C * 9; i++) c.w.v[i] *= 2.0f; /* new scales */
     CHECK(pn_tensor_set(&c.w.t, c.w.v) == PN_OK);
     CHECK_MSG(pn_node_compute(be, &n[0]) == PN_ERR_ARG, "weights with new scales ran on the old int8 primitive");
-    for (int i = 2; i >= 0; i--) pn_node_release(be, &n[i]);
-    CHECK(pn_cpu_int8_set(be, 0, NULL, NULL, NULL) == PN_OK);
+    release_nodes(be, n, 3);
     qconv_free(&c);
     tens_free(&x);
     tens_free(&y);
@@ -227,13 +239,61 @@ static void check_residual(pn_backend *be) {
     qconv_ref(&c, xd, H, hi, r.v, want);
     double rel = rel_error("one int8 conv + BN + residual add + ReLU", got, want, K * H * H);
     CHECK_MSG(rel <= 1e-3, "int8 conv + add: max |diff| %.3g x rms > 1e-3", rel);
-    for (int i = 3; i >= 0; i--) pn_node_release(be, &n[i]);
-    CHECK(pn_cpu_int8_set(be, 0, NULL, NULL, NULL) == PN_OK);
+    release_nodes(be, n, 4);
     qconv_free(&c);
     tens *all[] = {&x, &y, &r};
     for (int i = 0; i < 3; i++) tens_free(all[i]);
     free(got);
     free(xd);
+    free(want);
+}
+
+/* Nearest-neighbour x2 of a c x h x h tensor in double. */
+static double *upsample_ref(const float *x, int c, int h) {
+    double *y = malloc((size_t)(c * 4 * h * h) * sizeof *y);
+    for (int k = 0; k < c; k++)
+        for (int yy = 0; yy < 2 * h; yy++)
+            for (int xx = 0; xx < 2 * h; xx++) y[(k * 2 * h + yy) * 2 * h + xx] = x[(k * h + yy / 2) * h + xx / 2];
+    return y;
+}
+
+/* An upsample whose output only an int8 conv reads (a decoder block without a skip): with pn_node.in_last_use the
+ * upsample writes the conv's 8-bit input itself, without it float32 as always; both against the same arithmetic in
+ * double. */
+static void check_upsample_link(pn_backend *be, bool last_use) {
+    enum { C = 32, K = 16, H = 8 };
+    tens x, u, y;
+    qconv c;
+    tens_make(be, &x, pn_tensor_nchw(1, C, H, H), 71, 0.0f, 2.0f);
+    tens_make(be, &u, pn_tensor_nchw(1, C, 2 * H, 2 * H), 72, 0.0f, 0.0f);
+    tens_make(be, &y, pn_tensor_nchw(1, K, 2 * H, 2 * H), 73, 0.0f, 0.0f);
+    qconv_make(be, &c, C, K, 80);
+    const char *label = "probe.up";
+    float lo = 0, hi = 1.5f;
+    CHECK(pn_cpu_int8_set(be, 1, &label, &lo, &hi) == PN_OK);
+    pn_node n[4];
+    memset(n, 0, sizeof n[0]);
+    n[0].op = PN_OP_UPSAMPLE2X_FWD, n[0].out[0] = &u.t, n[0].in[0] = &x.t;
+    qconv_nodes(&c, n + 1, label, &u, &y);
+    n[1].in_last_use[0] = last_use;
+    for (int i = 0; i < 4; i++) CHECK(pn_node_prepare(be, &n[i]) == PN_OK);
+    CHECK_MSG(pn_cpu_conv_reads_quantized_from(&n[1], &n[0]) == last_use, "upsample link %s",
+              last_use ? "not made" : "made");
+    for (int i = 0; i < 4; i++) CHECK(pn_node_compute(be, &n[i]) == PN_OK);
+    float *got = malloc(K * 4 * H * H * sizeof *got);
+    double *ud = upsample_ref(x.v, C, H), *want = malloc(K * 4 * H * H * sizeof *want);
+    CHECK(pn_tensor_get(&y.t, got) == PN_OK);
+    qconv_ref(&c, ud, 2 * H, hi, NULL, want);
+    double rel = rel_error(last_use ? "upsample -> int8 conv, linked" : "upsample -> int8 conv, float32 between", got,
+                           want, K * 4 * H * H);
+    CHECK_MSG(rel <= 1e-3, "upsample + int8 conv: max |diff| %.3g x rms > 1e-3", rel);
+    if (last_use) check_broken_link(be, &n[0], &n[1], "upsample link");
+    release_nodes(be, n, 4);
+    qconv_free(&c);
+    tens *all[] = {&x, &u, &y};
+    for (int i = 0; i < 3; i++) tens_free(all[i]);
+    free(got);
+    free(ud);
     free(want);
 }
 
@@ -271,13 +331,8 @@ static void check_chain(pn_backend *be, bool last_use) {
     double rel =
         rel_error(last_use ? "two int8 convs, chained" : "two int8 convs, float32 between", got, want, K2 * H * H);
     CHECK_MSG(rel <= 1e-3, "two int8 convs: max |diff| %.3g x rms > 1e-3", rel);
-    if (last_use) { /* the reader prepared again on its own reads float32: the writer refuses to run */
-        n[3].in_last_use[0] = false;
-        CHECK(pn_node_prepare(be, &n[3]) == PN_OK);
-        CHECK_MSG(pn_node_compute(be, &n[0]) == PN_ERR_BACKEND, "a broken int8 chain ran");
-    }
-    for (int i = 5; i >= 0; i--) pn_node_release(be, &n[i]);
-    CHECK(pn_cpu_int8_set(be, 0, NULL, NULL, NULL) == PN_OK);
+    if (last_use) check_broken_link(be, &n[0], &n[3], "int8 chain");
+    release_nodes(be, n, 6);
     qconv_free(&c1);
     qconv_free(&c2);
     tens *all[] = {&x, &y1, &y2};
@@ -309,6 +364,8 @@ int main(void) {
     check_residual(be);
     check_chain(be, false);
     check_chain(be, true);
+    check_upsample_link(be, false);
+    check_upsample_link(be, true);
     pn_unet *m = NULL;
     CHECK(pn_unet_create("resnet34", be, &m) == PN_OK);
     CHECK(pn_unet_init_weights(m, 1234) == PN_OK);

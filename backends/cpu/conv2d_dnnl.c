@@ -67,7 +67,8 @@ typedef struct conv_state {
     dnnl_data_type_t q_out;
     float q_out_scale;
     bool q_in;
-    const pn_node *q_from, *q_to; /* the convolution it comes from (q_in), the one it goes to (q_out) */
+    const pn_node *q_from, *q_to; /* the node it comes from (q_in: a convolution or an upsample), the convolution
+                                     it goes to (q_out) */
     /* int8 with a float32 output in channel blocks: pn_cpu_int8_output moves it there from the primitive's nhwc,
      * adding own_addend and applying the ReLU after it (own_relu) on the way, instead of a oneDNN reorder and a sum
      * post-op; no_own_out: the primitive's output is not nhwc float32, so oneDNN's reorder it is */
@@ -582,12 +583,29 @@ static bool link_agrees(const pn_node *prev, const conv_state *s) {
            dnnl_memory_desc_get_size(out) <= pn_tensor_bytes(prev->out[0]);
 }
 
+/* Whether the state's input is an 8-bit nhwc tensor of the input's shape, as a linked upsample writes it. */
+static bool src_is_nhwc_int8(const pn_node *node, const conv_state *s) {
+    const dnnl_memory_desc_t *in = arg_md(s, DNNL_ARG_SRC);
+    dnnl_memory_desc_t want;
+    dnnl_dims_t dims = {s->d.n, s->d.cin, s->d.h, s->d.w};
+    return in &&
+           dnnl_memory_desc_init_by_tag(&want, 4, dims, s->q_lo < 0 ? dnnl_s8 : dnnl_u8, dnnl_acdb) == dnnl_success &&
+           dnnl_memory_desc_equal(in, &want) && dnnl_memory_desc_get_size(in) <= pn_tensor_bytes(node->in[0]);
+}
+
+/* Whether a q_in state reads what the node before it writes. */
+static bool input_link_agrees(const pn_node *node, const conv_state *s) {
+    return s->q_from->op == PN_OP_UPSAMPLE2X_FWD ? src_is_nhwc_int8(node, s) : link_agrees(s->q_from, s);
+}
+
 /* Whether both ends of the int8 chain links of a state are still prepared as linked (a node prepared again on its
  * own would write or read float32). */
 static bool links_intact(const pn_node *node, const conv_state *s) {
-    const conv_state *from = s->q_in ? s->q_from->state : NULL, *to = s->q_out ? s->q_to->state : NULL;
-    return (!s->q_in || (from && from->q_out && from->q_to == node)) &&
-           (!s->q_out || (to && to->q_in && to->q_from == node));
+    bool from_upsample = s->q_in && s->q_from->op == PN_OP_UPSAMPLE2X_FWD;
+    const conv_state *from = s->q_in && !from_upsample ? s->q_from->state : NULL;
+    const conv_state *to = s->q_out ? s->q_to->state : NULL;
+    bool in_ok = !s->q_in || (from_upsample ? s->q_from->state != NULL : from && from->q_out && from->q_to == node);
+    return in_ok && (!s->q_out || (to && to->q_in && to->q_from == node));
 }
 
 /* Whether int8 convolution `prev`, whose chain of fused nodes ends right before `node`, can hand `node` its output
@@ -627,6 +645,26 @@ static pn_status link_quantized(cpu_ctx *ctx, pn_node *prev, pn_node *node) {
     return build(ctx, node, &s->d, s);
 }
 
+/* An upsample right before int8 convolution `node`, whose output only node reads: the upsample writes node's 8-bit
+ * nhwc input itself, so no float32 copy at twice the resolution is written and quantized again. */
+static pn_status link_upsample(cpu_ctx *ctx, pn_node *up, pn_node *node) {
+    conv_state *s = node->state;
+    if (!up || up->op != PN_OP_UPSAMPLE2X_FWD || up->state || !s->int8 || s->q_in || up->out[0] != node->in[0] ||
+        !node->in_last_use[0] || cpu_blk(ctx, up->in[0]) <= 1)
+        return PN_OK;
+    bool is_signed;
+    float scale = pn_cpu_int8_src_scale(s->q_lo, s->q_hi, &is_signed);
+    s->q_in = true;
+    s->q_from = up;
+    conv_state_clear(s);
+    pn_status st = build(ctx, node, &s->d, s);
+    if (st == PN_OK && src_is_nhwc_int8(node, s)) return pn_cpu_upsample2x_quantize(up, node, scale, is_signed);
+    s->q_in = false;
+    s->q_from = NULL;
+    conv_state_clear(s);
+    return build(ctx, node, &s->d, s);
+}
+
 pn_status pn_cpu_conv2d_dnnl_prepare(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d) {
     pn_node *prev = ctx->chain; /* the convolution whose fused chain the node comes right after, if any */
     pn_cpu_conv2d_dnnl_release(node);
@@ -643,7 +681,8 @@ pn_status pn_cpu_conv2d_dnnl_prepare(cpu_ctx *ctx, pn_node *node, const pn_conv_
     node->state = s;
     if (node->op != PN_OP_CONV2D_FWD) return PN_OK;
     ctx->chain = node;
-    return link_quantized(ctx, prev, node);
+    PN_TRY(link_quantized(ctx, prev, node));
+    return link_upsample(ctx, ctx->prev_prepared, node);
 }
 
 bool pn_cpu_conv_is_winograd(const pn_node *node) {
@@ -651,6 +690,11 @@ bool pn_cpu_conv_is_winograd(const pn_node *node) {
     bool conv =
         node->op == PN_OP_CONV2D_FWD || node->op == PN_OP_CONV2D_BWD_DATA || node->op == PN_OP_CONV2D_BWD_WEIGHTS;
     return conv && s && s->alg == dnnl_convolution_winograd;
+}
+
+bool pn_cpu_conv_reads_quantized_from(const pn_node *conv, const pn_node *from) {
+    const conv_state *s = conv->op == PN_OP_CONV2D_FWD ? conv->state : NULL;
+    return s && s->q_in && s->q_from == from;
 }
 
 bool pn_cpu_conv_takes_quantized(const pn_node *node) {
@@ -720,7 +764,7 @@ pn_status pn_cpu_fuse_prepare(cpu_ctx *ctx, pn_node *node, bool *fused) {
         conv_state_clear(s);
         return build(ctx, head, &s->d, s);
     }
-    if (s->q_in && !link_agrees(s->q_from, s)) {
+    if (s->q_in && !input_link_agrees(head, s)) {
         free(mk);
         return pn_error(PN_ERR_BACKEND, "%s: its int8 input layout changed when %s joined it",
                         head->label ? head->label : "conv", pn_op_name(node->op));

@@ -95,6 +95,11 @@ bool pn_cpu_conv_takes_quantized(const pn_node *node) {
     (void)node;
     return false;
 }
+
+bool pn_cpu_conv_reads_quantized_from(const pn_node *conv, const pn_node *from) {
+    (void)conv, (void)from;
+    return false;
+}
 #endif
 
 pn_status pn_cpu_int8_set(pn_backend *be, int n, const char *const *labels, const float *lo, const float *hi) {

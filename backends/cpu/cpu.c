@@ -211,6 +211,7 @@ static void cpu_release(pn_backend *be, pn_node *node) {
     if (ctx->prev_prepared == node) ctx->prev_prepared = NULL;
     if (ctx->ran_last == node) ctx->ran_last = NULL;
     if (is_conv(node->op)) pn_cpu_conv2d_release(ctx, node);
+    if (node->op == PN_OP_UPSAMPLE2X_FWD) pn_cpu_upsample2x_release(node);
     if (pn_cpu_relu_join_op(node->op)) pn_cpu_relu_join_release(node);
 #ifdef PN_HAVE_ONEDNN
     if (is_fusable(node->op) && pn_cpu_fused_node(node)) pn_cpu_fused_release(node);

@@ -24,6 +24,13 @@ bool pn_cpu_conv_is_winograd(const pn_node *node);
 /* Whether an int8 forward convolution takes its input quantized from the int8 convolution before it (an int8 chain:
  * that one's output is this one's input and nobody else's, pn_node.in_last_use). */
 bool pn_cpu_conv_takes_quantized(const pn_node *node);
+/* Whether int8 convolution `conv` reads its input quantized from node `from` (an int8 chain link). */
+bool pn_cpu_conv_reads_quantized_from(const pn_node *conv, const pn_node *from);
+/* An upsample whose output only the int8 convolution `reader` reads (linked when that one is prepared): it then
+ * writes its output as reader's 8-bit nhwc input (s8 if is_signed, else u8, times scale), not as float32; release
+ * forgets that. */
+pn_status pn_cpu_upsample2x_quantize(pn_node *node, const pn_node *reader, float scale, bool is_signed);
+void pn_cpu_upsample2x_release(pn_node *node);
 /* Whether this CPU and build have Winograd convolutions; if not, why (one sentence). */
 bool pn_cpu_winograd_available(void);
 const char *pn_cpu_winograd_why(void);

@@ -1,8 +1,69 @@
 /* cpu upsample2x: nearest-neighbour doubling of H and W, and its adjoint (sum of each 2x2 block), on the
- * tensor's own layout: whole pixels of b channel lanes are copied at once. */
+ * tensor's own layout: whole pixels of b channel lanes are copied at once. Before an int8 convolution that alone
+ * reads it, the forward writes that convolution's 8-bit nhwc input instead (see pn_cpu_upsample2x_quantize). */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
 #include "cpu.h"
 
+/* The state of an upsample that writes its reader's int8 input. */
+typedef struct upsample_quantized {
+    const pn_node *reader;
+    float scale;
+    bool is_signed;
+} upsample_quantized;
+
+pn_status pn_cpu_upsample2x_quantize(pn_node *node, const pn_node *reader, float scale, bool is_signed) {
+    pn_cpu_upsample2x_release(node);
+    upsample_quantized *q = malloc(sizeof *q);
+    if (!q) return pn_error(PN_ERR_NOMEM, "out of memory preparing an upsample");
+    *q = (upsample_quantized){reader, scale, is_signed};
+    node->state = q;
+    return PN_OK;
+}
+
+void pn_cpu_upsample2x_release(pn_node *node) {
+    free(node->state);
+    node->state = NULL;
+}
+
+/* rne(v * scale) saturated to [lo, hi] (NaN: lo), as oneDNN's quantizing reorder. */
+static inline int quantize(float v, float scale, float lo, float hi) {
+    return (int)nearbyintf(fminf(fmaxf(v * scale, lo), hi));
+}
+
+/* x (channel blocks of b) doubled into y: nhwc, 8 bits per value. */
+static pn_status upsample_to_int8(cpu_ctx *ctx, pn_node *node, const upsample_quantized *q) {
+    if (!pn_cpu_conv_reads_quantized_from(q->reader, node))
+        return pn_error(PN_ERR_BACKEND,
+                        "%s: the int8 convolution this upsample writes for was prepared again on its own; plan the "
+                        "graph again",
+                        node->label ? node->label : "upsample");
+    const pn_tensor *tx = node->in[0];
+    int64_t b = cpu_blk(ctx, tx), n = tx->shape[0], c = tx->shape[1], h = tx->shape[2], w = tx->shape[3];
+    const float *x = cpu_ptr(tx);
+    uint8_t *y = (uint8_t *)cpu_ptr(node->out[0]);
+    float lo = q->is_signed ? -128.0f : 0.0f, hi = q->is_signed ? 127.0f : 255.0f;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t img = 0; img < n; img++)
+        for (int64_t iy = 0; iy < h; iy++)
+            for (int64_t ix = 0; ix < w; ix++) {
+                uint8_t *p00 = y + ((img * 2 * h + 2 * iy) * 2 * w + 2 * ix) * c, *p10 = p00 + 2 * w * c;
+                for (int64_t cb = 0; cb < c / b; cb++) {
+                    const float *src = x + ((img * (c / b) + cb) * h * w + iy * w + ix) * b;
+                    for (int64_t l = 0; l < b; l++) {
+                        int64_t ch = cb * b + l;
+                        uint8_t byte = (uint8_t)quantize(src[l], q->scale, lo, hi); /* s8: two's complement */
+                        p00[ch] = p00[c + ch] = p10[ch] = p10[c + ch] = byte;
+                    }
+                }
+            }
+    return PN_OK;
+}
+
 pn_status pn_cpu_upsample2x_fwd(cpu_ctx *ctx, pn_node *node) {
+    if (node->state) return upsample_to_int8(ctx, node, node->state);
     const pn_tensor *tx = node->in[0];
     int64_t b = cpu_blk(ctx, tx), blocks = tx->shape[0] * tx->shape[1] / b, h = tx->shape[2], w = tx->shape[3];
     const float *x = cpu_ptr(tx);
