@@ -1,9 +1,9 @@
 /* cpu upsample2x: nearest-neighbour doubling of H and W, and its adjoint (sum of each 2x2 block), on the
  * tensor's own layout: whole pixels of b channel lanes are copied at once. Before an int8 convolution that alone
  * reads it, the forward writes that convolution's 8-bit nhwc input instead (see pn_cpu_upsample2x_quantize). */
-#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cpu.h"
 
@@ -28,12 +28,17 @@ void pn_cpu_upsample2x_release(pn_node *node) {
     node->state = NULL;
 }
 
-/* rne(v * scale) saturated to [lo, hi] (NaN: lo), as oneDNN's quantizing reorder. */
-static inline int quantize(float v, float scale, float lo, float hi) {
-    return (int)nearbyintf(fminf(fmaxf(v * scale, lo), hi));
+/* rne(v * scale) saturated to [lo, hi] (NaN: lo), as oneDNN's quantizing reorder; adding and taking away 1.5 * 2^23
+ * rounds a float below 2^22 to the nearest integer, ties to even, in a form the compiler vectorises. */
+static inline uint8_t quantize(float v, float scale, float lo, float hi) {
+    float t = v * scale;
+    t = t >= lo ? t : lo;
+    t = t <= hi ? t : hi;
+    return (uint8_t)(int)((t + 12582912.0f) - 12582912.0f); /* s8: two's complement */
 }
 
-/* x (channel blocks of b) doubled into y: nhwc, 8 bits per value. */
+/* x (channel blocks of b) doubled into y: nhwc, 8 bits per value. Each output row pair is one input row: the first
+ * is written value by value, the second copied from it. */
 static pn_status upsample_to_int8(cpu_ctx *ctx, pn_node *node, const upsample_quantized *q) {
     if (!pn_cpu_conv_reads_quantized_from(q->reader, node))
         return pn_error(PN_ERR_BACKEND,
@@ -44,21 +49,20 @@ static pn_status upsample_to_int8(cpu_ctx *ctx, pn_node *node, const upsample_qu
     int64_t b = cpu_blk(ctx, tx), n = tx->shape[0], c = tx->shape[1], h = tx->shape[2], w = tx->shape[3];
     const float *x = cpu_ptr(tx);
     uint8_t *y = (uint8_t *)cpu_ptr(node->out[0]);
-    float lo = q->is_signed ? -128.0f : 0.0f, hi = q->is_signed ? 127.0f : 255.0f;
+    float lo = q->is_signed ? -128.0f : 0.0f, hi = q->is_signed ? 127.0f : 255.0f, scale = q->scale;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t img = 0; img < n; img++)
-        for (int64_t iy = 0; iy < h; iy++)
-            for (int64_t ix = 0; ix < w; ix++) {
-                uint8_t *p00 = y + ((img * 2 * h + 2 * iy) * 2 * w + 2 * ix) * c, *p10 = p00 + 2 * w * c;
-                for (int64_t cb = 0; cb < c / b; cb++) {
-                    const float *src = x + ((img * (c / b) + cb) * h * w + iy * w + ix) * b;
-                    for (int64_t l = 0; l < b; l++) {
-                        int64_t ch = cb * b + l;
-                        uint8_t byte = (uint8_t)quantize(src[l], q->scale, lo, hi); /* s8: two's complement */
-                        p00[ch] = p00[c + ch] = p10[ch] = p10[c + ch] = byte;
-                    }
+        for (int64_t iy = 0; iy < h; iy++) {
+            uint8_t *row = y + (img * 2 * h + 2 * iy) * 2 * w * c;
+            for (int64_t cb = 0; cb < c / b; cb++) {
+                const float *src = x + ((img * (c / b) + cb) * h + iy) * w * b;
+                for (int64_t ix = 0; ix < w; ix++) {
+                    uint8_t *left = row + 2 * ix * c + cb * b, *right = left + c;
+                    for (int64_t l = 0; l < b; l++) left[l] = right[l] = quantize(src[ix * b + l], scale, lo, hi);
                 }
             }
+            memcpy(row + 2 * w * c, row, (size_t)(2 * w * c));
+        }
     return PN_OK;
 }
 
