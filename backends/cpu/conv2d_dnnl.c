@@ -63,12 +63,11 @@ typedef struct conv_state {
     bool kept_valid;
     /* int8 chains (link_quantized): q_out is not undef when the output's only reader is the next int8 convolution,
      * which then takes it as stored here: quantized to q_out with that convolution's input scale q_out_scale, in
-     * the layout both primitives use (nhwc), inside the output tensor's memory; q_in marks that reader */
+     * the layout both primitives use (nhwc), inside the output tensor's memory; q_from is set in that reader */
     dnnl_data_type_t q_out;
     float q_out_scale;
-    bool q_in;
-    const pn_node *q_from, *q_to; /* the node it comes from (q_in: a convolution or an upsample), the convolution
-                                     it goes to (q_out) */
+    const pn_node *q_from, *q_to; /* the node the input comes quantized from (a convolution or an upsample), the
+                                     convolution the output goes to (q_out) */
     /* int8 with a float32 output in channel blocks: pn_cpu_int8_output moves it there from the primitive's nhwc,
      * adding own_addend and applying the ReLU after it (own_relu) on the way, instead of a oneDNN reorder and a sum
      * post-op; no_own_out: the primitive's output is not nhwc float32, so oneDNN's reorder it is */
@@ -420,10 +419,10 @@ static const dnnl_memory_desc_t *query(dnnl_primitive_desc_t pd, dnnl_query_t wh
 
 static void int8_values(const conv_state *s, float *v, float *src_scale);
 
-/* Whether a memory descriptor is a plain nhwc float32 activation. */
-static bool is_nhwc_f32(const dnnl_memory_desc_t *md) {
+/* Whether a memory descriptor is a plain nhwc activation of data type `dt`. */
+static bool is_nhwc(const dnnl_memory_desc_t *md, dnnl_data_type_t dt) {
     dnnl_memory_desc_t nhwc;
-    return md->ndims == 4 && dnnl_memory_desc_init_by_tag(&nhwc, 4, md->dims, dnnl_f32, dnnl_acdb) == dnnl_success &&
+    return md && md->ndims == 4 && dnnl_memory_desc_init_by_tag(&nhwc, 4, md->dims, dt, dnnl_acdb) == dnnl_success &&
            dnnl_memory_desc_equal(md, &nhwc);
 }
 
@@ -453,7 +452,7 @@ static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_
             m.any_dst.data_type = s->q_out;
             m.dst_blocked = false;
         }
-        m.src_blocked = m.src_blocked && !s->q_in;
+        m.src_blocked = m.src_blocked && !s->q_from;
         oscale = v;
     }
     conv_fuse fp = s->f; /* what the primitive does of the fused chain */
@@ -473,7 +472,7 @@ static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_
     pn_status made = make_pd(ctx, node, &m, bias, &fp, d, &s->alg, &pd);
     free(oscale);
     PN_TRY(made);
-    if (s->own_out && !is_nhwc_f32(query(pd, dnnl_query_dst_md))) {
+    if (s->own_out && !is_nhwc(query(pd, dnnl_query_dst_md), dnnl_f32)) {
         dnnl_primitive_desc_destroy(pd);
         s->no_own_out = true;
         return build(ctx, node, d, s);
@@ -500,8 +499,8 @@ static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_
         const pn_tensor *wt = folded && !in_reorder ? NULL : node->in[1], *bt = folded || s->int8 ? NULL : node->in[2];
         int mask = in_reorder ? (d->groups > 1 ? 3 : 1) : -1;
         const dnnl_memory_desc_t *src_md = query(pd, dnnl_query_src_md), *dst_md = query(pd, dnnl_query_dst_md);
-        st = add_arg_scaled(ctx, s, DNNL_ARG_SRC, node->in[0], s->q_in ? src_md : &m.src, src_md, false, false,
-                            s->int8 && !s->q_in ? 0 : -1, s->src_scale_off, &work);
+        st = add_arg_scaled(ctx, s, DNNL_ARG_SRC, node->in[0], s->q_from ? src_md : &m.src, src_md, false, false,
+                            s->int8 && !s->q_from ? 0 : -1, s->src_scale_off, &work);
         if (!st)
             st = add_arg_scaled(ctx, s, DNNL_ARG_WEIGHTS, wt, &m.wei, query(pd, dnnl_query_weights_md), false, false,
                                 mask, s->scales_off, s->int8 ? &keep : &work);
@@ -586,14 +585,11 @@ static bool link_agrees(const pn_node *prev, const conv_state *s) {
 /* Whether the state's input is an 8-bit nhwc tensor of the input's shape, as a linked upsample writes it. */
 static bool src_is_nhwc_int8(const pn_node *node, const conv_state *s) {
     const dnnl_memory_desc_t *in = arg_md(s, DNNL_ARG_SRC);
-    dnnl_memory_desc_t want;
-    dnnl_dims_t dims = {s->d.n, s->d.cin, s->d.h, s->d.w};
-    return in &&
-           dnnl_memory_desc_init_by_tag(&want, 4, dims, s->q_lo < 0 ? dnnl_s8 : dnnl_u8, dnnl_acdb) == dnnl_success &&
-           dnnl_memory_desc_equal(in, &want) && dnnl_memory_desc_get_size(in) <= pn_tensor_bytes(node->in[0]);
+    return is_nhwc(in, s->q_lo < 0 ? dnnl_s8 : dnnl_u8) &&
+           dnnl_memory_desc_get_size(in) <= pn_tensor_bytes(node->in[0]);
 }
 
-/* Whether a q_in state reads what the node before it writes. */
+/* Whether a state whose input comes quantized reads what the node before it writes. */
 static bool input_link_agrees(const pn_node *node, const conv_state *s) {
     return s->q_from->op == PN_OP_UPSAMPLE2X_FWD ? src_is_nhwc_int8(node, s) : link_agrees(s->q_from, s);
 }
@@ -601,11 +597,11 @@ static bool input_link_agrees(const pn_node *node, const conv_state *s) {
 /* Whether both ends of the int8 chain links of a state are still prepared as linked (a node prepared again on its
  * own would write or read float32). */
 static bool links_intact(const pn_node *node, const conv_state *s) {
-    bool from_upsample = s->q_in && s->q_from->op == PN_OP_UPSAMPLE2X_FWD;
-    const conv_state *from = s->q_in && !from_upsample ? s->q_from->state : NULL;
+    bool from_upsample = s->q_from && s->q_from->op == PN_OP_UPSAMPLE2X_FWD;
+    const conv_state *from = s->q_from && !from_upsample ? s->q_from->state : NULL;
     const conv_state *to = s->q_out ? s->q_to->state : NULL;
-    bool in_ok = !s->q_in || (from_upsample ? s->q_from->state != NULL : from && from->q_out && from->q_to == node);
-    return in_ok && (!s->q_out || (to && to->q_in && to->q_from == node));
+    bool in_ok = !s->q_from || (from_upsample ? s->q_from->state != NULL : from && from->q_out && from->q_to == node);
+    return in_ok && (!s->q_out || (to && to->q_from == node));
 }
 
 /* Whether int8 convolution `prev`, whose chain of fused nodes ends right before `node`, can hand `node` its output
@@ -613,7 +609,7 @@ static bool links_intact(const pn_node *node, const conv_state *s) {
  * reader, not kept by the graph). */
 static bool can_link_quantized(const pn_node *prev, const pn_node *node) {
     const conv_state *p = prev && prev->op == PN_OP_CONV2D_FWD ? prev->state : NULL, *s = node->state;
-    if (!p || !s || !p->int8 || !s->int8 || p->cout1 || p->sum_addend || p->q_out || s->q_in) return false;
+    if (!p || !s || !p->int8 || !s->int8 || p->cout1 || p->sum_addend || p->q_out || s->q_from) return false;
     for (int i = 0; i < p->f.n_post; i++)
         if (p->f.post[i].addend) return false;
     return prev->out[0] == node->in[0] && node->in_last_use[0];
@@ -628,7 +624,6 @@ static pn_status link_quantized(cpu_ctx *ctx, pn_node *prev, pn_node *node) {
     bool is_signed;
     p->q_out = s->q_lo < 0 ? dnnl_s8 : dnnl_u8;
     p->q_out_scale = pn_cpu_int8_src_scale(s->q_lo, s->q_hi, &is_signed);
-    s->q_in = true;
     s->q_from = prev;
     p->q_to = node;
     conv_state_clear(p);
@@ -638,7 +633,6 @@ static pn_status link_quantized(cpu_ctx *ctx, pn_node *prev, pn_node *node) {
     if (st == PN_OK && link_agrees(prev, s)) return PN_OK;
     s->q_from = p->q_to = NULL;
     p->q_out = dnnl_data_type_undef;
-    s->q_in = false;
     conv_state_clear(p);
     conv_state_clear(s);
     PN_TRY(build(ctx, prev, &p->d, p));
@@ -649,17 +643,15 @@ static pn_status link_quantized(cpu_ctx *ctx, pn_node *prev, pn_node *node) {
  * nhwc input itself, so no float32 copy at twice the resolution is written and quantized again. */
 static pn_status link_upsample(cpu_ctx *ctx, pn_node *up, pn_node *node) {
     conv_state *s = node->state;
-    if (!up || up->op != PN_OP_UPSAMPLE2X_FWD || up->state || !s->int8 || s->q_in || up->out[0] != node->in[0] ||
+    if (!up || up->op != PN_OP_UPSAMPLE2X_FWD || up->state || !s->int8 || s->q_from || up->out[0] != node->in[0] ||
         !node->in_last_use[0] || cpu_blk(ctx, up->in[0]) <= 1)
         return PN_OK;
     bool is_signed;
     float scale = pn_cpu_int8_src_scale(s->q_lo, s->q_hi, &is_signed);
-    s->q_in = true;
     s->q_from = up;
     conv_state_clear(s);
     pn_status st = build(ctx, node, &s->d, s);
     if (st == PN_OK && src_is_nhwc_int8(node, s)) return pn_cpu_upsample2x_quantize(up, node, scale, is_signed);
-    s->q_in = false;
     s->q_from = NULL;
     conv_state_clear(s);
     return build(ctx, node, &s->d, s);
@@ -694,12 +686,12 @@ bool pn_cpu_conv_is_winograd(const pn_node *node) {
 
 bool pn_cpu_conv_reads_quantized_from(const pn_node *conv, const pn_node *from) {
     const conv_state *s = conv->op == PN_OP_CONV2D_FWD ? conv->state : NULL;
-    return s && s->q_in && s->q_from == from;
+    return s && from && s->q_from == from;
 }
 
 bool pn_cpu_conv_takes_quantized(const pn_node *node) {
     const conv_state *s = node->op == PN_OP_CONV2D_FWD ? node->state : NULL;
-    return s && s->q_in;
+    return s && s->q_from;
 }
 
 void pn_cpu_conv2d_dnnl_release(pn_node *node) {
@@ -764,7 +756,7 @@ pn_status pn_cpu_fuse_prepare(cpu_ctx *ctx, pn_node *node, bool *fused) {
         conv_state_clear(s);
         return build(ctx, head, &s->d, s);
     }
-    if (s->q_in && !input_link_agrees(head, s)) {
+    if (s->q_from && !input_link_agrees(head, s)) {
         free(mk);
         return pn_error(PN_ERR_BACKEND, "%s: its int8 input layout changed when %s joined it",
                         head->label ? head->label : "conv", pn_op_name(node->op));
@@ -893,7 +885,7 @@ pn_status pn_cpu_conv2d_dnnl_run(cpu_ctx *ctx, pn_node *node) {
         ctx->ran_step = 0;
         return PN_OK;
     }
-    if ((s->q_in || s->q_out) && !links_intact(node, s))
+    if ((s->q_from || s->q_out) && !links_intact(node, s))
         return pn_error(PN_ERR_BACKEND,
                         "%s: the int8 convolution next to this one in an int8 chain was prepared again on its own; "
                         "plan the graph again",
@@ -902,7 +894,7 @@ pn_status pn_cpu_conv2d_dnnl_run(cpu_ctx *ctx, pn_node *node) {
     if (s->int8 && !kept) {
         s->kept_valid = false;
         PN_TRY(int8_prepare(work, s));
-    } else if (s->f.gamma && !s->int8) {
+    } else if (!s->int8 && s->f.gamma) {
         fold_bn(work, s);
     }
     for (int i = 0; i < s->na; i++) {
