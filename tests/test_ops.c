@@ -524,6 +524,17 @@ static void add_conv_cases(void) {
     add_conv_case_set(&conv_cfgs[4], 1);
 }
 
+/* Convolutions added after the others, so the random inputs of every earlier case stay as they were. */
+static const conv_cfg late_conv_cfgs[] = {
+    {2, 32, 1, 7, 45, 3, 1, 1, 1, 1}, /* a wide head: whole vectors of pixels, the edges and a tail */
+};
+
+static void add_late_conv_cases(void) {
+    int n = (int)(sizeof late_conv_cfgs / sizeof late_conv_cfgs[0]);
+    for (int i = 0; i < n; i++) add_conv_case_set(&late_conv_cfgs[i], 0);
+    add_conv_case_set(&late_conv_cfgs[0], 1);
+}
+
 /* Per-channel batch mean and 1/sqrt(var + eps) of x, as BATCHNORM_TRAIN_FWD saves them. */
 static void bn_stats(const float *x, const pn_tensor *t, float eps, float *mean, float *invstd) {
     int64_t n = t->shape[0], ch = t->shape[1], hw = t->shape[2] * t->shape[3];
@@ -2209,6 +2220,7 @@ int main(int argc, char **argv) {
     add_combo_cases();
     add_adam_cases();
     add_se_albunet_cases();
+    add_late_conv_cases();
     check_cases_cover_ops();
     check_pool_sizes_torch();
 
