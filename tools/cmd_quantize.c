@@ -24,6 +24,7 @@ typedef struct quantize_args {
     int n, size, threads;
     double percentile;
     bool force;
+    char heads[1024]; /* the default --keep-fp32: the model's convolutions with one output channel */
 } quantize_args;
 
 /* Whether conv `label` (its weight's name) stays float32: named in the comma list `keep`, with or without
@@ -56,6 +57,25 @@ static pn_status check_keep(const quantize_args *a, pn_unet *m) {
                             pn_unet_card(m)->encoder, pn_unet_card(m)->decoder);
         p = end ? end + 1 : NULL;
     }
+    return PN_OK;
+}
+
+/* Without --keep-fp32: every convolution with one output channel (the logits head, segmentation_head.0 or final, and
+ * any spatial attention gate) stays float32; the rest, the stem on the signed normalised image included, go int8. */
+static pn_status default_keep(quantize_args *a, pn_unet *m) {
+    if (a->keep) return PN_OK;
+    size_t used = 0;
+    for (int i = 0; i < pn_unet_num_params(m); i++) {
+        const pn_unet_param *q = pn_unet_param_at(m, i);
+        if (q->value.ndim != 4 || q->value.shape[0] != 1) continue;
+        size_t n = strlen(q->name);
+        if (n > 7 && strcmp(q->name + n - 7, ".weight") == 0) n -= 7;
+        if (used + n + 2 > sizeof a->heads)
+            return pn_error(PN_ERR_ARG,
+                            "too many one-channel convolutions to keep in float32; name them in --keep-fp32");
+        used += (size_t)snprintf(a->heads + used, sizeof a->heads - used, "%s%.*s", used ? "," : "", (int)n, q->name);
+    }
+    a->keep = a->heads;
     return PN_OK;
 }
 
@@ -155,6 +175,7 @@ static pn_status run_quantize(quantize_args *a) {
         st = pn_error(PN_ERR_UNSUPPORTED, "int8 models run on oneDNN's int8 convolutions and this build has no oneDNN");
     if (st == PN_OK) st = pn_tool_set_conv_algo(be, "direct"); /* measure the float32 ranges, not the arithmetic */
     if (st == PN_OK) st = pn_tool_load_model(&a->arch, a->weights, be, &m);
+    if (st == PN_OK) st = default_keep(a, m);
     if (st == PN_OK) st = check_keep(a, m);
     pn_norm_mode norm = PN_NORM_IMAGENET;
     if (st == PN_OK) {
@@ -179,7 +200,7 @@ static pn_status run_quantize(quantize_args *a) {
 }
 
 int pn_cmd_quantize(int argc, char **argv) {
-    quantize_args a = {.keep = "encoder.conv1,segmentation_head.0", .n = 64, .percentile = DEFAULT_PERCENTILE};
+    quantize_args a = {.n = 64, .percentile = DEFAULT_PERCENTILE};
     const pn_opt opts[] = {
         {"weights", PN_OPT_STR, &a.weights, "W", "float32 weights to quantize (safetensors, smp names)", true},
         {"calib", PN_OPT_STR, &a.calib, "DIR", "calibration images: a folder of PNGs, e.g. prepared DATA/train", true},
@@ -193,8 +214,8 @@ int pn_cmd_quantize(int argc, char **argv) {
          "images, values beyond it saturate (100: the largest; default " DEFAULT_PERCENTILE_TEXT ")",
          false},
         {"keep-fp32", PN_OPT_STR, &a.keep, "LIST",
-         "convolutions left in float32 (default encoder.conv1,"
-         "segmentation_head.0: the 3-channel stem and the logits)",
+         "convolutions left in float32, comma-separated (default: those with one output channel, i.e. the logits "
+         "head; the stem runs in int8 on the normalised image as an s8 input)",
          false},
         PN_ARCH_OPTIONS_OF_WEIGHTS(&a.arch),
         {"threads", PN_OPT_INT, &a.threads, "N", "threads (default 0 = all cores)", false},
