@@ -237,6 +237,9 @@ static void check_signed_input(pn_backend *be) {
     qconv_ref(&c, xd, H, lo, hi, NULL, want);
     double rel = rel_error("one int8 conv with an s8 input + BN + ReLU", got, want, K * H * H);
     CHECK_MSG(rel <= 1e-3, "s8 input: max |diff| %.3g x rms > 1e-3", rel);
+    c.w.v[5] = NAN; /* nothing to scale by: an error, not a wrong output */
+    CHECK(pn_tensor_set(&c.w.t, c.w.v) == PN_OK);
+    CHECK_MSG(pn_node_compute(be, &n[0]) == PN_ERR_NUMERIC, "a NaN weight ran in int8");
     release_nodes(be, n, 3);
     qconv_free(&c);
     tens_free(&x);

@@ -32,10 +32,11 @@ pn_status pn_cpu_conv_algo_record(cpu_ctx *ctx, int op, const pn_conv_dims *d, i
 /* int8 (conv2d_int8.c): whether the conv labelled `label` runs in int8, with its input's calibrated range; the
  * input's scale (u8 for ranges without negatives, else s8; *is_signed says which); per output channel of weights w
  * (cout runs of `per` floats, BN scales bn_scale or NULL): the weight reorder's scales (w * wei_scale = the int8
- * weights), the output scales, and the bias rescaled in place to the accumulator's scale. */
+ * weights), the output scales, and the bias rescaled in place to the accumulator's scale; false when a weight or
+ * BN scale is NaN or infinite (nothing to scale by). */
 bool pn_cpu_int8_find(const cpu_ctx *ctx, const char *label, float *lo, float *hi);
 float pn_cpu_int8_src_scale(float lo, float hi, bool *is_signed);
-void pn_cpu_int8_scales(const float *w, int64_t cout, int64_t per, const float *bn_scale, float src_scale,
+bool pn_cpu_int8_scales(const float *w, int64_t cout, int64_t per, const float *bn_scale, float src_scale,
                         float *wei_scale, float *out_scale, float *bias);
 
 /* An int8 convolution's float32 output (conv2d_int8.c): y (n x c x hw, channel blocks of b) = x (nhwc), plus

@@ -42,6 +42,8 @@ typedef struct conv_state {
     pn_conv_dims d;
     conv_fuse f;
     dnnl_primitive_t prim;
+    dnnl_primitive_desc_t pd; /* until the first run makes prim from it: fusion and int8 links rebuild a convolution
+                                 several times while the graph is prepared, and only the last build runs */
     dnnl_arg_map a[8];
     int na;
     dnnl_memory_t scratch;
@@ -105,6 +107,8 @@ static void conv_state_clear(conv_state *s) {
     }
     if (s->scratch) dnnl_memory_destroy(s->scratch);
     if (s->prim) dnnl_primitive_destroy(s->prim);
+    if (s->pd) dnnl_primitive_desc_destroy(s->pd);
+    s->pd = NULL;
     memset(s->a, 0, sizeof s->a);
     s->na = 0;
     s->scratch = NULL;
@@ -417,7 +421,7 @@ static const dnnl_memory_desc_t *query(dnnl_primitive_desc_t pd, dnnl_query_t wh
     return dnnl_primitive_desc_query_md(pd, what, 0);
 }
 
-static void int8_values(const conv_state *s, float *v, float *src_scale);
+static pn_status int8_values(const conv_state *s, float *v, float *src_scale);
 
 /* Whether a memory descriptor is a plain nhwc activation of data type `dt`. */
 static bool is_nhwc(const dnnl_memory_desc_t *md, dnnl_data_type_t dt) {
@@ -443,7 +447,11 @@ static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_
             free(v);
             return pn_error(PN_ERR_NOMEM, "out of memory preparing an int8 convolution");
         }
-        int8_values(s, v, &src_scale);
+        pn_status made = int8_values(s, v, &src_scale);
+        if (made != PN_OK) {
+            free(v);
+            return made;
+        }
         memcpy(s->q_oscale, v + 2 * d->cout, (size_t)d->cout * sizeof *v);
         m.int8_oscale = s->q_oscale;
         if (s->q_out) { /* quantized for the next convolution: its input scale joins the output scales */
@@ -556,9 +564,10 @@ static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_
         if (dnnl_memory_create(&s->scratch, smd, ctx->engine, DNNL_MEMORY_NONE) != dnnl_success)
             st = pn_error(PN_ERR_BACKEND, "oneDNN: could not create the scratchpad memory");
     }
-    if (!st && dnnl_primitive_create(&s->prim, pd) != dnnl_success)
-        st = pn_error(PN_ERR_BACKEND, "oneDNN: could not create the convolution primitive");
-    dnnl_primitive_desc_destroy(pd);
+    if (!st)
+        s->pd = pd;
+    else
+        dnnl_primitive_desc_destroy(pd);
     if (!st && keep > 0 && !(s->keep = malloc(keep)))
         st = pn_error(PN_ERR_NOMEM, "out of memory for an int8 convolution's weights");
     s->work_spare = node->spare_buf && node->spare_buf->host && work <= node->spare_bytes;
@@ -824,20 +833,24 @@ static void fold_bn(char *work, conv_state *s) {
 /* int8 from the current weights and BN statistics: the input's scale, the weights' per-channel reorder scales (BN
  * folded in), the output scales and the bias in the accumulator's scale; `v` holds 4 x cout floats (bias, weight
  * scales, output scales, BN scales). */
-static void int8_values(const conv_state *s, float *v, float *src_scale) {
+static pn_status int8_values(const conv_state *s, float *v, float *src_scale) {
     int64_t c = s->d.cout;
     bool is_signed;
     bn_fold_values(s, v + 3 * c, v);
     *src_scale = pn_cpu_int8_src_scale(s->q_lo, s->q_hi, &is_signed);
-    pn_cpu_int8_scales(cpu_ptr(s->node->in[1]), c, s->d.cin_g * s->d.k * s->d.k, v + 3 * c, *src_scale, v + c,
-                       v + 2 * c, v);
+    if (!pn_cpu_int8_scales(cpu_ptr(s->node->in[1]), c, s->d.cin_g * s->d.k * s->d.k, v + 3 * c, *src_scale, v + c,
+                            v + 2 * c, v))
+        return pn_error(PN_ERR_NUMERIC,
+                        "%s: its weights or BatchNorm statistics hold NaN or infinity; int8 has no scale for them",
+                        s->node->label ? s->node->label : "conv");
+    return PN_OK;
 }
 
 /* Per forward: the values into the scratch area. oneDNN 2.6's int8 convolutions take their output scales when they
  * are created, so weights or statistics that changed since then are an error (plan the model again). */
 static pn_status int8_prepare(char *work, conv_state *s) {
     float *v = (float *)at(s, work, s->fold_b_off);
-    int8_values(s, v, (float *)at(s, work, s->src_scale_off));
+    PN_TRY(int8_values(s, v, (float *)at(s, work, s->src_scale_off)));
     if (memcmp(v + 2 * s->d.cout, s->q_oscale, (size_t)s->d.cout * sizeof *v) != 0)
         return pn_error(PN_ERR_ARG,
                         "%s: the weights or BatchNorm statistics of this int8 convolution changed after "
@@ -922,6 +935,12 @@ pn_status pn_cpu_conv2d_dnnl_run(cpu_ctx *ctx, pn_node *node) {
         PN_TRY(run_reorder(ctx, s->sum_reorder, s->sum_mem, s->a[s->sum_dst].prim, NULL));
     } else if (s->sum_addend) {
         copy_floats(cpu_ptr(s->node->out[0]), cpu_ptr(s->sum_addend), pn_tensor_numel(s->sum_addend));
+    }
+    if (!s->prim) {
+        if (dnnl_primitive_create(&s->prim, s->pd) != dnnl_success)
+            return pn_error(PN_ERR_BACKEND, "oneDNN: could not create the convolution primitive");
+        dnnl_primitive_desc_destroy(s->pd);
+        s->pd = NULL;
     }
     DNNL_TRY(dnnl_primitive_execute(s->prim, ctx->stream, nargs, args));
     for (int i = 0; i < s->na; i++) {

@@ -227,19 +227,36 @@ float pn_cpu_int8_src_scale(float lo, float hi, bool *is_signed) {
     return (*is_signed ? 127.0f : 255.0f) / amax;
 }
 
-void pn_cpu_int8_scales(const float *w, int64_t cout, int64_t per, const float *bn_scale, float src_scale,
+/* max |w[i]|: the largest of the values' bit patterns with the sign cleared, which orders finite values and
+ * infinities as their magnitudes do (an integer maximum, which the compiler vectorises); NaN, whose patterns lie above
+ * infinity's, comes out as NaN. */
+static float abs_max(const float *w, int64_t n) {
+    uint32_t top = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, &w[i], sizeof b);
+        b &= 0x7fffffffu;
+        top = b > top ? b : top;
+    }
+    float m;
+    memcpy(&m, &top, sizeof m);
+    return m;
+}
+
+bool pn_cpu_int8_scales(const float *w, int64_t cout, int64_t per, const float *bn_scale, float src_scale,
                         float *wei_scale, float *out_scale, float *bias) {
-#pragma omp parallel for schedule(static)
+    int64_t bad = 0;
+#pragma omp parallel for schedule(static) reduction(+ : bad)
     for (int64_t o = 0; o < cout; o++) {
-        float amax = 0;
-        const float *wo = w + o * per;
-        for (int64_t i = 0; i < per; i++) amax = fmaxf(amax, fabsf(wo[i]));
-        double s = bn_scale ? bn_scale[o] : 1.0;                        /* the folded weights are w * s */
+        float amax = abs_max(w + o * per, per);
+        double s = bn_scale ? bn_scale[o] : 1.0; /* the folded weights are w * s */
+        bad += !isfinite(amax) || !isfinite(s);
         double b = amax > 0 && s != 0 ? 127.0 / (amax * fabs(s)) : 1.0; /* q = round(w * s * b) */
         wei_scale[o] = (float)(s * b);
         out_scale[o] = (float)(1.0 / (src_scale * b));        /* y = out_scale * (sum q_x q_w + bias') */
         if (bias) bias[o] = (float)(bias[o] * src_scale * b); /* oneDNN 2.x adds the bias before the output scale */
     }
+    return bad == 0;
 }
 
 void pn_cpu_int8_output(float *y, const float *x, const float *addend, bool relu, int64_t n, int64_t c, int64_t hw,
