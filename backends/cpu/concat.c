@@ -1,6 +1,7 @@
 /* cpu concat/split: join two NCHW tensors along channels, and the inverse. When the parts and the whole
  * share a layout, each image's part is one contiguous run (plain, or blocked with channel counts that are
- * multiples of the block); otherwise elements are moved one by one between the layouts. */
+ * multiples of the block); otherwise elements are moved one by one between the layouts. Before an int8 convolution
+ * that alone reads it, the concat writes that convolution's 8-bit nhwc input instead (pn_cpu_quantized_out_set). */
 #include <string.h>
 
 #include "cpu.h"
@@ -41,7 +42,42 @@ static void move_channels(float *whole, int64_t wc, int64_t wb, int64_t c0, floa
             }
 }
 
+/* Part t (channel blocks of b) of an image's pixels [p0, p1) into y: nhwc, 8 bits per value, from channel c0. */
+CPU_SIMD_CLONES static void part_to_int8(uint8_t *y, int64_t cy, int64_t c0, const float *x, int64_t c, int64_t b,
+                                         int64_t hw, int64_t img, int64_t p0, int64_t p1,
+                                         const pn_cpu_quantized_out *q) {
+    float lo = q->is_signed ? -128.0f : 0.0f, hi = q->is_signed ? 127.0f : 255.0f;
+    for (int64_t cb = 0; cb < c / b; cb++) {
+        const float *src = x + ((img * (c / b) + cb) * hw) * b;
+        for (int64_t p = p0; p < p1; p++) {
+            uint8_t *to = y + (img * hw + p) * cy + c0 + cb * b;
+            for (int64_t l = 0; l < b; l++) to[l] = cpu_quantize(src[p * b + l], q->scale, lo, hi);
+        }
+    }
+}
+
+/* Both parts (in channel blocks) written as the reading int8 convolution's nhwc 8-bit input, a run of pixels at a
+ * time so that each output pixel's bytes are written together. */
+#define PIXELS 256
+static pn_status concat_to_int8(cpu_ctx *ctx, pn_node *node, const pn_cpu_quantized_out *q) {
+    PN_TRY(pn_cpu_quantized_out_check(node, q));
+    const pn_tensor *a = node->in[0], *b = node->in[1], *y = node->out[0];
+    int64_t n = y->shape[0], hw = y->shape[2] * y->shape[3], cy = y->shape[1], ca = a->shape[1];
+    int64_t ba = cpu_blk(ctx, a), bb = cpu_blk(ctx, b), runs = (hw + PIXELS - 1) / PIXELS;
+    uint8_t *out = (uint8_t *)cpu_ptr(y);
+    const float *xa = cpu_ptr(a), *xb = cpu_ptr(b);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t img = 0; img < n; img++)
+        for (int64_t r = 0; r < runs; r++) {
+            int64_t p0 = r * PIXELS, p1 = p0 + PIXELS < hw ? p0 + PIXELS : hw;
+            part_to_int8(out, cy, 0, xa, ca, ba, hw, img, p0, p1, q);
+            part_to_int8(out, cy, ca, xb, cy - ca, bb, hw, img, p0, p1, q);
+        }
+    return PN_OK;
+}
+
 pn_status pn_cpu_concat(cpu_ctx *ctx, pn_node *node) {
+    if (node->state) return concat_to_int8(ctx, node, node->state);
     const pn_tensor *a = node->in[0], *b = node->in[1], *y = node->out[0];
     int64_t n = y->shape[0], hw = y->shape[2] * y->shape[3], cy = y->shape[1], ca = a->shape[1], cb = cy - ca;
     int64_t by = cpu_blk(ctx, y);

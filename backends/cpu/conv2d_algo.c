@@ -34,7 +34,7 @@ pn_status pn_cpu_set_conv_algo(pn_backend *be, const char *algo) {
 
 bool pn_cpu_winograd_available(void) {
 #ifdef PN_HAVE_ONEDNN
-    return dnnl_get_effective_cpu_isa() >= dnnl_cpu_isa_avx512_core;
+    return cpu_isa_has(dnnl_cpu_isa_avx512_core);
 #else
     return false;
 #endif

@@ -68,8 +68,8 @@ typedef struct conv_state {
      * the layout both primitives use (nhwc), inside the output tensor's memory; q_from is set in that reader */
     dnnl_data_type_t q_out;
     float q_out_scale;
-    const pn_node *q_from, *q_to; /* the node the input comes quantized from (a convolution or an upsample), the
-                                     convolution the output goes to (q_out) */
+    const pn_node *q_from, *q_to; /* the node the input comes quantized from (a convolution, an upsample or a concat),
+                                     the convolution the output goes to (q_out) */
     /* int8 with a float32 output in channel blocks: pn_cpu_int8_output moves it there from the primitive's nhwc,
      * adding own_addend and applying the ReLU after it (own_relu) on the way, instead of a oneDNN reorder and a sum
      * post-op; no_own_out: the primitive's output is not nhwc float32, so oneDNN's reorder it is */
@@ -433,7 +433,9 @@ static bool is_nhwc(const dnnl_memory_desc_t *md, dnnl_data_type_t dt) {
 static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_state *s) {
     conv_mds m;
     PN_TRY(init_mds(ctx, node, d, &m));
-    s->int8 = node->op == PN_OP_CONV2D_FWD && d->groups == 1 && pn_cpu_int8_find(ctx, node->label, &s->q_lo, &s->q_hi);
+    /* an input below 0 needs s8, whose oneDNN kernels without VNNI change the weights on their own: float32 there */
+    s->int8 = node->op == PN_OP_CONV2D_FWD && d->groups == 1 &&
+              pn_cpu_int8_find(ctx, node->label, &s->q_lo, &s->q_hi) && (s->q_lo >= 0 || pn_cpu_int8_vnni());
     m.int8 = s->int8;
     s->cout1 = !s->int8 && pn_cpu_conv_cout1_applies(ctx, node, d);
     if (s->cout1) return PN_OK; /* no primitive: conv2d_cout1.c */
@@ -591,7 +593,7 @@ static bool link_agrees(const pn_node *prev, const conv_state *s) {
            dnnl_memory_desc_get_size(out) <= pn_tensor_bytes(prev->out[0]);
 }
 
-/* Whether the state's input is an 8-bit nhwc tensor of the input's shape, as a linked upsample writes it. */
+/* Whether the state's input is an 8-bit nhwc tensor of the input's shape, as a linked upsample or concat writes it. */
 static bool src_is_nhwc_int8(const pn_node *node, const conv_state *s) {
     const dnnl_memory_desc_t *in = arg_md(s, DNNL_ARG_SRC);
     return is_nhwc(in, s->q_lo < 0 ? dnnl_s8 : dnnl_u8) &&
@@ -600,16 +602,16 @@ static bool src_is_nhwc_int8(const pn_node *node, const conv_state *s) {
 
 /* Whether a state whose input comes quantized reads what the node before it writes. */
 static bool input_link_agrees(const pn_node *node, const conv_state *s) {
-    return s->q_from->op == PN_OP_UPSAMPLE2X_FWD ? src_is_nhwc_int8(node, s) : link_agrees(s->q_from, s);
+    return s->q_from->op != PN_OP_CONV2D_FWD ? src_is_nhwc_int8(node, s) : link_agrees(s->q_from, s);
 }
 
 /* Whether both ends of the int8 chain links of a state are still prepared as linked (a node prepared again on its
  * own would write or read float32). */
 static bool links_intact(const pn_node *node, const conv_state *s) {
-    bool from_upsample = s->q_from && s->q_from->op == PN_OP_UPSAMPLE2X_FWD;
-    const conv_state *from = s->q_from && !from_upsample ? s->q_from->state : NULL;
+    bool from_writer = s->q_from && s->q_from->op != PN_OP_CONV2D_FWD; /* an upsample or a concat */
+    const conv_state *from = s->q_from && !from_writer ? s->q_from->state : NULL;
     const conv_state *to = s->q_out ? s->q_to->state : NULL;
-    bool in_ok = !s->q_from || (from_upsample ? s->q_from->state != NULL : from && from->q_out && from->q_to == node);
+    bool in_ok = !s->q_from || (from_writer ? s->q_from->state != NULL : from && from->q_out && from->q_to == node);
     return in_ok && (!s->q_out || (to && to->q_from == node));
 }
 
@@ -648,19 +650,26 @@ static pn_status link_quantized(cpu_ctx *ctx, pn_node *prev, pn_node *node) {
     return build(ctx, node, &s->d, s);
 }
 
-/* An upsample right before int8 convolution `node`, whose output only node reads: the upsample writes node's 8-bit
- * nhwc input itself, so no float32 copy at twice the resolution is written and quantized again. */
-static pn_status link_upsample(cpu_ctx *ctx, pn_node *up, pn_node *node) {
+/* Whether `w`, the node prepared right before int8 convolution `node`, can write node's 8-bit nhwc input itself: an
+ * upsample or a concat of inputs in channel blocks, whose output only node reads. */
+static bool can_write_quantized(cpu_ctx *ctx, const pn_node *w, const pn_node *node) {
+    const conv_state *s = node->state;
+    if (!w || w->state || !s->int8 || s->q_from || w->out[0] != node->in[0] || !node->in_last_use[0]) return false;
+    if (w->op == PN_OP_UPSAMPLE2X_FWD) return cpu_blk(ctx, w->in[0]) > 1;
+    return w->op == PN_OP_CONCAT && cpu_blk(ctx, w->in[0]) > 1 && cpu_blk(ctx, w->in[1]) > 1;
+}
+
+/* An upsample or concat right before int8 convolution `node` writes node's input quantized (can_write_quantized), so
+ * no float32 copy is written and quantized again. */
+static pn_status link_writer(cpu_ctx *ctx, pn_node *w, pn_node *node) {
+    if (!can_write_quantized(ctx, w, node)) return PN_OK;
     conv_state *s = node->state;
-    if (!up || up->op != PN_OP_UPSAMPLE2X_FWD || up->state || !s->int8 || s->q_from || up->out[0] != node->in[0] ||
-        !node->in_last_use[0] || cpu_blk(ctx, up->in[0]) <= 1)
-        return PN_OK;
     bool is_signed;
     float scale = pn_cpu_int8_src_scale(s->q_lo, s->q_hi, &is_signed);
-    s->q_from = up;
+    s->q_from = w;
     conv_state_clear(s);
     pn_status st = build(ctx, node, &s->d, s);
-    if (st == PN_OK && src_is_nhwc_int8(node, s)) return pn_cpu_upsample2x_quantize(up, node, scale, is_signed);
+    if (st == PN_OK && src_is_nhwc_int8(node, s)) return pn_cpu_quantized_out_set(w, node, scale, is_signed);
     s->q_from = NULL;
     conv_state_clear(s);
     return build(ctx, node, &s->d, s);
@@ -683,7 +692,7 @@ pn_status pn_cpu_conv2d_dnnl_prepare(cpu_ctx *ctx, pn_node *node, const pn_conv_
     if (node->op != PN_OP_CONV2D_FWD) return PN_OK;
     ctx->chain = node;
     PN_TRY(link_quantized(ctx, prev, node));
-    return link_upsample(ctx, ctx->prev_prepared, node);
+    return link_writer(ctx, ctx->prev_prepared, node);
 }
 
 bool pn_cpu_conv_is_winograd(const pn_node *node) {

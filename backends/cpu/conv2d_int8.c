@@ -90,6 +90,16 @@ bool pn_cpu_int8_available(void) {
 #endif
 }
 
+bool pn_cpu_int8_vnni(void) {
+#ifdef PN_HAVE_ONEDNN
+    return cpu_isa_has(dnnl_cpu_isa_avx512_core_vnni);
+#else
+    return false;
+#endif
+}
+
+int pn_cpu_int8_weight_max(void) { return pn_cpu_int8_vnni() ? 127 : 63; }
+
 #ifndef PN_HAVE_ONEDNN
 bool pn_cpu_conv_takes_quantized(const pn_node *node) {
     (void)node;
@@ -245,13 +255,14 @@ static float abs_max(const float *w, int64_t n) {
 
 bool pn_cpu_int8_scales(const float *w, int64_t cout, int64_t per, const float *bn_scale, float src_scale,
                         float *wei_scale, float *out_scale, float *bias) {
+    double qmax = pn_cpu_int8_weight_max();
     int64_t bad = 0;
 #pragma omp parallel for schedule(static) reduction(+ : bad)
     for (int64_t o = 0; o < cout; o++) {
         float amax = abs_max(w + o * per, per);
         double s = bn_scale ? bn_scale[o] : 1.0; /* the folded weights are w * s */
         bad += !isfinite(amax) || !isfinite(s);
-        double b = amax > 0 && s != 0 ? 127.0 / (amax * fabs(s)) : 1.0; /* q = round(w * s * b) */
+        double b = amax > 0 && s != 0 ? qmax / (amax * fabs(s)) : 1.0; /* q = round(w * s * b) */
         wei_scale[o] = (float)(s * b);
         out_scale[o] = (float)(1.0 / (src_scale * b));        /* y = out_scale * (sum q_x q_w + bias') */
         if (bias) bias[o] = (float)(bias[o] * src_scale * b); /* oneDNN 2.x adds the bias before the output scale */
@@ -259,13 +270,12 @@ bool pn_cpu_int8_scales(const float *w, int64_t cout, int64_t per, const float *
     return bad == 0;
 }
 
-void pn_cpu_int8_output(float *y, const float *x, const float *addend, bool relu, int64_t n, int64_t c, int64_t hw,
-                        int64_t b) {
+/* pn_cpu_int8_output for pixels [p0, p1) of image img. */
+CPU_SIMD_CLONES static void output_pixels(float *y, const float *x, const float *addend, bool relu, int64_t c,
+                                          int64_t hw, int64_t b, int64_t img, int64_t p0, int64_t p1) {
     int64_t blocks = c / b;
-#pragma omp parallel for schedule(static)
-    for (int64_t np = 0; np < n * hw; np++) { /* one pixel: its c channels are one run of x */
-        int64_t img = np / hw, p = np % hw;
-        const float *from = x + np * c;
+    for (int64_t p = p0; p < p1; p++) { /* one pixel: its c channels are one run of x */
+        const float *from = x + (img * hw + p) * c;
         for (int64_t cb = 0; cb < blocks; cb++) {
             int64_t at = ((img * blocks + cb) * hw + p) * b;
             float *to = y + at;
@@ -276,4 +286,16 @@ void pn_cpu_int8_output(float *y, const float *x, const float *addend, bool relu
             }
         }
     }
+}
+
+#define OUTPUT_PIXELS 256
+void pn_cpu_int8_output(float *y, const float *x, const float *addend, bool relu, int64_t n, int64_t c, int64_t hw,
+                        int64_t b) {
+    int64_t runs = (hw + OUTPUT_PIXELS - 1) / OUTPUT_PIXELS;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t img = 0; img < n; img++)
+        for (int64_t r = 0; r < runs; r++) {
+            int64_t p0 = r * OUTPUT_PIXELS, p1 = p0 + OUTPUT_PIXELS < hw ? p0 + OUTPUT_PIXELS : hw;
+            output_pixels(y, x, addend, relu, c, hw, b, img, p0, p1);
+        }
 }

@@ -37,7 +37,7 @@ pn_status pn_cpu_dnnl_check(dnnl_status_t st, const char *what) {
 
 void pn_cpu_bf16_unavailable(char *why, size_t n) {
 #ifdef PN_HAVE_ONEDNN
-    if (dnnl_get_effective_cpu_isa() < dnnl_cpu_isa_avx512_core_bf16) {
+    if (!cpu_isa_has(dnnl_cpu_isa_avx512_core_bf16)) {
         snprintf(why, n,
                  "bf16 inference needs a CPU with AVX512_BF16 and this one lacks it (oneDNN ISA level 0x%x, "
                  "AVX512_BF16 is 0x%x); use --precision fp32",
@@ -211,7 +211,7 @@ static void cpu_release(pn_backend *be, pn_node *node) {
     if (ctx->prev_prepared == node) ctx->prev_prepared = NULL;
     if (ctx->ran_last == node) ctx->ran_last = NULL;
     if (is_conv(node->op)) pn_cpu_conv2d_release(ctx, node);
-    if (node->op == PN_OP_UPSAMPLE2X_FWD) pn_cpu_upsample2x_release(node);
+    if (node->op == PN_OP_UPSAMPLE2X_FWD || node->op == PN_OP_CONCAT) pn_cpu_quantized_out_release(node);
     if (pn_cpu_relu_join_op(node->op)) pn_cpu_relu_join_release(node);
 #ifdef PN_HAVE_ONEDNN
     if (is_fusable(node->op) && pn_cpu_fused_node(node)) pn_cpu_fused_release(node);
@@ -287,7 +287,7 @@ pn_status pn_cpu_backend_create(int threads, pn_backend **out) {
         cpu_destroy(be);
         return pn_error(PN_ERR_BACKEND, "cpu backend: oneDNN could not create a CPU engine and stream");
     }
-    ctx->blk = dnnl_get_effective_cpu_isa() >= dnnl_cpu_isa_avx512_core ? 16 : 8;
+    ctx->blk = cpu_isa_has(dnnl_cpu_isa_avx512_core) ? 16 : 8;
 #endif
     const char *layout = getenv("PN_CPU_LAYOUT"); /* "nchw": keep every tensor plain (for comparisons) */
     if (layout && strcmp(layout, "nchw") == 0) ctx->blk = 0;

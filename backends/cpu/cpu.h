@@ -2,6 +2,8 @@
 #ifndef PN_CPU_H
 #define PN_CPU_H
 
+#include <stdint.h>
+
 #include "core/backend.h"
 
 #ifdef PN_HAVE_ONEDNN
@@ -26,11 +28,17 @@ bool pn_cpu_conv_is_winograd(const pn_node *node);
 bool pn_cpu_conv_takes_quantized(const pn_node *node);
 /* Whether int8 convolution `conv` reads its input quantized from node `from` (an int8 chain link). */
 bool pn_cpu_conv_reads_quantized_from(const pn_node *conv, const pn_node *from);
-/* An upsample whose output only the int8 convolution `reader` reads (linked when that one is prepared): it then
- * writes its output as reader's 8-bit nhwc input (s8 if is_signed, else u8, times scale), not as float32; release
- * forgets that. */
-pn_status pn_cpu_upsample2x_quantize(pn_node *node, const pn_node *reader, float scale, bool is_signed);
-void pn_cpu_upsample2x_release(pn_node *node);
+/* An upsample or concat whose output only the int8 convolution `reader` reads (linked when that one is prepared): it
+ * then writes its output as reader's 8-bit nhwc input (s8 if is_signed, else u8, times scale), not as float32 in
+ * channel blocks (quantized_out.c); release forgets that; check fails when reader no longer reads it so. */
+typedef struct pn_cpu_quantized_out {
+    const pn_node *reader;
+    float scale;
+    bool is_signed;
+} pn_cpu_quantized_out;
+pn_status pn_cpu_quantized_out_set(pn_node *node, const pn_node *reader, float scale, bool is_signed);
+void pn_cpu_quantized_out_release(pn_node *node);
+pn_status pn_cpu_quantized_out_check(const pn_node *node, const pn_cpu_quantized_out *q);
 /* Whether this CPU and build have Winograd convolutions; if not, why (one sentence). */
 bool pn_cpu_winograd_available(void);
 const char *pn_cpu_winograd_why(void);
@@ -54,6 +62,12 @@ void pn_cpu_stats_get(pn_backend *be, pn_cpu_stats *out);
  * with one scale per output channel (after BatchNorm folding) and a float32 output; the others stay float32. Applies to
  * nodes prepared from now on. Calibration: while on, every forward convolution records the range of its input. */
 bool pn_cpu_int8_available(void);
+/* Whether oneDNN's int8 convolutions run on VNNI here (u8 x s8 products summed in 32 bits). Without it they add pairs
+ * of u8 x s8 products in 16 bits first (vpmaddubsw), which saturate beyond 2 x 255 x 63 = 32130: the weights are
+ * then quantized to 7 bits (the largest |int8 weight| is 63, not 127), and a convolution whose input goes below 0
+ * (s8, for which oneDNN rescales the weights in its own way) stays float32. */
+bool pn_cpu_int8_vnni(void);
+int pn_cpu_int8_weight_max(void);
 pn_status pn_cpu_int8_set(pn_backend *be, int n, const char *const *labels, const float *lo, const float *hi);
 pn_status pn_cpu_calibrate(pn_backend *be, bool on);
 /* The ranges recorded so far (pointers valid until the next forward or the backend closes); returns their count. */
@@ -147,10 +161,36 @@ static inline int64_t cpu_at(int64_t b, int64_t c_total, int64_t hw, int64_t n, 
     return ((n * (c_total / b) + c / b) * hw + i) * b + c % b;
 }
 
+/* On a loop's helper function: also compiled for AVX-512 and AVX2, the best the CPU has picked when the program loads
+ * (x86-64 with GCC or clang; elsewhere the plain build). Not on a function holding an OpenMP region, whose outlined
+ * body would stay plain. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define CPU_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CPU_SIMD_CLONES
+#endif
+
+/* rne(v * scale) saturated to [lo, hi] (NaN: lo) as a byte, as oneDNN's quantizing reorder does (s8: two's
+ * complement); adding and taking away 1.5 * 2^23 rounds a float below 2^22 to the nearest integer, ties to even, in a
+ * form the compiler vectorises. */
+static inline uint8_t cpu_quantize(float v, float scale, float lo, float hi) {
+    float t = v * scale;
+    t = t >= lo ? t : lo;
+    t = t <= hi ? t : hi;
+    return (uint8_t)(int)((t + 12582912.0f) - 12582912.0f);
+}
+
 /* Host float pointer of a node slot (NULL for an empty optional slot). */
 static inline float *cpu_ptr(const pn_tensor *t) { return t ? pn_tensor_host_f32(t) : NULL; }
 
 #ifdef PN_HAVE_ONEDNN
+/* Whether oneDNN runs with at least ISA `want` here. oneDNN's ISA values are sets of feature bits, not ordered as
+ * numbers (avx2_vnni, an AVX2 CPU's, is numerically above avx512_core), so the bits are compared. */
+static inline bool cpu_isa_has(dnnl_cpu_isa_t want) {
+    unsigned have = (unsigned)dnnl_get_effective_cpu_isa();
+    return (have & (unsigned)want) == (unsigned)want;
+}
+
 /* Turns a oneDNN status into a pn_status with a message naming `what`. */
 pn_status pn_cpu_dnnl_check(dnnl_status_t st, const char *what);
 #define DNNL_TRY(call)                                                                                                 \

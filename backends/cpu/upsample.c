@@ -1,50 +1,14 @@
 /* cpu upsample2x: nearest-neighbour doubling of H and W, and its adjoint (sum of each 2x2 block), on the
  * tensor's own layout: whole pixels of b channel lanes are copied at once. Before an int8 convolution that alone
- * reads it, the forward writes that convolution's 8-bit nhwc input instead (see pn_cpu_upsample2x_quantize). */
-#include <stdint.h>
-#include <stdlib.h>
+ * reads it, the forward writes that convolution's 8-bit nhwc input instead (see pn_cpu_quantized_out_set). */
 #include <string.h>
 
 #include "cpu.h"
 
-/* The state of an upsample that writes its reader's int8 input. */
-typedef struct upsample_quantized {
-    const pn_node *reader;
-    float scale;
-    bool is_signed;
-} upsample_quantized;
-
-pn_status pn_cpu_upsample2x_quantize(pn_node *node, const pn_node *reader, float scale, bool is_signed) {
-    pn_cpu_upsample2x_release(node);
-    upsample_quantized *q = malloc(sizeof *q);
-    if (!q) return pn_error(PN_ERR_NOMEM, "out of memory preparing an upsample");
-    *q = (upsample_quantized){reader, scale, is_signed};
-    node->state = q;
-    return PN_OK;
-}
-
-void pn_cpu_upsample2x_release(pn_node *node) {
-    free(node->state);
-    node->state = NULL;
-}
-
-/* rne(v * scale) saturated to [lo, hi] (NaN: lo), as oneDNN's quantizing reorder; adding and taking away 1.5 * 2^23
- * rounds a float below 2^22 to the nearest integer, ties to even, in a form the compiler vectorises. */
-static inline uint8_t quantize(float v, float scale, float lo, float hi) {
-    float t = v * scale;
-    t = t >= lo ? t : lo;
-    t = t <= hi ? t : hi;
-    return (uint8_t)(int)((t + 12582912.0f) - 12582912.0f); /* s8: two's complement */
-}
-
 /* x (channel blocks of b) doubled into y: nhwc, 8 bits per value. Each output row pair is one input row: the first
  * is written value by value, the second copied from it. */
-static pn_status upsample_to_int8(cpu_ctx *ctx, pn_node *node, const upsample_quantized *q) {
-    if (!pn_cpu_conv_reads_quantized_from(q->reader, node))
-        return pn_error(PN_ERR_BACKEND,
-                        "%s: the int8 convolution this upsample writes for was prepared again on its own; plan the "
-                        "graph again",
-                        node->label ? node->label : "upsample");
+static pn_status upsample_to_int8(cpu_ctx *ctx, pn_node *node, const pn_cpu_quantized_out *q) {
+    PN_TRY(pn_cpu_quantized_out_check(node, q));
     const pn_tensor *tx = node->in[0];
     int64_t b = cpu_blk(ctx, tx), n = tx->shape[0], c = tx->shape[1], h = tx->shape[2], w = tx->shape[3];
     const float *x = cpu_ptr(tx);
@@ -58,7 +22,7 @@ static pn_status upsample_to_int8(cpu_ctx *ctx, pn_node *node, const upsample_qu
                 const float *src = x + ((img * (c / b) + cb) * h + iy) * w * b;
                 for (int64_t ix = 0; ix < w; ix++) {
                     uint8_t *left = row + 2 * ix * c + cb * b, *right = left + c;
-                    for (int64_t l = 0; l < b; l++) left[l] = right[l] = quantize(src[ix * b + l], scale, lo, hi);
+                    for (int64_t l = 0; l < b; l++) left[l] = right[l] = cpu_quantize(src[ix * b + l], scale, lo, hi);
                 }
             }
             memcpy(row + 2 * w * c, row, (size_t)(2 * w * c));
