@@ -60,6 +60,8 @@ void pn_backend_stats_get(pn_backend *be, pn_backend_stats *out) {
 
 bool pn_backend_has_int8(pn_backend *be) { return is_cpu(be) && pn_cpu_int8_available(); }
 
+bool pn_backend_int8_full(pn_backend *be) { return pn_backend_has_int8(be) && pn_cpu_int8_vnni(); }
+
 pn_status pn_backend_int8_set(pn_backend *be, int n, const char *const *labels, const float *lo, const float *hi) {
     if (!is_cpu(be)) return pn_error(PN_ERR_UNSUPPORTED, "the %s backend has no int8 convolutions", be->name);
     return pn_cpu_int8_set(be, n, labels, lo, hi);

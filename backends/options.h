@@ -40,8 +40,11 @@ typedef struct pn_backend_stats {
 } pn_backend_stats;
 void pn_backend_stats_get(pn_backend *be, pn_backend_stats *out);
 
-/* int8 convolutions (the cpu backend built with oneDNN): whether `be` has them. */
+/* int8 convolutions (the cpu backend built with oneDNN): whether `be` has them, and whether they run at full
+ * precision here (AVX512_VNNI); without it the weights are 7-bit and convolutions with an input below 0 stay
+ * float32 (docs/ARCHITECTURE.md). */
 bool pn_backend_has_int8(pn_backend *be);
+bool pn_backend_int8_full(pn_backend *be);
 /* The forward convolutions named by `labels` (node labels, e.g. "encoder.layer1.0.conv1") run with an 8-bit input
  * quantized over [lo, hi], for nodes prepared from now on; n = 0 clears an earlier model's list. */
 pn_status pn_backend_int8_set(pn_backend *be, int n, const char *const *labels, const float *lo, const float *hi);

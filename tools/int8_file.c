@@ -67,6 +67,21 @@ static bool parse(const char *value, int8_table *t) {
     return t->n == n;
 }
 
+/* Says how many convolutions run in int8, and what this CPU changes of that. */
+static void log_applied(pn_backend *be, const char *weights, const int8_table *t) {
+    int below0 = 0;
+    for (int i = 0; i < t->n; i++) below0 += t->lo[i] < 0;
+    if (pn_backend_int8_full(be))
+        pn_log_info("%s: int8 model, %d convolutions in int8", weights, t->n);
+    else if (below0 == 0)
+        pn_log_info("%s: int8 model, %d convolutions in int8 with 7-bit weights: this CPU has no AVX512_VNNI", weights,
+                    t->n);
+    else
+        pn_log_info("%s: int8 model, %d convolutions in int8 with 7-bit weights and %d whose input goes below 0 (the "
+                    "stem) in float32: this CPU has no AVX512_VNNI",
+                    weights, t->n - below0, below0);
+}
+
 pn_status pn_int8_apply(pn_backend *be, const char *weights, bool *is_int8) {
     *is_int8 = false;
     if (pn_pth_sniff(weights)) /* a PyTorch checkpoint (loaded through the key map) is a float32 model */
@@ -91,7 +106,7 @@ pn_status pn_int8_apply(pn_backend *be, const char *weights, bool *is_int8) {
                           weights, be->name, strcmp(be->name, "cpu") == 0 ? " of this build (no oneDNN)" : "");
         else
             st = pn_backend_int8_set(be, t.n, (const char *const *)t.labels, t.lo, t.hi);
-        if (st == PN_OK) pn_log_info("%s: int8 model, %d convolutions in int8", weights, t.n);
+        if (st == PN_OK) log_applied(be, weights, &t);
         table_free(&t);
     }
     if (f) pn_st_close(f);
