@@ -48,11 +48,11 @@ static pn_status bench_once(pn_unet *m, bool train, int64_t step) {
     return pn_backend_synchronize(pn_unet_backend(m));
 }
 
-static pn_status setup_model(const bench_args *a, bool train, pn_backend **be, pn_unet **m) {
+static pn_status setup_model(const bench_args *a, bool train, pn_backend **be, pn_unet **m, bool *int8) {
     PN_TRY(pn_tool_setup_backend(&a->compute, be));
+    *int8 = false;
     if (a->weights) {
-        bool int8;
-        PN_TRY(pn_int8_apply(*be, a->weights, &int8));
+        PN_TRY(pn_int8_apply(*be, a->weights, int8));
         PN_TRY(pn_tool_load_model(&a->arch, a->weights, *be, m));
     } else { /* real weights: all-zero ones run measurably faster than trained or initialised ones */
         pn_arch arch;
@@ -78,7 +78,8 @@ static pn_status run_bench(const bench_args *a, bool train) {
     pn_backend *be = NULL;
     pn_unet *m = NULL;
     double *times = calloc((size_t)a->runs, sizeof *times);
-    pn_status st = times ? setup_model(a, train, &be, &m) : pn_error(PN_ERR_NOMEM, "out of memory");
+    bool int8 = false;
+    pn_status st = times ? setup_model(a, train, &be, &m, &int8) : pn_error(PN_ERR_NOMEM, "out of memory");
     for (int i = 0; st == PN_OK && i < a->warmup; i++) st = bench_once(m, train, i + 1);
     for (int i = 0; st == PN_OK && i < a->runs; i++) {
         double t0 = pn_now();
@@ -92,7 +93,7 @@ static pn_status run_bench(const bench_args *a, bool train) {
                "runs=%d warmup=%d\n",
                train ? "train" : "infer", be->name, pn_unet_card(m)->encoder, pn_unet_card(m)->decoder,
                pn_unet_card(m)->attention[0] ? "+" : "", pn_unet_card(m)->attention, a->batch, a->size,
-               a->compute.threads, a->compute.precision, a->compute.conv_algo, a->runs, a->warmup);
+               a->compute.threads, int8 ? "int8" : a->compute.precision, a->compute.conv_algo, a->runs, a->warmup);
         if (a->weights)
             printf("weights %s\n", a->weights);
         else
