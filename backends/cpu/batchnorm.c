@@ -29,7 +29,7 @@ static int64_t block_at(bn_dims d, int64_t n, int64_t cb) { return (n * (d.c / d
 
 /* Per-lane sums of d = x - shift[lane] and of d^2 over one (block, image) run, in one pass: float over CHUNK pixels,
  * double across chunks. With the shift a value of the same channel, E[d^2] - E[d]^2 has no cancellation to speak of. */
-static void run_sums(const float *p, bn_dims d, const float *shift, double *sum, double *sq) {
+CPU_SIMD_CLONES static void run_sums(const float *p, bn_dims d, const float *shift, double *sum, double *sq) {
     for (int64_t l = 0; l < d.b; l++) sum[l] = sq[l] = 0;
     for (int64_t i0 = 0; i0 < d.hw; i0 += CHUNK) {
         int64_t i1 = i0 + CHUNK < d.hw ? i0 + CHUNK : d.hw;
@@ -45,7 +45,8 @@ static void run_sums(const float *p, bn_dims d, const float *shift, double *sum,
 }
 
 /* y = x * scale[lane] + shift[lane] over one run, in float, then max(y, 0) when relu (NaN stays NaN, as relu_fwd). */
-static void run_affine(float *yp, const float *xp, bn_dims d, const float *scale, const float *shift, bool relu) {
+CPU_SIMD_CLONES static void run_affine(float *yp, const float *xp, bn_dims d, const float *scale, const float *shift,
+                                       bool relu) {
     if (relu) {
         for (int64_t i = 0; i < d.hw; i++)
             for (int64_t l = 0; l < d.b; l++) {
@@ -161,8 +162,8 @@ pn_status pn_cpu_batchnorm_infer_fwd(cpu_ctx *ctx, pn_node *node) {
 /* First pass of the backward over one run: per-lane sums of dy and of dy * (x - mean) (float over CHUNK pixels, double
  * across; times invstd makes the sum of dy * xhat); with a joined ReLU backward, dy is first made from the ReLU's
  * gradient g and output r (dy = r > 0 ? g : 0, written: it is the ReLU node's output). */
-static void run_bwd_sums(float *dyp, const float *gp, const float *rp, const float *xp, bn_dims d, const float *mean,
-                         double *sum_dy, double *sum_dy_xc) {
+CPU_SIMD_CLONES static void run_bwd_sums(float *dyp, const float *gp, const float *rp, const float *xp, bn_dims d,
+                                         const float *mean, double *sum_dy, double *sum_dy_xc) {
     for (int64_t l = 0; l < d.b; l++) sum_dy[l] = sum_dy_xc[l] = 0;
     for (int64_t i0 = 0; i0 < d.hw; i0 += CHUNK) {
         int64_t i1 = i0 + CHUNK < d.hw ? i0 + CHUNK : d.hw;
@@ -179,8 +180,19 @@ static void run_bwd_sums(float *dyp, const float *gp, const float *rp, const flo
     }
 }
 
-/* dx = gamma * invstd / M * (M * dy - sum(dy) - xhat * sum(dy * xhat)), M = N*H*W; the same expression order
- * as ref, so Inf and NaN propagate the same way. */
+/* dx = gamma * invstd / M * (M * dy - sum(dy) - xhat * sum(dy * xhat)), M = N*H*W, over one run of d.hw pixels of
+ * one channel block (k = gamma * invstd / M); the same expression order as ref, so Inf and NaN propagate the same way.
+ * Vector clones compute each element with the same operations, so every CPU gets the same bits. */
+CPU_SIMD_CLONES static void run_bwd_dx(float *dxp, const float *dyp, const float *xp, bn_dims d, double count,
+                                       const double *m, const double *is, const double *kk, const double *sd,
+                                       const double *sdx) {
+    for (int64_t i = 0; i < d.hw * d.b; i += d.b)
+        for (int64_t l = 0; l < d.b; l++) {
+            double xhat = (xp[i + l] - m[l]) * is[l];
+            dxp[i + l] = (float)(kk[l] * (count * dyp[i + l] - sd[l] - xhat * sdx[l]));
+        }
+}
+
 pn_status pn_cpu_batchnorm_bwd(cpu_ctx *ctx, pn_node *node) {
     PN_TRY(pn_cpu_relu_join_check_bwd(ctx, node));
     bn_dims d = bn_dims_of(ctx, node->in[1]);
@@ -212,16 +224,8 @@ pn_status pn_cpu_batchnorm_bwd(cpu_ctx *ctx, pn_node *node) {
     for (int64_t c = 0; c < d.c; c++) sum_dy_xhat[c] *= invstd[c];
 #pragma omp parallel for schedule(static)
     for (int64_t t = 0; t < tasks; t++) {
-        int64_t cb = t / d.n, at = block_at(d, t % d.n, cb);
-        const float *dyp = dy + at, *xp = x + at;
-        float *dxp = dx + at;
-        const double *m = mean + cb * d.b, *is = invstd + cb * d.b, *kk = k + cb * d.b;
-        const double *sd = sum_dy + cb * d.b, *sdx = sum_dy_xhat + cb * d.b;
-        for (int64_t i = 0; i < d.hw * d.b; i += d.b)
-            for (int64_t l = 0; l < d.b; l++) {
-                double xhat = (xp[i + l] - m[l]) * is[l];
-                dxp[i + l] = (float)(kk[l] * (count * dyp[i + l] - sd[l] - xhat * sdx[l]));
-            }
+        int64_t cb = t / d.n, at = block_at(d, t % d.n, cb), o = cb * d.b;
+        run_bwd_dx(dx + at, dy + at, x + at, d, count, mean + o, invstd + o, k + o, sum_dy + o, sum_dy_xhat + o);
     }
     for (int64_t c = 0; c < d.c; c++) {
         dgamma[c] += (float)sum_dy_xhat[c];
