@@ -88,6 +88,9 @@ pn_status pn_cpu_maxpool_bwd(cpu_ctx *ctx, pn_node *node) {
     const float *x = cpu_ptr(tx), *dy = cpu_ptr(tdy);
     float *dx = cpu_ptr(tdx);
     plane pl = {h, w, b};
+    if (h * w > INT32_MAX)
+        return pn_error(PN_ERR_ARG, "maxpool backward: a %lld x %lld plane has more pixels than it indexes (2^31)",
+                        (long long)h, (long long)w);
 #pragma omp parallel for schedule(static)
     for (int64_t k = 0; k < blocks; k++)
         block_bwd(dx + k * h * w * b, x + k * h * w * b, dy + k * oh * ow * b, pl, oh, ow, p);
