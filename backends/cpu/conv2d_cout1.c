@@ -122,27 +122,30 @@ __attribute__((target("avx2,fma"))) static int64_t cout1_pixels8(const pn_conv_d
 }
 #endif
 
-/* One output row: the vector pixels where they apply, the rest one at a time. */
+/* Pixels [x0, x1) one at a time, with the block as a constant. */
+static void cout1_scalar(const pn_conv_dims *d, int64_t B, float *yr, const float *xn, const float *w, float bias,
+                         int64_t oy, int64_t x0, int64_t x1) {
+    if (B == 16)
+        cout1_pixels(d, 16, yr, xn, w, bias, oy, x0, x1);
+    else
+        cout1_pixels(d, 8, yr, xn, w, bias, oy, x0, x1);
+}
+
+/* One output row: pixels [lo, done) a vector at a time where they apply, the rest one at a time. */
 static void cout1_row(const pn_conv_dims *d, int64_t B, bool simd, float *yr, const float *xn, const float *w,
                       float bias, int64_t oy) {
-    int64_t x0 = 0;
+    int64_t lo = 0, done = 0;
 #ifdef COUT1_SIMD
-    if (simd) { /* stride 1: pixel ox reads ox - pad .. ox - pad + k - 1 */
-        int64_t lo = d->pad, hi = d->w - d->k + d->pad + 1;
-        if (hi > d->ow) hi = d->ow;
-        if (lo < hi) {
-            cout1_pixels(d, B, yr, xn, w, bias, oy, 0, lo);
-            x0 = B == 16 ? cout1_pixels16(d, yr, xn, w, bias, oy, lo, hi)
-                         : cout1_pixels8(d, yr, xn, w, bias, oy, lo, hi);
-        }
+    int64_t hi = d->w - d->k + d->pad + 1 < d->ow ? d->w - d->k + d->pad + 1 : d->ow;
+    if (simd && d->pad < hi) { /* stride 1: pixel ox reads ox - pad .. ox - pad + k - 1 */
+        lo = d->pad;
+        done = B == 16 ? cout1_pixels16(d, yr, xn, w, bias, oy, lo, hi) : cout1_pixels8(d, yr, xn, w, bias, oy, lo, hi);
     }
 #else
     (void)simd;
 #endif
-    if (B == 16)
-        cout1_pixels(d, 16, yr, xn, w, bias, oy, x0, d->ow);
-    else
-        cout1_pixels(d, 8, yr, xn, w, bias, oy, x0, d->ow);
+    cout1_scalar(d, B, yr, xn, w, bias, oy, 0, lo);
+    cout1_scalar(d, B, yr, xn, w, bias, oy, done, d->ow);
 }
 
 void pn_cpu_conv_cout1_fwd(const cpu_ctx *ctx, const pn_conv_dims *d, float *y, const float *x, const float *w,
