@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/cpu/conv2d.h"
 #include "backends/cpu/cpu.h"
 #include "backends/register.h"
 #include "core/rng.h"
@@ -21,10 +22,15 @@
 /* int8 against float32 on the whole model: the largest |logit difference| over the root mean square of the float32
  * logits, and the same with the mean |difference|. On this untrained model (its inputs grow to ~900 by the decoder,
  * float32 logit rms 78) 46 int8 convolutions (all but the head) measured max 0.23 and mean 0.032 of rms (AMD EPYC
- * Zen 4, oneDNN 2.6 brgconv:avx512_core_vnni); the bounds leave about 2x room. The per-convolution arithmetic is
+ * Zen 4, oneDNN 2.6 brgconv:avx512_core_vnni), 0.28 and 0.047 with 25 of them in the int8 Winograd (conv-algo auto);
+ * the bounds leave about 2x and 1.3x room. The per-convolution arithmetic is
  * checked exactly above; quality on a trained model (Kaggle score, dice) is measured in bench/README.md. */
 #define INT8_MAX_REL 0.5
 #define INT8_MEAN_REL 0.06
+/* The int8 Winograd (backends/cpu/conv2d_wino8.c, --conv-algo auto) against the direct int8 arithmetic in double: its
+ * input transformed per tile and requantized to 8 bits adds error the direct convolution does not have; measured max
+ * 0.06-0.11 of the output rms on these convolutions (tests/test_wino8.c checks the kernel itself more tightly). */
+#define WINO8_MAX_REL 0.2
 
 static void fill_input(float *x, int64_t n, uint32_t stream) {
     pn_rng r = pn_rng_make(7, PN_RNG_TEST, stream, 0);
@@ -262,9 +268,10 @@ static void check_signed_input(pn_backend *be) {
 }
 
 /* An int8 conv + BN + residual add + ReLU (a ResNet block's second convolution) against qconv_ref: the add and the
- * ReLU after it happen while the output moves from the primitive's nhwc into the tensor's channel blocks. */
-static void check_residual(pn_backend *be) {
-    enum { C = 32, K = 48, H = 12 };
+ * ReLU after it happen while the output moves from the primitive's nhwc into the tensor's channel blocks, or, with K
+ * one channel block (16 on AVX-512), in place in the tensor, which the primitive wrote itself. */
+static void check_residual(pn_backend *be, int K) {
+    enum { C = 32, H = 12 };
     tens x, y, r;
     qconv c;
     tens_make(be, &x, pn_tensor_nchw(1, C, H, H), 51, 0.0f, 2.0f);
@@ -281,13 +288,73 @@ static void check_residual(pn_backend *be) {
     n[2].op = PN_OP_ADD, n[2].out[0] = &y.t, n[2].in[0] = &y.t, n[2].in[1] = &r.t;
     for (int i = 0; i < 4; i++) CHECK(pn_node_prepare(be, &n[i]) == PN_OK);
     for (int i = 0; i < 4; i++) CHECK(pn_node_compute(be, &n[i]) == PN_OK);
-    float *got = malloc(K * H * H * sizeof *got);
-    double *xd = to_double(x.v, C * H * H), *want = malloc(K * H * H * sizeof *want);
+    float *got = malloc((size_t)(K * H * H) * sizeof *got);
+    double *xd = to_double(x.v, C * H * H), *want = malloc((size_t)(K * H * H) * sizeof *want);
     CHECK(pn_tensor_get(&y.t, got) == PN_OK);
     qconv_ref(&c, xd, H, lo, hi, r.v, want);
-    double rel = rel_error("one int8 conv + BN + residual add + ReLU", got, want, K * H * H);
-    CHECK_MSG(rel <= 1e-3, "int8 conv + add: max |diff| %.3g x rms > 1e-3", rel);
+    char what[96];
+    snprintf(what, sizeof what, "one int8 conv (%d outputs) + BN + residual add + ReLU", K);
+    double rel = rel_error(what, got, want, K * H * H);
+    CHECK_MSG(rel <= 1e-3, "%s: max |diff| %.3g x rms > 1e-3", what, rel);
     release_nodes(be, n, 4);
+    qconv_free(&c);
+    tens *all[] = {&x, &y, &r};
+    for (int i = 0; i < 3; i++) tens_free(all[i]);
+    free(got);
+    free(xd);
+    free(want);
+}
+
+/* Whether int8 convolutions may run the int8 Winograd here: the CPU has AVX-512 VNNI, and oneDNN runs with it (not
+ * capped by ONEDNN_MAX_CPU_ISA). */
+static bool wino8_runs(void) { return pn_cpu_wino8_supported() && pn_cpu_int8_vnni(); }
+
+/* A convolution the int8 Winograd takes (128 -> 64 channels, an odd side: tiles across the edge) with BN and ReLU, or
+ * with BN, a residual add and ReLU: with --conv-algo auto it runs there on a CPU with AVX-512 VNNI, else oneDNN's
+ * direct one; with direct, never. Each output against qconv_ref. */
+static void check_wino8(pn_backend *be, bool residual) {
+    enum { C = 128, K = 64, H = 9 };
+    tens x, y, r;
+    qconv c;
+    tens_make(be, &x, pn_tensor_nchw(1, C, H, H), 91, 0.0f, 2.0f);
+    tens_make(be, &y, pn_tensor_nchw(1, K, H, H), 92, 0.0f, 0.0f);
+    tens_make(be, &r, pn_tensor_nchw(1, K, H, H), 93, -1.0f, 1.0f);
+    qconv_make(be, &c, C, K, 94);
+    const char *label = "probe.wino8";
+    float lo = 0, hi = 1.5f;
+    CHECK(pn_cpu_int8_set(be, 1, &label, &lo, &hi) == PN_OK);
+    pn_node n[4];
+    qconv_nodes(&c, n, label, &x, &y);
+    int count = 3;
+    if (residual) {
+        n[3] = n[2]; /* relu after the add */
+        memset(&n[2], 0, sizeof n[2]);
+        n[2].op = PN_OP_ADD, n[2].out[0] = &y.t, n[2].in[0] = &y.t, n[2].in[1] = &r.t;
+        count = 4;
+    }
+    float *got = malloc(K * H * H * sizeof *got);
+    double *xd = to_double(x.v, C * H * H), *want = malloc(K * H * H * sizeof *want);
+    qconv_ref(&c, xd, H, lo, hi, residual ? r.v : NULL, want);
+    const char *algos[] = {"auto", "direct"};
+    for (int a = 0; a < 2; a++) {
+        CHECK(pn_cpu_set_conv_algo(be, algos[a]) == PN_OK);
+        for (int i = 0; i < count; i++) CHECK(pn_node_prepare(be, &n[i]) == PN_OK);
+        bool wino = a == 0 && wino8_runs();
+        CHECK_MSG(pn_cpu_conv_is_int8_winograd(&n[0]) == wino, "conv-algo %s: int8 Winograd %s", algos[a],
+                  wino ? "not taken" : "taken");
+        for (int i = 0; i < count; i++) CHECK(pn_node_compute(be, &n[i]) == PN_OK);
+        CHECK(pn_tensor_get(&y.t, got) == PN_OK);
+        char what[96];
+        snprintf(what, sizeof what, "128 -> 64 int8 conv + BN%s + ReLU, %s", residual ? " + residual add" : "",
+                 wino ? "int8 Winograd" : "direct");
+        double rel = rel_error(what, got, want, K * H * H), bound = wino ? WINO8_MAX_REL : 1e-3;
+        CHECK_MSG(rel <= bound, "%s: max |diff| %.3g x rms > %g", what, rel, bound);
+        if (a == 0 && !wino)
+            SKIP("int8 Winograd nodes: no AVX-512 VNNI here, or oneDNN capped below it (checked: auto runs the direct "
+                 "int8 convolution)");
+        for (int i = count - 1; i >= 0; i--) pn_node_release(be, &n[i]);
+    }
+    release_nodes(be, n, count);
     qconv_free(&c);
     tens *all[] = {&x, &y, &r};
     for (int i = 0; i < 3; i++) tens_free(all[i]);
@@ -360,9 +427,12 @@ static void check_writer_link(pn_backend *be, pn_op op, bool last_use) {
 
 /* Two int8 convs in a row, the first one's output read by the second only: with pn_node.in_last_use the first
  * writes its output quantized for the second (an int8 chain), without it float32 as always; both against the
- * same arithmetic in double. */
-static void check_chain(pn_backend *be, bool last_use) {
-    enum { C = 48, K1 = 32, K2 = 40, H = 16 };
+ * same arithmetic in double. wide: 128 -> 128 -> 64 channels on an odd side with --conv-algo auto, both the int8
+ * Winograd where the CPU has it (the first writing the second's u8 input). */
+static void check_chain(pn_backend *be, bool last_use, bool wide) {
+    const int C = wide ? 128 : 48, K1 = wide ? 128 : 32, K2 = wide ? 64 : 40, H = wide ? 9 : 16;
+    bool wino = wide && wino8_runs();
+    CHECK(pn_cpu_set_conv_algo(be, wide ? "auto" : "direct") == PN_OK);
     tens x, y1, y2;
     qconv c1, c2;
     tens_make(be, &x, pn_tensor_nchw(1, C, H, H), 21, 0.0f, 2.0f);
@@ -370,8 +440,8 @@ static void check_chain(pn_backend *be, bool last_use) {
     tens_make(be, &y2, pn_tensor_nchw(1, K2, H, H), 23, 0.0f, 0.0f);
     qconv_make(be, &c1, C, K1, 30);
     qconv_make(be, &c2, K1, K2, 40);
-    double *xd = to_double(x.v, C * H * H), *mid = malloc(K1 * H * H * sizeof *mid),
-           *want = malloc(K2 * H * H * sizeof *want);
+    double *xd = to_double(x.v, C * H * H), *mid = malloc((size_t)(K1 * H * H) * sizeof *mid),
+           *want = malloc((size_t)(K2 * H * H) * sizeof *want);
     const double hi1 = 1.5;
     qconv_ref(&c1, xd, H, 0.0, hi1, NULL, mid);
     double top = 0;
@@ -386,12 +456,16 @@ static void check_chain(pn_backend *be, bool last_use) {
     n[3].in_last_use[0] = last_use;
     for (int i = 0; i < 6; i++) CHECK(pn_node_prepare(be, &n[i]) == PN_OK);
     CHECK_MSG(pn_cpu_conv_takes_quantized(&n[3]) == last_use, "int8 chain %s", last_use ? "not made" : "made");
-    float *got = malloc(K2 * H * H * sizeof *got);
+    CHECK_MSG(pn_cpu_conv_is_int8_winograd(&n[0]) == wino && pn_cpu_conv_is_int8_winograd(&n[3]) == wino,
+              "int8 Winograd %s", wino ? "not taken" : "taken");
+    float *got = malloc((size_t)(K2 * H * H) * sizeof *got);
     for (int i = 0; i < 6; i++) CHECK(pn_node_compute(be, &n[i]) == PN_OK);
     CHECK(pn_tensor_get(&y2.t, got) == PN_OK);
-    double rel =
-        rel_error(last_use ? "two int8 convs, chained" : "two int8 convs, float32 between", got, want, K2 * H * H);
-    CHECK_MSG(rel <= 1e-3, "two int8 convs: max |diff| %.3g x rms > 1e-3", rel);
+    char what[96];
+    snprintf(what, sizeof what, "two int8 convs, %s%s", last_use ? "chained" : "float32 between",
+             wino ? ", int8 Winograd" : "");
+    double rel = rel_error(what, got, want, K2 * H * H), bound = wino ? WINO8_MAX_REL : 1e-3;
+    CHECK_MSG(rel <= bound, "%s: max |diff| %.3g x rms > %g", what, rel, bound);
     if (last_use) check_broken_link(be, &n[0], &n[3], "int8 chain");
     release_nodes(be, n, 6);
     qconv_free(&c1);
@@ -412,6 +486,25 @@ static float *forward(pn_unet *m, const float *x) {
     return y;
 }
 
+/* int8 logits y8 against float32 ones y32 of the whole model: within INT8_MAX_REL and INT8_MEAN_REL of their rms. */
+static void check_logits(const float *y8, const float *y32, int q, int n, const char *algo) {
+    double sq = 0, worst = 0, sum = 0;
+    for (int64_t i = 0; i < SIZE * SIZE; i++) {
+        double d = fabs((double)y8[i] - y32[i]);
+        sq += (double)y32[i] * y32[i];
+        worst = fmax(worst, d);
+        sum += d;
+    }
+    double rms = sqrt(sq / (SIZE * SIZE)), max_rel = worst / rms, mean_rel = sum / (SIZE * SIZE) / rms;
+    printf("  int8 (%d of %d convolutions, %s) vs float32 logits at %dx%d: max |diff| %.4f, mean %.5f, float32 rms "
+           "%.4f -> %.4f and %.5f of rms (bounds %.3f, %.3f)\n",
+           q, n, algo, SIZE, SIZE, worst, sum / (SIZE * SIZE), rms, max_rel, mean_rel, INT8_MAX_REL, INT8_MEAN_REL);
+    CHECK_MSG(max_rel <= INT8_MAX_REL, "int8 logits (%s): max |diff| / rms %.4f > %.4f", algo, max_rel, INT8_MAX_REL);
+    CHECK_MSG(mean_rel <= INT8_MEAN_REL, "int8 logits (%s): mean |diff| / rms %.5f > %.5f", algo, mean_rel,
+              INT8_MEAN_REL);
+    CHECK_MSG(worst > 0, "int8 logits equal float32 ones exactly: the int8 path did not run");
+}
+
 int main(void) {
     pn_register_builtin_backends();
     pn_backend *be = NULL;
@@ -423,9 +516,15 @@ int main(void) {
     }
     check_one_conv(be);
     check_signed_input(be);
-    check_residual(be);
-    check_chain(be, false);
-    check_chain(be, true);
+    check_residual(be, 48);
+    check_residual(be, 16);
+    check_chain(be, false, false);
+    check_chain(be, true, false);
+    check_wino8(be, false);
+    check_wino8(be, true);
+    check_chain(be, false, true);
+    check_chain(be, true, true);
+    CHECK(pn_cpu_set_conv_algo(be, "direct") == PN_OK);
     check_writer_link(be, PN_OP_UPSAMPLE2X_FWD, false);
     check_writer_link(be, PN_OP_UPSAMPLE2X_FWD, true);
     check_writer_link(be, PN_OP_CONCAT, false);
@@ -473,20 +572,14 @@ int main(void) {
     CHECK_MSG(st == PN_OK, "planning the int8 model: %s", pn_last_error());
     if (st != PN_OK) return check_report("test_int8");
     float *y8 = forward(m, x);
-    double sq = 0, worst = 0, sum = 0;
-    for (int64_t i = 0; i < SIZE * SIZE; i++) {
-        double d = fabs((double)y8[i] - y32[i]);
-        sq += (double)y32[i] * y32[i];
-        worst = fmax(worst, d);
-        sum += d;
-    }
-    double rms = sqrt(sq / (SIZE * SIZE)), max_rel = worst / rms, mean_rel = sum / (SIZE * SIZE) / rms;
-    printf("  int8 (%d of %d convolutions) vs float32 logits at %dx%d: max |diff| %.4f, mean %.5f, float32 rms %.4f "
-           "-> %.4f and %.5f of rms (bounds %.3f, %.3f)\n",
-           q, n, SIZE, SIZE, worst, sum / (SIZE * SIZE), rms, max_rel, mean_rel, INT8_MAX_REL, INT8_MEAN_REL);
-    CHECK_MSG(max_rel <= INT8_MAX_REL, "int8 logits: max |diff| / rms %.4f > %.4f", max_rel, INT8_MAX_REL);
-    CHECK_MSG(mean_rel <= INT8_MEAN_REL, "int8 logits: mean |diff| / rms %.5f > %.5f", mean_rel, INT8_MEAN_REL);
-    CHECK_MSG(worst > 0, "int8 logits equal float32 ones exactly: the int8 path did not run");
+    check_logits(y8, y32, q, n, "direct");
+    free(y8);
+    CHECK(pn_cpu_set_conv_algo(be, "auto") == PN_OK); /* the int8 Winograd where it pays, on a CPU with VNNI */
+    st = pn_unet_plan(m, 1, SIZE, SIZE, PN_UNET_EVAL);
+    CHECK_MSG(st == PN_OK, "planning the int8 model with conv-algo auto: %s", pn_last_error());
+    if (st != PN_OK) return check_report("test_int8");
+    y8 = forward(m, x);
+    check_logits(y8, y32, q, n, wino8_runs() ? "auto, int8 Winograd" : "auto, no VNNI: direct");
 
     /* a bad range is refused */
     const char *bad_label = "encoder.layer1.0.conv1";

@@ -30,7 +30,8 @@ typedef struct pn_compute_opts {
     {"deterministic", PN_OPT_FLAG, &(c)->deterministic, NULL, "deterministic algorithms only (cuda)", false},          \
     {"conv-algo", PN_OPT_STR, &(c)->conv_algo, "direct|winograd|auto",                                                 \
      "3x3 convolutions on the cpu backend: direct, winograd, or auto (the faster per layer shape, measured once "      \
-     "and remembered); default " conv_algo_default, false}
+     "and remembered; an int8 model's winograd/auto: our int8 Winograd where it pays, with AVX-512 VNNI); "           \
+     "default " conv_algo_default, false}
 /* clang-format on */
 
 /* Opens the backend named by --backend (default "auto") with --threads (0 = all cores) and logs it. */

@@ -40,7 +40,8 @@ bool pn_cpu_int8_scales(const float *w, int64_t cout, int64_t per, const float *
                         float *wei_scale, float *out_scale, float *bias);
 
 /* An int8 convolution's float32 output (conv2d_int8.c): y (n x c x hw, channel blocks of b) = x (nhwc), plus
- * `addend` (y's layout; NULL: none), then max(., 0) if relu (NaN stays NaN). */
+ * `addend` (y's layout; NULL: none), then max(., 0) if relu (NaN stays NaN). With c == b both layouts are one and y may
+ * be x. */
 void pn_cpu_int8_output(float *y, const float *x, const float *addend, bool relu, int64_t n, int64_t c, int64_t hw,
                         int64_t b);
 
@@ -49,6 +50,23 @@ void pn_cpu_int8_output(float *y, const float *x, const float *addend, bool relu
 bool pn_cpu_conv_cout1_applies(const cpu_ctx *ctx, const pn_node *node, const pn_conv_dims *d);
 void pn_cpu_conv_cout1_fwd(const cpu_ctx *ctx, const pn_conv_dims *d, float *y, const float *x, const float *w,
                            const float *b);
+
+/* int8 Winograd F(2x2, 3x3) (conv2d_wino8.c), for 3x3 stride-1 pad-1 convolutions with a u8 nhwc input on CPUs with
+ * AVX-512 VNNI: whether it applies to these sizes here; the transformed weights from float weights (cout x cin x 3 x 3
+ * in input channel blocks of wblk, as cpu_at lays them out; times bn_scale per output channel, NULL: 1), a float bias
+ * (NULL: 0) and the input's scale (u8 = x * src_scale); the scratch a run on `threads` threads needs; a run: y (nhwc,
+ * cout channels) = the convolution of x (n x h x w x cin, u8), ReLU if relu, as float32 or as 8 bits of y * out_mul
+ * (nearest, saturated). */
+typedef struct pn_wino8 pn_wino8;
+enum { PN_WINO8_F32, PN_WINO8_U8, PN_WINO8_S8 };
+bool pn_cpu_wino8_supported(void);
+bool pn_cpu_wino8_applies(const pn_conv_dims *d);
+pn_status pn_cpu_wino8_make(pn_wino8 **out, const float *weights, int64_t wblk, int64_t cout, int64_t cin,
+                            const float *bn_scale, const float *bias, float src_scale);
+void pn_cpu_wino8_free(pn_wino8 *w);
+size_t pn_cpu_wino8_scratch_bytes(int64_t cin, int64_t n, int64_t h, int64_t wd, int threads);
+void pn_cpu_wino8_run(const pn_wino8 *w, const uint8_t *x, int64_t n, int64_t h, int64_t wd, void *y, int out_type,
+                      float out_mul, bool relu, int threads, char *scratch);
 
 #ifdef PN_HAVE_ONEDNN
 /* Bytes of the scratchpad a primitive needs (0: none). */

@@ -55,6 +55,11 @@ bool pn_cpu_conv_is_winograd(const pn_node *node) {
     (void)node;
     return false;
 }
+
+bool pn_cpu_conv_is_int8_winograd(const pn_node *node) {
+    (void)node;
+    return false;
+}
 #endif
 
 static bool same_shape(const struct cpu_algo_entry *e, int op, const pn_conv_dims *d) {

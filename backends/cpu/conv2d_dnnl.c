@@ -72,14 +72,21 @@ typedef struct conv_state {
                                      the convolution the output goes to (q_out) */
     /* int8 with a float32 output in channel blocks: pn_cpu_int8_output moves it there from the primitive's nhwc,
      * adding own_addend and applying the ReLU after it (own_relu) on the way, instead of a oneDNN reorder and a sum
-     * post-op; no_own_out: the primitive's output is not nhwc float32, so oneDNN's reorder it is */
-    bool own_out, own_relu, no_own_out;
+     * post-op; no_own_out: the primitive's output is not nhwc float32, so oneDNN's reorder it is; own_in_place: the
+     * output is one channel block, whose layout nhwc is, so the primitive writes the tensor itself */
+    bool own_out, own_relu, no_own_out, own_in_place;
     const pn_tensor *own_addend;
     const pn_tensor *sum_addend; /* Winograd's and int8's residual add: put into the destination before the conv */
     int sum_dst;                 /* the destination's argument */
     dnnl_memory_t sum_mem;       /* the addend, when the destination has another layout: reordered into it */
     dnnl_primitive_t sum_reorder;
     bool cout1; /* one output channel: conv2d_cout1.c's kernel, no primitive, no fusion */
+    /* int8 Winograd (conv2d_wino8.c) runs in place of the primitive, on the primitive's input and output memory: its
+     * transformed weights (made again with the kept values), its scratch in the work area, the ReLU it applies */
+    bool wino8, wino8_relu;
+    pn_wino8 *w8;
+    size_t w8_off;
+    int w8_threads; /* the threads its scratch was sized for */
 } conv_state;
 
 /* The state of a node that a conv absorbed: which conv, and its place in the chain (1, 2, ...). */
@@ -118,6 +125,9 @@ static void conv_state_clear(conv_state *s) {
     free(s->keep);
     s->keep = NULL;
     s->kept_valid = false;
+    pn_cpu_wino8_free(s->w8);
+    s->w8 = NULL;
+    s->wino8 = false;
     s->sum_addend = NULL;
     s->sum_reorder = NULL;
     s->sum_mem = NULL;
@@ -430,6 +440,23 @@ static bool is_nhwc(const dnnl_memory_desc_t *md, dnnl_data_type_t dt) {
            dnnl_memory_desc_equal(md, &nhwc);
 }
 
+/* Whether our int8 Winograd is the faster on these sizes (measured layer by layer in bench/README: from 128 input and
+ * 64 output channels; with fewer, the tile transforms cost about what the products save). */
+static bool wino8_pays(const pn_conv_dims *d) { return d->cin >= 128 && d->cout >= 64; }
+
+/* Whether int8 convolution `s` (primitive `pd`, doing `fp` after it) runs as our int8 Winograd: VNNI as oneDNN sees
+ * it too (ONEDNN_MAX_CPU_ISA caps both), a 3x3 stride-1 shape it pays on, a u8 nhwc input, an nhwc output of float32
+ * (for pn_cpu_int8_output) or of the next convolution's type, and nothing but a ReLU after it. */
+static bool wino8_suits(const cpu_ctx *ctx, const conv_state *s, const conv_fuse *fp, dnnl_primitive_desc_t pd) {
+    if (!s->int8 || s->q_lo < 0 || ctx->conv_algo == PN_CPU_CONV_DIRECT || !pn_cpu_int8_vnni() ||
+        !pn_cpu_wino8_applies(&s->d) || !wino8_pays(&s->d))
+        return false;
+    for (int i = 0; i < fp->n_post; i++)
+        if (fp->post[i].addend) return false;
+    return is_nhwc(query(pd, dnnl_query_src_md), dnnl_u8) &&
+           is_nhwc(query(pd, dnnl_query_dst_md), s->q_out ? s->q_out : dnnl_f32);
+}
+
 static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_state *s) {
     conv_mds m;
     PN_TRY(init_mds(ctx, node, d, &m));
@@ -467,6 +494,7 @@ static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_
     }
     conv_fuse fp = s->f; /* what the primitive does of the fused chain */
     s->own_out = s->int8 && !s->q_out && !s->no_own_out && cpu_blk(ctx, node->out[0]) > 1;
+    s->own_in_place = s->own_out && d->cout == cpu_blk(ctx, node->out[0]);
     s->own_addend = NULL, s->own_relu = false;
     for (int i = 0; s->own_out && i < fp.n_post; i++)
         if (fp.post[i].addend) { /* the residual add and what follows it: pn_cpu_int8_output */
@@ -489,6 +517,13 @@ static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_
     }
     size_t work = 0, keep = 0;
     pn_status st = PN_OK;
+    s->wino8 = wino8_suits(ctx, s, &fp, pd);
+    s->wino8_relu = s->wino8 && fp.n_post > 0;
+    if (s->wino8) {
+        s->w8_off = work;
+        s->w8_threads = ctx->threads > 0 ? ctx->threads : 1;
+        work = align64(work + pn_cpu_wino8_scratch_bytes(d->cin, d->n, d->h, d->w, s->w8_threads));
+    }
     if (s->int8) { /* kept: bias (accumulator scale), weight scales, output scales, BN scales; the input's scale */
         size_t c = (size_t)d->cout * sizeof(float);
         s->fold_b_off = KEPT, s->scales_off = KEPT | c, s->oscale_off = KEPT | 2 * c, s->bn_off = KEPT | 3 * c;
@@ -517,7 +552,8 @@ static pn_status build(cpu_ctx *ctx, pn_node *node, const pn_conv_dims *d, conv_
         if (!st && s->int8) s->a[s->na - 1].off |= KEPT; /* the s8 weights */
         if (!st && bias) st = add_arg(ctx, s, DNNL_ARG_BIAS, bt, &m.bias, &m.bias, false, false, &work);
         if (!st)
-            st = add_arg(ctx, s, DNNL_ARG_DST, node->out[0], s->q_out ? dst_md : &m.dst, dst_md, true, false, &work);
+            st = add_arg(ctx, s, DNNL_ARG_DST, node->out[0], s->q_out || s->own_in_place ? dst_md : &m.dst, dst_md,
+                         true, false, &work);
         for (int i = 0; i < fp.n_post && !st; i++) {
             const pn_tensor *t = fp.post[i].addend;
             if (!t) continue;
@@ -700,6 +736,11 @@ bool pn_cpu_conv_is_winograd(const pn_node *node) {
     bool conv =
         node->op == PN_OP_CONV2D_FWD || node->op == PN_OP_CONV2D_BWD_DATA || node->op == PN_OP_CONV2D_BWD_WEIGHTS;
     return conv && s && s->alg == dnnl_convolution_winograd;
+}
+
+bool pn_cpu_conv_is_int8_winograd(const pn_node *node) {
+    const conv_state *s = node->op == PN_OP_CONV2D_FWD ? node->state : NULL;
+    return s && s->wino8;
 }
 
 bool pn_cpu_conv_reads_quantized_from(const pn_node *conv, const pn_node *from) {
@@ -886,6 +927,38 @@ static void copy_floats(float *dst, const float *src, int64_t n) {
     for (int64_t i = 0; i < n; i++) dst[i] = src[i];
 }
 
+/* The int8 Winograd weights from the current weights and BatchNorm (the float bias and BN scales, the input's scale).
+ */
+static pn_status wino8_weights(const cpu_ctx *ctx, conv_state *s) {
+    int64_t c = s->d.cout;
+    float *sc = malloc((size_t)(2 * c) * sizeof *sc);
+    if (!sc) return pn_error(PN_ERR_NOMEM, "out of memory for int8 Winograd weights");
+    bool is_signed;
+    bn_fold_values(s, sc, sc + c);
+    pn_cpu_wino8_free(s->w8);
+    s->w8 = NULL;
+    const pn_tensor *w = s->node->in[1];
+    pn_status st = pn_cpu_wino8_make(&s->w8, cpu_ptr(w), cpu_blk(ctx, w), c, s->d.cin, sc, sc + c,
+                                     pn_cpu_int8_src_scale(s->q_lo, s->q_hi, &is_signed));
+    free(sc);
+    return st;
+}
+
+/* The int8 Winograd on the memory of the primitive's input and output arguments (its u8 nhwc input, its nhwc output:
+ * float32, or the next convolution's 8 bits at that convolution's input scale). */
+static pn_status wino8_run(const conv_state *s, char *work) {
+    void *src = NULL, *dst = NULL;
+    for (int i = 0; i < s->na; i++) {
+        if (s->a[i].arg == DNNL_ARG_SRC) DNNL_TRY(dnnl_memory_get_data_handle(s->a[i].prim, &src));
+        if (s->a[i].arg == DNNL_ARG_DST) DNNL_TRY(dnnl_memory_get_data_handle(s->a[i].prim, &dst));
+    }
+    if (!src || !dst || !s->w8) return pn_error(PN_ERR_BACKEND, "int8 Winograd: its input or output is not set");
+    int type = s->q_out == dnnl_u8 ? PN_WINO8_U8 : s->q_out == dnnl_s8 ? PN_WINO8_S8 : PN_WINO8_F32;
+    pn_cpu_wino8_run(s->w8, src, s->d.n, s->d.h, s->d.w, dst, type, s->q_out ? s->q_out_scale : 1.0f, s->wino8_relu,
+                     s->w8_threads, work + s->w8_off);
+    return PN_OK;
+}
+
 static pn_status run_reorder(cpu_ctx *ctx, dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to,
                              dnnl_memory_t scales) {
     dnnl_exec_arg_t args[3] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}, {DNNL_ARG_ATTR_OUTPUT_SCALES, scales}};
@@ -924,12 +997,14 @@ pn_status pn_cpu_conv2d_dnnl_run(cpu_ctx *ctx, pn_node *node) {
         DNNL_TRY(dnnl_memory_set_data_handle(m->user, m->t ? (void *)cpu_ptr(m->t) : at(s, work, m->user_off)));
         if (m->reorder) DNNL_TRY(dnnl_memory_set_data_handle(m->prim, at(s, work, m->off)));
         if (m->scales) DNNL_TRY(dnnl_memory_set_data_handle(m->scales, at(s, work, m->scales_off)));
-        bool up_to_date = kept && (m->off & KEPT);
-        if (m->reorder && !m->is_out && !up_to_date) PN_TRY(run_reorder(ctx, m->reorder, m->user, m->prim, m->scales));
+        bool up_to_date = kept && (m->off & KEPT), unused = s->wino8 && m->arg == DNNL_ARG_WEIGHTS;
+        if (m->reorder && !m->is_out && !up_to_date && !unused)
+            PN_TRY(run_reorder(ctx, m->reorder, m->user, m->prim, m->scales));
         if (m->arg == DNNL_ARG_WEIGHTS && node->op == PN_OP_CONV2D_FWD) ctx->weight_prep_seconds += pn_now() - t0;
         args[nargs].arg = m->arg;
         args[nargs++].memory = m->prim;
     }
+    if (s->wino8 && !kept) PN_TRY(wino8_weights(ctx, s));
     if (s->int8 && !kept) {
         kept_sources(s, s->kept_from);
         s->kept_valid = true;
@@ -945,19 +1020,25 @@ pn_status pn_cpu_conv2d_dnnl_run(cpu_ctx *ctx, pn_node *node) {
     } else if (s->sum_addend) {
         copy_floats(cpu_ptr(s->node->out[0]), cpu_ptr(s->sum_addend), pn_tensor_numel(s->sum_addend));
     }
-    if (!s->prim) {
-        if (dnnl_primitive_create(&s->prim, s->pd) != dnnl_success)
-            return pn_error(PN_ERR_BACKEND, "oneDNN: could not create the convolution primitive");
-        dnnl_primitive_desc_destroy(s->pd);
-        s->pd = NULL;
+    if (s->wino8) {
+        PN_TRY(wino8_run(s, work));
+    } else {
+        if (!s->prim) {
+            if (dnnl_primitive_create(&s->prim, s->pd) != dnnl_success)
+                return pn_error(PN_ERR_BACKEND, "oneDNN: could not create the convolution primitive");
+            dnnl_primitive_desc_destroy(s->pd);
+            s->pd = NULL;
+        }
+        DNNL_TRY(dnnl_primitive_execute(s->prim, ctx->stream, nargs, args));
     }
-    DNNL_TRY(dnnl_primitive_execute(s->prim, ctx->stream, nargs, args));
     for (int i = 0; i < s->na; i++) {
         dnnl_arg_map *m = &s->a[i];
         if (s->own_out && m->arg == DNNL_ARG_DST) {
             const pn_tensor *y = node->out[0];
-            pn_cpu_int8_output(cpu_ptr(y), (const float *)at(s, work, m->off), cpu_ptr(s->own_addend), s->own_relu,
-                               y->shape[0], y->shape[1], y->shape[2] * y->shape[3], cpu_blk(ctx, y));
+            const float *from = s->own_in_place ? cpu_ptr(y) : (const float *)at(s, work, m->off);
+            if (!s->own_in_place || s->own_addend || s->own_relu)
+                pn_cpu_int8_output(cpu_ptr(y), from, cpu_ptr(s->own_addend), s->own_relu, y->shape[0], y->shape[1],
+                                   y->shape[2] * y->shape[3], cpu_blk(ctx, y));
         } else if (m->reorder && m->is_out) {
             PN_TRY(run_reorder(ctx, m->reorder, m->prim, m->user, NULL));
         }

@@ -21,8 +21,10 @@ void pn_cpu_bf16_unavailable(char *why, size_t n);
  * has it, or per shape whichever a one-time measurement found faster. The default is PN_CPU_CONV_ALGO, else direct. */
 enum { PN_CPU_CONV_DIRECT, PN_CPU_CONV_WINOGRAD, PN_CPU_CONV_AUTO };
 pn_status pn_cpu_set_conv_algo(pn_backend *be, const char *algo);
-/* Whether a prepared conv node runs Winograd. */
+/* Whether a prepared conv node runs Winograd; whether a prepared int8 forward convolution runs the backend's own int8
+ * Winograd (conv2d_wino8.c: with --conv-algo auto or winograd, on CPUs with AVX-512 VNNI, where it pays). */
 bool pn_cpu_conv_is_winograd(const pn_node *node);
+bool pn_cpu_conv_is_int8_winograd(const pn_node *node);
 /* Whether an int8 forward convolution takes its input quantized from the int8 convolution before it (an int8 chain:
  * that one's output is this one's input and nobody else's, pn_node.in_last_use). */
 bool pn_cpu_conv_takes_quantized(const pn_node *node);
