@@ -163,7 +163,6 @@ size_t pn_cpu_wino8_scratch_bytes(int64_t cin, int64_t n, int64_t h, int64_t wd,
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
-#define WINO8_SIMD
 #define WINO8_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
 bool pn_cpu_wino8_supported(void) {
