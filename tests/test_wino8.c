@@ -142,8 +142,7 @@ int main(void) {
         {2, 40, 13, 11, 48, false, PN_WINO8_F32}, /* 40: a 32-channel run and a tail; 48: blocks of 32 and 16 */
         {1, 6, 7, 9, 16, true, PN_WINO8_F32},     /* 6: not a multiple of 4 */
         {2, 64, 10, 10, 32, true, PN_WINO8_U8},   /* the next int8 convolution's input */
-        {1, 32, 5, 6, 16, false, PN_WINO8_S8},
-        {1, 128, 8, 8, 64, true, PN_WINO8_F32}, /* a U-Net shape */
+        {1, 32, 5, 6, 16, false, PN_WINO8_S8},    {1, 128, 8, 8, 64, true, PN_WINO8_F32}, /* a U-Net shape */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i], (uint32_t)i);
     return check_report("test_wino8");

@@ -25,7 +25,10 @@ struct pn_wino8 {
                        offset of 128 taken away) */
     float *deq;     /* [P][cout]: 1 / (input scale x weight scale) */
     float *bias;    /* [cout] */
-    struct requant { int16_t pre, mult; float back; } rq[1024]; /* per max |v| of a tile's position: requant_for */
+    struct requant {
+        int16_t pre, mult;
+        float back;
+    } rq[1024]; /* per max |v| of a tile's position: requant_for */
 };
 
 bool pn_cpu_wino8_applies(const pn_conv_dims *d) {
@@ -42,12 +45,14 @@ void pn_cpu_wino8_free(pn_wino8 *w) {
     free(w);
 }
 
-/* U = G g G^T of one 3x3 kernel g (row-major, element i at g[i * step]), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]. */
+/* U = G g G^T of one 3x3 kernel g (row-major, element i at g[i * step]), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
+ */
 static void weight_transform(const float *g, int64_t step, double scale, double u[P]) {
     static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
     double t[4][3];
     for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 3; j++) t[i][j] = G[i][0] * g[j * step] + G[i][1] * g[(3 + j) * step] + G[i][2] * g[(6 + j) * step];
+        for (int j = 0; j < 3; j++)
+            t[i][j] = G[i][0] * g[j * step] + G[i][1] * g[(3 + j) * step] + G[i][2] * g[(6 + j) * step];
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 4; j++) u[i * 4 + j] = scale * (t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
 }
@@ -98,7 +103,9 @@ pn_status pn_cpu_wino8_make(pn_wino8 **out, const float *weights, int64_t wblk, 
     pn_wino8 *w = calloc(1, sizeof *w);
     if (!w) return pn_error(PN_ERR_NOMEM, "out of memory for int8 Winograd weights");
     w->cin = cin, w->cout = cout, w->k4 = (cin + 3) / 4, w->cin32 = (cin + 31) / 32 * 32;
-    w->u = calloc((size_t)(P * cout * w->k4 * 4), 1);
+    size_t u_bytes = (size_t)(P * cout * w->k4 * 4); /* a multiple of 64: whole cache lines, so 64-byte aligned */
+    w->u = aligned_alloc(64, u_bytes);
+    if (w->u) memset(w->u, 0, u_bytes);
     w->start = malloc((size_t)(P * cout) * sizeof *w->start);
     w->deq = malloc((size_t)(P * cout) * sizeof *w->deq);
     w->bias = malloc((size_t)cout * sizeof *w->bias);
@@ -183,8 +190,8 @@ WINO8_TARGET static int lanes_max16(__m512i v) {
 /* One tile: the 4x4 input pixels from (y0, x0) of image `img` (outside the image: 0), transformed (B^T d B) in 16
  * bits into tmp, then per position brought to 8 bits at a scale of its own (requant_for) plus 128 (vq: the tile's row
  * of each position's block, `pstride` apart); f[p] takes the 8 bits back to the 16. */
-WINO8_TARGET static void tile_in(const pn_wino8 *w, const wino8_io *io, int64_t img, int64_t y0, int64_t x0, int16_t *tmp,
-                                 uint8_t *vq, int64_t pstride, float *f) {
+WINO8_TARGET static void tile_in(const pn_wino8 *w, const wino8_io *io, int64_t img, int64_t y0, int64_t x0,
+                                 int16_t *tmp, uint8_t *vq, int64_t pstride, float *f) {
     int64_t cin = w->cin, cin32 = w->cin32;
     const uint8_t *px[16];
     for (int a = 0; a < 4; a++)
@@ -236,7 +243,7 @@ WINO8_TARGET static void tile_in(const pn_wino8 *w, const wino8_io *io, int64_t 
 /* c (R = 8 rows of ldc int32, 16 or 32 columns) = start (a row of those columns) + a (8 rows of lda bytes, u8) x b (k4
  * groups of 16 x 4 s8; a second block of 16 columns `bs` bytes on). One named accumulator per row and block keeps them
  * all in registers. */
-#define ROW_BYTES(r) _mm512_set1_epi32(load4(a + (r) * lda + 4 * k))
+#define ROW_BYTES(r) _mm512_set1_epi32(load4(a + (r)*lda + 4 * k))
 #define DP1(r) c##r##0 = _mm512_dpbusd_epi32(c##r##0, x, w0)
 #define DP2(r) DP1(r), c##r##1 = _mm512_dpbusd_epi32(c##r##1, x, w1)
 
@@ -272,7 +279,8 @@ WINO8_TARGET static void gemm_r8x32(const int32_t *start, const uint8_t *a, int6
 WINO8_TARGET static void gemm_r8x16(const int32_t *start, const uint8_t *a, int64_t lda, const int8_t *b, int64_t bs,
                                     int64_t k4, int32_t *c, int64_t ldc) {
     (void)bs;
-    __m512i c00 = _mm512_loadu_si512(start), c10 = c00, c20 = c00, c30 = c00, c40 = c00, c50 = c00, c60 = c00, c70 = c00;
+    __m512i c00 = _mm512_loadu_si512(start), c10 = c00, c20 = c00, c30 = c00, c40 = c00, c50 = c00, c60 = c00,
+            c70 = c00;
     for (int64_t k = 0; k < k4; k++) {
         __m512i w0 = _mm512_loadu_si512(b + k * 64), x;
         x = ROW_BYTES(0), DP1(0);
@@ -306,8 +314,8 @@ WINO8_TARGET static void store16(const wino8_io *io, int64_t cout, int64_t pix, 
  * with A^T = [1 1 1 0; 0 1 -1 -1], the bias, stored at the 2x2 pixels from (oy, ox) inside the image. Named values,
  * not arrays, keep the 16 positions in registers. */
 #define DEQ(p)                                                                                                         \
-    _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(acc + (p) * pstride + j)),                                   \
-                  _mm512_mul_ps(_mm512_loadu_ps(w->deq + (p) * cout + co), _mm512_set1_ps(f[p])))
+    _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(acc + (p)*pstride + j)),                                       \
+                  _mm512_mul_ps(_mm512_loadu_ps(w->deq + (p)*cout + co), _mm512_set1_ps(f[p])))
 WINO8_TARGET static void tile_out(const pn_wino8 *w, const wino8_io *io, const int32_t *acc, int64_t pstride,
                                   const float *f, int64_t co0, int64_t nco, int64_t img, int64_t oy, int64_t ox) {
     int64_t cout = w->cout;
@@ -380,8 +388,16 @@ WINO8_TARGET static void run_block(const pn_wino8 *w, const wino8_io *io, int64_
 
 void pn_cpu_wino8_run(const pn_wino8 *w, const uint8_t *x, int64_t n, int64_t h, int64_t wd, void *y, int out_type,
                       float out_mul, bool relu, int threads, char *scratch) {
-    wino8_io io = {.x = x, .y = y, .n = n, .h = h, .w = wd, .th = (h + 1) / 2, .tw = (wd + 1) / 2,
-                   .out_type = out_type, .out_mul = out_mul, .relu = relu};
+    wino8_io io = {.x = x,
+                   .y = y,
+                   .n = n,
+                   .h = h,
+                   .w = wd,
+                   .th = (h + 1) / 2,
+                   .tw = (wd + 1) / 2,
+                   .out_type = out_type,
+                   .out_mul = out_mul,
+                   .relu = relu};
     io.tiles = n * io.th * io.tw;
     int64_t tb = block_tiles(w->cin32, io.tiles, threads), blocks = (io.tiles + tb - 1) / tb;
     size_t per = thread_bytes(w->cin32, tb);
