@@ -246,6 +246,15 @@ WINO8_TARGET static void tile_in(const pn_wino8 *w, const wino8_io *io, int64_t 
 #define ROW_BYTES(r) _mm512_set1_epi32(load4(a + (r)*lda + 4 * k))
 #define DP1(r) c##r##0 = _mm512_dpbusd_epi32(c##r##0, x, w0)
 #define DP2(r) DP1(r), c##r##1 = _mm512_dpbusd_epi32(c##r##1, x, w1)
+#define EACH_ROW(DP)                                                                                                   \
+    x = ROW_BYTES(0), DP(0);                                                                                           \
+    x = ROW_BYTES(1), DP(1);                                                                                           \
+    x = ROW_BYTES(2), DP(2);                                                                                           \
+    x = ROW_BYTES(3), DP(3);                                                                                           \
+    x = ROW_BYTES(4), DP(4);                                                                                           \
+    x = ROW_BYTES(5), DP(5);                                                                                           \
+    x = ROW_BYTES(6), DP(6);                                                                                           \
+    x = ROW_BYTES(7), DP(7)
 
 static inline int32_t load4(const uint8_t *p) {
     int32_t v;
@@ -260,14 +269,7 @@ WINO8_TARGET static void gemm_r8x32(const int32_t *start, const uint8_t *a, int6
     __m512i c40 = c00, c41 = c01, c50 = c00, c51 = c01, c60 = c00, c61 = c01, c70 = c00, c71 = c01;
     for (int64_t k = 0; k < k4; k++) {
         __m512i w0 = _mm512_loadu_si512(b + k * 64), w1 = _mm512_loadu_si512(b + bs + k * 64), x;
-        x = ROW_BYTES(0), DP2(0);
-        x = ROW_BYTES(1), DP2(1);
-        x = ROW_BYTES(2), DP2(2);
-        x = ROW_BYTES(3), DP2(3);
-        x = ROW_BYTES(4), DP2(4);
-        x = ROW_BYTES(5), DP2(5);
-        x = ROW_BYTES(6), DP2(6);
-        x = ROW_BYTES(7), DP2(7);
+        EACH_ROW(DP2);
     }
     __m512i out[16] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71};
     for (int r = 0; r < R; r++) {
@@ -283,14 +285,7 @@ WINO8_TARGET static void gemm_r8x16(const int32_t *start, const uint8_t *a, int6
             c70 = c00;
     for (int64_t k = 0; k < k4; k++) {
         __m512i w0 = _mm512_loadu_si512(b + k * 64), x;
-        x = ROW_BYTES(0), DP1(0);
-        x = ROW_BYTES(1), DP1(1);
-        x = ROW_BYTES(2), DP1(2);
-        x = ROW_BYTES(3), DP1(3);
-        x = ROW_BYTES(4), DP1(4);
-        x = ROW_BYTES(5), DP1(5);
-        x = ROW_BYTES(6), DP1(6);
-        x = ROW_BYTES(7), DP1(7);
+        EACH_ROW(DP1);
     }
     __m512i out[8] = {c00, c10, c20, c30, c40, c50, c60, c70};
     for (int r = 0; r < R; r++) _mm512_storeu_si512(c + r * ldc, out[r]);
