@@ -142,7 +142,18 @@ int main(void) {
         {2, 40, 13, 11, 48, false, PN_WINO8_F32}, /* 40: a 32-channel run and a tail; 48: blocks of 32 and 16 */
         {1, 6, 7, 9, 16, true, PN_WINO8_F32},     /* 6: not a multiple of 4 */
         {2, 64, 10, 10, 32, true, PN_WINO8_U8},   /* the next int8 convolution's input */
-        {1, 32, 5, 6, 16, false, PN_WINO8_S8},    {1, 128, 8, 8, 64, true, PN_WINO8_F32}, /* a U-Net shape */
+        {1, 32, 5, 6, 16, false, PN_WINO8_S8},
+        /* the channels of every 3x3 stride-1 convolution --conv-algo auto gives it (from 128 inputs and 64 outputs)
+         * in the U-Nets on resnet34 and resnet50 (encoder; decoder blocks: upsampled input + skip -> out), at
+         * small sides */
+        {1, 128, 9, 9, 128, true, PN_WINO8_U8},
+        {1, 256, 7, 7, 256, true, PN_WINO8_F32},
+        {1, 512, 5, 5, 512, true, PN_WINO8_U8},
+        {1, 768, 5, 5, 256, true, PN_WINO8_U8},  /* resnet34 decoder 0: 512 + 256 -> 256; resnet50 decoder 1 */
+        {1, 384, 6, 6, 128, true, PN_WINO8_U8},  /* resnet34 decoder 1: 256 + 128 -> 128; resnet50 decoder 2 */
+        {1, 192, 8, 8, 64, true, PN_WINO8_U8},   /* resnet34 decoder 2: 128 + 64 -> 64 */
+        {1, 128, 8, 8, 64, true, PN_WINO8_F32},  /* decoder convolutions 128 -> 64 */
+        {1, 3072, 4, 4, 256, true, PN_WINO8_U8}, /* resnet50 decoder 0: 2048 + 1024 -> 256 */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(&cases[i], (uint32_t)i);
     return check_report("test_wino8");
